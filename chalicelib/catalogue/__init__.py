@@ -1,0 +1,1 @@
+"""The catalogue: products, their prices and their stock."""

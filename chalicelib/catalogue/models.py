@@ -1,0 +1,74 @@
+"""Catalogue wire models: what clients send and what they get back."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from chalicelib.core.models import ApiModel, Currency, Money, PageQuery, Text
+
+Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")]
+Stock = Annotated[int, Field(ge=0, le=1_000_000)]
+ProductStatus = Literal["ACTIVE", "ARCHIVED"]
+
+
+class ProductCreate(ApiModel):
+    name: Text(200)
+    description: Text(2000, min_length=0) = ""
+    category: Category
+    price: Money
+    currency: Currency
+    stock: Stock = 0
+
+
+class ProductPatch(ApiModel):
+    """Editable fields plus the version the editor last saw (optimistic locking)."""
+
+    name: Text(200) | None = None
+    description: Text(2000, min_length=0) | None = None
+    category: Category | None = None
+    price: Money | None = None
+    currency: Currency | None = None
+    version: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _has_changes_and_no_nulls(self) -> "ProductPatch":
+        changed = self.changes()
+        if not changed:
+            raise ValueError("at least one editable field is required")
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"fields cannot be null: {', '.join(sorted(nulls))}")
+        return self
+
+    def changes(self) -> dict:
+        return {name: getattr(self, name) for name in self.model_fields_set if name != "version"}
+
+
+class StockAdjustment(ApiModel):
+    delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    reason: Text(200)
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> "StockAdjustment":
+        if self.delta == 0:
+            raise ValueError("delta must not be zero")
+        return self
+
+
+class Product(ApiModel):
+    id: str
+    name: str
+    description: str
+    category: str
+    price: int
+    currency: str
+    stock: int
+    status: ProductStatus
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class ProductListQuery(PageQuery):
+    category: Category | None = None

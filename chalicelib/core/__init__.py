@@ -1,0 +1,1 @@
+"""Shared core: settings, errors, HTTP helpers, auth claims, DynamoDB access, events."""

@@ -1,0 +1,154 @@
+"""The one way to talk to the table: typed (de)serialisation, pages with opaque cursors."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from chalicelib.core.aws import client
+from chalicelib.core.errors import BadRequest
+from chalicelib.core.settings import settings
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+# Index name -> (partition key attribute, sort key attribute).
+INDEXES: dict[str | None, tuple[str, str]] = {
+    None: ("PK", "SK"),
+    "GSI1": ("GSI1PK", "GSI1SK"),
+    "GSI2": ("GSI2PK", "GSI2SK"),
+    "GSI3": ("GSI3PK", "GSI3SK"),
+}
+
+
+def ddb() -> Any:
+    return client("dynamodb")
+
+
+def table_name() -> str:
+    return settings().table_name
+
+
+def to_attr(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(value)
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    """Serialise a plain dict, leaving out None values (absent beats NULL for sparse indexes)."""
+    return {k: _serializer.serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return {_plain(v) for v in value}
+    return value
+
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Cursors are opaque to clients: the last evaluated key, bound to the partition it pages
+# through, with a digest so an edited cursor is refused instead of silently misread.
+def encode_cursor(last_key: dict[str, Any] | None, partition: str) -> str | None:
+    if not last_key:
+        return None
+    plain = {k: v["S"] for k, v in last_key.items()}
+    payload = json.dumps({"k": plain, "p": partition}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return base64.urlsafe_b64encode(f"{digest}{payload}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, partition: str, index: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    invalid = BadRequest("The cursor is invalid.", [{"field": "cursor", "location": "query",
+                                                     "issue": "invalid", "message": "invalid cursor"}],
+                         code="INVALID_CURSOR")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        digest, payload = raw[:16], raw[16:]
+        if hashlib.sha256(payload.encode()).hexdigest()[:16] != digest:
+            raise ValueError("digest")
+        data = json.loads(payload)
+        plain = data["k"]
+        if data["p"] != partition:
+            raise ValueError("partition")
+    except Exception:
+        raise invalid from None
+    expected = {"PK", "SK", *INDEXES[index]}
+    if not isinstance(plain, dict) or set(plain) != expected or not all(
+            isinstance(v, str) and 0 < len(v) <= 1024 for v in plain.values()):
+        raise invalid
+    if plain[INDEXES[index][0]] != partition:
+        raise invalid
+    return {k: {"S": v} for k, v in plain.items()}
+
+
+def query_page(partition: str, *, index: str | None = None, limit: int = 20,
+               cursor: str | None = None, forward: bool = True,
+               sort_between: tuple[str, str] | None = None, sort_prefix: str | None = None,
+               filter_expression: str | None = None,
+               filter_values: dict[str, Any] | None = None,
+               filter_names: dict[str, str] | None = None) -> Page:
+    """One Query of one partition, one page long."""
+    pk_name, sk_name = INDEXES[index]
+    names = {"#pk": pk_name, **(filter_names or {})}
+    values: dict[str, Any] = {":pk": {"S": partition}}
+    condition = "#pk = :pk"
+    if sort_between:
+        names["#sk"] = sk_name
+        values[":lo"], values[":hi"] = {"S": sort_between[0]}, {"S": sort_between[1]}
+        condition += " AND #sk BETWEEN :lo AND :hi"
+    elif sort_prefix:
+        names["#sk"] = sk_name
+        values[":prefix"] = {"S": sort_prefix}
+        condition += " AND begins_with(#sk, :prefix)"
+    request: dict[str, Any] = {
+        "TableName": table_name(), "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+        "Limit": limit, "ScanIndexForward": forward,
+    }
+    if index:
+        request["IndexName"] = index
+    if filter_expression:
+        request["FilterExpression"] = filter_expression
+        values.update({k: to_attr(v) for k, v in (filter_values or {}).items()})
+    start = decode_cursor(cursor, partition, index)
+    if start:
+        request["ExclusiveStartKey"] = start
+    result = ddb().query(**request)
+    return Page(items=[from_item(i) for i in result.get("Items", [])],
+                next_cursor=encode_cursor(result.get("LastEvaluatedKey"), partition))
+
+
+def condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def old_item_of(exc: Exception) -> dict[str, Any] | None:
+    """The item as it was when a condition failed (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    item = getattr(exc, "response", {}).get("Item")
+    return from_item(item) if item else None

@@ -1,0 +1,76 @@
+"""Domain errors and their one wire shape: {"error": {code, message, details?}, "requestId"}."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import ChaliceUnhandledError
+
+
+class AppError(ChaliceUnhandledError):
+    """A failure the client can act on. Subclasses fix the HTTP status and error code.
+
+    It derives from ChaliceUnhandledError so Chalice hands it to our HTTP middleware
+    instead of turning it into its own error body.
+    """
+
+    status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None,
+                 *, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        if code:
+            self.code = code
+
+
+class BadRequest(AppError):
+    status, code = 400, "BAD_REQUEST"
+
+
+class ValidationFailed(AppError):
+    status, code = 422, "VALIDATION_FAILED"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "UNAUTHORIZED"
+
+
+class Forbidden(AppError):
+    status, code = 403, "FORBIDDEN"
+
+
+class NotFound(AppError):
+    status, code = 404, "NOT_FOUND"
+
+
+class Conflict(AppError):
+    status, code = 409, "CONFLICT"
+
+
+class TooManyRequests(AppError):
+    status, code = 429, "TOO_MANY_REQUESTS"
+
+
+class ServiceUnavailable(AppError):
+    status, code = 503, "SERVICE_UNAVAILABLE"
+
+
+def error_body(code: str, message: str, request_id: str | None,
+               details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error, "requestId": request_id}
+
+
+def validation_details(exc: Any, location: str = "body") -> list[dict[str, Any]]:
+    """Field-level details from a pydantic ValidationError, without echoing the input back."""
+    details = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        path = ".".join(str(part) for part in err.get("loc", ()))
+        details.append({"field": path or location, "location": location,
+                        "issue": err.get("type", "invalid"), "message": err.get("msg", "invalid")})
+    return details

@@ -1,0 +1,56 @@
+"""Runtime settings: one pydantic model, read from the environment on first use."""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stage: Literal["local", "dev", "prod", "test"] = "local"
+    region: str = "us-east-1"
+    table_name: str = "shop-local"
+    event_bus_name: str = "shop-local"
+    user_pool_id: str = ""
+    user_pool_client_id: str = ""
+    # Local stack only: new sign-ups are confirmed at once so register-then-login works offline.
+    auto_confirm_users: bool = False
+    # Plain value for local/test; dev and prod read it from SSM (see payment_webhook_secret_parameter).
+    payment_webhook_secret: str = "local-webhook-secret"
+    payment_webhook_secret_parameter: str = ""
+    payment_window_minutes: int = Field(default=30, ge=1)
+    basket_ttl_days: int = Field(default=30, ge=1)
+    audit_retention_days: int = Field(default=365, ge=1)
+    notification_retention_days: int = Field(default=90, ge=1)
+    low_stock_threshold: int = Field(default=5, ge=0)
+    log_level: str = "INFO"
+    tracing: bool = False
+    send_email: bool = False
+    email_sender: str = ""
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        fields = {}
+        for name in cls.model_fields:
+            key = "AWS_DEFAULT_REGION" if name == "region" else name.upper()
+            if key in env and env[key] != "":
+                fields[name] = env[key]
+        if "region" not in fields and env.get("AWS_REGION"):
+            fields["region"] = env["AWS_REGION"]
+        return cls(**fields)
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this container, read once on first use (never at import)."""
+    return Settings.from_environ()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Users: Cognito sign-up and sign-in, profiles, addresses, staff administration."""

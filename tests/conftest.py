@@ -1,0 +1,68 @@
+"""Shared fixtures: an in-process AWS (moto) with the stack's resources, and the app's test client."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "STAGE": "local", "TABLE_NAME": "shop-local",
+    "EVENT_BUS_NAME": "shop-local", "LOG_LEVEL": "DEBUG",
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    _forget_caches()
+    yield
+    _forget_caches()
+
+
+def _forget_caches():
+    from chalicelib.core.aws import reset_clients
+    from chalicelib.core.settings import reset_settings
+
+    reset_settings()
+    reset_clients()
+    from chalicelib.catalogue.service import catalogue
+    from chalicelib.users.auth import auth_service
+
+    catalogue.cache_clear()
+    auth_service.cache_clear()
+
+
+@pytest.fixture
+def aws():
+    """moto in-process with the table, bus and user pool the stack declares."""
+    from moto import mock_aws
+
+    from tests.stack import create_stack
+
+    with mock_aws():
+        stack = create_stack()
+        os.environ["USER_POOL_ID"] = stack["user_pool_id"]
+        os.environ["USER_POOL_CLIENT_ID"] = stack["user_pool_client_id"]
+        _forget_caches()
+        yield stack
+
+
+@pytest.fixture
+def client(aws):
+    from chalice.test import Client
+
+    from app import app
+
+    # The local stage: its environment variables are what the client applies.
+    with Client(app, stage_name="local") as test_client:
+        yield test_client
+
+
+def json_of(response) -> dict:
+    return json.loads(response.body)
