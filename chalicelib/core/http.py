@@ -100,8 +100,6 @@ def _request_id_of(request: Any, context: Any) -> str | None:
 
 def http_middleware(app: Any):
     """Build the middleware that scopes ids to the request and renders every failure one way."""
-    log = get_logger("http")
-
     def middleware(event: Any, get_response: Any) -> Response:
         rid = _request_id_of(event, app.lambda_context)
         cid = _correlation_id(event, rid)
@@ -113,7 +111,7 @@ def http_middleware(app: Any):
                 response = Response(body=error_body(exc.code, exc.message, rid, exc.details),
                                     status_code=exc.status, headers=dict(exc.headers))
             except Exception:  # a bug: log it with the ids, never show the trace
-                log.exception("unhandled error", extra={"path": event.path, "method": event.method})
+                get_logger("http").exception("unhandled error", extra={"path": event.path, "method": event.method})
                 response = Response(body=error_body("INTERNAL_ERROR", "An internal error occurred.", rid),
                                     status_code=500)
             response = _normalise_chalice_error(response, rid)

@@ -33,6 +33,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is now (Lambda, chalice local and test capture all swap it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 _configured = False
 
 
@@ -43,7 +55,7 @@ def get_logger(name: str = "shop") -> logging.Logger:
         from chalicelib.core.settings import settings
 
         root = logging.getLogger("shop")
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(JsonFormatter())
         root.handlers[:] = [handler]
         root.setLevel(settings().log_level.upper())

@@ -1,0 +1,57 @@
+"""Each catalogue read costs the one DynamoDB call its access pattern needs, and no scans."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fakes import ADMIN
+
+
+@pytest.fixture
+def dynamodb_calls(client):
+    from chalicelib.core.aws import client as aws_client
+
+    calls = []
+    aws_client("dynamodb").meta.events.register(
+        "before-call.dynamodb.*", lambda model, **kwargs: calls.append(model.name))
+    return calls
+
+
+def _create(client, **fields):
+    body = {"name": "Lamp", "category": "lighting", "price": 4500, "currency": "EUR", "stock": 3, **fields}
+    response = client.http.post("/products", headers={"Content-Type": "application/json", **ADMIN},
+                                body=json.dumps(body))
+    return json.loads(response.body)
+
+
+def test_get_one_product_is_one_get_item(client, dynamodb_calls):
+    product = _create(client)
+    dynamodb_calls.clear()
+    client.http.get(f"/products/{product['id']}")
+    assert dynamodb_calls == ["GetItem"]
+
+
+def test_a_category_page_is_one_query(client, dynamodb_calls):
+    _create(client)
+    dynamodb_calls.clear()
+    client.http.get("/products?category=lighting&limit=5")
+    assert dynamodb_calls == ["Query"]
+
+
+def test_writes_are_single_conditional_calls(client, dynamodb_calls):
+    product = _create(client)
+    client.http.patch(f"/products/{product['id']}", headers={"Content-Type": "application/json", **ADMIN},
+                      body=json.dumps({"price": 1, "version": 1}))
+    client.http.post(f"/products/{product['id']}/stock", headers={"Content-Type": "application/json", **ADMIN},
+                     body=json.dumps({"delta": 1, "reason": "delivery"}))
+    assert dynamodb_calls == ["PutItem", "UpdateItem", "UpdateItem"]
+    assert "Scan" not in dynamodb_calls
+
+
+def test_no_scan_anywhere_in_the_request_code():
+    import pathlib
+
+    sources = [p for p in pathlib.Path("chalicelib").rglob("*.py")] + [pathlib.Path("app.py")]
+    offenders = [str(p) for p in sources if ".scan(" in p.read_text() or '"Scan"' in p.read_text()]
+    assert offenders == []

@@ -1,0 +1,81 @@
+"""Shared plumbing: claims, cursors, settings, error rendering."""
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.core.auth import caller_from_claims, parse_groups
+from chalicelib.core.dynamo import decode_cursor, encode_cursor
+from chalicelib.core.errors import BadRequest, Unauthorized
+from chalicelib.core.settings import Settings
+
+
+@pytest.mark.parametrize("raw,expected", [
+    (["admin", "staff"], {"admin", "staff"}),
+    ("admin", {"admin"}),
+    ("admin,staff", {"admin", "staff"}),
+    ("[admin, staff]", {"admin", "staff"}),
+    ("", set()),
+    (None, set()),
+])
+def test_groups_are_parsed_from_gateway_strings_and_local_lists(raw, expected):
+    assert parse_groups(raw) == expected
+
+
+def test_claims_without_sub_are_refused():
+    with pytest.raises(Unauthorized):
+        caller_from_claims({"email": "a@example.com"})
+    with pytest.raises(Unauthorized):
+        caller_from_claims(None)
+
+
+def test_admin_is_recognised_from_groups():
+    assert caller_from_claims({"sub": "u1", "cognito:groups": "admin"}).is_admin
+    assert not caller_from_claims({"sub": "u1", "cognito:groups": "administrators"}).is_admin
+
+
+LAST_KEY = {"PK": {"S": "PRODUCT#1"}, "SK": {"S": "PRODUCT"},
+            "GSI2PK": {"S": "PRODUCTS"}, "GSI2SK": {"S": "mug#1"}}
+
+
+def test_cursor_round_trips_and_is_opaque():
+    cursor = encode_cursor(LAST_KEY, "PRODUCTS")
+    assert "PRODUCT#1" not in cursor
+    assert decode_cursor(cursor, "PRODUCTS", "GSI2") == LAST_KEY
+
+
+def test_cursor_is_bound_to_its_partition_and_index():
+    cursor = encode_cursor(LAST_KEY, "PRODUCTS")
+    with pytest.raises(BadRequest):
+        decode_cursor(cursor, "CATEGORY#kitchen", "GSI2")
+    with pytest.raises(BadRequest):
+        decode_cursor(cursor, "PRODUCTS", "GSI1")
+
+
+def test_no_last_key_means_no_cursor():
+    assert encode_cursor(None, "PRODUCTS") is None
+    assert decode_cursor(None, "PRODUCTS", "GSI2") is None
+
+
+def test_settings_read_the_environment_and_validate():
+    settings = Settings.from_environ({"STAGE": "prod", "TABLE_NAME": "t", "AWS_DEFAULT_REGION": "eu-west-1",
+                                      "AUTO_CONFIRM_USERS": "false", "PAYMENT_WINDOW_MINUTES": "45"})
+    assert (settings.stage, settings.table_name, settings.region) == ("prod", "t", "eu-west-1")
+    assert settings.payment_window_minutes == 45 and settings.auto_confirm_users is False
+    with pytest.raises(ValueError):
+        Settings.from_environ({"STAGE": "staging"})
+
+
+def test_importing_the_app_reads_no_settings_and_creates_no_clients():
+    import subprocess
+    import sys
+
+    code = ("import sys, app\n"
+            "from chalicelib.core.settings import settings\n"
+            "from chalicelib.core.aws import client\n"
+            "assert settings.cache_info().currsize == 0\n"
+            "assert client.cache_info().currsize == 0\n"
+            "bad = [m for m in ('moto', 'pytest', 'aws_xray_sdk', 'tests') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
