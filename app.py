@@ -5,14 +5,18 @@ from chalice import Chalice, CognitoUserPoolAuthorizer
 
 from chalicelib.catalogue.models import ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
 from chalicelib.catalogue.service import catalogue
-from chalicelib.core.auth import ADMIN_GROUP, caller
+from chalicelib.core.auth import ADMIN_GROUP, caller, register_caller_check
 from chalicelib.core.health import check_health
 from chalicelib.core.http import body, http_middleware, query, respond
 from chalicelib.users.auth import auth_service
-from chalicelib.users.models import LoginRequest, RefreshRequest
+from chalicelib.users.models import (AddressIn, ConfirmRequest, ForgotPasswordRequest, LoginRequest,
+                                     ProfilePatch, RefreshRequest, RegisterRequest, ResetPasswordRequest,
+                                     UserListQuery, UserStatusChange)
+from chalicelib.users.service import refuse_inactive_users, users
 
 app = Chalice(app_name="shop")
 app.register_middleware(http_middleware(app), "http")
+register_caller_check(refuse_inactive_users)
 
 # The deployed template binds the real pool ARN (see .chalice/resources.json).
 cognito = CognitoUserPoolAuthorizer(
@@ -34,6 +38,17 @@ def health():
 
 # --- auth -----------------------------------------------------------------------------
 
+@app.route("/auth/register", methods=["POST"])
+def register():
+    return respond(auth_service().register(body(RegisterRequest)), status=201)
+
+
+@app.route("/auth/confirm", methods=["POST"])
+def confirm_registration():
+    auth_service().confirm(body(ConfirmRequest))
+    return respond(status=204)
+
+
 @app.route("/auth/login", methods=["POST"])
 def login():
     return respond(auth_service().login(body(LoginRequest)))
@@ -42,6 +57,62 @@ def login():
 @app.route("/auth/refresh", methods=["POST"])
 def refresh_tokens():
     return respond(auth_service().refresh(body(RefreshRequest)))
+
+
+@app.route("/auth/forgot-password", methods=["POST"])
+def forgot_password():
+    auth_service().forgot_password(body(ForgotPasswordRequest))
+    return respond({"status": "If the account exists, a reset code has been sent."}, status=202)
+
+
+@app.route("/auth/reset-password", methods=["POST"])
+def reset_password():
+    auth_service().reset_password(body(ResetPasswordRequest))
+    return respond(status=204)
+
+
+# --- me -------------------------------------------------------------------------------
+
+@app.route("/me", methods=["GET"], authorizer=cognito)
+def get_me():
+    return respond(users().me(caller()))
+
+
+@app.route("/me", methods=["PATCH"], authorizer=cognito)
+def update_me():
+    return respond(users().update_me(caller(), body(ProfilePatch)))
+
+
+@app.route("/me", methods=["DELETE"], authorizer=cognito)
+def erase_me():
+    users().erase(caller(allow_inactive=True))
+    return respond(status=204)
+
+
+@app.route("/me/export", methods=["GET"], authorizer=cognito)
+def export_me():
+    return users().export(caller())
+
+
+@app.route("/me/addresses", methods=["GET"], authorizer=cognito)
+def list_addresses():
+    return {"items": [a.model_dump(mode="json", by_alias=True) for a in users().addresses(caller())]}
+
+
+@app.route("/me/addresses", methods=["POST"], authorizer=cognito)
+def add_address():
+    return respond(users().add_address(caller(), body(AddressIn)), status=201)
+
+
+@app.route("/me/addresses/{address_id}", methods=["PUT"], authorizer=cognito)
+def replace_address(address_id):
+    return respond(users().replace_address(caller(), address_id, body(AddressIn)))
+
+
+@app.route("/me/addresses/{address_id}", methods=["DELETE"], authorizer=cognito)
+def delete_address(address_id):
+    users().delete_address(caller(), address_id)
+    return respond(status=204)
 
 
 # --- catalogue ------------------------------------------------------------------------
@@ -78,3 +149,17 @@ def archive_product(product_id):
 def adjust_stock(product_id):
     staff = caller(require_group=ADMIN_GROUP)
     return respond(catalogue().adjust_stock(product_id, body(StockAdjustment), actor=staff.user_id))
+
+
+# --- admin: users ---------------------------------------------------------------------
+
+@app.route("/admin/users", methods=["GET"], authorizer=cognito)
+def admin_list_users():
+    caller(require_group=ADMIN_GROUP)
+    return page(users().list_users(query(UserListQuery)))
+
+
+@app.route("/admin/users/{user_id}", methods=["PATCH"], authorizer=cognito)
+def admin_set_user_status(user_id):
+    staff = caller(require_group=ADMIN_GROUP)
+    return respond(users().set_status(staff, user_id, body(UserStatusChange)))

@@ -33,9 +33,11 @@ def _forget_caches():
     reset_clients()
     from chalicelib.catalogue.service import catalogue
     from chalicelib.users.auth import auth_service
+    from chalicelib.users.service import users
 
     catalogue.cache_clear()
     auth_service.cache_clear()
+    users.cache_clear()
 
 
 @pytest.fixture

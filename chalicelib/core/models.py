@@ -49,6 +49,14 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+def project(model: type["ModelT"], source: BaseModel) -> "ModelT":
+    """Build a (narrower) model from another, taking only the fields it declares."""
+    return model.model_validate(source.model_dump(include=set(model.model_fields)))
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -62,3 +70,38 @@ Item = TypeVar("Item")
 class PageOut(ApiModel, Generic[Item]):
     items: list[Item]
     next_cursor: str | None = None
+
+
+# ISO 3166-1 alpha-2 codes of countries and territories.
+ISO_3166_ALPHA2 = frozenset("""
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
+BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
+EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
+HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC
+LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA
+NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
+SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
+TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+""".split())
+
+
+def _known_country(code: str) -> str:
+    if code not in ISO_3166_ALPHA2:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_country)]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20,
+                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")]
+
+
+class PostalAddress(ApiModel):
+    """A shipping address as SPEC §10 defines it; orders keep a snapshot of one."""
+
+    name: Text(100)
+    line1: Text(200)
+    line2: Text(200, min_length=0) | None = None
+    city: Text(100)
+    postal_code: PostalCode
+    country: Country

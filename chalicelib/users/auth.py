@@ -6,10 +6,16 @@ import functools
 from botocore.exceptions import ClientError
 
 from chalicelib.core.aws import client, error_code
-from chalicelib.core.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from chalicelib.core.errors import (BadRequest, Conflict, Forbidden, ServiceUnavailable, TooManyRequests,
+                                    Unauthorized, ValidationFailed)
+from chalicelib.core.events import envelope, publish_best_effort
+from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
 from chalicelib.core.settings import settings
-from chalicelib.users.models import LoginRequest, RefreshRequest, Tokens
+from chalicelib.users.models import (ConfirmRequest, ForgotPasswordRequest, LoginRequest, Profile,
+                                     RefreshRequest, Registered, RegisterRequest, ResetPasswordRequest,
+                                     Tokens)
+from chalicelib.users.repository import UserRepository
 
 BAD_CREDENTIALS = "Incorrect email or password."
 
@@ -17,9 +23,23 @@ _THROTTLED = {"TooManyRequestsException", "LimitExceededException",
               "TooManyFailedAttemptsException"}
 
 
-def _cognito_failure(exc: ClientError, unauthorized_message: str) -> Exception:
+INVALID_CODE = "The code is invalid or has expired."
+
+
+def _cognito_failure(exc: ClientError, unauthorized_message: str = BAD_CREDENTIALS) -> Exception:
+    """Map a Cognito error to our answer; unknown accounts look exactly like wrong secrets."""
     code = error_code(exc)
+    if code == "UsernameExistsException":
+        return Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
+    if code == "InvalidPasswordException":
+        return ValidationFailed("The password does not meet the policy.",
+                                [{"field": "password", "issue": "weak_password",
+                                  "message": "8+ characters with upper, lower and a digit"}])
+    if code in ("CodeMismatchException", "ExpiredCodeException"):
+        return BadRequest(INVALID_CODE, code="INVALID_CODE")
     if code in ("NotAuthorizedException", "UserNotFoundException"):
+        if unauthorized_message == INVALID_CODE:
+            return BadRequest(INVALID_CODE, code="INVALID_CODE")
         return Unauthorized(unauthorized_message)
     if code == "UserNotConfirmedException":
         return Forbidden("Confirm your email address before signing in.", code="USER_NOT_CONFIRMED")
@@ -32,6 +52,54 @@ def _cognito_failure(exc: ClientError, unauthorized_message: str) -> Exception:
 
 
 class AuthService:
+    def __init__(self, users: UserRepository | None = None):
+        self.users = users or UserRepository()
+
+    def register(self, request: RegisterRequest) -> Registered:
+        idp = client("cognito-idp")
+        try:
+            result = idp.sign_up(ClientId=settings().user_pool_client_id, Username=request.email,
+                                 Password=request.password,
+                                 UserAttributes=[{"Name": "email", "Value": request.email},
+                                                 {"Name": "name", "Value": request.name}])
+            user_id = result["UserSub"]
+            if settings().auto_confirm_users and not result.get("UserConfirmed"):
+                # Local stack only: no mailbox to read the code from.
+                idp.admin_confirm_sign_up(UserPoolId=settings().user_pool_id, Username=user_id)
+        except ClientError as exc:
+            raise _cognito_failure(exc) from None
+        moment = iso()
+        self.users.create_profile(Profile(user_id=user_id, email=request.email, name=request.name,
+                                          created_at=moment, updated_at=moment))
+        publish_best_effort([envelope("UserRegistered", {"userId": user_id}, actor=user_id)])
+        return Registered(user_id=user_id)
+
+    def confirm(self, request: ConfirmRequest) -> None:
+        try:
+            client("cognito-idp").confirm_sign_up(ClientId=settings().user_pool_client_id,
+                                                  Username=request.email, ConfirmationCode=request.code)
+        except ClientError as exc:
+            raise _cognito_failure(exc, INVALID_CODE) from None
+
+    def forgot_password(self, request: ForgotPasswordRequest) -> None:
+        """Always accepted: whether the email has an account is not for the caller to learn."""
+        try:
+            client("cognito-idp").forgot_password(ClientId=settings().user_pool_client_id,
+                                                  Username=request.email)
+        except ClientError as exc:
+            if error_code(exc) in ("UserNotFoundException", "InvalidParameterException",
+                                   "NotAuthorizedException"):
+                return
+            raise _cognito_failure(exc) from None
+
+    def reset_password(self, request: ResetPasswordRequest) -> None:
+        try:
+            client("cognito-idp").confirm_forgot_password(
+                ClientId=settings().user_pool_client_id, Username=request.email,
+                ConfirmationCode=request.code, Password=request.password)
+        except ClientError as exc:
+            raise _cognito_failure(exc, INVALID_CODE) from None
+
     def login(self, request: LoginRequest) -> Tokens:
         try:
             result = client("cognito-idp").initiate_auth(

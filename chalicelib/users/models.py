@@ -1,12 +1,12 @@
-"""Wire models for authentication."""
+"""Wire models of the users domain: sign-up and sign-in, profiles, addresses, staff views."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from chalicelib.core.models import ApiModel
+from chalicelib.core.models import ApiModel, PageQuery, PostalAddress, Text
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -37,3 +37,135 @@ class Tokens(ApiModel):
     access_token: str
     refresh_token: str
     expires_in: int = Field(ge=0)
+
+
+def _strong_password(value: str) -> str:
+    """The pool's policy (SPEC §3), checked before Cognito is called."""
+    problems = []
+    if len(value) < 8:
+        problems.append("at least 8 characters")
+    if not any(c.isupper() for c in value):
+        problems.append("an upper-case letter")
+    if not any(c.islower() for c in value):
+        problems.append("a lower-case letter")
+    if not any(c.isdigit() for c in value):
+        problems.append("a digit")
+    if value != value.strip():
+        problems.append("no leading or trailing spaces")
+    if problems:
+        raise ValueError("password needs " + ", ".join(problems))
+    return value
+
+
+NewPassword = Annotated[str, StringConstraints(max_length=256), AfterValidator(_strong_password)]
+ConfirmationCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16,
+                                                    pattern=r"^[A-Za-z0-9]+$")]
+PersonName = Text(100)
+
+
+class RegisterRequest(ApiModel):
+    email: Email
+    password: NewPassword
+    name: PersonName
+
+
+class Registered(ApiModel):
+    user_id: str
+
+
+class ConfirmRequest(ApiModel):
+    email: Email
+    code: ConfirmationCode
+
+
+class ForgotPasswordRequest(ApiModel):
+    email: Email
+
+
+class ResetPasswordRequest(ApiModel):
+    email: Email
+    code: ConfirmationCode
+    password: NewPassword
+
+
+UserStatus = Literal["ACTIVE", "SUSPENDED", "ERASED"]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+class MarketingPreferences(ApiModel):
+    email: bool = False
+    sms: bool = False
+
+
+class Profile(ApiModel):
+    user_id: str
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    marketing: MarketingPreferences = Field(default_factory=MarketingPreferences)
+    status: UserStatus = "ACTIVE"
+    default_address_id: str | None = None
+    address_count: int = 0
+    created_at: str
+    updated_at: str
+
+
+class ProfileOut(ApiModel):
+    """What a user sees of their own profile."""
+
+    user_id: str
+    email: str | None
+    name: str | None
+    phone: str | None
+    marketing: MarketingPreferences
+    status: UserStatus
+    default_address_id: str | None
+    created_at: str
+    updated_at: str
+
+
+class ProfilePatch(ApiModel):
+    """The only fields a user may change about themselves (everything else is refused)."""
+
+    name: PersonName | None = None
+    phone: Phone | None = None
+    marketing: MarketingPreferences | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "ProfilePatch":
+        if not self.model_fields_set:
+            raise ValueError("at least one of name, phone, marketing is required")
+        if self.name is None and "name" in self.model_fields_set:
+            raise ValueError("name cannot be null")
+        return self
+
+
+MAX_ADDRESSES = 10
+
+
+class AddressIn(PostalAddress):
+    is_default: bool = False
+
+
+class Address(PostalAddress):
+    id: str
+    is_default: bool
+    created_at: str
+    updated_at: str
+
+
+class UserStatusChange(ApiModel):
+    status: Literal["ACTIVE", "SUSPENDED"]
+
+
+class AdminUser(ApiModel):
+    user_id: str
+    email: str | None
+    name: str | None
+    status: UserStatus
+    created_at: str
+    updated_at: str
+
+
+class UserListQuery(PageQuery):
+    status: UserStatus | None = None

@@ -45,7 +45,8 @@ def test_writes_are_single_conditional_calls(client, dynamodb_calls):
                       body=json.dumps({"price": 1, "version": 1}))
     client.http.post(f"/products/{product['id']}/stock", headers={"Content-Type": "application/json", **ADMIN},
                      body=json.dumps({"delta": 1, "reason": "delivery"}))
-    assert dynamodb_calls == ["PutItem", "UpdateItem", "UpdateItem"]
+    # Each authenticated request first reads the caller's account status (suspension check).
+    assert dynamodb_calls == ["GetItem", "PutItem", "GetItem", "UpdateItem", "GetItem", "UpdateItem"]
     assert "Scan" not in dynamodb_calls
 
 

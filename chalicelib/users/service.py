@@ -1,0 +1,181 @@
+"""User rules: profiles made on first need, a bounded address book, export, erasure, suspension."""
+from __future__ import annotations
+
+import functools
+
+from botocore.exceptions import ClientError
+
+from chalicelib.core.auth import Caller
+from chalicelib.core.aws import client, error_code
+from chalicelib.core.dynamo import Page
+from chalicelib.core.errors import Conflict, NotFound, Unauthorized
+from chalicelib.core.events import envelope, publish_best_effort
+from chalicelib.core.ids import iso, new_id
+from chalicelib.core.logs import get_logger
+from chalicelib.core.models import project
+from chalicelib.core.settings import settings
+from chalicelib.users import personal_data
+from chalicelib.users.models import (MAX_ADDRESSES, Address, AddressIn, AdminUser, Profile, ProfileOut,
+                                     ProfilePatch, UserListQuery, UserStatusChange)
+from chalicelib.users.repository import (AddressBookFull, AddressConflict, AddressMissing,
+                                         ProfileMissing, UserRepository)
+
+
+def _address_not_found(address_id: str) -> NotFound:
+    return NotFound(f"Address {address_id} was not found.")
+
+
+class UserService:
+    def __init__(self, users: UserRepository | None = None):
+        self.users = users or UserRepository()
+
+    # --- access ----------------------------------------------------------------------
+
+    def refuse_inactive(self, who: Caller) -> None:
+        """API Gateway honours a token until it expires: the app refuses suspended or erased users."""
+        if self.users.status_of(who.user_id) in ("SUSPENDED", "ERASED"):
+            raise Unauthorized("This account is not active.", code="ACCOUNT_INACTIVE")
+
+    # --- profile ---------------------------------------------------------------------
+
+    def profile(self, who: Caller) -> Profile:
+        """The caller's profile, created from the token's claims on first need."""
+        existing = self.users.get_profile(who.user_id)
+        if existing:
+            return existing
+        moment = iso()
+        fresh = Profile(user_id=who.user_id, email=(who.email or "").lower() or None, name=who.name,
+                        created_at=moment, updated_at=moment)
+        if self.users.create_profile(fresh):
+            return fresh
+        return self.users.get_profile(who.user_id) or fresh  # created concurrently: read theirs
+
+    def me(self, who: Caller) -> ProfileOut:
+        return project(ProfileOut, self.profile(who))
+
+    def update_me(self, who: Caller, patch: ProfilePatch) -> ProfileOut:
+        self.profile(who)
+        changes = patch.model_dump(include=patch.model_fields_set)
+        try:
+            updated = self.users.update_profile(who.user_id, changes, iso(), allowed_statuses=("ACTIVE",))
+        except ProfileMissing:
+            raise Unauthorized("This account is not active.", code="ACCOUNT_INACTIVE") from None
+        return project(ProfileOut, updated)
+
+    # --- addresses -------------------------------------------------------------------
+
+    def addresses(self, who: Caller) -> list[Address]:
+        profile = self.profile(who)
+        return self.users.addresses_of(who.user_id, profile.default_address_id)
+
+    def address(self, who: Caller, address_id: str) -> Address:
+        profile = self.profile(who)
+        found = self.users.get_address(who.user_id, address_id, profile.default_address_id)
+        if found is None:
+            raise _address_not_found(address_id)
+        return found
+
+    def add_address(self, who: Caller, new: AddressIn) -> Address:
+        self.profile(who)
+        address_id, moment = new_id(), iso()
+        try:
+            self.users.add_address(who.user_id, address_id, new, new.is_default, moment)
+        except AddressBookFull:
+            raise Conflict(f"An address book holds at most {MAX_ADDRESSES} addresses.",
+                           code="ADDRESS_LIMIT") from None
+        return self.address(who, address_id)
+
+    def replace_address(self, who: Caller, address_id: str, new: AddressIn) -> Address:
+        self.address(who, address_id)  # 404 for unknown ids and other users' ids alike
+        try:
+            self.users.replace_address(who.user_id, address_id, new, new.is_default, iso())
+        except AddressMissing:
+            raise _address_not_found(address_id) from None
+        return self.address(who, address_id)
+
+    def delete_address(self, who: Caller, address_id: str) -> None:
+        for _attempt in range(3):
+            book = self.addresses(who)
+            target = next((a for a in book if a.id == address_id), None)
+            if target is None:
+                raise _address_not_found(address_id)
+            # Deleting the default promotes the oldest remaining address.
+            successor = next((a.id for a in book if a.id != address_id), None) if target.is_default else None
+            try:
+                self.users.delete_address(who.user_id, address_id, target.is_default, successor, iso())
+                return
+            except AddressMissing:
+                raise _address_not_found(address_id) from None
+            except AddressConflict:
+                continue  # the book changed under us: look again
+        raise Conflict("The address book is changing; try again.", code="CONCURRENT_CHANGE")
+
+    # --- export and erasure ----------------------------------------------------------
+
+    def export(self, who: Caller) -> dict:
+        profile = self.profile(who)
+        return {"exportedAt": iso(),
+                "profile": project(ProfileOut, profile).model_dump(mode="json", by_alias=True),
+                "addresses": [a.model_dump(mode="json", by_alias=True) for a in
+                              self.users.addresses_of(who.user_id, profile.default_address_id)],
+                **personal_data.export_sections(who.user_id)}
+
+    def erase(self, who: Caller) -> None:
+        """Disable the login, erase personal data, anonymise what must be kept. Safe to repeat."""
+        self._cognito("admin_disable_user", who.user_id)
+        self._cognito("admin_user_global_sign_out", who.user_id)
+        personal_data.erase_everywhere(who.user_id)
+        already_erased = self.users.status_of(who.user_id) == "ERASED"
+        self.users.erase_profile(who.user_id, iso())
+        if not already_erased:
+            publish_best_effort([envelope("UserErased", {"userId": who.user_id}, actor=who.user_id)])
+
+    # --- staff -----------------------------------------------------------------------
+
+    def list_users(self, query: UserListQuery) -> Page:
+        page = self.users.list_profiles(query.status, query.limit, query.cursor)
+        page.items = [project(AdminUser, p) for p in page.items]
+        return page
+
+    def set_status(self, staff: Caller, user_id: str, change: UserStatusChange) -> AdminUser:
+        if user_id == staff.user_id:
+            raise Conflict("You cannot change your own account status.", code="SELF_STATUS_CHANGE")
+        current = self.users.get_profile(user_id)
+        if current is None:
+            raise NotFound(f"User {user_id} was not found.")
+        if current.status == "ERASED":
+            raise Conflict("An erased account cannot be changed.", code="ACCOUNT_ERASED")
+        if current.status != change.status:
+            if change.status == "SUSPENDED":
+                self._cognito("admin_disable_user", user_id)
+                self._cognito("admin_user_global_sign_out", user_id)
+            else:
+                self._cognito("admin_enable_user", user_id)
+            try:
+                current = self.users.update_profile(user_id, {"status": change.status}, iso())
+            except ProfileMissing:
+                raise Conflict("An erased account cannot be changed.", code="ACCOUNT_ERASED") from None
+            publish_best_effort([envelope("UserStatusChanged", {"userId": user_id, "status": change.status},
+                                          actor=staff.user_id)])
+        return project(AdminUser, current)
+
+    @staticmethod
+    def _cognito(operation: str, user_id: str) -> None:
+        try:
+            getattr(client("cognito-idp"), operation)(UserPoolId=settings().user_pool_id, Username=user_id)
+        except ClientError as exc:
+            if error_code(exc) == "UserNotFoundException":
+                # Profile without a login (e.g. already removed from the pool): nothing to disable.
+                get_logger("users").warning("no Cognito user", extra={"userId": user_id, "op": operation})
+                return
+            raise
+
+
+@functools.lru_cache(maxsize=1)
+def users() -> UserService:
+    return UserService()
+
+
+def refuse_inactive_users(who: Caller) -> None:
+    """Registered as a caller check: runs on every authenticated request."""
+    users().refuse_inactive(who)
