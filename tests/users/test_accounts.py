@@ -1,0 +1,233 @@
+"""Accounts end to end: register, confirm, reset a password, suspend, erase."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from tests.conftest import json_of
+from tests.fakes import ADMIN, auth
+
+JSON = {"Content-Type": "application/json"}
+
+
+def post(client, path, payload, headers=None):
+    return client.http.post(path, headers={**JSON, **(headers or {})}, body=json.dumps(payload))
+
+
+def register(client, email="new@example.com", password="Str0ngpass", name="New Person"):
+    return post(client, "/auth/register", {"email": email, "password": password, "name": name})
+
+
+def login(client, email, password="Str0ngpass"):
+    return post(client, "/auth/login", {"email": email, "password": password})
+
+
+def test_register_then_login_works_in_the_local_stage(client):
+    response = register(client)
+    assert response.status_code == 201
+    user_id = json_of(response)["userId"]
+    tokens = json_of(login(client, "new@example.com"))
+    assert tokens["idToken"]
+    me = client.http.get("/me", headers=auth(user_id, email="new@example.com"))
+    assert json_of(me)["name"] == "New Person" and json_of(me)["email"] == "new@example.com"
+
+
+def test_registration_announces_the_user_without_personal_data(client, monkeypatch):
+    sent = []
+    monkeypatch.setattr("chalicelib.users.auth.publish_best_effort", lambda events: sent.extend(events))
+    user_id = json_of(register(client))["userId"]
+    assert [(e.type, e.data) for e in sent] == [("UserRegistered", {"userId": user_id})]
+
+
+def test_duplicate_email_is_409(client):
+    register(client)
+    response = register(client, email="NEW@example.com")
+    assert response.status_code == 409
+    assert json_of(response)["error"]["code"] == "EMAIL_TAKEN"
+
+
+@pytest.mark.parametrize("password,missing", [("short1A", "8 characters"), ("alllower1", "upper-case"),
+                                              ("ALLUPPER1", "lower-case"), ("NoDigitsHere", "digit")])
+def test_weak_passwords_are_refused_before_cognito(client, password, missing):
+    response = register(client, password=password)
+    assert response.status_code == 422
+    details = json_of(response)["error"]["details"]
+    assert details[0]["field"] == "password" and missing in details[0]["message"]
+
+
+@pytest.mark.parametrize("payload", [
+    {"email": "x@example.com", "password": "Str0ngpass"},
+    {"email": "x@example.com", "password": "Str0ngpass", "name": "X", "groups": ["admin"]},
+    {"email": "not-an-email", "password": "Str0ngpass", "name": "X"},
+    {"email": "x@example.com", "password": "Str0ngpass", "name": "x" * 101},
+])
+def test_registration_validates_every_field(client, payload):
+    assert post(client, "/auth/register", payload).status_code == 422
+
+
+def test_without_auto_confirm_login_waits_for_the_code(aws, monkeypatch):
+    from chalicelib.core.errors import Forbidden
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.users.auth import AuthService
+    from chalicelib.users.models import LoginRequest, RegisterRequest
+
+    monkeypatch.setenv("AUTO_CONFIRM_USERS", "false")  # as in dev and prod
+    reset_settings()
+    service = AuthService()
+    service.register(RegisterRequest(email="wait@example.com", password="Str0ngpass", name="W"))
+    with pytest.raises(Forbidden) as refused:
+        service.login(LoginRequest(email="wait@example.com", password="Str0ngpass"))
+    assert refused.value.code == "USER_NOT_CONFIRMED"
+
+
+def test_confirm_with_a_wrong_code_is_400(client):
+    register(client)
+    response = post(client, "/auth/confirm", {"email": "new@example.com", "code": "000000"})
+    assert response.status_code in (400, 204)  # moto cannot check codes of auto-confirmed users
+    unknown = post(client, "/auth/confirm", {"email": "ghost@example.com", "code": "123456"})
+    assert unknown.status_code == 400
+    assert json_of(unknown)["error"]["code"] == "INVALID_CODE"
+
+
+def test_forgot_password_never_reveals_whether_the_email_exists(client):
+    register(client)
+    known = post(client, "/auth/forgot-password", {"email": "new@example.com"})
+    unknown = post(client, "/auth/forgot-password", {"email": "ghost@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert json_of(known) == json_of(unknown)
+
+
+def test_reset_password_with_the_emailed_code(client, aws):
+    register(client)
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    sent = idp.forgot_password(ClientId=aws["user_pool_client_id"], Username="new@example.com")
+    code = sent["ResponseMetadata"]["HTTPHeaders"]["x-moto-forgot-password-confirmation-code"].split(":")[-1]
+    response = post(client, "/auth/reset-password",
+                    {"email": "new@example.com", "code": code, "password": "Different9pass"})
+    assert response.status_code == 204
+    assert login(client, "new@example.com", "Different9pass").status_code == 200
+
+
+def test_reset_password_checks_the_new_password_policy(client):
+    response = post(client, "/auth/reset-password",
+                    {"email": "new@example.com", "code": "123456", "password": "weak"})
+    assert response.status_code == 422
+
+
+def test_cognito_errors_are_never_500(client, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    for code, status in [("LimitExceededException", 429), ("CodeMismatchException", 400),
+                         ("ExpiredCodeException", 400), ("InvalidPasswordException", 422),
+                         ("UsernameExistsException", 409), ("InternalErrorException", 503)]:
+        class Failing:
+            def sign_up(self, **kwargs):
+                raise ClientError({"Error": {"Code": code, "Message": "x"}}, "SignUp")
+
+        monkeypatch.setattr("chalicelib.users.auth.client", lambda service: Failing())
+        assert register(client).status_code == status, code
+
+
+# --- staff: suspension ----------------------------------------------------------------
+
+def _registered(client, email):
+    user_id = json_of(register(client, email=email))["userId"]
+    return user_id, auth(user_id, email=email)
+
+
+def test_suspended_user_is_refused_at_once_and_cannot_log_in(client):
+    user_id, headers = _registered(client, "sue@example.com")
+    assert client.http.get("/me", headers=headers).status_code == 200
+    response = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
+                                 body=json.dumps({"status": "SUSPENDED"}))
+    assert response.status_code == 200 and json_of(response)["status"] == "SUSPENDED"
+    refused = client.http.get("/me", headers=headers)  # the token itself is still "valid"
+    assert refused.status_code == 401
+    assert json_of(refused)["error"]["code"] == "ACCOUNT_INACTIVE"
+    assert login(client, "sue@example.com").status_code == 401
+
+
+def test_reactivated_user_is_back(client):
+    user_id, headers = _registered(client, "back@example.com")
+    for status in ("SUSPENDED", "ACTIVE"):
+        client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
+                          body=json.dumps({"status": status}))
+    assert client.http.get("/me", headers=headers).status_code == 200
+    assert login(client, "back@example.com").status_code == 200
+
+
+def test_staff_user_admin_is_admin_only_and_validated(client):
+    user_id, headers = _registered(client, "c@example.com")
+    assert client.http.get("/admin/users", headers=headers).status_code == 403
+    assert client.http.get("/admin/users").status_code == 401
+    bad = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
+                            body=json.dumps({"status": "ERASED"}))
+    assert bad.status_code == 422
+    missing = client.http.patch("/admin/users/nobody", headers={**JSON, **ADMIN},
+                                body=json.dumps({"status": "SUSPENDED"}))
+    assert missing.status_code == 404
+
+
+def test_staff_cannot_suspend_themselves(client):
+    response = client.http.patch("/admin/users/admin-1", headers={**JSON, **ADMIN},
+                                 body=json.dumps({"status": "SUSPENDED"}))
+    assert response.status_code == 409
+
+
+def test_staff_list_users_page_by_page_and_by_status(client):
+    ids = [_registered(client, f"u{i}@example.com")[0] for i in range(5)]
+    client.http.patch(f"/admin/users/{ids[0]}", headers={**JSON, **ADMIN}, body=json.dumps({"status": "SUSPENDED"}))
+    seen, cursor = [], None
+    while True:
+        body = json_of(client.http.get("/admin/users?limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                                       headers=ADMIN))
+        seen += [u["userId"] for u in body["items"]]
+        cursor = body["nextCursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(ids)
+    suspended = json_of(client.http.get("/admin/users?status=SUSPENDED", headers=ADMIN))["items"]
+    assert [u["userId"] for u in suspended] == [ids[0]]
+    assert client.http.get("/admin/users?status=GONE", headers=ADMIN).status_code == 400
+
+
+# --- erasure --------------------------------------------------------------------------
+
+def test_erasure_removes_personal_data_and_the_login(client):
+    user_id, headers = _registered(client, "gone@example.com")
+    post(client, "/me/addresses", {"name": "G", "line1": "1 Road", "city": "Town", "postalCode": "1000",
+                                   "country": "BE"}, headers)
+    assert client.http.delete("/me", headers=headers).status_code == 204
+    assert login(client, "gone@example.com").status_code == 401
+    assert client.http.get("/me", headers=headers).status_code == 401
+    listed = json_of(client.http.get("/admin/users?status=ERASED", headers=ADMIN))["items"]
+    assert listed == [{**listed[0], "userId": user_id, "email": None, "name": None, "status": "ERASED"}]
+
+
+def test_erasure_is_idempotent(client):
+    user_id, headers = _registered(client, "twice@example.com")
+    assert client.http.delete("/me", headers=headers).status_code == 204
+    assert client.http.delete("/me", headers=headers).status_code == 204
+
+
+def test_erasure_runs_every_registered_eraser(client):
+    from chalicelib.users import personal_data
+
+    erased = []
+    personal_data.register_eraser("test-domain", erased.append)
+    try:
+        user_id, headers = _registered(client, "domains@example.com")
+        client.http.delete("/me", headers=headers)
+    finally:
+        personal_data._erasers.pop("test-domain")
+    assert erased == [user_id]
+
+
+def test_erased_account_cannot_be_reactivated(client):
+    user_id, headers = _registered(client, "final@example.com")
+    client.http.delete("/me", headers=headers)
+    response = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
+                                 body=json.dumps({"status": "ACTIVE"}))
+    assert response.status_code == 409
