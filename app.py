@@ -1,27 +1,40 @@
 """The shop's API: every route and event handler, each a few lines that parse and delegate."""
 import os
 
-from chalice import Chalice, CognitoUserPoolAuthorizer
+from chalice import Chalice, CognitoUserPoolAuthorizer, Rate
 
+from chalicelib.basket.models import QuantityChange
+from chalicelib.basket.service import basket_service
 from chalicelib.catalogue.models import ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
 from chalicelib.catalogue.service import catalogue
 from chalicelib.core.auth import ADMIN_GROUP, caller, register_caller_check
 from chalicelib.core.health import check_health
-from chalicelib.core.http import body, http_middleware, query, respond
+from chalicelib.core.http import body, current_request, header, http_middleware, query, respond
+from chalicelib.housekeeping.service import sweep
+from chalicelib.orders.checkout import checkout_service
+from chalicelib.orders.models import AdminOrderQuery, CheckoutRequest, OrderListQuery, StatusChange
+from chalicelib.orders.pipeline import create_orders
+from chalicelib.orders.service import order_service
+from chalicelib.payments.service import payment_service
 from chalicelib.users.auth import auth_service
 from chalicelib.users.models import (AddressIn, ConfirmRequest, ForgotPasswordRequest, LoginRequest,
                                      ProfilePatch, RefreshRequest, RegisterRequest, ResetPasswordRequest,
                                      UserListQuery, UserStatusChange)
+from chalicelib.users.personal_data import register_eraser, register_exporter
 from chalicelib.users.service import refuse_inactive_users, users
 
 app = Chalice(app_name="shop")
 app.register_middleware(http_middleware(app), "http")
 register_caller_check(refuse_inactive_users)
+register_exporter("orders", lambda user_id: order_service().export_for(user_id))
+register_eraser("orders", lambda user_id: order_service().anonymise_for(user_id))
 
 # The deployed template binds the real pool ARN (see .chalice/resources.json).
 cognito = CognitoUserPoolAuthorizer(
     "ShopUsers", provider_arns=[os.environ.get(
         "USER_POOL_ARN", "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_shop")])
+# Stage-specific names arrive through .chalice/config.json before this module is imported.
+ORDERS_QUEUE = os.environ.get("ORDERS_QUEUE_NAME", "shop-local-orders")
 
 
 def page(result):
@@ -163,3 +176,83 @@ def admin_list_users():
 def admin_set_user_status(user_id):
     staff = caller(require_group=ADMIN_GROUP)
     return respond(users().set_status(staff, user_id, body(UserStatusChange)))
+
+
+# --- basket and checkout --------------------------------------------------------------
+
+@app.route("/basket", methods=["GET"], authorizer=cognito)
+def get_basket():
+    return respond(basket_service().view(caller().user_id))
+
+
+@app.route("/basket/items/{product_id}", methods=["PUT"], authorizer=cognito)
+def set_basket_item(product_id):
+    who = caller()
+    return respond(basket_service().set_quantity(who.user_id, product_id, body(QuantityChange).quantity))
+
+
+@app.route("/basket/items/{product_id}", methods=["DELETE"], authorizer=cognito)
+def remove_basket_item(product_id):
+    basket_service().set_quantity(caller().user_id, product_id, 0)
+    return respond(status=204)
+
+
+@app.route("/basket", methods=["DELETE"], authorizer=cognito)
+def clear_basket():
+    basket_service().clear(caller().user_id)
+    return respond(status=204)
+
+
+@app.route("/basket/checkout", methods=["POST"], authorizer=cognito)
+def checkout():
+    who = caller()
+    accepted = checkout_service().checkout(who, header("Idempotency-Key"), body(CheckoutRequest))
+    return respond(accepted, status=202)
+
+
+# --- orders ---------------------------------------------------------------------------
+
+@app.route("/orders", methods=["GET"], authorizer=cognito)
+def list_orders():
+    return page(order_service().list_own(caller(), query(OrderListQuery)))
+
+
+@app.route("/orders/{order_id}", methods=["GET"], authorizer=cognito)
+def get_order(order_id):
+    return respond(order_service().get_for(caller(), order_id))
+
+
+@app.route("/orders/{order_id}/cancel", methods=["POST"], authorizer=cognito)
+def cancel_order(order_id):
+    return respond(order_service().cancel_own(caller(), order_id))
+
+
+@app.route("/admin/orders", methods=["GET"], authorizer=cognito)
+def admin_list_orders():
+    caller(require_group=ADMIN_GROUP)
+    return page(order_service().list_by_status(query(AdminOrderQuery)))
+
+
+@app.route("/admin/orders/{order_id}/status", methods=["POST"], authorizer=cognito)
+def admin_set_order_status(order_id):
+    staff = caller(require_group=ADMIN_GROUP)
+    return respond(order_service().set_status(staff, order_id, body(StatusChange)))
+
+
+# --- payments (public: authenticated by the provider's signature) ----------------------
+
+@app.route("/webhooks/payments", methods=["POST"])
+def payment_webhook():
+    return respond(payment_service().receive(current_request().raw_body or b"", header("X-Signature")))
+
+
+# --- asynchronous handlers ------------------------------------------------------------
+
+@app.on_sqs_message(queue=ORDERS_QUEUE, batch_size=10, name="create_orders")
+def on_checkout_requested(event):
+    return create_orders(record.to_dict() for record in event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="housekeeping")
+def housekeeping(event):
+    return sweep()

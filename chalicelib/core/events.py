@@ -29,9 +29,11 @@ class Envelope(BaseModel):
 
 
 def envelope(event_type: str, data: dict[str, Any], *, actor: str = "system",
-             correlation_id: str | None = None) -> Envelope:
+             correlation_id: str | None = None, event_id: str | None = None) -> Envelope:
+    """A new event in the current correlation; pass `event_id` to make republishing dedupable."""
+    extra = {"id": event_id} if event_id else {}
     return Envelope(type=event_type, data=data, actor=actor,
-                    correlationId=correlation_id or correlation_id_var.get())
+                    correlationId=correlation_id or correlation_id_var.get(), **extra)
 
 
 class PublishError(Exception):

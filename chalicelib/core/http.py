@@ -44,7 +44,11 @@ def request_id() -> str | None:
 
 def body(model: type[Model]) -> Model:
     """The request body validated strictly against `model` (unknown fields refused)."""
-    raw = current_request().raw_body or b""
+    return parse_body(current_request().raw_body or b"", model)
+
+
+def parse_body(raw: bytes, model: type[Model]) -> Model:
+    """Raw JSON bytes validated strictly against `model`: 400 if not a JSON object, 422 if invalid."""
     if len(raw) > MAX_BODY_BYTES:
         raise AppError("Request body is too large.", code="PAYLOAD_TOO_LARGE")
     if not raw.strip():

@@ -1,0 +1,35 @@
+"""Basket wire models."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from chalicelib.core.models import ApiModel
+
+MAX_LINES = 50
+MAX_QUANTITY = 99
+
+Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+
+
+class QuantityChange(ApiModel):
+    """Set a line's quantity; 0 removes it. Prices are never accepted from clients."""
+
+    quantity: Quantity
+
+
+class BasketLine(ApiModel):
+    product_id: str
+    name: str
+    unit_price: int
+    quantity: int
+    line_total: int
+    available: bool = True
+
+
+class BasketOut(ApiModel):
+    items: list[BasketLine]
+    subtotal: int
+    currency: str | None
+    updated_at: str | None = None

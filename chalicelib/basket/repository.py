@@ -1,0 +1,86 @@
+"""Baskets in DynamoDB: one item per user holding {productId: quantity}, guarded by a version."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.basket import keys
+from chalicelib.core.dynamo import condition_failed, ddb, from_item, key, query_page, table_name, to_attr, to_item
+
+
+@dataclass
+class StoredBasket:
+    user_id: str
+    lines: dict[str, int] = field(default_factory=dict)
+    currency: str | None = None  # every line shares one currency
+    version: int = 0  # 0: not stored yet
+    updated_at: str | None = None
+    expires_at_iso: str | None = None
+
+
+class BasketChanged(Exception):
+    """Someone else (another tab, a checkout) changed the basket since it was read."""
+
+
+class BasketRepository:
+    def get(self, user_id: str) -> StoredBasket:
+        item = ddb().get_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.BASKET_SK)).get("Item")
+        if not item:
+            return StoredBasket(user_id=user_id)
+        data = from_item(item)
+        return StoredBasket(user_id=user_id, lines={k: int(v) for k, v in data.get("lines", {}).items()},
+                            currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"),
+                            expires_at_iso=data.get("GSI3SK", "").split("#")[0] or None)
+
+    def save(self, basket: StoredBasket, updated_at: str, expires_at: int, expires_at_iso: str) -> None:
+        """Write the basket if it is still at the version that was read (optimistic locking)."""
+        item = {"PK": keys.user_pk(basket.user_id), "SK": keys.BASKET_SK, "type": "BASKET",
+                "user_id": basket.user_id, "lines": basket.lines,
+                "currency": basket.currency if basket.lines else None, "version": basket.version + 1,
+                "updated_at": updated_at, "expiresAt": expires_at,
+                # Indexed by expiry so housekeeping can find abandoned baskets without a scan.
+                "GSI3PK": keys.EXPIRY_PARTITION, "GSI3SK": f"{expires_at_iso}#{basket.user_id}"}
+        if basket.version:
+            condition, values = "version = :v", {":v": to_attr(basket.version)}
+        else:
+            condition, values = "attribute_not_exists(PK)", None
+        request: dict[str, Any] = {"TableName": table_name(), "Item": to_item(item),
+                                   "ConditionExpression": condition}
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            ddb().put_item(**request)
+        except ClientError as exc:
+            if condition_failed(exc):
+                raise BasketChanged() from None
+            raise
+        basket.version += 1
+        basket.updated_at = updated_at
+
+    def delete(self, user_id: str) -> None:
+        ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.BASKET_SK))
+
+    def delete_if_unchanged(self, user_id: str, version: int) -> bool:
+        try:
+            ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.BASKET_SK),
+                              ConditionExpression="version = :v",
+                              ExpressionAttributeValues={":v": to_attr(version)})
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def clear_in_transaction(self, user_id: str, version: int) -> dict[str, Any]:
+        """The transaction item that empties the basket exactly as it was read."""
+        return {"Delete": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.BASKET_SK),
+                           "ConditionExpression": "version = :v",
+                           "ExpressionAttributeValues": {":v": to_attr(version)}}}
+
+    def expired(self, before_iso: str, limit: int, cursor: str | None = None):
+        """Baskets whose expiry passed (TTL may take up to two days to remove them)."""
+        page = query_page(keys.EXPIRY_PARTITION, index="GSI3", limit=limit, cursor=cursor,
+                          sort_between=("0", before_iso))
+        return [(item["user_id"], item["version"]) for item in page.items], page.next_cursor

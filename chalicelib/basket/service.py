@@ -1,0 +1,92 @@
+"""Basket rules: catalogue prices only, bounded lines and quantities, one currency."""
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+from chalicelib.basket.models import MAX_LINES, BasketLine, BasketOut
+from chalicelib.basket.repository import BasketChanged, BasketRepository, StoredBasket
+from chalicelib.catalogue.models import Product
+from chalicelib.catalogue.repository import ProductRepository
+from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.ids import iso, now
+from chalicelib.core.settings import settings
+
+_ATTEMPTS = 3
+
+
+def price_lines(basket: StoredBasket, products: dict[str, Product]) -> BasketOut:
+    """Price a basket from the catalogue as it is now; archived or vanished products are flagged."""
+    lines, subtotal, currency = [], 0, None
+    for product_id, quantity in basket.lines.items():
+        product = products.get(product_id)
+        available = product is not None and product.status == "ACTIVE"
+        unit_price = product.price if product else 0
+        line = BasketLine(product_id=product_id, name=product.name if product else "(no longer sold)",
+                          unit_price=unit_price, quantity=quantity, line_total=unit_price * quantity,
+                          available=available)
+        if available:
+            subtotal += line.line_total
+            currency = product.currency
+        lines.append(line)
+    return BasketOut(items=lines, subtotal=subtotal, currency=currency or basket.currency,
+                     updated_at=basket.updated_at)
+
+
+class BasketService:
+    def __init__(self, baskets: BasketRepository | None = None, products: ProductRepository | None = None):
+        self.baskets = baskets or BasketRepository()
+        self.products = products or ProductRepository()
+
+    def view(self, user_id: str) -> BasketOut:
+        basket = self.baskets.get(user_id)
+        products = self.products.get_many(list(basket.lines)) if basket.lines else {}
+        return price_lines(basket, products)
+
+    def set_quantity(self, user_id: str, product_id: str, quantity: int) -> BasketOut:
+        product = self.products.get(product_id) if quantity else None
+        if quantity:
+            self._check_can_add(product_id, product, quantity)
+        for _attempt in range(_ATTEMPTS):
+            basket = self.baskets.get(user_id)
+            if quantity == 0:
+                if product_id not in basket.lines:
+                    return self.view(user_id)
+                basket.lines.pop(product_id)
+            else:
+                if product_id not in basket.lines and len(basket.lines) >= MAX_LINES:
+                    raise Conflict(f"A basket holds at most {MAX_LINES} different products.", code="BASKET_FULL")
+                if basket.lines and basket.currency and basket.currency != product.currency:
+                    raise Conflict("Every product in a basket must be priced in the same currency.",
+                                   code="CURRENCY_MISMATCH")
+                basket.lines[product_id] = quantity
+                basket.currency = product.currency
+            try:
+                self._save(basket)
+                return self.view(user_id)
+            except BasketChanged:
+                continue
+        raise Conflict("The basket changed while it was being updated; try again.", code="CONCURRENT_CHANGE")
+
+    def clear(self, user_id: str) -> None:
+        self.baskets.delete(user_id)
+
+    def _save(self, basket: StoredBasket) -> None:
+        expires = now() + timedelta(days=settings().basket_ttl_days)
+        self.baskets.save(basket, iso(), int(expires.timestamp()), iso(expires))
+
+    @staticmethod
+    def _check_can_add(product_id: str, product: Product | None, quantity: int) -> None:
+        if product is None:
+            raise NotFound(f"Product {product_id} was not found.")
+        if product.status != "ACTIVE":
+            raise Conflict("This product is no longer sold.", code="PRODUCT_UNAVAILABLE")
+        if quantity > product.stock:
+            raise Conflict(f"Only {product.stock} in stock.",
+                           [{"field": "quantity", "issue": "insufficient_stock",
+                             "message": f"at most {product.stock} available"}], code="INSUFFICIENT_STOCK")
+
+
+@functools.lru_cache(maxsize=1)
+def basket_service() -> BasketService:
+    return BasketService()

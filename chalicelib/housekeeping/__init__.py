@@ -1,0 +1,1 @@
+"""Scheduled housekeeping: nothing accepted is lost, nothing reserved is held forever."""

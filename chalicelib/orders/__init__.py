@@ -1,0 +1,1 @@
+"""Orders: created from accepted checkouts, moved through a strict state machine."""

@@ -1,0 +1,166 @@
+"""Checkout: one transaction turns a basket into an accepted order request, never twice per key."""
+from __future__ import annotations
+
+import functools
+import hashlib
+
+from pydantic import TypeAdapter, ValidationError
+
+from chalicelib.basket.repository import BasketRepository
+from chalicelib.catalogue.models import Product
+from chalicelib.catalogue.repository import ProductRepository
+from chalicelib.core.auth import Caller
+from chalicelib.core.errors import BadRequest, Conflict, ValidationFailed
+from chalicelib.core.events import Envelope, envelope
+from chalicelib.core.ids import iso
+from chalicelib.core.logs import get_logger
+from chalicelib.core.models import PostalAddress
+from chalicelib.core.outbox import publish_and_mark
+from chalicelib.orders import keys
+from chalicelib.orders.models import CheckoutAccepted, CheckoutRequest, IdempotencyKey, OrderLine
+from chalicelib.orders.repository import CheckoutRejected, CheckoutRepository, canonical_json
+from chalicelib.users.repository import UserRepository
+
+_key_format = TypeAdapter(IdempotencyKey)
+
+
+def _line_problem(product_id: str, issue: str, message: str) -> dict:
+    return {"field": f"items.{product_id}", "productId": product_id, "issue": issue, "message": message}
+
+
+class CheckoutService:
+    def __init__(self, checkouts: CheckoutRepository | None = None, baskets: BasketRepository | None = None,
+                 products: ProductRepository | None = None, users: UserRepository | None = None):
+        self.checkouts = checkouts or CheckoutRepository()
+        self.baskets = baskets or BasketRepository()
+        self.products = products or ProductRepository()
+        self.users = users or UserRepository()
+
+    def checkout(self, who: Caller, idempotency_key: str | None, request: CheckoutRequest) -> CheckoutAccepted:
+        if not idempotency_key:
+            raise BadRequest("The Idempotency-Key header is required.", code="IDEMPOTENCY_KEY_REQUIRED")
+        try:
+            _key_format.validate_python(idempotency_key)
+        except ValidationError:
+            raise BadRequest("The Idempotency-Key header must be 8-128 letters, digits or -_:.",
+                             code="IDEMPOTENCY_KEY_INVALID") from None
+        checkout_id = keys.checkout_id_for(who.user_id, idempotency_key)
+        request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
+
+        basket = self.baskets.get(who.user_id)
+        if not basket.lines:
+            # An empty basket is also what a retry of a successful checkout finds.
+            return self._replay(checkout_id, request_hash) or self._empty_basket()
+        products = self.products.get_many(list(basket.lines))
+        lines = self._lines(basket.lines, products)
+        address = self._address(who, request)
+
+        created_at = iso()
+        order_id = keys.order_id_for(checkout_id)
+        subtotal = sum(line.line_total for line in lines)
+        currency = products[lines[0].product_id].currency
+        data = {"checkoutId": checkout_id, "orderId": order_id, "userId": who.user_id,
+                "items": [line.model_dump(mode="json", by_alias=True) for line in lines],
+                "subtotal": subtotal, "currency": currency,
+                "shippingAddress": address.model_dump(mode="json", by_alias=True), "createdAt": created_at}
+        event = envelope("CheckoutRequested", data, actor=who.user_id,
+                         event_id=keys.event_id_for("CheckoutRequested", checkout_id))
+        record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
+                  "request_hash": request_hash, "created_at": created_at, "items": data["items"],
+                  "subtotal": subtotal, "currency": currency, "shipping_address": data["shippingAddress"],
+                  "correlation_id": event.correlationId}
+        try:
+            self.checkouts.commit(checkout=record, event=event,
+                                  lines=[(line.product_id, line.quantity, line.unit_price) for line in lines],
+                                  basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version))
+        except CheckoutRejected as rejected:
+            if self._same_key_won(rejected, lines):
+                replay = self._replay(checkout_id, request_hash)
+                if replay:
+                    return replay
+            raise self._explain(rejected, lines) from None
+        self._announce(checkout_id, event)
+        return CheckoutAccepted(checkout_id=checkout_id, order_id=order_id)
+
+    # --- steps -----------------------------------------------------------------------
+
+    def _lines(self, wanted: dict[str, int], products: dict[str, Product]) -> list[OrderLine]:
+        problems, lines = [], []
+        for product_id, quantity in wanted.items():
+            product = products.get(product_id)
+            if product is None or product.status != "ACTIVE":
+                problems.append(_line_problem(product_id, "unavailable", "this product is no longer sold"))
+            elif product.stock < quantity:
+                problems.append({**_line_problem(product_id, "out_of_stock",
+                                                 f"{quantity} wanted, {product.stock} in stock"),
+                                 "requested": quantity, "available": product.stock})
+            else:
+                lines.append(OrderLine(product_id=product_id, name=product.name, unit_price=product.price,
+                                       quantity=quantity, line_total=product.price * quantity))
+        if problems:
+            raise Conflict("Some items cannot be bought as they are.", problems, code="OUT_OF_STOCK")
+        return lines
+
+    def _address(self, who: Caller, request: CheckoutRequest) -> PostalAddress:
+        if request.shipping_address is not None:
+            return request.shipping_address
+        saved = self.users.get_address(who.user_id, request.address_id, None)
+        if saved is None:  # unknown, or another user's: the same answer
+            raise ValidationFailed("The address was not found in your address book.",
+                                   [{"field": "addressId", "issue": "not_found", "message": "unknown address"}])
+        return PostalAddress.model_validate(saved.model_dump(include=set(PostalAddress.model_fields)))
+
+    def _replay(self, checkout_id: str, request_hash: str) -> CheckoutAccepted | None:
+        previous = self.checkouts.get(checkout_id)
+        if previous is None:
+            return None
+        if previous.request_hash != request_hash:
+            raise ValidationFailed("This Idempotency-Key was used with a different request.",
+                                   code="IDEMPOTENCY_KEY_REUSED")
+        return CheckoutAccepted(checkout_id=previous.checkout_id, order_id=previous.order_id)
+
+    @staticmethod
+    def _empty_basket():
+        raise Conflict("The basket is empty.", code="BASKET_EMPTY")
+
+    @staticmethod
+    def _same_key_won(rejected: CheckoutRejected, lines: list[OrderLine]) -> bool:
+        """The checkout record already existed: a concurrent request with the same key won."""
+        reasons = rejected.reasons
+        return len(reasons) > len(lines) and reasons[len(lines)] == "ConditionalCheckFailed"
+
+    @staticmethod
+    def _explain(rejected: CheckoutRejected, lines: list[OrderLine]) -> Conflict:
+        """Turn a cancelled transaction into the answer the shopper needs."""
+        reasons = rejected.reasons
+        problems = []
+        for line, reason, old in zip(lines, reasons, rejected.old_items):
+            if reason != "ConditionalCheckFailed":
+                continue
+            if old is None or old.get("status") != "ACTIVE":
+                problems.append(_line_problem(line.product_id, "unavailable", "this product is no longer sold"))
+            elif old.get("price") != line.unit_price:
+                problems.append(_line_problem(line.product_id, "price_changed",
+                                              f"the price is now {old.get('price')}"))
+            else:
+                problems.append({**_line_problem(line.product_id, "out_of_stock",
+                                                 f"{line.quantity} wanted, {old.get('stock', 0)} in stock"),
+                                 "requested": line.quantity, "available": old.get("stock", 0)})
+        if problems:
+            return Conflict("Some items cannot be bought as they are.", problems, code="OUT_OF_STOCK")
+        if reasons and reasons[-1] == "ConditionalCheckFailed":
+            return Conflict("The basket changed during checkout; review it and try again.", code="BASKET_CHANGED")
+        return Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT")
+
+    def _announce(self, checkout_id: str, event: Envelope) -> None:
+        # Failure here is not the shopper's problem: the record stays marked for the sweeper.
+        try:
+            publish_and_mark([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)])
+        except Exception:
+            get_logger("checkout").exception("checkout accepted but not yet announced",
+                                              extra={"checkoutId": checkout_id})
+
+
+@functools.lru_cache(maxsize=1)
+def checkout_service() -> CheckoutService:
+    return CheckoutService()

@@ -1,0 +1,56 @@
+"""Key design of checkouts, orders and payment events (see docs/access-patterns.md)."""
+from __future__ import annotations
+
+import uuid
+
+ORDER_SK = "ORDER"
+CHECKOUT_SK = "CHECKOUT"
+PAYMENT_DUE = "PAYMENTDUE"
+_NAMESPACE = uuid.UUID("5b0d7c1e-3f7e-4a55-9a43-6f1f0c6f9e21")
+
+
+def order_pk(order_id: str) -> str:
+    return f"ORDER#{order_id}"
+
+
+def checkout_pk(checkout_id: str) -> str:
+    return f"CHECKOUT#{checkout_id}"
+
+
+def payment_event_pk(provider_event_id: str) -> str:
+    return f"PAYMENTEVENT#{provider_event_id}"
+
+
+def user_orders_partition(user_id: str) -> str:
+    return f"USERORDERS#{user_id}"
+
+
+def status_partition(status: str) -> str:
+    return f"ORDERSTATUS#{status}"
+
+
+def checkout_id_for(user_id: str, idempotency_key: str) -> str:
+    """The same user and key always name the same checkout: retries find the first attempt."""
+    return uuid.uuid5(_NAMESPACE, f"checkout:{user_id}:{idempotency_key}").hex
+
+
+def order_id_for(checkout_id: str) -> str:
+    """The order of a checkout has a fixed id, so a redelivered message cannot make a second one."""
+    return uuid.uuid5(_NAMESPACE, f"order:{checkout_id}").hex
+
+
+def event_id_for(kind: str, subject_id: str) -> str:
+    """Deterministic event ids let consumers drop an event published twice."""
+    return uuid.uuid5(_NAMESPACE, f"event:{kind}:{subject_id}").hex
+
+
+def index_keys(user_id: str | None, status: str, created_at: str, order_id: str,
+               payment_due_at: str | None) -> dict[str, str | None]:
+    sort_key = f"{created_at}#{order_id}"
+    keys: dict[str, str | None] = {"GSI2PK": status_partition(status), "GSI2SK": sort_key}
+    if user_id:
+        keys.update(GSI1PK=user_orders_partition(user_id), GSI1SK=sort_key)
+    # Only orders awaiting payment sit in the deadline index the sweeper reads.
+    if status == "PENDING" and payment_due_at:
+        keys.update(GSI3PK=PAYMENT_DUE, GSI3SK=f"{payment_due_at}#{order_id}")
+    return keys

@@ -1,0 +1,198 @@
+"""Order rules: creation from checkouts, who may see what, and every status change."""
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib.core.auth import Caller
+from chalicelib.core.dynamo import Page
+from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.events import Envelope, envelope
+from chalicelib.core.ids import iso, now
+from chalicelib.core.outbox import publish_and_mark, record_key_of
+from chalicelib.core.settings import settings
+from chalicelib.orders import keys
+from chalicelib.orders.models import (CUSTOMER_CANCELLABLE, AdminOrderQuery, Order, OrderListQuery,
+                                      StatusChange, can_move)
+from chalicelib.orders.repository import DuplicatePaymentEvent, OrderChanged, OrderRepository
+
+_EXPORT_LIMIT = 1000
+
+
+class InvalidCheckoutEvent(ValueError):
+    """A CheckoutRequested event that can never become an order (it belongs in the DLQ)."""
+
+
+def _not_found(order_id: str) -> NotFound:
+    return NotFound(f"Order {order_id} was not found.")
+
+
+class OrderService:
+    def __init__(self, orders: OrderRepository | None = None):
+        self.orders = orders or OrderRepository()
+
+    # --- creation (from the queue) ---------------------------------------------------
+
+    def create_from_checkout(self, event: Envelope) -> tuple[Order, bool, Envelope]:
+        """Create the order a CheckoutRequested event asks for; a repeat finds the first one.
+
+        Returns (order, created now?, the OrderCreated event to publish either way: its id is
+        fixed per order, so consumers drop a repeat).
+        """
+        if event.type != "CheckoutRequested":
+            raise InvalidCheckoutEvent(f"unexpected event type {event.type}")
+        data = event.data
+        try:
+            checkout_id = data["checkoutId"]
+            if data.get("orderId") != keys.order_id_for(checkout_id):
+                raise InvalidCheckoutEvent("order id does not belong to the checkout")
+            due = iso(now() + timedelta(minutes=settings().payment_window_minutes))
+            order = Order(id=data["orderId"], user_id=data["userId"], status="PENDING", items=data["items"],
+                          subtotal=data["subtotal"], currency=data["currency"],
+                          shipping_address=data["shippingAddress"], checkout_id=checkout_id,
+                          payment_due_at=due, created_at=data["createdAt"], updated_at=iso())
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise InvalidCheckoutEvent(f"malformed CheckoutRequested: {exc}") from None
+        stored, created = self.orders.create(order)
+        announcement = envelope("OrderCreated", self._summary(stored), actor=stored.user_id,
+                                correlation_id=event.correlationId,
+                                event_id=keys.event_id_for("OrderCreated", stored.id))
+        return stored, created, announcement
+
+    # --- reads -----------------------------------------------------------------------
+
+    def get_for(self, who: Caller, order_id: str) -> Order:
+        order = self.orders.get(order_id)
+        # Another user's order is indistinguishable from one that does not exist.
+        if order is None or (order.user_id != who.user_id and not who.is_admin):
+            raise _not_found(order_id)
+        return order
+
+    def list_own(self, who: Caller, query: OrderListQuery) -> Page:
+        return self.orders.of_user(who.user_id, query.from_, query.to, query.status, query.limit, query.cursor)
+
+    def list_by_status(self, query: AdminOrderQuery) -> Page:
+        return self.orders.with_status(query.status, query.limit, query.cursor)
+
+    # --- transitions -----------------------------------------------------------------
+
+    def cancel_own(self, who: Caller, order_id: str) -> Order:
+        order = self.orders.get(order_id)
+        if order is None or order.user_id != who.user_id:
+            raise _not_found(order_id)
+        if order.status not in CUSTOMER_CANCELLABLE:
+            raise Conflict(f"An order that is {order.status} can no longer be cancelled.", code="ILLEGAL_TRANSITION")
+        return self.move(order, "CANCELLED", actor=who.user_id, reason="cancelled by customer")
+
+    def set_status(self, staff: Caller, order_id: str, change: StatusChange) -> Order:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise _not_found(order_id)
+        if change.version is not None and change.version != order.version:
+            raise Conflict("The order was changed by someone else; reload it.", code="VERSION_CONFLICT")
+        return self.move(order, change.status, actor=staff.user_id, reason=change.reason, retry=False)
+
+    def move(self, order: Order, target: str, *, actor: str, reason: str | None = None,
+             payment_event_id: str | None = None, retry: bool = True) -> Order:
+        """Apply one state-machine step; 409 if it is not legal from where the order is now."""
+        for _attempt in range(3):
+            if order.status == target and payment_event_id:
+                return order  # a payment already recorded under another event id
+            if not can_move(order.status, target):
+                raise Conflict(f"An order cannot go from {order.status} to {target}.", code="ILLEGAL_TRANSITION",
+                               details=[{"field": "status", "issue": "illegal_transition",
+                                         "message": f"{order.status} -> {target}"}])
+            refund_due = order.status == "PAID" and target == "CANCELLED"
+            events = self._transition_events(order, target, actor, reason, refund_due)
+            try:
+                moved = self.orders.transition(order, target, iso(), events, refund_due=refund_due,
+                                               reason=reason, payment_event_id=payment_event_id)
+            except OrderChanged as changed:
+                if changed.current is None:
+                    raise _not_found(order.id) from None
+                if not retry and changed.current.status != order.status:
+                    raise Conflict(f"The order is now {changed.current.status}; reload it.",
+                                   code="VERSION_CONFLICT") from None
+                order = changed.current  # someone moved it first: judge again from where it is now
+                continue
+            publish_and_mark([(*record_key_of(event), event) for event in events])
+            return moved
+        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+    def _transition_events(self, order: Order, target: str, actor: str, reason: str | None,
+                           refund_due: bool) -> list[Envelope]:
+        step = f"{order.id}:{order.version + 1}"
+        data: dict[str, Any] = {"orderId": order.id, "userId": order.user_id, "from": order.status, "to": target,
+                                "refundDue": refund_due, "reason": reason}
+        events = [envelope("OrderStatusChanged", data, actor=actor,
+                           event_id=keys.event_id_for("OrderStatusChanged", step))]
+        if target == "CANCELLED":
+            events.append(envelope("OrderCancelled", {**self._summary(order), "refundDue": refund_due,
+                                                      "reason": reason}, actor=actor,
+                                   event_id=keys.event_id_for("OrderCancelled", order.id)))
+        return events
+
+    # --- payments and housekeeping ---------------------------------------------------
+
+    def apply_payment(self, order_id: str, target: str, provider_event_id: str, amount: int,
+                      currency: str) -> tuple[Order, bool]:
+        """Record a provider's verdict once. Returns (order, changed now?)."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise _not_found(order_id)
+        if (amount, currency) != (order.subtotal, order.currency):
+            raise Conflict("The payment does not match the order's amount and currency.",
+                           code="PAYMENT_MISMATCH")
+        try:
+            moved = self.move(order, target, actor="payment-provider", reason=f"provider event {provider_event_id}",
+                              payment_event_id=provider_event_id)
+        except DuplicatePaymentEvent:
+            return self.orders.get(order_id) or order, False
+        return moved, moved.version != order.version
+
+    def cancel_overdue(self, limit: int = 50) -> int:
+        """Cancel orders still unpaid past the payment window (their stock comes back)."""
+        cancelled = 0
+        for order in self.orders.payment_overdue(iso(), limit):
+            try:
+                self.move(order, "CANCELLED", actor="system", reason="payment window expired")
+                cancelled += 1
+            except (Conflict, NotFound):
+                continue  # paid or cancelled meanwhile, or a concurrent sweeper got there first
+        return cancelled
+
+    # --- personal data ---------------------------------------------------------------
+
+    def export_for(self, user_id: str) -> list[dict]:
+        orders, cursor = [], None
+        while len(orders) < _EXPORT_LIMIT:
+            page = self.orders.of_user(user_id, None, None, None, 100, cursor)
+            orders += [o.model_dump(mode="json", by_alias=True) for o in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        return orders
+
+    def anonymise_for(self, user_id: str) -> None:
+        cursor = None
+        while True:
+            page = self.orders.of_user(user_id, None, None, None, 100, cursor)
+            for order in page.items:
+                self.orders.anonymise(order, iso())
+            cursor = page.next_cursor
+            if not cursor:
+                return
+
+    @staticmethod
+    def _summary(order: Order) -> dict[str, Any]:
+        return {"orderId": order.id, "userId": order.user_id, "checkoutId": order.checkout_id,
+                "status": order.status, "subtotal": order.subtotal, "currency": order.currency,
+                "items": [line.model_dump(mode="json", by_alias=True) for line in order.items]}
+
+
+@functools.lru_cache(maxsize=1)
+def order_service() -> OrderService:
+    return OrderService()
