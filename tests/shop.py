@@ -1,0 +1,75 @@
+"""A small shop driver for tests: products, baskets and checkouts in a few words."""
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.fakes import ADMIN
+
+JSON = {"Content-Type": "application/json"}
+ADDRESS = {"name": "Ann Buyer", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+
+
+def call(client, method, path, payload=None, headers=None):
+    kwargs = {"headers": {**JSON, **(headers or {})}}
+    if payload is not None:
+        kwargs["body"] = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
+    response = getattr(client.http, method)(path, **kwargs)
+    response.json = json.loads(response.body) if response.body else None
+    return response
+
+
+def product(client, *, stock=10, price=1000, currency="EUR", name=None, category="kitchen"):
+    response = call(client, "post", "/products", {"name": name or f"Thing {uuid.uuid4().hex[:6]}",
+                                                  "category": category, "price": price, "currency": currency,
+                                                  "stock": stock}, ADMIN)
+    assert response.status_code == 201, response.body
+    return response.json
+
+
+def put_in_basket(client, headers, product_id, quantity):
+    response = call(client, "put", f"/basket/items/{product_id}", {"quantity": quantity}, headers)
+    assert response.status_code == 200, response.body
+    return response.json
+
+
+def checkout(client, headers, key=None, payload=None):
+    return call(client, "post", "/basket/checkout", payload or {"shippingAddress": ADDRESS},
+                {**headers, "Idempotency-Key": key or uuid.uuid4().hex})
+
+
+def stock_of(client, product_id):
+    return call(client, "get", f"/products/{product_id}").json["stock"]
+
+
+class Bus:
+    """Captures what the app puts on the event bus (tests replay it into handlers)."""
+
+    def __init__(self):
+        self.events = []
+
+    def publish(self, events):
+        self.events.extend(events)
+
+    def of_type(self, event_type):
+        return [e for e in self.events if e.type == event_type]
+
+
+def eventbridge_body(event) -> str:
+    """An SQS body as an EventBridge rule delivers it: the whole event, the envelope in `detail`."""
+    return json.dumps({"version": "0", "id": uuid.uuid4().hex, "detail-type": event.type, "source": "shop",
+                       "account": "123456789012", "time": event.occurredAt, "region": "us-east-1",
+                       "resources": [], "detail": event.model_dump(mode="json")})
+
+
+def sqs_event(client, bodies, queue="shop-local-orders"):
+    """An SQS event for the handler; each record gets its own message id (the test client's share one)."""
+    event = client.events.generate_sqs_event(message_bodies=list(bodies), queue_name=queue)
+    for number, record in enumerate(event["Records"]):
+        record["messageId"] = f"message-{number}"
+    return event
+
+
+def deliver(client, bodies):
+    response = client.lambda_.invoke("create_orders", sqs_event(client, bodies))
+    return response.payload
