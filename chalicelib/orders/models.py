@@ -42,7 +42,7 @@ class Order(ApiModel):
     items: list[OrderLine]
     subtotal: int
     currency: str
-    shipping_address: PostalAddress | None
+    shipping_address: PostalAddress | None = None  # None once the buyer erased their data
     checkout_id: str
     refund_due: bool = False
     status_reason: str | None = None
