@@ -6,7 +6,7 @@ PORT   ?= 8000
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test package openapi bench clean
+.PHONY: run test schemas package openapi bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -20,6 +20,9 @@ run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
 
 test: $(VENV)/.installed  ## the whole suite, offline
 	$(PY) -m pytest -n 2 tests
+
+schemas: $(VENV)/.installed  ## regenerate docs/events/*.schema.json from the event models
+	$(PY) -m tools.event_schemas
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

@@ -22,7 +22,7 @@ class VersionConflict(Exception):
         self.current = current
 
 
-class ProductArchived(Exception):
+class ProductIsArchived(Exception):
     pass
 
 
@@ -107,7 +107,7 @@ class ProductRepository:
                 raise ProductNotFound(product_id) from None
             current = _product(old)
             if current.status != "ACTIVE":
-                raise ProductArchived(product_id) from None
+                raise ProductIsArchived(product_id) from None
             raise VersionConflict(current) from None
         return _product(from_item(result["Attributes"]))
 

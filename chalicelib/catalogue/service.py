@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import functools
 
+from chalicelib.catalogue.events import ProductArchived, ProductCreated, ProductUpdated, StockAdjusted
 from chalicelib.catalogue.models import (Product, ProductCreate, ProductListQuery, ProductPatch,
                                          StockAdjustment)
-from chalicelib.catalogue.repository import (InsufficientStock, ProductArchived, ProductNotFound,
+from chalicelib.catalogue.repository import (InsufficientStock, ProductIsArchived, ProductNotFound,
                                              ProductRepository, VersionConflict)
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
@@ -38,7 +39,8 @@ class CatalogueService:
         product = Product(id=new_id(), status="ACTIVE", version=1, created_at=moment,
                           updated_at=moment, **new.model_dump())
         self.products.create(product)
-        publish_best_effort([envelope("ProductCreated", product.model_dump(mode="json"), actor=actor)])
+        publish_best_effort([envelope(ProductCreated(product_id=product.id, **product.model_dump(
+            include={"name", "category", "price", "currency", "stock", "version"})), actor=actor)])
         return product
 
     def update(self, product_id: str, patch: ProductPatch, actor: str) -> Product:
@@ -47,16 +49,17 @@ class CatalogueService:
             product = self.products.update(product_id, changes, patch.version, iso())
         except ProductNotFound:
             raise _not_found(product_id) from None
-        except ProductArchived:
+        except ProductIsArchived:
             raise Conflict("An archived product cannot be edited.", code="PRODUCT_ARCHIVED") from None
         except VersionConflict as exc:
             raise Conflict("The product was changed by someone else; reload it and try again.",
                            [{"field": "version", "issue": "stale",
                              "message": f"current version is {exc.current.version}"}],
                            code="VERSION_CONFLICT") from None
-        publish_best_effort([envelope("ProductUpdated", {
-            "productId": product.id, "version": product.version,
-            "changes": {k: product.model_dump(mode="json")[k] for k in changes}}, actor=actor)])
+        current = product.model_dump(mode="json", by_alias=True)
+        changed = {Product.model_fields[k].alias or k: current[Product.model_fields[k].alias or k] for k in changes}
+        publish_best_effort([envelope(ProductUpdated(product_id=product.id, version=product.version,
+                                                     changes=changed), actor=actor)])
         return product
 
     def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
@@ -69,9 +72,8 @@ class CatalogueService:
                            [{"field": "delta", "issue": "insufficient_stock",
                              "message": f"at most {exc.current.stock} can be removed"}],
                            code="INSUFFICIENT_STOCK") from None
-        publish_best_effort([envelope("StockAdjusted", {
-            "productId": product.id, "delta": adjustment.delta, "reason": adjustment.reason,
-            "stock": product.stock}, actor=actor)])
+        publish_best_effort([envelope(StockAdjusted(product_id=product.id, delta=adjustment.delta,
+                                                    reason=adjustment.reason, stock=product.stock), actor=actor)])
         return product
 
     def archive(self, product_id: str, actor: str) -> Product:
@@ -80,7 +82,7 @@ class CatalogueService:
         except ProductNotFound:
             raise _not_found(product_id) from None
         if changed:
-            publish_best_effort([envelope("ProductArchived", {"productId": product.id}, actor=actor)])
+            publish_best_effort([envelope(ProductArchived(product_id=product.id), actor=actor)])
         return product
 
 

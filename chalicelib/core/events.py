@@ -1,9 +1,10 @@
 """The event envelope every domain event travels in, and the only code that calls PutEvents."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from chalicelib.core.aws import client
 from chalicelib.core.ids import iso, new_id
@@ -12,6 +13,34 @@ from chalicelib.core.settings import settings
 
 SOURCE = "shop"
 _PUT_EVENTS_BATCH = 10  # the PutEvents limit per call
+
+
+class EventData(BaseModel):
+    """The `data` of one event type. Subclasses name the type and the entity the audit files it under."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    entity_type: ClassVar[str]  # ORDER, PRODUCT, USER or CHECKOUT
+    entity_id_field: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "event_type" in cls.__dict__:
+            EVENT_TYPES[cls.event_type] = cls
+
+    @property
+    def entity_id(self) -> str:
+        return str(getattr(self, self.entity_id_field))
+
+
+# Every event type, by name: publishers and consumers validate `data` against it.
+EVENT_TYPES: dict[str, type[EventData]] = {}
+
+
+class InvalidEvent(ValueError):
+    pass
 
 
 class Envelope(BaseModel):
@@ -27,12 +56,25 @@ class Envelope(BaseModel):
     actor: str = "system"
     data: dict[str, Any]
 
+    def parsed(self) -> EventData:
+        """The data as its event type's model; InvalidEvent for unknown types or bad data."""
+        model = EVENT_TYPES.get(self.type)
+        if model is None:
+            raise InvalidEvent(f"unknown event type {self.type!r}")
+        try:
+            return model.model_validate(self.data)
+        except Exception as exc:
+            raise InvalidEvent(f"invalid {self.type} data: {exc}") from None
 
-def envelope(event_type: str, data: dict[str, Any], *, actor: str = "system",
-             correlation_id: str | None = None, event_id: str | None = None) -> Envelope:
+
+def envelope(data: EventData, *, actor: str = "system", correlation_id: str | None = None,
+             event_id: str | None = None, occurred_at: str | None = None) -> Envelope:
     """A new event in the current correlation; pass `event_id` to make republishing dedupable."""
-    extra = {"id": event_id} if event_id else {}
-    return Envelope(type=event_type, data=data, actor=actor,
+    extra: dict[str, Any] = {"id": event_id} if event_id else {}
+    if occurred_at:
+        extra["occurredAt"] = occurred_at
+    return Envelope(type=data.event_type, version=data.schema_version, actor=actor,
+                    data=data.model_dump(mode="json", by_alias=True),
                     correlationId=correlation_id or correlation_id_var.get(), **extra)
 
 
@@ -49,6 +91,8 @@ def publish(events: Iterable[Envelope]) -> None:
     outbox can keep them for a later retry.
     """
     pending = list(events)
+    for event in pending:
+        event.parsed()  # never put an event on the bus that its consumers would refuse
     failed: list[Envelope] = []
     for start in range(0, len(pending), _PUT_EVENTS_BATCH):
         batch = pending[start:start + _PUT_EVENTS_BATCH]
@@ -76,3 +120,36 @@ def publish_best_effort(events: Iterable[Envelope]) -> bool:
                                    extra={"eventIds": [e.id for e in exc.failed],
                                           "types": [e.type for e in exc.failed]})
         return False
+
+
+def load_event_types() -> dict[str, type[EventData]]:
+    """Import every domain's `events` module so EVENT_TYPES names them all."""
+    import importlib
+    import pkgutil
+
+    import chalicelib
+
+    for package in pkgutil.iter_modules(chalicelib.__path__):
+        if package.ispkg and package.name != "core":
+            try:
+                importlib.import_module(f"chalicelib.{package.name}.events")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"chalicelib.{package.name}.events":
+                    raise
+    return EVENT_TYPES
+
+
+def event_json_schema(event_type: str) -> dict[str, Any]:
+    """The JSON schema of one event type: the envelope with its `data` spelled out."""
+    from typing import Literal
+
+    from pydantic import create_model
+
+    model = EVENT_TYPES[event_type]
+    typed = create_model(f"{event_type}Event", __base__=Envelope,
+                         type=(Literal[event_type], ...), data=(model, ...))  # type: ignore[call-overload]
+    schema = typed.model_json_schema(by_alias=True)
+    schema["$id"] = f"https://shop.example/events/{event_type}.schema.json"
+    schema["title"] = event_type
+    schema["description"] = (model.__doc__ or f"{event_type} event").strip()
+    return schema

@@ -17,6 +17,7 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import publish_and_mark
 from chalicelib.orders import keys
+from chalicelib.orders.events import CheckoutRequested
 from chalicelib.orders.models import CheckoutAccepted, CheckoutRequest, IdempotencyKey, OrderLine
 from chalicelib.orders.repository import CheckoutRejected, CheckoutRepository, canonical_json
 from chalicelib.users.repository import UserRepository
@@ -59,12 +60,11 @@ class CheckoutService:
         order_id = keys.order_id_for(checkout_id)
         subtotal = sum(line.line_total for line in lines)
         currency = products[lines[0].product_id].currency
-        data = {"checkoutId": checkout_id, "orderId": order_id, "userId": who.user_id,
-                "items": [line.model_dump(mode="json", by_alias=True) for line in lines],
-                "subtotal": subtotal, "currency": currency,
-                "shippingAddress": address.model_dump(mode="json", by_alias=True), "createdAt": created_at}
-        event = envelope("CheckoutRequested", data, actor=who.user_id,
-                         event_id=keys.event_id_for("CheckoutRequested", checkout_id))
+        requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
+                                      items=lines, subtotal=subtotal, currency=currency,
+                                      shipping_address=address, created_at=created_at)
+        event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
+        data = event.data
         record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
                   "request_hash": request_hash, "created_at": created_at, "items": data["items"],
                   "subtotal": subtotal, "currency": currency, "shipping_address": data["shippingAddress"],

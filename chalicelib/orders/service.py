@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
-from typing import Any
-
-from pydantic import ValidationError
 
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
-from chalicelib.core.events import Envelope, envelope
+from chalicelib.core.events import Envelope, InvalidEvent, envelope
 from chalicelib.core.ids import iso, now
 from chalicelib.core.outbox import publish_and_mark, record_key_of
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
+from chalicelib.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged
 from chalicelib.orders.models import (CUSTOMER_CANCELLABLE, AdminOrderQuery, Order, OrderListQuery,
                                       StatusChange, can_move)
 from chalicelib.orders.repository import DuplicatePaymentEvent, OrderChanged, OrderRepository
@@ -44,22 +42,25 @@ class OrderService:
         """
         if event.type != "CheckoutRequested":
             raise InvalidCheckoutEvent(f"unexpected event type {event.type}")
-        data = event.data
         try:
-            checkout_id = data["checkoutId"]
-            if data.get("orderId") != keys.order_id_for(checkout_id):
-                raise InvalidCheckoutEvent("order id does not belong to the checkout")
-            due = iso(now() + timedelta(minutes=settings().payment_window_minutes))
-            order = Order(id=data["orderId"], user_id=data["userId"], status="PENDING", items=data["items"],
-                          subtotal=data["subtotal"], currency=data["currency"],
-                          shipping_address=data["shippingAddress"], checkout_id=checkout_id,
-                          payment_due_at=due, created_at=data["createdAt"], updated_at=iso())
-        except (KeyError, TypeError, ValidationError) as exc:
-            raise InvalidCheckoutEvent(f"malformed CheckoutRequested: {exc}") from None
+            data = event.parsed()
+        except InvalidEvent as exc:
+            raise InvalidCheckoutEvent(str(exc)) from None
+        if data.order_id != keys.order_id_for(data.checkout_id):
+            raise InvalidCheckoutEvent("order id does not belong to the checkout")
+        moment = iso()
+        due = iso(now() + timedelta(minutes=settings().payment_window_minutes))
+        order = Order(id=data.order_id, user_id=data.user_id, status="PENDING", items=data.items,
+                      subtotal=data.subtotal, currency=data.currency, shipping_address=data.shipping_address,
+                      checkout_id=data.checkout_id, payment_due_at=due, created_at=data.created_at,
+                      updated_at=moment)
         stored, created = self.orders.create(order)
-        announcement = envelope("OrderCreated", self._summary(stored), actor=stored.user_id,
-                                correlation_id=event.correlationId,
-                                event_id=keys.event_id_for("OrderCreated", stored.id))
+        # Id and time come from the stored order, so a repeat announcement is the same event.
+        announcement = envelope(OrderCreated(order_id=stored.id, user_id=stored.user_id,
+                                             checkout_id=stored.checkout_id, status=stored.status,
+                                             subtotal=stored.subtotal, currency=stored.currency, items=stored.items),
+                                actor=stored.user_id, correlation_id=event.correlationId,
+                                event_id=keys.event_id_for("OrderCreated", stored.id), occurred_at=stored.updated_at)
         return stored, created, announcement
 
     # --- reads -----------------------------------------------------------------------
@@ -125,14 +126,14 @@ class OrderService:
     def _transition_events(self, order: Order, target: str, actor: str, reason: str | None,
                            refund_due: bool) -> list[Envelope]:
         step = f"{order.id}:{order.version + 1}"
-        data: dict[str, Any] = {"orderId": order.id, "userId": order.user_id, "from": order.status, "to": target,
-                                "refundDue": refund_due, "reason": reason}
-        events = [envelope("OrderStatusChanged", data, actor=actor,
-                           event_id=keys.event_id_for("OrderStatusChanged", step))]
+        changed = OrderStatusChanged(order_id=order.id, user_id=order.user_id, from_status=order.status,
+                                     to_status=target, refund_due=refund_due, reason=reason)
+        events = [envelope(changed, actor=actor, event_id=keys.event_id_for("OrderStatusChanged", step))]
         if target == "CANCELLED":
-            events.append(envelope("OrderCancelled", {**self._summary(order), "refundDue": refund_due,
-                                                      "reason": reason}, actor=actor,
-                                   event_id=keys.event_id_for("OrderCancelled", order.id)))
+            cancelled = OrderCancelled(order_id=order.id, user_id=order.user_id, checkout_id=order.checkout_id,
+                                       subtotal=order.subtotal, currency=order.currency, items=order.items,
+                                       refund_due=refund_due, reason=reason)
+            events.append(envelope(cancelled, actor=actor, event_id=keys.event_id_for("OrderCancelled", order.id)))
         return events
 
     # --- payments and housekeeping ---------------------------------------------------
@@ -185,12 +186,6 @@ class OrderService:
             cursor = page.next_cursor
             if not cursor:
                 return
-
-    @staticmethod
-    def _summary(order: Order) -> dict[str, Any]:
-        return {"orderId": order.id, "userId": order.user_id, "checkoutId": order.checkout_id,
-                "status": order.status, "subtotal": order.subtotal, "currency": order.currency,
-                "items": [line.model_dump(mode="json", by_alias=True) for line in order.items]}
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from chalicelib.core.events import envelope, publish_best_effort
 from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
 from chalicelib.core.settings import settings
+from chalicelib.users.events import UserRegistered
 from chalicelib.users.models import (ConfirmRequest, ForgotPasswordRequest, LoginRequest, Profile,
                                      RefreshRequest, Registered, RegisterRequest, ResetPasswordRequest,
                                      Tokens)
@@ -71,7 +72,7 @@ class AuthService:
         moment = iso()
         self.users.create_profile(Profile(user_id=user_id, email=request.email, name=request.name,
                                           created_at=moment, updated_at=moment))
-        publish_best_effort([envelope("UserRegistered", {"userId": user_id}, actor=user_id)])
+        publish_best_effort([envelope(UserRegistered(user_id=user_id), actor=user_id)])
         return Registered(user_id=user_id)
 
     def confirm(self, request: ConfirmRequest) -> None:

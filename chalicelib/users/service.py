@@ -15,6 +15,7 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.models import project
 from chalicelib.core.settings import settings
 from chalicelib.users import personal_data
+from chalicelib.users.events import UserErased, UserStatusChanged
 from chalicelib.users.models import (MAX_ADDRESSES, Address, AddressIn, AdminUser, Profile, ProfileOut,
                                      ProfilePatch, UserListQuery, UserStatusChange)
 from chalicelib.users.repository import (AddressBookFull, AddressConflict, AddressMissing,
@@ -128,7 +129,7 @@ class UserService:
         already_erased = self.users.status_of(who.user_id) == "ERASED"
         self.users.erase_profile(who.user_id, iso())
         if not already_erased:
-            publish_best_effort([envelope("UserErased", {"userId": who.user_id}, actor=who.user_id)])
+            publish_best_effort([envelope(UserErased(user_id=who.user_id), actor=who.user_id)])
 
     # --- staff -----------------------------------------------------------------------
 
@@ -155,7 +156,7 @@ class UserService:
                 current = self.users.update_profile(user_id, {"status": change.status}, iso())
             except ProfileMissing:
                 raise Conflict("An erased account cannot be changed.", code="ACCOUNT_ERASED") from None
-            publish_best_effort([envelope("UserStatusChanged", {"userId": user_id, "status": change.status},
+            publish_best_effort([envelope(UserStatusChanged(user_id=user_id, status=change.status),
                                           actor=staff.user_id)])
         return project(AdminUser, current)
 

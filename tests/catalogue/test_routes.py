@@ -45,7 +45,7 @@ def test_created_product_is_announced_on_the_bus(client, monkeypatch):
     monkeypatch.setattr(service, "publish_best_effort", lambda events: sent.extend(events))
     product = create(client)
     assert [e.type for e in sent] == ["ProductCreated"]
-    assert sent[0].data["id"] == product["id"] and sent[0].actor == "admin-1"
+    assert sent[0].data["productId"] == product["id"] and sent[0].actor == "admin-1"
 
 
 def test_customer_cannot_create_products(client):

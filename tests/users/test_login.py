@@ -81,7 +81,6 @@ def test_refresh_with_a_bad_token_is_401(client, member):
 def test_throttling_by_cognito_is_429(client, member, monkeypatch):
     from botocore.exceptions import ClientError
 
-    from chalicelib.core import aws as aws_module
 
     class Throttled:
         def initiate_auth(self, **kwargs):

@@ -1,0 +1,46 @@
+"""Events the catalogue publishes."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core.events import EventData
+
+
+class _ProductEvent(EventData):
+    entity_type = "PRODUCT"
+    entity_id_field = "product_id"
+    product_id: str
+
+
+class ProductCreated(_ProductEvent):
+    event_type = "ProductCreated"
+    name: str
+    category: str
+    price: int
+    currency: str
+    stock: int
+    version: int
+
+
+class ProductUpdated(_ProductEvent):
+    event_type = "ProductUpdated"
+    version: int
+    changes: dict[str, Any]
+
+
+class StockAdjusted(_ProductEvent):
+    event_type = "StockAdjusted"
+    delta: int
+    reason: str
+    stock: int
+
+
+class ProductArchived(_ProductEvent):
+    event_type = "ProductArchived"
+
+
+class LowStock(_ProductEvent):
+    event_type = "LowStock"
+    name: str
+    stock: int
+    threshold: int
