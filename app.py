@@ -3,23 +3,54 @@ import os
 
 from chalice import Chalice, CognitoUserPoolAuthorizer, Rate
 
+from chalicelib.audit.models import AuditQuery
+from chalicelib.audit.service import audit_service
 from chalicelib.basket.models import QuantityChange
 from chalicelib.basket.service import basket_service
-from chalicelib.catalogue.models import ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
+from chalicelib.catalogue.models import (
+    ProductCreate,
+    ProductListQuery,
+    ProductPatch,
+    StockAdjustment,
+)
 from chalicelib.catalogue.service import catalogue
 from chalicelib.core.auth import ADMIN_GROUP, caller, register_caller_check
 from chalicelib.core.health import check_health
-from chalicelib.core.http import body, current_request, header, http_middleware, query, respond
+from chalicelib.core.http import (
+    body,
+    current_request,
+    header,
+    http_middleware,
+    query,
+    respond,
+)
+from chalicelib.core.messages import batch_response, consume, envelope_of
+from chalicelib.core.models import PageQuery
 from chalicelib.housekeeping.service import sweep
+from chalicelib.notifications.service import NOTIFIED_EVENTS, notification_service
 from chalicelib.orders.checkout import checkout_service
-from chalicelib.orders.models import AdminOrderQuery, CheckoutRequest, OrderListQuery, StatusChange
+from chalicelib.orders.models import (
+    AdminOrderQuery,
+    CheckoutRequest,
+    OrderListQuery,
+    StatusChange,
+)
 from chalicelib.orders.pipeline import create_orders
 from chalicelib.orders.service import order_service
 from chalicelib.payments.service import payment_service
 from chalicelib.users.auth import auth_service
-from chalicelib.users.models import (AddressIn, ConfirmRequest, ForgotPasswordRequest, LoginRequest,
-                                     ProfilePatch, RefreshRequest, RegisterRequest, ResetPasswordRequest,
-                                     UserListQuery, UserStatusChange)
+from chalicelib.users.models import (
+    AddressIn,
+    ConfirmRequest,
+    ForgotPasswordRequest,
+    LoginRequest,
+    ProfilePatch,
+    RefreshRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
+    UserListQuery,
+    UserStatusChange,
+)
 from chalicelib.users.personal_data import register_eraser, register_exporter
 from chalicelib.users.service import refuse_inactive_users, users
 
@@ -28,6 +59,8 @@ app.register_middleware(http_middleware(app), "http")
 register_caller_check(refuse_inactive_users)
 register_exporter("orders", lambda user_id: order_service().export_for(user_id))
 register_eraser("orders", lambda user_id: order_service().anonymise_for(user_id))
+register_exporter("notifications", lambda user_id: notification_service().export_for(user_id))
+register_eraser("notifications", lambda user_id: notification_service().erase_for(user_id))
 
 # The deployed template binds the real pool ARN (see .chalice/resources.json).
 cognito = CognitoUserPoolAuthorizer(
@@ -35,6 +68,7 @@ cognito = CognitoUserPoolAuthorizer(
         "USER_POOL_ARN", "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_shop")])
 # Stage-specific names arrive through .chalice/config.json before this module is imported.
 ORDERS_QUEUE = os.environ.get("ORDERS_QUEUE_NAME", "shop-local-orders")
+AUDIT_QUEUE = os.environ.get("AUDIT_QUEUE_NAME", "shop-local-audit")
 
 
 def page(result):
@@ -105,6 +139,16 @@ def erase_me():
 @app.route("/me/export", methods=["GET"], authorizer=cognito)
 def export_me():
     return users().export(caller())
+
+
+@app.route("/me/notifications", methods=["GET"], authorizer=cognito)
+def list_notifications():
+    return page(notification_service().feed(caller().user_id, query(PageQuery)))
+
+
+@app.route("/me/notifications/{notification_id}/read", methods=["POST"], authorizer=cognito)
+def mark_notification_read(notification_id):
+    return respond(notification_service().mark_read(caller().user_id, notification_id))
 
 
 @app.route("/me/addresses", methods=["GET"], authorizer=cognito)
@@ -239,6 +283,12 @@ def admin_set_order_status(order_id):
     return respond(order_service().set_status(staff, order_id, body(StatusChange)))
 
 
+@app.route("/admin/audit", methods=["GET"], authorizer=cognito)
+def admin_audit():
+    caller(require_group=ADMIN_GROUP)
+    return page(audit_service().query(query(AuditQuery)))
+
+
 # --- payments (public: authenticated by the provider's signature) ----------------------
 
 @app.route("/webhooks/payments", methods=["POST"])
@@ -251,6 +301,18 @@ def payment_webhook():
 @app.on_sqs_message(queue=ORDERS_QUEUE, batch_size=10, name="create_orders")
 def on_checkout_requested(event):
     return create_orders(record.to_dict() for record in event)
+
+
+@app.on_sqs_message(queue=AUDIT_QUEUE, batch_size=10, name="record_audit")
+def on_audited_event(event):
+    failures, _ = consume((record.to_dict() for record in event), audit_service().record, "audit")
+    return batch_response(failures)
+
+
+# The deployed rule lives on the project's bus (see the merge template), not the default bus.
+@app.on_cw_event({"source": ["shop"], "detail-type": list(NOTIFIED_EVENTS)}, name="notify")
+def on_notified_event(event):
+    notification_service().handle(envelope_of(event.to_dict()))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="housekeeping")

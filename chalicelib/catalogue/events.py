@@ -40,7 +40,16 @@ class ProductArchived(_ProductEvent):
 
 
 class LowStock(_ProductEvent):
+    """Stock fell below the product's threshold."""
+
     event_type = "LowStock"
     name: str
     stock: int
     threshold: int
+
+
+def low_stock(product_id: str, name: str, threshold: int, before: int, after: int) -> LowStock | None:
+    """A LowStock event when a change takes stock from at-or-above the threshold to below it."""
+    if before >= threshold > after:
+        return LowStock(product_id=product_id, name=name, stock=after, threshold=threshold)
+    return None

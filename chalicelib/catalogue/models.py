@@ -19,6 +19,7 @@ class ProductCreate(ApiModel):
     price: Money
     currency: Currency
     stock: Stock = 0
+    low_stock_threshold: Stock | None = None  # staff are told when stock falls below it
 
 
 class ProductPatch(ApiModel):
@@ -29,6 +30,7 @@ class ProductPatch(ApiModel):
     category: Category | None = None
     price: Money | None = None
     currency: Currency | None = None
+    low_stock_threshold: Stock | None = None
     version: int = Field(ge=1)
 
     @model_validator(mode="after")
@@ -64,6 +66,7 @@ class Product(ApiModel):
     price: int
     currency: str
     stock: int
+    low_stock_threshold: int = 5
     status: ProductStatus
     version: int
     created_at: str

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from chalicelib.catalogue.events import ProductArchived, ProductCreated, ProductUpdated, StockAdjusted
+from chalicelib.catalogue.events import ProductArchived, ProductCreated, ProductUpdated, StockAdjusted, low_stock
 from chalicelib.catalogue.models import (Product, ProductCreate, ProductListQuery, ProductPatch,
                                          StockAdjustment)
 from chalicelib.catalogue.repository import (InsufficientStock, ProductIsArchived, ProductNotFound,
@@ -12,6 +12,7 @@ from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import envelope, publish_best_effort
 from chalicelib.core.ids import iso, new_id
+from chalicelib.core.settings import settings
 
 
 def _not_found(product_id: str) -> NotFound:
@@ -36,8 +37,10 @@ class CatalogueService:
 
     def create(self, new: ProductCreate, actor: str) -> Product:
         moment = iso()
-        product = Product(id=new_id(), status="ACTIVE", version=1, created_at=moment,
-                          updated_at=moment, **new.model_dump())
+        fields = new.model_dump()
+        if fields["low_stock_threshold"] is None:
+            fields["low_stock_threshold"] = settings().low_stock_threshold
+        product = Product(id=new_id(), status="ACTIVE", version=1, created_at=moment, updated_at=moment, **fields)
         self.products.create(product)
         publish_best_effort([envelope(ProductCreated(product_id=product.id, **product.model_dump(
             include={"name", "category", "price", "currency", "stock", "version"})), actor=actor)])
@@ -72,8 +75,13 @@ class CatalogueService:
                            [{"field": "delta", "issue": "insufficient_stock",
                              "message": f"at most {exc.current.stock} can be removed"}],
                            code="INSUFFICIENT_STOCK") from None
-        publish_best_effort([envelope(StockAdjusted(product_id=product.id, delta=adjustment.delta,
-                                                    reason=adjustment.reason, stock=product.stock), actor=actor)])
+        events = [envelope(StockAdjusted(product_id=product.id, delta=adjustment.delta, reason=adjustment.reason,
+                                         stock=product.stock), actor=actor)]
+        alert = low_stock(product.id, product.name, product.low_stock_threshold,
+                          product.stock - adjustment.delta, product.stock)
+        if alert:
+            events.append(envelope(alert, actor=actor))
+        publish_best_effort(events)
         return product
 
     def archive(self, product_id: str, actor: str) -> Product:

@@ -1,10 +1,13 @@
 """Model building blocks shared by every domain: wire conventions, money, paging."""
 from __future__ import annotations
 
+from datetime import date, datetime, time, timezone
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+
+from chalicelib.core.ids import iso
 
 # ISO 4217 codes in circulation (funds and precious-metal codes left out on purpose).
 ISO_4217 = frozenset("""
@@ -41,6 +44,29 @@ def Text(max_length: int, min_length: int = 1) -> Any:
     return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length,
                                             max_length=max_length),
                      AfterValidator(_no_control_chars)]
+
+
+def utc_bound(value, *, end: bool):
+    """Accept a date (whole day) or an ISO datetime; answer an ISO UTC string for sort keys."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.max if end else time.min, tzinfo=timezone.utc)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date or date-time") from None
+    return iso(moment)
+
+
+# Query bounds: a date means the whole day; a date-time is taken as given (UTC if no zone).
+DateFrom = Annotated[str | None, BeforeValidator(lambda v: utc_bound(v, end=False))]
+DateTo = Annotated[str | None, BeforeValidator(lambda v: utc_bound(v, end=True))]
 
 
 class ApiModel(BaseModel):

@@ -51,15 +51,16 @@ def mark_published(pk: str, sk: str) -> None:
             raise
 
 
-def publish_and_mark(pending: list[tuple[str, str, Envelope]]) -> int:
+def publish_and_mark(pending: list[tuple[str, str, Envelope]], also: list[Envelope] | None = None) -> int:
     """Publish events kept in records, clearing the mark of each one the bus accepted.
 
-    Returns how many were published; the rest stay marked for the sweeper.
+    `also` rides along in the same PutEvents call, best effort (nothing keeps it).
+    Returns how many kept events were published; the rest stay marked for the sweeper.
     """
-    if not pending:
+    if not pending and not also:
         return 0
     try:
-        publish([event for _, _, event in pending])
+        publish([event for _, _, event in pending] + list(also or []))
         failed_ids: set[str] = set()
     except PublishError as exc:
         failed_ids = {event.id for event in exc.failed}

@@ -7,6 +7,7 @@ import hashlib
 from pydantic import TypeAdapter, ValidationError
 
 from chalicelib.basket.repository import BasketRepository
+from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core.auth import Caller
@@ -79,7 +80,7 @@ class CheckoutService:
                 if replay:
                     return replay
             raise self._explain(rejected, lines) from None
-        self._announce(checkout_id, event)
+        self._announce(checkout_id, event, self._low_stock_alerts(lines, products, who.user_id))
         return CheckoutAccepted(checkout_id=checkout_id, order_id=order_id)
 
     # --- steps -----------------------------------------------------------------------
@@ -152,10 +153,21 @@ class CheckoutService:
             return Conflict("The basket changed during checkout; review it and try again.", code="BASKET_CHANGED")
         return Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT")
 
-    def _announce(self, checkout_id: str, event: Envelope) -> None:
+    @staticmethod
+    def _low_stock_alerts(lines: list[OrderLine], products: dict[str, Product], actor: str) -> list[Envelope]:
+        alerts = []
+        for line in lines:
+            product = products[line.product_id]
+            alert = low_stock(product.id, product.name, product.low_stock_threshold, product.stock,
+                              product.stock - line.quantity)
+            if alert:
+                alerts.append(envelope(alert, actor=actor))
+        return alerts
+
+    def _announce(self, checkout_id: str, event: Envelope, alerts: list[Envelope]) -> None:
         # Failure here is not the shopper's problem: the record stays marked for the sweeper.
         try:
-            publish_and_mark([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)])
+            publish_and_mark([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)], also=alerts)
         except Exception:
             get_logger("checkout").exception("checkout accepted but not yet announced",
                                               extra={"checkoutId": checkout_id})

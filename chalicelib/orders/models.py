@@ -1,12 +1,11 @@
 """Order wire models and the order state machine."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from chalicelib.core.models import ApiModel, PageQuery, PostalAddress
+from chalicelib.core.models import ApiModel, DateFrom, DateTo, PageQuery, PostalAddress
 
 OrderStatus = Literal["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
 
@@ -74,30 +73,9 @@ class CheckoutAccepted(ApiModel):
     status: Literal["ACCEPTED"] = "ACCEPTED"
 
 
-def _to_utc_bound(value, *, end: bool):
-    """Accept a date (whole day) or an ISO datetime; answer an ISO UTC string for sort keys."""
-    if value in (None, ""):
-        return None
-    text = str(value)
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.max if end else time.min, tzinfo=timezone.utc)
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise ValueError("must be an ISO 8601 date or date-time") from None
-    from chalicelib.core.ids import iso
-
-    return iso(moment)
-
-
 class OrderListQuery(PageQuery):
-    from_: Annotated[str | None, BeforeValidator(lambda v: _to_utc_bound(v, end=False))] = Field(
-        default=None, alias="from")
-    to: Annotated[str | None, BeforeValidator(lambda v: _to_utc_bound(v, end=True))] = None
+    from_: DateFrom = Field(default=None, alias="from")
+    to: DateTo = None
     status: OrderStatus | None = None
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ from chalicelib.orders.repository import DuplicatePaymentEvent, OrderChanged, Or
 _EXPORT_LIMIT = 1000
 
 
-class InvalidCheckoutEvent(ValueError):
+class InvalidCheckoutEvent(InvalidEvent):
     """A CheckoutRequested event that can never become an order (it belongs in the DLQ)."""
 
 

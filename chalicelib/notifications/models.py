@@ -1,0 +1,15 @@
+"""Notification wire models."""
+from __future__ import annotations
+
+from chalicelib.core.models import ApiModel
+
+
+class Notification(ApiModel):
+    id: str
+    user_id: str
+    kind: str
+    title: str
+    body: str
+    subject_id: str | None = None
+    created_at: str
+    read_at: str | None = None

@@ -1,0 +1,133 @@
+"""Turning order and stock events into notifications, once per event, and reading them back."""
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import timedelta
+
+from chalicelib.catalogue.events import LowStock
+from chalicelib.core.aws import client
+from chalicelib.core.dynamo import Page
+from chalicelib.core.errors import NotFound
+from chalicelib.core.events import Envelope, EventData
+from chalicelib.core.ids import iso, now
+from chalicelib.core.logs import get_logger
+from chalicelib.core.models import PageQuery
+from chalicelib.core.settings import settings
+from chalicelib.notifications.models import Notification
+from chalicelib.notifications.repository import NotificationRepository
+from chalicelib.orders.events import OrderCreated, OrderStatusChanged
+from chalicelib.users.repository import UserRepository
+
+# The event types this handler turns into notifications (the bus rule matches the same list).
+NOTIFIED_EVENTS = ("OrderCreated", "OrderStatusChanged", "LowStock")
+
+_STATUS_WORDS = {
+    "PAID": ("Payment received", "We received your payment for order {order}. We are preparing it."),
+    "SHIPPED": ("Order shipped", "Order {order} is on its way."),
+    "DELIVERED": ("Order delivered", "Order {order} was delivered. Enjoy!"),
+    "CANCELLED": ("Order cancelled", "Order {order} was cancelled."),
+    "PAYMENT_FAILED": ("Payment failed", "The payment for order {order} failed; the order was not placed."),
+}
+
+
+def _short(order_id: str) -> str:
+    return order_id[:8].upper()
+
+
+class NotificationService:
+    def __init__(self, notifications: NotificationRepository | None = None, users: UserRepository | None = None):
+        self.notifications = notifications or NotificationRepository()
+        self.users = users or UserRepository()
+
+    def handle(self, event: Envelope) -> int:
+        """Record the notifications an event calls for; returns how many were new."""
+        data = event.parsed()
+        created = 0
+        for notification in self._notifications_for(event, data):
+            if self.notifications.add(notification, self._expiry()):
+                created += 1
+                self._email(notification)
+        return created
+
+    def _notifications_for(self, event: Envelope, data: EventData) -> list[Notification]:
+        moment = event.occurredAt
+        if isinstance(data, OrderCreated):
+            return [Notification(id=event.id, user_id=data.user_id, kind="ORDER_CREATED", title="Order received",
+                                 body=f"We received order {_short(data.order_id)}; it awaits payment.",
+                                 subject_id=data.order_id, created_at=moment)]
+        if isinstance(data, OrderStatusChanged) and data.to_status in _STATUS_WORDS:
+            title, body = _STATUS_WORDS[data.to_status]
+            if data.refund_due:
+                body += " A refund is on its way."
+            return [Notification(id=event.id, user_id=data.user_id, kind=f"ORDER_{data.to_status}", title=title,
+                                 body=body.format(order=_short(data.order_id)), subject_id=data.order_id,
+                                 created_at=moment)]
+        if isinstance(data, LowStock):
+            return [Notification(id=uuid.uuid5(uuid.NAMESPACE_URL, f"{event.id}:{admin}").hex, user_id=admin,
+                                 kind="LOW_STOCK", title="Low stock",
+                                 body=f"{data.name} is down to {data.stock} (threshold {data.threshold}).",
+                                 subject_id=data.product_id, created_at=moment) for admin in self._admins()]
+        return []
+
+    def _admins(self) -> list[str]:
+        """Staff user ids, from the Cognito group (a handful of people: one or two calls)."""
+        ids, token = [], None
+        while True:
+            request = {"UserPoolId": settings().user_pool_id, "GroupName": "admin", "Limit": 60}
+            if token:
+                request["NextToken"] = token
+            result = client("cognito-idp").list_users_in_group(**request)
+            for user in result.get("Users", []):
+                sub = next((a["Value"] for a in user.get("Attributes", []) if a["Name"] == "sub"), None)
+                if sub and user.get("Enabled", True):
+                    ids.append(sub)
+            token = result.get("NextToken")
+            if not token:
+                return ids
+
+    def _email(self, notification: Notification) -> None:
+        if not settings().send_email:
+            # Locally (and wherever email is off) the message is logged instead, without the address.
+            get_logger("notifications").info("email not sent (sending is off)",
+                                             extra={"notificationId": notification.id, "kind": notification.kind})
+            return
+        profile = self.users.get_profile(notification.user_id)
+        if not profile or not profile.email or profile.status != "ACTIVE":
+            return
+        client("ses").send_email(Source=settings().email_sender, Destination={"ToAddresses": [profile.email]},
+                                 Message={"Subject": {"Data": notification.title},
+                                          "Body": {"Text": {"Data": notification.body}}})
+
+    @staticmethod
+    def _expiry() -> int:
+        return int((now() + timedelta(days=settings().notification_retention_days)).timestamp())
+
+    # --- reads -----------------------------------------------------------------------
+
+    def feed(self, user_id: str, query: PageQuery) -> Page:
+        return self.notifications.feed(user_id, query.limit, query.cursor)
+
+    def mark_read(self, user_id: str, notification_id: str) -> Notification:
+        found = self.notifications.mark_read(user_id, notification_id, iso())
+        if found is None:  # unknown, or someone else's
+            raise NotFound(f"Notification {notification_id} was not found.")
+        return found
+
+    def erase_for(self, user_id: str) -> None:
+        self.notifications.delete_all_of(user_id)
+
+    def export_for(self, user_id: str) -> list[dict]:
+        items, cursor = [], None
+        while len(items) < 1000:
+            page = self.notifications.feed(user_id, 100, cursor)
+            items += [n.model_dump(mode="json", by_alias=True) for n in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                return items
+        return items
+
+
+@functools.lru_cache(maxsize=1)
+def notification_service() -> NotificationService:
+    return NotificationService()
