@@ -24,7 +24,7 @@ from chalicelib.core.http import (
     query,
     respond,
 )
-from chalicelib.core.messages import batch_response, consume, envelope_of
+from chalicelib.core.messages import batch_response, consume, handle_event
 from chalicelib.core.models import PageQuery
 from chalicelib.housekeeping.service import sweep
 from chalicelib.notifications.service import NOTIFIED_EVENTS, notification_service
@@ -312,7 +312,7 @@ def on_audited_event(event):
 # The deployed rule lives on the project's bus (see the merge template), not the default bus.
 @app.on_cw_event({"source": ["shop"], "detail-type": list(NOTIFIED_EVENTS)}, name="notify")
 def on_notified_event(event):
-    notification_service().handle(envelope_of(event.to_dict()))
+    handle_event(event.to_dict(), notification_service().handle)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="housekeeping")

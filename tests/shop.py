@@ -75,17 +75,17 @@ def deliver(client, bodies):
     return response.payload
 
 
-def placed_order(client, headers, *, quantity=1, price=1000, stock=10, product_id=None):
+def placed_order(client, headers, *, quantity=1, price=1000, stock=10, product_id=None, bus=None):
     """A product bought and its order created through the real consumer. Returns (order, product id)."""
     from unittest import mock
 
-    bus = Bus()
+    bus = bus if bus is not None else Bus()
     if product_id is None:
         product_id = product(client, stock=stock, price=price)["id"]
     put_in_basket(client, headers, product_id, quantity)
     with mock.patch("chalicelib.core.outbox.publish", bus.publish), \
             mock.patch("chalicelib.orders.pipeline.publish", bus.publish):
         accepted = checkout(client, headers).json
-        assert deliver(client, [eventbridge_body(bus.of_type("CheckoutRequested")[0])]) == {"batchItemFailures": []}
+        assert deliver(client, [eventbridge_body(bus.of_type("CheckoutRequested")[-1])]) == {"batchItemFailures": []}
     order = call(client, "get", f"/orders/{accepted['orderId']}", headers=headers).json
     return order, product_id

@@ -1,0 +1,104 @@
+"""Notifications: one per order event, only for its owner; low stock reaches staff."""
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from tests.fakes import ADMIN, auth
+from tests.shop import Bus, call, eventbridge_body, placed_order, product, put_in_basket, checkout
+
+ANN = auth("ann")
+
+
+@pytest.fixture
+def bus(monkeypatch):
+    captured = Bus()
+    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish",
+                  "chalicelib.core.events.publish"):
+        monkeypatch.setattr(where, captured.publish)
+    return captured
+
+
+def notify(client, event):
+    import json
+
+    detail = json.loads(eventbridge_body(event))
+    cw = client.events.generate_cw_event(source="shop", detail_type=event.type, detail=detail["detail"],
+                                         resources=[])
+    return client.lambda_.invoke("notify", cw)
+
+
+def test_order_events_become_notifications_for_the_owner(client, bus):
+    order, _ = placed_order(client, ANN, bus=bus)
+    for event in bus.of_type("OrderCreated"):
+        notify(client, event)
+    call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "PAID"}, ADMIN)
+    notify(client, bus.of_type("OrderStatusChanged")[-1])
+    feed = call(client, "get", "/me/notifications", headers=ANN).json["items"]
+    assert [n["kind"] for n in feed] == ["ORDER_PAID", "ORDER_CREATED"]  # newest first
+    assert all(n["subjectId"] == order["id"] and n["readAt"] is None for n in feed)
+    assert call(client, "get", "/me/notifications", headers=auth("bob")).json["items"] == []
+
+
+def test_the_same_event_twice_makes_one_notification(client, bus):
+    placed_order(client, ANN, bus=bus)
+    created = bus.of_type("OrderCreated")[0]
+    notify(client, created)
+    notify(client, created)
+    assert len(call(client, "get", "/me/notifications", headers=ANN).json["items"]) == 1
+
+
+def test_marking_read_is_owner_only(client, bus):
+    placed_order(client, ANN, bus=bus)
+    notify(client, bus.of_type("OrderCreated")[0])
+    note = call(client, "get", "/me/notifications", headers=ANN).json["items"][0]
+    assert call(client, "post", f"/me/notifications/{note['id']}/read", headers=auth("bob")).status_code == 404
+    read = call(client, "post", f"/me/notifications/{note['id']}/read", headers=ANN)
+    assert read.status_code == 200 and read.json["readAt"]
+    again = call(client, "post", f"/me/notifications/{note['id']}/read", headers=ANN)
+    assert again.json["readAt"] == read.json["readAt"]
+
+
+def test_an_invalid_event_fails_the_invocation_so_it_reaches_the_dlq(client):
+    from chalice.test import Client  # noqa: F401  (the client already wraps the app)
+
+    cw = client.events.generate_cw_event(source="shop", detail_type="OrderCreated",
+                                         detail={"id": "e1", "type": "OrderCreated", "data": {"orderId": "x"}},
+                                         resources=[])
+    with pytest.raises(Exception):
+        client.lambda_.invoke("notify", cw)
+
+
+def test_low_stock_tells_every_admin(client, bus, aws):
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    admin = idp.admin_create_user(UserPoolId=aws["user_pool_id"], Username="boss@example.com",
+                                  UserAttributes=[{"Name": "email", "Value": "boss@example.com"}],
+                                  MessageAction="SUPPRESS")["User"]
+    idp.admin_add_user_to_group(UserPoolId=aws["user_pool_id"], Username="boss@example.com", GroupName="admin")
+    admin_sub = next(a["Value"] for a in admin["Attributes"] if a["Name"] == "sub")
+    mug = product(client, stock=6)
+    put_in_basket(client, ANN, mug["id"], 2)
+    checkout(client, ANN)
+    alerts = bus.of_type("LowStock")
+    assert [(a.data["stock"], a.data["threshold"]) for a in alerts] == [(4, 5)]
+    notify(client, alerts[0])
+    feed = call(client, "get", "/me/notifications", headers=auth(admin_sub, groups=["admin"])).json["items"]
+    assert [n["kind"] for n in feed] == ["LOW_STOCK"]
+
+
+def test_stock_adjustment_below_threshold_raises_low_stock_once(client, bus):
+    mug = product(client, stock=10)
+    call(client, "post", f"/products/{mug['id']}/stock", {"delta": -4, "reason": "count"}, ADMIN)
+    call(client, "post", f"/products/{mug['id']}/stock", {"delta": -2, "reason": "count"}, ADMIN)
+    call(client, "post", f"/products/{mug['id']}/stock", {"delta": -1, "reason": "count"}, ADMIN)
+    assert [a.data["stock"] for a in bus.of_type("LowStock")] == [4]
+
+
+def test_export_includes_notifications_and_erasure_removes_them(client, bus):
+    placed_order(client, ANN, bus=bus)
+    notify(client, bus.of_type("OrderCreated")[0])
+    assert len(call(client, "get", "/me/export", headers=ANN).json["notifications"]) == 1
+    call(client, "delete", "/me", headers=ANN)
+    from chalicelib.notifications.repository import NotificationRepository
+
+    assert NotificationRepository().feed("ann", 10, None).items == []
