@@ -26,6 +26,7 @@ from chalicelib.core.http import (
 )
 from chalicelib.core.messages import batch_response, consume, handle_event
 from chalicelib.core.models import PageQuery
+from chalicelib.core.observability import observe
 from chalicelib.housekeeping.service import sweep
 from chalicelib.notifications.service import NOTIFIED_EVENTS, notification_service
 from chalicelib.orders.checkout import checkout_service
@@ -55,6 +56,7 @@ from chalicelib.users.personal_data import register_eraser, register_exporter
 from chalicelib.users.service import refuse_inactive_users, users
 
 app = Chalice(app_name="shop")
+app.register_middleware(observe, "all")
 app.register_middleware(http_middleware(app), "http")
 register_caller_check(refuse_inactive_users)
 register_exporter("orders", lambda user_id: order_service().export_for(user_id))

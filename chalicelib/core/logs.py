@@ -1,36 +1,14 @@
-"""JSON log lines carrying the request and correlation ids of whatever caused them."""
+"""Structured JSON logs (Powertools Logger) carrying the request and correlation ids of their cause."""
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "requestId": request_id_var.get(),
-            "correlationId": correlation_id_var.get(),
-        }
-        # Structured fields passed as `extra=` become top-level keys.
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                line[key] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+SERVICE = "shop"
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -45,20 +23,35 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
+class _Ids(logging.Filter):
+    """Stamps every line with the ids in scope: set per HTTP request, or from the event being handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.requestId = request_id_var.get()
+        record.correlationId = correlation_id_var.get()
+        record.logger = record.name
+        return True
+
+
 _configured = False
 
 
-def get_logger(name: str = "shop") -> logging.Logger:
-    """The project's logger; configured once, on first use, at the stage's level."""
+def _configure() -> None:
     global _configured
-    if not _configured:
-        from chalicelib.core.settings import settings
+    from aws_lambda_powertools import Logger
 
-        root = logging.getLogger("shop")
-        handler = _StdoutHandler()
-        handler.setFormatter(JsonFormatter())
-        root.handlers[:] = [handler]
-        root.setLevel(settings().log_level.upper())
-        root.propagate = False
-        _configured = True
-    return logging.getLogger(name if name.startswith("shop") else f"shop.{name}")
+    from chalicelib.core.settings import settings
+
+    handler = _StdoutHandler()
+    handler.addFilter(_Ids())
+    # Powertools owns the "shop" logger (Chalice's app.log too): one JSON format for every line.
+    Logger(service=SERVICE, level=settings().log_level.upper(), logger_handler=handler, utc=True)
+    logging.getLogger(SERVICE).propagate = False
+    _configured = True
+
+
+def get_logger(name: str = SERVICE) -> logging.Logger:
+    """A logger under "shop", configured on first use at the stage's level."""
+    if not _configured:
+        _configure()
+    return logging.getLogger(name if name.startswith(SERVICE) else f"{SERVICE}.{name}")

@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
+from chalicelib.core import metrics
 from chalicelib.core.events import Envelope, InvalidEvent
 from chalicelib.core.logs import correlation_id_var, get_logger
 
@@ -61,6 +62,7 @@ def consume(records: Iterable[dict[str, Any]], handle: Callable[[Envelope], Any]
         except (PoisonMessage, InvalidEvent) as exc:
             log.error("invalid event sent back for the dead-letter queue",
                       extra={"messageId": message_id, "why": str(exc)})
+            metrics.count("InvalidEvents")
             failures.append(message_id)
             continue
         token = correlation_id_var.set(event.correlationId)
@@ -68,6 +70,7 @@ def consume(records: Iterable[dict[str, Any]], handle: Callable[[Envelope], Any]
             results[message_id] = handle(event)
         except InvalidEvent as exc:
             log.error("event refused by its handler", extra={"messageId": message_id, "why": str(exc)})
+            metrics.count("InvalidEvents")
             failures.append(message_id)
         except Exception:
             log.exception("event handling failed; the message will be retried",

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from chalicelib.catalogue.events import LowStock
+from chalicelib.core import metrics
 from chalicelib.core.aws import client
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import NotFound
@@ -48,6 +49,8 @@ class NotificationService:
             if self.notifications.add(notification, self._expiry()):
                 created += 1
                 self._email(notification)
+            else:
+                metrics.count("DuplicatesSuppressed")
         return created
 
     def _notifications_for(self, event: Envelope, data: EventData) -> list[Notification]:

@@ -10,6 +10,7 @@ from chalicelib.basket.repository import BasketRepository
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository
+from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.errors import BadRequest, Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
@@ -81,6 +82,7 @@ class CheckoutService:
                     return replay
             raise self._explain(rejected, lines) from None
         self._announce(checkout_id, event, self._low_stock_alerts(lines, products, who.user_id))
+        metrics.count("CheckoutsAccepted")
         return CheckoutAccepted(checkout_id=checkout_id, order_id=order_id)
 
     # --- steps -----------------------------------------------------------------------
@@ -99,6 +101,7 @@ class CheckoutService:
                 lines.append(OrderLine(product_id=product_id, name=product.name, unit_price=product.price,
                                        quantity=quantity, line_total=product.price * quantity))
         if problems:
+            metrics.count("StockRejections")
             raise Conflict("Some items cannot be bought as they are.", problems, code="OUT_OF_STOCK")
         return lines
 
@@ -148,6 +151,7 @@ class CheckoutService:
                                                  f"{line.quantity} wanted, {old.get('stock', 0)} in stock"),
                                  "requested": line.quantity, "available": old.get("stock", 0)})
         if problems:
+            metrics.count("StockRejections")
             return Conflict("Some items cannot be bought as they are.", problems, code="OUT_OF_STOCK")
         if reasons and reasons[-1] == "ConditionalCheckFailed":
             return Conflict("The basket changed during checkout; review it and try again.", code="BASKET_CHANGED")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from chalicelib.core import metrics
 from chalicelib.core.events import PublishError, publish
 from chalicelib.core.logs import get_logger
 from chalicelib.core.messages import batch_response, consume
@@ -22,6 +23,7 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None
         order, created, announcement = orders.create_from_checkout(event)
         log.info("order created" if created else "duplicate checkout delivery suppressed",
                  extra={"orderId": order.id, "checkoutId": order.checkout_id, "duplicate": not created})
+        metrics.count("OrdersCreated" if created else "DuplicatesSuppressed")
         return announcement
 
     failures, announcements = consume(records, create, "orders.pipeline")

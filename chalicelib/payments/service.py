@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 
+from chalicelib.core import metrics
 from chalicelib.core.aws import client
 from chalicelib.core.errors import Unauthorized
 from chalicelib.core.http import parse_body
@@ -41,6 +42,8 @@ class PaymentService:
         event = parse_body(raw_body, PaymentEvent)
         order, changed = self.orders.apply_payment(event.order_id, _OUTCOME[event.type], event.id,
                                                    event.amount, event.currency)
+        metrics.count("DuplicatesSuppressed" if not changed else
+                      ("PaymentsSucceeded" if event.type == "payment.succeeded" else "PaymentsFailed"))
         return PaymentAck(duplicate=not changed, order_id=order.id, order_status=order.status)
 
 

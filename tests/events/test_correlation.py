@@ -32,7 +32,7 @@ def test_correlation_id_survives_http_bus_queue_handler_and_audit(client, monkey
     assert {r["correlationId"] for r in trail} == {"trace-checkout-1"}
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    pipeline_lines = [line for line in lines if line["logger"] == "shop.orders.pipeline"]
+    pipeline_lines = [line for line in lines if line.get("logger") == "shop.orders.pipeline"]
     assert pipeline_lines and all(line["correlationId"] == "trace-checkout-1" for line in pipeline_lines)
 
 
@@ -49,7 +49,7 @@ def test_log_lines_are_json_with_ids_and_hold_no_tokens_or_emails(client, monkey
     output = capsys.readouterr().out
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert lines, "expected log lines"
-    errors = [line for line in lines if line["level"] == "ERROR"]
+    errors = [line for line in lines if line.get("level") == "ERROR"]
     assert errors and all(line["correlationId"] == "c-42" and line["requestId"] for line in errors)
     assert "ann.secret@example.com" not in output
     assert headers["Authorization"] not in output

@@ -1,0 +1,50 @@
+"""Business metrics leave each invocation as one embedded-metric-format line."""
+from __future__ import annotations
+
+import json
+
+from tests.fakes import auth
+from tests.shop import checkout, product, put_in_basket
+
+
+def emf_lines(output: str) -> list[dict]:
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" in line]
+
+
+def test_checkout_emits_a_checkouts_metric(client, capsys):
+    mug = product(client, stock=3)
+    put_in_basket(client, auth("ann"), mug["id"], 1)
+    capsys.readouterr()
+    checkout(client, auth("ann"))
+    metrics = emf_lines(capsys.readouterr().out)
+    assert len(metrics) == 1
+    names = [m["Name"] for m in metrics[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+    assert names == ["CheckoutsAccepted"] and metrics[0]["CheckoutsAccepted"] == [1.0]
+    assert metrics[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Shop"
+
+
+def test_stock_rejections_are_counted(client, capsys):
+    mug = product(client, stock=1)
+    put_in_basket(client, auth("ann"), mug["id"], 1)
+    from chalicelib.catalogue.repository import ProductRepository
+
+    ProductRepository().adjust_stock(mug["id"], -1, "2026-01-01T00:00:00.000Z")
+    capsys.readouterr()
+    assert checkout(client, auth("ann")).status_code == 409
+    metrics = emf_lines(capsys.readouterr().out)
+    assert metrics and "StockRejections" in metrics[0]
+
+
+def test_requests_that_count_nothing_print_no_metrics(client, capsys):
+    client.http.get("/health")
+    assert emf_lines(capsys.readouterr().out) == []
+
+
+def test_tracing_is_off_unless_the_stage_turns_it_on(client):
+    import sys
+
+    from chalicelib.core.observability import _tracer
+
+    client.http.get("/health")
+    assert _tracer() is None and "aws_xray_sdk" not in sys.modules
