@@ -21,6 +21,9 @@ run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
 test: $(VENV)/.installed  ## the whole suite, offline
 	$(PY) -m pytest -n 2 tests
 
+openapi: $(VENV)/.installed  ## regenerate openapi.json from the routes and models
+	$(PY) -m tools.openapi
+
 schemas: $(VENV)/.installed  ## regenerate docs/events/*.schema.json from the event models
 	$(PY) -m tools.event_schemas
 

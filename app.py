@@ -1,13 +1,15 @@
 """The shop's API: every route and event handler, each a few lines that parse and delegate."""
 import os
 
-from chalice import Chalice, CognitoUserPoolAuthorizer, Rate
+from chalice import Chalice, CognitoUserPoolAuthorizer, Rate, Response
 
-from chalicelib.audit.models import AuditQuery
+from chalicelib.api_docs import docs_page, openapi_spec
+from chalicelib.audit.models import AuditQuery, AuditRecord
 from chalicelib.audit.service import audit_service
-from chalicelib.basket.models import QuantityChange
+from chalicelib.basket.models import BasketOut, QuantityChange
 from chalicelib.basket.service import basket_service
 from chalicelib.catalogue.models import (
+    Product,
     ProductCreate,
     ProductListQuery,
     ProductPatch,
@@ -27,28 +29,38 @@ from chalicelib.core.http import (
 from chalicelib.core.messages import batch_response, consume, handle_event
 from chalicelib.core.models import PageQuery
 from chalicelib.core.observability import observe
+from chalicelib.core.openapi import doc
 from chalicelib.housekeeping.service import sweep
+from chalicelib.notifications.models import Notification
 from chalicelib.notifications.service import NOTIFIED_EVENTS, notification_service
 from chalicelib.orders.checkout import checkout_service
 from chalicelib.orders.models import (
     AdminOrderQuery,
+    CheckoutAccepted,
     CheckoutRequest,
+    Order,
     OrderListQuery,
     StatusChange,
 )
 from chalicelib.orders.pipeline import create_orders
 from chalicelib.orders.service import order_service
+from chalicelib.payments.models import PaymentAck, PaymentEvent
 from chalicelib.payments.service import payment_service
 from chalicelib.users.auth import auth_service
 from chalicelib.users.models import (
+    Address,
     AddressIn,
+    AdminUser,
     ConfirmRequest,
     ForgotPasswordRequest,
     LoginRequest,
+    ProfileOut,
     ProfilePatch,
     RefreshRequest,
+    Registered,
     RegisterRequest,
     ResetPasswordRequest,
+    Tokens,
     UserListQuery,
     UserStatusChange,
 )
@@ -80,7 +92,20 @@ def page(result):
 
 # --- health ---------------------------------------------------------------------------
 
+@app.route("/openapi.json", methods=["GET"])
+@doc("This document", "public", raw_response={"type": "object"})
+def openapi_document():
+    return openapi_spec(app)
+
+
+@app.route("/docs", methods=["GET"])
+@doc("Browsable API documentation (works offline)", "public", raw_response={"type": "string"})
+def api_docs():
+    return Response(body=docs_page(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
 @app.route("/health", methods=["GET"])
+@doc("Health: is the table reachable?", "public", raw_response={"type": "object"}, errors=(503,))
 def health():
     return check_health()
 
@@ -88,33 +113,39 @@ def health():
 # --- auth -----------------------------------------------------------------------------
 
 @app.route("/auth/register", methods=["POST"])
+@doc("Register a new account", "public", body=RegisterRequest, returns=Registered, status=201, errors=(409, 429))
 def register():
     return respond(auth_service().register(body(RegisterRequest)), status=201)
 
 
 @app.route("/auth/confirm", methods=["POST"])
+@doc("Confirm an account with the emailed code", "public", body=ConfirmRequest, status=204)
 def confirm_registration():
     auth_service().confirm(body(ConfirmRequest))
     return respond(status=204)
 
 
 @app.route("/auth/login", methods=["POST"])
+@doc("Log in: ID, access and refresh tokens", "public", body=LoginRequest, returns=Tokens, errors=(401, 403, 429))
 def login():
     return respond(auth_service().login(body(LoginRequest)))
 
 
 @app.route("/auth/refresh", methods=["POST"])
+@doc("New tokens for a refresh token", "public", body=RefreshRequest, returns=Tokens, errors=(401, 429))
 def refresh_tokens():
     return respond(auth_service().refresh(body(RefreshRequest)))
 
 
 @app.route("/auth/forgot-password", methods=["POST"])
+@doc("Send a password reset code (never says whether the email exists)", "public", body=ForgotPasswordRequest, status=202, raw_response={"type": "object"}, errors=(429,))
 def forgot_password():
     auth_service().forgot_password(body(ForgotPasswordRequest))
     return respond({"status": "If the account exists, a reset code has been sent."}, status=202)
 
 
 @app.route("/auth/reset-password", methods=["POST"])
+@doc("Set a new password with the emailed code", "public", body=ResetPasswordRequest, status=204, errors=(429,))
 def reset_password():
     auth_service().reset_password(body(ResetPasswordRequest))
     return respond(status=204)
@@ -123,52 +154,63 @@ def reset_password():
 # --- me -------------------------------------------------------------------------------
 
 @app.route("/me", methods=["GET"], authorizer=cognito)
+@doc("My profile", "user", returns=ProfileOut)
 def get_me():
     return respond(users().me(caller()))
 
 
 @app.route("/me", methods=["PATCH"], authorizer=cognito)
+@doc("Change my name, phone or marketing preferences", "user", body=ProfilePatch, returns=ProfileOut)
 def update_me():
     return respond(users().update_me(caller(), body(ProfilePatch)))
 
 
 @app.route("/me", methods=["DELETE"], authorizer=cognito)
+@doc("Erase my personal data and disable my login", "user", status=204)
 def erase_me():
     users().erase(caller(allow_inactive=True))
     return respond(status=204)
 
 
 @app.route("/me/export", methods=["GET"], authorizer=cognito)
+@doc("Everything the shop holds about me", "user", raw_response={"type": "object"})
 def export_me():
     return users().export(caller())
 
 
 @app.route("/me/notifications", methods=["GET"], authorizer=cognito)
+@doc("My notifications, newest first", "user", query=PageQuery, returns=Notification, paged=True)
 def list_notifications():
     return page(notification_service().feed(caller().user_id, query(PageQuery)))
 
 
 @app.route("/me/notifications/{notification_id}/read", methods=["POST"], authorizer=cognito)
+@doc("Mark a notification read", "user", returns=Notification)
 def mark_notification_read(notification_id):
     return respond(notification_service().mark_read(caller().user_id, notification_id))
 
 
 @app.route("/me/addresses", methods=["GET"], authorizer=cognito)
+@doc("My address book", "user", returns=Address, paged=True)
 def list_addresses():
-    return {"items": [a.model_dump(mode="json", by_alias=True) for a in users().addresses(caller())]}
+    return {"items": [a.model_dump(mode="json", by_alias=True) for a in users().addresses(caller())],
+            "nextCursor": None}
 
 
 @app.route("/me/addresses", methods=["POST"], authorizer=cognito)
+@doc("Add an address (at most 10; the first is the default)", "user", body=AddressIn, returns=Address, status=201, errors=(409,))
 def add_address():
     return respond(users().add_address(caller(), body(AddressIn)), status=201)
 
 
 @app.route("/me/addresses/{address_id}", methods=["PUT"], authorizer=cognito)
+@doc("Replace an address", "user", body=AddressIn, returns=Address)
 def replace_address(address_id):
     return respond(users().replace_address(caller(), address_id, body(AddressIn)))
 
 
 @app.route("/me/addresses/{address_id}", methods=["DELETE"], authorizer=cognito)
+@doc("Delete an address (the default passes to another)", "user", status=204, errors=(409,))
 def delete_address(address_id):
     users().delete_address(caller(), address_id)
     return respond(status=204)
@@ -177,34 +219,40 @@ def delete_address(address_id):
 # --- catalogue ------------------------------------------------------------------------
 
 @app.route("/products", methods=["GET"])
+@doc("Active products, by name, optionally of one category", "public", query=ProductListQuery, returns=Product, paged=True)
 def list_products():
     return page(catalogue().list(query(ProductListQuery)))
 
 
 @app.route("/products/{product_id}", methods=["GET"])
+@doc("One product (archived ones too)", "public", returns=Product)
 def get_product(product_id):
     return respond(catalogue().get(product_id))
 
 
 @app.route("/products", methods=["POST"], authorizer=cognito)
+@doc("Create a product", "admin", body=ProductCreate, returns=Product, status=201)
 def create_product():
     staff = caller(require_group=ADMIN_GROUP)
     return respond(catalogue().create(body(ProductCreate), actor=staff.user_id), status=201)
 
 
 @app.route("/products/{product_id}", methods=["PATCH"], authorizer=cognito)
+@doc("Edit a product (optimistic locking on version)", "admin", body=ProductPatch, returns=Product, errors=(409,))
 def update_product(product_id):
     staff = caller(require_group=ADMIN_GROUP)
     return respond(catalogue().update(product_id, body(ProductPatch), actor=staff.user_id))
 
 
 @app.route("/products/{product_id}", methods=["DELETE"], authorizer=cognito)
+@doc("Archive a product (kept for past orders)", "admin", returns=Product)
 def archive_product(product_id):
     staff = caller(require_group=ADMIN_GROUP)
     return respond(catalogue().archive(product_id, actor=staff.user_id))
 
 
 @app.route("/products/{product_id}/stock", methods=["POST"], authorizer=cognito)
+@doc("Adjust stock by a delta, never below zero", "admin", body=StockAdjustment, returns=Product, errors=(409,))
 def adjust_stock(product_id):
     staff = caller(require_group=ADMIN_GROUP)
     return respond(catalogue().adjust_stock(product_id, body(StockAdjustment), actor=staff.user_id))
@@ -213,12 +261,14 @@ def adjust_stock(product_id):
 # --- admin: users ---------------------------------------------------------------------
 
 @app.route("/admin/users", methods=["GET"], authorizer=cognito)
+@doc("Users, optionally by status", "admin", query=UserListQuery, returns=AdminUser, paged=True)
 def admin_list_users():
     caller(require_group=ADMIN_GROUP)
     return page(users().list_users(query(UserListQuery)))
 
 
 @app.route("/admin/users/{user_id}", methods=["PATCH"], authorizer=cognito)
+@doc("Suspend or reactivate a user", "admin", body=UserStatusChange, returns=AdminUser, errors=(409,))
 def admin_set_user_status(user_id):
     staff = caller(require_group=ADMIN_GROUP)
     return respond(users().set_status(staff, user_id, body(UserStatusChange)))
@@ -227,29 +277,34 @@ def admin_set_user_status(user_id):
 # --- basket and checkout --------------------------------------------------------------
 
 @app.route("/basket", methods=["GET"], authorizer=cognito)
+@doc("My basket, priced from the catalogue", "user", returns=BasketOut)
 def get_basket():
     return respond(basket_service().view(caller().user_id))
 
 
 @app.route("/basket/items/{product_id}", methods=["PUT"], authorizer=cognito)
+@doc("Set a line's quantity (0 removes it)", "user", body=QuantityChange, returns=BasketOut, errors=(409,))
 def set_basket_item(product_id):
     who = caller()
     return respond(basket_service().set_quantity(who.user_id, product_id, body(QuantityChange).quantity))
 
 
 @app.route("/basket/items/{product_id}", methods=["DELETE"], authorizer=cognito)
+@doc("Remove a line", "user", status=204)
 def remove_basket_item(product_id):
     basket_service().set_quantity(caller().user_id, product_id, 0)
     return respond(status=204)
 
 
 @app.route("/basket", methods=["DELETE"], authorizer=cognito)
+@doc("Empty my basket", "user", status=204)
 def clear_basket():
     basket_service().clear(caller().user_id)
     return respond(status=204)
 
 
 @app.route("/basket/checkout", methods=["POST"], authorizer=cognito)
+@doc("Check out the basket: stock reserved, order created asynchronously", "user", body=CheckoutRequest, returns=CheckoutAccepted, status=202, errors=(409,), headers=(("Idempotency-Key", True, "8-128 characters; the same key and body answer the same result"),))
 def checkout():
     who = caller()
     accepted = checkout_service().checkout(who, header("Idempotency-Key"), body(CheckoutRequest))
@@ -259,33 +314,39 @@ def checkout():
 # --- orders ---------------------------------------------------------------------------
 
 @app.route("/orders", methods=["GET"], authorizer=cognito)
+@doc("My orders, newest first", "user", query=OrderListQuery, returns=Order, paged=True)
 def list_orders():
     return page(order_service().list_own(caller(), query(OrderListQuery)))
 
 
 @app.route("/orders/{order_id}", methods=["GET"], authorizer=cognito)
+@doc("One of my orders (staff: any order)", "user", returns=Order)
 def get_order(order_id):
     return respond(order_service().get_for(caller(), order_id))
 
 
 @app.route("/orders/{order_id}/cancel", methods=["POST"], authorizer=cognito)
+@doc("Cancel my order while it is not shipped", "user", returns=Order, errors=(409,))
 def cancel_order(order_id):
     return respond(order_service().cancel_own(caller(), order_id))
 
 
 @app.route("/admin/orders", methods=["GET"], authorizer=cognito)
+@doc("Orders by status", "admin", query=AdminOrderQuery, returns=Order, paged=True)
 def admin_list_orders():
     caller(require_group=ADMIN_GROUP)
     return page(order_service().list_by_status(query(AdminOrderQuery)))
 
 
 @app.route("/admin/orders/{order_id}/status", methods=["POST"], authorizer=cognito)
+@doc("Move an order through the state machine", "admin", body=StatusChange, returns=Order, errors=(409,))
 def admin_set_order_status(order_id):
     staff = caller(require_group=ADMIN_GROUP)
     return respond(order_service().set_status(staff, order_id, body(StatusChange)))
 
 
 @app.route("/admin/audit", methods=["GET"], authorizer=cognito)
+@doc("Audit records by entity or date", "admin", query=AuditQuery, returns=AuditRecord, paged=True)
 def admin_audit():
     caller(require_group=ADMIN_GROUP)
     return page(audit_service().query(query(AuditQuery)))
@@ -294,6 +355,7 @@ def admin_audit():
 # --- payments (public: authenticated by the provider's signature) ----------------------
 
 @app.route("/webhooks/payments", methods=["POST"])
+@doc("Payment provider webhook (HMAC signed)", "signature", body=PaymentEvent, returns=PaymentAck, errors=(409,))
 def payment_webhook():
     return respond(payment_service().receive(current_request().raw_body or b"", header("X-Signature")))
 

@@ -7,8 +7,18 @@ from botocore.exceptions import ClientError
 
 from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product
-from chalicelib.core.dynamo import (Page, condition_failed, ddb, from_item, key, old_item_of,
-                                    query_page, table_name, to_attr, to_item)
+from chalicelib.core.dynamo import (
+    Page,
+    condition_failed,
+    ddb,
+    from_item,
+    key,
+    old_item_of,
+    query_page,
+    table_name,
+    to_attr,
+    to_item,
+)
 
 _BATCH_GET_LIMIT = 100
 

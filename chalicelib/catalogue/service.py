@@ -4,10 +4,14 @@ from __future__ import annotations
 import functools
 
 from chalicelib.catalogue.events import ProductArchived, ProductCreated, ProductUpdated, StockAdjusted, low_stock
-from chalicelib.catalogue.models import (Product, ProductCreate, ProductListQuery, ProductPatch,
-                                         StockAdjustment)
-from chalicelib.catalogue.repository import (InsufficientStock, ProductIsArchived, ProductNotFound,
-                                             ProductRepository, VersionConflict)
+from chalicelib.catalogue.models import Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
+from chalicelib.catalogue.repository import (
+    InsufficientStock,
+    ProductIsArchived,
+    ProductNotFound,
+    ProductRepository,
+    VersionConflict,
+)
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import envelope, publish_best_effort

@@ -9,8 +9,7 @@ from typing import Any, TypeVar
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.core.errors import (AppError, BadRequest, ValidationFailed, error_body,
-                                    validation_details)
+from chalicelib.core.errors import AppError, BadRequest, ValidationFailed, error_body, validation_details
 from chalicelib.core.logs import correlation_id_var, get_logger, request_id_var
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -8,8 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.catalogue.keys import PRODUCT_SK, product_pk
-from chalicelib.core.dynamo import (Page, condition_failed, ddb, from_item, key, query_page, table_name, to_attr,
-                                    to_item)
+from chalicelib.core.dynamo import Page, condition_failed, ddb, from_item, key, query_page, table_name, to_attr, to_item
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_fields, outbox_put
 from chalicelib.orders import keys

@@ -13,8 +13,14 @@ from chalicelib.core.outbox import publish_and_mark, record_key_of
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged
-from chalicelib.orders.models import (CUSTOMER_CANCELLABLE, AdminOrderQuery, Order, OrderListQuery,
-                                      StatusChange, can_move)
+from chalicelib.orders.models import (
+    CUSTOMER_CANCELLABLE,
+    AdminOrderQuery,
+    Order,
+    OrderListQuery,
+    StatusChange,
+    can_move,
+)
 from chalicelib.orders.repository import DuplicatePaymentEvent, OrderChanged, OrderRepository
 
 _EXPORT_LIMIT = 1000

@@ -6,16 +6,31 @@ import functools
 from botocore.exceptions import ClientError
 
 from chalicelib.core.aws import client, error_code
-from chalicelib.core.errors import (BadRequest, Conflict, Forbidden, ServiceUnavailable, TooManyRequests,
-                                    Unauthorized, ValidationFailed)
+from chalicelib.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 from chalicelib.core.events import envelope, publish_best_effort
 from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
 from chalicelib.core.settings import settings
 from chalicelib.users.events import UserRegistered
-from chalicelib.users.models import (ConfirmRequest, ForgotPasswordRequest, LoginRequest, Profile,
-                                     RefreshRequest, Registered, RegisterRequest, ResetPasswordRequest,
-                                     Tokens)
+from chalicelib.users.models import (
+    ConfirmRequest,
+    ForgotPasswordRequest,
+    LoginRequest,
+    Profile,
+    RefreshRequest,
+    Registered,
+    RegisterRequest,
+    ResetPasswordRequest,
+    Tokens,
+)
 from chalicelib.users.repository import UserRepository
 
 BAD_CREDENTIALS = "Incorrect email or password."

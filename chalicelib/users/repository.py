@@ -5,8 +5,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import (Page, condition_failed, ddb, from_item, key, query_page, table_name,
-                                    to_attr, to_item)
+from chalicelib.core.dynamo import Page, condition_failed, ddb, from_item, key, query_page, table_name, to_attr, to_item
 from chalicelib.users import keys
 from chalicelib.users.models import MAX_ADDRESSES, Address, PostalAddress, Profile
 

@@ -16,10 +16,18 @@ from chalicelib.core.models import project
 from chalicelib.core.settings import settings
 from chalicelib.users import personal_data
 from chalicelib.users.events import UserErased, UserStatusChanged
-from chalicelib.users.models import (MAX_ADDRESSES, Address, AddressIn, AdminUser, Profile, ProfileOut,
-                                     ProfilePatch, UserListQuery, UserStatusChange)
-from chalicelib.users.repository import (AddressBookFull, AddressConflict, AddressMissing,
-                                         ProfileMissing, UserRepository)
+from chalicelib.users.models import (
+    MAX_ADDRESSES,
+    Address,
+    AddressIn,
+    AdminUser,
+    Profile,
+    ProfileOut,
+    ProfilePatch,
+    UserListQuery,
+    UserStatusChange,
+)
+from chalicelib.users.repository import AddressBookFull, AddressConflict, AddressMissing, ProfileMissing, UserRepository
 
 
 def _address_not_found(address_id: str) -> NotFound:
