@@ -6,7 +6,7 @@ PORT   ?= 8000
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test schemas package openapi bench clean
+.PHONY: run test schemas template policies package openapi bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -23,6 +23,16 @@ test: $(VENV)/.installed  ## the whole suite, offline
 
 openapi: $(VENV)/.installed  ## regenerate openapi.json from the routes and models
 	$(PY) -m tools.openapi
+
+package: $(VENV)/.installed  ## dist/$(STAGE)/: deployment.zip and template.json (one CloudFormation stack)
+	$(PY) -m tools.package --stage $(STAGE)
+	$(VENV)/bin/cfn-lint dist/$(STAGE)/template.json
+
+template: $(VENV)/.installed  ## regenerate .chalice/resources.json (the merge template)
+	$(PY) -m tools.merge_template
+
+policies: $(VENV)/.installed  ## regenerate the per-function IAM policies in .chalice/
+	$(PY) -m tools.iam_policies
 
 schemas: $(VENV)/.installed  ## regenerate docs/events/*.schema.json from the event models
 	$(PY) -m tools.event_schemas

@@ -1,0 +1,61 @@
+"""`make package STAGE=<stage>`: Chalice's SAM template merged with .chalice/resources.json into dist/<stage>/.
+
+The merge is ours rather than `chalice package --merge-template`, for one rule Chalice lacks:
+where the merge template gives an intrinsic function (Ref, Fn::GetAtt, …) for a value Chalice
+also set, ours replaces Chalice's instead of being mixed into it (e.g. an SQS event source
+referencing the queue by GetAtt, so CloudFormation orders the two correctly).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _is_intrinsic(value) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and (next(iter(value)) == "Ref"
+                                                             or next(iter(value)).startswith("Fn::"))
+
+
+def merge(base, extra):
+    if isinstance(base, dict) and isinstance(extra, dict) and not _is_intrinsic(extra) and not _is_intrinsic(base):
+        merged = dict(base)
+        for key, value in extra.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return extra
+
+
+def package(stage: str, out: pathlib.Path) -> pathlib.Path:
+    raw = out / "chalice"
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ, AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", "--stage", stage, str(raw)],
+                   cwd=ROOT, env=env, check=True)
+    template = merge(json.loads((raw / "sam.json").read_text()),
+                     json.loads((ROOT / ".chalice" / "resources.json").read_text()))
+    template["Parameters"]["Stage"]["Default"] = stage
+    (out / "deployment.zip").write_bytes((raw / "deployment.zip").read_bytes())
+    shutil.rmtree(raw)
+    path = out / "template.json"
+    path.write_text(json.dumps(template, indent=2) + "\n")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="dev", choices=["local", "dev", "prod"])
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    path = package(args.stage, pathlib.Path(args.out or ROOT / "dist" / args.stage))
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} and deployment.zip")
+
+
+if __name__ == "__main__":
+    main()
