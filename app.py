@@ -166,7 +166,7 @@ def update_me():
 
 
 @app.route("/me", methods=["DELETE"], authorizer=cognito)
-@doc("Erase my personal data and disable my login", "user", status=204)
+@doc("Erase my personal data and disable my login", "user", status=204, allows_inactive=True)
 def erase_me():
     users().erase(caller(allow_inactive=True))
     return respond(status=204)

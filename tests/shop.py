@@ -15,7 +15,8 @@ def call(client, method, path, payload=None, headers=None):
     if payload is not None:
         kwargs["body"] = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
     response = getattr(client.http, method)(path, **kwargs)
-    response.json = json.loads(response.body) if response.body else None
+    is_json = response.headers.get("Content-Type", "application/json").startswith("application/json")
+    response.json = json.loads(response.body) if response.body and is_json else None
     return response
 
 

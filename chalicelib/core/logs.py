@@ -46,7 +46,9 @@ def _configure() -> None:
     handler.addFilter(_Ids())
     # Powertools owns the "shop" logger (Chalice's app.log too): one JSON format for every line.
     Logger(service=SERVICE, level=settings().log_level.upper(), logger_handler=handler, utc=True)
-    logging.getLogger(SERVICE).propagate = False
+    shop = logging.getLogger(SERVICE)
+    shop.handlers[:] = [handler]  # drop the plain-text handler Chalice puts on its app logger
+    shop.propagate = False
     _configured = True
 
 

@@ -33,6 +33,7 @@ class RouteDoc:
     headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
     raw_response: dict[str, Any] | None = None  # a schema for responses that are not a model
     tags: tuple[str, ...] = field(default=())
+    allows_inactive: bool = False  # suspended or erased accounts may still call it (erasing themselves)
 
 
 def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Callable]:

@@ -53,7 +53,12 @@ def _cognito_failure(exc: ClientError, unauthorized_message: str = BAD_CREDENTIA
                                   "message": "8+ characters with upper, lower and a digit"}])
     if code in ("CodeMismatchException", "ExpiredCodeException"):
         return BadRequest(INVALID_CODE, code="INVALID_CODE")
-    if code in ("NotAuthorizedException", "UserNotFoundException"):
+    if code == "InvalidParameterException":
+        return BadRequest("The request was refused by the identity provider.", code="INVALID_PARAMETER")
+    if code in ("NotAuthorizedException", "UserNotFoundException", "ResourceNotFoundException"):
+        if code == "ResourceNotFoundException":
+            # The emulator's answer for an unknown user; in AWS a misconfigured client id.
+            get_logger("auth").warning("Cognito resource not found", extra={"cognitoError": code})
         if unauthorized_message == INVALID_CODE:
             return BadRequest(INVALID_CODE, code="INVALID_CODE")
         return Unauthorized(unauthorized_message)
