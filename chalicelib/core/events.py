@@ -18,7 +18,7 @@ _PUT_EVENTS_BATCH = 10  # the PutEvents limit per call
 class EventData(BaseModel):
     """The `data` of one event type. Subclasses name the type and the entity the audit files it under."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     event_type: ClassVar[str]
     entity_type: ClassVar[str]  # ORDER, PRODUCT, USER or CHECKOUT
@@ -46,7 +46,7 @@ class InvalidEvent(ValueError):
 class Envelope(BaseModel):
     """`detail` of every event on the bus."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str = Field(default_factory=new_id)
     type: str

@@ -72,7 +72,8 @@ DateTo = Annotated[str | None, BeforeValidator(lambda v: utc_bound(v, end=True))
 class ApiModel(BaseModel):
     """Wire models: camelCase on the wire, unknown fields refused."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    # Validators are built on first use, not at import: a cold start pays only for what it touches.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
 
 def project(model: type["ModelT"], source: BaseModel) -> "ModelT":
@@ -84,7 +85,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None

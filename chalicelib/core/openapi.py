@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
 Access = Literal["public", "user", "admin", "signature"]
 
@@ -57,6 +56,8 @@ def _error_schema() -> dict[str, Any]:
 
 
 def build(app: Any, *, title: str = "Shop API", version: str = "1.0.0") -> dict[str, Any]:
+    from pydantic.json_schema import models_json_schema  # only when the document is built
+
     docs = []
     for path, methods in sorted(app.routes.items()):
         for method, entry in sorted(methods.items()):
