@@ -21,6 +21,9 @@ run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
 test: $(VENV)/.installed  ## the whole suite, offline
 	$(PY) -m pytest -n 2 tests
 
+bench: $(VENV)/.installed  ## cold start, AWS calls, warm latency, package size vs bare Chalice -> dist/bench.json
+	$(PY) -m tools.bench
+
 openapi: $(VENV)/.installed  ## regenerate openapi.json from the routes and models
 	$(PY) -m tools.openapi
 

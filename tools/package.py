@@ -14,6 +14,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,24 @@ def merge(base, extra):
     return extra
 
 
+# The Lambda Python runtime ships boto3 and its dependencies; bundling them (they come in with
+# the X-Ray SDK) would more than double the package for nothing.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+def _provided_by_runtime(name: str) -> bool:
+    top = name.split("/", 1)[0]
+    base = top.split("-", 1)[0].lower().replace(".py", "")
+    return base in RUNTIME_PROVIDED or (top.endswith(".dist-info") and base.replace("python_", "") in RUNTIME_PROVIDED)
+
+
+def slim(source: pathlib.Path, target: pathlib.Path) -> None:
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as slimmed:
+        for info in original.infolist():
+            if not _provided_by_runtime(info.filename) and "__pycache__/" not in info.filename:
+                slimmed.writestr(info, original.read(info.filename))
+
+
 def package(stage: str, out: pathlib.Path) -> pathlib.Path:
     raw = out / "chalice"
     shutil.rmtree(out, ignore_errors=True)
@@ -41,7 +60,7 @@ def package(stage: str, out: pathlib.Path) -> pathlib.Path:
     template = merge(json.loads((raw / "sam.json").read_text()),
                      json.loads((ROOT / ".chalice" / "resources.json").read_text()))
     template["Parameters"]["Stage"]["Default"] = stage
-    (out / "deployment.zip").write_bytes((raw / "deployment.zip").read_bytes())
+    slim(raw / "deployment.zip", out / "deployment.zip")
     shutil.rmtree(raw)
     path = out / "template.json"
     path.write_text(json.dumps(template, indent=2) + "\n")

@@ -1,0 +1,319 @@
+"""`make bench`: what a cold start, a request, an operation and a deployment cost, each as a ratio
+against a bare Chalice baseline measured in the same run. Writes dist/bench.json."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PY = sys.executable
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def _import_ms(statement: str) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PATH": os.environ.get("PATH", ""), **AWS_ENV})
+    return float(out.stdout.strip())
+
+
+def cold_import(runs: int = 15) -> dict:
+    bare, app = [], []
+    for _ in range(runs):  # interleaved, so machine load affects both alike
+        bare.append(_import_ms("import chalice, boto3, pydantic"))
+        app.append(_import_ms("import app"))
+    b, a = statistics.median(bare), statistics.median(app)
+    return {"bare_ms": round(b, 1), "app_ms": round(a, 1), "ratio": round(a / b, 2), "runs": runs}
+
+
+# --- AWS calls per operation ---------------------------------------------------------------
+
+MINIMUM = {  # what the access pattern needs, besides the account-status GetItem of authenticated calls
+    "GET /products/{id}": 1, "GET /products?category": 1, "GET /basket": 2, "PUT /basket/items/{id}": 3,
+    "POST /basket/checkout": 5, "create_orders (10 messages)": 11, "POST /webhooks/payments": 3,
+    "GET /orders": 1, "POST /admin/orders/{id}/status": 3,
+}
+
+
+def aws_calls() -> dict:
+    from moto import mock_aws
+
+    import contextlib
+    import io
+
+    os.environ.update(AWS_ENV)
+    with mock_aws(), contextlib.redirect_stdout(io.StringIO()):  # the app's own log lines
+        return _count_calls()
+
+
+def _count_calls() -> dict:
+    import uuid
+
+    from chalice.test import Client
+
+    from local.bootstrap import bootstrap
+
+    stack = bootstrap("local", None)
+    os.environ.update({"TABLE_NAME": stack["table_name"], "EVENT_BUS_NAME": stack["event_bus_name"],
+                       "USER_POOL_ID": stack["user_pool_id"], "USER_POOL_CLIENT_ID": stack["user_pool_client_id"]})
+    sys.path.insert(0, str(ROOT))
+    from app import app
+    from chalicelib.core.aws import client as aws_client
+    from chalicelib.payments.signature import sign
+    from tests.fakes import ADMIN, auth
+    from tests.shop import ADDRESS, Bus, eventbridge_body, sqs_event
+
+    calls: list[str] = []
+    for service in ("dynamodb", "events", "cognito-idp"):
+        aws_client(service).meta.events.register(f"before-call.{service}.*",
+                                                 lambda model, **kw: calls.append(model.name))
+    ann = auth("bench-ann")
+    results = {}
+    bus = Bus()
+    import chalicelib.core.outbox as outbox
+    import chalicelib.orders.pipeline as pipeline
+    real_publish = outbox.publish
+
+    def capture(events):
+        events = list(events)
+        bus.publish(events)
+        real_publish(events)
+
+    outbox.publish = pipeline.publish = capture
+    with Client(app, stage_name="local") as client:
+        def measure(label, method, path, body=None, headers=None):
+            calls.clear()
+            response = getattr(client.http, method)(path, headers={"Content-Type": "application/json",
+                                                                    **(headers or {})},
+                                                    body=json.dumps(body) if body is not None else None)
+            results[label] = {"calls": list(calls), "count": len(calls), "minimum": MINIMUM.get(label),
+                              "status": response.status_code}
+            return json.loads(response.body) if response.body else None
+
+        product = json.loads(client.http.post("/products", headers={"Content-Type": "application/json", **ADMIN},
+                                              body=json.dumps({"name": "Bench", "category": "bench", "price": 100,
+                                                               "currency": "EUR", "stock": 1000})).body)
+        measure("GET /products/{id}", "get", f"/products/{product['id']}")
+        measure("GET /products?category", "get", "/products?category=bench")
+        measure("PUT /basket/items/{id}", "put", f"/basket/items/{product['id']}", {"quantity": 1}, ann)
+        measure("GET /basket", "get", "/basket", headers=ann)
+        accepted = measure("POST /basket/checkout", "post", "/basket/checkout", {"shippingAddress": ADDRESS},
+                           {**ann, "Idempotency-Key": uuid.uuid4().hex})
+        checkouts = [bus.of_type("CheckoutRequested")[-1]]
+        for _ in range(9):
+            client.http.put(f"/basket/items/{product['id']}", headers={"Content-Type": "application/json", **ann},
+                            body=json.dumps({"quantity": 1}))
+            client.http.post("/basket/checkout", headers={"Content-Type": "application/json", **ann,
+                                                          "Idempotency-Key": uuid.uuid4().hex},
+                             body=json.dumps({"shippingAddress": ADDRESS}))
+            checkouts.append(bus.of_type("CheckoutRequested")[-1])
+        calls.clear()
+        client.lambda_.invoke("create_orders", sqs_event(client, [eventbridge_body(e) for e in checkouts]))
+        results["create_orders (10 messages)"] = {"calls": list(calls), "count": len(calls),
+                                                  "minimum": MINIMUM["create_orders (10 messages)"]}
+        measure("GET /orders", "get", "/orders", headers=ann)
+        raw = json.dumps({"id": "evt-bench", "type": "payment.succeeded", "orderId": accepted["orderId"],
+                          "amount": 100, "currency": "EUR"}).encode()
+        calls.clear()
+        client.http.post("/webhooks/payments", headers={"Content-Type": "application/json",
+                                                        "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
+        results["POST /webhooks/payments"] = {"calls": list(calls), "count": len(calls),
+                                              "minimum": MINIMUM["POST /webhooks/payments"]}
+        measure("POST /admin/orders/{id}/status", "post", f"/admin/orders/{accepted['orderId']}/status",
+                {"status": "SHIPPED"}, ADMIN)
+    for row in results.values():
+        if row.get("minimum"):
+            row["ratio"] = round(row["count"] / row["minimum"], 2)
+    return results
+
+
+# --- warm latency ---------------------------------------------------------------------------
+
+BARE_APP = '''
+import os
+import boto3
+from chalice import Chalice
+
+app = Chalice(app_name="bare")
+_ddb = []
+
+
+def ddb():
+    if not _ddb:
+        _ddb.append(boto3.client("dynamodb"))
+    return _ddb[0]
+
+
+@app.route("/products/{product_id}")
+def get_product(product_id):
+    item = ddb().get_item(TableName=os.environ["TABLE_NAME"],
+                          Key={"PK": {"S": "PRODUCT#" + product_id}, "SK": {"S": "PRODUCT"}}).get("Item")
+    return {k: list(v.values())[0] for k, v in item.items()}
+
+
+@app.route("/products")
+def list_products():
+    items = ddb().query(TableName=os.environ["TABLE_NAME"], IndexName="GSI2",
+                        KeyConditionExpression="GSI2PK = :p", ExpressionAttributeValues={":p": {"S": "PRODUCTS"}},
+                        Limit=20)["Items"]
+    return {"items": [{k: list(v.values())[0] for k, v in i.items()} for i in items]}
+'''
+
+
+def warm_latency(requests: int = 300) -> dict:
+    """Per-request time in process (as a warm Lambda) against a moto server, app vs bare Chalice."""
+    from moto.server import ThreadedMotoServer
+
+    from local.emulator import free_port
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+        return _latency(requests)
+    finally:
+        server.stop()
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def _latency(requests: int) -> dict:
+    import types
+
+    from chalice.test import Client
+
+    from local.bootstrap import bootstrap
+
+    stack = bootstrap("local", os.environ["AWS_ENDPOINT_URL"])
+    os.environ.update({"TABLE_NAME": stack["table_name"], "EVENT_BUS_NAME": stack["event_bus_name"],
+                       "USER_POOL_ID": stack["user_pool_id"], "USER_POOL_CLIENT_ID": stack["user_pool_client_id"],
+                       "LOG_LEVEL": "INFO"})
+    from chalicelib.core.aws import reset_clients
+    from chalicelib.core.settings import reset_settings
+
+    reset_settings()
+    reset_clients()
+    from app import app
+    from chalicelib.catalogue.models import ProductCreate
+    from chalicelib.catalogue.service import CatalogueService
+
+    product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100, currency="EUR",
+                                                      stock=5), actor="bench")
+    bare = types.ModuleType("bare_app")
+    exec(compile(BARE_APP, "bare_app.py", "exec"), bare.__dict__)
+    routes = {"GET /products/{id}": f"/products/{product.id}", "GET /products": "/products"}
+    results = {}
+    for label, path in routes.items():
+        timings = {}
+        for name, application in (("bare", bare.app), ("app", app)):
+            with Client(application, stage_name="local") as client:
+                for _ in range(20):
+                    client.http.get(path)
+                samples = []
+                for _ in range(requests):
+                    start = time.perf_counter()
+                    response = client.http.get(path)
+                    samples.append((time.perf_counter() - start) * 1000)
+                    assert response.status_code == 200, response.body
+                timings[name] = statistics.median(samples)
+        results[label] = {"bare_ms": round(timings["bare"], 2), "app_ms": round(timings["app"], 2),
+                          "ratio": round(timings["app"] / timings["bare"], 2)}
+    return results
+
+
+def observability_overhead(iterations: int = 2000) -> dict:
+    """What logging a line and emitting a metric add to a request."""
+    import io
+    from contextlib import redirect_stdout
+
+    from chalicelib.core import metrics
+    from chalicelib.core.logs import get_logger
+
+    log = get_logger("bench")
+    sink = io.StringIO()
+    with redirect_stdout(sink):
+        start = time.perf_counter()
+        for i in range(iterations):
+            log.info("request handled", extra={"route": "/bench", "i": i})
+            metrics.count("BenchRequests")
+            metrics.flush()
+        elapsed = (time.perf_counter() - start) * 1000 / iterations
+    return {"per_request_ms": round(elapsed, 3), "includes": "one JSON log line, one metric, one EMF flush"}
+
+
+# --- package size --------------------------------------------------------------------------
+
+def package_size() -> dict:
+    from tools.package import package
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="bench-pkg-"))
+    try:
+        ours = package("prod", work / "app")
+        app_zip = ours.parent / "deployment.zip"
+        bare_project = work / "bare"
+        (bare_project / ".chalice").mkdir(parents=True)
+        (bare_project / "app.py").write_text("from chalice import Chalice\napp = Chalice(app_name='bare')\n\n\n"
+                                             "@app.route('/')\ndef index():\n    return {'hello': 'world'}\n")
+        shutil.copy(ROOT / "requirements.txt", bare_project / "requirements.txt")
+        (bare_project / ".chalice" / "config.json").write_text(json.dumps(
+            {"version": "2.0", "app_name": "bare", "stages": {"dev": {"api_gateway_stage": "api"}}}))
+        subprocess.run([str(pathlib.Path(PY).parent / "chalice"), "package", str(work / "bare-out")],
+                       cwd=bare_project, check=True, capture_output=True,
+                       env=dict(os.environ, AWS_DEFAULT_REGION="us-east-1"))
+        from tools.package import slim
+
+        bare_zip = work / "bare-slim.zip"  # the same runtime-provided packages left out as in ours
+        slim(work / "bare-out" / "deployment.zip", bare_zip)
+
+        def sizes(path: pathlib.Path) -> tuple[int, int]:
+            with zipfile.ZipFile(path) as archive:
+                return path.stat().st_size, sum(i.file_size for i in archive.infolist())
+
+        (az, au), (bz, bu) = sizes(app_zip), sizes(bare_zip)
+        with zipfile.ZipFile(app_zip) as archive:
+            top: dict[str, int] = {}
+            for info in archive.infolist():
+                head = info.filename.split("/")[0]
+                top[head] = top.get(head, 0) + info.file_size
+        largest = sorted(top.items(), key=lambda kv: -kv[1])[:6]
+        return {"app_zip_bytes": az, "bare_zip_bytes": bz, "zip_ratio": round(az / bz, 3),
+                "app_unpacked_bytes": au, "bare_unpacked_bytes": bu, "unpacked_ratio": round(au / bu, 3),
+                "largest_unpacked": {name: size for name, size in largest}}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    report = {"cold_import": cold_import()}
+    print("cold import   ", report["cold_import"], flush=True)
+    report["aws_calls"] = aws_calls()
+    for label, row in report["aws_calls"].items():
+        print(f"aws calls      {label:32} {row['count']:3} (minimum {row.get('minimum')}, ratio {row.get('ratio')})")
+    report["warm_latency"] = warm_latency()
+    for label, row in report["warm_latency"].items():
+        print(f"warm latency   {label:32} app {row['app_ms']} ms, bare {row['bare_ms']} ms, ratio {row['ratio']}")
+    report["observability"] = observability_overhead()
+    print("observability ", report["observability"])
+    report["package"] = package_size()
+    print("package       ", {k: v for k, v in report["package"].items() if k != "largest_unpacked"})
+    print("               largest:", report["package"]["largest_unpacked"])
+    out = ROOT / "dist" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
