@@ -1,71 +1,49 @@
-"""The shop's API: every route and event handler, each a few lines that parse and delegate."""
+"""The shop's API: every route and event handler, each a few lines that parse and delegate.
+
+Domain modules are imported on first use (`lazy`): a cold start loads only what its first
+request needs. Read the stand-ins below as the imports they are.
+"""
 import os
 
 from chalice import Chalice, CognitoUserPoolAuthorizer, Rate, Response
 
-from chalicelib.api_docs import docs_page, openapi_spec
-from chalicelib.audit.models import AuditQuery, AuditRecord
-from chalicelib.audit.service import audit_service
-from chalicelib.basket.models import BasketOut, QuantityChange
-from chalicelib.basket.service import basket_service
-from chalicelib.catalogue.models import (
-    Product,
-    ProductCreate,
-    ProductListQuery,
-    ProductPatch,
-    StockAdjustment,
-)
-from chalicelib.catalogue.service import catalogue
 from chalicelib.core.auth import ADMIN_GROUP, caller, register_caller_check
-from chalicelib.core.health import check_health
-from chalicelib.core.http import (
-    body,
-    current_request,
-    header,
-    http_middleware,
-    query,
-    respond,
-)
-from chalicelib.core.messages import batch_response, consume, handle_event
-from chalicelib.core.models import PageQuery
+from chalicelib.core.http import body, current_request, header, http_middleware, query, respond
+from chalicelib.core.lazy import lazy
 from chalicelib.core.observability import observe
 from chalicelib.core.openapi import doc
-from chalicelib.housekeeping.service import sweep
-from chalicelib.notifications.models import Notification
-from chalicelib.notifications.service import NOTIFIED_EVENTS, notification_service
-from chalicelib.orders.checkout import checkout_service
-from chalicelib.orders.models import (
-    AdminOrderQuery,
-    CheckoutAccepted,
-    CheckoutRequest,
-    Order,
-    OrderListQuery,
-    StatusChange,
-)
-from chalicelib.orders.pipeline import create_orders
-from chalicelib.orders.service import order_service
-from chalicelib.payments.models import PaymentAck, PaymentEvent
-from chalicelib.payments.service import payment_service
-from chalicelib.users.auth import auth_service
-from chalicelib.users.models import (
-    Address,
-    AddressIn,
-    AdminUser,
-    ConfirmRequest,
-    ForgotPasswordRequest,
-    LoginRequest,
-    ProfileOut,
-    ProfilePatch,
-    RefreshRequest,
-    Registered,
-    RegisterRequest,
-    ResetPasswordRequest,
-    Tokens,
-    UserListQuery,
-    UserStatusChange,
-)
+from chalicelib.notifications import NOTIFIED_EVENTS
 from chalicelib.users.personal_data import register_eraser, register_exporter
-from chalicelib.users.service import refuse_inactive_users, users
+
+docs_page, openapi_spec = lazy("chalicelib.api_docs", "docs_page", "openapi_spec")
+check_health = lazy("chalicelib.core.health", "check_health")
+batch_response, consume, handle_event = lazy("chalicelib.core.messages", "batch_response", "consume", "handle_event")
+PageQuery = lazy("chalicelib.core.models", "PageQuery")
+AuditQuery, AuditRecord = lazy("chalicelib.audit.models", "AuditQuery", "AuditRecord")
+audit_service = lazy("chalicelib.audit.service", "audit_service")
+BasketOut, QuantityChange = lazy("chalicelib.basket.models", "BasketOut", "QuantityChange")
+basket_service = lazy("chalicelib.basket.service", "basket_service")
+Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment = lazy(
+    "chalicelib.catalogue.models", "Product", "ProductCreate", "ProductListQuery", "ProductPatch", "StockAdjustment")
+catalogue = lazy("chalicelib.catalogue.service", "catalogue")
+sweep = lazy("chalicelib.housekeeping.service", "sweep")
+Notification = lazy("chalicelib.notifications.models", "Notification")
+notification_service = lazy("chalicelib.notifications.service", "notification_service")
+checkout_service = lazy("chalicelib.orders.checkout", "checkout_service")
+AdminOrderQuery, CheckoutAccepted, CheckoutRequest, Order, OrderListQuery, StatusChange = lazy(
+    "chalicelib.orders.models", "AdminOrderQuery", "CheckoutAccepted", "CheckoutRequest", "Order", "OrderListQuery",
+    "StatusChange")
+create_orders = lazy("chalicelib.orders.pipeline", "create_orders")
+order_service = lazy("chalicelib.orders.service", "order_service")
+PaymentAck, PaymentEvent = lazy("chalicelib.payments.models", "PaymentAck", "PaymentEvent")
+payment_service = lazy("chalicelib.payments.service", "payment_service")
+auth_service = lazy("chalicelib.users.auth", "auth_service")
+(Address, AddressIn, AdminUser, ConfirmRequest, ForgotPasswordRequest, LoginRequest, ProfileOut, ProfilePatch,
+ RefreshRequest, Registered, RegisterRequest, ResetPasswordRequest, Tokens, UserListQuery, UserStatusChange) = lazy(
+    "chalicelib.users.models", "Address", "AddressIn", "AdminUser", "ConfirmRequest", "ForgotPasswordRequest",
+    "LoginRequest", "ProfileOut", "ProfilePatch", "RefreshRequest", "Registered", "RegisterRequest",
+    "ResetPasswordRequest", "Tokens", "UserListQuery", "UserStatusChange")
+refuse_inactive_users, users = lazy("chalicelib.users.service", "refuse_inactive_users", "users")
 
 app = Chalice(app_name="shop")
 app.register_middleware(observe, "all")

@@ -4,15 +4,20 @@ from __future__ import annotations
 import json
 import re
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Response
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.core.errors import AppError, BadRequest, ValidationFailed, error_body, validation_details
+from chalicelib.core.lazy import resolve
 from chalicelib.core.logs import correlation_id_var, get_logger, request_id_var
 
-Model = TypeVar("Model", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+# pydantic is imported on first use (see core/lazy.py): the cold start of a request that
+# parses nothing does not pay for it.
+Model = TypeVar("Model", bound="BaseModel")
 
 MAX_BODY_BYTES = 64 * 1024
 CORRELATION_HEADER = "X-Correlation-Id"
@@ -48,6 +53,9 @@ def body(model: type[Model]) -> Model:
 
 def parse_body(raw: bytes, model: type[Model]) -> Model:
     """Raw JSON bytes validated strictly against `model`: 400 if not a JSON object, 422 if invalid."""
+    from pydantic import ValidationError
+
+    model = resolve(model)
     if len(raw) > MAX_BODY_BYTES:
         raise AppError("Request body is too large.", code="PAYLOAD_TOO_LARGE")
     if not raw.strip():
@@ -66,6 +74,9 @@ def parse_body(raw: bytes, model: type[Model]) -> Model:
 
 def query(model: type[Model]) -> Model:
     """Query-string parameters validated against `model` (strings coerced, bounds enforced)."""
+    from pydantic import ValidationError
+
+    model = resolve(model)
     params = dict(current_request().query_params or {})
     try:
         return model.model_validate(params)
@@ -79,7 +90,7 @@ def header(name: str) -> str | None:
 
 
 def respond(payload: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    if isinstance(payload, BaseModel):
+    if hasattr(payload, "model_dump"):
         payload = payload.model_dump(mode="json", by_alias=True)
     return Response(body=payload if payload is not None else "", status_code=status,
                     headers=headers or {})

@@ -7,11 +7,12 @@ from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.logs import get_logger
-from chalicelib.core.settings import settings
 
 
 @functools.lru_cache(maxsize=1)
 def _tracer() -> Any:
+    from chalicelib.core.settings import settings
+
     if not settings().tracing:
         return None
     from aws_lambda_powertools import Tracer  # pulls in the X-Ray SDK: only where tracing is on

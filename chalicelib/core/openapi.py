@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
-from pydantic import BaseModel
+from chalicelib.core.lazy import resolve
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Access = Literal["public", "user", "admin", "signature"]
 
@@ -21,11 +24,13 @@ _ERROR_TEXT = {400: "Malformed request", 401: "Not authenticated", 403: "Not all
 
 @dataclass(frozen=True)
 class RouteDoc:
+    """A route's contract. Models may be given as Lazy stand-ins; `model()` resolves them."""
+
     summary: str
     access: Access
-    body: type[BaseModel] | None = None
-    returns: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
+    body: Any = None
+    returns: Any = None
+    query: Any = None
     status: int = 200
     paged: bool = False
     errors: tuple[int, ...] = ()
@@ -44,7 +49,13 @@ def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Ca
 
 
 def route_doc(view: Callable) -> RouteDoc | None:
-    return getattr(view, "__route_doc__", None)
+    """The route's contract with its models resolved."""
+    found = getattr(view, "__route_doc__", None)
+    if found is None:
+        return None
+    from dataclasses import replace
+
+    return replace(found, body=resolve(found.body), returns=resolve(found.returns), query=resolve(found.query))
 
 
 def _error_schema() -> dict[str, Any]:
@@ -71,7 +82,7 @@ def build(app: Any, *, title: str = "Shop API", version: str = "1.0.0") -> dict[
                                     ref_template="#/components/schemas/{model}")
     schemas = {**defs.get("$defs", {}), "Error": _error_schema()}
 
-    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+    def ref(model: type["BaseModel"], mode: str) -> dict[str, Any]:
         return refs[(model, mode)]
 
     paths: dict[str, Any] = {}

@@ -20,9 +20,6 @@ from chalicelib.notifications.repository import NotificationRepository
 from chalicelib.orders.events import OrderCreated, OrderStatusChanged
 from chalicelib.users.repository import UserRepository
 
-# The event types this handler turns into notifications (the bus rule matches the same list).
-NOTIFIED_EVENTS = ("OrderCreated", "OrderStatusChanged", "LowStock")
-
 _STATUS_WORDS = {
     "PAID": ("Payment received", "We received your payment for order {order}. We are preparing it."),
     "SHIPPED": ("Order shipped", "Order {order} is on its way."),
