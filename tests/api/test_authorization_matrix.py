@@ -5,7 +5,6 @@ route is covered (or fails `test_every_route_is_documented_with_its_access`) aut
 """
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
