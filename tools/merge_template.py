@@ -198,12 +198,23 @@ def dashboard() -> dict:
 
 
 def gateway_responses() -> dict:
+    """API Gateway's own answers (bad token, unknown route, throttling) in the API's one error shape, with CORS."""
     cors = {"gatewayresponse.header.Access-Control-Allow-Origin": sub("'${AllowedOrigin}'"),
             "gatewayresponse.header.Access-Control-Allow-Headers":
                 "'Authorization,Content-Type,Idempotency-Key,X-Correlation-Id'"}
-    return {f"Gateway{kind}Response": {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": {
-        "RestApiId": ref("RestAPI"), "ResponseType": f"DEFAULT_{kind}", "ResponseParameters": cors}}
-        for kind in ("4XX", "5XX")}
+    kinds = {"UNAUTHORIZED": "UNAUTHORIZED", "ACCESS_DENIED": "FORBIDDEN", "MISSING_AUTHENTICATION_TOKEN": "NOT_FOUND",
+             "THROTTLED": "TOO_MANY_REQUESTS", "DEFAULT_4XX": "BAD_REQUEST", "DEFAULT_5XX": "INTERNAL_ERROR"}
+    result = {}
+    for kind, code in kinds.items():
+        body = ('{"error":{"code":"%s","message":$context.error.messageString},"requestId":"$context.requestId"}'
+                % code)
+        props = {"RestApiId": ref("RestAPI"), "ResponseType": kind, "ResponseParameters": cors,
+                 "ResponseTemplates": {"application/json": body}}
+        if kind == "MISSING_AUTHENTICATION_TOKEN":
+            props["StatusCode"] = "404"  # API Gateway's answer for an unknown route: say so
+        name = "".join(part.title() for part in kind.split("_"))
+        result[f"Gateway{name}Response"] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
+    return result
 
 
 def template() -> dict:

@@ -17,7 +17,7 @@ class AuditRecord(ApiModel):
     entity_type: EntityType
     entity_id: str
     summary: dict[str, Any]
-    correlation_id: str | None
+    correlation_id: str | None = None  # absent when the cause had none (e.g. a scheduled run)
     at: str
 
 
