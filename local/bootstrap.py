@@ -1,0 +1,283 @@
+"""Creates the merge template's resources inside the emulator, so local and AWS cannot drift."""
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+log = logging.getLogger("local.bootstrap")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / ".chalice" / "resources.json"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+class Unresolved(Exception):
+    """A reference to a resource that is not created yet (try again after the others)."""
+
+
+@dataclass
+class Stack:
+    """What bootstrap created: physical ids (what `Ref` gives) and attributes (what `GetAtt` gives)."""
+
+    refs: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    def of_type(self, resource_type: str) -> dict[str, Any]:
+        return {logical: self.refs[logical] for logical, kind in self.types.items() if kind == resource_type}
+
+    def summary(self) -> dict[str, Any]:
+        def one(resource_type: str) -> Any:
+            found = list(self.of_type(resource_type).values())
+            return found[0] if found else None
+
+        queues = self.of_type("AWS::SQS::Queue")
+        return {
+            "table_name": one("AWS::DynamoDB::Table"),
+            "event_bus_name": one("AWS::Events::EventBus"),
+            "queue_urls": queues,
+            "queue_arns": {logical: self.attributes[logical]["Arn"] for logical in queues},
+            "user_pool_id": one("AWS::Cognito::UserPool"),
+            "user_pool_client_id": one("AWS::Cognito::UserPoolClient"),
+            "rules": self.of_type("AWS::Events::Rule"),
+        }
+
+
+class Resolver:
+    """The few intrinsic functions the template uses, evaluated for one stage."""
+
+    def __init__(self, template: dict, stack: Stack, parameters: dict[str, str], region: str):
+        self.stack = stack
+        self.pseudo = {"AWS::Region": region, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws",
+                       "AWS::StackName": f"shop-{parameters.get('Stage', 'local')}", "AWS::URLSuffix": "amazonaws.com",
+                       "AWS::NoValue": None}
+        self.parameters = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+        self.parameters.update(parameters)
+        self.conditions = template.get("Conditions", {})
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.conditions[name]))
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [item for item in (self.resolve(v) for v in value) if item is not None]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            function = _FUNCTIONS.get(key)
+            if function is not None:
+                return function(self, arg)
+            if key == "Condition" and isinstance(arg, str):
+                return self.condition(arg)
+        return {k: v for k, v in ((k, self.resolve(v)) for k, v in value.items()) if v is not None}
+
+    def ref(self, name: str) -> Any:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.stack.refs:
+            return self.stack.refs[name]
+        raise Unresolved(name)
+
+    def get_att(self, logical: str, attribute: str) -> Any:
+        try:
+            return self.stack.attributes[logical][attribute]
+        except KeyError:
+            raise Unresolved(f"{logical}.{attribute}") from None
+
+    def sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+        out, i = [], 0
+        while i < len(text):
+            start = text.find("${", i)
+            if start < 0:
+                out.append(text[i:])
+                break
+            out.append(text[i:start])
+            end = text.index("}", start)
+            name = text[start + 2:end]
+            if name.startswith("!"):  # ${!Literal} is an escaped ${Literal}
+                out.append("${" + name[1:] + "}")
+            elif name in variables:
+                out.append(str(variables[name]))
+            elif "." in name:
+                out.append(str(self.get_att(*name.split(".", 1))))
+            else:
+                out.append(str(self.ref(name)))
+            i = end + 1
+        return "".join(out)
+
+
+def _get_att(r: Resolver, arg: Any) -> Any:
+    logical, attribute = arg.split(".", 1) if isinstance(arg, str) else arg
+    return r.get_att(logical, r.resolve(attribute))
+
+
+_FUNCTIONS: dict[str, Callable[[Resolver, Any], Any]] = {
+    "Ref": lambda r, arg: r.ref(arg),
+    "Fn::GetAtt": _get_att,
+    "Fn::Sub": lambda r, arg: r.sub(arg),
+    "Fn::Join": lambda r, arg: r.resolve(arg[0]).join(str(v) for v in r.resolve(arg[1])),
+    "Fn::Select": lambda r, arg: r.resolve(arg[1])[int(r.resolve(arg[0]))],
+    "Fn::Split": lambda r, arg: r.resolve(arg[1]).split(r.resolve(arg[0])),
+    "Fn::If": lambda r, arg: r.resolve(arg[1] if r.condition(arg[0]) else arg[2]),
+    "Fn::Equals": lambda r, arg: r.resolve(arg[0]) == r.resolve(arg[1]),
+    "Fn::Not": lambda r, arg: not r.resolve(arg[0]),
+    "Fn::And": lambda r, arg: all(r.resolve(v) for v in arg),
+    "Fn::Or": lambda r, arg: any(r.resolve(v) for v in arg),
+}
+
+
+def _pick(properties: dict, names: tuple[str, ...]) -> dict:
+    return {name: properties[name] for name in names if name in properties}
+
+
+def _api_members(client: Any, operation: str) -> set[str]:
+    return set(client.meta.service_model.operation_model(operation).input_shape.members)
+
+
+class Creator:
+    """One method per resource type the local stack needs; every other type is AWS-only."""
+
+    def __init__(self, session: boto3.session.Session, endpoint_url: str | None, region: str):
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=endpoint_url, region_name=region)
+
+        self.ddb, self.sqs, self.events, self.idp = (client(s) for s in ("dynamodb", "sqs", "events", "cognito-idp"))
+        self.region = region
+
+    def create(self, resource_type: str, properties: dict) -> tuple[Any, dict] | None:
+        method = getattr(self, "_" + resource_type.replace("::", "_").lower(), None)
+        return method(properties) if method else None
+
+    def _aws_dynamodb_table(self, p: dict) -> tuple[Any, dict]:
+        request = _pick(p, ("TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+                            "LocalSecondaryIndexes", "ProvisionedThroughput", "StreamSpecification",
+                            "DeletionProtectionEnabled"))
+        if "SSESpecification" in p:
+            request["SSESpecification"] = {"Enabled": bool(p["SSESpecification"].get("SSEEnabled"))}
+        table = self.ddb.create_table(**request)["TableDescription"]
+        name = table["TableName"]
+        ttl = p.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            self.ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        pitr = p.get("PointInTimeRecoverySpecification", {})
+        if pitr.get("PointInTimeRecoveryEnabled"):
+            self.ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        return name, {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn")}
+
+    def _aws_events_eventbus(self, p: dict) -> tuple[Any, dict]:
+        arn = self.events.create_event_bus(Name=p["Name"])["EventBusArn"]
+        return p["Name"], {"Arn": arn, "Name": p["Name"]}
+
+    def _aws_sqs_queue(self, p: dict) -> tuple[Any, dict]:
+        attributes = {}
+        for name, value in p.items():
+            if name in ("QueueName", "Tags"):
+                continue
+            if isinstance(value, dict):
+                value = json.dumps(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            attributes[name] = str(value)
+        url = self.sqs.create_queue(QueueName=p["QueueName"], Attributes=attributes)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, {"Arn": arn, "QueueName": p["QueueName"], "QueueUrl": url}
+
+    def _aws_sqs_queuepolicy(self, p: dict) -> tuple[Any, dict]:
+        for url in p["Queues"]:
+            self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])})
+        return "queue-policy", {}
+
+    def _aws_events_rule(self, p: dict) -> tuple[Any, dict]:
+        request = _pick(p, ("Name", "EventBusName", "ScheduleExpression", "State", "Description"))
+        if "EventPattern" in p:
+            pattern = p["EventPattern"]
+            request["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        arn = self.events.put_rule(**request)["RuleArn"]
+        targets = p.get("Targets", [])
+        if targets:
+            self.events.put_targets(Rule=p["Name"], EventBusName=p.get("EventBusName", "default"), Targets=targets)
+        return p["Name"], {"Arn": arn}
+
+    def _aws_cognito_userpool(self, p: dict) -> tuple[Any, dict]:
+        request = {"PoolName": p.get("UserPoolName", "shop-local"), **p}
+        request = {k: v for k, v in request.items() if k in _api_members(self.idp, "CreateUserPool")}
+        pool = self.idp.create_user_pool(**request)["UserPool"]
+        return pool["Id"], {"Arn": pool["Arn"], "ProviderName": f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}",
+                            "ProviderURL": f"https://cognito-idp.{self.region}.amazonaws.com/{pool['Id']}"}
+
+    def _aws_cognito_userpoolclient(self, p: dict) -> tuple[Any, dict]:
+        request = {k: v for k, v in p.items() if k in _api_members(self.idp, "CreateUserPoolClient")}
+        request.setdefault("ClientName", "web")
+        app_client = self.idp.create_user_pool_client(**request)["UserPoolClient"]
+        return app_client["ClientId"], {"ClientSecret": app_client.get("ClientSecret")}
+
+    def _aws_cognito_userpoolgroup(self, p: dict) -> tuple[Any, dict]:
+        request = {k: v for k, v in p.items() if k in _api_members(self.idp, "CreateGroup")}
+        self.idp.create_group(**request)
+        return p["GroupName"], {}
+
+
+def load_template(path: str | pathlib.Path = TEMPLATE) -> dict:
+    return json.loads(pathlib.Path(path).read_text())
+
+
+def bootstrap(stage: str = "local", endpoint_url: str | None = None, *, region: str = "us-east-1",
+              template: dict | None = None, session: boto3.session.Session | None = None) -> dict[str, Any]:
+    """Create every resource of the template the emulator can hold; returns `Stack.summary()`.
+
+    Resources are created in dependency order (whatever can be resolved, until nothing is left);
+    entries without a type merge into Chalice's own resources, and types that only matter in AWS
+    (alarms, dashboards, log groups, ...) are skipped.
+    """
+    return bootstrap_stack(stage, endpoint_url=endpoint_url, region=region, template=template,
+                           session=session).summary()
+
+
+def bootstrap_stack(stage: str = "local", endpoint_url: str | None = None, *, region: str = "us-east-1",
+                    template: dict | None = None, session: boto3.session.Session | None = None) -> Stack:
+    template = template if template is not None else load_template()
+    stack = Stack()
+    resolver = Resolver(template, stack, {"Stage": stage}, region)
+    creator = Creator(session or boto3.session.Session(), endpoint_url, region)
+    pending = {}
+    for logical, resource in template.get("Resources", {}).items():
+        kind = resource.get("Type")
+        if kind is None or not hasattr(creator, "_" + kind.replace("::", "_").lower()):
+            continue
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue
+        pending[logical] = resource
+    while pending:
+        progressed = False
+        for logical, resource in list(pending.items()):
+            try:
+                properties = resolver.resolve(resource.get("Properties", {}))
+            except Unresolved:
+                continue
+            physical, attributes = creator.create(resource["Type"], properties)
+            stack.refs[logical], stack.attributes[logical] = physical, attributes
+            stack.types[logical] = resource["Type"]
+            log.debug("created %s %s = %s", resource["Type"], logical, physical)
+            del pending[logical]
+            progressed = True
+        if not progressed:
+            missing = {}
+            for logical, resource in pending.items():
+                try:
+                    resolver.resolve(resource.get("Properties", {}))
+                except Unresolved as exc:
+                    missing[logical] = str(exc)
+            raise RuntimeError(f"cannot resolve references in the template: {missing}")
+    log.info("created %d resources from %s", len(stack.refs), TEMPLATE.name)
+    return stack

@@ -1,0 +1,63 @@
+"""Demo data for the local stack: a small catalogue and two logins (overridable by environment)."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEMO_PRODUCTS = [
+    ("kitchen", "Espresso Cup Set", "Four porcelain cups, 80 ml each.", 2400, 40),
+    ("kitchen", "Cast Iron Skillet", "26 cm, pre-seasoned, oven safe.", 4900, 15),
+    ("kitchen", "Chef's Knife", "20 cm blade, German steel.", 7900, 8),
+    ("kitchen", "Bamboo Cutting Board", "Large, with juice groove.", 2900, 25),
+    ("garden", "Watering Can", "Galvanised steel, 5 litres.", 3400, 12),
+    ("garden", "Pruning Shears", "Bypass blades for live stems.", 2200, 30),
+    ("garden", "Herb Seed Collection", "Basil, parsley, chives, thyme and mint.", 1200, 60),
+    ("garden", "Garden Kneeler", "Foldable kneeler and seat.", 3900, 4),
+    ("lighting", "Linen Table Lamp", "E27, linen shade, oak base.", 6900, 10),
+    ("lighting", "LED Desk Light", "Dimmable, USB-C powered.", 4500, 20),
+    ("lighting", "Paper Pendant Shade", "45 cm rice-paper globe.", 2900, 18),
+    ("lighting", "Outdoor String Lights", "10 m, 20 warm bulbs, IP65.", 3900, 3),
+    ("books", "The Home Cook's Handbook", "Hardback, 320 pages.", 2800, 22),
+    ("books", "Small Gardens", "Design ideas for balconies and yards.", 2400, 9),
+]
+
+DEFAULT_LOGINS = {
+    "admin": ("LOCAL_ADMIN_EMAIL", "admin@example.com", "LOCAL_ADMIN_PASSWORD", "Admin123!demo", "Demo Admin"),
+    "customer": ("LOCAL_CUSTOMER_EMAIL", "customer@example.com", "LOCAL_CUSTOMER_PASSWORD", "Customer123!demo",
+                 "Demo Customer"),
+}
+
+
+def logins() -> dict[str, tuple[str, str, str]]:
+    """role -> (email, password, name), with the environment's overrides."""
+    return {role: (os.environ.get(e_var, email).strip().lower(), os.environ.get(p_var, password), name)
+            for role, (e_var, email, p_var, password, name) in DEFAULT_LOGINS.items()}
+
+
+def seed_catalogue() -> int:
+    from chalicelib.catalogue.models import ProductCreate
+    from chalicelib.catalogue.service import catalogue
+
+    for category, name, description, price, stock in DEMO_PRODUCTS:
+        catalogue().create(ProductCreate(name=name, description=description, category=category, price=price,
+                                         currency="EUR", stock=stock), actor="seed")
+    return len(DEMO_PRODUCTS)
+
+
+def seed_users(idp: Any, pool_id: str) -> dict[str, tuple[str, str, str]]:
+    """Create the demo admin and customer (confirmed, permanent passwords) with their profiles."""
+    from chalicelib.core.auth import Caller
+    from chalicelib.users.service import users
+
+    accounts = logins()
+    for role, (email, password, name) in accounts.items():
+        created = idp.admin_create_user(
+            UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"},
+                            {"Name": "name", "Value": name}])["User"]
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+        if role == "admin":
+            idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName="admin")
+        sub = next(a["Value"] for a in created["Attributes"] if a["Name"] == "sub")
+        users().profile(Caller(user_id=sub, email=email, name=name))
+    return accounts

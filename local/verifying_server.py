@@ -1,0 +1,86 @@
+"""Chalice's local server, with the Cognito authorizer doing what API Gateway does: verify the token.
+
+`chalice local` decodes tokens without checking them; here a forged, expired, foreign or
+garbled token answers 401 {"message":"Unauthorized"} and never reaches the app.
+"""
+from __future__ import annotations
+
+import functools
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import jwt
+from chalice.app import CognitoUserPoolAuthorizer
+from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer, LocalGateway,
+                           LocalGatewayAuthorizer, NotAuthorizedError)
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class TokenVerifier:
+    """Verify a Cognito ID token: RS256 signature against the pool's JWKS, expiry, issuer, audience, use."""
+
+    def __init__(self, jwks_url: str, issuer: str, audience: str):
+        self.issuer = issuer
+        self.audience = audience
+        self._keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        try:
+            key = self._keys.get_signing_key_from_jwt(token)
+            claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=self.audience, issuer=self.issuer,
+                                options={"require": ["exp", "iat", "iss", "aud", "sub", "token_use"]})
+        except (jwt.PyJWTError, ValueError, KeyError) as exc:
+            raise InvalidToken(str(exc)) from None
+        if claims.get("token_use") != "id":
+            raise InvalidToken("not an ID token")
+        return claims
+
+
+def _unauthorized(context: Any) -> NotAuthorizedError:
+    return NotAuthorizedError({"x-amzn-RequestId": context.aws_request_id,
+                               "x-amzn-ErrorType": "UnauthorizedException"}, b'{"message":"Unauthorized"}')
+
+
+class VerifyingAuthorizer(LocalGatewayAuthorizer):
+    def __init__(self, app_object: Any, verifier: TokenVerifier):
+        super().__init__(app_object)
+        self._verifier = verifier
+
+    def authorize(self, raw_path: str, lambda_event: dict, lambda_context: Any):
+        route = self._route_for_event(lambda_event)
+        if route is None or not isinstance(route.authorizer, CognitoUserPoolAuthorizer):
+            return super().authorize(raw_path, lambda_event, lambda_context)
+        header = (lambda_event.get("headers") or {}).get("authorization", "")
+        token = header[7:] if header[:7].lower() == "bearer " else header
+        try:
+            claims = self._verifier.verify(token.strip())
+        except InvalidToken:
+            raise _unauthorized(lambda_context) from None
+        # Claims reach the app as API Gateway passes them: strings (groups comma-joined).
+        if isinstance(claims.get("cognito:groups"), list):
+            claims["cognito:groups"] = ",".join(claims["cognito:groups"])
+        lambda_event = self._update_lambda_event(
+            lambda_event, {"context": {"claims": claims}, "principalId": claims["sub"]})
+        return lambda_event, lambda_context
+
+
+class VerifyingRequestHandler(ChaliceRequestHandler):
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any,
+                 verifier: TokenVerifier):
+        self.local_gateway = LocalGateway(app_object, config)
+        self.local_gateway._authorizer = VerifyingAuthorizer(app_object, verifier)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
+    def log_message(self, format: str, *args: Any) -> None:  # one short access line per request
+        print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", flush=True)
+
+
+def create_server(app_object: Any, config: Any, host: str, port: int, verifier: TokenVerifier) -> LocalDevServer:
+    # As chalice.local.create_local_server does: per-thread current_request for the threaded server.
+    CustomLocalChalice.__bases__ = (LocalChalice, app_object.__class__)
+    app_object.__class__ = CustomLocalChalice
+    handler = functools.partial(VerifyingRequestHandler, verifier=verifier)
+    return LocalDevServer(app_object, config, host, port, handler_cls=handler)
