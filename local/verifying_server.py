@@ -1,11 +1,14 @@
 """Chalice's local server, with the Cognito authorizer doing what API Gateway does: verify the token.
 
 `chalice local` decodes tokens without checking them; here a forged, expired, foreign or
-garbled token answers 401 {"message":"Unauthorized"} and never reaches the app.
+garbled token answers 401 and never reaches the app, in the API's error shape (the deployed
+gateway answers the same way: see the gateway responses in the merge template).
 """
 from __future__ import annotations
 
 import functools
+import json
+import uuid
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -39,9 +42,15 @@ class TokenVerifier:
         return claims
 
 
+def gateway_error(code: str, message: str, request_id: str) -> bytes:
+    """API Gateway's own answers, as the merge template's gateway responses shape them."""
+    return json.dumps({"error": {"code": code, "message": message}, "requestId": request_id}).encode()
+
+
 def _unauthorized(context: Any) -> NotAuthorizedError:
     return NotAuthorizedError({"x-amzn-RequestId": context.aws_request_id,
-                               "x-amzn-ErrorType": "UnauthorizedException"}, b'{"message":"Unauthorized"}')
+                               "x-amzn-ErrorType": "UnauthorizedException"},
+                              gateway_error("UNAUTHORIZED", "Unauthorized", context.aws_request_id))
 
 
 class VerifyingAuthorizer(LocalGatewayAuthorizer):
@@ -73,6 +82,17 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self.local_gateway = LocalGateway(app_object, config)
         self.local_gateway._authorizer = VerifyingAuthorizer(app_object, verifier)
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
+    def _unsupported_method(self) -> None:
+        """Methods HTTP knows but no route uses (TRACE, CONNECT): a JSON 405, as the gateway refuses them."""
+        body = gateway_error("METHOD_NOT_ALLOWED", f"Unsupported method: {self.command}", str(uuid.uuid4()))
+        self.send_response(405)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_TRACE = do_CONNECT = _unsupported_method
 
     def log_message(self, format: str, *args: Any) -> None:  # one short access line per request
         print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", flush=True)

@@ -156,7 +156,7 @@ def _errors_of(path: str, route: RouteDoc) -> set[int]:
     if route.access == "admin":
         codes.add(403)
     if route.body is not None or route.access == "signature":
-        codes |= {400, 422}
+        codes |= {400, 415, 422}
     if route.query is not None:
         codes.add(400)
     if "{" in path:

@@ -14,7 +14,7 @@ from local.emulator import free_port, local_opener
 from local.verifying_server import TokenVerifier, create_server
 from tests.local import tokens
 
-UNAUTHORIZED = {"message": "Unauthorized"}
+UNAUTHORIZED = {"code": "UNAUTHORIZED", "message": "Unauthorized"}
 
 
 def throwaway_app(reached: list[str]) -> Chalice:
@@ -73,8 +73,17 @@ def get(server, path: str, authorization: str | None = None) -> tuple[int, dict]
 
 def refused_without_reaching_the_app(server, authorization: str | None) -> None:
     before = list(server["reached"])
-    assert get(server, "/private", authorization) == (401, UNAUTHORIZED)
+    status, body = get(server, "/private", authorization)
+    assert (status, body["error"]) == (401, UNAUTHORIZED) and body["requestId"]
     assert server["reached"] == before
+
+
+def test_methods_no_route_uses_answer_405_in_json(server):
+    request = urllib.request.Request(server["url"] + "/public", method="TRACE")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        local_opener().open(request, timeout=10)
+    assert refused.value.code == 405
+    assert json.loads(refused.value.read())["error"]["code"] == "METHOD_NOT_ALLOWED"
 
 
 def test_public_route_needs_no_token(server):
