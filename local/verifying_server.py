@@ -84,7 +84,7 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
     def _unsupported_method(self) -> None:
-        """Methods HTTP knows but no route uses (TRACE, CONNECT): a JSON 405, as the gateway refuses them."""
+        """Methods no route uses (TRACE, QUERY, …): a JSON 405, as the gateway refuses them, never a 501."""
         body = gateway_error("METHOD_NOT_ALLOWED", f"Unsupported method: {self.command}", str(uuid.uuid4()))
         self.send_response(405)
         self.send_header("Content-Type", "application/json")
@@ -92,7 +92,10 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_TRACE = do_CONNECT = _unsupported_method
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("do_"):  # the server looks up do_<METHOD> for whatever method arrives
+            return self._unsupported_method
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # one short access line per request
         print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", flush=True)

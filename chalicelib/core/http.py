@@ -66,6 +66,10 @@ def parse_body(raw: bytes, model: type[Model]) -> Model:
         raise BadRequest("The request body is not valid JSON.", code="MALFORMED_JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="MALFORMED_JSON")
+    try:  # JSON escapes can smuggle in lone surrogates, which are not text
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("The request body holds invalid Unicode.", code="MALFORMED_JSON") from None
     try:
         return model.model_validate(data, strict=True)
     except ValidationError as exc:

@@ -135,8 +135,9 @@ class ProfilePatch(ApiModel):
     def _something_to_change(self) -> "ProfilePatch":
         if not self.model_fields_set:
             raise ValueError("at least one of name, phone, marketing is required")
-        if self.name is None and "name" in self.model_fields_set:
-            raise ValueError("name cannot be null")
+        for required in ("name", "marketing"):  # phone may be cleared with null; these may not
+            if required in self.model_fields_set and getattr(self, required) is None:
+                raise ValueError(f"{required} cannot be null")
         return self
 
 

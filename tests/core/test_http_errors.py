@@ -72,3 +72,12 @@ def test_nan_is_not_json(client):
     response = client.http.post("/products", headers={"Content-Type": "application/json", **ADMIN},
                                 body='{"price": NaN}')
     assert response.status_code == 400
+
+
+def test_lone_surrogates_in_json_are_400_not_500(client):
+    from tests.fakes import auth
+
+    body = '{"name": "x", "line1": "\\ud800", "city": "c", "postalCode": "1", "country": "BE"}'
+    response = client.http.post("/me/addresses", headers={"Content-Type": "application/json", **auth("ann")},
+                                body=body)
+    assert response.status_code == 400

@@ -78,8 +78,9 @@ def refused_without_reaching_the_app(server, authorization: str | None) -> None:
     assert server["reached"] == before
 
 
-def test_methods_no_route_uses_answer_405_in_json(server):
-    request = urllib.request.Request(server["url"] + "/public", method="TRACE")
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "CONNECT"])
+def test_methods_no_route_uses_answer_405_in_json(server, method):
+    request = urllib.request.Request(server["url"] + "/public", method=method)
     with pytest.raises(urllib.error.HTTPError) as refused:
         local_opener().open(request, timeout=10)
     assert refused.value.code == 405

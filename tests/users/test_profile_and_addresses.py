@@ -46,7 +46,8 @@ def test_patch_me_changes_the_allowed_fields(client):
 
 @pytest.mark.parametrize("payload", [{"email": "evil@example.com"}, {"status": "ACTIVE"},
                                      {"userId": "bob"}, {"groups": ["admin"]}, {"name": "A", "isAdmin": True},
-                                     {}, {"phone": "0470"}, {"name": None}, {"marketing": {"post": True}}])
+                                     {}, {"phone": "0470"}, {"name": None}, {"marketing": None},
+                                     {"marketing": {"post": True}}])
 def test_patch_me_refuses_mass_assignment_and_bad_values(client, payload):
     response = send(client, "patch", "/me", payload, ANN)
     assert response.status_code == 422, payload
@@ -134,3 +135,8 @@ def test_export_holds_profile_addresses_and_registered_sections(client):
     assert [a["line1"] for a in export["addresses"]] == ["1 Main St"]
     assert export["wishlist"] == ["item-of-ann"]
     assert json_of(client.http.get("/me/export", headers=BOB))["addresses"] == []
+
+
+def test_phone_can_be_cleared_with_null(client):
+    send(client, "patch", "/me", {"phone": "+32470123456"}, ANN)
+    assert json_of(send(client, "patch", "/me", {"phone": None}, ANN))["phone"] is None

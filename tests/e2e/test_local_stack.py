@@ -1,0 +1,204 @@
+"""The shop as a newcomer meets it: `make run`, then real HTTP against it.
+
+One stack is started for the module (the README's way), driven through the whole flow,
+fuzzed from its own OpenAPI document, and stopped with SIGTERM.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SECRET = "e2e-webhook-secret"
+ADMIN = ("e2e-admin@example.com", "E2eAdmin123")
+CUSTOMER = ("e2e-customer@example.com", "E2eCustomer123")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Api:
+    def __init__(self, base: str):
+        self.base = base
+
+    def call(self, method: str, path: str, body=None, headers=None, raw: bytes | None = None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                payload = response.read()
+                return response.status, (json.loads(payload) if payload else None)
+        except urllib.error.HTTPError as error:
+            payload = error.read()
+            return error.code, (json.loads(payload) if payload else None)
+
+    def login(self, email: str, password: str) -> dict[str, str]:
+        status, tokens = self.call("POST", "/auth/login", {"email": email, "password": password})
+        assert status == 200, tokens
+        return {"Authorization": f"Bearer {tokens['idToken']}"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("stack") / "make-run.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PORT=str(port), PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_SCHEDULE_SECONDS="2",
+               LOCAL_ADMIN_EMAIL=ADMIN[0], LOCAL_ADMIN_PASSWORD=ADMIN[1],
+               LOCAL_CUSTOMER_EMAIL=CUSTOMER[0], LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1])
+    with open(log, "w") as out:
+        process = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    api = Api(f"http://127.0.0.1:{port}")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        assert process.poll() is None, log.read_text()
+        with contextlib.suppress(OSError):
+            if api.call("GET", "/health")[0] == 200:
+                break
+        time.sleep(0.5)
+    else:
+        pytest.fail("make run did not answer /health:\n" + log.read_text())
+    yield api, process, log
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+
+
+def test_banner_prints_the_url_and_the_overridden_logins(stack):
+    api, _, log = stack
+    text = log.read_text()
+    assert api.base.rsplit(":", 1)[1] in text and ADMIN[0] in text and CUSTOMER[0] in text
+
+
+def test_forged_and_garbage_tokens_answer_401_over_http(stack):
+    api, _, _ = stack
+    header = json.dumps({"alg": "none", "typ": "JWT"}).encode()
+    claims = json.dumps({"sub": "x", "cognito:groups": ["admin"]}).encode()
+    import base64
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    for token in (f"{b64(header)}.{b64(claims)}.", "garbage", "Bearer a.b.c"):
+        status, body = api.call("GET", "/admin/users", headers={"Authorization": token})
+        assert status == 401, (token, body)
+    assert api.call("GET", "/me")[0] == 401
+
+
+def test_register_basket_checkout_order_payment_shipped(stack):
+    api, _, _ = stack
+    email = f"shopper-{uuid.uuid4().hex[:8]}@example.com"
+    status, registered = api.call("POST", "/auth/register", {"email": email, "password": "Shopper123", "name": "S"})
+    assert status == 201, registered
+    shopper = api.login(email, "Shopper123")
+    staff = api.login(*ADMIN)
+
+    status, product = api.call("POST", "/products", {"name": "E2E Kettle", "category": "kitchen", "price": 4200,
+                                                     "currency": "EUR", "stock": 3}, staff)
+    assert status == 201, product
+    assert api.call("PUT", f"/basket/items/{product['id']}", {"quantity": 2}, shopper)[0] == 200
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    address = {"name": "S", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+    status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address}, {**shopper, **key})
+    assert status == 202, accepted
+    assert api.call("POST", "/basket/checkout", {"shippingAddress": address}, {**shopper, **key}) == (202, accepted)
+
+    order = _eventually(lambda: api.call("GET", f"/orders/{accepted['orderId']}", headers=shopper))
+    assert order["status"] == "PENDING" and order["subtotal"] == 8400
+    assert api.call("GET", f"/products/{product['id']}")[1]["stock"] == 1
+    assert api.call("GET", f"/orders/{order['id']}", headers=api.login(*CUSTOMER))[0] == 404
+
+    raw = json.dumps({"id": f"evt-{uuid.uuid4().hex}", "type": "payment.succeeded", "orderId": order["id"],
+                      "amount": 8400, "currency": "EUR"}).encode()
+    stamp = int(time.time())
+    signature = hmac.new(SECRET.encode(), f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
+    status, ack = api.call("POST", "/webhooks/payments", headers={"X-Signature": f"t={stamp},v1={signature}"}, raw=raw)
+    assert status == 200 and ack["orderStatus"] == "PAID", ack
+    wrong = hmac.new(b"local-webhook-secret", f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
+    assert api.call("POST", "/webhooks/payments", headers={"X-Signature": f"t={stamp},v1={wrong}"}, raw=raw)[0] == 401
+
+    status, shipped = api.call("POST", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"}, staff)
+    assert status == 200 and shipped["status"] == "SHIPPED"
+    kinds = _eventually(lambda: _notification_kinds(api, shopper, expect=3))
+    assert kinds == ["ORDER_SHIPPED", "ORDER_PAID", "ORDER_CREATED"]
+    trail = _eventually(lambda: _audit(api, staff, order["id"], expect=3))
+    assert [r["action"] for r in trail] == ["OrderStatusChanged", "OrderStatusChanged", "OrderCreated"]
+    assert all(r["correlationId"] for r in trail)
+
+
+def _notification_kinds(api, headers, expect):
+    status, body = api.call("GET", "/me/notifications", headers=headers)
+    kinds = [n["kind"] for n in body["items"]] if status == 200 else []
+    return (200, kinds) if len(kinds) >= expect else (404, None)
+
+
+def _audit(api, headers, order_id, expect):
+    status, body = api.call("GET", f"/admin/audit?entityType=ORDER&entityId={order_id}", headers=headers)
+    items = body["items"] if status == 200 else []
+    return (200, items) if len(items) >= expect else (404, None)
+
+
+def _eventually(probe, seconds: float = 20):
+    deadline = time.time() + seconds
+    while True:
+        status, body = probe()
+        if status == 200:
+            return body
+        if time.time() > deadline:
+            pytest.fail(f"still {status}: {body}")
+        time.sleep(0.3)
+
+
+# Operations that would destroy the fuzzer's own identity or demo accounts mid-run.
+FUZZ_EXCLUDED = ["DELETE /me", "PATCH /admin/users/{user_id}", "POST /auth/reset-password",
+                 "POST /auth/forgot-password"]
+
+
+@pytest.mark.parametrize("role", ["customer", "admin"])
+def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_schema_violation(stack, role, tmp_path):
+    api, _, _ = stack
+    token = api.login(*(ADMIN if role == "admin" else CUSTOMER))["Authorization"]
+    command = [str(pathlib.Path(sys.executable).parent / "schemathesis"), "run", str(ROOT / "openapi.json"),
+               "--url", api.base, "-H", f"Authorization: {token}",
+               "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance",
+               "--phases", "examples,coverage,fuzzing", "-n", os.environ.get("FUZZ_EXAMPLES", "8"),
+               "--max-time", os.environ.get("FUZZ_SECONDS", "60"), "--seed", "20261122", "--no-shrink",
+               "--warnings", "off", "--report", "junit", "--report-dir", str(tmp_path)]
+    for operation in FUZZ_EXCLUDED:
+        command += ["--exclude-operation-id", _operation_id(operation)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:]
+
+
+def _operation_id(operation: str) -> str:
+    spec = json.loads((ROOT / "openapi.json").read_text())
+    method, path = operation.split(" ")
+    return spec["paths"][path][method.lower()]["operationId"]
+
+
+def test_sigterm_stops_everything(stack):
+    api, process, log = stack
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(20) is not None
+    with pytest.raises(OSError):
+        urllib.request.urlopen(api.base + "/health", timeout=2)
