@@ -6,7 +6,7 @@ PORT   ?= 8000
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test schemas template policies package openapi bench clean
+.PHONY: run test fuzz schemas template policies package openapi bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -18,8 +18,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
 	PORT=$(PORT) $(PY) -m local.run
 
-test: $(VENV)/.installed  ## the whole suite, offline
-	$(PY) -m pytest -n 2 tests
+test: $(VENV)/.installed  ## the whole suite, offline (each file on one worker: module fixtures start stacks)
+	$(PY) -m pytest -n 2 --dist loadfile tests
+
+fuzz: $(VENV)/.installed  ## a longer fuzzing run of the OpenAPI document against the local stack
+	FUZZ_EXAMPLES=100 FUZZ_SECONDS=900 $(PY) -m pytest tests/e2e -k fuzzing
 
 bench: $(VENV)/.installed  ## cold start, AWS calls, warm latency, package size vs bare Chalice -> dist/bench.json
 	$(PY) -m tools.bench
