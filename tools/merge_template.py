@@ -222,6 +222,7 @@ def template() -> dict:
         "ShopTable": table(),
         "ShopEventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": sub("shop-${Stage}")}},
         "ShopEventArchive": {"Type": "AWS::Events::Archive", "Properties": {
+            "ArchiveName": sub("shop-${Stage}-events"),
             "SourceArn": arn("ShopEventBus"), "Description": "Every shop event, for replay",
             "RetentionDays": {"Fn::If": ["IsProd", 90, 14]}}},
         "OrdersQueue": queue("orders", "OrdersDLQ", CONSUMER_TIMEOUT * 6),
