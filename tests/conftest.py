@@ -68,3 +68,15 @@ def client(aws):
 
 def json_of(response) -> dict:
     return json.loads(response.body)
+
+
+@pytest.fixture
+def bus(monkeypatch):
+    """Captures every event the app publishes (publisher, outbox and order pipeline alike)."""
+    from tests.shop import Bus
+
+    captured = Bus()
+    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish",
+                  "chalicelib.core.events.publish"):
+        monkeypatch.setattr(where, captured.publish)
+    return captured

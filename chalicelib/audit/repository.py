@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.audit.models import AuditRecord
-from chalicelib.core.dynamo import Page, condition_failed, ddb, query_page, table_name, to_item
+from chalicelib.core.dynamo import Page, put_if_absent, query_page
 
 LOG_PARTITION = "AUDITLOG"  # one time-ordered log; shard by day if writes pass ~1,000/s
 
@@ -25,13 +23,7 @@ class AuditRepository:
         item = {"PK": f"AUDITEVENT#{record.event_id}", "SK": "AUDIT", "type": "AUDIT", "expiresAt": expires_at,
                 **record.model_dump(), "GSI1PK": LOG_PARTITION, "GSI1SK": sort_key,
                 "GSI2PK": entity_partition(record.entity_type, record.entity_id), "GSI2SK": sort_key}
-        try:
-            ddb().put_item(TableName=table_name(), Item=to_item(item), ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(item)
 
     def query(self, entity: tuple[str, str] | None, since: str | None, until: str | None, limit: int,
               cursor: str | None) -> Page:

@@ -144,6 +144,19 @@ def query_page(partition: str, *, index: str | None = None, limit: int = 20,
                 next_cursor=encode_cursor(result.get("LastEvaluatedKey"), partition))
 
 
+def put_if_absent(item: dict[str, Any]) -> bool:
+    """Write a new item; False (and nothing written) if one with its key exists: the idempotency primitive."""
+    from botocore.exceptions import ClientError
+
+    try:
+        ddb().put_item(TableName=table_name(), Item=to_item(item), ConditionExpression="attribute_not_exists(PK)")
+    except ClientError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
 def condition_failed(exc: Exception) -> bool:
     return getattr(exc, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 

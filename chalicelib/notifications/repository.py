@@ -5,7 +5,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import Page, condition_failed, ddb, from_item, key, query_page, table_name, to_attr, to_item
+from chalicelib.core.dynamo import (Page, condition_failed, ddb, from_item, key, put_if_absent, query_page, table_name,
+                                    to_attr)
 from chalicelib.notifications.models import Notification
 from chalicelib.users.keys import user_pk
 
@@ -29,13 +30,7 @@ class NotificationRepository:
                 "expiresAt": expires_at, **notification.model_dump(),
                 "GSI1PK": feed_partition(notification.user_id),
                 "GSI1SK": f"{notification.created_at}#{notification.id}"}
-        try:
-            ddb().put_item(TableName=table_name(), Item=to_item(item), ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(item)
 
     def feed(self, user_id: str, limit: int, cursor: str | None) -> Page:
         page = query_page(feed_partition(user_id), index="GSI1", limit=limit, cursor=cursor, forward=False)

@@ -5,7 +5,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import Page, condition_failed, ddb, from_item, key, query_page, table_name, to_attr, to_item
+from chalicelib.core.dynamo import (Page, condition_failed, ddb, from_item, key, put_if_absent, query_page, table_name,
+                                    to_attr, to_item)
 from chalicelib.users import keys
 from chalicelib.users.models import MAX_ADDRESSES, Address, PostalAddress, Profile
 
@@ -58,14 +59,7 @@ class UserRepository:
         item = {"PK": keys.user_pk(profile.user_id), "SK": keys.PROFILE_SK, "type": "PROFILE",
                 **profile.model_dump(), **keys.listing_keys(profile.created_at, profile.user_id,
                                                             profile.status)}
-        try:
-            ddb().put_item(TableName=table_name(), Item=to_item(item),
-                           ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(item)
 
     def update_profile(self, user_id: str, fields: dict[str, Any], updated_at: str,
                        allowed_statuses: tuple[str, ...] = ("ACTIVE", "SUSPENDED")) -> Profile:

@@ -4,18 +4,11 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import Bus, call, eventbridge_body, placed_order, sqs_event
+from tests.shop import call, eventbridge_body, placed_order, sqs_event
 
 ANN = auth("ann")
 
 
-@pytest.fixture
-def bus(monkeypatch):
-    captured = Bus()
-    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish",
-                  "chalicelib.core.events.publish"):
-        monkeypatch.setattr(where, captured.publish)
-    return captured
 
 
 def record(client, events):

@@ -5,18 +5,11 @@ import boto3
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import Bus, call, eventbridge_body, placed_order, product, put_in_basket, checkout
+from tests.shop import call, eventbridge_body, placed_order, product, put_in_basket, checkout
 
 ANN = auth("ann")
 
 
-@pytest.fixture
-def bus(monkeypatch):
-    captured = Bus()
-    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish",
-                  "chalicelib.core.events.publish"):
-        monkeypatch.setattr(where, captured.publish)
-    return captured
 
 
 def notify(client, event):

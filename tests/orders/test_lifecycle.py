@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib.orders.models import TRANSITIONS
 from tests.fakes import ADMIN, auth
-from tests.shop import Bus, call, placed_order, stock_of
+from tests.shop import call, placed_order, stock_of
 
 ANN = auth("ann")
 STATUSES = list(TRANSITIONS)
@@ -16,12 +16,6 @@ PATHS = {  # how to reach each state from PENDING
     "CANCELLED": ["CANCELLED"], "PAYMENT_FAILED": ["PAYMENT_FAILED"],
 }
 
-
-@pytest.fixture
-def bus(monkeypatch):
-    captured = Bus()
-    monkeypatch.setattr("chalicelib.core.outbox.publish", captured.publish)
-    return captured
 
 
 def admin_move(client, order_id, status, **extra):

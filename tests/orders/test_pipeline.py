@@ -3,20 +3,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import Bus, call, checkout, deliver, eventbridge_body, product, put_in_basket
+from tests.shop import call, checkout, deliver, eventbridge_body, product, put_in_basket
 
 ANN = auth("ann")
 
-
-@pytest.fixture
-def bus(monkeypatch):
-    captured = Bus()
-    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish"):
-        monkeypatch.setattr(where, captured.publish)
-    return captured
 
 
 def accepted_checkout(client, bus, quantity=1, price=1000):
