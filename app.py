@@ -68,7 +68,7 @@ def page(result):
             "nextCursor": result.next_cursor}
 
 
-# --- health ---------------------------------------------------------------------------
+# --- health and API description -------------------------------------------------------
 
 @app.route("/openapi.json", methods=["GET"])
 @doc("This document", "public", raw_response={"type": "object"})
@@ -116,7 +116,8 @@ def refresh_tokens():
 
 
 @app.route("/auth/forgot-password", methods=["POST"])
-@doc("Send a password reset code (never says whether the email exists)", "public", body=ForgotPasswordRequest, status=202, raw_response={"type": "object"}, errors=(429,))
+@doc("Send a password reset code (never says whether the email exists)", "public", body=ForgotPasswordRequest,
+     status=202, raw_response={"type": "object"}, errors=(429,))
 def forgot_password():
     auth_service().forgot_password(body(ForgotPasswordRequest))
     return respond({"status": "If the account exists, a reset code has been sent."}, status=202)
@@ -176,7 +177,8 @@ def list_addresses():
 
 
 @app.route("/me/addresses", methods=["POST"], authorizer=cognito)
-@doc("Add an address (at most 10; the first is the default)", "user", body=AddressIn, returns=Address, status=201, errors=(409,))
+@doc("Add an address (at most 10; the first is the default)", "user",
+     body=AddressIn, returns=Address, status=201, errors=(409,))
 def add_address():
     return respond(users().add_address(caller(), body(AddressIn)), status=201)
 
@@ -197,7 +199,8 @@ def delete_address(address_id):
 # --- catalogue ------------------------------------------------------------------------
 
 @app.route("/products", methods=["GET"])
-@doc("Active products, by name, optionally of one category", "public", query=ProductListQuery, returns=Product, paged=True)
+@doc("Active products, by name, optionally of one category", "public",
+     query=ProductListQuery, returns=Product, paged=True)
 def list_products():
     return page(catalogue().list(query(ProductListQuery)))
 
@@ -282,7 +285,9 @@ def clear_basket():
 
 
 @app.route("/basket/checkout", methods=["POST"], authorizer=cognito)
-@doc("Check out the basket: stock reserved, order created asynchronously", "user", body=CheckoutRequest, returns=CheckoutAccepted, status=202, errors=(409,), headers=(("Idempotency-Key", True, "8-128 characters; the same key and body answer the same result"),))
+@doc("Check out the basket: stock reserved, order created asynchronously", "user",
+     body=CheckoutRequest, returns=CheckoutAccepted, status=202, errors=(409,),
+     headers=(("Idempotency-Key", True, "8-128 characters; the same key and body answer the same result"),))
 def checkout():
     who = caller()
     accepted = checkout_service().checkout(who, header("Idempotency-Key"), body(CheckoutRequest))
