@@ -3,17 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product
 from chalicelib.core.dynamo import (
     Page,
-    condition_failed,
+    conditional_update,
     ddb,
     from_item,
     key,
-    old_item_of,
     query_page,
     table_name,
     to_attr,
@@ -102,24 +99,19 @@ class ProductRepository:
         names.update({"#version": "version", "#status": "status"})
         values.update({":expected": to_attr(expected_version), ":one": to_attr(1),
                        ":active": to_attr("ACTIVE")})
-        try:
-            result = ddb().update_item(
-                TableName=table_name(), Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
-                UpdateExpression=f"SET {', '.join(assignments)} ADD #version :one",
-                ConditionExpression="attribute_exists(PK) AND #version = :expected AND #status = :active",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-            old = old_item_of(exc)
-            if old is None:
-                raise ProductNotFound(product_id) from None
-            current = _product(old)
+        updated, item = conditional_update(
+            Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
+            UpdateExpression=f"SET {', '.join(assignments)} ADD #version :one",
+            ConditionExpression="attribute_exists(PK) AND #version = :expected AND #status = :active",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        if item is None:
+            raise ProductNotFound(product_id)
+        current = _product(item)
+        if not updated:
             if current.status != "ACTIVE":
-                raise ProductIsArchived(product_id) from None
-            raise VersionConflict(current) from None
-        return _product(from_item(result["Attributes"]))
+                raise ProductIsArchived(product_id)
+            raise VersionConflict(current)
+        return current
 
     def adjust_stock(self, product_id: str, delta: int, updated_at: str) -> Product:
         """Add `delta` to the stock atomically; a decrement may never take it below zero."""
@@ -128,38 +120,26 @@ class ProductRepository:
         if delta < 0:
             values[":needed"] = to_attr(-delta)
             condition += " AND stock >= :needed"
-        try:
-            result = ddb().update_item(
-                TableName=table_name(), Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
-                UpdateExpression="ADD stock :delta SET updated_at = :updated_at",
-                ConditionExpression=condition, ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-            old = old_item_of(exc)
-            if old is None:
-                raise ProductNotFound(product_id) from None
-            raise InsufficientStock(_product(old)) from None
-        return _product(from_item(result["Attributes"]))
+        updated, item = conditional_update(
+            Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
+            UpdateExpression="ADD stock :delta SET updated_at = :updated_at",
+            ConditionExpression=condition, ExpressionAttributeValues=values)
+        if item is None:
+            raise ProductNotFound(product_id)
+        if not updated:
+            raise InsufficientStock(_product(item))
+        return _product(item)
 
     def archive(self, product_id: str, updated_at: str) -> tuple[Product, bool]:
         """Hide a product from listings, keeping it readable. Returns (product, changed)."""
-        try:
-            result = ddb().update_item(
-                TableName=table_name(), Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
-                UpdateExpression=("SET #status = :archived, updated_at = :updated_at ADD #version :one "
-                                  "REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK"),
-                ConditionExpression="attribute_exists(PK) AND #status = :active",
-                ExpressionAttributeNames={"#status": "status", "#version": "version"},
-                ExpressionAttributeValues={":archived": to_attr("ARCHIVED"), ":active": to_attr("ACTIVE"),
-                                           ":one": to_attr(1), ":updated_at": to_attr(updated_at)},
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-            old = old_item_of(exc)
-            if old is None:
-                raise ProductNotFound(product_id) from None
-            return _product(old), False  # already archived: archiving is idempotent
-        return _product(from_item(result["Attributes"])), True
+        updated, item = conditional_update(
+            Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
+            UpdateExpression=("SET #status = :archived, updated_at = :updated_at ADD #version :one "
+                              "REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK"),
+            ConditionExpression="attribute_exists(PK) AND #status = :active",
+            ExpressionAttributeNames={"#status": "status", "#version": "version"},
+            ExpressionAttributeValues={":archived": to_attr("ARCHIVED"), ":active": to_attr("ACTIVE"),
+                                       ":one": to_attr(1), ":updated_at": to_attr(updated_at)})
+        if item is None:
+            raise ProductNotFound(product_id)
+        return _product(item), updated  # not updated: already archived, and archiving is idempotent

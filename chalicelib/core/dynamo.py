@@ -157,6 +157,21 @@ def put_if_absent(item: dict[str, Any]) -> bool:
     return True
 
 
+def conditional_update(**request: Any) -> tuple[bool, dict[str, Any] | None]:
+    """An UpdateItem whose condition may fail. Returns (True, item as now) or (False, item as it was),
+    the latter None when there was no item at all, so callers tell "missing" from "refused"."""
+    from botocore.exceptions import ClientError
+
+    try:
+        result = ddb().update_item(TableName=table_name(), ReturnValues="ALL_NEW",
+                                   ReturnValuesOnConditionCheckFailure="ALL_OLD", **request)
+    except ClientError as exc:
+        if condition_failed(exc):
+            return False, old_item_of(exc)
+        raise
+    return True, from_item(result["Attributes"])
+
+
 def condition_failed(exc: Exception) -> bool:
     return getattr(exc, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
