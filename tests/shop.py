@@ -56,6 +56,13 @@ class Bus:
         return [e for e in self.events if e.type == event_type]
 
 
+def bus_down(events):
+    """A bus that refuses everything (stand-in for `publish` during an outage)."""
+    from chalicelib.core.events import PublishError
+
+    raise PublishError(list(events))
+
+
 def eventbridge_body(event) -> str:
     """An SQS body as an EventBridge rule delivers it: the whole event, the envelope in `detail`."""
     return json.dumps({"version": "0", "id": uuid.uuid4().hex, "detail-type": event.type, "source": "shop",
