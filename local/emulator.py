@@ -1,16 +1,24 @@
-"""The embedded AWS emulator: moto in server mode, as a child process on a loopback port."""
+"""The embedded AWS emulator: moto in server mode, as a child process on a loopback port.
+
+By default it enforces IAM as AWS does (see `local.enforcement`): every key but the operator's
+must belong to a role or user in the emulator, and gets only what its policies allow. Run as
+`python -m local.emulator -H <host> -p <port>` it is that server.
+"""
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
+OPERATOR = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # full access, never a function
 
 
 def free_port() -> int:
@@ -25,31 +33,38 @@ def local_opener() -> urllib.request.OpenerDirector:
 
 
 class Emulator:
-    """`Emulator().start()` ... `.stop()`, or `with Emulator() as aws:`; the port comes from MOTO_PORT if set."""
+    """`Emulator().start()` ... `.stop()`, or `with Emulator() as aws:`; the port comes from MOTO_PORT if set.
 
-    def __init__(self, port: int | None = None, log_path: str | None = None):
+    `on_denial` receives every `AccessDenied ...` line the emulator logs (make run prints them).
+    """
+
+    def __init__(self, port: int | None = None, log_path: str | None = None, *, enforce_iam: bool = True,
+                 on_denial: Callable[[str], None] | None = None):
         env_port = os.environ.get("MOTO_PORT")
         self.port = port or (int(env_port) if env_port else free_port())
         self.url = f"http://{HOST}:{self.port}"
+        self.enforce_iam = enforce_iam
         self._log_path = log_path
+        self._on_denial = on_denial
         self._process: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return self.url
+        self._pump: threading.Thread | None = None
 
     def start(self, timeout: float = 30) -> Emulator:
-        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": REGION}
-        env.pop("AWS_ENDPOINT_URL", None)
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": OPERATOR["aws_access_key_id"],
+               "AWS_SECRET_ACCESS_KEY": OPERATOR["aws_secret_access_key"], "AWS_DEFAULT_REGION": REGION}
+        for name in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE",
+                     "INITIAL_NO_AUTH_ACTION_COUNT"):
+            env.pop(name, None)
+        if self.enforce_iam:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
+        module = "local.emulator" if self.enforce_iam else "moto.server"
         # Its own session: Ctrl-C in the terminal reaches only the orchestrator, which stops the
         # emulator last, after the server and the worker have let go of it.
-        self._process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                         start_new_session=True)
-        if log is not subprocess.DEVNULL:
-            log.close()  # the child holds its own handle
+        self._process = subprocess.Popen([sys.executable, "-m", module, "-H", HOST, "-p", str(self.port)],
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, cwd=_ROOT, start_new_session=True)
+        self._pump = threading.Thread(target=self._copy_output, name="emulator-log", daemon=True)
+        self._pump.start()
         opener = local_opener()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -66,6 +81,20 @@ class Emulator:
         self.stop()
         raise RuntimeError(f"the emulator did not answer on {self.url} within {timeout} s")
 
+    def _copy_output(self) -> None:
+        """The emulator's output into its log file; denials also to `on_denial`."""
+        log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115 (closed below)
+        try:
+            for line in self._process.stdout:
+                if log:
+                    log.write(line)
+                    log.flush()
+                if self._on_denial and line.startswith(b"AccessDenied "):
+                    self._on_denial(line.decode("utf-8", "replace").rstrip())
+        finally:
+            if log:
+                log.close()
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -79,9 +108,29 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
+        if self._pump is not None:
+            self._pump.join(timeout)
+            self._pump = None
 
     def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """moto's server with IAM enforced as AWS enforces it."""
+    from local.enforcement import install
+
+    install()
+    from moto.server import main as serve
+
+    serve(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,28 +1,34 @@
 """Write the least-privilege IAM policy of every function and stage to .chalice/ (`make policies`).
 
-Each function gets only the actions its code calls, on only the stage's resources. The
-policies are files (Chalice reads them with autogen_policy off); this module is their source.
+Each function gets only the actions its code calls, on only the stack's own resources. Resources
+are written as CloudFormation `Fn::Sub` strings (`${ShopTable.Arn}`, `${AWS::Region}`, ...): the
+packaging step wraps them in `Fn::Sub`, and the local stack resolves them against the resources
+it created, so the same file is what AWS and the emulator enforce. The files are what Chalice's
+config names (autogen_policy off); this module is their source.
 """
 from __future__ import annotations
 
 import json
 import pathlib
 
+from tools.merge_template import FAILURE_QUEUES, FUNCTIONS
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 STAGES = ("local", "dev", "prod")
 
+TABLE = "${ShopTable.Arn}"
+INDEXES = "${ShopTable.Arn}/index/*"
+BUS = "${ShopEventBus.Arn}"
+POOL = "${UserPool.Arn}"
+EMAIL_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${EmailIdentity}"
+LOGICAL = {function: logical for logical, (function, _) in FUNCTIONS.items()}
 
-def _table(stage: str) -> list[str]:
-    arn = f"arn:aws:dynamodb:*:*:table/shop-{stage}"
-    return [arn, f"{arn}/index/*"]
+# Actions that accept no resource but `*` (the service authorization reference says so).
+UNSCOPED_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
 
 
-def _bus(stage: str) -> str:
-    return f"arn:aws:events:*:*:event-bus/shop-{stage}"
-
-
-def _queue(stage: str, name: str) -> str:
-    return f"arn:aws:sqs:*:*:shop-{stage}-{name}"
+def _attr(logical: str) -> str:
+    return "${%s.Arn}" % logical
 
 
 def _statement(sid: str, actions: list[str], resources: list[str] | str) -> dict:
@@ -30,59 +36,71 @@ def _statement(sid: str, actions: list[str], resources: list[str] | str) -> dict
             "Resource": resources if isinstance(resources, list) else [resources]}
 
 
-def _common(stage: str) -> list[dict]:
-    return [
-        _statement("Logs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                   f"arn:aws:logs:*:*:log-group:/aws/lambda/shop-{stage}-*"),
-        # X-Ray accepts no resource scoping for these two actions.
-        _statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
+def _stage_environment(stage: str) -> dict[str, str]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
+
+
+def _common(stage: str, function: str) -> list[dict]:
+    statements = [
+        # Its own log group only (created by the template with a retention; Lambda may not create one).
+        _statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], _attr(f"{LOGICAL[function]}LogGroup")),
     ]
+    logical = LOGICAL[function]
+    if logical in FAILURE_QUEUES:  # Lambda sends failed invocations with the function's own role
+        statements.append(_statement("FailedInvocations", ["sqs:SendMessage"], _attr(FAILURE_QUEUES[logical])))
+    if _stage_environment(stage).get("TRACING") == "true":
+        statements.append(_statement("Tracing", sorted(UNSCOPED_ACTIONS), "*"))
+    return statements
 
 
-def _consumer(stage: str, queue: str) -> dict:
-    return _statement("ConsumeQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                                       "sqs:ChangeMessageVisibility"], _queue(stage, queue))
-
-
-POOL = "arn:aws:cognito-idp:*:*:userpool/*"
+def _consumer(queue_logical: str) -> dict:
+    # What Lambda's event source mapping does with the function's role: poll, delete, read attributes.
+    return _statement("ConsumeQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                      _attr(queue_logical))
 
 
 def policies(stage: str) -> dict[str, dict]:
     """Function name (as in app.py) -> policy document."""
-    table, bus = _table(stage), _bus(stage)
+    environment = _stage_environment(stage)
+    secret = environment.get("PAYMENT_WEBHOOK_SECRET_PARAMETER")
+    api = [
+        _statement("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                             "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"], TABLE),
+        _statement("Indexes", ["dynamodb:Query"], INDEXES),
+        _statement("Bus", ["events:PutEvents"], BUS),
+        _statement("Users", ["cognito-idp:AdminDisableUser", "cognito-idp:AdminEnableUser",
+                             "cognito-idp:AdminUserGlobalSignOut"]
+                   + (["cognito-idp:AdminConfirmSignUp"] if environment.get("AUTO_CONFIRM_USERS") == "true" else []),
+                   POOL),
+    ]
+    if secret:
+        api.append(_statement("WebhookSecret", ["ssm:GetParameter"],
+                              "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter" + secret))
     functions = {
-        "api_handler": [
-            _statement("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                                 "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems",
-                                 "dynamodb:ConditionCheckItem"], table),
-            _statement("Bus", ["events:PutEvents"], bus),
-            _statement("Users", ["cognito-idp:AdminDisableUser", "cognito-idp:AdminEnableUser",
-                                 "cognito-idp:AdminUserGlobalSignOut"]
-                       + (["cognito-idp:AdminConfirmSignUp"] if stage == "local" else []), POOL),
-            _statement("WebhookSecret", ["ssm:GetParameter"],
-                       f"arn:aws:ssm:*:*:parameter/shop/{stage}/payment-webhook-secret"),
-        ],
+        "api_handler": api,
         "create_orders": [
-            _statement("Table", ["dynamodb:PutItem"], table),
-            _statement("Bus", ["events:PutEvents"], bus),
-            _consumer(stage, "orders"),
+            _statement("Table", ["dynamodb:PutItem"], TABLE),
+            _statement("Bus", ["events:PutEvents"], BUS),
+            _consumer("OrdersQueue"),
         ],
         "record_audit": [
-            _statement("Table", ["dynamodb:PutItem"], table),
-            _consumer(stage, "audit"),
+            _statement("Table", ["dynamodb:PutItem"], TABLE),
+            _consumer("AuditQueue"),
         ],
         "notify": [
-            _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem"], table),
+            _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem"], TABLE),
             _statement("Staff", ["cognito-idp:ListUsersInGroup"], POOL),
-            _statement("Email", ["ses:SendEmail"], "arn:aws:ses:*:*:identity/*"),
+            _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
         ],
         "housekeeping": [
-            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                                 "dynamodb:TransactWriteItems"], table),
-            _statement("Bus", ["events:PutEvents"], bus),
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                       TABLE),
+            _statement("Indexes", ["dynamodb:Query"], INDEXES),
+            _statement("Bus", ["events:PutEvents"], BUS),
         ],
     }
-    return {name: {"Version": "2012-10-17", "Statement": statements + _common(stage)}
+    return {name: {"Version": "2012-10-17", "Statement": statements + _common(stage, name)}
             for name, statements in functions.items()}
 
 

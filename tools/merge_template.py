@@ -14,18 +14,21 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = ROOT / ".chalice" / "resources.json"
 
-# Chalice's logical ids for the functions app.py defines, and their deployed names.
+# Chalice's logical id of every function app.py defines -> (its name in app.py and config.json,
+# its deployed name). The policy files and the local stack use the same table.
 FUNCTIONS = {
-    "APIHandler": "shop-${Stage}",
-    "CreateOrders": "shop-${Stage}-create_orders",
-    "RecordAudit": "shop-${Stage}-record_audit",
-    "Notify": "shop-${Stage}-notify",
-    "Housekeeping": "shop-${Stage}-housekeeping",
+    "APIHandler": ("api_handler", "shop-${Stage}"),
+    "CreateOrders": ("create_orders", "shop-${Stage}-create_orders"),
+    "RecordAudit": ("record_audit", "shop-${Stage}-record_audit"),
+    "Notify": ("notify", "shop-${Stage}-notify"),
+    "Housekeeping": ("housekeeping", "shop-${Stage}-housekeeping"),
 }
+# Where each asynchronously invoked function's failed invocations go (Lambda on-failure destinations).
+FAILURE_QUEUES = {"Notify": "NotifyDLQ", "Housekeeping": "HousekeepingDLQ"}
 CONSUMER_TIMEOUT = 30  # seconds: create_orders' timeout (config.json); queues wait 6x that
 QUEUES = {"Orders": ("orders", "CreateOrders", "CreateOrdersSqsEventSource"),
           "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource")}
-DLQS = ["OrdersDLQ", "AuditDLQ", "EventsDLQ", "NotifyDLQ"]
+DLQS = ["OrdersDLQ", "AuditDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ"]
 
 
 def sub(text: str) -> dict:
@@ -115,18 +118,29 @@ def function_overrides() -> dict:
            "USER_POOL_ID": ref("UserPool"), "USER_POOL_CLIENT_ID": ref("UserPoolClient"),
            "ORDERS_QUEUE_NAME": {"Fn::GetAtt": ["OrdersQueue", "QueueName"]},
            "AUDIT_QUEUE_NAME": {"Fn::GetAtt": ["AuditQueue", "QueueName"]},
-           "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]}}
+           "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
+           "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender")}
     resources: dict = {}
-    for logical, name in FUNCTIONS.items():
+    for logical, (_, name) in FUNCTIONS.items():
         resources[logical] = {"Properties": {"FunctionName": sub(name), "Environment": {"Variables": env}}}
     for queue_name, (_, function, source) in QUEUES.items():
         resources[function]["Properties"]["Events"] = {source: {"Properties": {
             "Queue": arn(f"{queue_name}Queue"), "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
+    # EventBridge retries a delivery it cannot make for a day, then parks it in EventsDLQ.
+    delivery = {"DeadLetterConfig": {"Arn": arn("EventsDLQ")},
+                "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}}
     resources["Notify"]["Properties"]["Events"] = {"NotifyEvent": {"Properties": {
-        "EventBusName": ref("ShopEventBus"), "DeadLetterConfig": {"Arn": arn("EventsDLQ")},
-        "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}}}}
-    # Failed asynchronous invocations (after Lambda's own two retries) land in NotifyDLQ.
-    resources["Notify"]["Properties"]["DeadLetterQueue"] = {"Type": "SQS", "TargetArn": arn("NotifyDLQ")}
+        "EventBusName": ref("ShopEventBus"), **delivery}}}
+    resources["Housekeeping"]["Properties"]["Events"] = {"HousekeepingEvent": {"Properties": delivery}}
+    # An invocation that fails after Lambda's own retries lands in the function's failure queue:
+    # notify retries twice (a notification is idempotent by event id); housekeeping not at all,
+    # because the next tick a minute later redoes whatever the failed sweep left.
+    retries = {"Notify": (2, 6 * 3600), "Housekeeping": (0, 300)}
+    for logical, queue_logical in FAILURE_QUEUES.items():
+        attempts, max_age = retries[logical]
+        resources[logical]["Properties"]["EventInvokeConfig"] = {
+            "MaximumRetryAttempts": attempts, "MaximumEventAgeInSeconds": max_age,
+            "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": arn(queue_logical)}}}
     resources["Housekeeping"]["Properties"]["ReservedConcurrentExecutions"] = 1
     resources["RestAPI"] = {"Properties": {"DefinitionBody": {"securityDefinitions": {"ShopUsers": {
         "x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}}}}}
@@ -137,7 +151,7 @@ def log_groups() -> dict:
     return {f"{logical}LogGroup": {
         "Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete",
         "Properties": {"LogGroupName": sub(f"/aws/lambda/{name}"),
-                       "RetentionInDays": {"Fn::If": ["IsProd", 90, 14]}}} for logical, name in FUNCTIONS.items()}
+                       "RetentionInDays": {"Fn::If": ["IsProd", 90, 14]}}} for logical, (_, name) in FUNCTIONS.items()}
 
 
 def alarm(metric: str, namespace: str, dimensions: list, *, statistic: str = "Sum", threshold: float = 0,
@@ -229,7 +243,7 @@ def template() -> dict:
         "AuditQueue": queue("audit", "AuditDLQ", CONSUMER_TIMEOUT * 6),
         **{dlq: dead_letter_queue(name) for dlq, name in
            (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("EventsDLQ", "events-dlq"),
-            ("NotifyDLQ", "notify-dlq"))},
+            ("NotifyDLQ", "notify-dlq"), ("HousekeepingDLQ", "housekeeping-dlq"))},
         "CheckoutRequestedRule": rule("checkout-requested", {"source": ["shop"], "detail-type": ["CheckoutRequested"]},
                                       "OrdersQueue"),
         "AuditRule": rule("audit-everything", {"source": ["shop"]}, "AuditQueue"),
@@ -242,10 +256,16 @@ def template() -> dict:
             "Stage": {"Type": "String", "Default": "dev", "AllowedValues": ["local", "dev", "prod"]},
             "AlarmEmail": {"Type": "String", "Default": "", "Description": "Who is told when an alarm fires"},
             "AllowedOrigin": {"Type": "String", "Default": "*", "Description": "CORS origin on gateway errors"},
+            "EmailSender": {"Type": "String", "Default": "",
+                            "Description": "From address of customer emails (empty: no emails are sent)"},
+            "EmailIdentity": {"Type": "String", "Default": "",
+                              "Description": "The verified SES identity (the sender's address or domain) "
+                                             "the notifier may send as"},
         },
         "Conditions": {
             "IsProd": {"Fn::Equals": [ref("Stage"), "prod"]},
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
+            "SendsEmail": {"Fn::Not": [{"Fn::Equals": [ref("EmailSender"), ""]}]},
         },
         "Resources": resources,
         "Outputs": {

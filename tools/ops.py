@@ -6,8 +6,10 @@
     python -m tools.ops replay      --stage prod --start 2026-11-22T10:00:00Z --end 2026-11-22T11:00:00Z
 
 Redriving puts messages back where they failed: a queue's DLQ into its queue; the bus rules'
-DLQ (`events`) and the notifier's (`notify`) back onto the bus. Replays resend archived events
-to the bus. Every consumer is idempotent by event id, so a message handled twice changes nothing.
+DLQ (`events`) and the notifier's failed invocations (`notify`) back onto the bus. The
+housekeeping queue holds failed sweeps: shown and counted, never redriven, because the next
+scheduled sweep redoes whatever a failed one left. Replays resend archived events to the bus.
+Every consumer is idempotent by event id, so a message handled twice changes nothing.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from typing import Any
 
 import boto3
 
-DLQS = ("orders", "audit", "events", "notify")
+DLQS = ("orders", "audit", "events", "notify", "housekeeping")
 BACK_TO_QUEUE = {"orders", "audit"}
+NOT_REDRIVEN = {"housekeeping"}
 
 
 def _queue_url(sqs: Any, name: str) -> str:
@@ -59,6 +62,8 @@ def dlq_show(stage: str, queue: str, sqs: Any, limit: int = 10) -> list[dict]:
 
 def dlq_redrive(stage: str, queue: str, sqs: Any, events: Any) -> int:
     """Move every message back to where it failed; returns how many moved."""
+    if queue in NOT_REDRIVEN:
+        raise ValueError(f"{queue}: nothing to redrive, the next scheduled run redoes the work")
     url = _queue_url(sqs, f"shop-{stage}-{queue}-dlq")
     target = _queue_url(sqs, f"shop-{stage}-{queue}") if queue in BACK_TO_QUEUE else None
     moved = 0
@@ -78,7 +83,9 @@ def dlq_redrive(stage: str, queue: str, sqs: Any, events: Any) -> int:
 
 def _republish(stage: str, body: str, events: Any) -> None:
     event = json.loads(body)
-    detail = event.get("detail", event)  # a whole EventBridge event, or the invocation payload
+    # A Lambda on-failure record carries the event it was invoked with; a rule's DLQ the event itself.
+    event = event.get("requestPayload", event)
+    detail = event.get("detail", event)
     result = events.put_events(Entries=[{"Source": "shop", "DetailType": detail["type"],
                                          "Detail": json.dumps(detail), "EventBusName": f"shop-{stage}"}])
     if result.get("FailedEntryCount"):
@@ -121,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--queue is required for show and redrive")
     elif args.action == "show":
         print(json.dumps(dlq_show(args.stage, args.queue, sqs, args.max), indent=2))
+    elif args.queue in NOT_REDRIVEN:
+        parser.error(f"{args.queue} failures are not redriven: the next scheduled run redoes the work")
     else:
         print(json.dumps({"redriven": dlq_redrive(args.stage, args.queue, sqs, events)}))
     return 0

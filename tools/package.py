@@ -33,6 +33,28 @@ def merge(base, extra):
     return extra
 
 
+def _sub_references(value):
+    """`${...}` references in a policy document (as the policy files write them) become Fn::Sub."""
+    if isinstance(value, dict):
+        return {key: _sub_references(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sub_references(item) for item in value]
+    if isinstance(value, str) and "${" in value:
+        if "${aws:" in value:  # IAM's own variables (CloudFormation's pseudo parameters are ${AWS::...})
+            raise ValueError(f"IAM policy variables need escaping as ${{!aws:...}} in policy files: {value}")
+        return {"Fn::Sub": value}
+    return value
+
+
+def resolve_policy_references(template: dict) -> dict:
+    """Chalice copies the policy files into each role verbatim; CloudFormation must resolve their references."""
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::IAM::Role":
+            for policy in resource.get("Properties", {}).get("Policies", []):
+                policy["PolicyDocument"] = _sub_references(policy["PolicyDocument"])
+    return template
+
+
 # The Lambda Python runtime ships boto3 and its dependencies; bundling them (they come in with
 # the X-Ray SDK) would more than double the package for nothing.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
@@ -57,8 +79,8 @@ def package(stage: str, out: pathlib.Path) -> pathlib.Path:
     env = dict(os.environ, AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", "--stage", stage, str(raw)],
                    cwd=ROOT, env=env, check=True)
-    template = merge(json.loads((raw / "sam.json").read_text()),
-                     json.loads((ROOT / ".chalice" / "resources.json").read_text()))
+    template = resolve_policy_references(merge(json.loads((raw / "sam.json").read_text()),
+                                               json.loads((ROOT / ".chalice" / "resources.json").read_text())))
     template["Parameters"]["Stage"]["Default"] = stage
     slim(raw / "deployment.zip", out / "deployment.zip")
     shutil.rmtree(raw)

@@ -42,6 +42,36 @@ def test_bus_dlq_redrive_republishes_the_event(aws, monkeypatch):
     assert sent[0]["EventBusName"] == "shop-local"
 
 
+def test_a_failed_notifier_invocation_is_republished_from_its_on_failure_record(aws):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.get_queue_url(QueueName="shop-local-notify-dlq")["QueueUrl"]
+    detail = {"id": "e2", "type": "LowStock", "data": {}}
+    record = {"version": "1.0", "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+              "requestPayload": {"detail-type": "LowStock", "source": "shop", "detail": detail},
+              "responsePayload": {"errorMessage": "boom"}}
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(record))
+    sent = []
+
+    class Bus:
+        def put_events(self, Entries):
+            sent.extend(Entries)
+            return {"FailedEntryCount": 0, "Entries": [{"EventId": "x"}]}
+
+    assert ops.dlq_redrive("local", "notify", sqs, Bus()) == 1
+    assert sent[0]["DetailType"] == "LowStock" and json.loads(sent[0]["Detail"]) == detail
+
+
+def test_failed_sweeps_are_listed_but_never_redriven(aws, capsys):
+    import pytest
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    assert ops.dlq_counts("local", sqs)["housekeeping"] == 0
+    with pytest.raises(ValueError):
+        ops.dlq_redrive("local", "housekeeping", sqs, None)
+    with pytest.raises(SystemExit):
+        ops.main(["dlq", "redrive", "--stage", "local", "--queue", "housekeeping"])
+
+
 def test_replay_starts_from_the_stage_archive(aws):
     events = boto3.client("events", region_name="us-east-1")
     bus = events.describe_event_bus(Name="shop-local")

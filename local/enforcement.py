@@ -1,0 +1,142 @@
+"""IAM enforcement in the emulator: moto's authorizer, made to check what AWS checks.
+
+moto can refuse calls its IAM policies do not allow, but for most services it checks only the
+action name, against resource `*`. `install()` replaces that one hook (written against the moto
+releases in `TESTED_MOTO`; any other release refuses to start rather than enforce wrongly) so
+that every signed call is checked with `local.iam`: real resource ARNs, each transaction item on
+its own table, batch calls as their single-item actions, explicit denies first.
+
+The emulator's own keys (`OPERATOR_KEYS`) stay an operator with full access: the bootstrap, the
+demo data, the worker's plumbing, `tools.ops` and anyone inspecting the emulator use them. Every
+other key must belong to an IAM user or an assumed role in the emulator, and a denied call
+answers as AWS does and is logged as `AccessDenied function=... action=... resource=...`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from local import iam
+
+TESTED_MOTO = ("5.2.",)
+# The emulator's own keys, and what `mock_aws` puts in the environment of an in-process test.
+OPERATOR_KEYS = frozenset({"testing", "FOOBARKEY"})
+
+log = logging.getLogger("local.iam")
+
+
+class UnsupportedMoto(RuntimeError):
+    pass
+
+
+def _check_version() -> None:
+    import moto
+
+    if not moto.__version__.startswith(TESTED_MOTO):
+        raise UnsupportedMoto(f"IAM enforcement is written against moto {', '.join(TESTED_MOTO)}x, "
+                              f"not {moto.__version__}: pin moto or update local/enforcement.py")
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.partition(start)[2].partition(end)[0]
+
+
+def _credential(response: Any) -> tuple[str, str, str] | None:
+    """(access key, region, signing service) of a SigV4-signed request, or None if unsigned."""
+    header = response.headers.get("Authorization") or ""
+    scope = _between(header, "Credential=", ",") if "Credential=" in header else ""
+    if not scope:
+        query = getattr(response, "querystring", {}) or {}
+        scope = (query.get("X-Amz-Credential") or [""])[0]
+    parts = scope.split("/")
+    return (parts[0], parts[2], parts[3]) if len(parts) >= 4 else None
+
+
+def _params(response: Any) -> dict:
+    body = response.body
+    if isinstance(body, dict):  # JSON protocols: some moto services parse the body first
+        return body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body.lstrip().startswith("{"):
+        try:
+            return json.loads(body)
+        except ValueError:
+            pass
+    return {key: values[0] if isinstance(values, list) and len(values) == 1 else values
+            for key, values in (getattr(response, "querystring", {}) or {}).items()}
+
+
+def _json_protocol(response: Any) -> bool:
+    return bool(response.headers.get("X-Amz-Target")) or "json" in (response.headers.get("Content-Type") or "")
+
+
+def _denied(response: Any, principal: str, need: iam.Need, resource: str, decision: iam.Decision) -> Exception:
+    """AWS's answer: AccessDeniedException (JSON protocols, 400) or AccessDenied (query protocols, 403)."""
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+
+    message = iam.denial_message(principal, need.action, resource, decision)
+    if _json_protocol(response):
+        return JsonRESTError("AccessDeniedException", message)
+    return AccessDeniedError(user_arn=principal, action=message.split(" is not authorized to perform: ", 1)[1])
+
+
+def _function_of(principal: str) -> str:
+    """The session name of an assumed role (the local stack names sessions after functions)."""
+    return principal.rsplit("/", 1)[-1]
+
+
+def install(report: Callable[[str], None] | None = None) -> None:
+    """Replace moto's per-request authorization hook (idempotent)."""
+    _check_version()
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMPolicy, IAMRequest
+
+    if getattr(ActionAuthenticatorMixin, "_shop_enforcement", False):
+        return
+    say = report or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            ActionAuthenticatorMixin.request_count += 1
+            return
+        credential = _credential(self)
+        operation = self._get_action()
+        if credential is None:  # unsigned: only the operations AWS serves without credentials
+            target = self.headers.get("X-Amz-Target") or ""
+            if target.startswith("AWSCognitoIdentityProviderService.") and iam.is_public("cognito-idp", operation):
+                return
+            raise _denied(self, "anonymous", iam.Need(operation, ("*",)), "*", iam.Decision.IMPLICIT_DENY)
+        key, region, service = credential
+        if key in OPERATOR_KEYS or iam.is_public(service, operation):
+            return
+        if iam_request_cls is not IAMRequest:  # S3 keeps moto's own check (its resource is already an ARN)
+            return _moto_authorize(self, iam_request_cls, resource)
+        request = iam_request_cls(account_id=self.current_account, method=self.method, path=_path(self),
+                                  data=self.data, body=self.raw_body, headers=self.headers, action=operation)
+        request.check_signature()
+        principal = request._access_key.arn
+        policies = [IAMPolicy(p)._policy_json for p in request._access_key.collect_policies()]
+        needs = iam.required(service, operation, _params(self), region=region, account=self.current_account,
+                             fallback_resource=resource)
+        for need in needs:
+            decision, arn = iam.decide(policies, need)
+            if decision is not iam.Decision.ALLOWED:
+                say(f"AccessDenied function={_function_of(principal)} action={need.action} resource={arn} "
+                    f"({decision.value})")
+                raise _denied(self, principal, need, arn, decision)
+
+    _moto_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize
+    ActionAuthenticatorMixin._shop_enforcement = True
+
+
+def _path(response: Any) -> str:
+    from urllib.parse import urlparse
+
+    query = urlparse(response.uri).query
+    return response.raw_path + (f"?{query}" if query else "")
