@@ -2,9 +2,13 @@
 
 Everything the shop needs beyond what Chalice generates lives here: the table, the bus and
 its archive, rules with retries and dead-letter queues, queues with redrive, the user pool,
-log groups, alarms and a dashboard. It also bridges what Chalice cannot express: SQS sources
-reporting partial batch failures, bus rules on the project's own bus, the authorizer bound
-to the pool, CORS on gateway errors. The local stack creates its resources from the same file.
+log groups, alarms (to a topic under the stack's own key) and a dashboard, the API stage's
+access logs and throttling. It also bridges what Chalice cannot express: SQS sources reporting
+partial batch failures, bus rules on the project's own bus, the authorizer bound to the pool,
+CORS on gateway errors. The local stack creates its resources from the same file.
+
+A resource that knowingly breaks a lint rule says so in its metadata (`LINT_EXCEPTIONS`), with
+the reason; `tools/package.py` writes the same metadata onto what the SAM transform generates.
 """
 from __future__ import annotations
 
@@ -28,7 +32,29 @@ FAILURE_QUEUES = {"Notify": "NotifyDLQ", "Housekeeping": "HousekeepingDLQ"}
 CONSUMER_TIMEOUT = 30  # seconds: create_orders' timeout (config.json); queues wait 6x that
 QUEUES = {"Orders": ("orders", "CreateOrders", "CreateOrdersSqsEventSource"),
           "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource")}
-DLQS = ["OrdersDLQ", "AuditDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ"]
+DLQS = ["OrdersDLQ", "AuditDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ"]
+# Bus rules of the merge template: logical id -> (name, event pattern, target queue).
+RULES = {
+    "CheckoutRequestedRule": ("checkout-requested", {"source": ["shop"], "detail-type": ["CheckoutRequested"]},
+                              "OrdersQueue"),
+    "AuditRule": ("audit-everything", {"source": ["shop"]}, "AuditQueue"),
+}
+# Rules the SAM transform generates from the functions' events: function -> (event, rule name, on the shop's bus).
+# They are named so that queue policies can name them before they exist (and the local stack can resolve them).
+FUNCTION_RULES = {"Notify": ("NotifyEvent", "notify", True), "Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
+# Rules whose failed deliveries EventBridge parks in EventsDLQ: all of them.
+EVENTS_DLQ_RULES = list(RULES) + [f"{function}{event}" for function, (event, _, _) in FUNCTION_RULES.items()]
+
+_DLQ_REASON = "a dead-letter queue is the last stop: its depth alarm calls for inspection (and redrive, tools.ops)"
+# Logical id (in the template or in what the SAM transform makes of it) -> {rule: why it does not apply}.
+LINT_EXCEPTIONS: dict[str, dict[str, str]] = {
+    **{dlq: {"ES6000": _DLQ_REASON} for dlq in DLQS},
+    **{logical: {"WS1004": "its log group (with retention) is bound by LoggingConfig; the rule only "
+                           "recognises log group names that reference the function"} for logical in FUNCTIONS},
+    **{f"{function}{source}": {"ES1001": f"SQS sources take no on-failure destination: failed messages "
+                                         f"redrive to the queue's dead-letter queue ({queue}DLQ)"}
+       for queue, (_, function, source) in QUEUES.items()},
+}
 
 
 def sub(text: str) -> dict:
@@ -41,6 +67,28 @@ def ref(name: str) -> dict:
 
 def arn(name: str) -> dict:
     return {"Fn::GetAtt": [name, "Arn"]}
+
+
+ALARM_TOPIC_ARN = "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:shop-${Stage}-alarms"
+ALARMS_ARN = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"
+API_GATEWAY_LOGS_POLICY = "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+
+
+def lint_exceptions(logical: str) -> dict:
+    """The metadata that tells cfn-lint which rules do not apply to a resource, and why."""
+    reasons = LINT_EXCEPTIONS.get(logical)
+    if not reasons:
+        return {}
+    return {"Metadata": {"cfn-lint": {"config": {"ignore_checks": sorted(reasons)}, "reasons": reasons}}}
+
+
+def rule_arn(logical: str) -> dict:
+    """A bus rule's ARN, by reference where the rule is ours, by name where the SAM transform makes it."""
+    if logical in RULES:
+        return arn(logical)
+    _, name, on_bus = next(v for f, v in FUNCTION_RULES.items() if f"{f}{v[0]}" == logical)
+    bus = "shop-${Stage}/" if on_bus else ""
+    return sub(f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:rule/{bus}shop-${{Stage}}-{name}")
 
 
 def table() -> dict:
@@ -66,8 +114,8 @@ def queue(name: str, dlq: str, visibility: int) -> dict:
         "RedrivePolicy": {"deadLetterTargetArn": arn(dlq), "maxReceiveCount": 5}}}
 
 
-def dead_letter_queue(name: str) -> dict:
-    return {"Type": "AWS::SQS::Queue", "Properties": {
+def dead_letter_queue(logical: str, name: str) -> dict:
+    return {"Type": "AWS::SQS::Queue", **lint_exceptions(logical), "Properties": {
         "QueueName": sub(f"shop-${{Stage}}-{name}"), "MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}}
 
 
@@ -80,13 +128,25 @@ def rule(name: str, pattern: dict, queue_logical: str) -> dict:
                      "DeadLetterConfig": {"Arn": arn("EventsDLQ")}}]}}
 
 
-def queue_policy(queues: list[str], rules: list[str]) -> dict:
+def queue_policy(queue: str, sid: str, service: str, sources: list) -> dict:
+    """One queue's policy: `service` may send to it on behalf of exactly `sources` (a queue holds one policy)."""
     return {"Type": "AWS::SQS::QueuePolicy", "Properties": {
-        "Queues": [ref(q) for q in queues],
+        "Queues": [ref(queue)],
         "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-            "Sid": "BusRulesMayDeliver", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": [arn(q) for q in queues],
-            "Condition": {"ArnEquals": {"aws:SourceArn": [arn(r) for r in rules]}}}]}}}
+            "Sid": sid, "Effect": "Allow", "Principal": {"Service": service},
+            "Action": "sqs:SendMessage", "Resource": arn(queue),
+            "Condition": {"ArnEquals": {"aws:SourceArn": sources}}}]}}}
+
+
+def queue_policies() -> dict:
+    result = {f"{target}Policy": queue_policy(target, "BusRulesMayDeliver", "events.amazonaws.com",
+                                              [rule_arn(r) for r, (_, _, t) in RULES.items() if t == target])
+              for target in dict.fromkeys(t for _, _, t in RULES.values())}
+    result["EventsDLQPolicy"] = queue_policy("EventsDLQ", "UndeliveredEventsMayPark", "events.amazonaws.com",
+                                             [rule_arn(r) for r in EVENTS_DLQ_RULES])
+    result["AlarmsDLQPolicy"] = queue_policy("AlarmsDLQ", "UndeliveredAlarmsMayPark", "sns.amazonaws.com",
+                                             [sub(ALARM_TOPIC_ARN)])
+    return result
 
 
 def user_pool() -> dict:
@@ -122,16 +182,21 @@ def function_overrides() -> dict:
            "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender")}
     resources: dict = {}
     for logical, (_, name) in FUNCTIONS.items():
-        resources[logical] = {"Properties": {"FunctionName": sub(name), "Environment": {"Variables": env}}}
+        # LoggingConfig binds the function to its log group, so the group (with its retention) exists first.
+        resources[logical] = {**lint_exceptions(logical), "Properties": {
+            "FunctionName": sub(name), "Environment": {"Variables": env},
+            "LoggingConfig": {"LogGroup": ref(f"{logical}LogGroup")}}}
     for queue_name, (_, function, source) in QUEUES.items():
         resources[function]["Properties"]["Events"] = {source: {"Properties": {
             "Queue": arn(f"{queue_name}Queue"), "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
     # EventBridge retries a delivery it cannot make for a day, then parks it in EventsDLQ.
     delivery = {"DeadLetterConfig": {"Arn": arn("EventsDLQ")},
                 "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}}
+    names = {function: sub(f"shop-${{Stage}}-{name}") for function, (_, name, _) in FUNCTION_RULES.items()}
     resources["Notify"]["Properties"]["Events"] = {"NotifyEvent": {"Properties": {
-        "EventBusName": ref("ShopEventBus"), **delivery}}}
-    resources["Housekeeping"]["Properties"]["Events"] = {"HousekeepingEvent": {"Properties": delivery}}
+        "EventBusName": ref("ShopEventBus"), "RuleName": names["Notify"], **delivery}}}
+    resources["Housekeeping"]["Properties"]["Events"] = {"HousekeepingEvent": {"Properties": {
+        "Name": names["Housekeeping"], **delivery}}}
     # An invocation that fails after Lambda's own retries lands in the function's failure queue:
     # notify retries twice (a notification is idempotent by event id); housekeeping not at all,
     # because the next tick a minute later redoes whatever the failed sweep left.
@@ -142,16 +207,63 @@ def function_overrides() -> dict:
             "MaximumRetryAttempts": attempts, "MaximumEventAgeInSeconds": max_age,
             "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": arn(queue_logical)}}}
     resources["Housekeeping"]["Properties"]["ReservedConcurrentExecutions"] = 1
-    resources["RestAPI"] = {"Properties": {"DefinitionBody": {"securityDefinitions": {"ShopUsers": {
-        "x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}}}}}
+    resources["RestAPI"] = {"Properties": {
+        "DefinitionBody": {
+            "securityDefinitions": {"ShopUsers": {"x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}},
+            # In the definition rather than as GatewayResponse resources: a new definition body replaces
+            # the API's whole configuration, and would drop responses declared beside it.
+            "x-amazon-apigateway-gateway-responses": gateway_responses()},
+        "AccessLogSetting": {"DestinationArn": arn("ApiAccessLogGroup"), "Format": json.dumps(ACCESS_LOG_FORMAT)},
+        "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*",
+                            "ThrottlingRateLimit": ref("ApiThrottlingRateLimit"),
+                            "ThrottlingBurstLimit": ref("ApiThrottlingBurstLimit")}]}}
     return resources
 
 
+def log_group(name: str) -> dict:
+    return {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete",
+            "Properties": {"LogGroupName": sub(name), "RetentionInDays": {"Fn::If": ["IsProd", 90, 14]}}}
+
+
 def log_groups() -> dict:
-    return {f"{logical}LogGroup": {
-        "Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete",
-        "Properties": {"LogGroupName": sub(f"/aws/lambda/{name}"),
-                       "RetentionInDays": {"Fn::If": ["IsProd", 90, 14]}}} for logical, (_, name) in FUNCTIONS.items()}
+    return {f"{logical}LogGroup": log_group(f"/aws/lambda/{name}") for logical, (_, name) in FUNCTIONS.items()}
+
+
+# One JSON object per API request; every value quoted, so a missing one ("-") still parses.
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId", "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime", "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath", "path": "$context.path", "status": "$context.status",
+    "protocol": "$context.protocol", "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency", "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus", "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent", "user": "$context.authorizer.claims.sub",
+    "error": "$context.error.message", "xrayTraceId": "$context.xrayTraceId",
+}
+
+
+def api_access_logs() -> dict:
+    """The stage's access log group, and the account setting API Gateway needs before it writes any log.
+
+    The CloudWatch Logs role is one per account and region, shared by every API there; a stack
+    creates it only when `CreateApiGatewayAccountRole` says so (another stack may own it already).
+    """
+    group = log_group("/aws/apigateway/shop-${Stage}-access")
+    # The stage refers to this group, so the stage waits for the account setting when the stack makes it
+    # (a conditional DependsOn, written as a reference in the metadata).
+    group["Metadata"] = {"WaitsFor": {"Fn::If": ["CreatesApiGatewayAccountRole", ref("ApiGatewayAccount"),
+                                                 ref("AWS::NoValue")]}}
+    return {
+        "ApiAccessLogGroup": group,
+        "ApiGatewayCloudWatchRole": {"Type": "AWS::IAM::Role", "Condition": "CreatesApiGatewayAccountRole",
+                                     "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "sts:AssumeRole"}]},
+            "ManagedPolicyArns": [sub(API_GATEWAY_LOGS_POLICY)]}},
+        "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "Condition": "CreatesApiGatewayAccountRole",
+                              "Properties": {"CloudWatchRoleArn": arn("ApiGatewayCloudWatchRole")}},
+    }
 
 
 def alarm(metric: str, namespace: str, dimensions: list, *, statistic: str = "Sum", threshold: float = 0,
@@ -167,13 +279,41 @@ def alarm(metric: str, namespace: str, dimensions: list, *, statistic: str = "Su
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": props}
 
 
+def alarm_topic() -> dict:
+    """The alarms' topic, encrypted under the stack's own key: CloudWatch cannot use the AWS managed
+    alias/aws/sns (its key policy cannot be changed), so alarms published to such a topic are dropped."""
+    from_alarms = {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")},
+                   "ArnLike": {"aws:SourceArn": sub(ALARMS_ARN)}}
+    return {
+        "AlarmTopicKey": {"Type": "AWS::KMS::Key", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete",
+                          "Properties": {
+            "Description": sub("shop-${Stage}: encrypts the alarm topic"), "EnableKeyRotation": True,
+            "KeyPolicy": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "AccountAdministers", "Effect": "Allow",
+                 "Principal": {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "AlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*", "Condition": from_alarms}]}}},
+        "AlarmTopicKeyAlias": {"Type": "AWS::KMS::Alias", "Properties": {
+            "AliasName": sub("alias/shop-${Stage}-alarms"), "TargetKeyId": ref("AlarmTopicKey")}},
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {
+            "TopicName": sub("shop-${Stage}-alarms"), "KmsMasterKeyId": arn("AlarmTopicKey")}},
+        "AlarmTopicPolicy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {
+            "Topics": [ref("AlarmTopic")],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "AlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish", "Resource": ref("AlarmTopic"), "Condition": from_alarms}]}}},
+        # A notification SNS cannot deliver (a bouncing address, a deleted subscription) is kept, not lost.
+        "AlarmEmailSubscription": {"Type": "AWS::SNS::Subscription", "Condition": "HasAlarmEmail", "Properties": {
+            "TopicArn": ref("AlarmTopic"), "Protocol": "email", "Endpoint": ref("AlarmEmail"),
+            "RedrivePolicy": {"deadLetterTargetArn": arn("AlarmsDLQ")}}},
+    }
+
+
 def alarms() -> dict:
     api = [{"Name": "ApiName", "Value": "shop"}, {"Name": "Stage", "Value": "api"}]
     result = {
-        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {
-            "TopicName": sub("shop-${Stage}-alarms"), "KmsMasterKeyId": "alias/aws/sns"}},
-        "AlarmEmailSubscription": {"Type": "AWS::SNS::Subscription", "Condition": "HasAlarmEmail", "Properties": {
-            "TopicArn": ref("AlarmTopic"), "Protocol": "email", "Endpoint": ref("AlarmEmail")}},
+        **alarm_topic(),
         "Api5xxAlarm": alarm("5XXError", "AWS/ApiGateway", api, description="The API answered 5xx"),
         "ApiLatencyAlarm": alarm("Latency", "AWS/ApiGateway", api, extended="p99", threshold=3000,
                                  description="API p99 latency above 3 s"),
@@ -212,7 +352,8 @@ def dashboard() -> dict:
 
 
 def gateway_responses() -> dict:
-    """API Gateway's own answers (bad token, unknown route, throttling) in the API's one error shape, with CORS."""
+    """API Gateway's own answers (bad token, unknown route, throttling) in the API's one error shape, with CORS,
+    as the definition's x-amazon-apigateway-gateway-responses."""
     cors = {"gatewayresponse.header.Access-Control-Allow-Origin": sub("'${AllowedOrigin}'"),
             "gatewayresponse.header.Access-Control-Allow-Headers":
                 "'Authorization,Content-Type,Idempotency-Key,X-Correlation-Id'"}
@@ -222,12 +363,9 @@ def gateway_responses() -> dict:
     for kind, code in kinds.items():
         body = ('{"error":{"code":"%s","message":$context.error.messageString},"requestId":"$context.requestId"}'
                 % code)
-        props = {"RestApiId": ref("RestAPI"), "ResponseType": kind, "ResponseParameters": cors,
-                 "ResponseTemplates": {"application/json": body}}
+        result[kind] = {"responseParameters": cors, "responseTemplates": {"application/json": body}}
         if kind == "MISSING_AUTHENTICATION_TOKEN":
-            props["StatusCode"] = "404"  # API Gateway's answer for an unknown route: say so
-        name = "".join(part.title() for part in kind.split("_"))
-        result[f"Gateway{name}Response"] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
+            result[kind]["statusCode"] = "404"  # API Gateway's answer for an unknown route: say so
     return result
 
 
@@ -241,15 +379,12 @@ def template() -> dict:
             "RetentionDays": {"Fn::If": ["IsProd", 90, 14]}}},
         "OrdersQueue": queue("orders", "OrdersDLQ", CONSUMER_TIMEOUT * 6),
         "AuditQueue": queue("audit", "AuditDLQ", CONSUMER_TIMEOUT * 6),
-        **{dlq: dead_letter_queue(name) for dlq, name in
+        **{dlq: dead_letter_queue(dlq, name) for dlq, name in
            (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("EventsDLQ", "events-dlq"),
-            ("NotifyDLQ", "notify-dlq"), ("HousekeepingDLQ", "housekeeping-dlq"))},
-        "CheckoutRequestedRule": rule("checkout-requested", {"source": ["shop"], "detail-type": ["CheckoutRequested"]},
-                                      "OrdersQueue"),
-        "AuditRule": rule("audit-everything", {"source": ["shop"]}, "AuditQueue"),
-        "BusQueuesPolicy": queue_policy(["OrdersQueue", "AuditQueue"], ["CheckoutRequestedRule", "AuditRule"]),
-        "EventsDLQPolicy": queue_policy(["EventsDLQ"], ["CheckoutRequestedRule", "AuditRule"]),
-        **user_pool(), **function_overrides(), **log_groups(), **alarms(), **dashboard(), **gateway_responses(),
+            ("NotifyDLQ", "notify-dlq"), ("HousekeepingDLQ", "housekeeping-dlq"), ("AlarmsDLQ", "alarms-dlq"))},
+        **{logical: rule(name, pattern, target) for logical, (name, pattern, target) in RULES.items()},
+        **queue_policies(),
+        **user_pool(), **function_overrides(), **log_groups(), **api_access_logs(), **alarms(), **dashboard(),
     }
     return {
         "Parameters": {
@@ -261,11 +396,20 @@ def template() -> dict:
             "EmailIdentity": {"Type": "String", "Default": "",
                               "Description": "The verified SES identity (the sender's address or domain) "
                                              "the notifier may send as"},
+            "ApiThrottlingRateLimit": {"Type": "Number", "Default": 200, "MinValue": 1,
+                                       "Description": "Requests per second the API stage admits (all clients)"},
+            "ApiThrottlingBurstLimit": {"Type": "Number", "Default": 400, "MinValue": 1,
+                                        "Description": "Requests the API stage admits at once above the rate"},
+            "CreateApiGatewayAccountRole": {
+                "Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
+                "Description": "Set the account's API Gateway CloudWatch Logs role (one per account and region, "
+                               "needed for access logs); false where another stack already sets it"},
         },
         "Conditions": {
             "IsProd": {"Fn::Equals": [ref("Stage"), "prod"]},
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
             "SendsEmail": {"Fn::Not": [{"Fn::Equals": [ref("EmailSender"), ""]}]},
+            "CreatesApiGatewayAccountRole": {"Fn::Equals": [ref("CreateApiGatewayAccountRole"), "true"]},
         },
         "Resources": resources,
         "Outputs": {
@@ -273,6 +417,7 @@ def template() -> dict:
             "OrdersQueueUrl": {"Value": ref("OrdersQueue")}, "AuditQueueUrl": {"Value": ref("AuditQueue")},
             "UserPoolId": {"Value": ref("UserPool")}, "UserPoolClientId": {"Value": ref("UserPoolClient")},
             "AlarmTopicArn": {"Value": ref("AlarmTopic")},
+            "ApiAccessLogGroupName": {"Value": ref("ApiAccessLogGroup")},
         },
     }
 
