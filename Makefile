@@ -30,9 +30,8 @@ bench: $(VENV)/.installed  ## cold start, AWS calls, warm latency, package size 
 openapi: $(VENV)/.installed  ## regenerate openapi.json from the routes and models
 	$(PY) -m tools.openapi
 
-package: $(VENV)/.installed  ## dist/$(STAGE)/: deployment.zip and template.json (one CloudFormation stack)
+package: $(VENV)/.installed  ## dist/$(STAGE)/: deployment.zip, template.json, expanded.json; fails on a lint error
 	$(PY) -m tools.package --stage $(STAGE)
-	$(VENV)/bin/cfn-lint dist/$(STAGE)/template.json
 
 template: $(VENV)/.installed  ## regenerate .chalice/resources.json (the merge template)
 	$(PY) -m tools.merge_template
