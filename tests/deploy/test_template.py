@@ -1,24 +1,20 @@
-"""The deployable stack: generated files current, structural rules held, cfn-lint clean."""
+"""The deployable stack as written: generated files current, structural rules held, lint clean, runtime supported.
+
+The same stack after the SAM transform, with its wiring evaluated as AWS evaluates it, is
+test_expanded.py's.
+"""
 from __future__ import annotations
 
+import datetime
 import json
 import pathlib
-import subprocess
-import sys
+import zipfile
 
-import pytest
+import cfnlint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA_SERVICES = ("dynamodb:", "sqs:", "events:", "cognito-idp:", "ssm:", "ses:")
-
-
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory):
-    """`make package STAGE=prod`, offline-safe: region set, no credentials needed."""
-    from tools.package import package
-
-    out = tmp_path_factory.mktemp("dist") / "prod"
-    return json.loads(package("prod", out).read_text()), out
+RUNTIME_LIFECYCLE = pathlib.Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "LmbdRuntimeLifecycle.json"
 
 
 def test_merge_template_and_policies_are_current():
@@ -37,12 +33,69 @@ def test_no_wildcard_actions_or_data_resources_in_any_policy():
                 assert "*" not in statement["Resource"], (path.name, statement["Sid"])
 
 
-def test_cfn_lint_finds_no_errors(packaged):
-    template, out = packaged
-    result = subprocess.run([str(pathlib.Path(sys.executable).parent / "cfn-lint"), str(out / "template.json")],
-                            capture_output=True, text=True)
-    errors = [line for line in result.stdout.splitlines() if line[:1] == "E"]
-    assert errors == [], result.stdout
+def test_cfn_lint_and_serverless_rules_pass_the_template_as_written_and_as_expanded(packaged):
+    from tools.package import lint
+
+    findings = lint(packaged.out / "template.json", packaged.out / "expanded.json")
+    assert findings == [], "\n".join(f"{f['level']} {f['rule']} {f['file']}:{f['line']} {f['message']}"
+                                      for f in findings)
+
+
+def test_lint_fails_a_dead_letter_queue_without_its_reason(tmp_path):
+    from tools.merge_template import dead_letter_queue
+    from tools.package import lint
+
+    def template(queue: dict) -> pathlib.Path:
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.json"
+        path.write_text(json.dumps({"Parameters": {"Stage": {"Type": "String"}}, "Resources": {"OrdersDLQ": queue}}))
+        return path
+
+    exempt = dead_letter_queue("OrdersDLQ", "orders-dlq")
+    bare = {key: value for key, value in exempt.items() if key != "Metadata"}
+    assert exempt["Metadata"]["cfn-lint"]["reasons"]["ES6000"]
+    assert [(f["rule"], f["level"]) for f in lint(template(bare))] == [("ES6000", "Error")]
+    assert lint(template(exempt)) == []
+
+
+def test_every_lint_exception_gives_its_reason(packaged):
+    for template in (packaged.template, packaged.expanded):
+        for logical, resource in template["Resources"].items():
+            lint = resource.get("Metadata", {}).get("cfn-lint", {})
+            ignored = lint.get("config", {}).get("ignore_checks", [])
+            assert sorted(lint.get("reasons", {})) == sorted(ignored), logical
+            assert all(len(reason) > 20 for reason in lint.get("reasons", {}).values()), logical
+
+
+def runtime_problems(runtimes: set[str], today: datetime.date) -> list[str]:
+    """Runtimes Lambda deprecates within a year of `today` (cfn-lint's copy of the Lambda runtime lifecycle)."""
+    lifecycle = json.loads(RUNTIME_LIFECYCLE.read_text())
+    horizon = today + datetime.timedelta(days=365)
+    return [f"{runtime} is deprecated on {lifecycle[runtime]['deprecated']}" for runtime in sorted(runtimes)
+            if runtime not in lifecycle or datetime.date.fromisoformat(lifecycle[runtime]["deprecated"]) <= horizon]
+
+
+def test_functions_run_on_arm64_on_a_runtime_supported_for_another_year(packaged):
+    functions = [r["Properties"] for r in packaged.expanded["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 5
+    assert all(f["Architectures"] == ["arm64"] for f in functions)
+    assert runtime_problems({f["Runtime"] for f in functions}, datetime.date.today()) == []
+
+
+def test_the_runtime_check_refuses_a_runtime_deprecated_within_the_year():
+    assert runtime_problems({"python3.11"}, datetime.date(2026, 11, 22)) == [
+        "python3.11 is deprecated on 2027-06-30"]
+    assert runtime_problems({"python3.13"}, datetime.date(2026, 11, 22)) == []
+
+
+def test_package_holds_the_runtimes_arm64_builds_of_compiled_dependencies(packaged):
+    from tools.package import RUNTIME, foreign_extensions
+
+    assert RUNTIME == "python3.13"
+    with zipfile.ZipFile(packaged.zip) as archive:
+        names = archive.namelist()
+    assert "pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so" in names
+    assert "app.py" in names
+    assert foreign_extensions(packaged.zip) == []
 
 
 def _functions(template):
@@ -50,7 +103,7 @@ def _functions(template):
 
 
 def test_every_queue_consumer_reports_partial_failures_from_a_queue_with_a_dlq(packaged):
-    template, _ = packaged
+    template = packaged.template
     resources = template["Resources"]
     consumers = 0
     for name, function in _functions(template).items():
@@ -69,7 +122,7 @@ def test_every_queue_consumer_reports_partial_failures_from_a_queue_with_a_dlq(p
 
 
 def test_every_rule_is_on_the_shops_bus_with_retries_and_a_dlq(packaged):
-    template, _ = packaged
+    template = packaged.template
     bus = {"Ref": "ShopEventBus"}
     for name, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Events::Rule":
@@ -84,7 +137,7 @@ def test_every_rule_is_on_the_shops_bus_with_retries_and_a_dlq(packaged):
 
 
 def test_every_function_has_a_log_group_with_retention(packaged):
-    template, _ = packaged
+    template = packaged.template
     groups = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
     for function in _functions(template).values():
         name = function["Properties"]["FunctionName"]["Fn::Sub"]
@@ -92,7 +145,7 @@ def test_every_function_has_a_log_group_with_retention(packaged):
 
 
 def test_every_dlq_has_an_alarm_and_the_api_has_5xx_and_latency_alarms(packaged):
-    template, _ = packaged
+    template = packaged.template
     resources = template["Resources"]
     alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     dlqs = [k for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" not in r["Properties"]]
@@ -103,14 +156,14 @@ def test_every_dlq_has_an_alarm_and_the_api_has_5xx_and_latency_alarms(packaged)
 
 
 def test_authorizer_is_bound_to_the_stacks_user_pool(packaged):
-    template, _ = packaged
+    template = packaged.template
     security = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["securityDefinitions"]
     assert security["ShopUsers"]["x-amazon-apigateway-authorizer"]["providerARNs"] == [
         {"Fn::GetAtt": ["UserPool", "Arn"]}]
 
 
 def test_table_is_protected_in_prod(packaged):
-    template, _ = packaged
+    template = packaged.template
     table = template["Resources"]["ShopTable"]
     assert template["Parameters"]["Stage"]["Default"] == "prod"
     assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True

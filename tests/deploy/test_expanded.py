@@ -1,0 +1,191 @@
+"""The prod stack after the SAM transform, wired as AWS will evaluate it: logs, failures, queues, IAM, alarms, edge.
+
+Every intrinsic is resolved against physical ids and ARNs named as AWS names them
+(tests/deploy/deployed.py), and roles are evaluated with the local stack's IAM evaluator.
+Each check is also shown failing on a copy broken the way a template gets broken.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.deploy.deployed import (
+    REGION,
+    Deployed,
+    access_log_format,
+    admitted_sources,
+    alarm_delivery_problems,
+    consumer_problems,
+    dependencies,
+    deploy,
+    failure_destinations,
+    failure_problems,
+    key_problems,
+    log_group_of,
+    log_problems,
+    own_resources,
+    queue_admission_problems,
+    rule_deliveries,
+    scope_problems,
+)
+
+
+@pytest.fixture(scope="module")
+def deployed(packaged) -> Deployed:
+    return deploy(packaged.expanded, "prod")
+
+
+def _drop_statement(deployed: Deployed, role: str, sid: str) -> Deployed:
+    broken = deployed.copy()
+    for document in broken.role_policies(role):
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != sid]
+    return broken
+
+
+def test_every_function_writes_to_its_own_log_group_with_retention(deployed):
+    functions = deployed.of_type("AWS::Lambda::Function")
+    assert log_group_of(deployed, "APIHandler") == "/aws/lambda/shop-prod"
+    assert {log_group_of(deployed, f) for f in functions} == {
+        "/aws/lambda/shop-prod", *(f"/aws/lambda/shop-prod-{name}" for name in
+                                   ("create_orders", "record_audit", "notify", "housekeeping"))}
+    assert log_problems(deployed) == []
+
+
+def test_a_role_without_its_log_statement_is_caught(deployed):
+    broken = _drop_statement(deployed, deployed.function_role("APIHandler"), "Logs")
+    problems = log_problems(broken)
+    assert len(problems) == 2 and all(p.startswith("APIHandler (ApiHandlerRole): logs:") for p in problems)
+
+
+def test_failed_invocations_reach_their_queues(deployed):
+    destinations = failure_destinations(deployed)
+    assert destinations == {"Notify": {deployed.arn("NotifyDLQ")}, "Housekeeping": {deployed.arn("HousekeepingDLQ")}}
+    assert failure_problems(deployed) == []
+    broken = _drop_statement(deployed, deployed.function_role("Notify"), "FailedInvocations")
+    assert [p.split(":")[0] for p in failure_problems(broken)] == ["Notify (NotifyRole)"]
+
+
+def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
+    sources = {m["Properties"]["EventSourceArn"] for m in deployed.of_type("AWS::Lambda::EventSourceMapping").values()}
+    assert sources == {deployed.arn("OrdersQueue"), deployed.arn("AuditQueue")}
+    assert consumer_problems(deployed) == []
+    broken = _drop_statement(deployed, deployed.function_role("CreateOrders"), "ConsumeQueue")
+    assert len(consumer_problems(broken)) == 3
+
+
+def test_every_rules_queue_admits_exactly_the_rules_that_use_it(deployed):
+    users = rule_deliveries(deployed)
+    every_rule = {deployed.arn(r) for r in deployed.of_type("AWS::Events::Rule")}
+    assert len(every_rule) == 4  # two of ours, and what SAM makes of the notifier's event and the schedule
+    assert users["EventsDLQ"] == every_rule
+    assert users["OrdersQueue"] == {deployed.arn("CheckoutRequestedRule")}
+    assert users["AuditQueue"] == {deployed.arn("AuditRule")}
+    assert queue_admission_problems(deployed) == []
+
+
+def test_a_queue_admitting_another_rule_or_forgetting_one_is_caught(deployed):
+    broken = deployed.copy()
+    orders = broken.resources["OrdersQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    orders["Condition"]["ArnEquals"]["aws:SourceArn"].append(deployed.arn("AuditRule"))
+    events_dlq = broken.resources["EventsDLQPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    notifier = deployed.arn("NotifyNotifyEvent")
+    events_dlq["Condition"]["ArnEquals"]["aws:SourceArn"].remove(notifier)
+    events_problem, orders_problem = sorted(queue_admission_problems(broken))
+    assert orders_problem.startswith("OrdersQueue: admits ['" + deployed.arn("AuditRule"))
+    assert events_problem.startswith("EventsDLQ: admits [] that do not use it, refuses ['" + notifier)
+
+
+def test_one_policy_for_two_queues_is_caught(deployed):
+    broken = deployed.copy()
+    shared = broken.resources["OrdersQueuePolicy"]["Properties"]
+    shared["Queues"].append(broken.stack.refs["AuditQueue"])
+    assert any(p.startswith("AuditQueue: 2 queue policies") for p in queue_admission_problems(broken))
+
+
+def test_undelivered_alarm_emails_are_kept_and_only_the_topic_may_park_them(deployed):
+    subscription = deployed.resources["AlarmEmailSubscription"]["Properties"]
+    assert subscription["RedrivePolicy"]["deadLetterTargetArn"] == deployed.arn("AlarmsDLQ")
+    assert admitted_sources(deployed, "AlarmsDLQ", "sns.amazonaws.com") == {deployed.stack.refs["AlarmTopic"]}
+
+
+def test_function_roles_name_only_the_stacks_own_resources(deployed):
+    from tools.iam_policies import UNSCOPED_ACTIONS
+
+    owned = own_resources(deployed, "prod", "/shop/prod/payment-webhook-secret")
+    assert scope_problems(deployed, owned, UNSCOPED_ACTIONS) == []
+    broken = deployed.copy()
+    broken.role_policies("NotifyRole")[0]["Statement"].append(
+        {"Sid": "Wide", "Effect": "Allow", "Action": ["sqs:SendMessage", "xray:PutTraceSegments"],
+         "Resource": [f"arn:aws:sqs:{REGION}:123456789012:*", "*"]})
+    assert scope_problems(broken, owned, UNSCOPED_ACTIONS) == [
+        f"NotifyRole/Wide: arn:aws:sqs:{REGION}:123456789012:* is not the stack's own",
+        "NotifyRole/Wide: ['sqs:SendMessage'] on *"]
+
+
+def test_the_api_gateway_logging_role_is_the_only_role_with_a_managed_policy(deployed):
+    roles = {logical: r["Properties"] for logical, r in deployed.of_type("AWS::IAM::Role").items()
+             if r["Properties"].get("ManagedPolicyArns")}
+    assert roles.keys() == {"ApiGatewayCloudWatchRole"}
+    role = roles["ApiGatewayCloudWatchRole"]
+    assert role["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]
+    assert [s["Principal"] for s in role["AssumeRolePolicyDocument"]["Statement"]] == [
+        {"Service": "apigateway.amazonaws.com"}]
+    account = deployed.resources["ApiGatewayAccount"]["Properties"]
+    assert account["CloudWatchRoleArn"] == deployed.arn("ApiGatewayCloudWatchRole")
+
+
+def test_cloudwatch_may_publish_every_alarm_to_its_encrypted_topic(deployed):
+    alarms = deployed.of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 15
+    assert alarm_delivery_problems(deployed) == []
+    assert key_problems(deployed) == []
+
+
+def test_a_topic_under_the_aws_managed_key_or_a_key_without_cloudwatch_is_caught(deployed):
+    managed = deployed.copy()
+    managed.resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] = "alias/aws/sns"
+    assert any("encrypted with alias/aws/sns" in p for p in alarm_delivery_problems(managed))
+    closed = deployed.copy()
+    policy = closed.resources["AlarmTopicKey"]["Properties"]["KeyPolicy"]
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "AlarmsPublish"]
+    assert any("does not let CloudWatch kms:GenerateDataKey" in p for p in alarm_delivery_problems(closed))
+    elsewhere = deployed.copy()
+    topic_policy = elsewhere.resources["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    topic_policy["Condition"]["StringEquals"]["aws:SourceAccount"] = "210987654321"
+    assert any("does not let CloudWatch publish" in p for p in alarm_delivery_problems(elsewhere))
+    unrotated = deployed.copy()
+    unrotated.resources["AlarmTopicKey"]["Properties"]["EnableKeyRotation"] = False
+    assert key_problems(unrotated) == ["AlarmTopicKey: rotation off"]
+
+
+def test_the_stage_logs_json_access_logs_throttles_and_traces(deployed, packaged):
+    (stage, resource), = deployed.of_type("AWS::ApiGateway::Stage").items()
+    properties = resource["Properties"]
+    group = deployed.logical_of(properties["AccessLogSetting"]["DestinationArn"])
+    assert deployed.resources[group]["Properties"]["RetentionInDays"] == 90
+    fields = access_log_format(deployed, stage)
+    assert fields["requestId"] == "$context.requestId" and fields["status"] == "$context.status"
+    defaults = {name: spec["Default"] for name, spec in packaged.expanded["Parameters"].items()}
+    (throttling,) = [m for m in properties["MethodSettings"] if (m["ResourcePath"], m["HttpMethod"]) == ("/*", "*")]
+    assert (throttling["ThrottlingRateLimit"], throttling["ThrottlingBurstLimit"]) == (
+        defaults["ApiThrottlingRateLimit"], defaults["ApiThrottlingBurstLimit"])
+    assert properties["TracingEnabled"] is True  # prod traces (config.json's xray)
+
+
+def test_the_stage_waits_for_the_accounts_logging_role_when_the_stack_sets_it(packaged):
+    (stage,) = [k for k, r in packaged.expanded["Resources"].items() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert "ApiGatewayAccount" in dependencies(packaged.expanded, stage)
+    without = deploy(packaged.expanded, "prod", {"CreateApiGatewayAccountRole": "false"})
+    assert not without.of_type("AWS::ApiGateway::Account") and "ApiGatewayCloudWatchRole" not in without.resources
+    assert without.of_type("AWS::ApiGateway::Stage")
+
+
+def test_gateway_responses_live_in_the_api_definition(packaged):
+    resources = packaged.expanded["Resources"]
+    assert not [k for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::GatewayResponse"]
+    responses = resources["RestAPI"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    body = json.loads(responses["UNAUTHORIZED"]["responseTemplates"]["application/json"]
+                      .replace("$context.error.messageString", '"m"').replace("$context.requestId", "r"))
+    assert body == {"error": {"code": "UNAUTHORIZED", "message": "m"}, "requestId": "r"}
