@@ -58,7 +58,8 @@ class Envelope(BaseModel):
 
     def parsed(self) -> EventData:
         """The data as its event type's model; InvalidEvent for unknown types or bad data."""
-        model = EVENT_TYPES.get(self.type)
+        # A consumer's container may never have imported the publishing domain: learn every type once.
+        model = EVENT_TYPES.get(self.type) or load_event_types().get(self.type)
         if model is None:
             raise InvalidEvent(f"unknown event type {self.type!r}")
         try:

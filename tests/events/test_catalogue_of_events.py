@@ -48,3 +48,19 @@ def test_envelope_carries_the_current_correlation_id():
         correlation_id_var.reset(token)
     assert (event.correlationId, event.type, event.data) == ("corr-123", "UserRegistered", {"userId": "u1"})
     assert EVENT_TYPES["UserRegistered"].model_validate(event.data).entity_id == "u1"
+
+
+def test_a_consumer_that_never_imported_the_publishing_domain_still_knows_its_events():
+    """Each function is its own container: the audit recorder reads catalogue events it never imported."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "from chalicelib.core.events import Envelope\n"
+            "assert 'chalicelib.catalogue.events' not in sys.modules\n"
+            "data = {'productId': 'p1', 'name': 'Mug', 'category': 'kitchen', 'price': 900, 'currency': 'EUR',"
+            " 'stock': 3, 'version': 1}\n"
+            "print(type(Envelope(type='ProductCreated', data=data).parsed()).__name__)\n")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ProductCreated", result.stderr
