@@ -35,7 +35,8 @@ def local_opener() -> urllib.request.OpenerDirector:
 class Emulator:
     """`Emulator().start()` ... `.stop()`, or `with Emulator() as aws:`; the port comes from MOTO_PORT if set.
 
-    `on_denial` receives every `AccessDenied ...` line the emulator logs (make run prints them).
+    Every `AccessDenied ...` line the emulator logs is kept in `denials` and passed to `on_denial`
+    (make run prints them).
     """
 
     def __init__(self, port: int | None = None, log_path: str | None = None, *, enforce_iam: bool = True,
@@ -46,6 +47,7 @@ class Emulator:
         self.enforce_iam = enforce_iam
         self._log_path = log_path
         self._on_denial = on_denial
+        self.denials: list[str] = []
         self._process: subprocess.Popen | None = None
         self._pump: threading.Thread | None = None
 
@@ -89,8 +91,11 @@ class Emulator:
                 if log:
                     log.write(line)
                     log.flush()
-                if self._on_denial and line.startswith(b"AccessDenied "):
-                    self._on_denial(line.decode("utf-8", "replace").rstrip())
+                if line.startswith(b"AccessDenied "):
+                    denial = line.decode("utf-8", "replace").rstrip()
+                    self.denials.append(denial)
+                    if self._on_denial:
+                        self._on_denial(denial)
         finally:
             if log:
                 log.close()
@@ -122,11 +127,20 @@ class Emulator:
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _exit_with_parent() -> None:
+    """An orphaned emulator would hold its port forever: leave when whoever started it is gone."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     """moto's server with IAM enforced as AWS enforces it."""
     from local.enforcement import install
 
     install()
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     from moto.server import main as serve
 
     serve(argv if argv is not None else sys.argv[1:])

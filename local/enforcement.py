@@ -10,12 +10,17 @@ The emulator's own keys (`OPERATOR_KEYS`) stay an operator with full access: the
 demo data, the worker's plumbing, `tools.ops` and anyone inspecting the emulator use them. Every
 other key must belong to an IAM user or an assumed role in the emulator, and a denied call
 answers as AWS does and is logged as `AccessDenied function=... action=... resource=...`.
+
+With `LOCAL_IAM_RECORD=<file>` in the environment, every permission a function used is appended
+to that file as a JSON line, which shows a grant that nothing uses.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -80,7 +85,8 @@ def _denied(response: Any, principal: str, need: iam.Need, resource: str, decisi
 
     message = iam.denial_message(principal, need.action, resource, decision)
     if _json_protocol(response):
-        return JsonRESTError("AccessDeniedException", message)
+        # SQS speaks JSON but keeps its query-era error codes.
+        return JsonRESTError("AccessDenied" if need.action.startswith("sqs:") else "AccessDeniedException", message)
     return AccessDeniedError(user_arn=principal, action=message.split(" is not authorized to perform: ", 1)[1])
 
 
@@ -99,6 +105,14 @@ def install(report: Callable[[str], None] | None = None) -> None:
     if getattr(ActionAuthenticatorMixin, "_shop_enforcement", False):
         return
     say = report or (lambda line: print(line, file=sys.stderr, flush=True))
+    lock = threading.Lock()
+
+    def record(principal: str, action: str, resource: str) -> None:
+        path = os.environ.get("LOCAL_IAM_RECORD")
+        if path:
+            line = json.dumps({"function": _function_of(principal), "action": action, "resource": resource})
+            with lock, open(path, "a") as out:
+                out.write(line + "\n")
 
     def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
@@ -116,16 +130,16 @@ def install(report: Callable[[str], None] | None = None) -> None:
             return
         if iam_request_cls is not IAMRequest:  # S3 keeps moto's own check (its resource is already an ARN)
             return _moto_authorize(self, iam_request_cls, resource)
-        request = iam_request_cls(account_id=self.current_account, method=self.method, path=_path(self),
-                                  data=self.data, body=self.raw_body, headers=self.headers, action=operation)
-        request.check_signature()
+        request = _authenticated(self, iam_request_cls, operation)
         principal = request._access_key.arn
         policies = [IAMPolicy(p)._policy_json for p in request._access_key.collect_policies()]
         needs = iam.required(service, operation, _params(self), region=region, account=self.current_account,
                              fallback_resource=resource)
         for need in needs:
             decision, arn = iam.decide(policies, need)
-            if decision is not iam.Decision.ALLOWED:
+            if decision is iam.Decision.ALLOWED:
+                record(principal, need.action, arn)
+            else:
                 say(f"AccessDenied function={_function_of(principal)} action={need.action} resource={arn} "
                     f"({decision.value})")
                 raise _denied(self, principal, need, arn, decision)
@@ -133,6 +147,28 @@ def install(report: Callable[[str], None] | None = None) -> None:
     _moto_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize
     ActionAuthenticatorMixin._shop_enforcement = True
+
+
+# What JSON-protocol services answer for a bad key or signature (moto answers these in XML only).
+_JSON_AUTH_ERRORS = {"InvalidClientTokenId": "UnrecognizedClientException",
+                     "SignatureDoesNotMatch": "InvalidSignatureException"}
+
+
+def _authenticated(response: Any, iam_request_cls: type, operation: str) -> Any:
+    """moto's own check of the key and signature, its errors in the protocol the client speaks."""
+    from moto.core.exceptions import JsonRESTError
+
+    try:
+        request = iam_request_cls(account_id=response.current_account, method=response.method, path=_path(response),
+                                  data=response.data, body=response.raw_body, headers=response.headers,
+                                  action=operation)
+        request.check_signature()
+        return request
+    except Exception as error:
+        code = getattr(error, "error_type", None)
+        if code in _JSON_AUTH_ERRORS and _json_protocol(response):
+            raise JsonRESTError(_JSON_AUTH_ERRORS[code], error.message) from None
+        raise
 
 
 def _path(response: Any) -> str:

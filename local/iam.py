@@ -52,12 +52,15 @@ def action_matches(pattern: str, action: str) -> bool:
 
 
 def resource_matches(pattern: str, arn: str) -> bool:
-    """ARNs match segment by segment (a wildcard never spans partition:service:region:account)."""
+    """ARNs match segment by segment (a wildcard never spans partition:service:region:account).
+
+    A pattern that is neither `*` nor an ARN matches nothing (IAM refuses such a policy outright).
+    """
     if pattern == "*":
         return True
     wanted, actual = pattern.split(":", 5), arn.split(":", 5)
     if len(wanted) != 6 or len(actual) != 6:
-        return _glob(pattern, False).fullmatch(arn) is not None
+        return False
     return all(_glob(w, False).fullmatch(a) is not None for w, a in zip(wanted, actual))
 
 
