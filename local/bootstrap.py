@@ -151,7 +151,8 @@ class Creator:
         def client(service: str) -> Any:
             return session.client(service, endpoint_url=endpoint_url, region_name=region)
 
-        self.ddb, self.sqs, self.events, self.idp = (client(s) for s in ("dynamodb", "sqs", "events", "cognito-idp"))
+        self.ddb, self.sqs, self.events, self.idp, self.logs = (
+            client(s) for s in ("dynamodb", "sqs", "events", "cognito-idp", "logs"))
         self.region = region
 
     def create(self, resource_type: str, properties: dict) -> tuple[Any, dict] | None:
@@ -209,6 +210,14 @@ class Creator:
             self.events.put_targets(Rule=p["Name"], EventBusName=p.get("EventBusName", "default"), Targets=targets)
         return p["Name"], {"Arn": arn}
 
+    def _aws_logs_loggroup(self, p: dict) -> tuple[Any, dict]:
+        # Nothing writes to them locally; they exist so the functions' policies resolve as in AWS.
+        name = p["LogGroupName"]
+        self.logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in p:
+            self.logs.put_retention_policy(logGroupName=name, retentionInDays=int(p["RetentionInDays"]))
+        return name, {"Arn": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"}
+
     def _aws_cognito_userpool(self, p: dict) -> tuple[Any, dict]:
         request = {"PoolName": p.get("UserPoolName", "shop-local"), **p}
         request = {k: v for k, v in request.items() if k in _api_members(self.idp, "CreateUserPool")}
@@ -238,7 +247,7 @@ def bootstrap(stage: str = "local", endpoint_url: str | None = None, *, region: 
 
     Resources are created in dependency order (whatever can be resolved, until nothing is left);
     entries without a type merge into Chalice's own resources, and types that only matter in AWS
-    (alarms, dashboards, log groups, ...) are skipped.
+    (alarms, dashboards, keys, ...) are skipped.
     """
     return bootstrap_stack(stage, endpoint_url=endpoint_url, region=region, template=template,
                            session=session).summary()

@@ -41,28 +41,38 @@ def _forget_caches():
 
 
 @pytest.fixture
-def aws():
-    """moto in-process with the table, bus and user pool the stack declares."""
-    from moto import mock_aws
+def policies():
+    """Replace a function's policy file for one test (override this fixture): {"housekeeping": {...}}."""
+    return {}
 
+
+@pytest.fixture
+def aws(policies):
+    """moto in-process with the resources the stack declares, IAM enforced per function (see tests/stack.py)."""
+    from moto import mock_aws
+    from moto.core.authorization import enable_iam_authentication
+
+    from local import identities
     from tests.stack import create_stack
 
-    with mock_aws():
-        stack = create_stack()
+    with mock_aws(), enable_iam_authentication():
+        stack = create_stack(policies)
         os.environ["USER_POOL_ID"] = stack["user_pool_id"]
         os.environ["USER_POOL_CLIENT_ID"] = stack["user_pool_client_id"]
         _forget_caches()
-        yield stack
+        try:
+            yield stack
+        finally:
+            identities.unbind()
 
 
 @pytest.fixture
 def client(aws):
-    from chalice.test import Client
-
     from app import app
+    from tests.stack import FunctionClient
 
     # The local stage: its environment variables are what the client applies.
-    with Client(app, stage_name="local") as test_client:
+    with FunctionClient(app, stage_name="local") as test_client:
         yield test_client
 
 

@@ -83,6 +83,13 @@ def deliver(client, bodies):
     return response.payload
 
 
+def sweep(client) -> dict:
+    """One scheduled run of the housekeeping function, as EventBridge's schedule invokes it."""
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                            resources=[])
+    return client.lambda_.invoke("housekeeping", event).payload
+
+
 def placed_order(client, headers, *, quantity=1, price=1000, stock=10, product_id=None, bus=None):
     """A product bought and its order created through the real consumer. Returns (order, product id)."""
     from unittest import mock

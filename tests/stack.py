@@ -1,8 +1,58 @@
-"""The stack's resources inside in-process moto, created from the merge template like the local stack."""
+"""The stack inside in-process moto, as in AWS: resources from the merge template, IAM enforced per function.
+
+Every function of the app gets a role holding its stage's policy file; the test client runs
+HTTP requests as `api_handler` and `lambda_.invoke(name, ...)` as `name`, so a call a function's
+policy does not allow fails in the test as it would in AWS. Test code itself (setting up data,
+reading results) runs as the emulator's operator.
+"""
 from __future__ import annotations
 
+from typing import Any
 
-def create_stack() -> dict:
-    from local.bootstrap import bootstrap
+from chalice.test import Client, TestHTTPClient, TestLambdaClient
 
-    return bootstrap("local", None)
+from local import identities
+
+
+def create_stack(replacing: dict[str, dict] | None = None) -> dict:
+    """Resources and function identities; `replacing` swaps some functions' policy files (written as the
+    files are, references unresolved) for other documents."""
+    import boto3
+
+    from local.bootstrap import bootstrap_stack
+    from local.enforcement import install
+
+    install()
+    stack = bootstrap_stack("local", None)
+    resolved = identities.policies("local", stack, replacing=replacing)
+    identities.bind(identities.create_identities("local", stack, session=boto3.session.Session(),
+                                                 endpoint_url=None, documents=resolved))
+    return {**stack.summary(), "stack": stack}
+
+
+class _HTTP(TestHTTPClient):
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        with identities.running_as("api_handler"):
+            return super().request(*args, **kwargs)
+
+
+class _Lambda(TestLambdaClient):
+    def invoke(self, function_name: str, payload: Any = None) -> Any:
+        with identities.running_as(function_name):
+            return super().invoke(function_name, payload)
+
+
+class FunctionClient(Client):
+    """Chalice's test client with every function under its own IAM role."""
+
+    @property
+    def http(self) -> TestHTTPClient:
+        if self._http_client is None:
+            self._http_client = _HTTP(self._app, self._chalice_config)
+        return self._http_client
+
+    @property
+    def lambda_(self) -> TestLambdaClient:
+        if self._lambda_client is None:
+            self._lambda_client = _Lambda(self._app, self._chalice_config)
+        return self._lambda_client

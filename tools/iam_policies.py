@@ -17,7 +17,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 STAGES = ("local", "dev", "prod")
 
 TABLE = "${ShopTable.Arn}"
-INDEXES = "${ShopTable.Arn}/index/*"
 BUS = "${ShopEventBus.Arn}"
 POOL = "${UserPool.Arn}"
 EMAIL_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${EmailIdentity}"
@@ -29,6 +28,11 @@ UNSCOPED_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords
 
 def _attr(logical: str) -> str:
     return "${%s.Arn}" % logical
+
+
+def _indexes(*names: str) -> list[str]:
+    """Queries on an index are authorised against the index's own ARN: name only those a function reads."""
+    return [f"{TABLE}/index/{name}" for name in names]
 
 
 def _statement(sid: str, actions: list[str], resources: list[str] | str) -> dict:
@@ -67,7 +71,8 @@ def policies(stage: str) -> dict[str, dict]:
     api = [
         _statement("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                              "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"], TABLE),
-        _statement("Indexes", ["dynamodb:Query"], INDEXES),
+        # Listings: GSI1 per owner or category, GSI2 global (see docs/access-patterns.md).
+        _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1", "GSI2")),
         _statement("Bus", ["events:PutEvents"], BUS),
         _statement("Users", ["cognito-idp:AdminDisableUser", "cognito-idp:AdminEnableUser",
                              "cognito-idp:AdminUserGlobalSignOut"]
@@ -94,9 +99,10 @@ def policies(stage: str) -> dict[str, dict]:
             _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
         ],
         "housekeeping": [
-            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                       TABLE),
-            _statement("Indexes", ["dynamodb:Query"], INDEXES),
+            # Cancelling an overdue order is one transaction: the order, its stock, its events (Put).
+            _statement("Table", ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], TABLE),
+            # GSI3 holds the work queues: the outbox, payment deadlines, basket expiry.
+            _statement("Indexes", ["dynamodb:Query"], _indexes("GSI3")),
             _statement("Bus", ["events:PutEvents"], BUS),
         ],
     }

@@ -302,8 +302,10 @@ def own_resources(deployed: Deployed, stage: str, ssm_parameter: str | None) -> 
     owned = {deployed.arn(q) for q in deployed.of_type("AWS::SQS::Queue")}
     for kinds in ("AWS::Events::EventBus", "AWS::Cognito::UserPool", "AWS::Logs::LogGroup"):
         owned |= {deployed.arn(r) for r in deployed.of_type(kinds)}
-    for table in deployed.of_type("AWS::DynamoDB::Table"):
+    for table, resource in deployed.of_type("AWS::DynamoDB::Table").items():
+        indexes = [i["IndexName"] for i in resource["Properties"].get("GlobalSecondaryIndexes", [])]
         owned |= {deployed.arn(table), deployed.arn(table) + "/index/*"}
+        owned |= {f"{deployed.arn(table)}/index/{name}" for name in indexes}
     owned.add(f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{deployed.parameters['EmailIdentity']}")
     if ssm_parameter:
         owned.add(f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter{ssm_parameter}")

@@ -10,7 +10,7 @@ from local.bootstrap import ACCOUNT_ID, Resolver, Stack, load_template
 TEMPLATE = load_template()
 LOCAL_TYPES = {"AWS::DynamoDB::Table", "AWS::Events::EventBus", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
                "AWS::Events::Rule", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
-               "AWS::Cognito::UserPoolGroup"}
+               "AWS::Cognito::UserPoolGroup", "AWS::Logs::LogGroup"}
 
 
 def declared(resource_type: str) -> dict[str, dict]:

@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib.orders.models import TRANSITIONS
 from tests.fakes import ADMIN, auth
-from tests.shop import call, placed_order, stock_of
+from tests.shop import call, placed_order, stock_of, sweep
 
 ANN = auth("ann")
 STATUSES = list(TRANSITIONS)
@@ -128,35 +128,30 @@ def test_own_orders_filter_by_status_and_date(client, bus):
 
 
 def test_unpaid_orders_are_cancelled_after_the_window(client, bus, monkeypatch):
-    from chalicelib.housekeeping.service import sweep
-
     order, product_id = order_in(client, "PENDING", stock=5, quantity=2)
-    assert sweep()["cancelledUnpaid"] == 0
+    assert sweep(client)["cancelledUnpaid"] == 0
     monkeypatch.setattr("chalicelib.orders.service.iso", lambda moment=None: "9999-01-01T00:00:00.000Z")
-    assert sweep()["cancelledUnpaid"] == 1
-    assert sweep()["cancelledUnpaid"] == 0  # safe to run again
+    assert sweep(client)["cancelledUnpaid"] == 1
+    assert sweep(client)["cancelledUnpaid"] == 0  # safe to run again
     assert call(client, "get", f"/orders/{order['id']}", headers=ANN).json["status"] == "CANCELLED"
     assert stock_of(client, product_id) == 5
 
 
 def test_paid_orders_are_not_swept(client, bus, monkeypatch):
-    from chalicelib.housekeeping.service import sweep
-
     order, _ = order_in(client, "PAID")
     monkeypatch.setattr("chalicelib.orders.service.iso", lambda moment=None: "9999-01-01T00:00:00.000Z")
-    assert sweep()["cancelledUnpaid"] == 0
+    assert sweep(client)["cancelledUnpaid"] == 0
 
 
 def test_abandoned_baskets_expire(client, bus, monkeypatch):
-    from chalicelib.housekeeping.service import sweep
     from tests.shop import product, put_in_basket
 
     mug = product(client)
     put_in_basket(client, ANN, mug["id"], 1)
-    assert sweep()["expiredBaskets"] == 0
+    assert sweep(client)["expiredBaskets"] == 0
     monkeypatch.setattr("chalicelib.housekeeping.service.now",
                         lambda: __import__("datetime").datetime(9999, 1, 1, tzinfo=__import__("datetime").timezone.utc))
-    assert sweep()["expiredBaskets"] == 1
+    assert sweep(client)["expiredBaskets"] == 1
     assert call(client, "get", "/basket", headers=ANN).json["items"] == []
 
 

@@ -5,7 +5,7 @@ import json
 
 
 from tests.fakes import ADMIN, auth
-from tests.shop import bus_down, call, checkout, deliver, eventbridge_body, product, put_in_basket
+from tests.shop import bus_down, call, checkout, deliver, eventbridge_body, product, put_in_basket, sweep
 
 ANN = auth("ann")
 
@@ -97,8 +97,7 @@ def test_outbox_recovers_a_checkout_whose_event_was_not_published(client, bus, m
 
     monkeypatch.setattr("chalicelib.core.outbox.publish", bus.publish)
     monkeypatch.setattr("chalicelib.housekeeping.service.OUTBOX_GRACE", timedelta(0))
-    client.lambda_.invoke("housekeeping", client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    sweep(client)
     recovered = bus.of_type("CheckoutRequested")
     assert [e.data["checkoutId"] for e in recovered] == [response.json["checkoutId"]]
     assert outbox.unpublished(timedelta(0)) == []
@@ -112,9 +111,7 @@ def test_sweeper_leaves_fresh_checkouts_to_their_writer(client, bus, monkeypatch
     put_in_basket(client, ANN, mug["id"], 1)
     checkout(client, ANN)
     monkeypatch.setattr("chalicelib.core.outbox.publish", bus.publish)
-    from chalicelib.housekeeping.service import sweep
-
-    assert sweep()["republished"] == 0  # younger than the grace period
+    assert sweep(client)["republished"] == 0  # younger than the grace period
     assert bus.of_type("CheckoutRequested") == []
 
 
