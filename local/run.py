@@ -1,19 +1,26 @@
 """`make run`: the whole shop on this machine, no AWS account needed.
 
-Starts the emulator, creates the stack's resources from the merge template, seeds demo data,
-serves the API with token verification on PORT, and runs the event worker; Ctrl-C or SIGTERM
-stops everything it started.
+Starts the emulator (IAM enforced), creates the stack's resources from the merge template and
+a role per function from its policy file, seeds demo data, then runs every function of the
+app in its own process under its own role: the API (tokens verified) on PORT, and a worker
+per event handler. Ctrl-C or SIGTERM stops everything it started; so does any function
+process dying. A call a function's policy does not allow is printed as `[iam] AccessDenied ...`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
+import subprocess
 import sys
 import threading
+import time
+import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 STAGE = "local"
+STARTUP_SECONDS = 60
 
 
 def main() -> int:
@@ -21,98 +28,117 @@ def main() -> int:
     state = ROOT / ".local-stack"
     state.mkdir(exist_ok=True)
 
-    from local.emulator import Emulator
+    from local.emulator import OPERATOR, REGION, Emulator
 
     emulator = Emulator(int(os.environ["MOTO_PORT"]) if os.environ.get("MOTO_PORT") else None,
-                        log_path=str(state / "emulator.log")).start()
+                        log_path=str(state / "emulator.log"),
+                        on_denial=lambda line: print(f"[iam] {line}", flush=True)).start()
     stopping = threading.Event()
-    server = worker = None
+    children: dict[str, subprocess.Popen] = {}
 
     def stop(*_args) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        print("\nStopping…", flush=True)
-        if server is not None:
-            threading.Thread(target=server.shutdown, daemon=True).start()
+        if not stopping.is_set():
+            stopping.set()
+            print("\nStopping…", flush=True)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        os.environ.update({"AWS_ENDPOINT_URL": emulator.url, "AWS_ACCESS_KEY_ID": "testing",
-                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                           "AWS_REGION": "us-east-1", "STAGE": STAGE})
+        os.environ.update({"AWS_ENDPOINT_URL": emulator.url, "AWS_ACCESS_KEY_ID": OPERATOR["aws_access_key_id"],
+                           "AWS_SECRET_ACCESS_KEY": OPERATOR["aws_secret_access_key"], "AWS_DEFAULT_REGION": REGION,
+                           "AWS_REGION": REGION, "STAGE": STAGE})
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)  # real credentials must never mix with the emulator's
-        from local.bootstrap import bootstrap
+        import boto3
 
-        stack = bootstrap(STAGE, emulator.url)
-        os.environ.update({"TABLE_NAME": stack["table_name"], "EVENT_BUS_NAME": stack["event_bus_name"],
-                           "USER_POOL_ID": stack["user_pool_id"], "USER_POOL_CLIENT_ID": stack["user_pool_client_id"]})
+        from local.bootstrap import bootstrap_stack
+        from local.identities import create_identities
+
+        operator = boto3.session.Session(region_name=REGION, **OPERATOR)
+        stack = bootstrap_stack(STAGE, emulator.url, session=operator)
+        summary = stack.summary()
+        identities = create_identities(STAGE, stack, session=operator, endpoint_url=emulator.url, region=REGION)
+        stack_environment = {"TABLE_NAME": summary["table_name"], "EVENT_BUS_NAME": summary["event_bus_name"],
+                             "USER_POOL_ID": summary["user_pool_id"],
+                             "USER_POOL_CLIENT_ID": summary["user_pool_client_id"]}
+        os.environ.update(stack_environment)
         if stopping.is_set():
             return 0
 
-        app_module, config = _load_app()
-        import boto3
-
         from local.seed import seed_catalogue, seed_users
 
-        idp = boto3.client("cognito-idp")
         products = seed_catalogue()
-        accounts = seed_users(idp, stack["user_pool_id"])
+        accounts = seed_users(operator.client("cognito-idp", endpoint_url=emulator.url), summary["user_pool_id"])
 
-        from local.verifying_server import TokenVerifier, create_server
-        from local.worker import from_app
-
-        worker = from_app(app_module, sqs=boto3.client("sqs"), events=boto3.client("events"),
-                          bus_name=stack["event_bus_name"], prefix="shop-local-worker",
-                          tick_seconds=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60")))
-        worker.start()
-        pool = stack["user_pool_id"]
-        verifier = TokenVerifier(f"{emulator.url}/{pool}/.well-known/jwks.json",
-                                 issuer=f"https://cognito-idp.us-east-1.amazonaws.com/{pool}",
-                                 audience=stack["user_pool_client_id"])
-        server = create_server(app_module.app, config, "127.0.0.1", port, verifier)
-        _banner(port, emulator.url, products, accounts)
-        if not stopping.is_set():
-            server.serve_forever()
+        for function, identity in identities.items():
+            ready = state / f"{function}.ready"
+            ready.unlink(missing_ok=True)
+            environment = {**os.environ, **identity.environment(), "PORT": str(port),
+                           "LOCAL_READY_FILE": str(ready)}
+            children[function] = subprocess.Popen([sys.executable, "-m", "local.function", function], cwd=ROOT,
+                                                  env=environment, stdin=subprocess.DEVNULL, start_new_session=True)
+        if not _all_ready(children, state, port, stopping):
+            return 1
+        _banner(port, emulator.url, products, accounts, sorted(children))
+        while not stopping.wait(0.5):
+            for function, child in children.items():
+                if child.poll() is not None:
+                    print(f"[run] the {function} process exited ({child.returncode}); stopping everything",
+                          flush=True)
+                    stopping.set()
+                    return 1
         return 0
     finally:
-        if worker is not None:
-            worker.stop()
-        if server is not None:
-            server.server.server_close()
+        _stop_all(children)
         emulator.stop()
         print("Stopped.", flush=True)
 
 
-def _load_app():
-    """The app as `chalice local --stage local` loads it: the stage's environment applied first."""
-    from chalice.cli.factory import CLIFactory
-
-    # The environment set above (table, pool, emulator) wins over the stage file's defaults.
-    overrides = {k: os.environ[k] for k in ("TABLE_NAME", "EVENT_BUS_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID")}
-    if os.environ.get("PAYMENT_WEBHOOK_SECRET"):
-        overrides["PAYMENT_WEBHOOK_SECRET"] = os.environ["PAYMENT_WEBHOOK_SECRET"]
-    factory = CLIFactory(str(ROOT), environ=os.environ)
-    config = factory.create_config_obj(chalice_stage_name=STAGE)
-    app_object = config.chalice_app  # imports app.py with the stage's variables in os.environ
-    os.environ.update(overrides)
-    from chalicelib.core.aws import reset_clients
-    from chalicelib.core.settings import reset_settings
-
-    reset_settings()
-    reset_clients()
-    # The handlers the worker calls are attributes of the module Chalice imported as `app`.
-    assert sys.modules["app"].app is app_object
-    return sys.modules["app"], config
+def _all_ready(children: dict[str, subprocess.Popen], state: pathlib.Path, port: int,
+               stopping: threading.Event) -> bool:
+    """Every function process has started its server or its deliveries, and the API answers."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and not stopping.is_set():
+        for function, child in children.items():
+            if child.poll() is not None:
+                print(f"[run] the {function} process failed to start ({child.returncode})", flush=True)
+                return False
+        if all((state / f"{function}.ready").exists() for function in children) and _answers(port):
+            return True
+        time.sleep(0.1)
+    if not stopping.is_set():
+        print(f"[run] the functions did not start within {STARTUP_SECONDS} s", flush=True)
+    return False
 
 
-def _banner(port: int, emulator_url: str, products: int, accounts: dict) -> None:
+def _answers(port: int) -> bool:
+    from local.emulator import local_opener
+
+    with contextlib.suppress(OSError):
+        with local_opener().open(urllib.request.Request(f"http://127.0.0.1:{port}/health"), timeout=2) as response:
+            return response.status == 200
+    return False
+
+
+def _stop_all(children: dict[str, subprocess.Popen], timeout: float = 10) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + timeout
+    for child in children.values():
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(5)
+
+
+def _banner(port: int, emulator_url: str, products: int, accounts: dict, functions: list[str]) -> None:
     admin, customer = accounts["admin"], accounts["customer"]
     print(f"""
   Shop API ........ http://localhost:{port}      (docs: http://localhost:{port}/docs)
-  AWS emulator .... {emulator_url}
+  AWS emulator .... {emulator_url}      (IAM enforced: each function under its own policy)
+  Functions ....... {", ".join(functions)}
   Demo catalogue .. {products} products
   Admin login ..... {admin[0]} / {admin[1]}
   Customer login .. {customer[0]} / {customer[1]}

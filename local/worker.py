@@ -4,6 +4,11 @@ It reads the app's own event sources, so a new handler in app.py is picked up wi
 editing this file: SQS handlers get their queue's messages in real SQS-shaped events (only
 the records they did not report as failed are deleted), bus-rule handlers get the bus's
 events through a local queue, and scheduled handlers are ticked.
+
+Whose keys: an SQS event source is polled with the client given as `consumer_sqs` (make run
+passes the function's own, as Lambda's event source mapping polls with the function's role);
+the rest (looking queues up, the local queues standing in for rules that invoke a function)
+is plumbing, done with the `sqs` and `events` clients given (the emulator's operator).
 """
 from __future__ import annotations
 
@@ -49,14 +54,15 @@ def _sqs_record(message: dict, queue_arn: str) -> dict:
 
 
 class Delivery:
-    """One event source: a queue polled for one handler."""
+    """One event source: a queue polled for one handler (with `sqs`, unless `run_once` is given another)."""
 
     def __init__(self, name: str, handler: Callable, queue_url: str, queue_arn: str, batch_size: int,
-                 kind: str):
+                 kind: str, sqs: Any = None):
         self.name, self.handler, self.queue_url, self.queue_arn = name, handler, queue_url, queue_arn
-        self.batch_size, self.kind = batch_size, kind
+        self.batch_size, self.kind, self.sqs = batch_size, kind, sqs
 
-    def run_once(self, sqs: Any) -> int:
+    def run_once(self, sqs: Any = None) -> int:
+        sqs = sqs or self.sqs
         messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.batch_size, 10),
                                        WaitTimeSeconds=1, AttributeNames=["All"],
                                        MessageAttributeNames=["All"]).get("Messages", [])
@@ -116,8 +122,11 @@ class Worker:
     def _poll(self, delivery: Delivery) -> None:
         while not self._stop.is_set():
             try:
-                delivery.run_once(self.sqs)
-            except Exception:  # the emulator going away at shutdown, or a transient error
+                delivery.run_once(delivery.sqs or self.sqs)
+            except Exception:  # the emulator going away at shutdown, a transient error, a denied poll
+                if not self._stop.is_set():
+                    print(f"[worker] polling for {delivery.name} failed; retrying\n{traceback.format_exc(limit=1)}",
+                          flush=True)
                 if self._stop.wait(1):
                     return
 
@@ -135,21 +144,24 @@ class Worker:
 
 
 def from_app(app_module: Any, *, sqs: Any, events: Any, bus_name: str, prefix: str,
-             tick_seconds: float = 60) -> Worker:
-    """A worker for every SQS, bus-rule and schedule handler the app defines.
+             tick_seconds: float = 60, functions: set[str] | None = None, consumer_sqs: Any = None) -> Worker:
+    """A worker for every SQS, bus-rule and schedule handler the app defines (or those named in `functions`).
 
     Bus-rule handlers get a local rule on the project's bus (as the deployed template binds
     them) delivering to a local queue with a dead-letter queue.
     """
     deliveries, schedules = [], []
     for source in app_module.app.event_sources:
+        if functions is not None and source.name not in functions:
+            continue
         handler = getattr(app_module, source.handler_string.split(".", 1)[1])
         if isinstance(source, SQSEventConfig):
             url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
-            deliveries.append(Delivery(source.name, handler, url, _arn(sqs, url), source.batch_size, "sqs"))
+            deliveries.append(Delivery(source.name, handler, url, _arn(sqs, url), source.batch_size, "sqs",
+                                       sqs=consumer_sqs or sqs))
         elif isinstance(source, CloudWatchEventConfig):
             url = _rule_queue(sqs, events, bus_name, f"{prefix}-{source.name}", source.event_pattern)
-            deliveries.append(Delivery(source.name, handler, url, _arn(sqs, url), 10, "bus"))
+            deliveries.append(Delivery(source.name, handler, url, _arn(sqs, url), 10, "bus", sqs=sqs))
         elif isinstance(source, ScheduledEventConfig):
             schedules.append((source.name, handler))
     return Worker(deliveries, schedules, tick_seconds, sqs)

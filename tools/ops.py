@@ -8,7 +8,8 @@
 Redriving puts messages back where they failed: a queue's DLQ into its queue; the bus rules'
 DLQ (`events`) and the notifier's failed invocations (`notify`) back onto the bus. The
 housekeeping queue holds failed sweeps: shown and counted, never redriven, because the next
-scheduled sweep redoes whatever a failed one left. Replays resend archived events to the bus.
+scheduled sweep redoes whatever a failed one left; so does `alarms` (alarm emails SNS could not
+deliver: the alarm's state, not the old message, is what to look at). Replays resend archived events to the bus.
 Every consumer is idempotent by event id, so a message handled twice changes nothing.
 """
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 
 import boto3
 
-DLQS = ("orders", "audit", "events", "notify", "housekeeping")
+DLQS = ("orders", "audit", "events", "notify", "housekeeping", "alarms")
 BACK_TO_QUEUE = {"orders", "audit"}
-NOT_REDRIVEN = {"housekeeping"}
+NOT_REDRIVEN = {"housekeeping", "alarms"}
 
 
 def _queue_url(sqs: Any, name: str) -> str:

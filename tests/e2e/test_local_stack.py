@@ -62,7 +62,7 @@ def stack(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("stack") / "make-run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PORT=str(port), PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_SCHEDULE_SECONDS="2",
+    env.update(PORT=str(port), PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_SCHEDULE_SECONDS="2", PAYMENT_WINDOW_MINUTES="1",
                LOCAL_ADMIN_EMAIL=ADMIN[0], LOCAL_ADMIN_PASSWORD=ADMIN[1],
                LOCAL_CUSTOMER_EMAIL=CUSTOMER[0], LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1])
     with open(log, "w") as out:
@@ -78,6 +78,7 @@ def stack(tmp_path_factory):
         time.sleep(0.5)
     else:
         pytest.fail("make run did not answer /health:\n" + log.read_text())
+    api.unpaid = _unpaid_order(api)  # placed first: its payment window runs out while the other tests run
     yield api, process, log
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -146,6 +147,20 @@ def test_register_basket_checkout_order_payment_shipped(stack):
     assert all(r["correlationId"] for r in trail)
 
 
+def _unpaid_order(api) -> dict:
+    email = f"late-{uuid.uuid4().hex[:8]}@example.com"
+    assert api.call("POST", "/auth/register", {"email": email, "password": "Shopper123", "name": "L"})[0] == 201
+    shopper = api.login(email, "Shopper123")
+    product = api.call("GET", "/products?category=garden&limit=1")[1]["items"][0]
+    assert api.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, shopper)[0] == 200
+    address = {"name": "L", "line1": "2 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+    status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address},
+                                {**shopper, "Idempotency-Key": uuid.uuid4().hex})
+    assert status == 202, accepted
+    return {"orderId": accepted["orderId"], "productId": product["id"], "headers": shopper,
+            "stock": api.call("GET", f"/products/{product['id']}")[1]["stock"]}
+
+
 def _notification_kinds(api, headers, expect):
     status, body = api.call("GET", "/me/notifications", headers=headers)
     kinds = [n["kind"] for n in body["items"]] if status == 200 else []
@@ -194,6 +209,27 @@ def _operation_id(operation: str) -> str:
     spec = json.loads((ROOT / "openapi.json").read_text())
     method, path = operation.split(" ")
     return spec["paths"][path][method.lower()]["operationId"]
+
+
+def test_an_order_left_unpaid_is_cancelled_by_the_sweeper_and_its_stock_returned(stack):
+    api, _, _ = stack
+    unpaid = api.unpaid
+
+    def cancelled():
+        status, order = api.call("GET", f"/orders/{unpaid['orderId']}", headers=unpaid["headers"])
+        return (200, order) if status == 200 and order["status"] == "CANCELLED" else (404, order)
+
+    _eventually(cancelled, seconds=150)
+    assert api.call("GET", f"/products/{unpaid['productId']}")[1]["stock"] == unpaid["stock"] + 1
+    kinds = _eventually(lambda: _notification_kinds(api, unpaid["headers"], expect=2))
+    assert kinds[0] == "ORDER_CANCELLED"
+
+
+def test_every_function_ran_under_its_own_policy_and_none_was_refused(stack):
+    _, _, log = stack
+    text = log.read_text()
+    assert "IAM enforced" in text
+    assert "[iam] AccessDenied" not in text, [line for line in text.splitlines() if "AccessDenied" in line]
 
 
 def test_sigterm_stops_everything(stack):
