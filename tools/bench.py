@@ -266,6 +266,83 @@ def observability_overhead(iterations: int = 2000) -> dict:
     return {"per_request_ms": round(elapsed, 3), "includes": "one JSON log line, one metric, one EMF flush"}
 
 
+# --- IAM enforcement -----------------------------------------------------------------------
+
+def iam_enforcement(requests: int = 200) -> dict:
+    """What the local stack's IAM check adds: the same requests against the enforcing emulator,
+    signed with the operator's keys (never checked) and with the API function's role (checked)."""
+    import base64
+
+    import boto3
+    from chalice.test import Client
+
+    from local import identities
+    from local.bootstrap import bootstrap_stack
+    from local.emulator import OPERATOR, Emulator
+
+    def token(sub: str) -> str:
+        part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")  # noqa: E731
+        claims = {"sub": sub, "cognito:username": sub, "email": f"{sub}@example.com", "name": "Bench",
+                  "token_use": "id"}
+        return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
+
+    import warnings
+
+    warnings.filterwarnings("ignore", message="CognitoUserPoolAuthorizer is not a supported in local mode")
+    saved = dict(os.environ)
+    with Emulator() as emulator:
+        try:
+            os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=emulator.url, AWS_ACCESS_KEY_ID=OPERATOR["aws_access_key_id"],
+                              AWS_SECRET_ACCESS_KEY=OPERATOR["aws_secret_access_key"], LOG_LEVEL="WARNING")
+            operator = boto3.session.Session(region_name="us-east-1", **OPERATOR)
+            stack = bootstrap_stack("local", emulator.url, session=operator)
+            summary = stack.summary()
+            os.environ.update(TABLE_NAME=summary["table_name"], EVENT_BUS_NAME=summary["event_bus_name"],
+                              USER_POOL_ID=summary["user_pool_id"], USER_POOL_CLIENT_ID=summary["user_pool_client_id"])
+            identities.bind(identities.create_identities("local", stack, session=operator, endpoint_url=emulator.url))
+            from chalicelib.core.aws import reset_clients
+            from chalicelib.core.settings import reset_settings
+
+            reset_settings()
+            reset_clients()
+            from app import app
+            from chalicelib.catalogue.models import ProductCreate
+            from chalicelib.catalogue.service import CatalogueService
+
+            product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100,
+                                                              currency="EUR", stock=10_000), actor="bench")
+            shopper = {"Authorization": token("bench-shopper"), "Content-Type": "application/json"}
+            operations = {
+                "GET /products/{id}": lambda c: c.http.get(f"/products/{product.id}"),
+                "PUT /basket/items/{id}": lambda c: c.http.put(f"/basket/items/{product.id}", headers=shopper,
+                                                               body=json.dumps({"quantity": 1})),
+            }
+            results = {}
+            with Client(app, stage_name="local") as client:
+                for label, operation in operations.items():
+                    samples: dict[str, list[float]] = {"operator": [], "role": []}
+                    for round_ in range(requests + 20):
+                        for who in ("operator", "role"):  # interleaved: machine load hits both alike
+                            start = time.perf_counter()
+                            if who == "role":
+                                with identities.running_as("api_handler"):
+                                    response = operation(client)
+                            else:
+                                response = operation(client)
+                            assert response.status_code == 200, response.body
+                            if round_ >= 20:  # the first rounds warm both paths up
+                                samples[who].append((time.perf_counter() - start) * 1000)
+                    unchecked, checked = (statistics.median(samples[k]) for k in ("operator", "role"))
+                    results[label] = {"unchecked_ms": round(unchecked, 2), "checked_ms": round(checked, 2),
+                                      "ratio": round(checked / unchecked, 2),
+                                      "added_ms": round(checked - unchecked, 2)}
+            return results
+        finally:
+            identities.unbind()
+            os.environ.clear()
+            os.environ.update(saved)
+
+
 # --- package size --------------------------------------------------------------------------
 
 def package_size() -> dict:
@@ -318,6 +395,10 @@ def main() -> None:
     report["warm_latency"] = warm_latency()
     for label, row in report["warm_latency"].items():
         print(f"warm latency   {label:32} app {row['app_ms']} ms, bare {row['bare_ms']} ms, ratio {row['ratio']}")
+    report["iam_enforcement"] = iam_enforcement()
+    for label, row in report["iam_enforcement"].items():
+        print(f"iam enforced   {label:32} role {row['checked_ms']} ms, operator {row['unchecked_ms']} ms, "
+              f"ratio {row['ratio']} (+{row['added_ms']} ms)")
     report["observability"] = observability_overhead()
     print("observability ", report["observability"])
     report["package"] = package_size()
