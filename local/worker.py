@@ -157,8 +157,10 @@ def from_app(app_module: Any, *, sqs: Any, events: Any, bus_name: str, prefix: s
         handler = getattr(app_module, source.handler_string.split(".", 1)[1])
         if isinstance(source, SQSEventConfig):
             url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
-            deliveries.append(Delivery(source.name, handler, url, _arn(sqs, url), source.batch_size, "sqs",
-                                       sqs=consumer_sqs or sqs))
+            # Reading the queue's attributes, polling and deleting: what Lambda's mapping does with the role.
+            poller = consumer_sqs or sqs
+            deliveries.append(Delivery(source.name, handler, url, _arn(poller, url), source.batch_size, "sqs",
+                                       sqs=poller))
         elif isinstance(source, CloudWatchEventConfig):
             url = _rule_queue(sqs, events, bus_name, f"{prefix}-{source.name}", source.event_pattern)
             deliveries.append(Delivery(source.name, handler, url, _arn(sqs, url), 10, "bus", sqs=sqs))
