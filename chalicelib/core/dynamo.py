@@ -172,6 +172,72 @@ def conditional_update(**request: Any) -> tuple[bool, dict[str, Any] | None]:
     return True, from_item(result["Attributes"])
 
 
+class TransactionRejected(Exception):
+    """A transaction its conditions refused: one reason per item ("None" where the item was fine) and,
+    where the item asked for it (ReturnValuesOnConditionCheckFailure), the item as it was."""
+
+    def __init__(self, reasons: list[str], old_items: list[dict[str, Any] | None]):
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
+        self.old_items = old_items
+
+    def failed(self, index: int) -> bool:
+        """Did the item at `index` fail its condition? (Negative indexes count from the end.)"""
+        try:
+            return self.reasons[index] == "ConditionalCheckFailed"
+        except IndexError:
+            return False
+
+    def old(self, index: int) -> dict[str, Any] | None:
+        try:
+            return self.old_items[index]
+        except IndexError:
+            return None
+
+
+class TransactionContended(Exception):
+    """Concurrent transactions on the same items (or throttling) outlasted the retries."""
+
+
+# Cancellation reasons that say "try again", not "no": another transaction held an item, or capacity.
+_TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
+                      "RequestLimitExceeded"}
+_TRANSIENT_ERRORS = {"TransactionConflictException", "TransactionInProgressException", "ThrottlingException",
+                     "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
+TRANSACTION_ATTEMPTS = 4
+
+
+def transact_write(items: list[dict[str, Any]], *, attempts: int = TRANSACTION_ATTEMPTS,
+                   base_delay: float = 0.02) -> None:
+    """TransactWriteItems, retried with jittered backoff while it only collides with other transactions.
+
+    Raises TransactionRejected when a condition fails (at once: conditions do not heal by waiting)
+    and TransactionContended when the collisions outlast `attempts`.
+    """
+    import random
+    import time
+
+    from botocore.exceptions import ClientError
+
+    for attempt in range(attempts):
+        try:
+            ddb().transact_write_items(TransactItems=items)
+            return
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "TransactionCanceledException":
+                found = exc.response.get("CancellationReasons", [])
+                reasons = [r.get("Code", "None") for r in found]
+                if not set(reasons) <= _TRANSIENT_REASONS | {"None"} or set(reasons) <= {"None"}:
+                    raise TransactionRejected(reasons, [from_item(r["Item"]) if r.get("Item") else None
+                                                        for r in found]) from None
+            elif code not in _TRANSIENT_ERRORS:
+                raise
+        if attempt + 1 < attempts:
+            time.sleep(random.uniform(0, base_delay * 2 ** attempt))
+    raise TransactionContended(f"still contended after {attempts} attempts")
+
+
 def condition_failed(exc: Exception) -> bool:
     return getattr(exc, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 

@@ -2,7 +2,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
+
+
+def _system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+_clock: Callable[[], datetime] = _system_clock
 
 
 def new_id() -> str:
@@ -10,7 +18,13 @@ def new_id() -> str:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return _clock()
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Replace the time every domain reads (tests advance it); None restores the system clock."""
+    global _clock
+    _clock = clock or _system_clock
 
 
 def iso(moment: datetime | None = None) -> str:

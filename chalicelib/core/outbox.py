@@ -41,6 +41,24 @@ def record_key_of(event: Envelope) -> tuple[str, str]:
     return f"OUTBOX#{event.id}", _EVENT_SK
 
 
+def outbox_puts(events: list[Envelope]) -> list[dict[str, Any]]:
+    """Transaction items keeping `events` until they are on the bus: add them to the write they announce."""
+    return [outbox_put(event) for event in events]
+
+
+def announce(events: list[Envelope], also: list[Envelope] | None = None) -> int:
+    """After the commit that kept `events` (see outbox_puts): publish them and clear their marks.
+
+    Never raises: whatever the bus or the table refuses now, the sweeper publishes later.
+    `also` rides along best effort (events nothing keeps, such as alerts).
+    """
+    try:
+        return publish_and_mark([(*record_key_of(event), event) for event in events], also=also)
+    except Exception:
+        get_logger("outbox").exception("events kept for the sweeper", extra={"eventIds": [e.id for e in events]})
+        return 0
+
+
 def mark_published(pk: str, sk: str) -> None:
     try:
         ddb().update_item(TableName=table_name(), Key=key(pk, sk),
