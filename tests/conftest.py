@@ -47,7 +47,13 @@ def policies():
 
 
 @pytest.fixture
-def aws(policies):
+def stack_parameters():
+    """Template parameters the policies resolve (override this fixture): {"EmailIdentity": "shop@example.com"}."""
+    return {}
+
+
+@pytest.fixture
+def aws(policies, stack_parameters):
     """moto in-process with the resources the stack declares, IAM enforced per function (see tests/stack.py)."""
     from moto import mock_aws
     from moto.core.authorization import enable_iam_authentication
@@ -56,7 +62,7 @@ def aws(policies):
     from tests.stack import create_stack
 
     with mock_aws(), enable_iam_authentication():
-        stack = create_stack(policies)
+        stack = create_stack(policies, stack_parameters)
         os.environ["USER_POOL_ID"] = stack["user_pool_id"]
         os.environ["USER_POOL_CLIENT_ID"] = stack["user_pool_client_id"]
         _forget_caches()

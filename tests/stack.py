@@ -14,9 +14,10 @@ from chalice.test import Client, TestHTTPClient, TestLambdaClient
 from local import identities
 
 
-def create_stack(replacing: dict[str, dict] | None = None) -> dict:
+def create_stack(replacing: dict[str, dict] | None = None, parameters: dict[str, str] | None = None) -> dict:
     """Resources and function identities; `replacing` swaps some functions' policy files (written as the
-    files are, references unresolved) for other documents."""
+    files are, references unresolved) for other documents; `parameters` sets template parameters the policies
+    name (e.g. `EmailIdentity`), which otherwise keep their defaults."""
     import boto3
 
     from local.bootstrap import bootstrap_stack
@@ -24,7 +25,7 @@ def create_stack(replacing: dict[str, dict] | None = None) -> dict:
 
     install()
     stack = bootstrap_stack("local", None)
-    resolved = identities.policies("local", stack, replacing=replacing)
+    resolved = identities.policies("local", stack, parameters=parameters, replacing=replacing)
     identities.bind(identities.create_identities("local", stack, session=boto3.session.Session(),
                                                  endpoint_url=None, documents=resolved))
     return {**stack.summary(), "stack": stack}
