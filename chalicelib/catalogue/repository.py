@@ -7,6 +7,8 @@ from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product
 from chalicelib.core.dynamo import (
     Page,
+    TransactionContended,
+    TransactionRejected,
     conditional_update,
     ddb,
     from_item,
@@ -15,7 +17,10 @@ from chalicelib.core.dynamo import (
     table_name,
     to_attr,
     to_item,
+    transact_write,
 )
+from chalicelib.core.events import Envelope
+from chalicelib.core.outbox import outbox_puts
 
 _BATCH_GET_LIMIT = 100
 
@@ -24,18 +29,13 @@ class ProductNotFound(Exception):
     pass
 
 
-class VersionConflict(Exception):
-    def __init__(self, current: Product):
-        self.current = current
-
-
-class ProductIsArchived(Exception):
-    pass
-
-
 class InsufficientStock(Exception):
     def __init__(self, current: Product):
         self.current = current
+
+
+class ProductChanged(Exception):
+    """The product changed between the read and the write (a sale, a return, another editor)."""
 
 
 def _product(item: dict[str, Any]) -> Product:
@@ -77,44 +77,49 @@ class ProductRepository:
         page.items = [_product(item) for item in page.items]
         return page
 
-    def create(self, product: Product) -> None:
+    def create(self, product: Product, events: list[Envelope]) -> None:
+        """Store a new product with the events announcing it, in one transaction."""
         item = {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
                 **product.model_dump(), **keys.listing_keys(product.name, product.category, product.id)}
-        ddb().put_item(TableName=table_name(), Item=to_item(item),
-                       ConditionExpression="attribute_not_exists(PK)")
+        transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
+                                 "ConditionExpression": "attribute_not_exists(PK)"}}, *outbox_puts(events)])
 
-    def update(self, product_id: str, changes: dict[str, Any], expected_version: int,
-               updated_at: str) -> Product:
-        """Apply `changes` if nobody changed the product since `expected_version`."""
-        fields = dict(changes, updated_at=updated_at)
-        # Index keys follow the name and category so listings stay right.
-        if "name" in changes:
-            sort_key = keys.listing_sort_key(changes["name"], product_id)
-            fields.update(GSI1SK=sort_key, GSI2SK=sort_key)
-        if "category" in changes:
-            fields["GSI1PK"] = keys.category_partition(changes["category"])
-        names = {f"#{i}": name for i, name in enumerate(fields)}
-        values = {f":{i}": to_attr(value) for i, value in enumerate(fields.values())}
-        assignments = [f"#{i} = :{i}" for i in range(len(fields))]
-        names.update({"#version": "version", "#status": "status"})
-        values.update({":expected": to_attr(expected_version), ":one": to_attr(1),
-                       ":active": to_attr("ACTIVE")})
-        updated, item = conditional_update(
-            Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
-            UpdateExpression=f"SET {', '.join(assignments)} ADD #version :one",
-            ConditionExpression="attribute_exists(PK) AND #version = :expected AND #status = :active",
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        if item is None:
-            raise ProductNotFound(product_id)
-        current = _product(item)
-        if not updated:
-            if current.status != "ACTIVE":
-                raise ProductIsArchived(product_id)
-            raise VersionConflict(current)
-        return current
+    def save(self, seen: Product, saved: Product, events: list[Envelope]) -> None:
+        """Write what changed from `seen` (the product as read) to `saved`, with `events`, in one transaction.
+
+        Conditioned on the product still having the version and the stock it had when read: a
+        checkout (or a stock return) changes stock without a new version. Raises ProductChanged
+        when someone got in between; read it again and decide again.
+        """
+        old, new = seen.model_dump(), saved.model_dump()
+        fields = {name: value for name, value in new.items() if value != old[name] and name != "id"}
+        removed: list[str] = []
+        if saved.status == "ACTIVE":
+            # Index keys follow the name and category so listings stay right.
+            if "name" in fields or "category" in fields:
+                fields.update(keys.listing_keys(saved.name, saved.category, saved.id))
+        elif seen.status == "ACTIVE":
+            removed = list(keys.listing_keys(saved.name, saved.category, saved.id))  # out of every listing
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": to_attr(value) for i, value in enumerate(fields.values())}
+        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
+        names.update({"#version": "version", "#stock": "stock"})
+        values.update({":seen_version": to_attr(seen.version), ":seen_stock": to_attr(seen.stock)})
+        update = {"Update": {
+            "TableName": table_name(), "Key": key(keys.product_pk(seen.id), keys.PRODUCT_SK),
+            "UpdateExpression": expression,
+            "ConditionExpression": "#version = :seen_version AND #stock = :seen_stock",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+        try:
+            transact_write([update, *outbox_puts(events)])
+        except (TransactionRejected, TransactionContended):
+            raise ProductChanged(seen.id) from None
 
     def adjust_stock(self, product_id: str, delta: int, updated_at: str) -> Product:
-        """Add `delta` to the stock atomically; a decrement may never take it below zero."""
+        """Add `delta` to the stock atomically, announcing nothing: what a sale does to stock (tests use it
+        to sell elsewhere). Staff adjustments are announced: CatalogueService.adjust_stock."""
         values = {":delta": to_attr(delta), ":updated_at": to_attr(updated_at)}
         condition = "attribute_exists(PK)"
         if delta < 0:
@@ -129,17 +134,3 @@ class ProductRepository:
         if not updated:
             raise InsufficientStock(_product(item))
         return _product(item)
-
-    def archive(self, product_id: str, updated_at: str) -> tuple[Product, bool]:
-        """Hide a product from listings, keeping it readable. Returns (product, changed)."""
-        updated, item = conditional_update(
-            Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
-            UpdateExpression=("SET #status = :archived, updated_at = :updated_at ADD #version :one "
-                              "REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK"),
-            ConditionExpression="attribute_exists(PK) AND #status = :active",
-            ExpressionAttributeNames={"#status": "status", "#version": "version"},
-            ExpressionAttributeValues={":archived": to_attr("ARCHIVED"), ":active": to_attr("ACTIVE"),
-                                       ":one": to_attr(1), ":updated_at": to_attr(updated_at)})
-        if item is None:
-            raise ProductNotFound(product_id)
-        return _product(item), updated  # not updated: already archived, and archiving is idempotent

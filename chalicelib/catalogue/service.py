@@ -1,22 +1,27 @@
-"""Catalogue rules: who sees what, optimistic locking, stock that never goes negative."""
+"""Catalogue rules: who sees what, optimistic locking, stock that never goes negative.
+
+Every change is written in one transaction with the events that announce it (the outbox), so
+the audit trail misses none, even when the bus is down at that moment.
+"""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from chalicelib.catalogue.events import ProductArchived, ProductCreated, ProductUpdated, StockAdjusted, low_stock
 from chalicelib.catalogue.models import Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
-from chalicelib.catalogue.repository import (
-    InsufficientStock,
-    ProductIsArchived,
-    ProductNotFound,
-    ProductRepository,
-    VersionConflict,
-)
+from chalicelib.catalogue.repository import ProductChanged, ProductRepository
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
-from chalicelib.core.events import envelope, publish_best_effort
+from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso, new_id
+from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
+
+# A change and the events announcing it, written together.
+Change = tuple[Product, list[Envelope]]
+# Reads and writes of one change before giving up to someone changing the product faster (a busy sale).
+CHANGE_ATTEMPTS = 5
 
 
 def _not_found(product_id: str) -> NotFound:
@@ -45,57 +50,78 @@ class CatalogueService:
         if fields["low_stock_threshold"] is None:
             fields["low_stock_threshold"] = settings().low_stock_threshold
         product = Product(id=new_id(), status="ACTIVE", version=1, created_at=moment, updated_at=moment, **fields)
-        self.products.create(product)
-        publish_best_effort([envelope(ProductCreated(product_id=product.id, **product.model_dump(
-            include={"name", "category", "price", "currency", "stock", "version"})), actor=actor)])
+        events = [envelope(ProductCreated(product_id=product.id, **product.model_dump(
+            include={"name", "category", "price", "currency", "stock", "version"})), actor=actor)]
+        self.products.create(product, events)
+        announce(events)
         return product
 
     def update(self, product_id: str, patch: ProductPatch, actor: str) -> Product:
         changes = patch.changes()
-        try:
-            product = self.products.update(product_id, changes, patch.version, iso())
-        except ProductNotFound:
-            raise _not_found(product_id) from None
-        except ProductIsArchived:
-            raise Conflict("An archived product cannot be edited.", code="PRODUCT_ARCHIVED") from None
-        except VersionConflict as exc:
-            raise Conflict("The product was changed by someone else; reload it and try again.",
-                           [{"field": "version", "issue": "stale",
-                             "message": f"current version is {exc.current.version}"}],
-                           code="VERSION_CONFLICT") from None
-        current = product.model_dump(mode="json", by_alias=True)
-        changed = {Product.model_fields[k].alias or k: current[Product.model_fields[k].alias or k] for k in changes}
-        publish_best_effort([envelope(ProductUpdated(product_id=product.id, version=product.version,
-                                                     changes=changed), actor=actor)])
-        return product
+
+        def edit(current: Product) -> Change:
+            if current.status != "ACTIVE":
+                raise Conflict("An archived product cannot be edited.", code="PRODUCT_ARCHIVED")
+            if current.version != patch.version:
+                raise Conflict("The product was changed by someone else; reload it and try again.",
+                               [{"field": "version", "issue": "stale",
+                                 "message": f"current version is {current.version}"}],
+                               code="VERSION_CONFLICT")
+            edited = current.model_copy(update={**changes, "version": current.version + 1, "updated_at": iso()})
+            dumped = edited.model_dump(mode="json", by_alias=True)
+            changed = {alias: dumped[alias] for alias in (Product.model_fields[k].alias or k for k in changes)}
+            return edited, [envelope(ProductUpdated(product_id=edited.id, version=edited.version, changes=changed),
+                                     actor=actor)]
+
+        return self._change(product_id, edit)
 
     def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
-        try:
-            product = self.products.adjust_stock(product_id, adjustment.delta, iso())
-        except ProductNotFound:
-            raise _not_found(product_id) from None
-        except InsufficientStock as exc:
-            raise Conflict(f"Stock cannot go below zero: {exc.current.stock} in stock.",
-                           [{"field": "delta", "issue": "insufficient_stock",
-                             "message": f"at most {exc.current.stock} can be removed"}],
-                           code="INSUFFICIENT_STOCK") from None
-        events = [envelope(StockAdjusted(product_id=product.id, delta=adjustment.delta, reason=adjustment.reason,
-                                         stock=product.stock), actor=actor)]
-        alert = low_stock(product.id, product.name, product.low_stock_threshold,
-                          product.stock - adjustment.delta, product.stock)
-        if alert:
-            events.append(envelope(alert, actor=actor))
-        publish_best_effort(events)
-        return product
+        def adjust(current: Product) -> Change:
+            stock = current.stock + adjustment.delta
+            if stock < 0:
+                raise Conflict(f"Stock cannot go below zero: {current.stock} in stock.",
+                               [{"field": "delta", "issue": "insufficient_stock",
+                                 "message": f"at most {current.stock} can be removed"}],
+                               code="INSUFFICIENT_STOCK")
+            adjusted = current.model_copy(update={"stock": stock, "updated_at": iso()})
+            events = [envelope(StockAdjusted(product_id=current.id, delta=adjustment.delta, reason=adjustment.reason,
+                                             stock=stock), actor=actor)]
+            # Kept like the adjustment: the crossing happens once, so a lost alert would never come again.
+            alert = low_stock(current.id, current.name, current.low_stock_threshold, current.stock, stock)
+            if alert:
+                events.append(envelope(alert, actor=actor))
+            return adjusted, events
+
+        return self._change(product_id, adjust)
 
     def archive(self, product_id: str, actor: str) -> Product:
-        try:
-            product, changed = self.products.archive(product_id, iso())
-        except ProductNotFound:
-            raise _not_found(product_id) from None
-        if changed:
-            publish_best_effort([envelope(ProductArchived(product_id=product.id), actor=actor)])
-        return product
+        def archive(current: Product) -> Change | None:
+            if current.status == "ARCHIVED":
+                return None  # archiving is idempotent: nothing to write, nothing to announce
+            archived = current.model_copy(update={"status": "ARCHIVED", "version": current.version + 1,
+                                                  "updated_at": iso()})
+            return archived, [envelope(ProductArchived(product_id=current.id), actor=actor)]
+
+        return self._change(product_id, archive)
+
+    def _change(self, product_id: str, decide: Callable[[Product], Change | None]) -> Product:
+        """Read the product, decide the change and its events, and write both in one transaction
+        conditioned on what was read; read and decide again when a sale or an editor got in between."""
+        for _attempt in range(CHANGE_ATTEMPTS):
+            current = self.products.get(product_id)
+            if current is None:
+                raise _not_found(product_id)
+            change = decide(current)
+            if change is None:
+                return current
+            saved, events = change
+            try:
+                self.products.save(current, saved, events)
+            except ProductChanged:
+                continue
+            announce(events)
+            return saved
+        raise Conflict("The product is changing too often right now; try again.", code="CONCURRENT_CHANGE")
 
 
 @functools.lru_cache(maxsize=1)

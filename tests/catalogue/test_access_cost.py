@@ -39,14 +39,18 @@ def test_a_category_page_is_one_query(client, dynamodb_calls):
     assert dynamodb_calls == ["Query"]
 
 
-def test_writes_are_single_conditional_calls(client, dynamodb_calls):
+def test_each_write_is_one_transaction_with_its_events(client, dynamodb_calls):
     product = _create(client)
     client.http.patch(f"/products/{product['id']}", headers={"Content-Type": "application/json", **ADMIN},
                       body=json.dumps({"price": 1, "version": 1}))
     client.http.post(f"/products/{product['id']}/stock", headers={"Content-Type": "application/json", **ADMIN},
                      body=json.dumps({"delta": 1, "reason": "delivery"}))
-    # Each authenticated request first reads the caller's account status (suspension check).
-    assert dynamodb_calls == ["GetItem", "PutItem", "GetItem", "UpdateItem", "GetItem", "UpdateItem"]
+    # Each authenticated request first reads the caller's account status (suspension check); a change
+    # reads the product, writes it with its event (outbox) in one transaction, and once the event is
+    # on the bus clears its outbox mark.
+    assert dynamodb_calls == ["GetItem", "TransactWriteItems", "UpdateItem",
+                              "GetItem", "GetItem", "TransactWriteItems", "UpdateItem",
+                              "GetItem", "GetItem", "TransactWriteItems", "UpdateItem"]
     assert "Scan" not in dynamodb_calls
 
 

@@ -38,12 +38,9 @@ def test_admin_creates_a_product_and_anyone_reads_it(client):
     assert json_of(read) == product
 
 
-def test_created_product_is_announced_on_the_bus(client, monkeypatch):
-    sent = []
-    from chalicelib.catalogue import service
-
-    monkeypatch.setattr(service, "publish_best_effort", lambda events: sent.extend(events))
+def test_created_product_is_announced_on_the_bus(client, bus):
     product = create(client)
+    sent = bus.events
     assert [e.type for e in sent] == ["ProductCreated"]
     assert sent[0].data["productId"] == product["id"] and sent[0].actor == "admin-1"
 
