@@ -15,9 +15,10 @@ from chalicelib.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from chalicelib.core.events import envelope, publish_best_effort
+from chalicelib.core.events import envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
+from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.users.events import UserRegistered
 from chalicelib.users.models import (
@@ -90,9 +91,10 @@ class AuthService:
         except ClientError as exc:
             raise _cognito_failure(exc) from None
         moment = iso()
-        self.users.create_profile(Profile(user_id=user_id, email=request.email, name=request.name,
-                                          created_at=moment, updated_at=moment))
-        publish_best_effort([envelope(UserRegistered(user_id=user_id), actor=user_id)])
+        events = [envelope(UserRegistered(user_id=user_id), actor=user_id)]
+        self.users.register(Profile(user_id=user_id, email=request.email, name=request.name,
+                                    created_at=moment, updated_at=moment), events)
+        announce(events)
         return Registered(user_id=user_id)
 
     def confirm(self, request: ConfirmRequest) -> None:

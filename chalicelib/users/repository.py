@@ -5,8 +5,23 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import (Page, condition_failed, ddb, from_item, key, put_if_absent, query_page, table_name,
-                                    to_attr, to_item)
+from chalicelib.core.dynamo import (
+    Page,
+    TransactionContended,
+    TransactionRejected,
+    condition_failed,
+    ddb,
+    from_item,
+    key,
+    put_if_absent,
+    query_page,
+    table_name,
+    to_attr,
+    to_item,
+    transact_write,
+)
+from chalicelib.core.events import Envelope
+from chalicelib.core.outbox import outbox_puts
 from chalicelib.users import keys
 from chalicelib.users.models import MAX_ADDRESSES, Address, PostalAddress, Profile
 
@@ -15,12 +30,20 @@ class ProfileMissing(Exception):
     pass
 
 
+class ProfileChanged(Exception):
+    """The profile's status is no longer the one read: read it again."""
+
+
 class AddressBookFull(Exception):
     pass
 
 
 class AddressMissing(Exception):
     pass
+
+
+class AddressConflict(Exception):
+    """The address book changed while we were writing to it: retry."""
 
 
 def _profile(item: dict[str, Any]) -> Profile:
@@ -32,11 +55,9 @@ def _address(item: dict[str, Any], default_id: str | None) -> Address:
     return Address.model_validate({**fields, "is_default": item["id"] == default_id})
 
 
-def _transaction_cancelled(exc: ClientError) -> list[str]:
-    """Per-item reasons of a cancelled transaction ("None" where the item was fine)."""
-    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        raise exc
-    return [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+def _profile_item(profile: Profile, **extra: Any) -> dict[str, Any]:
+    return {"PK": keys.user_pk(profile.user_id), "SK": keys.PROFILE_SK, "type": "PROFILE", **profile.model_dump(),
+            **keys.listing_keys(profile.created_at, profile.user_id, profile.status), **extra}
 
 
 class UserRepository:
@@ -56,10 +77,19 @@ class UserRepository:
 
     def create_profile(self, profile: Profile) -> bool:
         """Store a new profile; False if one already exists (someone else created it first)."""
-        item = {"PK": keys.user_pk(profile.user_id), "SK": keys.PROFILE_SK, "type": "PROFILE",
-                **profile.model_dump(), **keys.listing_keys(profile.created_at, profile.user_id,
-                                                            profile.status)}
-        return put_if_absent(item)
+        return put_if_absent(_profile_item(profile))
+
+    def register(self, profile: Profile, events: list[Envelope]) -> None:
+        """Store a new account's profile with the events announcing it, in one transaction. A profile
+        already there (made from the token on a first request a moment earlier) keeps the events all the same."""
+        put = {"Put": {"TableName": table_name(), "Item": to_item(_profile_item(profile)),
+                       "ConditionExpression": "attribute_not_exists(PK)"}}
+        try:
+            transact_write([put, *outbox_puts(events)])
+        except TransactionRejected as rejected:
+            if not rejected.failed(0):
+                raise
+            transact_write(outbox_puts(events))
 
     def update_profile(self, user_id: str, fields: dict[str, Any], updated_at: str,
                        allowed_statuses: tuple[str, ...] = ("ACTIVE", "SUSPENDED")) -> Profile:
@@ -91,20 +121,44 @@ class UserRepository:
         page.items = [_profile(item) for item in page.items]
         return page
 
-    def erase_profile(self, user_id: str, erased_at: str) -> None:
-        """Replace the profile by a tombstone without personal data; remove every address."""
+    def change_status(self, seen: Profile, status: str, updated_at: str, events: list[Envelope]) -> Profile:
+        """Move an account from the status read to `status`, with its events, in one transaction.
+        Raises ProfileChanged when the status is no longer the one read."""
+        changed = seen.model_copy(update={"status": status, "updated_at": updated_at})
+        update = {"Update": {
+            "TableName": table_name(), "Key": key(keys.user_pk(seen.user_id), keys.PROFILE_SK),
+            "UpdateExpression": "SET #status = :status, updated_at = :now, GSI1PK = :listed",
+            "ConditionExpression": "#status = :seen",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":status": to_attr(status), ":now": to_attr(updated_at),
+                                          ":listed": to_attr(keys.status_partition(status)),
+                                          ":seen": to_attr(seen.status)}}}
+        try:
+            transact_write([update, *outbox_puts(events)])
+        except (TransactionRejected, TransactionContended):
+            raise ProfileChanged(seen.user_id) from None
+        return changed
+
+    def erase_profile(self, user_id: str, erased_at: str, events: list[Envelope]) -> bool:
+        """Remove every address and replace the profile by a tombstone without personal data, written with
+        `events` in one transaction. Safe to repeat: False (and no events) if the account was already erased."""
         profile = self.get_profile(user_id)
-        addresses = self._address_items(user_id)
-        for item in addresses:
+        for item in self._address_items(user_id):
             ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
-        if profile is None:
-            return
-        tombstone = Profile(user_id=user_id, status="ERASED", created_at=profile.created_at,
-                            updated_at=erased_at)
-        item = {"PK": keys.user_pk(user_id), "SK": keys.PROFILE_SK, "type": "PROFILE", "erased_at": erased_at,
-                **tombstone.model_dump(exclude={"email", "name", "phone", "default_address_id"}),
-                **keys.listing_keys(profile.created_at, user_id, "ERASED")}
-        ddb().put_item(TableName=table_name(), Item=to_item(item))
+        # No profile yet (never used the API): the tombstone still stops one being made from the token.
+        created_at = profile.created_at if profile else erased_at
+        tombstone = Profile(user_id=user_id, status="ERASED", created_at=created_at, updated_at=erased_at)
+        put = {"Put": {"TableName": table_name(), "Item": to_item(_profile_item(tombstone, erased_at=erased_at)),
+                       "ConditionExpression": "attribute_not_exists(PK) OR #status <> :erased",
+                       "ExpressionAttributeNames": {"#status": "status"},
+                       "ExpressionAttributeValues": {":erased": to_attr("ERASED")}}}
+        try:
+            transact_write([put, *outbox_puts(events)])
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                return False  # erased before: announced then
+            raise
+        return True
 
     # --- addresses -------------------------------------------------------------------
 
@@ -126,7 +180,7 @@ class UserRepository:
         default_clause = ("#default = :id" if make_default
                           else "#default = if_not_exists(#default, :id)")
         try:
-            ddb().transact_write_items(TransactItems=[
+            transact_write([
                 {"Update": {
                     "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
                     # The counter on the profile makes the bound hold under concurrent requests.
@@ -134,15 +188,17 @@ class UserRepository:
                     "ConditionExpression": "attribute_exists(PK) AND (attribute_not_exists(#count) OR #count < :max)",
                     "ExpressionAttributeNames": {"#default": "default_address_id", "#count": "address_count"},
                     "ExpressionAttributeValues": {":id": to_attr(address_id), ":one": to_attr(1),
-                                                  ":max": to_attr(MAX_ADDRESSES), ":now": to_attr(now)}}},
+                                                  ":max": to_attr(MAX_ADDRESSES), ":now": to_attr(now)},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
                 {"Put": {"TableName": table_name(), "Item": to_item(item),
                          "ConditionExpression": "attribute_not_exists(PK)"}},
             ])
-        except ClientError as exc:
-            reasons = _transaction_cancelled(exc)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise AddressBookFull(user_id) from None
-            raise
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                raise (AddressBookFull(user_id) if rejected.old(0) else ProfileMissing(user_id)) from None
+            raise AddressConflict() from None
+        except TransactionContended:
+            raise AddressConflict() from None
 
     def get_address(self, user_id: str, address_id: str, default_id: str | None) -> Address | None:
         item = ddb().get_item(TableName=table_name(),
@@ -170,11 +226,13 @@ class UserRepository:
                 "ConditionExpression": "attribute_exists(PK)",
                 "ExpressionAttributeValues": {":id": to_attr(address_id), ":now": to_attr(now)}}})
         try:
-            ddb().transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if _transaction_cancelled(exc)[0] == "ConditionalCheckFailed":
+            transact_write(items)
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
                 raise AddressMissing(address_id) from None
-            raise
+            raise ProfileMissing(user_id) from None
+        except TransactionContended:
+            raise AddressConflict() from None
 
     def delete_address(self, user_id: str, address_id: str, was_default: bool, successor: str | None,
                        now: str) -> None:
@@ -201,13 +259,10 @@ class UserRepository:
                 "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(successor)),
                 "ConditionExpression": "attribute_exists(PK)"}})
         try:
-            ddb().transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons = _transaction_cancelled(exc)
-            if reasons[0] == "ConditionalCheckFailed":
+            transact_write(items)
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
                 raise AddressMissing(address_id) from None
+            raise AddressConflict() from None  # the default moved, or the successor went
+        except TransactionContended:
             raise AddressConflict() from None
-
-
-class AddressConflict(Exception):
-    """The address book changed while we were deleting from it: retry."""

@@ -9,10 +9,11 @@ from chalicelib.core.auth import Caller
 from chalicelib.core.aws import client, error_code
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound, Unauthorized
-from chalicelib.core.events import envelope, publish_best_effort
+from chalicelib.core.events import envelope
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.logs import get_logger
 from chalicelib.core.models import project
+from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.users import personal_data
 from chalicelib.users.events import UserErased, UserStatusChanged
@@ -27,11 +28,26 @@ from chalicelib.users.models import (
     UserListQuery,
     UserStatusChange,
 )
-from chalicelib.users.repository import AddressBookFull, AddressConflict, AddressMissing, ProfileMissing, UserRepository
+from chalicelib.users.repository import (
+    AddressBookFull,
+    AddressConflict,
+    AddressMissing,
+    ProfileChanged,
+    ProfileMissing,
+    UserRepository,
+)
+
+_INACTIVE = "This account is not active."
+# Reads and writes of a status change before giving up to a faster concurrent change.
+_STATUS_ATTEMPTS = 3
 
 
 def _address_not_found(address_id: str) -> NotFound:
     return NotFound(f"Address {address_id} was not found.")
+
+
+def _busy_address_book() -> Conflict:
+    return Conflict("The address book is changing; try again.", code="CONCURRENT_CHANGE")
 
 
 class UserService:
@@ -43,7 +59,7 @@ class UserService:
     def refuse_inactive(self, who: Caller) -> None:
         """API Gateway honours a token until it expires: the app refuses suspended or erased users."""
         if self.users.status_of(who.user_id) in ("SUSPENDED", "ERASED"):
-            raise Unauthorized("This account is not active.", code="ACCOUNT_INACTIVE")
+            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE")
 
     # --- profile ---------------------------------------------------------------------
 
@@ -68,7 +84,7 @@ class UserService:
         try:
             updated = self.users.update_profile(who.user_id, changes, iso(), allowed_statuses=("ACTIVE",))
         except ProfileMissing:
-            raise Unauthorized("This account is not active.", code="ACCOUNT_INACTIVE") from None
+            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
         return project(ProfileOut, updated)
 
     # --- addresses -------------------------------------------------------------------
@@ -92,6 +108,10 @@ class UserService:
         except AddressBookFull:
             raise Conflict(f"An address book holds at most {MAX_ADDRESSES} addresses.",
                            code="ADDRESS_LIMIT") from None
+        except ProfileMissing:
+            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+        except AddressConflict:
+            raise _busy_address_book() from None
         return self.address(who, address_id)
 
     def replace_address(self, who: Caller, address_id: str, new: AddressIn) -> Address:
@@ -100,6 +120,10 @@ class UserService:
             self.users.replace_address(who.user_id, address_id, new, new.is_default, iso())
         except AddressMissing:
             raise _address_not_found(address_id) from None
+        except ProfileMissing:
+            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+        except AddressConflict:
+            raise _busy_address_book() from None
         return self.address(who, address_id)
 
     def delete_address(self, who: Caller, address_id: str) -> None:
@@ -117,7 +141,7 @@ class UserService:
                 raise _address_not_found(address_id) from None
             except AddressConflict:
                 continue  # the book changed under us: look again
-        raise Conflict("The address book is changing; try again.", code="CONCURRENT_CHANGE")
+        raise _busy_address_book()
 
     # --- export and erasure ----------------------------------------------------------
 
@@ -134,10 +158,9 @@ class UserService:
         self._cognito("admin_disable_user", who.user_id)
         self._cognito("admin_user_global_sign_out", who.user_id)
         personal_data.erase_everywhere(who.user_id)
-        already_erased = self.users.status_of(who.user_id) == "ERASED"
-        self.users.erase_profile(who.user_id, iso())
-        if not already_erased:
-            publish_best_effort([envelope(UserErased(user_id=who.user_id), actor=who.user_id)])
+        events = [envelope(UserErased(user_id=who.user_id), actor=who.user_id)]
+        if self.users.erase_profile(who.user_id, iso(), events):  # announced once, by the erasure that did it
+            announce(events)
 
     # --- staff -----------------------------------------------------------------------
 
@@ -149,24 +172,34 @@ class UserService:
     def set_status(self, staff: Caller, user_id: str, change: UserStatusChange) -> AdminUser:
         if user_id == staff.user_id:
             raise Conflict("You cannot change your own account status.", code="SELF_STATUS_CHANGE")
+        current = self._changeable(user_id)
+        if current.status == change.status:
+            return project(AdminUser, current)
+        if change.status == "SUSPENDED":
+            self._cognito("admin_disable_user", user_id)
+            self._cognito("admin_user_global_sign_out", user_id)
+        else:
+            self._cognito("admin_enable_user", user_id)
+        for _attempt in range(_STATUS_ATTEMPTS):
+            events = [envelope(UserStatusChanged(user_id=user_id, status=change.status), actor=staff.user_id)]
+            try:
+                changed = self.users.change_status(current, change.status, iso(), events)
+            except ProfileChanged:
+                current = self._changeable(user_id)
+                if current.status == change.status:
+                    return project(AdminUser, current)  # another change got there first (and announced it)
+                continue
+            announce(events)
+            return project(AdminUser, changed)
+        raise Conflict("The account is changing; try again.", code="CONCURRENT_CHANGE")
+
+    def _changeable(self, user_id: str) -> Profile:
         current = self.users.get_profile(user_id)
         if current is None:
             raise NotFound(f"User {user_id} was not found.")
         if current.status == "ERASED":
             raise Conflict("An erased account cannot be changed.", code="ACCOUNT_ERASED")
-        if current.status != change.status:
-            if change.status == "SUSPENDED":
-                self._cognito("admin_disable_user", user_id)
-                self._cognito("admin_user_global_sign_out", user_id)
-            else:
-                self._cognito("admin_enable_user", user_id)
-            try:
-                current = self.users.update_profile(user_id, {"status": change.status}, iso())
-            except ProfileMissing:
-                raise Conflict("An erased account cannot be changed.", code="ACCOUNT_ERASED") from None
-            publish_best_effort([envelope(UserStatusChanged(user_id=user_id, status=change.status),
-                                          actor=staff.user_id)])
-        return project(AdminUser, current)
+        return current
 
     @staticmethod
     def _cognito(operation: str, user_id: str) -> None:
