@@ -94,7 +94,8 @@ def policies(stage: str) -> dict[str, dict]:
             _consumer("AuditQueue"),
         ],
         "notify": [
-            _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem"], TABLE),
+            # A notification per event (PutItem), the recipient's profile (GetItem), its email settled (UpdateItem).
+            _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], TABLE),
             _statement("Staff", ["cognito-idp:ListUsersInGroup"], POOL),
             _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
         ],

@@ -1,14 +1,30 @@
-"""Notifications in DynamoDB: keyed by event id (idempotent), listed newest first through GSI1."""
+"""Notifications in DynamoDB: keyed by event id (idempotent), listed newest first through GSI1.
+
+Each one carries the state of its email (`email_status`): PENDING until sent, then SENT, or
+SKIPPED when there is nobody to send it to; absent where sending is off.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import (Page, condition_failed, ddb, from_item, key, put_if_absent, query_page, table_name,
-                                    to_attr)
+from chalicelib.core.dynamo import (
+    Page,
+    condition_failed,
+    ddb,
+    from_item,
+    key,
+    old_item_of,
+    query_page,
+    table_name,
+    to_attr,
+    to_item,
+)
 from chalicelib.notifications.models import Notification
 from chalicelib.users.keys import user_pk
+
+EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED = "PENDING", "SENT", "SKIPPED"
 
 
 def _sk(notification_id: str) -> str:
@@ -24,13 +40,34 @@ def _notification(item: dict[str, Any]) -> Notification:
 
 
 class NotificationRepository:
-    def add(self, notification: Notification, expires_at: int) -> bool:
-        """Store once per id; False if it was already there (a repeated event)."""
+    def add(self, notification: Notification, expires_at: int, email_status: str | None) -> tuple[bool, str | None]:
+        """Store once per id, with its email's state. Returns (stored now?, the email state of the one stored):
+        a repeated event learns whether its email is still to be sent, in the same call."""
         item = {"PK": user_pk(notification.user_id), "SK": _sk(notification.id), "type": "NOTIFICATION",
-                "expiresAt": expires_at, **notification.model_dump(),
+                "expiresAt": expires_at, **notification.model_dump(), "email_status": email_status,
                 "GSI1PK": feed_partition(notification.user_id),
                 "GSI1SK": f"{notification.created_at}#{notification.id}"}
-        return put_if_absent(item)
+        try:
+            ddb().put_item(TableName=table_name(), Item=to_item(item), ConditionExpression="attribute_not_exists(PK)",
+                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False, (old_item_of(exc) or {}).get("email_status")
+            raise
+        return True, email_status
+
+    def settle_email(self, notification: Notification, status: str, at: str) -> None:
+        """Record that the email was sent (or will never be): a later delivery of the event sends nothing."""
+        try:
+            ddb().update_item(
+                TableName=table_name(), Key=key(user_pk(notification.user_id), _sk(notification.id)),
+                UpdateExpression="SET email_status = :status, email_settled_at = :at",
+                ConditionExpression="email_status = :pending",
+                ExpressionAttributeValues={":status": to_attr(status), ":at": to_attr(at),
+                                           ":pending": to_attr(EMAIL_PENDING)})
+        except ClientError as exc:
+            if not condition_failed(exc):  # settled already by a concurrent delivery, or erased since
+                raise
 
     def feed(self, user_id: str, limit: int, cursor: str | None) -> Page:
         page = query_page(feed_partition(user_id), index="GSI1", limit=limit, cursor=cursor, forward=False)

@@ -1,13 +1,21 @@
-"""Turning order and stock events into notifications, once per event, and reading them back."""
+"""Turning order and stock events into notifications, once per event, and reading them back.
+
+A notification is stored once per event; its email is sent at least once. The email is marked
+pending with the notification and settled only once SES took it, so a delivery of the event
+that fails to send raises (Lambda retries it, then parks it in the on-failure destination) and
+the next delivery finds the email still pending and sends it.
+"""
 from __future__ import annotations
 
 import functools
 import uuid
 from datetime import timedelta
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib.catalogue.events import LowStock
 from chalicelib.core import metrics
-from chalicelib.core.aws import client
+from chalicelib.core.aws import client, error_code
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import NotFound
 from chalicelib.core.events import Envelope, EventData
@@ -16,7 +24,7 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.models import PageQuery
 from chalicelib.core.settings import settings
 from chalicelib.notifications.models import Notification
-from chalicelib.notifications.repository import NotificationRepository
+from chalicelib.notifications.repository import EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED, NotificationRepository
 from chalicelib.orders.events import OrderCreated, OrderStatusChanged
 from chalicelib.users.repository import UserRepository
 
@@ -33,21 +41,37 @@ def _short(order_id: str) -> str:
     return order_id[:8].upper()
 
 
+class EmailNotSent(Exception):
+    """SES refused or failed to take an email: the invocation fails so the event is delivered again."""
+
+
 class NotificationService:
     def __init__(self, notifications: NotificationRepository | None = None, users: UserRepository | None = None):
         self.notifications = notifications or NotificationRepository()
         self.users = users or UserRepository()
 
     def handle(self, event: Envelope) -> int:
-        """Record the notifications an event calls for; returns how many were new."""
+        """Record the notifications an event calls for and send their emails; returns how many were new.
+
+        Raises EmailNotSent if any email could not be sent (after trying every one of them).
+        """
         data = event.parsed()
-        created = 0
+        sending = settings().send_email
+        created, unsent = 0, []
         for notification in self._notifications_for(event, data):
-            if self.notifications.add(notification, self._expiry()):
-                created += 1
-                self._email(notification)
-            else:
+            new, email = self.notifications.add(notification, self._expiry(), EMAIL_PENDING if sending else None)
+            created += new
+            if email == EMAIL_PENDING:
+                if not self._email(notification):
+                    unsent.append(notification.id)
+            elif not new:
                 metrics.count("DuplicatesSuppressed")
+            else:
+                # Locally (and wherever email is off) the message is logged instead, without the address.
+                get_logger("notifications").info("email not sent (sending is off)",
+                                                 extra={"notificationId": notification.id, "kind": notification.kind})
+        if unsent:
+            raise EmailNotSent(f"{len(unsent)} email(s) not sent: {', '.join(unsent)}")
         return created
 
     def _notifications_for(self, event: Envelope, data: EventData) -> list[Notification]:
@@ -86,18 +110,27 @@ class NotificationService:
             if not token:
                 return ids
 
-    def _email(self, notification: Notification) -> None:
-        if not settings().send_email:
-            # Locally (and wherever email is off) the message is logged instead, without the address.
-            get_logger("notifications").info("email not sent (sending is off)",
-                                             extra={"notificationId": notification.id, "kind": notification.kind})
-            return
+    def _email(self, notification: Notification) -> bool:
+        """Send a pending email and settle it; False if SES did not take it (it stays pending)."""
+        log = get_logger("notifications")
         profile = self.users.get_profile(notification.user_id)
-        if not profile or not profile.email or profile.status != "ACTIVE":
-            return
-        client("ses").send_email(Source=settings().email_sender, Destination={"ToAddresses": [profile.email]},
-                                 Message={"Subject": {"Data": notification.title},
-                                          "Body": {"Text": {"Data": notification.body}}})
+        if not settings().send_email or not profile or not profile.email or profile.status != "ACTIVE":
+            # Nobody to send it to (suspended, erased, no address), or sending was turned off since.
+            log.info("email skipped", extra={"notificationId": notification.id, "kind": notification.kind})
+            self.notifications.settle_email(notification, EMAIL_SKIPPED, iso())
+            return True
+        try:
+            client("ses").send_email(Source=settings().email_sender, Destination={"ToAddresses": [profile.email]},
+                                     Message={"Subject": {"Data": notification.title},
+                                              "Body": {"Text": {"Data": notification.body}}})
+        except (ClientError, BotoCoreError) as exc:
+            # The code only: SES messages may name the recipient's address.
+            log.error("email not sent; it stays pending for the next delivery",
+                      extra={"notificationId": notification.id, "kind": notification.kind,
+                             "error": error_code(exc) or type(exc).__name__})
+            return False
+        self.notifications.settle_email(notification, EMAIL_SENT, iso())
+        return True
 
     @staticmethod
     def _expiry() -> int:
