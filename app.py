@@ -35,7 +35,8 @@ AdminOrderQuery, CheckoutAccepted, CheckoutRequest, Order, OrderListQuery, Statu
     "StatusChange")
 create_orders = lazy("chalicelib.orders.pipeline", "create_orders")
 order_service = lazy("chalicelib.orders.service", "order_service")
-PaymentAck, PaymentEvent = lazy("chalicelib.payments.models", "PaymentAck", "PaymentEvent")
+LedgerEntry, PaymentAck, PaymentEvent = lazy("chalicelib.payments.models", "LedgerEntry", "PaymentAck",
+                                            "PaymentEvent")
 payment_service = lazy("chalicelib.payments.service", "payment_service")
 auth_service = lazy("chalicelib.users.auth", "auth_service")
 (Address, AddressIn, AdminUser, ConfirmRequest, ForgotPasswordRequest, LoginRequest, ProfileOut, ProfilePatch,
@@ -338,9 +339,18 @@ def admin_audit():
 # --- payments (public: authenticated by the provider's signature) ----------------------
 
 @app.route("/webhooks/payments", methods=["POST"])
-@doc("Payment provider webhook (HMAC signed)", "signature", body=PaymentEvent, returns=PaymentAck, errors=(409,))
+@doc("Payment provider webhook (HMAC signed): every verified event is recorded and acknowledged", "signature",
+     body=PaymentEvent, returns=PaymentAck, errors=(503,))
 def payment_webhook():
     return respond(payment_service().receive(current_request().raw_body or b"", header("X-Signature")))
+
+
+@app.route("/admin/payments/review", methods=["GET"], authorizer=cognito)
+@doc("Provider events needing a person: unknown orders, amounts or currencies not the order's", "admin",
+     query=PageQuery, returns=LedgerEntry, paged=True)
+def admin_payments_for_review():
+    caller(require_group=ADMIN_GROUP)
+    return page(payment_service().for_review(query(PageQuery)))
 
 
 # --- asynchronous handlers ------------------------------------------------------------
@@ -364,4 +374,4 @@ def on_notified_event(event):
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="housekeeping")
 def housekeeping(event):
-    return sweep()
+    return sweep(remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None))

@@ -83,6 +83,22 @@ def deliver(client, bodies):
     return response.payload
 
 
+WEBHOOK_SECRET = "local-webhook-secret"  # the documented local default
+
+
+def pay(client, order, kind="payment.succeeded", event_id=None, **overrides):
+    """The payment provider's signed webhook call for `order` (its full amount unless overridden)."""
+    from chalicelib.payments.signature import sign
+
+    body = {"id": event_id or f"evt_{uuid.uuid4().hex[:12]}", "type": kind, "orderId": order["id"],
+            "amount": order["subtotal"], "currency": order["currency"], **overrides}
+    raw = json.dumps(body).encode()
+    response = client.http.post("/webhooks/payments", body=raw, headers={
+        "Content-Type": "application/json", "X-Signature": sign(WEBHOOK_SECRET, raw)})
+    response.json = json.loads(response.body) if response.body else None
+    return response
+
+
 def sweep(client) -> dict:
     """One scheduled run of the housekeeping function, as EventBridge's schedule invokes it."""
     event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},

@@ -327,7 +327,20 @@ def alarms() -> dict:
             "ApproximateNumberOfMessagesVisible", "AWS/SQS",
             [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}], statistic="Maximum",
             period=60, description=f"Messages are waiting in {dlq}: inspect and redrive")
+    # Business metrics that call for a person (the app emits them as embedded metrics, see chalicelib/core/metrics.py).
+    shop = [{"Name": "service", "Value": "shop"}]
+    for metric, description in BUSINESS_ALARMS.items():
+        result[f"{metric}Alarm"] = alarm(metric, "Shop", shop, description=description)
     return result
+
+
+BUSINESS_ALARMS = {
+    "MoneyOwedBack": "The shop holds money an order does not keep (paid late, twice, or cancelled after payment): "
+                     "refund it (orders show refundDue)",
+    "PaymentsForReview": "A verified payment names an unknown order or another amount or currency: "
+                         "GET /admin/payments/review",
+    "SweepFailures": "A housekeeping sweep could not finish an item or a step (see the function's log)",
+}
 
 
 def dashboard() -> dict:
@@ -337,7 +350,8 @@ def dashboard() -> dict:
                                "region": "${AWS::Region}"}}
     business = [["Shop", name, "service", "shop"] for name in
                 ("CheckoutsAccepted", "OrdersCreated", "DuplicatesSuppressed", "StockRejections",
-                 "PaymentsSucceeded", "PaymentsFailed", "InvalidEvents")]
+                 "CheckoutConflicts", "PaymentsSucceeded", "PaymentsFailed", "PaymentsNotApplied",
+                 "PaymentsForReview", "MoneyOwedBack", "InvalidEvents", "SweepFailures")]
     body = {"widgets": [
         widget("API requests and errors", [["AWS/ApiGateway", m, "ApiName", "shop"] for m in
                                            ("Count", "4XXError", "5XXError")], 0, 0),

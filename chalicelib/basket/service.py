@@ -16,11 +16,13 @@ _ATTEMPTS = 3
 
 
 def price_lines(basket: StoredBasket, products: dict[str, Product]) -> BasketOut:
-    """Price a basket from the catalogue as it is now; archived or vanished products are flagged."""
+    """Price a basket from the catalogue as it is now; archived or vanished products, and products
+    re-priced in another currency than the basket's, are flagged and left out of the subtotal."""
     lines, subtotal, currency = [], 0, None
     for product_id, quantity in basket.lines.items():
         product = products.get(product_id)
-        available = product is not None and product.status == "ACTIVE"
+        available = product is not None and product.status == "ACTIVE" and (
+            basket.currency is None or product.currency == basket.currency)
         unit_price = product.price if product else 0
         line = BasketLine(product_id=product_id, name=product.name if product else "(no longer sold)",
                           unit_price=unit_price, quantity=quantity, line_total=unit_price * quantity,

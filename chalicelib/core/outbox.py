@@ -46,16 +46,19 @@ def outbox_puts(events: list[Envelope]) -> list[dict[str, Any]]:
     return [outbox_put(event) for event in events]
 
 
-def announce(events: list[Envelope], also: list[Envelope] | None = None) -> int:
-    """After the commit that kept `events` (see outbox_puts): publish them and clear their marks.
+def announce(events: list[Envelope | tuple[str, str, Envelope]], also: list[Envelope] | None = None) -> int:
+    """After the commit that kept `events`: publish them and clear their marks.
 
-    Never raises: whatever the bus or the table refuses now, the sweeper publishes later.
-    `also` rides along best effort (events nothing keeps, such as alerts).
+    An event is kept by `outbox_puts` (give the event) or on a record of its own, such as a
+    checkout (give `(pk, sk, event)`). Never raises: whatever the bus or the table refuses now,
+    the sweeper publishes later. `also` rides along best effort (events nothing keeps, e.g. alerts).
     """
+    pending = [kept if isinstance(kept, tuple) else (*record_key_of(kept), kept) for kept in events]
     try:
-        return publish_and_mark([(*record_key_of(event), event) for event in events], also=also)
+        return publish_and_mark(pending, also=also)
     except Exception:
-        get_logger("outbox").exception("events kept for the sweeper", extra={"eventIds": [e.id for e in events]})
+        get_logger("outbox").exception("events kept for the sweeper",
+                                       extra={"eventIds": [event.id for _, _, event in pending]})
         return 0
 
 

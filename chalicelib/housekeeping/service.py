@@ -1,13 +1,19 @@
 """The sweeper: republish the outbox, cancel unpaid orders, expire abandoned baskets.
 
-Every step reads an index (never a scan) and every write is conditional, so two sweeps
-running at once do each thing once.
+Every step reads an index (never a scan) and every write is conditional on what was read, so
+two sweeps running at once do each thing once, and an order paid after the sweeper read it is
+left paid. Steps and items are isolated: one failure is logged, counted and skipped, and the
+rest proceeds. The sweep stops starting new work when the invocation's time runs low; the
+next tick carries on.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from chalicelib.basket.repository import BasketRepository
+from chalicelib.core import metrics
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
 from chalicelib.core.outbox import publish_and_mark, unpublished
@@ -16,19 +22,68 @@ from chalicelib.orders.service import OrderService
 # A writer publishes right after committing; give it this long before stepping in.
 OUTBOX_GRACE = timedelta(minutes=1)
 _BATCH = 100
+# Stop starting new work this long before the invocation would be cut off (one item takes milliseconds).
+SAFETY_MARGIN_SECONDS = 1.0
 
 
-def sweep(orders: OrderService | None = None, baskets: BasketRepository | None = None) -> dict[str, int]:
+def sweep(orders: OrderService | None = None, baskets: BasketRepository | None = None,
+          remaining_ms: Callable[[], int] | None = None) -> dict[str, int]:
+    """One scheduled run. `remaining_ms` is the invocation's clock (Lambda's context)."""
     orders = orders or OrderService()
     baskets = baskets or BasketRepository()
-    report = {"republished": publish_and_mark(unpublished(OUTBOX_GRACE, _BATCH)),
-              "cancelledUnpaid": orders.cancel_overdue(_BATCH),
-              "expiredBaskets": _expire_baskets(baskets)}
-    get_logger("housekeeping").info("sweep done", extra=report)
+    started = time.monotonic()
+
+    def time_left() -> float:
+        if remaining_ms is not None:
+            return remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS
+        return 600 - (time.monotonic() - started)  # no invocation clock: a generous bound all the same
+
+    report = {"republished": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "failures": 0}
+    log = get_logger("housekeeping")
+
+    def step(name: str, run: Callable[[], None]) -> None:
+        if time_left() <= 0:
+            log.warning("sweep step skipped: out of time", extra={"step": name})
+            return
+        try:
+            run()
+        except Exception:
+            report["failures"] += 1
+            log.exception("sweep step failed", extra={"step": name})
+
+    def republish() -> None:
+        for _round in range(10):  # bounded: a lagging index may hand back what was just published
+            if time_left() <= 0:
+                return
+            pending = unpublished(OUTBOX_GRACE, _BATCH)
+            published = publish_and_mark(pending)
+            report["republished"] += published
+            if len(pending) < _BATCH or published == 0:  # drained, or the bus refuses: next tick
+                return
+
+    def cancel_unpaid() -> None:
+        result = orders.expire_overdue(limit=_BATCH, time_left=time_left)
+        report["cancelledUnpaid"] += result["cancelled"]
+        report["failures"] += result["failed"]
+
+    def expire_baskets() -> None:
+        cursor, before = None, iso(now())
+        while time_left() > 0:
+            expired, cursor = baskets.expired(before, _BATCH, cursor)
+            for user_id, version in expired:
+                try:
+                    # Conditional on the version seen: a basket touched since is no longer abandoned.
+                    report["expiredBaskets"] += baskets.delete_if_unchanged(user_id, version)
+                except Exception:
+                    report["failures"] += 1
+                    log.exception("an abandoned basket could not be expired", extra={"userId": user_id})
+            if not cursor:
+                return
+
+    step("republish", republish)
+    step("cancel_unpaid", cancel_unpaid)
+    step("expire_baskets", expire_baskets)
+    if report["failures"]:
+        metrics.count("SweepFailures", report["failures"])
+    log.info("sweep done", extra=report)
     return report
-
-
-def _expire_baskets(baskets: BasketRepository) -> int:
-    expired, _cursor = baskets.expired(iso(now()), _BATCH)
-    # Conditional on the version seen: a basket touched since is no longer abandoned.
-    return sum(1 for user_id, version in expired if baskets.delete_if_unchanged(user_id, version))

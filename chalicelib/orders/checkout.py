@@ -6,22 +6,28 @@ import hashlib
 
 from pydantic import TypeAdapter, ValidationError
 
-from chalicelib.basket.repository import BasketRepository
+from chalicelib.basket.repository import BasketChanged, BasketRepository
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
+from chalicelib.core.dynamo import TransactionContended
 from chalicelib.core.errors import BadRequest, Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
-from chalicelib.core.logs import get_logger
 from chalicelib.core.models import PostalAddress
-from chalicelib.core.outbox import publish_and_mark
+from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
 from chalicelib.orders.events import CheckoutRequested
 from chalicelib.orders.models import CheckoutAccepted, CheckoutRequest, IdempotencyKey, OrderLine
-from chalicelib.orders.repository import CheckoutRejected, CheckoutRepository, canonical_json
+from chalicelib.orders.repository import (
+    CheckoutExists,
+    CheckoutLine,
+    CheckoutRepository,
+    LinesRejected,
+    canonical_json,
+)
 from chalicelib.users.repository import UserRepository
 
 _key_format = TypeAdapter(IdempotencyKey)
@@ -29,6 +35,14 @@ _key_format = TypeAdapter(IdempotencyKey)
 
 def _line_problem(product_id: str, issue: str, message: str) -> dict:
     return {"field": f"items.{product_id}", "productId": product_id, "issue": issue, "message": message}
+
+
+def _lines_conflict(problems: list[dict]) -> Conflict:
+    """409 naming every line that cannot be bought as it is (OUT_OF_STOCK when stock is all that is short)."""
+    metrics.count("StockRejections")
+    only_stock = all(problem["issue"] == "out_of_stock" for problem in problems)
+    return Conflict("Some items cannot be bought as they are.", problems,
+                    code="OUT_OF_STOCK" if only_stock else "ITEMS_CHANGED")
 
 
 class CheckoutService:
@@ -55,13 +69,14 @@ class CheckoutService:
             # An empty basket is also what a retry of a successful checkout finds.
             return self._replay(checkout_id, request_hash) or self._empty_basket()
         products = self.products.get_many(list(basket.lines))
-        lines = self._lines(basket.lines, products)
+        # A basket holds one currency (set when its first line went in); every line must still be in it.
+        currency = basket.currency or next((p.currency for p in products.values()), None)
+        lines = self._lines(basket.lines, products, currency)
         address = self._address(who, request)
 
         created_at = iso()
         order_id = keys.order_id_for(checkout_id)
         subtotal = sum(line.line_total for line in lines)
-        currency = products[lines[0].product_id].currency
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
                                       items=lines, subtotal=subtotal, currency=currency,
                                       shipping_address=address, created_at=created_at)
@@ -73,26 +88,40 @@ class CheckoutService:
                   "correlation_id": event.correlationId}
         try:
             self.checkouts.commit(checkout=record, event=event,
-                                  lines=[(line.product_id, line.quantity, line.unit_price) for line in lines],
+                                  lines=[CheckoutLine(line.product_id, line.quantity, line.unit_price, currency)
+                                         for line in lines],
                                   basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version))
-        except CheckoutRejected as rejected:
-            if self._same_key_won(rejected, lines):
-                replay = self._replay(checkout_id, request_hash)
-                if replay:
-                    return replay
-            raise self._explain(rejected, lines) from None
-        self._announce(checkout_id, event, self._low_stock_alerts(lines, products, who.user_id))
+        except CheckoutExists:
+            replay = self._replay(checkout_id, request_hash)
+            if replay:
+                return replay
+            raise Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT") from None
+        except LinesRejected as rejected:
+            raise self._refused({line.product_id: line for line in lines}, rejected) from None
+        except BasketChanged:
+            raise Conflict("The basket changed during checkout; review it and try again.",
+                           code="BASKET_CHANGED") from None
+        except TransactionContended:
+            # Other checkouts kept colliding on the same products: nothing was reserved.
+            metrics.count("CheckoutConflicts")
+            raise Conflict("Many people are buying these items right now; please try again.",
+                           code="CHECKOUT_CONFLICT") from None
+        announce([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)],
+                 also=self._low_stock_alerts(lines, products, who.user_id))
         metrics.count("CheckoutsAccepted")
         return CheckoutAccepted(checkout_id=checkout_id, order_id=order_id)
 
     # --- steps -----------------------------------------------------------------------
 
-    def _lines(self, wanted: dict[str, int], products: dict[str, Product]) -> list[OrderLine]:
+    def _lines(self, wanted: dict[str, int], products: dict[str, Product], currency: str | None) -> list[OrderLine]:
         problems, lines = [], []
         for product_id, quantity in wanted.items():
             product = products.get(product_id)
             if product is None or product.status != "ACTIVE":
                 problems.append(_line_problem(product_id, "unavailable", "this product is no longer sold"))
+            elif product.currency != currency:  # re-priced in another currency since it was added
+                problems.append(_line_problem(product_id, "currency_changed",
+                                              f"now priced in {product.currency}, the basket is in {currency}"))
             elif product.stock < quantity:
                 problems.append({**_line_problem(product_id, "out_of_stock",
                                                  f"{quantity} wanted, {product.stock} in stock"),
@@ -101,8 +130,7 @@ class CheckoutService:
                 lines.append(OrderLine(product_id=product_id, name=product.name, unit_price=product.price,
                                        quantity=quantity, line_total=product.price * quantity))
         if problems:
-            metrics.count("StockRejections")
-            raise Conflict("Some items cannot be bought as they are.", problems, code="OUT_OF_STOCK")
+            raise _lines_conflict(problems)
         return lines
 
     def _address(self, who: Caller, request: CheckoutRequest) -> PostalAddress:
@@ -128,34 +156,24 @@ class CheckoutService:
         raise Conflict("The basket is empty.", code="BASKET_EMPTY")
 
     @staticmethod
-    def _same_key_won(rejected: CheckoutRejected, lines: list[OrderLine]) -> bool:
-        """The checkout record already existed: a concurrent request with the same key won."""
-        reasons = rejected.reasons
-        return len(reasons) > len(lines) and reasons[len(lines)] == "ConditionalCheckFailed"
-
-    @staticmethod
-    def _explain(rejected: CheckoutRejected, lines: list[OrderLine]) -> Conflict:
-        """Turn a cancelled transaction into the answer the shopper needs."""
-        reasons = rejected.reasons
+    def _refused(lines: dict[str, OrderLine], rejected: LinesRejected) -> Conflict:
+        """What changed between pricing the basket and the transaction, line by line."""
         problems = []
-        for line, reason, old in zip(lines, reasons, rejected.old_items):
-            if reason != "ConditionalCheckFailed":
-                continue
-            if old is None or old.get("status") != "ACTIVE":
+        for refusal in rejected.lines:
+            line, current = lines[refusal.product_id], refusal.current or {}
+            if refusal.issue == "unavailable":
                 problems.append(_line_problem(line.product_id, "unavailable", "this product is no longer sold"))
-            elif old.get("price") != line.unit_price:
+            elif refusal.issue == "currency_changed":
+                problems.append(_line_problem(line.product_id, "currency_changed",
+                                              f"now priced in {current.get('currency')}"))
+            elif refusal.issue == "price_changed":
                 problems.append(_line_problem(line.product_id, "price_changed",
-                                              f"the price is now {old.get('price')}"))
+                                              f"the price is now {current.get('price')}"))
             else:
                 problems.append({**_line_problem(line.product_id, "out_of_stock",
-                                                 f"{line.quantity} wanted, {old.get('stock', 0)} in stock"),
-                                 "requested": line.quantity, "available": old.get("stock", 0)})
-        if problems:
-            metrics.count("StockRejections")
-            return Conflict("Some items cannot be bought as they are.", problems, code="OUT_OF_STOCK")
-        if reasons and reasons[-1] == "ConditionalCheckFailed":
-            return Conflict("The basket changed during checkout; review it and try again.", code="BASKET_CHANGED")
-        return Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT")
+                                                 f"{line.quantity} wanted, {current.get('stock', 0)} in stock"),
+                                 "requested": line.quantity, "available": current.get("stock", 0)})
+        return _lines_conflict(problems)
 
     @staticmethod
     def _low_stock_alerts(lines: list[OrderLine], products: dict[str, Product], actor: str) -> list[Envelope]:
@@ -167,14 +185,6 @@ class CheckoutService:
             if alert:
                 alerts.append(envelope(alert, actor=actor))
         return alerts
-
-    def _announce(self, checkout_id: str, event: Envelope, alerts: list[Envelope]) -> None:
-        # Failure here is not the shopper's problem: the record stays marked for the sweeper.
-        try:
-            publish_and_mark([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)], also=alerts)
-        except Exception:
-            get_logger("checkout").exception("checkout accepted but not yet announced",
-                                              extra={"checkoutId": checkout_id})
 
 
 @functools.lru_cache(maxsize=1)

@@ -20,6 +20,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # Leaving PENDING or PAID without shipping puts the reserved units back on the shelf.
 RETURNS_STOCK = frozenset({"CANCELLED", "PAYMENT_FAILED"})
 CUSTOMER_CANCELLABLE = frozenset({"PENDING", "PAID"})
+# Orders that keep the money paid for them.
+KEEPS_PAYMENT = frozenset({"PAID", "SHIPPED", "DELIVERED"})
+MAX_PAYMENTS_SHOWN = 20  # payments listed on an order (the ledger keeps every one)
+
+PaymentType = Literal["payment.succeeded", "payment.failed"]
+# APPLIED: moved the order; REFUND_DUE: money the order cannot keep; IGNORED: a failure for an
+# order no longer awaiting payment; REVIEW: unknown order, or amount or currency not the order's.
+PaymentOutcome = Literal["APPLIED", "REFUND_DUE", "IGNORED", "REVIEW"]
 
 
 def can_move(current: str, target: str) -> bool:
@@ -34,6 +42,17 @@ class OrderLine(ApiModel):
     line_total: int
 
 
+class OrderPayment(ApiModel):
+    """A provider's verdict on this order, as recorded."""
+
+    id: str  # the provider's event id
+    type: PaymentType
+    amount: int
+    currency: str
+    outcome: PaymentOutcome
+    received_at: str
+
+
 class Order(ApiModel):
     id: str
     user_id: str
@@ -43,12 +62,25 @@ class Order(ApiModel):
     currency: str
     shipping_address: PostalAddress | None = None  # None once the buyer erased their data
     checkout_id: str
+    # Money the provider captured for this order, and whether the shop holds some it must give back.
+    captured_amount: int = 0
     refund_due: bool = False
+    payments: list[OrderPayment] = Field(default_factory=list)
     status_reason: str | None = None
     payment_due_at: str | None = None
     version: int = 1
     created_at: str
     updated_at: str
+
+    def held(self) -> int:
+        """What the shop holds for this order. Staff marking an order PAID asserts its subtotal arrived."""
+        return max(self.captured_amount, self.subtotal if self.status in KEEPS_PAYMENT else 0)
+
+    def settle(self, status: str, captured: int = 0) -> tuple[int, bool]:
+        """(money held, refund due?) once the order is in `status` with `captured` more money in hand:
+        the shop owes back whatever it holds beyond what a paid order keeps."""
+        held = self.held() + captured
+        return held, held > (self.subtotal if status in KEEPS_PAYMENT else 0)
 
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,128}$")]

@@ -7,12 +7,25 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.basket.repository import BasketChanged
 from chalicelib.catalogue.keys import PRODUCT_SK, product_pk
-from chalicelib.core.dynamo import Page, condition_failed, ddb, from_item, key, query_page, table_name, to_attr, to_item
+from chalicelib.core.dynamo import (
+    Page,
+    TransactionRejected,
+    condition_failed,
+    ddb,
+    from_item,
+    key,
+    query_page,
+    table_name,
+    to_attr,
+    to_item,
+    transact_write,
+)
 from chalicelib.core.events import Envelope
-from chalicelib.core.outbox import outbox_fields, outbox_put
+from chalicelib.core.outbox import outbox_fields, outbox_puts
 from chalicelib.orders import keys
-from chalicelib.orders.models import RETURNS_STOCK, Order
+from chalicelib.orders.models import MAX_PAYMENTS_SHOWN, RETURNS_STOCK, Order, OrderPayment
 
 
 @dataclass
@@ -24,35 +37,66 @@ class CheckoutRecord:
     created_at: str
 
 
-class CheckoutRejected(Exception):
-    """The checkout transaction was cancelled; `reasons` holds one code per transaction item."""
+@dataclass(frozen=True)
+class CheckoutLine:
+    product_id: str
+    quantity: int
+    unit_price: int
+    currency: str
 
-    def __init__(self, reasons: list[str], old_items: list[dict[str, Any] | None]):
-        self.reasons = reasons
-        self.old_items = old_items
+
+@dataclass(frozen=True)
+class LineRejected:
+    """Why the transaction refused one line: `unavailable`, `currency_changed`, `price_changed` or
+    `out_of_stock`; `current` is the product as the transaction found it (None if it is gone)."""
+
+    product_id: str
+    issue: str
+    current: dict[str, Any] | None
+
+
+class LinesRejected(Exception):
+    def __init__(self, lines: list[LineRejected]):
+        super().__init__(f"{len(lines)} line(s) refused")
+        self.lines = lines
+
+
+class CheckoutExists(Exception):
+    """A checkout with this id is already recorded (the same key, sent again or concurrently)."""
 
 
 class OrderChanged(Exception):
-    """The order is not in the state (or version) the transition expected."""
+    """The order is not in the state (or version) the change expected."""
 
     def __init__(self, current: Order | None):
         self.current = current
 
 
-class DuplicatePaymentEvent(Exception):
-    pass
+class CompanionRejected(Exception):
+    """An item written alongside an order change (e.g. a ledger record) failed its condition."""
+
+    def __init__(self, position: int):
+        self.position = position
 
 
 def _order(item: dict[str, Any]) -> Order:
     return Order.model_validate({k: v for k, v in item.items() if k in Order.model_fields})
 
 
-def _cancellation(exc: ClientError) -> tuple[list[str], list[dict[str, Any] | None]]:
-    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        raise exc
-    reasons = exc.response.get("CancellationReasons", [])
-    return ([r.get("Code", "None") for r in reasons],
-            [from_item(r["Item"]) if r.get("Item") else None for r in reasons])
+def _return_stock(product_id: str, quantity: int) -> dict[str, Any]:
+    return {"Update": {"TableName": table_name(), "Key": key(product_pk(product_id), PRODUCT_SK),
+                       "UpdateExpression": "ADD stock :qty", "ConditionExpression": "attribute_exists(PK)",
+                       "ExpressionAttributeValues": {":qty": to_attr(quantity)}}}
+
+
+def _line_rejection(line: CheckoutLine, current: dict[str, Any] | None) -> LineRejected:
+    if current is None or current.get("status") != "ACTIVE":
+        return LineRejected(line.product_id, "unavailable", current)
+    if current.get("currency") != line.currency:
+        return LineRejected(line.product_id, "currency_changed", current)
+    if current.get("price") != line.unit_price:
+        return LineRejected(line.product_id, "price_changed", current)
+    return LineRejected(line.product_id, "out_of_stock", current)
 
 
 class CheckoutRepository:
@@ -64,24 +108,26 @@ class CheckoutRepository:
             return None
         return CheckoutRecord(**from_item(item))
 
-    def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[tuple[str, int, int]],
+    def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
                basket_clear: dict[str, Any]) -> None:
-        """One transaction: reserve every line's stock at the price shown, record the checkout
-        (with its CheckoutRequested event in the outbox) and empty the basket.
+        """One transaction: reserve every line's stock at the price and currency shown, record the
+        checkout (with its CheckoutRequested event in the outbox) and empty the basket.
 
-        `lines` holds (product id, quantity, unit price). Item order in the transaction:
-        the lines first, then the checkout record, then the basket.
+        Raises CheckoutExists, LinesRejected (every refused line, with why), BasketChanged, or
+        TransactionContended when concurrent transactions kept colliding with it.
         """
         items: list[dict[str, Any]] = []
-        for product_id, quantity, unit_price in lines:
+        for line in lines:
             items.append({"Update": {
-                "TableName": table_name(), "Key": key(product_pk(product_id), PRODUCT_SK),
+                "TableName": table_name(), "Key": key(product_pk(line.product_id), PRODUCT_SK),
                 "UpdateExpression": "ADD stock :minus",
-                # Never below zero, never for an archived product, never at a stale price.
-                "ConditionExpression": "stock >= :qty AND #status = :active AND price = :price",
+                # Never below zero, never for an archived product, never at a stale price or currency.
+                "ConditionExpression": "stock >= :qty AND #status = :active AND price = :price "
+                                       "AND currency = :currency",
                 "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":minus": to_attr(-quantity), ":qty": to_attr(quantity),
-                                              ":active": to_attr("ACTIVE"), ":price": to_attr(unit_price)},
+                "ExpressionAttributeValues": {":minus": to_attr(-line.quantity), ":qty": to_attr(line.quantity),
+                                              ":active": to_attr("ACTIVE"), ":price": to_attr(line.unit_price),
+                                              ":currency": to_attr(line.currency)},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         record = {"PK": keys.checkout_pk(checkout["checkout_id"]), "SK": keys.CHECKOUT_SK, "type": "CHECKOUT",
                   **checkout, **outbox_fields(event)}
@@ -89,9 +135,16 @@ class CheckoutRepository:
                               "ConditionExpression": "attribute_not_exists(PK)"}})
         items.append(basket_clear)
         try:
-            ddb().transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            raise CheckoutRejected(*_cancellation(exc)) from None
+            transact_write(items)
+        except TransactionRejected as rejected:
+            if rejected.failed(len(lines)):
+                raise CheckoutExists(checkout["checkout_id"]) from None
+            refused = [_line_rejection(line, rejected.old(i)) for i, line in enumerate(lines) if rejected.failed(i)]
+            if refused:
+                raise LinesRejected(refused) from None
+            if rejected.failed(len(lines) + 1):
+                raise BasketChanged() from None
+            raise
 
 
 class OrderRepository:
@@ -132,69 +185,73 @@ class OrderRepository:
         page.items = [_order(item) for item in page.items]
         return page
 
-    def payment_overdue(self, before: str, limit: int) -> list[Order]:
-        page = query_page(keys.PAYMENT_DUE, index="GSI3", limit=limit, sort_between=("0", before))
-        return [_order(item) for item in page.items]
+    def payment_overdue(self, before: str, limit: int, cursor: str | None = None) -> Page:
+        """Orders whose payment window closed before `before`, oldest first (the index lags: re-check)."""
+        page = query_page(keys.PAYMENT_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
+        page.items = [_order(item) for item in page.items]
+        return page
 
-    def transition(self, order: Order, target: str, updated_at: str, events: list[Envelope], *,
-                   refund_due: bool = False, reason: str | None = None,
-                   payment_event_id: str | None = None) -> Order:
-        """Move `order` (as read) to `target` in one transaction with its stock returns and events.
+    def change(self, order: Order, *, status: str, updated_at: str, events: list[Envelope],
+               captured_amount: int | None = None, refund_due: bool | None = None,
+               payment: OrderPayment | None = None, reason: str | None = None,
+               companions: list[dict[str, Any]] | None = None) -> Order:
+        """Change `order` (as read) in one transaction with its stock returns, its events and any
+        `companions` (items of other domains that belong to the same change, e.g. a ledger record).
 
-        Conditioned on the status and version that were read, so of two concurrent moves
-        exactly one wins, and stock comes back exactly once.
+        Conditioned on the status and version that were read, so of two concurrent changes exactly
+        one wins and stock comes back exactly once. Raises OrderChanged (with the order as it is
+        now) or CompanionRejected (which companion failed its condition).
         """
         names = {"#status": "status", "#version": "version"}
         values: dict[str, Any] = {":from": to_attr(order.status), ":v": to_attr(order.version),
-                                  ":to": to_attr(target), ":one": to_attr(1), ":now": to_attr(updated_at),
-                                  ":g2": to_attr(keys.status_partition(target))}
-        sets = ["#status = :to", "updated_at = :now", "GSI2PK = :g2"]
-        if refund_due:
-            sets.append("refund_due = :true")
-            values[":true"] = to_attr(True)
-        if reason:
+                                  ":one": to_attr(1), ":now": to_attr(updated_at)}
+        sets = ["updated_at = :now"]
+        moving = status != order.status
+        if moving:
+            sets += ["#status = :to", "GSI2PK = :g2"]
+            values.update({":to": to_attr(status), ":g2": to_attr(keys.status_partition(status))})
+        if captured_amount is not None:
+            sets.append("captured_amount = :captured")
+            values[":captured"] = to_attr(captured_amount)
+        if refund_due is not None:
+            sets.append("refund_due = :refund")
+            values[":refund"] = to_attr(refund_due)
+        if reason and moving:
             sets.append("status_reason = :reason")
             values[":reason"] = to_attr(reason)
+        shown = payment is not None and len(order.payments) < MAX_PAYMENTS_SHOWN
+        if shown:
+            sets.append("payments = list_append(if_not_exists(payments, :none), :payment)")
+            values.update({":none": to_attr([]), ":payment": to_attr([payment.model_dump(mode="json")])})
         update = f"SET {', '.join(sets)} ADD #version :one"
-        if order.status == "PENDING":
+        if moving and order.status == "PENDING":
             update += " REMOVE GSI3PK, GSI3SK"  # no longer awaiting payment
         items: list[dict[str, Any]] = [{"Update": {
             "TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
             "UpdateExpression": update, "ConditionExpression": "#status = :from AND #version = :v",
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]
-        if target in RETURNS_STOCK:
-            for line in order.items:
-                items.append({"Update": {
-                    "TableName": table_name(), "Key": key(product_pk(line.product_id), PRODUCT_SK),
-                    "UpdateExpression": "ADD stock :qty",
-                    "ConditionExpression": "attribute_exists(PK)",
-                    "ExpressionAttributeValues": {":qty": to_attr(line.quantity)}}})
-        if payment_event_id:
-            items.append({"Put": {
-                "TableName": table_name(),
-                "Item": to_item({"PK": keys.payment_event_pk(payment_event_id), "SK": "PAYMENTEVENT",
-                                 "type": "PAYMENTEVENT", "order_id": order.id, "status": target,
-                                 "received_at": updated_at}),
-                "ConditionExpression": "attribute_not_exists(PK)"}})
-        items.extend(outbox_put(event) for event in events)
+        if moving and status in RETURNS_STOCK:
+            items += [_return_stock(line.product_id, line.quantity) for line in order.items]
+        first_companion = len(items)
+        items += list(companions or [])
+        items += outbox_puts(events)
         try:
-            ddb().transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons, old = _cancellation(exc)
-            if payment_event_id and reasons[-1 - len(events)] == "ConditionalCheckFailed":
-                raise DuplicatePaymentEvent(payment_event_id) from None
-            if reasons[0] == "ConditionalCheckFailed":
-                raise OrderChanged(_order(old[0]) if old[0] else None) from None
+            transact_write(items)
+        except TransactionRejected as rejected:
+            for position in range(len(companions or [])):
+                if rejected.failed(first_companion + position):
+                    raise CompanionRejected(position) from None
+            if rejected.failed(0):
+                old = rejected.old(0)
+                raise OrderChanged(_order(old) if old else None) from None
             raise
-        return order.model_copy(update={"status": target, "updated_at": updated_at, "version": order.version + 1,
-                                        "refund_due": order.refund_due or refund_due,
-                                        "status_reason": reason or order.status_reason})
-
-    def payment_event_seen(self, provider_event_id: str) -> bool:
-        item = ddb().get_item(TableName=table_name(), Key=key(keys.payment_event_pk(provider_event_id),
-                                                              "PAYMENTEVENT")).get("Item")
-        return item is not None
+        return order.model_copy(update={
+            "status": status, "updated_at": updated_at, "version": order.version + 1,
+            "captured_amount": order.captured_amount if captured_amount is None else captured_amount,
+            "refund_due": order.refund_due if refund_due is None else refund_due,
+            "payments": order.payments + ([payment] if shown else []),
+            "status_reason": reason if (reason and moving) else order.status_reason})
 
     def anonymise(self, order: Order, updated_at: str) -> None:
         """Keep the order for the books, without the person: no address, no link to the user."""

@@ -2,32 +2,42 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
+from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import Page
+from chalicelib.core.dynamo import Page, TransactionContended
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import Envelope, InvalidEvent, envelope
 from chalicelib.core.ids import iso, now
-from chalicelib.core.outbox import publish_and_mark, record_key_of
+from chalicelib.core.logs import get_logger
+from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged
 from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
+    KEEPS_PAYMENT,
     AdminOrderQuery,
     Order,
     OrderListQuery,
+    OrderPayment,
     StatusChange,
     can_move,
 )
-from chalicelib.orders.repository import DuplicatePaymentEvent, OrderChanged, OrderRepository
+from chalicelib.orders.repository import CompanionRejected, OrderChanged, OrderRepository
 
 _EXPORT_LIMIT = 1000
 
 
 class InvalidCheckoutEvent(InvalidEvent):
     """A CheckoutRequested event that can never become an order (it belongs in the DLQ)."""
+
+
+class PaymentAlreadyNoted(Exception):
+    """The provider event's ledger record exists already."""
 
 
 def _not_found(order_id: str) -> NotFound:
@@ -103,31 +113,59 @@ class OrderService:
         return self.move(order, change.status, actor=staff.user_id, reason=change.reason, retry=False)
 
     def move(self, order: Order, target: str, *, actor: str, reason: str | None = None,
-             payment_event_id: str | None = None, retry: bool = True) -> Order:
-        """Apply one state-machine step; 409 if it is not legal from where the order is now."""
+             retry: bool = True) -> Order:
+        """Apply one state-machine step; 409 if it is not legal from where the order is now.
+
+        With `retry`, a change that lost a race is judged again from the order's new state (a
+        customer's cancel still cancels an order paid meanwhile, flagging the refund); without,
+        the caller (staff, who saw a version) is told to reload.
+        """
         for _attempt in range(3):
-            if order.status == target and payment_event_id:
-                return order  # a payment already recorded under another event id
             if not can_move(order.status, target):
                 raise Conflict(f"An order cannot go from {order.status} to {target}.", code="ILLEGAL_TRANSITION",
                                details=[{"field": "status", "issue": "illegal_transition",
                                          "message": f"{order.status} -> {target}"}])
-            refund_due = order.status == "PAID" and target == "CANCELLED"
-            events = self._transition_events(order, target, actor, reason, refund_due)
             try:
-                moved = self.orders.transition(order, target, iso(), events, refund_due=refund_due,
-                                               reason=reason, payment_event_id=payment_event_id)
+                return self._step(order, target, actor=actor, reason=reason)
             except OrderChanged as changed:
                 if changed.current is None:
                     raise _not_found(order.id) from None
                 if not retry and changed.current.status != order.status:
                     raise Conflict(f"The order is now {changed.current.status}; reload it.",
                                    code="VERSION_CONFLICT") from None
-                order = changed.current  # someone moved it first: judge again from where it is now
-                continue
-            publish_and_mark([(*record_key_of(event), event) for event in events])
-            return moved
+                order = changed.current
+            except TransactionContended:
+                break
         raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+    def expire(self, order: Order) -> bool:
+        """Cancel an order the sweeper judged overdue, only if it is still exactly as judged.
+
+        Never judged again: whatever happened since (a payment, a cancel) is left as it is.
+        """
+        if order.status != "PENDING":
+            return False
+        try:
+            self._step(order, "CANCELLED", actor="system", reason="payment window expired")
+        except OrderChanged:
+            return False
+        return True
+
+    def _step(self, order: Order, target: str, *, actor: str, reason: str | None) -> Order:
+        held, refund_due = order.settle(target)
+        events = self._transition_events(order, target, actor, reason, refund_due)
+        moved = self.orders.change(order, status=target, updated_at=iso(), events=events, captured_amount=held,
+                                   refund_due=refund_due, reason=reason)
+        self._count_money_owed(order, moved)
+        announce(events)
+        return moved
+
+    @staticmethod
+    def _count_money_owed(before: Order, after: Order) -> None:
+        owed_before = before.held() - (before.subtotal if before.status in KEEPS_PAYMENT else 0)
+        owed_after = after.held() - (after.subtotal if after.status in KEEPS_PAYMENT else 0)
+        if owed_after > max(owed_before, 0):
+            metrics.count("MoneyOwedBack", owed_after - max(owed_before, 0))
 
     def _transition_events(self, order: Order, target: str, actor: str, reason: str | None,
                            refund_due: bool) -> list[Envelope]:
@@ -144,32 +182,57 @@ class OrderService:
 
     # --- payments and housekeeping ---------------------------------------------------
 
-    def apply_payment(self, order_id: str, target: str, provider_event_id: str, amount: int,
-                      currency: str) -> tuple[Order, bool]:
-        """Record a provider's verdict once. Returns (order, changed now?)."""
-        order = self.orders.get(order_id)
-        if order is None:
-            raise _not_found(order_id)
-        if (amount, currency) != (order.subtotal, order.currency):
-            raise Conflict("The payment does not match the order's amount and currency.",
-                           code="PAYMENT_MISMATCH")
-        try:
-            moved = self.move(order, target, actor="payment-provider", reason=f"provider event {provider_event_id}",
-                              payment_event_id=provider_event_id)
-        except DuplicatePaymentEvent:
-            return self.orders.get(order_id) or order, False
-        return moved, moved.version != order.version
+    def find(self, order_id: str) -> Order | None:
+        return self.orders.get(order_id)
 
-    def cancel_overdue(self, limit: int = 50) -> int:
-        """Cancel orders still unpaid past the payment window (their stock comes back)."""
-        cancelled = 0
-        for order in self.orders.payment_overdue(iso(), limit):
-            try:
-                self.move(order, "CANCELLED", actor="system", reason="payment window expired")
-                cancelled += 1
-            except (Conflict, NotFound):
-                continue  # paid or cancelled meanwhile, or a concurrent sweeper got there first
-        return cancelled
+    def record_payment(self, order: Order, payment: OrderPayment, target: str | None, ledger_item: dict[str, Any],
+                       events: list[Envelope]) -> Order:
+        """Apply (or only note) a provider's verdict on `order` as read, with its ledger record, in one write.
+
+        Raises OrderChanged (judge again from the order as it is now) or PaymentAlreadyNoted (the
+        ledger record exists: a repeat). The state moves only to `target`, if given.
+        """
+        status = target or order.status
+        captured = payment.amount if payment.type == "payment.succeeded" else 0
+        held, refund_due = order.settle(status, captured)
+        if target:
+            reason = f"provider event {payment.id}"
+            events = self._transition_events(order, target, "payment-provider", reason, refund_due) + events
+        else:
+            reason = None
+        try:
+            moved = self.orders.change(order, status=status, updated_at=iso(), events=events, captured_amount=held,
+                                       refund_due=refund_due, payment=payment, reason=reason,
+                                       companions=[ledger_item])
+        except CompanionRejected:
+            raise PaymentAlreadyNoted(payment.id) from None
+        self._count_money_owed(order, moved)
+        announce(events)
+        return moved
+
+    def expire_overdue(self, *, limit: int = 100, time_left: Callable[[], float] | None = None) -> dict[str, int]:
+        """Cancel orders still unpaid past the payment window (their stock comes back).
+
+        Each order on its own: one that fails is logged, counted and skipped. Stops when the
+        index has no more, or when `time_left()` (seconds) runs low.
+        """
+        report = {"cancelled": 0, "failed": 0}
+        cursor, before = None, iso()
+        while time_left is None or time_left() > 0:
+            page = self.orders.payment_overdue(before, limit, cursor)
+            for order in page.items:
+                if time_left is not None and time_left() <= 0:
+                    return report
+                try:
+                    report["cancelled"] += self.expire(order)
+                except Exception:
+                    report["failed"] += 1
+                    get_logger("orders").exception("an overdue order could not be cancelled",
+                                                   extra={"orderId": order.id})
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        return report
 
     # --- personal data ---------------------------------------------------------------
 

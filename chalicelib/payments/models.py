@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import StringConstraints
 
 from chalicelib.core.models import ApiModel, Currency, Money
+from chalicelib.orders.models import PaymentOutcome, PaymentType
 
 ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,128}$")]
 
@@ -19,7 +20,26 @@ class PaymentEvent(ApiModel):
 
 
 class PaymentAck(ApiModel):
+    """Every verified event is acknowledged (2xx), with what it did; a repeat says so."""
+
     received: bool = True
     duplicate: bool = False
+    outcome: PaymentOutcome
     order_id: str
-    order_status: str
+    order_status: str | None = None  # None for an order the shop does not know
+    refund_due: bool = False
+
+
+class LedgerEntry(ApiModel):
+    """One verified provider event as the ledger keeps it."""
+
+    id: str
+    type: PaymentType
+    order_id: str
+    amount: int
+    currency: str
+    outcome: PaymentOutcome
+    reason: str | None = None
+    order_status: str | None = None
+    refund_due: bool = False
+    received_at: str

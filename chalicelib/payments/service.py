@@ -1,19 +1,29 @@
-"""Applying a verified payment event to its order."""
+"""The payment ledger's rules: every verified provider event recorded once, the order moved only where it may."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from chalicelib.core import metrics
 from chalicelib.core.aws import client
-from chalicelib.core.errors import Unauthorized
+from chalicelib.core.dynamo import Page, TransactionContended
+from chalicelib.core.errors import ServiceUnavailable, Unauthorized
+from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.http import parse_body
+from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
+from chalicelib.core.models import PageQuery
 from chalicelib.core.settings import settings
-from chalicelib.orders.service import OrderService
+from chalicelib.orders import keys
+from chalicelib.orders.models import Order, OrderPayment
+from chalicelib.orders.repository import OrderChanged
+from chalicelib.orders.service import OrderService, PaymentAlreadyNoted
 from chalicelib.payments import signature
-from chalicelib.payments.models import PaymentAck, PaymentEvent
+from chalicelib.payments.events import PaymentRecorded
+from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
+from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger
 
-_OUTCOME = {"payment.succeeded": "PAID", "payment.failed": "PAYMENT_FAILED"}
+_ATTEMPTS = 5
 
 
 @functools.lru_cache(maxsize=1)
@@ -29,9 +39,34 @@ def webhook_secret() -> str:
     return settings().payment_webhook_secret
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a verified provider event does to the order as read."""
+
+    outcome: str  # APPLIED | REFUND_DUE | IGNORED | REVIEW
+    target: str | None = None  # the status it moves the order to, if any
+    reason: str | None = None
+
+
+def judge(order: Order | None, event: PaymentEvent) -> Verdict:
+    """The payment rules. Money is never refused: whatever cannot move the order is recorded with why."""
+    if order is None:
+        return Verdict("REVIEW", reason="unknown order")
+    if (event.amount, event.currency) != (order.subtotal, order.currency):
+        return Verdict("REVIEW", reason=f"expected {order.subtotal} {order.currency}, "
+                                        f"got {event.amount} {event.currency}")
+    succeeded = event.type == "payment.succeeded"
+    if order.status == "PENDING":
+        return Verdict("APPLIED", target="PAID" if succeeded else "PAYMENT_FAILED")
+    if succeeded:  # paid late (after a cancel, an expiry or a failure) or twice
+        return Verdict("REFUND_DUE", reason=f"order was {order.status} when the payment arrived")
+    return Verdict("IGNORED", reason=f"order was {order.status} when the failure arrived")
+
+
 class PaymentService:
-    def __init__(self, orders: OrderService | None = None):
+    def __init__(self, orders: OrderService | None = None, ledger: PaymentLedger | None = None):
         self.orders = orders or OrderService()
+        self.ledger = ledger or PaymentLedger()
 
     def receive(self, raw_body: bytes, signature_header: str | None) -> PaymentAck:
         try:
@@ -39,12 +74,70 @@ class PaymentService:
         except signature.SignatureError as exc:
             get_logger("payments").warning("webhook refused", extra={"why": str(exc)})
             raise Unauthorized("The webhook signature is invalid.", code="INVALID_SIGNATURE") from None
-        event = parse_body(raw_body, PaymentEvent)
-        order, changed = self.orders.apply_payment(event.order_id, _OUTCOME[event.type], event.id,
-                                                   event.amount, event.currency)
-        metrics.count("DuplicatesSuppressed" if not changed else
-                      ("PaymentsSucceeded" if event.type == "payment.succeeded" else "PaymentsFailed"))
-        return PaymentAck(duplicate=not changed, order_id=order.id, order_status=order.status)
+        return self.record(parse_body(raw_body, PaymentEvent))
+
+    def record(self, event: PaymentEvent) -> PaymentAck:
+        """Record a verified event once, whatever the order's state; move the order only where the
+        state machine allows. A race with another writer is judged again from the order as it is then."""
+        for _attempt in range(_ATTEMPTS):
+            known = self.ledger.get(event.id)
+            if known is not None:
+                metrics.count("DuplicatesSuppressed")
+                return _ack(known, duplicate=True)
+            order = self.orders.find(event.order_id)
+            verdict = judge(order, event)
+            try:
+                entry = self._write(order, event, verdict)
+            except (OrderChanged, PaymentAlreadyNoted, PaymentAlreadyRecorded, TransactionContended):
+                continue  # judged on a state that changed, or a concurrent delivery: look again
+            self._count(entry)
+            return _ack(entry, duplicate=False)
+        raise ServiceUnavailable("The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED")
+
+    def _write(self, order: Order | None, event: PaymentEvent, verdict: Verdict) -> LedgerEntry:
+        received = iso()
+        outcome_of = {"order_status": verdict.target or (order.status if order else None)}
+        if order is None or verdict.outcome == "REVIEW":
+            entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
+                                currency=event.currency, outcome="REVIEW", reason=verdict.reason,
+                                received_at=received, **outcome_of)
+            self.ledger.record(entry, [self._recorded(entry, order)])
+            return entry
+        payment = OrderPayment(id=event.id, type=event.type, amount=event.amount, currency=event.currency,
+                               outcome=verdict.outcome, received_at=received)
+        captured = event.amount if event.type == "payment.succeeded" else 0
+        _held, refund_due = order.settle(verdict.target or order.status, captured)
+        entry = LedgerEntry(id=event.id, type=event.type, order_id=order.id, amount=event.amount,
+                            currency=event.currency, outcome=verdict.outcome, reason=verdict.reason,
+                            refund_due=refund_due, received_at=received, **outcome_of)
+        self.orders.record_payment(order, payment, verdict.target, self.ledger.put_item(entry),
+                                   [self._recorded(entry, order)])
+        return entry
+
+    @staticmethod
+    def _recorded(entry: LedgerEntry, order: Order | None) -> Envelope:
+        data = PaymentRecorded(order_id=entry.order_id, user_id=order.user_id if order else None,
+                               provider_event_id=entry.id, payment_type=entry.type, amount=entry.amount,
+                               currency=entry.currency, outcome=entry.outcome, reason=entry.reason,
+                               order_status=entry.order_status, refund_due=entry.refund_due)
+        return envelope(data, actor="payment-provider", event_id=keys.event_id_for("PaymentRecorded", entry.id))
+
+    @staticmethod
+    def _count(entry: LedgerEntry) -> None:
+        if entry.outcome == "REVIEW":
+            metrics.count("PaymentsForReview")
+        elif entry.outcome == "APPLIED":
+            metrics.count("PaymentsSucceeded" if entry.type == "payment.succeeded" else "PaymentsFailed")
+        else:
+            metrics.count("PaymentsNotApplied")
+
+    def for_review(self, query: PageQuery) -> Page:
+        return self.ledger.for_review(query.limit, query.cursor)
+
+
+def _ack(entry: LedgerEntry, *, duplicate: bool) -> PaymentAck:
+    return PaymentAck(duplicate=duplicate, outcome=entry.outcome, order_id=entry.order_id,
+                      order_status=entry.order_status, refund_due=entry.refund_due)
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,15 +29,13 @@ class TestSweepWithoutPutItem:
                                                                                 capsys):
         order, product_id = placed_order(client, ANN, quantity=2, stock=5)
         monkeypatch.setattr("chalicelib.orders.service.iso", lambda moment=None: "9999-01-01T00:00:00.000Z")
-        with pytest.raises(ClientError) as refused:
-            sweep(client)
-        error = refused.value.response["Error"]
-        assert error["Code"] == "AccessDeniedException"
-        assert "assumed-role/shop-local-housekeeping/housekeeping" in error["Message"]
-        assert "dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/shop-local" \
-            in error["Message"]
+        report = sweep(client)  # the sweep isolates the failing item: counted, logged, skipped
+        assert (report["cancelledUnpaid"], report["failures"]) == (0, 1)
+        output = capsys.readouterr()
         assert ("AccessDenied function=housekeeping action=dynamodb:PutItem "
-                "resource=arn:aws:dynamodb:us-east-1:123456789012:table/shop-local") in capsys.readouterr().err
+                "resource=arn:aws:dynamodb:us-east-1:123456789012:table/shop-local") in output.err
+        assert "assumed-role/shop-local-housekeeping/housekeeping is not authorized to perform: dynamodb:PutItem" \
+            in output.out  # the function's own log line carries AWS's sentence
         # the transaction was refused whole: the order is still pending and its stock still reserved
         assert call(client, "get", f"/orders/{order['id']}", headers=ANN).json["status"] == "PENDING"
         assert call(client, "get", f"/products/{product_id}").json["stock"] == 3
@@ -57,7 +55,7 @@ class TestSuspensionWithoutDisableUser:
 
 
 def test_with_the_real_policies_the_same_flows_succeed(client, bus, monkeypatch):
-    order, _ = placed_order(client, ANN)
+    placed_order(client, ANN)
     monkeypatch.setattr("chalicelib.orders.service.iso", lambda moment=None: "9999-01-01T00:00:00.000Z")
     assert sweep(client)["cancelledUnpaid"] == 1
     assert call(client, "get", "/me", headers=auth("sue")).status_code == 200

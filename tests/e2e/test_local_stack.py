@@ -129,12 +129,11 @@ def test_register_basket_checkout_order_payment_shipped(stack):
     assert api.call("GET", f"/products/{product['id']}")[1]["stock"] == 1
     assert api.call("GET", f"/orders/{order['id']}", headers=api.login(*CUSTOMER))[0] == 404
 
+    status, ack = _pay(api, order, f"evt-{uuid.uuid4().hex}")
+    assert status == 200 and ack["orderStatus"] == "PAID", ack
     raw = json.dumps({"id": f"evt-{uuid.uuid4().hex}", "type": "payment.succeeded", "orderId": order["id"],
                       "amount": 8400, "currency": "EUR"}).encode()
     stamp = int(time.time())
-    signature = hmac.new(SECRET.encode(), f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
-    status, ack = api.call("POST", "/webhooks/payments", headers={"X-Signature": f"t={stamp},v1={signature}"}, raw=raw)
-    assert status == 200 and ack["orderStatus"] == "PAID", ack
     wrong = hmac.new(b"local-webhook-secret", f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
     assert api.call("POST", "/webhooks/payments", headers={"X-Signature": f"t={stamp},v1={wrong}"}, raw=raw)[0] == 401
 
@@ -142,9 +141,19 @@ def test_register_basket_checkout_order_payment_shipped(stack):
     assert status == 200 and shipped["status"] == "SHIPPED"
     kinds = _eventually(lambda: _notification_kinds(api, shopper, expect=3))
     assert kinds == ["ORDER_SHIPPED", "ORDER_PAID", "ORDER_CREATED"]
-    trail = _eventually(lambda: _audit(api, staff, order["id"], expect=3))
-    assert [r["action"] for r in trail] == ["OrderStatusChanged", "OrderStatusChanged", "OrderCreated"]
+    trail = _eventually(lambda: _audit(api, staff, order["id"], expect=4))
+    assert sorted(r["action"] for r in trail) == ["OrderCreated", "OrderStatusChanged", "OrderStatusChanged",
+                                                  "PaymentRecorded"]
+    assert trail[-1]["action"] == "OrderCreated"
     assert all(r["correlationId"] for r in trail)
+
+
+def _pay(api, order, event_id, kind="payment.succeeded"):
+    raw = json.dumps({"id": event_id, "type": kind, "orderId": order["id"], "amount": order["subtotal"],
+                      "currency": order["currency"]}).encode()
+    stamp = int(time.time())
+    signature = hmac.new(SECRET.encode(), f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
+    return api.call("POST", "/webhooks/payments", headers={"X-Signature": f"t={stamp},v1={signature}"}, raw=raw)
 
 
 def _unpaid_order(api) -> dict:
@@ -219,10 +228,16 @@ def test_an_order_left_unpaid_is_cancelled_by_the_sweeper_and_its_stock_returned
         status, order = api.call("GET", f"/orders/{unpaid['orderId']}", headers=unpaid["headers"])
         return (200, order) if status == 200 and order["status"] == "CANCELLED" else (404, order)
 
-    _eventually(cancelled, seconds=150)
+    order = _eventually(cancelled, seconds=150)
     assert api.call("GET", f"/products/{unpaid['productId']}")[1]["stock"] == unpaid["stock"] + 1
     kinds = _eventually(lambda: _notification_kinds(api, unpaid["headers"], expect=2))
     assert kinds[0] == "ORDER_CANCELLED"
+    # The money arrives after all: acknowledged, recorded, flagged for a refund, never a 409.
+    status, ack = _pay(api, order, f"evt-late-{uuid.uuid4().hex}")
+    assert status == 200 and (ack["outcome"], ack["orderStatus"], ack["refundDue"]) == (
+        "REFUND_DUE", "CANCELLED", True), ack
+    status, after = api.call("GET", f"/orders/{order['id']}", headers=unpaid["headers"])
+    assert after["refundDue"] is True and [p["outcome"] for p in after["payments"]] == ["REFUND_DUE"]
 
 
 def test_every_function_ran_under_its_own_policy_and_none_was_refused(stack):

@@ -167,8 +167,8 @@ def test_checkout_is_announced_and_marked_published(aws, client, monkeypatch):
     mug = product(client)
     put_in_basket(client, ANN, mug["id"], 1)
     accepted = checkout(client, ANN)
-    assert [e.type for e in sent] == ["CheckoutRequested"]
-    assert sent[0].data["orderId"] == accepted.json["orderId"]
+    requested = [e for e in sent if e.type == "CheckoutRequested"]
+    assert len(requested) == 1 and requested[0].data["orderId"] == accepted.json["orderId"]
     from datetime import timedelta
 
     from chalicelib.core.outbox import unpublished

@@ -39,44 +39,124 @@ def payment(order, kind="payment.succeeded", event_id="evt_1", **overrides):
             "currency": order["currency"], **overrides}
 
 
-def test_signed_success_marks_the_order_paid(client, bus):
+def order_of(client, order):
+    return call(client, "get", f"/orders/{order['id']}", headers=ANN).json
+
+
+def review(client):
+    from tests.fakes import ADMIN
+
+    return call(client, "get", "/admin/payments/review", headers=ADMIN).json["items"]
+
+
+def test_signed_success_marks_the_order_paid_and_lists_the_payment(client, bus):
     order, _ = placed_order(client, ANN)
     response = notify(client, payment(order))
     assert response.status_code == 200
-    assert response.json == {"received": True, "duplicate": False, "orderId": order["id"], "orderStatus": "PAID"}
-    assert call(client, "get", f"/orders/{order['id']}", headers=ANN).json["status"] == "PAID"
+    assert response.json == {"received": True, "duplicate": False, "outcome": "APPLIED", "orderId": order["id"],
+                             "orderStatus": "PAID", "refundDue": False}
+    paid = order_of(client, order)
+    assert paid["status"] == "PAID" and paid["refundDue"] is False and paid["capturedAmount"] == order["subtotal"]
+    assert [(p["id"], p["type"], p["outcome"]) for p in paid["payments"]] == [
+        ("evt_1", "payment.succeeded", "APPLIED")]
     assert bus.of_type("OrderStatusChanged")[-1].actor == "payment-provider"
+    assert bus.of_type("PaymentRecorded")[-1].data["outcome"] == "APPLIED"
 
 
 def test_failed_payment_returns_the_stock(client):
     order, product_id = placed_order(client, ANN, quantity=3, stock=5)
     assert stock_of(client, product_id) == 2
     response = notify(client, payment(order, "payment.failed"))
-    assert response.json["orderStatus"] == "PAYMENT_FAILED"
+    assert response.json["orderStatus"] == "PAYMENT_FAILED" and response.json["outcome"] == "APPLIED"
     assert stock_of(client, product_id) == 5
 
 
 def test_the_same_provider_event_twice_changes_state_once(client):
     order, product_id = placed_order(client, ANN, quantity=1, stock=5)
-    assert notify(client, payment(order, "payment.failed", event_id="evt_dup")).json["duplicate"] is False
+    first = notify(client, payment(order, "payment.failed", event_id="evt_dup"))
     again = notify(client, payment(order, "payment.failed", event_id="evt_dup"))
-    assert again.status_code == 200 and again.json["duplicate"] is True
+    assert first.json["duplicate"] is False
+    assert again.status_code == 200 and again.json == {**first.json, "duplicate": True}
     assert stock_of(client, product_id) == 5
+    assert len(order_of(client, order)["payments"]) == 1
 
 
-def test_a_second_success_under_a_new_id_is_harmless(client):
+def test_a_second_charge_is_recorded_and_flagged_for_refund(client):
     order, _ = placed_order(client, ANN)
     notify(client, payment(order, event_id="evt_a"))
     again = notify(client, payment(order, event_id="evt_b"))
-    assert again.status_code == 200 and again.json["duplicate"] is True
+    assert again.status_code == 200
+    assert (again.json["duplicate"], again.json["outcome"], again.json["refundDue"]) == (False, "REFUND_DUE", True)
+    charged_twice = order_of(client, order)
+    assert charged_twice["status"] == "PAID" and charged_twice["refundDue"] is True
+    assert charged_twice["capturedAmount"] == 2 * order["subtotal"]
+    assert [p["outcome"] for p in charged_twice["payments"]] == ["APPLIED", "REFUND_DUE"]
 
 
-def test_a_late_failure_after_success_is_refused(client):
+def test_a_failure_after_a_success_is_recorded_and_changes_nothing(client):
     order, _ = placed_order(client, ANN)
     notify(client, payment(order, event_id="evt_ok"))
     late = notify(client, payment(order, "payment.failed", event_id="evt_late"))
-    assert late.status_code == 409
-    assert call(client, "get", f"/orders/{order['id']}", headers=ANN).json["status"] == "PAID"
+    assert late.status_code == 200 and late.json["outcome"] == "IGNORED" and late.json["orderStatus"] == "PAID"
+    kept = order_of(client, order)
+    assert kept["status"] == "PAID" and kept["refundDue"] is False
+    assert [p["outcome"] for p in kept["payments"]] == ["APPLIED", "IGNORED"]
+
+
+def test_a_success_after_a_failure_is_money_to_give_back(client):
+    order, product_id = placed_order(client, ANN, quantity=1, stock=3)
+    notify(client, payment(order, "payment.failed", event_id="evt_no"))
+    late = notify(client, payment(order, event_id="evt_yes"))
+    assert late.status_code == 200 and (late.json["outcome"], late.json["refundDue"]) == ("REFUND_DUE", True)
+    failed = order_of(client, order)
+    assert failed["status"] == "PAYMENT_FAILED" and failed["refundDue"] is True
+    assert stock_of(client, product_id) == 3  # returned once, on the failure
+
+
+def test_a_payment_for_a_cancelled_order_is_acknowledged_and_flagged(client, monkeypatch):
+    from chalicelib.core import metrics
+
+    counted = []
+    monkeypatch.setattr(metrics, "count", lambda name, value=1: counted.append((name, value)))
+    order, _ = placed_order(client, ANN)
+    assert call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN).json["refundDue"] is False
+    late = notify(client, payment(order))
+    assert late.status_code == 200 and late.json["outcome"] == "REFUND_DUE"
+    cancelled = order_of(client, order)
+    assert (cancelled["status"], cancelled["refundDue"]) == ("CANCELLED", True)
+    assert ("MoneyOwedBack", order["subtotal"]) in counted
+
+
+def test_amount_or_currency_mismatch_is_recorded_for_review_and_acknowledged(client):
+    order, _ = placed_order(client, ANN)
+    short = notify(client, payment(order, amount=order["subtotal"] - 1))
+    wrong_currency = notify(client, payment(order, currency="USD", event_id="evt_2"))
+    for response in (short, wrong_currency):
+        assert response.status_code == 200 and response.json["outcome"] == "REVIEW"
+    untouched = order_of(client, order)
+    assert (untouched["status"], untouched["refundDue"], untouched["payments"]) == ("PENDING", False, [])
+    listed = review(client)
+    assert [(e["id"], e["orderId"]) for e in listed] == [("evt_2", order["id"]), ("evt_1", order["id"])]
+    assert listed[0]["reason"] == f"expected {order['subtotal']} EUR, got {order['subtotal']} USD"
+
+
+def test_an_unknown_order_is_recorded_for_review_and_acknowledged(client):
+    response = notify(client, {"id": "evt_x", "type": "payment.succeeded", "orderId": "nope", "amount": 500,
+                               "currency": "EUR"})
+    assert response.status_code == 200
+    assert response.json == {"received": True, "duplicate": False, "outcome": "REVIEW", "orderId": "nope",
+                             "orderStatus": None, "refundDue": False}
+    assert [(e["id"], e["reason"]) for e in review(client)] == [("evt_x", "unknown order")]
+    assert notify(client, {"id": "evt_x", "type": "payment.succeeded", "orderId": "nope", "amount": 500,
+                           "currency": "EUR"}).json["duplicate"] is True
+
+
+def test_malformed_bodies_are_refused_and_recorded_nowhere(client):
+    order, _ = placed_order(client, ANN)
+    assert notify(client, b"{not json").status_code == 400
+    assert notify(client, payment(order, type="payment.refunded")).status_code == 422
+    assert notify(client, {**payment(order), "extra": 1}).status_code == 422
+    assert review(client) == [] and order_of(client, order)["payments"] == []
 
 
 @pytest.mark.parametrize("tamper", ["wrong-secret", "old", "future", "garbage", "missing", "body-changed"])
@@ -94,22 +174,8 @@ def test_unsigned_or_tampered_notifications_are_refused(client, tamper):
     }[tamper]
     response = notify(client, raw, **kwargs)
     assert response.status_code == 401 and response.json["error"]["code"] == "INVALID_SIGNATURE"
-    assert call(client, "get", f"/orders/{order['id']}", headers=ANN).json["status"] == "PENDING"
-
-
-def test_amount_or_currency_mismatch_is_refused(client):
-    order, _ = placed_order(client, ANN)
-    assert notify(client, payment(order, amount=order["subtotal"] - 1)).status_code == 409
-    assert notify(client, payment(order, currency="USD", event_id="evt_2")).status_code == 409
-    assert call(client, "get", f"/orders/{order['id']}", headers=ANN).json["status"] == "PENDING"
-
-
-def test_unknown_order_and_bad_bodies(client):
-    order, _ = placed_order(client, ANN)
-    assert notify(client, payment(order, orderId="nope")).status_code == 404
-    assert notify(client, b"{not json").status_code == 400
-    assert notify(client, payment(order, type="payment.refunded")).status_code == 422
-    assert notify(client, {**payment(order), "extra": 1}).status_code == 422
+    assert order_of(client, order)["status"] == "PENDING" and order_of(client, order)["payments"] == []
+    assert review(client) == []
 
 
 def test_signature_accepts_a_rotated_secret_list():

@@ -1,0 +1,23 @@
+"""Events of the payment ledger."""
+from __future__ import annotations
+
+from chalicelib.core.events import EventData
+from chalicelib.orders.models import PaymentOutcome, PaymentType
+
+
+class PaymentRecorded(EventData):
+    """A verified provider event entered the ledger, with what it did (filed under its order)."""
+
+    event_type = "PaymentRecorded"
+    entity_type = "ORDER"
+    entity_id_field = "order_id"
+    order_id: str
+    user_id: str | None = None  # None when the order is unknown
+    provider_event_id: str
+    payment_type: PaymentType
+    amount: int
+    currency: str
+    outcome: PaymentOutcome
+    reason: str | None = None
+    order_status: str | None = None
+    refund_due: bool = False

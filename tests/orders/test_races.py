@@ -1,0 +1,312 @@
+"""Money and order state under interleavings: a competitor writes between a reader and its conditional write.
+
+`between(...)` runs the competitor right before the first conditional write of the method it
+wraps, after that writer has read and judged; everything else runs as the functions run it
+(HTTP as the API, sweeps as the housekeeping function, each under its own IAM policy).
+"""
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.fakes import ADMIN, auth
+from tests.shop import (
+    call,
+    checkout,
+    deliver,
+    eventbridge_body,
+    pay,
+    placed_order,
+    product,
+    put_in_basket,
+    stock_of,
+    sweep,
+)
+
+ANN = auth("ann")
+OVERDUE = "9999-01-01T00:00:00.000Z"
+
+
+@pytest.fixture
+def between(monkeypatch):
+    """between(Class, "method", competitor): the competitor runs once, just before that method's first call."""
+
+    def install(owner, name, competitor):
+        original = getattr(owner, name)
+        state = {"ran": False}
+
+        def wrapped(*args, **kwargs):
+            if not state["ran"]:
+                state["ran"] = True
+                competitor()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapped)
+        return state
+
+    return install
+
+
+def order_of(client, order):
+    return call(client, "get", f"/orders/{order['id']}", headers=ADMIN).json
+
+
+def make_overdue(monkeypatch):
+    monkeypatch.setattr("chalicelib.orders.service.iso", lambda moment=None: OVERDUE)
+
+
+# --- the sweeper and payments ---------------------------------------------------------------
+
+def test_payment_landing_between_sweeper_read_and_write_keeps_order_paid(client, bus, monkeypatch, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = placed_order(client, ANN, quantity=2, stock=5)
+    make_overdue(monkeypatch)
+    paid = {}
+    between(OrderRepository, "change", lambda: paid.update(response=pay(client, order)))
+    report = sweep(client)
+    assert paid["response"].json["outcome"] == "APPLIED"
+    assert report["cancelledUnpaid"] == 0 and report["failures"] == 0
+    kept = order_of(client, order)
+    assert (kept["status"], kept["refundDue"]) == ("PAID", False)
+    assert stock_of(client, product_id) == 3  # still reserved for the paid order
+
+
+def test_sweeper_expiring_between_payment_read_and_write_records_money_to_give_back(client, bus, monkeypatch,
+                                                                                    between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = placed_order(client, ANN, quantity=2, stock=5)
+
+    def sweeper_first():
+        with monkeypatch.context() as late:
+            make_overdue(late)
+            assert sweep(client)["cancelledUnpaid"] == 1
+
+    between(OrderRepository, "change", sweeper_first)
+    response = pay(client, order)
+    assert response.status_code == 200
+    assert (response.json["outcome"], response.json["orderStatus"], response.json["refundDue"]) == (
+        "REFUND_DUE", "CANCELLED", True)
+    assert order_of(client, order)["refundDue"] is True
+    assert stock_of(client, product_id) == 5  # returned once, by the expiry
+
+
+# --- customers, staff and payments ----------------------------------------------------------
+
+def test_customer_cancel_losing_to_a_payment_cancels_the_paid_order_and_flags_the_refund(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = placed_order(client, ANN, quantity=1, stock=4)
+    between(OrderRepository, "change", lambda: pay(client, order))
+    response = call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN)
+    assert response.status_code == 200
+    assert (response.json["status"], response.json["refundDue"]) == ("CANCELLED", True)
+    assert stock_of(client, product_id) == 4
+
+
+def test_payment_losing_to_a_customer_cancel_is_recorded_as_money_to_give_back(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = placed_order(client, ANN, quantity=1, stock=4)
+    between(OrderRepository, "change",
+            lambda: call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN))
+    response = pay(client, order)
+    assert response.status_code == 200 and response.json["outcome"] == "REFUND_DUE"
+    assert (order_of(client, order)["status"], order_of(client, order)["refundDue"]) == ("CANCELLED", True)
+    assert stock_of(client, product_id) == 4
+
+
+def test_two_staff_acting_on_the_same_order_one_is_told_to_reload(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, _ = placed_order(client, ANN)
+    assert pay(client, order).json["orderStatus"] == "PAID"
+    shipped = {}
+    between(OrderRepository, "change", lambda: shipped.update(response=call(
+        client, "post", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"}, ADMIN)))
+    response = call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "CANCELLED"}, ADMIN)
+    assert shipped["response"].status_code == 200
+    assert response.status_code == 409 and response.json["error"]["code"] == "VERSION_CONFLICT"
+    assert order_of(client, order)["status"] == "SHIPPED"
+
+
+def test_a_failure_landing_before_a_success_is_written_leaves_the_success_to_give_back(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = placed_order(client, ANN, quantity=1, stock=2)
+    between(OrderRepository, "change", lambda: pay(client, order, "payment.failed"))
+    success = pay(client, order)
+    assert (success.status_code, success.json["outcome"]) == (200, "REFUND_DUE")
+    final = order_of(client, order)
+    assert (final["status"], final["refundDue"]) == ("PAYMENT_FAILED", True)
+    assert stock_of(client, product_id) == 2
+
+
+def test_a_success_landing_before_a_failure_is_written_leaves_the_order_paid(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = placed_order(client, ANN, quantity=1, stock=2)
+    between(OrderRepository, "change", lambda: pay(client, order))
+    failure = pay(client, order, "payment.failed")
+    assert (failure.status_code, failure.json["outcome"], failure.json["orderStatus"]) == (200, "IGNORED", "PAID")
+    final = order_of(client, order)
+    assert (final["status"], final["refundDue"]) == ("PAID", False)
+    assert stock_of(client, product_id) == 1
+
+
+def test_the_same_provider_event_delivered_twice_at_once_is_recorded_once(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, _ = placed_order(client, ANN)
+    first = {}
+    between(OrderRepository, "change", lambda: first.update(response=pay(client, order, event_id="evt_twice")))
+    second = pay(client, order, event_id="evt_twice")
+    assert first["response"].json["duplicate"] is False
+    assert second.status_code == 200 and second.json["duplicate"] is True and second.json["outcome"] == "APPLIED"
+    assert [p["id"] for p in order_of(client, order)["payments"]] == ["evt_twice"]
+    assert len(bus.of_type("PaymentRecorded")) == 1
+
+
+# --- the order pipeline ---------------------------------------------------------------------
+
+def test_a_redelivered_message_racing_the_first_delivery_makes_one_order(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    mug = product(client)
+    put_in_basket(client, ANN, mug["id"], 1)
+    checkout(client, ANN)
+    body = eventbridge_body(bus.of_type("CheckoutRequested")[-1])
+    redelivered = {}
+    between(OrderRepository, "create", lambda: redelivered.update(result=deliver(client, [body])))
+    assert deliver(client, [body]) == {"batchItemFailures": []}
+    assert redelivered["result"] == {"batchItemFailures": []}
+    orders = call(client, "get", "/orders", headers=ANN).json["items"]
+    assert len(orders) == 1
+    assert len({e.id for e in bus.of_type("OrderCreated")}) == 1
+
+
+# --- checkout -------------------------------------------------------------------------------
+
+def test_a_basket_changed_between_checkout_read_and_commit_reserves_nothing(client, bus, between):
+    from chalicelib.orders.repository import CheckoutRepository
+
+    mug, pot = product(client, stock=5), product(client, stock=5)
+    put_in_basket(client, ANN, mug["id"], 1)
+    between(CheckoutRepository, "commit", lambda: put_in_basket(client, ANN, pot["id"], 2))
+    response = checkout(client, ANN)
+    assert response.status_code == 409 and response.json["error"]["code"] == "BASKET_CHANGED"
+    assert (stock_of(client, mug["id"]), stock_of(client, pot["id"])) == (5, 5)
+
+
+@pytest.mark.parametrize("change,issue", [({"currency": "USD"}, "currency_changed"), ({"price": 1234}, "price_changed")])
+def test_a_product_repriced_between_checkout_read_and_commit_is_named_and_nothing_reserved(client, bus, between,
+                                                                                         change, issue):
+    from chalicelib.orders.repository import CheckoutRepository
+
+    mug, pot = product(client, stock=5), product(client, stock=5)
+    put_in_basket(client, ANN, mug["id"], 1)
+    put_in_basket(client, ANN, pot["id"], 1)
+    between(CheckoutRepository, "commit", lambda: call(client, "patch", f"/products/{pot['id']}",
+                                                       {**change, "version": pot["version"]}, ADMIN))
+    response = checkout(client, ANN)
+    assert response.status_code == 409 and response.json["error"]["code"] == "ITEMS_CHANGED"
+    assert [(d["productId"], d["issue"]) for d in response.json["error"]["details"]] == [(pot["id"], issue)]
+    assert (stock_of(client, mug["id"]), stock_of(client, pot["id"])) == (5, 5)
+    assert call(client, "get", "/basket", headers=ANN).json["items"]  # the basket is kept to review
+
+
+def test_a_currency_changed_while_in_the_basket_never_mixes_into_one_subtotal(client, bus):
+    mug, pot = product(client, price=1000), product(client, price=2000)
+    put_in_basket(client, ANN, mug["id"], 1)
+    put_in_basket(client, ANN, pot["id"], 1)
+    call(client, "patch", f"/products/{pot['id']}", {"currency": "USD", "version": pot["version"]}, ADMIN)
+    basket = call(client, "get", "/basket", headers=ANN).json
+    assert (basket["subtotal"], basket["currency"]) == (1000, "EUR")
+    assert [line["available"] for line in basket["items"]] == [True, False]
+    response = checkout(client, ANN)
+    assert response.status_code == 409
+    assert [(d["productId"], d["issue"]) for d in response.json["error"]["details"]] == [
+        (pot["id"], "currency_changed")]
+    assert stock_of(client, mug["id"]) == 10
+
+
+class ContendedTable:
+    """DynamoDB as seen while other transactions hold the same items: the first `conflicts` transactions
+    are cancelled with TransactionConflict, as DynamoDB cancels them."""
+
+    def __init__(self, real, conflicts: int):
+        self.real, self.left = real, conflicts
+
+    def transact_write_items(self, **request):
+        if self.left > 0:
+            self.left -= 1
+            reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}] + [
+                {"Code": "None"}] * (len(request["TransactItems"]) - 1)
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                               "CancellationReasons": reasons}, "TransactWriteItems")
+        return self.real.transact_write_items(**request)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("conflicts,status", [(2, 202), (10, 409)])
+def test_transaction_conflicts_are_retried_before_the_shopper_hears_of_them(client, bus, monkeypatch, conflicts,
+                                                                            status):
+    from chalicelib.core import dynamo
+
+    mug = product(client, stock=3)
+    put_in_basket(client, ANN, mug["id"], 1)
+    real = dynamo.ddb
+    table = ContendedTable(real(), conflicts)
+    monkeypatch.setattr(dynamo, "ddb", lambda: table)
+    response = checkout(client, ANN)
+    monkeypatch.setattr(dynamo, "ddb", real)
+    assert response.status_code == status, response.body
+    if status == 409:
+        assert response.json["error"]["code"] == "CHECKOUT_CONFLICT"
+        assert stock_of(client, mug["id"]) == 3
+    else:
+        assert stock_of(client, mug["id"]) == 2
+
+
+# --- the sweep as a whole -------------------------------------------------------------------
+
+def test_one_failing_order_never_stops_the_sweep(client, bus, monkeypatch):
+    from chalicelib.orders.service import OrderService
+
+    first, _ = placed_order(client, ANN)
+    second, _ = placed_order(client, ANN)
+    third, _ = placed_order(client, ANN)
+    make_overdue(monkeypatch)
+    original = OrderService.expire
+
+    def expire(self, order):
+        if order.id == second["id"]:
+            raise RuntimeError("this one breaks")
+        return original(self, order)
+
+    monkeypatch.setattr(OrderService, "expire", expire)
+    report = sweep(client)
+    assert (report["cancelledUnpaid"], report["failures"]) == (2, 1)
+    assert [order_of(client, o)["status"] for o in (first, second, third)] == ["CANCELLED", "PENDING", "CANCELLED"]
+
+
+def test_a_failing_step_never_stops_the_others(client, bus, monkeypatch):
+    placed_order(client, ANN)
+    make_overdue(monkeypatch)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the outbox index is unreachable")
+
+    monkeypatch.setattr("chalicelib.housekeeping.service.unpublished", broken)
+    report = sweep(client)
+    assert (report["failures"], report["cancelledUnpaid"]) == (1, 1)
+
+
+def test_the_sweep_starts_no_work_it_has_no_time_for(aws, bus, monkeypatch):
+    from chalicelib.housekeeping.service import sweep as run_sweep
+
+    assert run_sweep(remaining_ms=lambda: 500) == {"republished": 0, "cancelledUnpaid": 0, "expiredBaskets": 0,
+                                                   "failures": 0}
