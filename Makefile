@@ -6,7 +6,7 @@ PORT   ?= 8000
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test fuzz schemas template policies package openapi bench clean
+.PHONY: run test fuzz model schemas template policies package openapi bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -23,6 +23,10 @@ test: $(VENV)/.installed  ## the whole suite, offline (each file on one worker: 
 
 fuzz: $(VENV)/.installed  ## a longer fuzzing run of the OpenAPI document against the local stack
 	FUZZ_EXAMPLES=100 FUZZ_SECONDS=900 $(PY) -m pytest tests/e2e -k fuzzing
+
+model: $(VENV)/.installed  ## a long model-based run of money and stock invariants (random seeds; MODEL_EXAMPLES, MODEL_STEPS)
+	MODEL_EXAMPLES=$${MODEL_EXAMPLES:-300} MODEL_STEPS=$${MODEL_STEPS:-50} MODEL_SEED=$${MODEL_SEED:-random} \
+		$(PY) -m pytest -p no:cacheprovider tests/orders/test_model.py
 
 bench: $(VENV)/.installed  ## cold start, AWS calls, warm latency, package size vs bare Chalice -> dist/bench.json
 	$(PY) -m tools.bench

@@ -111,18 +111,6 @@ def publish(events: Iterable[Envelope]) -> None:
         raise PublishError(failed)
 
 
-def publish_best_effort(events: Iterable[Envelope]) -> bool:
-    """For notifications of changes already committed: a lost event is logged, never fatal."""
-    try:
-        publish(events)
-        return True
-    except PublishError as exc:
-        get_logger("events").error("events not published",
-                                   extra={"eventIds": [e.id for e in exc.failed],
-                                          "types": [e.type for e in exc.failed]})
-        return False
-
-
 def load_event_types() -> dict[str, type[EventData]]:
     """Import every domain's `events` module so EVENT_TYPES names them all."""
     import importlib
