@@ -7,6 +7,7 @@ reading results) runs as the emulator's operator.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from chalice.test import Client, TestHTTPClient, TestLambdaClient
@@ -14,19 +15,26 @@ from chalice.test import Client, TestHTTPClient, TestLambdaClient
 from local import identities
 
 
+@functools.lru_cache(maxsize=1)
+def _operator_session() -> Any:
+    """Test code's own session (the emulator's keys), shared by every test: building one loads the models."""
+    import boto3
+
+    return boto3.session.Session()
+
+
 def create_stack(replacing: dict[str, dict] | None = None, parameters: dict[str, str] | None = None) -> dict:
     """Resources and function identities; `replacing` swaps some functions' policy files (written as the
     files are, references unresolved) for other documents; `parameters` sets template parameters the policies
     name (e.g. `EmailIdentity`), which otherwise keep their defaults."""
-    import boto3
-
     from local.bootstrap import bootstrap_stack
     from local.enforcement import install
 
     install()
-    stack = bootstrap_stack("local", None)
+    session = _operator_session()
+    stack = bootstrap_stack("local", None, session=session)
     resolved = identities.policies("local", stack, parameters=parameters, replacing=replacing)
-    identities.bind(identities.create_identities("local", stack, session=boto3.session.Session(),
+    identities.bind(identities.create_identities("local", stack, session=session,
                                                  endpoint_url=None, documents=resolved))
     return {**stack.summary(), "stack": stack}
 

@@ -2,32 +2,42 @@
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 from chalicelib.core.settings import settings
 
+_creating = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _session() -> Any:
+    """One boto3 session per container: each new session loads the service models again (~100 ms)."""
+    import boto3
+
+    return boto3.session.Session()
+
 
 @functools.lru_cache(maxsize=None)
 def client(service: str) -> Any:
-    import boto3
     from botocore.config import Config
 
     # Short timeouts and standard retries: a Lambda should fail fast, not hang its caller.
     config = Config(retries={"max_attempts": 3, "mode": "standard"},
                     connect_timeout=3, read_timeout=10)
-    return boto3.session.Session().client(service, region_name=settings().region, config=config)
+    with _creating:  # a session may not build clients from two threads at once (the local server is threaded)
+        return _session().client(service, region_name=settings().region, config=config)
 
 
 @functools.lru_cache(maxsize=None)
 def table() -> Any:
-    import boto3
-
-    resource = boto3.session.Session().resource("dynamodb", region_name=settings().region)
+    with _creating:
+        resource = _session().resource("dynamodb", region_name=settings().region)
     return resource.Table(settings().table_name)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests swap the environment between cases)."""
+    """Forget cached clients (tests swap the environment between cases); the session and its models stay."""
     client.cache_clear()
     table.cache_clear()
 
