@@ -4,15 +4,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib.core.aws import client
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.settings import settings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -63,11 +67,117 @@ def key(pk: str, sk: str) -> dict[str, Any]:
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 
 
+ModelT = TypeVar("ModelT", bound="BaseModel")
+
+
+def model_from_item(model: type[ModelT], item: dict[str, Any], **overrides: Any) -> ModelT:
+    """The model an item stores: its own fields, without the table's (keys, index keys, type, TTL)."""
+    fields = model.model_fields
+    return model.model_validate({**{k: v for k, v in item.items() if k in fields}, **overrides})
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class Update:
+    """An UpdateExpression said once: SET, ADD and REMOVE clauses with the names and values they use.
+
+    Placeholders are named after their attributes (`#stock`, `:stock`), so a condition written
+    beside them reads the same and may use the same names:
+
+        Update().set("status", "PAID").add("version", 1).remove("GSI3PK").request(
+            "#status = :from", names={"#status": "status"}, values={":from": "PENDING"})
+    """
+
+    def __init__(self) -> None:
+        self._clauses: dict[str, list[str]] = {"SET": [], "ADD": [], "REMOVE": []}
+        self._names: dict[str, str] = {}
+        self._values: dict[str, dict[str, Any]] = {}
+
+    def set(self, attribute: str, value: Any) -> Update:
+        self._clauses["SET"].append(f"{self._name(attribute)} = {self._value(attribute, value)}")
+        return self
+
+    def set_all(self, fields: dict[str, Any]) -> Update:
+        for attribute, value in fields.items():
+            self.set(attribute, value)
+        return self
+
+    def set_or_remove(self, fields: dict[str, Any]) -> Update:
+        """SET each field, REMOVE those that are None (absent beats NULL, as in `to_item`)."""
+        for attribute, value in fields.items():
+            if value is None:
+                self.remove(attribute)
+            else:
+                self.set(attribute, value)
+        return self
+
+    def set_if_absent(self, attribute: str, value: Any) -> Update:
+        name = self._name(attribute)
+        self._clauses["SET"].append(f"{name} = if_not_exists({name}, {self._value(attribute, value)})")
+        return self
+
+    def append(self, attribute: str, elements: list[Any]) -> Update:
+        """Append to a list attribute, starting it if absent."""
+        name = self._name(attribute)
+        self._clauses["SET"].append(f"{name} = list_append(if_not_exists({name}, {self._value('empty', [])}), "
+                                    f"{self._value(attribute, elements)})")
+        return self
+
+    def add(self, attribute: str, amount: int) -> Update:
+        self._clauses["ADD"].append(f"{self._name(attribute)} {self._value(attribute, amount)}")
+        return self
+
+    def remove(self, *attributes: str) -> Update:
+        self._clauses["REMOVE"] += [self._name(attribute) for attribute in attributes]
+        return self
+
+    @property
+    def expression(self) -> str:
+        parts = [f"{verb} {', '.join(clauses)}" for verb, clauses in self._clauses.items() if clauses]
+        if not parts:
+            raise ValueError("an update needs at least one clause")
+        return " ".join(parts)
+
+    def request(self, condition: str | None = None, *, names: dict[str, str] | None = None,
+                values: dict[str, Any] | None = None) -> dict[str, Any]:
+        """UpdateExpression (and ConditionExpression) with every name and value they use, for an
+        UpdateItem or a transaction's Update. The condition's `values` are plain, like `set`'s."""
+        all_names, all_values = dict(self._names), dict(self._values)
+        for placeholder, attribute in (names or {}).items():
+            if all_names.setdefault(placeholder, attribute) != attribute:
+                raise ValueError(f"{placeholder} names both {all_names[placeholder]} and {attribute}")
+        for placeholder, value in (values or {}).items():
+            if placeholder in all_values:
+                raise ValueError(f"{placeholder} is the update's own placeholder")
+            all_values[placeholder] = to_attr(value)
+        request: dict[str, Any] = {"UpdateExpression": self.expression}
+        if condition:
+            request["ConditionExpression"] = condition
+        if all_names:
+            request["ExpressionAttributeNames"] = all_names
+        if all_values:
+            request["ExpressionAttributeValues"] = all_values
+        return request
+
+    def _name(self, attribute: str) -> str:
+        placeholder = f"#{attribute}" if _PLAIN_NAME.fullmatch(attribute) else f"#n{len(self._names)}"
+        self._names[placeholder] = attribute
+        return placeholder
+
+    def _value(self, attribute: str, value: Any) -> str:
+        base = f":{attribute}" if _PLAIN_NAME.fullmatch(attribute) else f":v{len(self._values)}"
+        placeholder, serialized, n = base, to_attr(value), 1
+        while self._values.get(placeholder, serialized) != serialized:  # the same attribute with another value
+            placeholder, n = f"{base}_{n}", n + 1
+        self._values[placeholder] = serialized
+        return placeholder
+
+
 @dataclass
 class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # Cursors are opaque to clients: the last evaluated key, bound to the partition it pages

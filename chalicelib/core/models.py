@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -89,14 +89,6 @@ class PageQuery(BaseModel):
 
     limit: int = Field(default=20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
-
-
-Item = TypeVar("Item")
-
-
-class PageOut(ApiModel, Generic[Item]):
-    items: list[Item]
-    next_cursor: str | None = None
 
 
 # ISO 3166-1 alpha-2 codes of countries and territories.

@@ -1,0 +1,73 @@
+"""The table helpers every repository shares: models from items, update expressions."""
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from chalicelib.core.dynamo import Update, model_from_item
+
+
+class Thing(BaseModel):
+    id: str
+    name: str
+    tags: list[str] = []
+
+
+def test_a_model_from_an_item_leaves_the_tables_own_attributes_out():
+    item = {"PK": "THING#1", "SK": "THING", "GSI1PK": "X", "type": "THING", "expiresAt": 1,
+            "id": "1", "name": "mug", "tags": ["kitchen"]}
+    assert model_from_item(Thing, item) == Thing(id="1", name="mug", tags=["kitchen"])
+    assert model_from_item(Thing, item, name="cup").name == "cup"
+
+
+def test_an_update_names_its_placeholders_after_the_attributes():
+    request = (Update().set("name", "mug").add("version", 1).remove("GSI3PK", "GSI3SK")
+               .request("#version = :seen", values={":seen": 3}))
+    assert request == {
+        "UpdateExpression": "SET #name = :name ADD #version :version REMOVE #GSI3PK, #GSI3SK",
+        "ConditionExpression": "#version = :seen",
+        "ExpressionAttributeNames": {"#name": "name", "#version": "version", "#GSI3PK": "GSI3PK",
+                                     "#GSI3SK": "GSI3SK"},
+        "ExpressionAttributeValues": {":name": {"S": "mug"}, ":version": {"N": "1"}, ":seen": {"N": "3"}},
+    }
+
+
+def test_none_removes_an_attribute_and_other_values_set_it():
+    request = Update().set_or_remove({"line1": "1 Road", "line2": None}).request()
+    assert request["UpdateExpression"] == "SET #line1 = :line1 REMOVE #line2"
+    assert request["ExpressionAttributeValues"] == {":line1": {"S": "1 Road"}}
+
+
+def test_lists_are_appended_to_and_defaults_set_only_where_absent():
+    request = Update().append("payments", [{"id": "p1"}]).set_if_absent("default_id", "a1").request()
+    assert request["UpdateExpression"] == ("SET #payments = list_append(if_not_exists(#payments, :empty), :payments), "
+                                           "#default_id = if_not_exists(#default_id, :default_id)")
+
+
+def test_one_attribute_given_two_values_gets_two_placeholders():
+    request = Update().set("stock", 1).set_if_absent("stock", 2).request()
+    assert request["ExpressionAttributeValues"] == {":stock": {"N": "1"}, ":stock_1": {"N": "2"}}
+
+
+def test_a_condition_cannot_take_over_the_updates_placeholders():
+    with pytest.raises(ValueError):
+        Update().set("status", "PAID").request("#status = :status", values={":status": "PENDING"})
+    with pytest.raises(ValueError):
+        Update().set("status", "PAID").request("#status = :from", names={"#status": "state"}, values={":from": "X"})
+    with pytest.raises(ValueError):
+        Update().request()
+
+
+def test_an_update_round_trips_through_the_table(aws):
+    from chalicelib.core.dynamo import conditional_update, ddb, key, put_if_absent, table_name
+
+    put_if_absent({"PK": "THING#1", "SK": "THING", "id": "1", "name": "mug", "version": 1, "GSI3PK": "X"})
+    done, item = conditional_update(
+        Key=key("THING#1", "THING"),
+        **Update().set_or_remove({"name": "cup", "colour": None}).add("version", 1).append("tags", ["new"])
+        .remove("GSI3PK").request("#version = :seen", values={":seen": 1}))
+    assert done and item == {"PK": "THING#1", "SK": "THING", "id": "1", "name": "cup", "version": 2, "tags": ["new"]}
+    refused, as_was = conditional_update(Key=key("THING#1", "THING"), **Update().set("name", "bowl").request(
+        "#version = :seen", names={"#version": "version"}, values={":seen": 1}))
+    assert not refused and as_was["name"] == "cup"
+    assert ddb().get_item(TableName=table_name(), Key=key("THING#1", "THING"))["Item"]["name"] == {"S": "cup"}
