@@ -10,6 +10,7 @@ from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import iso, now
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
 
 _ATTEMPTS = 3
@@ -49,8 +50,8 @@ class BasketService:
         product = self.products.get(product_id) if quantity else None
         if quantity:
             self._check_can_add(product_id, product, quantity)
-        for _attempt in range(_ATTEMPTS):
-            basket = self.baskets.get(user_id)
+
+        def write(basket: StoredBasket) -> BasketOut:
             if quantity == 0:
                 if product_id not in basket.lines:
                     return self.view(user_id)
@@ -63,12 +64,12 @@ class BasketService:
                                    code="CURRENCY_MISMATCH")
                 basket.lines[product_id] = quantity
                 basket.currency = product.currency
-            try:
-                self._save(basket)
-                return self.view(user_id)
-            except BasketChanged:
-                continue
-        raise Conflict("The basket changed while it was being updated; try again.", code="CONCURRENT_CHANGE")
+            self._save(basket)
+            return self.view(user_id)
+
+        return read_then_write(lambda: self.baskets.get(user_id), write, lost=BasketChanged, attempts=_ATTEMPTS,
+                               gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
+                                                        code="CONCURRENT_CHANGE"))
 
     def clear(self, user_id: str) -> None:
         self.baskets.delete(user_id)

@@ -15,6 +15,7 @@ from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso, new_id
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 
@@ -107,21 +108,19 @@ class CatalogueService:
     def _change(self, product_id: str, decide: Callable[[Product], Change | None]) -> Product:
         """Read the product, decide the change and its events, and write both in one transaction
         conditioned on what was read; read and decide again when a sale or an editor got in between."""
-        for _attempt in range(CHANGE_ATTEMPTS):
-            current = self.products.get(product_id)
-            if current is None:
-                raise _not_found(product_id)
+
+        def write(current: Product) -> Product:
             change = decide(current)
             if change is None:
                 return current
             saved, events = change
-            try:
-                self.products.save(current, saved, events)
-            except ProductChanged:
-                continue
+            self.products.save(current, saved, events)
             announce(events)
             return saved
-        raise Conflict("The product is changing too often right now; try again.", code="CONCURRENT_CHANGE")
+
+        return read_then_write(lambda: self.get(product_id), write, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
+                               gave_up=lambda: Conflict("The product is changing too often right now; try again.",
+                                                        code="CONCURRENT_CHANGE"))
 
 
 @functools.lru_cache(maxsize=1)
