@@ -9,13 +9,14 @@ from chalicelib.core.dynamo import (
     Page,
     TransactionContended,
     TransactionRejected,
+    Update,
     conditional_update,
     ddb,
     from_item,
     key,
+    model_from_item,
     query_page,
     table_name,
-    to_attr,
     to_item,
     transact_write,
 )
@@ -39,13 +40,16 @@ class ProductChanged(Exception):
 
 
 def _product(item: dict[str, Any]) -> Product:
-    return Product.model_validate({k: v for k, v in item.items() if k in Product.model_fields})
+    return model_from_item(Product, item)
+
+
+def _product_key(product_id: str) -> dict[str, Any]:
+    return key(keys.product_pk(product_id), keys.PRODUCT_SK)
 
 
 class ProductRepository:
     def get(self, product_id: str) -> Product | None:
-        result = ddb().get_item(TableName=table_name(),
-                                Key=key(keys.product_pk(product_id), keys.PRODUCT_SK))
+        result = ddb().get_item(TableName=table_name(), Key=_product_key(product_id))
         item = result.get("Item")
         return _product(from_item(item)) if item else None
 
@@ -54,8 +58,7 @@ class ProductRepository:
         found: dict[str, Product] = {}
         unique = list(dict.fromkeys(product_ids))
         for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            request = {table_name(): {"Keys": [key(keys.product_pk(pid), keys.PRODUCT_SK)
-                                               for pid in unique[start:start + _BATCH_GET_LIMIT]]}}
+            request = {table_name(): {"Keys": [_product_key(pid) for pid in unique[start:start + _BATCH_GET_LIMIT]]}}
             for _attempt in range(5):
                 result = ddb().batch_get_item(RequestItems=request)
                 for item in result.get("Responses", {}).get(table_name(), []):
@@ -92,26 +95,18 @@ class ProductRepository:
         when someone got in between; read it again and decide again.
         """
         old, new = seen.model_dump(), saved.model_dump()
-        fields = {name: value for name, value in new.items() if value != old[name] and name != "id"}
-        removed: list[str] = []
+        change = Update().set_all({name: value for name, value in new.items() if value != old[name] and name != "id"})
         if saved.status == "ACTIVE":
             # Index keys follow the name and category so listings stay right.
-            if "name" in fields or "category" in fields:
-                fields.update(keys.listing_keys(saved.name, saved.category, saved.id))
+            if (saved.name, saved.category) != (seen.name, seen.category):
+                change.set_all(keys.listing_keys(saved.name, saved.category, saved.id))
         elif seen.status == "ACTIVE":
-            removed = list(keys.listing_keys(saved.name, saved.category, saved.id))  # out of every listing
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":f{i}": to_attr(value) for i, value in enumerate(fields.values())}
-        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
-        if removed:
-            expression += " REMOVE " + ", ".join(removed)
-        names.update({"#version": "version", "#stock": "stock"})
-        values.update({":seen_version": to_attr(seen.version), ":seen_stock": to_attr(seen.stock)})
+            change.remove(*keys.listing_keys(saved.name, saved.category, saved.id))  # out of every listing
         update = {"Update": {
-            "TableName": table_name(), "Key": key(keys.product_pk(seen.id), keys.PRODUCT_SK),
-            "UpdateExpression": expression,
-            "ConditionExpression": "#version = :seen_version AND #stock = :seen_stock",
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+            "TableName": table_name(), "Key": _product_key(seen.id),
+            **change.request("#version = :seen_version AND #stock = :seen_stock",
+                             names={"#version": "version", "#stock": "stock"},
+                             values={":seen_version": seen.version, ":seen_stock": seen.stock})}}
         try:
             transact_write([update, *outbox_puts(events)])
         except (TransactionRejected, TransactionContended):
@@ -120,17 +115,46 @@ class ProductRepository:
     def adjust_stock(self, product_id: str, delta: int, updated_at: str) -> Product:
         """Add `delta` to the stock atomically, announcing nothing: what a sale does to stock (tests use it
         to sell elsewhere). Staff adjustments are announced: CatalogueService.adjust_stock."""
-        values = {":delta": to_attr(delta), ":updated_at": to_attr(updated_at)}
-        condition = "attribute_exists(PK)"
+        condition, values = "attribute_exists(PK)", {}
         if delta < 0:
-            values[":needed"] = to_attr(-delta)
-            condition += " AND stock >= :needed"
+            condition, values = condition + " AND #stock >= :needed", {":needed": -delta}
         updated, item = conditional_update(
-            Key=key(keys.product_pk(product_id), keys.PRODUCT_SK),
-            UpdateExpression="ADD stock :delta SET updated_at = :updated_at",
-            ConditionExpression=condition, ExpressionAttributeValues=values)
+            Key=_product_key(product_id),
+            **Update().add("stock", delta).set("updated_at", updated_at).request(condition, values=values))
         if item is None:
             raise ProductNotFound(product_id)
         if not updated:
             raise InsufficientStock(_product(item))
         return _product(item)
+
+    # --- stock in other domains' transactions (the checkout, an order's cancellation) ----
+
+    def reserve_in_transaction(self, product_id: str, quantity: int, unit_price: int, currency: str) -> dict[str, Any]:
+        """The transaction item taking `quantity` units for a sale at the price and currency the buyer
+        was shown. Refused (with the product as it was, for `reservation_refusal`) if that would take
+        stock below zero, if the product is no longer sold, or if its price or currency changed since."""
+        return {"Update": {
+            "TableName": table_name(), "Key": _product_key(product_id),
+            **Update().add("stock", -quantity).request(
+                "#stock >= :quantity AND #status = :active AND #price = :price AND #currency = :currency",
+                names={"#status": "status", "#price": "price", "#currency": "currency"},
+                values={":quantity": quantity, ":active": "ACTIVE", ":price": unit_price, ":currency": currency}),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+    @staticmethod
+    def reservation_refusal(as_was: dict[str, Any] | None, unit_price: int, currency: str) -> str:
+        """Why `reserve_in_transaction` was refused, from the product as the transaction found it (None:
+        gone): `unavailable`, `currency_changed`, `price_changed` or `out_of_stock`."""
+        if as_was is None or as_was.get("status") != "ACTIVE":
+            return "unavailable"
+        if as_was.get("currency") != currency:
+            return "currency_changed"
+        if as_was.get("price") != unit_price:
+            return "price_changed"
+        return "out_of_stock"
+
+    def restock_in_transaction(self, product_id: str, quantity: int) -> dict[str, Any]:
+        """The transaction item giving `quantity` units back (an order cancelled or failed), to a
+        product that still exists, archived or not."""
+        return {"Update": {"TableName": table_name(), "Key": _product_key(product_id),
+                           **Update().add("stock", quantity).request("attribute_exists(PK)")}}

@@ -8,17 +8,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.basket.repository import BasketChanged
-from chalicelib.catalogue.keys import PRODUCT_SK, product_pk
+from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core.dynamo import (
     Page,
     TransactionRejected,
+    Update,
     condition_failed,
     ddb,
     from_item,
     key,
+    model_from_item,
     query_page,
     table_name,
-    to_attr,
     to_item,
     transact_write,
 )
@@ -80,26 +81,13 @@ class CompanionRejected(Exception):
 
 
 def _order(item: dict[str, Any]) -> Order:
-    return Order.model_validate({k: v for k, v in item.items() if k in Order.model_fields})
-
-
-def _return_stock(product_id: str, quantity: int) -> dict[str, Any]:
-    return {"Update": {"TableName": table_name(), "Key": key(product_pk(product_id), PRODUCT_SK),
-                       "UpdateExpression": "ADD stock :qty", "ConditionExpression": "attribute_exists(PK)",
-                       "ExpressionAttributeValues": {":qty": to_attr(quantity)}}}
-
-
-def _line_rejection(line: CheckoutLine, current: dict[str, Any] | None) -> LineRejected:
-    if current is None or current.get("status") != "ACTIVE":
-        return LineRejected(line.product_id, "unavailable", current)
-    if current.get("currency") != line.currency:
-        return LineRejected(line.product_id, "currency_changed", current)
-    if current.get("price") != line.unit_price:
-        return LineRejected(line.product_id, "price_changed", current)
-    return LineRejected(line.product_id, "out_of_stock", current)
+    return model_from_item(Order, item)
 
 
 class CheckoutRepository:
+    def __init__(self, products: ProductRepository | None = None):
+        self.products = products or ProductRepository()
+
     def get(self, checkout_id: str) -> CheckoutRecord | None:
         item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
                               ProjectionExpression="checkout_id, order_id, user_id, request_hash, created_at"
@@ -116,19 +104,8 @@ class CheckoutRepository:
         Raises CheckoutExists, LinesRejected (every refused line, with why), BasketChanged, or
         TransactionContended when concurrent transactions kept colliding with it.
         """
-        items: list[dict[str, Any]] = []
-        for line in lines:
-            items.append({"Update": {
-                "TableName": table_name(), "Key": key(product_pk(line.product_id), PRODUCT_SK),
-                "UpdateExpression": "ADD stock :minus",
-                # Never below zero, never for an archived product, never at a stale price or currency.
-                "ConditionExpression": "stock >= :qty AND #status = :active AND price = :price "
-                                       "AND currency = :currency",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":minus": to_attr(-line.quantity), ":qty": to_attr(line.quantity),
-                                              ":active": to_attr("ACTIVE"), ":price": to_attr(line.unit_price),
-                                              ":currency": to_attr(line.currency)},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
+        items = [self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price, line.currency)
+                 for line in lines]
         record = {"PK": keys.checkout_pk(checkout["checkout_id"]), "SK": keys.CHECKOUT_SK, "type": "CHECKOUT",
                   **checkout, **outbox_fields(event)}
         items.append({"Put": {"TableName": table_name(), "Item": to_item(record),
@@ -139,7 +116,10 @@ class CheckoutRepository:
         except TransactionRejected as rejected:
             if rejected.failed(len(lines)):
                 raise CheckoutExists(checkout["checkout_id"]) from None
-            refused = [_line_rejection(line, rejected.old(i)) for i, line in enumerate(lines) if rejected.failed(i)]
+            refused = [LineRejected(line.product_id,
+                                    self.products.reservation_refusal(rejected.old(i), line.unit_price, line.currency),
+                                    rejected.old(i))
+                       for i, line in enumerate(lines) if rejected.failed(i)]
             if refused:
                 raise LinesRejected(refused) from None
             if rejected.failed(len(lines) + 1):
@@ -148,6 +128,9 @@ class CheckoutRepository:
 
 
 class OrderRepository:
+    def __init__(self, products: ProductRepository | None = None):
+        self.products = products or ProductRepository()
+
     def get(self, order_id: str) -> Order | None:
         item = ddb().get_item(TableName=table_name(), Key=key(keys.order_pk(order_id), keys.ORDER_SK)).get("Item")
         return _order(from_item(item)) if item else None
@@ -202,37 +185,29 @@ class OrderRepository:
         one wins and stock comes back exactly once. Raises OrderChanged (with the order as it is
         now) or CompanionRejected (which companion failed its condition).
         """
-        names = {"#status": "status", "#version": "version"}
-        values: dict[str, Any] = {":from": to_attr(order.status), ":v": to_attr(order.version),
-                                  ":one": to_attr(1), ":now": to_attr(updated_at)}
-        sets = ["updated_at = :now"]
+        update = Update().set("updated_at", updated_at).add("version", 1)
         moving = status != order.status
         if moving:
-            sets += ["#status = :to", "GSI2PK = :g2"]
-            values.update({":to": to_attr(status), ":g2": to_attr(keys.status_partition(status))})
+            update.set("status", status).set("GSI2PK", keys.status_partition(status))
         if captured_amount is not None:
-            sets.append("captured_amount = :captured")
-            values[":captured"] = to_attr(captured_amount)
+            update.set("captured_amount", captured_amount)
         if refund_due is not None:
-            sets.append("refund_due = :refund")
-            values[":refund"] = to_attr(refund_due)
+            update.set("refund_due", refund_due)
         if reason and moving:
-            sets.append("status_reason = :reason")
-            values[":reason"] = to_attr(reason)
+            update.set("status_reason", reason)
         shown = payment is not None and len(order.payments) < MAX_PAYMENTS_SHOWN
         if shown:
-            sets.append("payments = list_append(if_not_exists(payments, :none), :payment)")
-            values.update({":none": to_attr([]), ":payment": to_attr([payment.model_dump(mode="json")])})
-        update = f"SET {', '.join(sets)} ADD #version :one"
+            update.append("payments", [payment.model_dump(mode="json")])
         if moving and order.status == "PENDING":
-            update += " REMOVE GSI3PK, GSI3SK"  # no longer awaiting payment
+            update.remove("GSI3PK", "GSI3SK")  # no longer awaiting payment
         items: list[dict[str, Any]] = [{"Update": {
             "TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
-            "UpdateExpression": update, "ConditionExpression": "#status = :from AND #version = :v",
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+            **update.request("#status = :from AND #version = :seen_version",
+                             names={"#status": "status", "#version": "version"},
+                             values={":from": order.status, ":seen_version": order.version}),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]
         if moving and status in RETURNS_STOCK:
-            items += [_return_stock(line.product_id, line.quantity) for line in order.items]
+            items += [self.products.restock_in_transaction(line.product_id, line.quantity) for line in order.items]
         first_companion = len(items)
         items += list(companions or [])
         items += outbox_puts(events)
@@ -255,13 +230,11 @@ class OrderRepository:
 
     def anonymise(self, order: Order, updated_at: str) -> None:
         """Keep the order for the books, without the person: no address, no link to the user."""
+        country = order.shipping_address.country if order.shipping_address else ""
         ddb().update_item(
             TableName=table_name(), Key=key(keys.order_pk(order.id), keys.ORDER_SK),
-            UpdateExpression="SET user_id = :anon, updated_at = :now, shipping_country = :country "
-                             "REMOVE shipping_address, GSI1PK, GSI1SK",
-            ExpressionAttributeValues={":anon": to_attr("erased"), ":now": to_attr(updated_at),
-                                       ":country": to_attr(order.shipping_address.country
-                                                           if order.shipping_address else "")})
+            **Update().set_all({"user_id": "erased", "updated_at": updated_at, "shipping_country": country})
+            .remove("shipping_address", "GSI1PK", "GSI1SK").request())
 
 
 def canonical_json(data: Any) -> str:

@@ -1,0 +1,55 @@
+"""Stock in other domains' transactions: the catalogue writes the conditions on its products.
+
+The checkout reserves stock and an order's cancellation gives it back through items the
+catalogue builds; a refused reservation is explained from the product as the transaction found it.
+"""
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.catalogue.repository import ProductRepository
+from tests.shop import product, stock_of
+
+ACTIVE = {"status": "ACTIVE", "price": 1000, "currency": "EUR", "stock": 1}
+
+
+@pytest.mark.parametrize("as_was,why", [
+    (None, "unavailable"),
+    ({**ACTIVE, "status": "ARCHIVED"}, "unavailable"),
+    ({**ACTIVE, "currency": "USD"}, "currency_changed"),
+    ({**ACTIVE, "price": 1200}, "price_changed"),
+    (ACTIVE, "out_of_stock"),
+])
+def test_a_refused_reservation_says_why_from_the_product_as_it_was(as_was, why):
+    assert ProductRepository.reservation_refusal(as_was, 1000, "EUR") == why
+
+
+def reserve(products, product_id, quantity, price=1000, currency="EUR"):
+    from chalicelib.core.dynamo import TransactionRejected, transact_write
+
+    try:
+        transact_write([products.reserve_in_transaction(product_id, quantity, price, currency)])
+    except TransactionRejected as rejected:
+        return products.reservation_refusal(rejected.old(0), price, currency)
+    return "reserved"
+
+
+def test_a_reservation_takes_stock_at_the_price_shown_and_never_below_zero(client):
+    products = ProductRepository()
+    mug = product(client, stock=3, price=1000)
+    assert reserve(products, mug["id"], 2) == "reserved"
+    assert reserve(products, mug["id"], 2) == "out_of_stock"
+    assert reserve(products, mug["id"], 1, price=900) == "price_changed"
+    assert reserve(products, "no-such-product", 1) == "unavailable"
+    assert stock_of(client, mug["id"]) == 1
+
+
+def test_returned_stock_goes_back_to_products_that_still_exist_only(client):
+    from chalicelib.core.dynamo import TransactionRejected, transact_write
+
+    products = ProductRepository()
+    mug = product(client, stock=3)
+    transact_write([products.restock_in_transaction(mug["id"], 2)])
+    assert stock_of(client, mug["id"]) == 5
+    with pytest.raises(TransactionRejected):
+        transact_write([products.restock_in_transaction("no-such-product", 2)])
