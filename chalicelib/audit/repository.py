@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.audit.models import AuditRecord
-from chalicelib.core.dynamo import Page, put_if_absent, query_page
+from chalicelib.core.dynamo import Page, model_from_item, put_if_absent, query_page
 
 LOG_PARTITION = "AUDITLOG"  # one time-ordered log; shard by day if writes pass ~1,000/s
 
@@ -14,7 +14,7 @@ def entity_partition(entity_type: str, entity_id: str) -> str:
 
 
 def _record(item: dict[str, Any]) -> AuditRecord:
-    return AuditRecord.model_validate({k: v for k, v in item.items() if k in AuditRecord.model_fields})
+    return model_from_item(AuditRecord, item)
 
 
 class AuditRepository:

@@ -17,7 +17,6 @@ class StoredBasket:
     currency: str | None = None  # every line shares one currency
     version: int = 0  # 0: not stored yet
     updated_at: str | None = None
-    expires_at_iso: str | None = None
 
 
 class BasketChanged(Exception):
@@ -31,8 +30,7 @@ class BasketRepository:
             return StoredBasket(user_id=user_id)
         data = from_item(item)
         return StoredBasket(user_id=user_id, lines={k: int(v) for k, v in data.get("lines", {}).items()},
-                            currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"),
-                            expires_at_iso=data.get("GSI3SK", "").split("#")[0] or None)
+                            currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"))
 
     def save(self, basket: StoredBasket, updated_at: str, expires_at: int, expires_at_iso: str) -> None:
         """Write the basket if it is still at the version that was read (optimistic locking)."""

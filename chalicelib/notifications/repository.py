@@ -15,6 +15,7 @@ from chalicelib.core.dynamo import (
     ddb,
     from_item,
     key,
+    model_from_item,
     old_item_of,
     query_page,
     table_name,
@@ -36,7 +37,7 @@ def feed_partition(user_id: str) -> str:
 
 
 def _notification(item: dict[str, Any]) -> Notification:
-    return Notification.model_validate({k: v for k, v in item.items() if k in Notification.model_fields})
+    return model_from_item(Notification, item)
 
 
 class NotificationRepository:

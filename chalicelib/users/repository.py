@@ -9,10 +9,12 @@ from chalicelib.core.dynamo import (
     Page,
     TransactionContended,
     TransactionRejected,
+    Update,
     condition_failed,
     ddb,
     from_item,
     key,
+    model_from_item,
     put_if_absent,
     query_page,
     table_name,
@@ -47,12 +49,11 @@ class AddressConflict(Exception):
 
 
 def _profile(item: dict[str, Any]) -> Profile:
-    return Profile.model_validate({k: v for k, v in item.items() if k in Profile.model_fields})
+    return model_from_item(Profile, item)
 
 
 def _address(item: dict[str, Any], default_id: str | None) -> Address:
-    fields = {k: v for k, v in item.items() if k in Address.model_fields}
-    return Address.model_validate({**fields, "is_default": item["id"] == default_id})
+    return model_from_item(Address, item, is_default=item["id"] == default_id)
 
 
 def _profile_item(profile: Profile, **extra: Any) -> dict[str, Any]:
@@ -96,17 +97,12 @@ class UserRepository:
         fields = dict(fields, updated_at=updated_at)
         if "status" in fields:
             fields["GSI1PK"] = keys.status_partition(fields["status"])
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":f{i}": to_attr(value) for i, value in enumerate(fields.values())}
-        names["#status"] = "status"
-        values.update({f":s{i}": to_attr(s) for i, s in enumerate(allowed_statuses)})
-        allowed = ", ".join(f":s{i}" for i in range(len(allowed_statuses)))
+        allowed = {f":allowed{i}": status for i, status in enumerate(allowed_statuses)}
         try:
             result = ddb().update_item(
-                TableName=table_name(), Key=key(keys.user_pk(user_id), keys.PROFILE_SK),
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
-                ConditionExpression=f"attribute_exists(PK) AND #status IN ({allowed})",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
+                TableName=table_name(), Key=key(keys.user_pk(user_id), keys.PROFILE_SK), ReturnValues="ALL_NEW",
+                **Update().set_all(fields).request(f"attribute_exists(PK) AND #status IN ({', '.join(allowed)})",
+                                                   names={"#status": "status"}, values=allowed))
         except ClientError as exc:
             if condition_failed(exc):
                 raise ProfileMissing(user_id) from None
@@ -127,12 +123,8 @@ class UserRepository:
         changed = seen.model_copy(update={"status": status, "updated_at": updated_at})
         update = {"Update": {
             "TableName": table_name(), "Key": key(keys.user_pk(seen.user_id), keys.PROFILE_SK),
-            "UpdateExpression": "SET #status = :status, updated_at = :now, GSI1PK = :listed",
-            "ConditionExpression": "#status = :seen",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":status": to_attr(status), ":now": to_attr(updated_at),
-                                          ":listed": to_attr(keys.status_partition(status)),
-                                          ":seen": to_attr(seen.status)}}}
+            **Update().set_all({"status": status, "updated_at": updated_at, "GSI1PK": keys.status_partition(status)})
+            .request("#status = :seen", values={":seen": seen.status})}}
         try:
             transact_write([update, *outbox_puts(events)])
         except (TransactionRejected, TransactionContended):
@@ -177,18 +169,19 @@ class UserRepository:
         item = {"PK": keys.user_pk(user_id), "SK": keys.address_sk(address_id), "type": "ADDRESS",
                 "id": address_id, "created_at": now, "updated_at": now,
                 **address.model_dump(include=set(PostalAddress.model_fields))}
-        default_clause = ("#default = :id" if make_default
-                          else "#default = if_not_exists(#default, :id)")
+        profile = Update().set("updated_at", now).add("address_count", 1)
+        if make_default:
+            profile.set("default_address_id", address_id)
+        else:
+            profile.set_if_absent("default_address_id", address_id)
         try:
             transact_write([
                 {"Update": {
                     "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
                     # The counter on the profile makes the bound hold under concurrent requests.
-                    "UpdateExpression": f"SET {default_clause}, updated_at = :now ADD #count :one",
-                    "ConditionExpression": "attribute_exists(PK) AND (attribute_not_exists(#count) OR #count < :max)",
-                    "ExpressionAttributeNames": {"#default": "default_address_id", "#count": "address_count"},
-                    "ExpressionAttributeValues": {":id": to_attr(address_id), ":one": to_attr(1),
-                                                  ":max": to_attr(MAX_ADDRESSES), ":now": to_attr(now)},
+                    **profile.request("attribute_exists(PK) AND "
+                                      "(attribute_not_exists(#address_count) OR #address_count < :max)",
+                                      values={":max": MAX_ADDRESSES}),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
                 {"Put": {"TableName": table_name(), "Item": to_item(item),
                          "ConditionExpression": "attribute_not_exists(PK)"}},
@@ -208,23 +201,14 @@ class UserRepository:
     def replace_address(self, user_id: str, address_id: str, address: PostalAddress, make_default: bool,
                         now: str) -> None:
         fields = dict(address.model_dump(include=set(PostalAddress.model_fields)), updated_at=now)
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":f{i}": to_attr(value) for i, value in enumerate(fields.values())}
-        removals = [f"#f{i}" for i, (name, value) in enumerate(fields.items()) if value is None]
-        sets = [f"#f{i} = :f{i}" for i, (name, value) in enumerate(fields.items()) if value is not None]
-        for removed in removals:
-            values.pop(":" + removed[1:])
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removals) if removals else "")
         items: list[dict[str, Any]] = [{"Update": {
             "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(address_id)),
-            "UpdateExpression": expression, "ConditionExpression": "attribute_exists(PK)",
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}]
+            **Update().set_or_remove(fields).request("attribute_exists(PK)")}}]
         if make_default:
             items.append({"Update": {
                 "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                "UpdateExpression": "SET default_address_id = :id, updated_at = :now",
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeValues": {":id": to_attr(address_id), ":now": to_attr(now)}}})
+                **Update().set_all({"default_address_id": address_id, "updated_at": now})
+                .request("attribute_exists(PK)")}})
         try:
             transact_write(items)
         except TransactionRejected as rejected:
@@ -237,22 +221,20 @@ class UserRepository:
     def delete_address(self, user_id: str, address_id: str, was_default: bool, successor: str | None,
                        now: str) -> None:
         """Delete an address; if it was the default, the successor (if any) becomes default."""
-        names = {"#count": "address_count", "#default": "default_address_id"}
-        values: dict[str, Any] = {":minus": to_attr(-1), ":now": to_attr(now), ":gone": to_attr(address_id)}
+        profile = Update().set("updated_at", now).add("address_count", -1)
         if was_default and successor:
-            update, values[":next"] = "SET #default = :next, updated_at = :now ADD #count :minus", to_attr(successor)
-            condition = "#default = :gone"
+            profile.set("default_address_id", successor)
         elif was_default:
-            update, condition = "SET updated_at = :now REMOVE #default ADD #count :minus", "#default = :gone"
-        else:
-            update = "SET updated_at = :now ADD #count :minus"
-            condition = "attribute_not_exists(#default) OR #default <> :gone"
+            profile.remove("default_address_id")
+        # The default is still what was read: the one deleted, or another.
+        condition = ("#default_address_id = :gone" if was_default
+                     else "attribute_not_exists(#default_address_id) OR #default_address_id <> :gone")
         items: list[dict[str, Any]] = [
             {"Delete": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(address_id)),
                         "ConditionExpression": "attribute_exists(PK)"}},
             {"Update": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                        "UpdateExpression": update, "ConditionExpression": condition,
-                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}},
+                        **profile.request(condition, names={"#default_address_id": "default_address_id"},
+                                          values={":gone": address_id})}},
         ]
         if successor:
             items.append({"ConditionCheck": {
