@@ -1,17 +1,13 @@
-"""Domain errors and their one wire shape: {"error": {code, message, details?}, "requestId"}."""
+"""Domain errors (plain exceptions, no web framework) and their one wire shape:
+{"error": {code, message, details?}, "requestId"}. core/http.py maps them to HTTP answers.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from chalice import ChaliceUnhandledError
 
-
-class AppError(ChaliceUnhandledError):
-    """A failure the client can act on. Subclasses fix the HTTP status and error code.
-
-    It derives from ChaliceUnhandledError so Chalice hands it to our HTTP middleware
-    instead of turning it into its own error body.
-    """
+class AppError(Exception):
+    """A failure the client can act on. Subclasses fix the status it maps to and the error code."""
 
     status = 400
     code = "BAD_REQUEST"

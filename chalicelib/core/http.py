@@ -1,29 +1,139 @@
-"""HTTP plumbing: the request in scope, body and query parsing, responses, the error middleware."""
+"""The HTTP adapter: each route declares its contract and who may call it (`@doc`), the middleware
+enforces that declaration, scopes ids to the request, and every failure is answered in one shape.
+
+Domain code never sees any of this: services take validated models and raise plain errors
+(core/errors.py), which are mapped to HTTP answers here, in `error_response`.
+"""
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from chalice import Response
+from chalice import CognitoUserPoolAuthorizer, Response
 
-from chalicelib.core.errors import AppError, BadRequest, ValidationFailed, error_body, validation_details
-from chalicelib.core.lazy import resolve
+from chalicelib.core.auth import Caller, caller_from_claims
+from chalicelib.core.errors import (
+    AppError,
+    BadRequest,
+    Forbidden,
+    ValidationFailed,
+    error_body,
+    validation_details,
+)
 from chalicelib.core.logs import correlation_id_var, get_logger, request_id_var
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-# pydantic is imported on first use (see core/lazy.py): the cold start of a request that
-# parses nothing does not pay for it.
 Model = TypeVar("Model", bound="BaseModel")
+Access = Literal["public", "user", "admin", "signature"]
 
 MAX_BODY_BYTES = 64 * 1024
 CORRELATION_HEADER = "X-Correlation-Id"
 _SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 _current_request: ContextVar[Any] = ContextVar("current_request", default=None)
+_current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
+
+# Every route with user or admin access is behind the one Cognito authorizer (the deployed template
+# binds it to the stack's pool, see .chalice/resources.json).
+cognito = CognitoUserPoolAuthorizer("ShopUsers", provider_arns=[os.environ.get(
+    "USER_POOL_ARN", "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_shop")])
+
+
+# --- the route's declaration ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RouteDoc:
+    """A route's contract: who may call it, what it takes and answers. The middleware enforces
+    `access`; the OpenAPI document and the authorization tests read the same declaration."""
+
+    summary: str
+    access: Access
+    body: Any = None
+    returns: Any = None
+    query: Any = None
+    status: int = 200
+    paged: bool = False
+    errors: tuple[int, ...] = ()
+    headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
+    raw_response: dict[str, Any] | None = None  # a schema for responses that are not a model
+    allows_inactive: bool = False  # suspended or erased accounts may still call it (erasing themselves)
+
+
+def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Callable]:
+    """Declare a route's contract; its domain errors are answered as `error_response` says."""
+    def declare(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def answering(**path_params: Any) -> Any:
+            try:
+                return view(**path_params)
+            except AppError as exc:
+                return error_response(exc)
+            except Exception:  # a bug: log it with the ids, never show the trace
+                request = _current_request.get()
+                get_logger("http").exception("unhandled error", extra={
+                    "path": getattr(request, "path", None), "method": getattr(request, "method", None)})
+                return Response(body=error_body("INTERNAL_ERROR", "An internal error occurred.",
+                                                request_id_var.get()), status_code=500)
+
+        answering.__route_doc__ = RouteDoc(summary=summary, access=access, **details)  # type: ignore[attr-defined]
+        return answering
+    return declare
+
+
+def route_doc(view: Callable) -> RouteDoc | None:
+    return getattr(view, "__route_doc__", None)
+
+
+def error_response(exc: AppError, request_id: str | None = None) -> Response:
+    """The one mapping from a domain error to its HTTP answer."""
+    rid = request_id if request_id is not None else request_id_var.get()
+    return Response(body=error_body(exc.code, exc.message, rid, exc.details), status_code=exc.status,
+                    headers=dict(exc.headers))
+
+
+# --- who is calling ---------------------------------------------------------------------
+
+# Checks run before every user or admin route (e.g. refusing a suspended account whose token
+# API Gateway still honours). app.py registers them.
+_account_checks: list[Callable[[Caller], None]] = []
+
+
+def register_account_check(check: Callable[[Caller], None]) -> None:
+    if check not in _account_checks:
+        _account_checks.append(check)
+
+
+def caller() -> Caller:
+    """Who is calling this user or admin route (the middleware established and checked it)."""
+    who = _current_caller.get()
+    if who is None:
+        raise RuntimeError("caller() on a route that does not declare user or admin access")
+    return who
+
+
+def _admit(app: Any, request: Any) -> Caller | None:
+    """Enforce the route's declared access: 401 without claims or for an inactive account, 403 without
+    the admin group. Returns the caller of user and admin routes."""
+    entry = app.routes.get((request.context or {}).get("resourcePath"), {}).get(request.method)
+    declared = route_doc(entry.view_function) if entry is not None else None
+    if declared is None or declared.access not in ("user", "admin"):
+        return None
+    claims = ((request.context or {}).get("authorizer") or {}).get("claims")
+    who = caller_from_claims(claims)
+    if not declared.allows_inactive:
+        for check in _account_checks:
+            check(who)
+    if declared.access == "admin" and not who.is_admin:
+        raise Forbidden("You are not allowed to do this.")
+    return who
 
 # Chalice answers some failures itself ({"Code", "Message"}): give them our shape and code.
 _CHALICE_CODES = {
@@ -42,10 +152,6 @@ def current_request() -> Any:
     return request
 
 
-def request_id() -> str | None:
-    return request_id_var.get()
-
-
 def body(model: type[Model]) -> Model:
     """The request body validated strictly against `model` (unknown fields refused)."""
     return parse_body(current_request().raw_body or b"", model)
@@ -55,7 +161,6 @@ def parse_body(raw: bytes, model: type[Model]) -> Model:
     """Raw JSON bytes validated strictly against `model`: 400 if not a JSON object, 422 if invalid."""
     from pydantic import ValidationError
 
-    model = resolve(model)
     if len(raw) > MAX_BODY_BYTES:
         raise AppError("Request body is too large.", code="PAYLOAD_TOO_LARGE")
     if not raw.strip():
@@ -80,7 +185,6 @@ def query(model: type[Model]) -> Model:
     """Query-string parameters validated against `model` (strings coerced, bounds enforced)."""
     from pydantic import ValidationError
 
-    model = resolve(model)
     params = dict(current_request().query_params or {})
     try:
         return model.model_validate(params)
@@ -100,6 +204,12 @@ def respond(payload: Any = None, status: int = 200, headers: dict[str, str] | No
                     headers=headers or {})
 
 
+def page(result: Any) -> dict[str, Any]:
+    """A list answer: `{"items": [...], "nextCursor": str | null}`."""
+    return {"items": [item.model_dump(mode="json", by_alias=True) for item in result.items],
+            "nextCursor": result.next_cursor}
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -117,17 +227,19 @@ def _request_id_of(request: Any, context: Any) -> str | None:
 
 
 def http_middleware(app: Any):
-    """Build the middleware that scopes ids to the request and renders every failure one way."""
+    """Build the middleware that scopes ids to the request, admits callers as each route declares,
+    and renders every failure one way."""
     def middleware(event: Any, get_response: Any) -> Response:
         rid = _request_id_of(event, app.lambda_context)
         cid = _correlation_id(event, rid)
         tokens = (_current_request.set(event), request_id_var.set(rid), correlation_id_var.set(cid))
+        admitted = _current_caller.set(None)
         try:
             try:
+                _current_caller.set(_admit(app, event))
                 response = get_response(event)
             except AppError as exc:
-                response = Response(body=error_body(exc.code, exc.message, rid, exc.details),
-                                    status_code=exc.status, headers=dict(exc.headers))
+                response = error_response(exc, rid)
             except Exception:  # a bug: log it with the ids, never show the trace
                 get_logger("http").exception("unhandled error", extra={"path": event.path, "method": event.method})
                 response = Response(body=error_body("INTERNAL_ERROR", "An internal error occurred.", rid),
@@ -137,6 +249,7 @@ def http_middleware(app: Any):
                 response.headers[CORRELATION_HEADER] = cid
             return response
         finally:
+            _current_caller.reset(admitted)
             _current_request.reset(tokens[0])
             request_id_var.reset(tokens[1])
             correlation_id_var.reset(tokens[2])

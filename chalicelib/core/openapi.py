@@ -1,61 +1,22 @@
 """The OpenAPI 3 document, built from the route table and the pydantic models the handlers use.
 
-Each route in app.py carries a `@doc(...)` line naming its models and who may call it; the
-document, the authorization tests and the fuzzer all read that one table.
+Each route carries a `@doc(...)` declaration (core/http.py) naming its models and who may call
+it; the document, the middleware, the authorization tests and the fuzzer all read that one table.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.core.lazy import resolve
+from chalicelib.core.http import RouteDoc, route_doc
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-Access = Literal["public", "user", "admin", "signature"]
 
 _ERROR_TEXT = {400: "Malformed request", 401: "Not authenticated", 403: "Not allowed", 404: "Not found",
                409: "Conflict with the current state", 415: "Unsupported media type",
                422: "Invalid field values", 429: "Too many requests", 500: "Internal error",
                503: "Dependency unavailable"}
-
-
-@dataclass(frozen=True)
-class RouteDoc:
-    """A route's contract. Models may be given as Lazy stand-ins; `model()` resolves them."""
-
-    summary: str
-    access: Access
-    body: Any = None
-    returns: Any = None
-    query: Any = None
-    status: int = 200
-    paged: bool = False
-    errors: tuple[int, ...] = ()
-    headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
-    raw_response: dict[str, Any] | None = None  # a schema for responses that are not a model
-    tags: tuple[str, ...] = field(default=())
-    allows_inactive: bool = False  # suspended or erased accounts may still call it (erasing themselves)
-
-
-def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Callable]:
-    """Attach the route's contract to its view function (read by `build`, costs nothing per request)."""
-    def attach(view: Callable) -> Callable:
-        view.__route_doc__ = RouteDoc(summary=summary, access=access, **details)  # type: ignore[attr-defined]
-        return view
-    return attach
-
-
-def route_doc(view: Callable) -> RouteDoc | None:
-    """The route's contract with its models resolved."""
-    found = getattr(view, "__route_doc__", None)
-    if found is None:
-        return None
-    from dataclasses import replace
-
-    return replace(found, body=resolve(found.body), returns=resolve(found.returns), query=resolve(found.query))
 
 
 def _error_schema() -> dict[str, Any]:
@@ -82,13 +43,13 @@ def build(app: Any, *, title: str = "Shop API", version: str = "1.0.0") -> dict[
                                     ref_template="#/components/schemas/{model}")
     schemas = {**defs.get("$defs", {}), "Error": _error_schema()}
 
-    def ref(model: type["BaseModel"], mode: str) -> dict[str, Any]:
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return refs[(model, mode)]
 
     paths: dict[str, Any] = {}
     for path, method, route in docs:
         operation: dict[str, Any] = {"summary": route.summary, "operationId": _operation_id(method, path),
-                                     "tags": list(route.tags or (path.strip("/").split("/")[0] or "root",)),
+                                     "tags": [path.strip("/").split("/")[0] or "root"],
                                      "parameters": _parameters(path, route), "responses": {}}
         if route.body is not None:
             operation["requestBody"] = {"required": True, "content": {

@@ -4,8 +4,6 @@ from __future__ import annotations
 import functools
 import hashlib
 
-from pydantic import TypeAdapter, ValidationError
-
 from chalicelib.basket.repository import BasketChanged, BasketRepository
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
@@ -13,7 +11,7 @@ from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import TransactionContended
-from chalicelib.core.errors import BadRequest, Conflict, ValidationFailed
+from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.models import PostalAddress
@@ -29,8 +27,6 @@ from chalicelib.orders.repository import (
     canonical_json,
 )
 from chalicelib.users.repository import UserRepository
-
-_key_format = TypeAdapter(IdempotencyKey)
 
 
 def _line_problem(product_id: str, issue: str, message: str) -> dict:
@@ -53,14 +49,8 @@ class CheckoutService:
         self.products = products or ProductRepository()
         self.users = users or UserRepository()
 
-    def checkout(self, who: Caller, idempotency_key: str | None, request: CheckoutRequest) -> CheckoutAccepted:
-        if not idempotency_key:
-            raise BadRequest("The Idempotency-Key header is required.", code="IDEMPOTENCY_KEY_REQUIRED")
-        try:
-            _key_format.validate_python(idempotency_key)
-        except ValidationError:
-            raise BadRequest("The Idempotency-Key header must be 8-128 letters, digits or -_:.",
-                             code="IDEMPOTENCY_KEY_INVALID") from None
+    def checkout(self, who: Caller, idempotency_key: IdempotencyKey, request: CheckoutRequest) -> CheckoutAccepted:
+        """Turn the caller's basket into an accepted order request, once per idempotency key."""
         checkout_id = keys.checkout_id_for(who.user_id, idempotency_key)
         request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
 

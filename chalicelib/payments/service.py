@@ -5,38 +5,20 @@ import functools
 from dataclasses import dataclass
 
 from chalicelib.core import metrics
-from chalicelib.core.aws import client
 from chalicelib.core.dynamo import Page, TransactionContended
-from chalicelib.core.errors import ServiceUnavailable, Unauthorized
+from chalicelib.core.errors import ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
-from chalicelib.core.http import parse_body
 from chalicelib.core.ids import iso
-from chalicelib.core.logs import get_logger
 from chalicelib.core.models import PageQuery
-from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order, OrderPayment
 from chalicelib.orders.repository import OrderChanged
 from chalicelib.orders.service import OrderService, PaymentAlreadyNoted
-from chalicelib.payments import signature
 from chalicelib.payments.events import PaymentRecorded
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger
 
 _ATTEMPTS = 5
-
-
-@functools.lru_cache(maxsize=1)
-def webhook_secret() -> str:
-    """The shared secret: from SSM (SecureString) where configured, else the stage's setting.
-
-    Cached per container: one SSM call per cold start, none per request.
-    """
-    parameter = settings().payment_webhook_secret_parameter
-    if parameter:
-        result = client("ssm").get_parameter(Name=parameter, WithDecryption=True)
-        return result["Parameter"]["Value"]
-    return settings().payment_webhook_secret
 
 
 @dataclass(frozen=True)
@@ -67,14 +49,6 @@ class PaymentService:
     def __init__(self, orders: OrderService | None = None, ledger: PaymentLedger | None = None):
         self.orders = orders or OrderService()
         self.ledger = ledger or PaymentLedger()
-
-    def receive(self, raw_body: bytes, signature_header: str | None) -> PaymentAck:
-        try:
-            signature.verify(webhook_secret(), signature_header, raw_body)
-        except signature.SignatureError as exc:
-            get_logger("payments").warning("webhook refused", extra={"why": str(exc)})
-            raise Unauthorized("The webhook signature is invalid.", code="INVALID_SIGNATURE") from None
-        return self.record(parse_body(raw_body, PaymentEvent))
 
     def record(self, event: PaymentEvent) -> PaymentAck:
         """Record a verified event once, whatever the order's state; move the order only where the

@@ -36,7 +36,7 @@ SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING"}
 
 def _routes():
     from app import app
-    from chalicelib.core.openapi import route_doc
+    from chalicelib.core.http import route_doc
 
     for path, methods in sorted(app.routes.items()):
         for method, entry in sorted(methods.items()):

@@ -15,7 +15,7 @@ def test_committed_document_is_current():
 
 def test_every_route_is_documented_with_its_access():
     from app import app
-    from chalicelib.core.openapi import route_doc
+    from chalicelib.core.http import route_doc
 
     for path, methods in app.routes.items():
         for method, entry in methods.items():

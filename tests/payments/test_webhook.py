@@ -18,7 +18,7 @@ SECRET = "local-webhook-secret"  # the documented local default
 def bus(monkeypatch):
     captured = Bus()
     monkeypatch.setattr("chalicelib.core.outbox.publish", captured.publish)
-    from chalicelib.payments.service import webhook_secret
+    from chalicelib.payments.webhook import webhook_secret
 
     webhook_secret.cache_clear()
     yield captured
@@ -191,7 +191,7 @@ def test_signature_accepts_a_rotated_secret_list():
 def test_the_secret_comes_from_the_environment_override(client, monkeypatch):
     monkeypatch.setenv("PAYMENT_WEBHOOK_SECRET", "from-make-run")
     from chalicelib.core.settings import reset_settings
-    from chalicelib.payments.service import webhook_secret
+    from chalicelib.payments.webhook import webhook_secret
 
     reset_settings()
     webhook_secret.cache_clear()
@@ -205,7 +205,7 @@ def test_the_secret_is_read_from_ssm_when_configured(aws, monkeypatch):
         Name="/shop/dev/webhook-secret", Value="s3cret-from-ssm", Type="SecureString")
     monkeypatch.setenv("PAYMENT_WEBHOOK_SECRET_PARAMETER", "/shop/dev/webhook-secret")
     from chalicelib.core.settings import reset_settings
-    from chalicelib.payments.service import webhook_secret
+    from chalicelib.payments.webhook import webhook_secret
 
     reset_settings()
     webhook_secret.cache_clear()

@@ -4,11 +4,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from chalicelib.core.openapi import build
 
 
 @functools.lru_cache(maxsize=1)
 def _spec_of(app_id: int, app: Any) -> dict[str, Any]:
+    from chalicelib.core.openapi import build
+
     return build(app)
 
 

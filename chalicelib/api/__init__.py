@@ -1,0 +1,1 @@
+"""The API about itself: health, its OpenAPI document and a browsable page of it."""

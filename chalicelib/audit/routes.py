@@ -1,0 +1,26 @@
+"""Routes of the audit trail: staff's questions about what happened."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.audit.models import AuditQuery, AuditRecord
+from chalicelib.core.http import cognito, doc, page, query
+
+if TYPE_CHECKING:
+    from chalicelib.audit.service import AuditService
+
+routes = Blueprint(__name__)
+
+
+def audit() -> AuditService:
+    from chalicelib.audit.service import audit_service
+
+    return audit_service()
+
+
+@routes.route("/admin/audit", methods=["GET"], authorizer=cognito)
+@doc("Audit records by entity or date", "admin", query=AuditQuery, returns=AuditRecord, paged=True)
+def admin_audit():
+    return page(audit().query(query(AuditQuery)))

@@ -1,0 +1,46 @@
+"""Routes of the basket: mine, priced from the catalogue."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.basket.models import BasketOut, QuantityChange
+from chalicelib.core.http import body, caller, cognito, doc, respond
+
+if TYPE_CHECKING:
+    from chalicelib.basket.service import BasketService
+
+routes = Blueprint(__name__)
+
+
+def baskets() -> BasketService:
+    from chalicelib.basket.service import basket_service
+
+    return basket_service()
+
+
+@routes.route("/basket", methods=["GET"], authorizer=cognito)
+@doc("My basket, priced from the catalogue", "user", returns=BasketOut)
+def get_basket():
+    return respond(baskets().view(caller().user_id))
+
+
+@routes.route("/basket/items/{product_id}", methods=["PUT"], authorizer=cognito)
+@doc("Set a line's quantity (0 removes it)", "user", body=QuantityChange, returns=BasketOut, errors=(409,))
+def set_basket_item(product_id):
+    return respond(baskets().set_quantity(caller().user_id, product_id, body(QuantityChange).quantity))
+
+
+@routes.route("/basket/items/{product_id}", methods=["DELETE"], authorizer=cognito)
+@doc("Remove a line", "user", status=204)
+def remove_basket_item(product_id):
+    baskets().set_quantity(caller().user_id, product_id, 0)
+    return respond(status=204)
+
+
+@routes.route("/basket", methods=["DELETE"], authorizer=cognito)
+@doc("Empty my basket", "user", status=204)
+def clear_basket():
+    baskets().clear(caller().user_id)
+    return respond(status=204)

@@ -1,0 +1,58 @@
+"""Routes of the catalogue: products anyone may read, and what staff do to them."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.catalogue.models import Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
+from chalicelib.core.http import body, caller, cognito, doc, page, query, respond
+
+if TYPE_CHECKING:
+    from chalicelib.catalogue.service import CatalogueService
+
+routes = Blueprint(__name__)
+
+
+def catalogue() -> CatalogueService:
+    """Imported on first use: a cold start loads only the domain its first request needs."""
+    from chalicelib.catalogue.service import catalogue as service
+
+    return service()
+
+
+@routes.route("/products", methods=["GET"])
+@doc("Active products, by name, optionally of one category", "public",
+     query=ProductListQuery, returns=Product, paged=True)
+def list_products():
+    return page(catalogue().list(query(ProductListQuery)))
+
+
+@routes.route("/products/{product_id}", methods=["GET"])
+@doc("One product (archived ones too)", "public", returns=Product)
+def get_product(product_id):
+    return respond(catalogue().get(product_id))
+
+
+@routes.route("/products", methods=["POST"], authorizer=cognito)
+@doc("Create a product", "admin", body=ProductCreate, returns=Product, status=201)
+def create_product():
+    return respond(catalogue().create(body(ProductCreate), actor=caller().user_id), status=201)
+
+
+@routes.route("/products/{product_id}", methods=["PATCH"], authorizer=cognito)
+@doc("Edit a product (optimistic locking on version)", "admin", body=ProductPatch, returns=Product, errors=(409,))
+def update_product(product_id):
+    return respond(catalogue().update(product_id, body(ProductPatch), actor=caller().user_id))
+
+
+@routes.route("/products/{product_id}", methods=["DELETE"], authorizer=cognito)
+@doc("Archive a product (kept for past orders)", "admin", returns=Product)
+def archive_product(product_id):
+    return respond(catalogue().archive(product_id, actor=caller().user_id))
+
+
+@routes.route("/products/{product_id}/stock", methods=["POST"], authorizer=cognito)
+@doc("Adjust stock by a delta, never below zero", "admin", body=StockAdjustment, returns=Product, errors=(409,))
+def adjust_stock(product_id):
+    return respond(catalogue().adjust_stock(product_id, body(StockAdjustment), actor=caller().user_id))

@@ -1,0 +1,33 @@
+"""Routes of notifications: my feed, and marking one read."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.core.http import caller, cognito, doc, page, query, respond
+from chalicelib.core.models import PageQuery
+from chalicelib.notifications.models import Notification
+
+if TYPE_CHECKING:
+    from chalicelib.notifications.service import NotificationService
+
+routes = Blueprint(__name__)
+
+
+def notifications() -> NotificationService:
+    from chalicelib.notifications.service import notification_service
+
+    return notification_service()
+
+
+@routes.route("/me/notifications", methods=["GET"], authorizer=cognito)
+@doc("My notifications, newest first", "user", query=PageQuery, returns=Notification, paged=True)
+def list_notifications():
+    return page(notifications().feed(caller().user_id, query(PageQuery)))
+
+
+@routes.route("/me/notifications/{notification_id}/read", methods=["POST"], authorizer=cognito)
+@doc("Mark a notification read", "user", returns=Notification)
+def mark_notification_read(notification_id):
+    return respond(notifications().mark_read(caller().user_id, notification_id))

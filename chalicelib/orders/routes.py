@@ -1,0 +1,89 @@
+"""Routes of checkout and orders: mine, and the state machine staff drive."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.core.errors import BadRequest
+from chalicelib.core.http import body, caller, cognito, doc, header, page, query, respond
+from chalicelib.orders.models import (
+    AdminOrderQuery,
+    CheckoutAccepted,
+    CheckoutRequest,
+    IdempotencyKey,
+    Order,
+    OrderListQuery,
+    StatusChange,
+)
+
+if TYPE_CHECKING:
+    from chalicelib.orders.checkout import CheckoutService
+    from chalicelib.orders.service import OrderService
+
+routes = Blueprint(__name__)
+
+
+def checkouts() -> CheckoutService:
+    from chalicelib.orders.checkout import checkout_service
+
+    return checkout_service()
+
+
+def orders() -> OrderService:
+    from chalicelib.orders.service import order_service
+
+    return order_service()
+
+
+def idempotency_key() -> IdempotencyKey:
+    """The request's Idempotency-Key header: 400 when it is missing or malformed."""
+    from pydantic import TypeAdapter, ValidationError
+
+    key = header("Idempotency-Key")
+    if not key:
+        raise BadRequest("The Idempotency-Key header is required.", code="IDEMPOTENCY_KEY_REQUIRED")
+    try:
+        return TypeAdapter(IdempotencyKey).validate_python(key)
+    except ValidationError:
+        raise BadRequest("The Idempotency-Key header must be 8-128 letters, digits or -_:.",
+                         code="IDEMPOTENCY_KEY_INVALID") from None
+
+
+@routes.route("/basket/checkout", methods=["POST"], authorizer=cognito)
+@doc("Check out the basket: stock reserved, order created asynchronously", "user",
+     body=CheckoutRequest, returns=CheckoutAccepted, status=202, errors=(409,),
+     headers=(("Idempotency-Key", True, "8-128 characters; the same key and body answer the same result"),))
+def checkout():
+    request = body(CheckoutRequest)
+    return respond(checkouts().checkout(caller(), idempotency_key(), request), status=202)
+
+
+@routes.route("/orders", methods=["GET"], authorizer=cognito)
+@doc("My orders, newest first", "user", query=OrderListQuery, returns=Order, paged=True)
+def list_orders():
+    return page(orders().list_own(caller(), query(OrderListQuery)))
+
+
+@routes.route("/orders/{order_id}", methods=["GET"], authorizer=cognito)
+@doc("One of my orders (staff: any order)", "user", returns=Order)
+def get_order(order_id):
+    return respond(orders().get_for(caller(), order_id))
+
+
+@routes.route("/orders/{order_id}/cancel", methods=["POST"], authorizer=cognito)
+@doc("Cancel my order while it is not shipped", "user", returns=Order, errors=(409,))
+def cancel_order(order_id):
+    return respond(orders().cancel_own(caller(), order_id))
+
+
+@routes.route("/admin/orders", methods=["GET"], authorizer=cognito)
+@doc("Orders by status", "admin", query=AdminOrderQuery, returns=Order, paged=True)
+def admin_list_orders():
+    return page(orders().list_by_status(query(AdminOrderQuery)))
+
+
+@routes.route("/admin/orders/{order_id}/status", methods=["POST"], authorizer=cognito)
+@doc("Move an order through the state machine", "admin", body=StatusChange, returns=Order, errors=(409,))
+def admin_set_order_status(order_id):
+    return respond(orders().set_status(caller(), order_id, body(StatusChange)))

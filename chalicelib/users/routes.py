@@ -1,0 +1,154 @@
+"""Routes of accounts: sign-up and sign-in, my profile and address book, export and erasure, staff's view."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.core.http import body, caller, cognito, doc, page, query, respond
+from chalicelib.users.models import (
+    Address,
+    AddressIn,
+    AdminUser,
+    ConfirmRequest,
+    ForgotPasswordRequest,
+    LoginRequest,
+    ProfileOut,
+    ProfilePatch,
+    RefreshRequest,
+    Registered,
+    RegisterRequest,
+    ResetPasswordRequest,
+    Tokens,
+    UserListQuery,
+    UserStatusChange,
+)
+
+if TYPE_CHECKING:
+    from chalicelib.users.auth import AuthService
+    from chalicelib.users.service import UserService
+
+routes = Blueprint(__name__)
+
+
+# Services are imported on first use: a cold start loads only the domain its first request needs.
+def auth_service() -> AuthService:
+    from chalicelib.users.auth import auth_service as service
+
+    return service()
+
+
+def users() -> UserService:
+    from chalicelib.users.service import users as service
+
+    return service()
+
+
+# --- sign-up and sign-in -----------------------------------------------------------------
+
+@routes.route("/auth/register", methods=["POST"])
+@doc("Register a new account", "public", body=RegisterRequest, returns=Registered, status=201, errors=(409, 429))
+def register():
+    return respond(auth_service().register(body(RegisterRequest)), status=201)
+
+
+@routes.route("/auth/confirm", methods=["POST"])
+@doc("Confirm an account with the emailed code", "public", body=ConfirmRequest, status=204)
+def confirm_registration():
+    auth_service().confirm(body(ConfirmRequest))
+    return respond(status=204)
+
+
+@routes.route("/auth/login", methods=["POST"])
+@doc("Log in: ID, access and refresh tokens", "public", body=LoginRequest, returns=Tokens, errors=(401, 403, 429))
+def login():
+    return respond(auth_service().login(body(LoginRequest)))
+
+
+@routes.route("/auth/refresh", methods=["POST"])
+@doc("New tokens for a refresh token", "public", body=RefreshRequest, returns=Tokens, errors=(401, 429))
+def refresh_tokens():
+    return respond(auth_service().refresh(body(RefreshRequest)))
+
+
+@routes.route("/auth/forgot-password", methods=["POST"])
+@doc("Send a password reset code (never says whether the email exists)", "public", body=ForgotPasswordRequest,
+     status=202, raw_response={"type": "object"}, errors=(429,))
+def forgot_password():
+    auth_service().forgot_password(body(ForgotPasswordRequest))
+    return respond({"status": "If the account exists, a reset code has been sent."}, status=202)
+
+
+@routes.route("/auth/reset-password", methods=["POST"])
+@doc("Set a new password with the emailed code", "public", body=ResetPasswordRequest, status=204, errors=(429,))
+def reset_password():
+    auth_service().reset_password(body(ResetPasswordRequest))
+    return respond(status=204)
+
+
+# --- me ----------------------------------------------------------------------------------
+
+@routes.route("/me", methods=["GET"], authorizer=cognito)
+@doc("My profile", "user", returns=ProfileOut)
+def get_me():
+    return respond(users().me(caller()))
+
+
+@routes.route("/me", methods=["PATCH"], authorizer=cognito)
+@doc("Change my name, phone or marketing preferences", "user", body=ProfilePatch, returns=ProfileOut)
+def update_me():
+    return respond(users().update_me(caller(), body(ProfilePatch)))
+
+
+@routes.route("/me", methods=["DELETE"], authorizer=cognito)
+@doc("Erase my personal data and disable my login", "user", status=204, allows_inactive=True)
+def erase_me():
+    users().erase(caller())
+    return respond(status=204)
+
+
+@routes.route("/me/export", methods=["GET"], authorizer=cognito)
+@doc("Everything the shop holds about me", "user", raw_response={"type": "object"})
+def export_me():
+    return users().export(caller())
+
+
+@routes.route("/me/addresses", methods=["GET"], authorizer=cognito)
+@doc("My address book", "user", returns=Address, paged=True)
+def list_addresses():
+    return {"items": [a.model_dump(mode="json", by_alias=True) for a in users().addresses(caller())],
+            "nextCursor": None}
+
+
+@routes.route("/me/addresses", methods=["POST"], authorizer=cognito)
+@doc("Add an address (at most 10; the first is the default)", "user",
+     body=AddressIn, returns=Address, status=201, errors=(409,))
+def add_address():
+    return respond(users().add_address(caller(), body(AddressIn)), status=201)
+
+
+@routes.route("/me/addresses/{address_id}", methods=["PUT"], authorizer=cognito)
+@doc("Replace an address", "user", body=AddressIn, returns=Address)
+def replace_address(address_id):
+    return respond(users().replace_address(caller(), address_id, body(AddressIn)))
+
+
+@routes.route("/me/addresses/{address_id}", methods=["DELETE"], authorizer=cognito)
+@doc("Delete an address (the default passes to another)", "user", status=204, errors=(409,))
+def delete_address(address_id):
+    users().delete_address(caller(), address_id)
+    return respond(status=204)
+
+
+# --- staff -------------------------------------------------------------------------------
+
+@routes.route("/admin/users", methods=["GET"], authorizer=cognito)
+@doc("Users, optionally by status", "admin", query=UserListQuery, returns=AdminUser, paged=True)
+def admin_list_users():
+    return page(users().list_users(query(UserListQuery)))
+
+
+@routes.route("/admin/users/{user_id}", methods=["PATCH"], authorizer=cognito)
+@doc("Suspend or reactivate a user", "admin", body=UserStatusChange, returns=AdminUser, errors=(409,))
+def admin_set_user_status(user_id):
+    return respond(users().set_status(caller(), user_id, body(UserStatusChange)))
