@@ -19,9 +19,9 @@ def webhook_secret() -> str:
     """
     parameter = settings().payment_webhook_secret_parameter
     if parameter:
-        from chalicelib.core.aws import client
+        from chalicelib.core.gateways import secrets
 
-        return client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+        return secrets().get(parameter)
     return settings().payment_webhook_secret
 
 
