@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -267,9 +266,4 @@ def required(service: str, operation: str, params: Mapping, *, region: str, acco
     mapper = _SERVICES.get(service)
     needs = mapper(call) if mapper else None
     return needs if needs is not None else [call.need(operation, fallback_resource)]
-
-
-def policy_documents(raw: Iterable[Any]) -> list[dict]:
-    """Policy documents as dicts, from JSON text or dicts."""
-    return [json.loads(doc) if isinstance(doc, str) else dict(doc) for doc in raw]
 

@@ -29,3 +29,74 @@ def auth(sub: str, **kwargs) -> dict[str, str]:
 ADMIN = {"Authorization": token_for("admin-1", groups=["admin"])}
 CUSTOMER = {"Authorization": token_for("customer-1")}
 OTHER_CUSTOMER = {"Authorization": token_for("customer-2")}
+
+
+class FakeIdentityProvider:
+    """An in-memory user pool behind the identity provider's interface (`chalicelib.core.gateways`).
+
+    `with replaced(identity_provider=FakeIdentityProvider())` and no call reaches Cognito.
+    """
+
+    def __init__(self, admins: list[str] | None = None):
+        self.users: dict[str, dict] = {}  # email -> {"sub", "password", "confirmed", "enabled"}
+        self.admins = list(admins or [])
+        self.signed_out: list[str] = []
+
+    def _by_sub(self, username: str) -> dict:
+        from chalicelib.core.gateways import ProviderError
+
+        found = next((u for u in self.users.values() if u["sub"] == username), None)
+        if found is None:
+            raise ProviderError("cognito-idp", "UserNotFoundException")
+        return found
+
+    def sign_up(self, email, password, name):
+        from chalicelib.core.gateways import ProviderError, SignedUp
+
+        if email in self.users:
+            raise ProviderError("cognito-idp", "UsernameExistsException")
+        self.users[email] = {"sub": f"sub-{len(self.users) + 1}", "password": password, "confirmed": False,
+                             "enabled": True}
+        return SignedUp(user_id=self.users[email]["sub"], confirmed=False)
+
+    def admin_confirm(self, username):
+        self._by_sub(username)["confirmed"] = True
+
+    def password_sign_in(self, email, password):
+        from chalicelib.core.gateways import ProviderError, SignedIn
+
+        user = self.users.get(email)
+        if user is None or user["password"] != password or not user["enabled"]:
+            raise ProviderError("cognito-idp", "NotAuthorizedException")
+        if not user["confirmed"]:
+            raise ProviderError("cognito-idp", "UserNotConfirmedException")
+        return SignedIn(id_token=f"id.{user['sub']}.sig", access_token="access", refresh_token="refresh",
+                        expires_in=3600)
+
+    def disable(self, username):
+        self._by_sub(username)["enabled"] = False
+
+    def enable(self, username):
+        self._by_sub(username)["enabled"] = True
+
+    def global_sign_out(self, username):
+        self._by_sub(username)
+        self.signed_out.append(username)
+
+    def user_ids_in_group(self, group):
+        return list(self.admins) if group == "admin" else []
+
+
+class FakeMailer:
+    """Keeps what it is asked to send; refuses (as SES would) while `refusing` is set."""
+
+    def __init__(self, refusing: str | None = None):
+        self.sent: list[tuple[str, str, str]] = []
+        self.refusing = refusing
+
+    def send(self, to, subject, text):
+        from chalicelib.core.gateways import ProviderError
+
+        if self.refusing:
+            raise ProviderError("ses", self.refusing)
+        self.sent.append((to, subject, text))

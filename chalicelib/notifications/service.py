@@ -1,7 +1,7 @@
 """Turning order and stock events into notifications, once per event, and reading them back.
 
 A notification is stored once per event; its email is sent at least once. The email is marked
-pending with the notification and settled only once SES took it, so a delivery of the event
+pending with the notification and settled only once the mailer took it, so a delivery of the event
 that fails to send raises (Lambda retries it, then parks it in the on-failure destination) and
 the next delivery finds the email still pending and sends it.
 """
@@ -11,14 +11,12 @@ import functools
 import uuid
 from datetime import timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.catalogue.events import LowStock
 from chalicelib.core import metrics
-from chalicelib.core.aws import client, error_code
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import NotFound
 from chalicelib.core.events import Envelope, EventData
+from chalicelib.core.gateways import ProviderError, identity_provider, mailer
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
 from chalicelib.core.models import PageQuery
@@ -94,21 +92,10 @@ class NotificationService:
                                  subject_id=data.product_id, created_at=moment) for admin in self._admins()]
         return []
 
-    def _admins(self) -> list[str]:
-        """Staff user ids, from the Cognito group (a handful of people: one or two calls)."""
-        ids, token = [], None
-        while True:
-            request = {"UserPoolId": settings().user_pool_id, "GroupName": "admin", "Limit": 60}
-            if token:
-                request["NextToken"] = token
-            result = client("cognito-idp").list_users_in_group(**request)
-            for user in result.get("Users", []):
-                sub = next((a["Value"] for a in user.get("Attributes", []) if a["Name"] == "sub"), None)
-                if sub and user.get("Enabled", True):
-                    ids.append(sub)
-            token = result.get("NextToken")
-            if not token:
-                return ids
+    @staticmethod
+    def _admins() -> list[str]:
+        """Staff user ids: the enabled members of the identity provider's admin group."""
+        return identity_provider().user_ids_in_group("admin")
 
     def _email(self, notification: Notification) -> bool:
         """Send a pending email and settle it; False if SES did not take it (it stays pending)."""
@@ -120,14 +107,11 @@ class NotificationService:
             self.notifications.settle_email(notification, EMAIL_SKIPPED, iso())
             return True
         try:
-            client("ses").send_email(Source=settings().email_sender, Destination={"ToAddresses": [profile.email]},
-                                     Message={"Subject": {"Data": notification.title},
-                                              "Body": {"Text": {"Data": notification.body}}})
-        except (ClientError, BotoCoreError) as exc:
-            # The code only: SES messages may name the recipient's address.
+            mailer().send(profile.email, notification.title, notification.body)
+        except ProviderError as exc:
+            # The code only: the provider's messages may name the recipient's address.
             log.error("email not sent; it stays pending for the next delivery",
-                      extra={"notificationId": notification.id, "kind": notification.kind,
-                             "error": error_code(exc) or type(exc).__name__})
+                      extra={"notificationId": notification.id, "kind": notification.kind, "error": exc.code})
             return False
         self.notifications.settle_email(notification, EMAIL_SENT, iso())
         return True

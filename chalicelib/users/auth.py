@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import functools
 
-from botocore.exceptions import ClientError
-
-from chalicelib.core.aws import client, error_code
 from chalicelib.core.errors import (
     BadRequest,
     Conflict,
@@ -16,6 +13,7 @@ from chalicelib.core.errors import (
     ValidationFailed,
 )
 from chalicelib.core.events import envelope
+from chalicelib.core.gateways import ProviderError, SignedIn, identity_provider
 from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
 from chalicelib.core.outbox import announce
@@ -43,9 +41,9 @@ _THROTTLED = {"TooManyRequestsException", "LimitExceededException",
 INVALID_CODE = "The code is invalid or has expired."
 
 
-def _cognito_failure(exc: ClientError, unauthorized_message: str = BAD_CREDENTIALS) -> Exception:
+def _cognito_failure(exc: ProviderError, unauthorized_message: str = BAD_CREDENTIALS) -> Exception:
     """Map a Cognito error to our answer; unknown accounts look exactly like wrong secrets."""
-    code = error_code(exc)
+    code = exc.code
     if code == "UsernameExistsException":
         return Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
     if code == "InvalidPasswordException":
@@ -78,19 +76,15 @@ class AuthService:
         self.users = users or UserRepository()
 
     def register(self, request: RegisterRequest) -> Registered:
-        idp = client("cognito-idp")
+        idp = identity_provider()
         try:
-            result = idp.sign_up(ClientId=settings().user_pool_client_id, Username=request.email,
-                                 Password=request.password,
-                                 UserAttributes=[{"Name": "email", "Value": request.email},
-                                                 {"Name": "name", "Value": request.name}])
-            user_id = result["UserSub"]
-            if settings().auto_confirm_users and not result.get("UserConfirmed"):
+            signed_up = idp.sign_up(request.email, request.password, request.name)
+            if settings().auto_confirm_users and not signed_up.confirmed:
                 # Local stack only: no mailbox to read the code from.
-                idp.admin_confirm_sign_up(UserPoolId=settings().user_pool_id, Username=user_id)
-        except ClientError as exc:
+                idp.admin_confirm(signed_up.user_id)
+        except ProviderError as exc:
             raise _cognito_failure(exc) from None
-        moment = iso()
+        user_id, moment = signed_up.user_id, iso()
         events = [envelope(UserRegistered(user_id=user_id), actor=user_id)]
         self.users.register(Profile(user_id=user_id, email=request.email, name=request.name,
                                     created_at=moment, updated_at=moment), events)
@@ -99,58 +93,48 @@ class AuthService:
 
     def confirm(self, request: ConfirmRequest) -> None:
         try:
-            client("cognito-idp").confirm_sign_up(ClientId=settings().user_pool_client_id,
-                                                  Username=request.email, ConfirmationCode=request.code)
-        except ClientError as exc:
+            identity_provider().confirm_sign_up(request.email, request.code)
+        except ProviderError as exc:
             raise _cognito_failure(exc, INVALID_CODE) from None
 
     def forgot_password(self, request: ForgotPasswordRequest) -> None:
         """Always accepted: whether the email has an account is not for the caller to learn."""
         try:
-            client("cognito-idp").forgot_password(ClientId=settings().user_pool_client_id,
-                                                  Username=request.email)
-        except ClientError as exc:
-            if error_code(exc) in ("UserNotFoundException", "InvalidParameterException",
-                                   "NotAuthorizedException"):
+            identity_provider().forgot_password(request.email)
+        except ProviderError as exc:
+            if exc.code in ("UserNotFoundException", "InvalidParameterException", "NotAuthorizedException"):
                 return
             raise _cognito_failure(exc) from None
 
     def reset_password(self, request: ResetPasswordRequest) -> None:
         try:
-            client("cognito-idp").confirm_forgot_password(
-                ClientId=settings().user_pool_client_id, Username=request.email,
-                ConfirmationCode=request.code, Password=request.password)
-        except ClientError as exc:
+            identity_provider().confirm_forgot_password(request.email, request.code, request.password)
+        except ProviderError as exc:
             raise _cognito_failure(exc, INVALID_CODE) from None
 
     def login(self, request: LoginRequest) -> Tokens:
         try:
-            result = client("cognito-idp").initiate_auth(
-                ClientId=settings().user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH",
-                AuthParameters={"USERNAME": request.email, "PASSWORD": request.password})
-        except ClientError as exc:
+            signed_in = identity_provider().password_sign_in(request.email, request.password)
+        except ProviderError as exc:
             raise _cognito_failure(exc, BAD_CREDENTIALS) from None
-        return self._tokens(result, refresh_token=None)
+        return self._tokens(signed_in, refresh_token=None)
 
     def refresh(self, request: RefreshRequest) -> Tokens:
         try:
-            result = client("cognito-idp").initiate_auth(
-                ClientId=settings().user_pool_client_id, AuthFlow="REFRESH_TOKEN_AUTH",
-                AuthParameters={"REFRESH_TOKEN": request.refresh_token})
-        except ClientError as exc:
+            signed_in = identity_provider().refresh_sign_in(request.refresh_token)
+        except ProviderError as exc:
             raise _cognito_failure(exc, "The refresh token is invalid or expired.") from None
-        return self._tokens(result, refresh_token=request.refresh_token)
+        return self._tokens(signed_in, refresh_token=request.refresh_token)
 
     @staticmethod
-    def _tokens(result: dict, refresh_token: str | None) -> Tokens:
-        auth = result.get("AuthenticationResult")
-        if not auth:  # a challenge (e.g. NEW_PASSWORD_REQUIRED) this API does not offer
+    def _tokens(signed_in: SignedIn | None, refresh_token: str | None) -> Tokens:
+        if signed_in is None:  # a challenge (e.g. NEW_PASSWORD_REQUIRED) this API does not offer
             raise Forbidden("This account needs an action this API does not support.",
                             code="CHALLENGE_REQUIRED")
         # Cognito issues no new refresh token on refresh: the caller keeps theirs.
-        return Tokens(id_token=auth["IdToken"], access_token=auth["AccessToken"],
-                      refresh_token=auth.get("RefreshToken") or refresh_token or "",
-                      expires_in=auth.get("ExpiresIn", 3600))
+        return Tokens(id_token=signed_in.id_token, access_token=signed_in.access_token,
+                      refresh_token=signed_in.refresh_token or refresh_token or "",
+                      expires_in=signed_in.expires_in)
 
 
 @functools.lru_cache(maxsize=1)

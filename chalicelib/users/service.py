@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import functools
-
-from botocore.exceptions import ClientError
+from collections.abc import Callable
 
 from chalicelib.core.auth import Caller
-from chalicelib.core.aws import client, error_code
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound, Unauthorized
 from chalicelib.core.events import envelope
+from chalicelib.core.gateways import ProviderError, identity_provider
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.logs import get_logger
 from chalicelib.core.models import project
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
-from chalicelib.core.settings import settings
 from chalicelib.users import personal_data
 from chalicelib.users.events import UserErased, UserStatusChanged
 from chalicelib.users.models import (
@@ -38,8 +37,8 @@ from chalicelib.users.repository import (
 )
 
 _INACTIVE = "This account is not active."
-# Reads and writes of a status change before giving up to a faster concurrent change.
-_STATUS_ATTEMPTS = 3
+# Reads and writes of one change (a status, an address deletion) before giving up to a faster concurrent one.
+_ATTEMPTS = 3
 
 
 def _address_not_found(address_id: str) -> NotFound:
@@ -127,8 +126,7 @@ class UserService:
         return self.address(who, address_id)
 
     def delete_address(self, who: Caller, address_id: str) -> None:
-        for _attempt in range(3):
-            book = self.addresses(who)
+        def delete(book: list[Address]) -> None:
             target = next((a for a in book if a.id == address_id), None)
             if target is None:
                 raise _address_not_found(address_id)
@@ -136,12 +134,12 @@ class UserService:
             successor = next((a.id for a in book if a.id != address_id), None) if target.is_default else None
             try:
                 self.users.delete_address(who.user_id, address_id, target.is_default, successor, iso())
-                return
             except AddressMissing:
                 raise _address_not_found(address_id) from None
-            except AddressConflict:
-                continue  # the book changed under us: look again
-        raise _busy_address_book()
+
+        # AddressConflict: the book changed under us, look again.
+        read_then_write(lambda: self.addresses(who), delete, lost=AddressConflict, attempts=_ATTEMPTS,
+                        gave_up=_busy_address_book)
 
     # --- export and erasure ----------------------------------------------------------
 
@@ -155,8 +153,9 @@ class UserService:
 
     def erase(self, who: Caller) -> None:
         """Disable the login, erase personal data, anonymise what must be kept. Safe to repeat."""
-        self._cognito("admin_disable_user", who.user_id)
-        self._cognito("admin_user_global_sign_out", who.user_id)
+        idp = identity_provider()
+        self._for_login(idp.disable, who.user_id)
+        self._for_login(idp.global_sign_out, who.user_id)
         personal_data.erase_everywhere(who.user_id)
         events = [envelope(UserErased(user_id=who.user_id), actor=who.user_id)]
         if self.users.erase_profile(who.user_id, iso(), events):  # announced once, by the erasure that did it
@@ -175,23 +174,24 @@ class UserService:
         current = self._changeable(user_id)
         if current.status == change.status:
             return project(AdminUser, current)
+        idp = identity_provider()
         if change.status == "SUSPENDED":
-            self._cognito("admin_disable_user", user_id)
-            self._cognito("admin_user_global_sign_out", user_id)
+            self._for_login(idp.disable, user_id)
+            self._for_login(idp.global_sign_out, user_id)
         else:
-            self._cognito("admin_enable_user", user_id)
-        for _attempt in range(_STATUS_ATTEMPTS):
+            self._for_login(idp.enable, user_id)
+
+        def write(seen: Profile) -> AdminUser:
+            if seen.status == change.status:
+                return project(AdminUser, seen)  # another change got there first (and announced it)
             events = [envelope(UserStatusChanged(user_id=user_id, status=change.status), actor=staff.user_id)]
-            try:
-                changed = self.users.change_status(current, change.status, iso(), events)
-            except ProfileChanged:
-                current = self._changeable(user_id)
-                if current.status == change.status:
-                    return project(AdminUser, current)  # another change got there first (and announced it)
-                continue
+            changed = self.users.change_status(seen, change.status, iso(), events)
             announce(events)
             return project(AdminUser, changed)
-        raise Conflict("The account is changing; try again.", code="CONCURRENT_CHANGE")
+
+        return read_then_write(lambda: self._changeable(user_id), write, seen=current, lost=ProfileChanged,
+                               attempts=_ATTEMPTS, gave_up=lambda: Conflict("The account is changing; try again.",
+                                                                            code="CONCURRENT_CHANGE"))
 
     def _changeable(self, user_id: str) -> Profile:
         current = self.users.get_profile(user_id)
@@ -202,13 +202,15 @@ class UserService:
         return current
 
     @staticmethod
-    def _cognito(operation: str, user_id: str) -> None:
+    def _for_login(step: Callable[[str], None], user_id: str) -> None:
+        """Disable, enable or sign out the user's login (`step`, an identity provider method)."""
         try:
-            getattr(client("cognito-idp"), operation)(UserPoolId=settings().user_pool_id, Username=user_id)
-        except ClientError as exc:
-            if error_code(exc) == "UserNotFoundException":
-                # Profile without a login (e.g. already removed from the pool): nothing to disable.
-                get_logger("users").warning("no Cognito user", extra={"userId": user_id, "op": operation})
+            step(user_id)
+        except ProviderError as exc:
+            if exc.code == "UserNotFoundException":
+                # Profile without a login (e.g. already removed from the pool): nothing to change.
+                get_logger("users").warning("no Cognito user",
+                                            extra={"userId": user_id, "op": getattr(step, "__name__", "")})
                 return
             raise
 

@@ -114,18 +114,21 @@ def test_reset_password_checks_the_new_password_policy(client):
     assert response.status_code == 422
 
 
-def test_cognito_errors_are_never_500(client, monkeypatch):
-    from botocore.exceptions import ClientError
+def test_cognito_errors_are_never_500(client):
+    from chalicelib.core.gateways import ProviderError, replaced
 
     for code, status in [("LimitExceededException", 429), ("CodeMismatchException", 400),
                          ("ExpiredCodeException", 400), ("InvalidPasswordException", 422),
                          ("UsernameExistsException", 409), ("InternalErrorException", 503)]:
         class Failing:
-            def sign_up(self, **kwargs):
-                raise ClientError({"Error": {"Code": code, "Message": "x"}}, "SignUp")
+            def __init__(self, code):
+                self.code = code
 
-        monkeypatch.setattr("chalicelib.users.auth.client", lambda service: Failing())
-        assert register(client).status_code == status, code
+            def sign_up(self, email, password, name):
+                raise ProviderError("cognito-idp", self.code)
+
+        with replaced(identity_provider=Failing(code)):
+            assert register(client).status_code == status, code
 
 
 # --- staff: suspension ----------------------------------------------------------------

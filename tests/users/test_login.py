@@ -78,14 +78,24 @@ def test_refresh_with_a_bad_token_is_401(client, member):
     assert response.status_code == 401
 
 
-def test_throttling_by_cognito_is_429(client, member, monkeypatch):
-    from botocore.exceptions import ClientError
-
+def test_throttling_by_cognito_is_429(client, member):
+    from chalicelib.core.gateways import ProviderError, replaced
 
     class Throttled:
-        def initiate_auth(self, **kwargs):
-            raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}},
-                              "InitiateAuth")
+        def password_sign_in(self, email, password):
+            raise ProviderError("cognito-idp", "TooManyRequestsException")
 
-    monkeypatch.setattr("chalicelib.users.auth.client", lambda service: Throttled())
-    assert login(client, member, PASSWORD).status_code == 429
+    with replaced(identity_provider=Throttled()):
+        assert login(client, member, PASSWORD).status_code == 429
+
+
+def test_a_challenge_the_api_does_not_offer_is_403(client):
+    from chalicelib.core.gateways import replaced
+
+    class AsksForANewPassword:
+        def password_sign_in(self, email, password):
+            return None
+
+    with replaced(identity_provider=AsksForANewPassword()):
+        response = login(client, "ann@example.com", PASSWORD)
+    assert response.status_code == 403 and json_of(response)["error"]["code"] == "CHALLENGE_REQUIRED"
