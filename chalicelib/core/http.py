@@ -123,8 +123,12 @@ def _admit(app: Any, request: Any) -> Caller | None:
     """Enforce the route's declared access: 401 without claims or for an inactive account, 403 without
     the admin group. Returns the caller of user and admin routes."""
     entry = app.routes.get((request.context or {}).get("resourcePath"), {}).get(request.method)
-    declared = route_doc(entry.view_function) if entry is not None else None
-    if declared is None or declared.access not in ("user", "admin"):
+    if entry is None:  # Chalice answers unknown routes and methods itself
+        return None
+    declared = route_doc(entry.view_function)
+    if declared is None:  # fail closed: a route that does not say who may call it serves no one
+        raise RuntimeError(f"{request.method} {entry.uri_pattern} declares no access (@doc)")
+    if declared.access not in ("user", "admin"):
         return None
     claims = ((request.context or {}).get("authorizer") or {}).get("claims")
     who = caller_from_claims(claims)

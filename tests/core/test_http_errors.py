@@ -81,3 +81,33 @@ def test_lone_surrogates_in_json_are_400_not_500(client):
     response = client.http.post("/me/addresses", headers={"Content-Type": "application/json", **auth("ann")},
                                 body=body)
     assert response.status_code == 400
+
+
+def test_a_route_that_declares_no_access_serves_no_one(client, capsys):
+    """Fail closed: a route added without `@doc` is not public by omission."""
+    from chalice import Chalice
+    from chalice.test import Client
+
+    from chalicelib.core.http import doc, http_middleware
+    from tests.fakes import ADMIN
+
+    app = Chalice(app_name="undeclared")
+    app.register_middleware(http_middleware(app), "http")
+
+    @app.route("/forgotten")
+    def forgotten():
+        return {"secret": "stock levels"}
+
+    @app.route("/declared")
+    @doc("A public route", "public")
+    def declared():
+        return {"ok": True}
+
+    with Client(app) as local:
+        assert local.http.get("/declared").status_code == 200
+        for headers in ({}, ADMIN):
+            response = local.http.get("/forgotten", headers=headers)
+            assert response.status_code == 500
+            assert json_of(response)["error"]["code"] == "INTERNAL_ERROR"
+            assert "stock levels" not in response.body.decode()
+    assert "declares no access" in capsys.readouterr().out
