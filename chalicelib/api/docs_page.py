@@ -1,9 +1,12 @@
-"""Serving the API's own description: the OpenAPI document and an offline docs page."""
+"""Serving the API's own description: the OpenAPI document and its docs page (Swagger UI, self-hosted)."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import pathlib
 from typing import Any
 
+from chalice import Response
 
 
 @functools.lru_cache(maxsize=1)
@@ -18,52 +21,48 @@ def openapi_spec(app: Any) -> dict[str, Any]:
     return _spec_of(id(app), app)
 
 
-# A self-contained page (no CDN, no external assets): it reads ./openapi.json and lists every
-# operation with its parameters, body and responses.
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Shop API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1d2330;background:#f7f8fa}
-header{background:#1d2330;color:#fff;padding:1rem 2rem}main{padding:1rem 2rem;max-width:70rem}
-details{background:#fff;border:1px solid #dde1e8;border-radius:6px;margin:.4rem 0;padding:.4rem .8rem}
-summary{cursor:pointer}code,pre{font:13px/1.4 ui-monospace,monospace}pre{background:#f1f3f6;padding:.6rem;overflow:auto}
-.m{display:inline-block;min-width:4.5rem;font-weight:600}.GET{color:#0a7}.POST{color:#07c}.PUT{color:#a60}
-.PATCH{color:#a0a}.DELETE{color:#c22}.sec{color:#666;font-size:13px}h2{margin-top:1.5rem}
-</style></head><body><header><h1>Shop API</h1><p id="d"></p></header><main id="ops">Loading…</main>
-<script>
-fetch("openapi.json").then(r => r.json()).then(spec => {
-  document.getElementById("d").textContent = spec.info.description || "";
-  const main = document.getElementById("ops"); main.textContent = "";
-  const resolve = s => { while (s && s.$ref) { s = spec.components.schemas[s.$ref.split("/").pop()]; } return s; };
-  const groups = {};
-  for (const [path, ops] of Object.entries(spec.paths))
-    for (const [method, op] of Object.entries(ops)) (groups[op.tags[0]] ||= []).push([path, method, op]);
-  for (const [tag, ops] of Object.entries(groups)) {
-    const h = document.createElement("h2"); h.textContent = tag; main.appendChild(h);
-    for (const [path, method, op] of ops) {
-      const d = document.createElement("details"); const s = document.createElement("summary");
-      const m = document.createElement("span"); m.className = "m " + method.toUpperCase();
-      m.textContent = method.toUpperCase(); s.appendChild(m);
-      const c = document.createElement("code"); c.textContent = path; s.appendChild(c);
-      s.appendChild(document.createTextNode(" — " + op.summary + " "));
-      const sec = document.createElement("span"); sec.className = "sec";
-      sec.textContent = op.security.length ? "(" + Object.keys(op.security[0])[0] + ")" : "(public)";
-      s.appendChild(sec); d.appendChild(s);
-      const add = (title, value) => { if (!value) return; const b = document.createElement("p");
-        b.textContent = title; d.appendChild(b); const pre = document.createElement("pre");
-        pre.textContent = JSON.stringify(value, null, 2); d.appendChild(pre); };
-      add("Parameters", op.parameters.length ? op.parameters : null);
-      add("Request body", op.requestBody && resolve(op.requestBody.content["application/json"].schema));
-      for (const [code, r] of Object.entries(op.responses))
-        add("Response " + code + " — " + r.description, r.content && resolve(r.content["application/json"].schema));
-      main.appendChild(d);
-    }
-  }
-}).catch(e => { document.getElementById("ops").textContent = "Could not load openapi.json: " + e; });
-</script></body></html>
-"""
+# Swagger UI, vendored from swagger-ui-dist (Apache-2.0; tools/swagger_ui.py pins the version), is
+# served by this function: text, so API Gateway needs no binary media types. Each asset URL carries
+# its content's digest, so browsers keep it for a year and a new deployment's assets are fetched anew.
+_HERE = pathlib.Path(__file__).resolve().parent
+_VENDORED = _HERE / "swagger_ui"
+ASSETS = {  # the name under /docs/ -> (content type, files served one after the other)
+    "swagger-ui.css": ("text/css; charset=utf-8", (_VENDORED / "swagger-ui.css",)),
+    "swagger-ui.js": ("text/javascript; charset=utf-8", (_VENDORED / "swagger-ui-bundle.js", _HERE / "docs.js")),
+}
+# Only this API's own scripts, styles and calls; Swagger UI draws its icons from data: URIs.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                           "frame-ancestors 'none'")
+_HTML_HEADERS = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache",
+                 "Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
+                 "Referrer-Policy": "no-referrer"}
 
 
-def docs_page() -> str:
-    return _PAGE
+@functools.cache
+def asset(name: str) -> tuple[str, str, str]:
+    """(content type, text, digest) of a page asset, read once per container, on first request."""
+    content_type, files = ASSETS[name]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in files)
+    return content_type, text, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def asset_response(name: str) -> Response:
+    content_type, text, _ = asset(name)
+    return Response(body=text, status_code=200, headers={
+        "Content-Type": content_type, "Cache-Control": "public, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@functools.lru_cache(maxsize=1)
+def _page() -> str:
+    # Relative URLs: the page is /docs locally and /<stage>/docs behind API Gateway.
+    css, js = (f"docs/{name}?v={asset(name)[2]}" for name in ("swagger-ui.css", "swagger-ui.js"))
+    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Shop API</title>\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<link rel="stylesheet" href="{css}"></head>\n'
+            f'<body><div id="swagger-ui" data-openapi="openapi.json"></div><script src="{js}"></script></body></html>\n')
+
+
+def docs_page() -> Response:
+    return Response(body=_page(), status_code=200, headers=dict(_HTML_HEADERS))

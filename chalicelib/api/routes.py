@@ -1,7 +1,7 @@
 """Routes of the API about itself: its health, its OpenAPI document and a browsable page of it."""
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from chalicelib.core.http import doc
 
@@ -17,11 +17,30 @@ def openapi_document():
 
 
 @routes.route("/docs", methods=["GET"])
-@doc("Browsable API documentation (works offline)", "public", raw_response={"type": "string"})
+@doc("Browsable API documentation with \"Try it out\" (Swagger UI, self-hosted)", "public",
+     raw_response={"type": "string"})
 def api_docs():
     from chalicelib.api.docs_page import docs_page
 
-    return Response(body=docs_page(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+    return docs_page()
+
+
+@routes.route("/docs/swagger-ui.js", methods=["GET"])
+@doc("The docs page's script (cached for a year; its URL changes with its content)", "public",
+     raw_response={"type": "string"})
+def api_docs_script():
+    from chalicelib.api.docs_page import asset_response
+
+    return asset_response("swagger-ui.js")
+
+
+@routes.route("/docs/swagger-ui.css", methods=["GET"])
+@doc("The docs page's stylesheet (cached for a year; its URL changes with its content)", "public",
+     raw_response={"type": "string"})
+def api_docs_stylesheet():
+    from chalicelib.api.docs_page import asset_response
+
+    return asset_response("swagger-ui.css")
 
 
 @routes.route("/health", methods=["GET"])
