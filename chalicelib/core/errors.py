@@ -46,6 +46,10 @@ class Conflict(AppError):
     status, code = 409, "CONFLICT"
 
 
+class PayloadTooLarge(AppError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
 class TooManyRequests(AppError):
     status, code = 429, "TOO_MANY_REQUESTS"
 

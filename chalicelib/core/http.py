@@ -22,6 +22,7 @@ from chalicelib.core.errors import (
     AppError,
     BadRequest,
     Forbidden,
+    PayloadTooLarge,
     ValidationFailed,
     error_body,
     validation_details,
@@ -34,7 +35,10 @@ if TYPE_CHECKING:
 Model = TypeVar("Model", bound="BaseModel")
 Access = Literal["public", "user", "admin", "signature"]
 
+# Below API Gateway's own 10 MB (and Lambda's 6 MB invocation payload): every body over it is a 413.
 MAX_BODY_BYTES = 64 * 1024
+# Path parameters (ids) as the OpenAPI document declares them, enforced for every route at once.
+MAX_PATH_PARAMETER_LENGTH = 128
 CORRELATION_HEADER = "X-Correlation-Id"
 _SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -62,7 +66,7 @@ class RouteDoc:
     status: int = 200
     paged: bool = False
     errors: tuple[int, ...] = ()
-    headers: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
+    headers: tuple[tuple[Any, ...], ...] = ()  # (name, required, description[, type its value must be])
     raw_response: dict[str, Any] | None = None  # a schema for responses that are not a model
     allows_inactive: bool = False  # suspended or erased accounts may still call it (erasing themselves)
 
@@ -166,7 +170,7 @@ def parse_body(raw: bytes, model: type[Model]) -> Model:
     from pydantic import ValidationError
 
     if len(raw) > MAX_BODY_BYTES:
-        raise AppError("Request body is too large.", code="PAYLOAD_TOO_LARGE")
+        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     if not raw.strip():
         raise BadRequest("A JSON request body is required.", code="MALFORMED_JSON")
     try:
@@ -241,6 +245,7 @@ def http_middleware(app: Any):
         try:
             try:
                 _current_caller.set(_admit(app, event))
+                _check_limits(event)
                 response = get_response(event)
             except AppError as exc:
                 response = error_response(exc, rid)
@@ -259,6 +264,20 @@ def http_middleware(app: Any):
             correlation_id_var.reset(tokens[2])
 
     return middleware
+
+
+def _check_limits(request: Any) -> None:
+    """What every route promises before its handler runs: ids within their documented length, bodies
+    within MAX_BODY_BYTES. After admission, as behind the gateway, whose authorizer answers first."""
+    too_long = [name for name, value in sorted((request.uri_params or {}).items())
+                if len(value) > MAX_PATH_PARAMETER_LENGTH]
+    if too_long:
+        raise BadRequest("The path parameters are invalid.", [
+            {"field": name, "location": "path", "issue": "string_too_long",
+             "message": f"At most {MAX_PATH_PARAMETER_LENGTH} characters"} for name in too_long],
+            code="INVALID_PATH_PARAMETER")
+    if len(request.raw_body or b"") > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
 
 
 def _normalise_chalice_error(response: Response, rid: str | None) -> Response:

@@ -62,7 +62,7 @@ def test_oversized_body_is_refused(client):
 
     response = client.http.post("/products", headers={"Content-Type": "application/json", **ADMIN},
                                 body='{"name": "' + "x" * 70000 + '"}')
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert json_of(response)["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
