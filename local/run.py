@@ -133,12 +133,19 @@ def _stop_all(children: dict[str, subprocess.Popen], timeout: float = 10) -> Non
             child.wait(5)
 
 
+def _throttling() -> str:
+    from local.verifying_server import Gateway
+
+    return Gateway.from_template().describe()
+
+
 def _banner(port: int, emulator_url: str, products: int, accounts: dict, functions: list[str]) -> None:
     admin, customer = accounts["admin"], accounts["customer"]
     print(f"""
   Shop API ........ http://localhost:{port}      (docs: http://localhost:{port}/docs)
   AWS emulator .... {emulator_url}      (IAM enforced: each function under its own policy)
   Functions ....... {", ".join(functions)}
+  Throttling ...... {_throttling()}
   Demo catalogue .. {products} products
   Admin login ..... {admin[0]} / {admin[1]}
   Customer login .. {customer[0]} / {customer[1]}

@@ -78,13 +78,14 @@ def refused_without_reaching_the_app(server, authorization: str | None) -> None:
     assert server["reached"] == before
 
 
-@pytest.mark.parametrize("method", ["TRACE", "QUERY", "CONNECT"])
-def test_methods_no_route_uses_answer_405_in_json(server, method):
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "CONNECT", "PUT"])
+def test_methods_no_route_uses_answer_as_the_gateway_does_in_json(server, method):
+    """API Gateway answers a method a resource does not have as an unknown route (the template: 404)."""
     request = urllib.request.Request(server["url"] + "/public", method=method)
     with pytest.raises(urllib.error.HTTPError) as refused:
         local_opener().open(request, timeout=10)
-    assert refused.value.code == 405
-    assert json.loads(refused.value.read())["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert refused.value.code == 404
+    assert json.loads(refused.value.read())["error"]["code"] == "NOT_FOUND"
 
 
 def test_public_route_needs_no_token(server):
