@@ -6,7 +6,7 @@ PORT   ?= 8000
 STAGE  ?= dev
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test fuzz model schemas template policies package openapi bench clean
+.PHONY: run test fuzz model schemas template policies package openapi bench clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -18,8 +18,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
 	PORT=$(PORT) $(PY) -m local.run
 
-test: $(VENV)/.installed  ## the whole suite, offline (each file on one worker: module fixtures start stacks)
+test: $(VENV)/.installed chromium  ## the whole suite, offline (each file on one worker: module fixtures start stacks)
 	$(PY) -m pytest -n 2 --dist loadfile tests
+
+# Headless Chromium and its driver, from Debian, for the docs page's browser test; installed where
+# we are root with apt-get, else that test is skipped and says why.
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (Debian) for the docs page's browser test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		echo "chromium could not be installed: the docs page's browser test will be skipped"; \
+	else echo "no chromium and not root with apt-get: the docs page's browser test will be skipped"; fi
 
 fuzz: $(VENV)/.installed  ## a longer fuzzing run of the OpenAPI document against the local stack
 	FUZZ_EXAMPLES=100 FUZZ_SECONDS=900 $(PY) -m pytest tests/e2e -k fuzzing

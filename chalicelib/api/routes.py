@@ -18,7 +18,7 @@ def openapi_document():
 
 @routes.route("/docs", methods=["GET"])
 @doc("Browsable API documentation with \"Try it out\" (Swagger UI, self-hosted)", "public",
-     raw_response={"type": "string"})
+     raw_response={"type": "string", "contentMediaType": "text/html"})
 def api_docs():
     from chalicelib.api.docs_page import docs_page
 
@@ -27,7 +27,7 @@ def api_docs():
 
 @routes.route("/docs/swagger-ui.js", methods=["GET"])
 @doc("The docs page's script (cached for a year; its URL changes with its content)", "public",
-     raw_response={"type": "string"})
+     raw_response={"type": "string", "contentMediaType": "text/javascript"})
 def api_docs_script():
     from chalicelib.api.docs_page import asset_response
 
@@ -36,7 +36,7 @@ def api_docs_script():
 
 @routes.route("/docs/swagger-ui.css", methods=["GET"])
 @doc("The docs page's stylesheet (cached for a year; its URL changes with its content)", "public",
-     raw_response={"type": "string"})
+     raw_response={"type": "string", "contentMediaType": "text/css"})
 def api_docs_stylesheet():
     from chalicelib.api.docs_page import asset_response
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from chalicelib.core.models import ApiModel, DateFrom, DateTo, PageQuery
+from chalicelib.core.models import ApiModel, DateFrom, DateTo, PageQuery, Timestamp
 
 EntityType = Literal["ORDER", "PRODUCT", "USER", "CHECKOUT"]
 
@@ -18,7 +18,7 @@ class AuditRecord(ApiModel):
     entity_id: str
     summary: dict[str, Any]
     correlation_id: str | None = None  # absent when the cause had none (e.g. a scheduled run)
-    at: str
+    at: Timestamp
 
 
 class AuditQuery(PageQuery):

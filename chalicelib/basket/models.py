@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from chalicelib.core.models import ApiModel
+from chalicelib.core.models import ApiModel, Timestamp
 
 MAX_LINES = 50
 MAX_QUANTITY = 99
@@ -32,4 +32,4 @@ class BasketOut(ApiModel):
     items: list[BasketLine]
     subtotal: int
     currency: str | None
-    updated_at: str | None = None
+    updated_at: Timestamp | None = None

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, Currency, Money, PageQuery, Text
+from chalicelib.core.models import ApiModel, Currency, Money, PageQuery, SchemaHint, Text, Timestamp
 
-Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")]
+Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$"), SchemaHint(maxLength=50)]
 Stock = Annotated[int, Field(ge=0, le=1_000_000)]
 ProductStatus = Literal["ACTIVE", "ARCHIVED"]
 
@@ -25,13 +26,15 @@ class ProductCreate(ApiModel):
 class ProductPatch(ApiModel):
     """Editable fields plus the version the editor last saw (optimistic locking)."""
 
-    name: Text(200) | None = None
-    description: Text(2000, min_length=0) | None = None
-    category: Category | None = None
-    price: Money | None = None
-    currency: Currency | None = None
-    low_stock_threshold: Stock | None = None
-    version: int = Field(ge=1)
+    model_config = ConfigDict(json_schema_extra={"minProperties": 2})  # the version and one change at least
+    # Every field may be left out, none may be null (refused below), so the schema does not offer null.
+    name: Text(200) | SkipJsonSchema[None] = None
+    description: Text(2000, min_length=0) | SkipJsonSchema[None] = None
+    category: Category | SkipJsonSchema[None] = None
+    price: Money | SkipJsonSchema[None] = None
+    currency: Currency | SkipJsonSchema[None] = None
+    low_stock_threshold: Stock | SkipJsonSchema[None] = None
+    version: Annotated[int, Field(ge=1), SchemaHint(maximum=2**31 - 1)]  # the schema bounds what clients send
 
     @model_validator(mode="after")
     def _has_changes_and_no_nulls(self) -> "ProductPatch":
@@ -69,8 +72,8 @@ class Product(ApiModel):
     low_stock_threshold: int = 5
     status: ProductStatus
     version: int
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ProductListQuery(PageQuery):

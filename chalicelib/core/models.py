@@ -23,13 +23,25 @@ VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 MAX_PRICE = 100_000_000  # minor units: one million in a two-decimal currency
 
 
+class SchemaHint:
+    """Keywords added to a type's JSON schema (OpenAPI) to say what its validators enforce; validation
+    itself is unchanged. E.g. `Annotated[str, SchemaHint(format="date-time")]`."""
+
+    def __init__(self, **keywords: Any):
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {**handler(core_schema), **self.keywords}
+
+
 def _known_currency(code: str) -> str:
     if code not in ISO_4217:
         raise ValueError("must be an ISO 4217 currency code")
     return code
 
 
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency),
+                     SchemaHint(enum=sorted(ISO_4217))]
 Money = Annotated[int, Field(ge=0, le=MAX_PRICE)]
 
 
@@ -39,11 +51,34 @@ def _no_control_chars(text: str) -> str:
     return text
 
 
+def exactly_one_of(*fields: str) -> Any:
+    """A model's `json_schema_extra` for "exactly one of these fields" (its validator enforces it): one
+    complete object schema per field, as `oneOf`, so clients generated from the document get each shape."""
+    def extra(schema: dict[str, Any], model: type[BaseModel]) -> None:
+        properties = schema.pop("properties")
+        schema.pop("additionalProperties", None)
+        schema["oneOf"] = []
+        for name in fields:
+            alias = model.model_fields[name].alias or name
+            schema["oneOf"].append({"type": "object", "title": f"{model.__name__}With{alias[:1].upper()}{alias[1:]}",
+                                    "required": [alias], "properties": {alias: properties[alias]},
+                                    "additionalProperties": False})
+    return extra
+
+
+# What `_no_control_chars` admits, as a JSON-schema pattern.
+NO_CONTROL_CHARS = r"^[^\u0000-\u0008\u000B-\u001F]*$"
+
+
 def Text(max_length: int, min_length: int = 1) -> Any:
     """Trimmed text with bounded length and no control characters."""
     return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length,
                                             max_length=max_length),
-                     AfterValidator(_no_control_chars)]
+                     AfterValidator(_no_control_chars), SchemaHint(pattern=NO_CONTROL_CHARS)]
+
+
+# Timestamps on the wire: ISO 8601 UTC with milliseconds (core/ids.iso), as the server writes them.
+Timestamp = Annotated[str, SchemaHint(format="date-time", maxLength=30)]
 
 
 def utc_bound(value, *, end: bool):
@@ -65,8 +100,11 @@ def utc_bound(value, *, end: bool):
 
 
 # Query bounds: a date means the whole day; a date-time is taken as given (UTC if no zone).
-DateFrom = Annotated[str | None, BeforeValidator(lambda v: utc_bound(v, end=False))]
-DateTo = Annotated[str | None, BeforeValidator(lambda v: utc_bound(v, end=True))]
+_DATE_OR_DATE_TIME = SchemaHint(anyOf=[{"type": "string", "format": "date", "maxLength": 10},
+                                        {"type": "string", "format": "date-time", "maxLength": 40},
+                                        {"type": "null"}])
+DateFrom = Annotated[str | None, BeforeValidator(lambda v: utc_bound(v, end=False)), _DATE_OR_DATE_TIME]
+DateTo = Annotated[str | None, BeforeValidator(lambda v: utc_bound(v, end=True)), _DATE_OR_DATE_TIME]
 
 
 class ApiModel(BaseModel):
@@ -110,7 +148,8 @@ def _known_country(code: str) -> str:
     return code
 
 
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_country)]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_country),
+                    SchemaHint(enum=sorted(ISO_3166_ALPHA2))]
 PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20,
                                               pattern=r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")]
 

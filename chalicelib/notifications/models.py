@@ -1,7 +1,7 @@
 """Notification wire models."""
 from __future__ import annotations
 
-from chalicelib.core.models import ApiModel
+from chalicelib.core.models import ApiModel, Timestamp
 
 
 class Notification(ApiModel):
@@ -11,5 +11,5 @@ class Notification(ApiModel):
     title: str
     body: str
     subject_id: str | None = None
-    created_at: str
-    read_at: str | None = None
+    created_at: Timestamp
+    read_at: Timestamp | None = None

@@ -3,9 +3,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, DateFrom, DateTo, PageQuery, PostalAddress
+from chalicelib.core.models import (
+    ApiModel,
+    DateFrom,
+    DateTo,
+    PageQuery,
+    PostalAddress,
+    SchemaHint,
+    Timestamp,
+    exactly_one_of,
+)
 
 OrderStatus = Literal["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
 
@@ -50,7 +60,7 @@ class OrderPayment(ApiModel):
     amount: int
     currency: str
     outcome: PaymentOutcome
-    received_at: str
+    received_at: Timestamp
 
 
 class Order(ApiModel):
@@ -67,10 +77,10 @@ class Order(ApiModel):
     refund_due: bool = False
     payments: list[OrderPayment] = Field(default_factory=list)
     status_reason: str | None = None
-    payment_due_at: str | None = None
+    payment_due_at: Timestamp | None = None
     version: int = 1
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
     def held(self) -> int:
         """What the shop holds for this order. Staff marking an order PAID asserts its subtotal arrived."""
@@ -83,14 +93,18 @@ class Order(ApiModel):
         return held, held > (self.subtotal if status in KEEPS_PAYMENT else 0)
 
 
-IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,128}$")]
+IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,128}$"),
+                           SchemaHint(minLength=8, maxLength=128)]
 
 
 class CheckoutRequest(ApiModel):
     """Ship to a saved address (by id) or to one given inline: exactly one of the two."""
 
-    address_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    shipping_address: PostalAddress | None = None
+    # The validator below, in the schema (which offers no null: the validator takes one as absent).
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("address_id", "shipping_address"))
+
+    address_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
+    shipping_address: PostalAddress | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _exactly_one_address(self) -> "CheckoutRequest":
@@ -123,5 +137,5 @@ class AdminOrderQuery(PageQuery):
 
 class StatusChange(ApiModel):
     status: OrderStatus
-    version: int | None = Field(default=None, ge=1)
+    version: Annotated[int, Field(ge=1), SchemaHint(maximum=2**31 - 1)] | None = None
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None

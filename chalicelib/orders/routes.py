@@ -53,7 +53,8 @@ def idempotency_key() -> IdempotencyKey:
 @routes.route("/basket/checkout", methods=["POST"], authorizer=cognito)
 @doc("Check out the basket: stock reserved, order created asynchronously", "user",
      body=CheckoutRequest, returns=CheckoutAccepted, status=202, errors=(409,),
-     headers=(("Idempotency-Key", True, "8-128 characters; the same key and body answer the same result"),))
+     headers=(("Idempotency-Key", True, "8-128 letters, digits or -_:.; the same key and body answer the same result",
+               IdempotencyKey),))
 def checkout():
     request = body(CheckoutRequest)
     return respond(checkouts().checkout(caller(), idempotency_key(), request), status=202)

@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
-from chalicelib.core.models import ApiModel, Currency, Money
+from chalicelib.core.models import ApiModel, Currency, Money, SchemaHint, Timestamp
 from chalicelib.orders.models import PaymentOutcome, PaymentType
 
-ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,128}$")]
+ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,128}$"), SchemaHint(maxLength=128)]
 
 
 class PaymentEvent(ApiModel):
@@ -42,4 +42,4 @@ class LedgerEntry(ApiModel):
     reason: str | None = None
     order_status: str | None = None
     refund_due: bool = False
-    received_at: str
+    received_at: Timestamp

@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, PageQuery, PostalAddress, Text
+from chalicelib.core.models import ApiModel, PageQuery, PostalAddress, SchemaHint, Text, Timestamp
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -18,9 +19,9 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]
+Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email), SchemaHint(format="email")]
 # Length only: a wrong password is Cognito's to judge, and its policy must not leak here.
-AnyPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+AnyPassword = Annotated[str, StringConstraints(min_length=1, max_length=256), SchemaHint(format="password")]
 
 
 class LoginRequest(ApiModel):
@@ -57,7 +58,10 @@ def _strong_password(value: str) -> str:
     return value
 
 
-NewPassword = Annotated[str, StringConstraints(max_length=256), AfterValidator(_strong_password)]
+NewPassword = Annotated[str, StringConstraints(max_length=256), AfterValidator(_strong_password), SchemaHint(
+    format="password", minLength=8, pattern=r"^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])\S(.*\S)?$",
+    description="At least 8 characters with an upper-case letter, a lower-case letter and a digit; "
+                "no leading or trailing spaces (the user pool's policy).")]
 ConfirmationCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16,
                                                     pattern=r"^[A-Za-z0-9]+$")]
 PersonName = Text(100)
@@ -89,7 +93,7 @@ class ResetPasswordRequest(ApiModel):
 
 
 UserStatus = Literal["ACTIVE", "SUSPENDED", "ERASED"]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$"), SchemaHint(maxLength=16)]
 
 
 class MarketingPreferences(ApiModel):
@@ -120,16 +124,18 @@ class ProfileOut(ApiModel):
     marketing: MarketingPreferences
     status: UserStatus
     default_address_id: str | None
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ProfilePatch(ApiModel):
     """The only fields a user may change about themselves (everything else is refused)."""
 
-    name: PersonName | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # at least one (the validator below)
+    # null is refused for name and marketing (see below), so the schema does not offer it
+    name: PersonName | SkipJsonSchema[None] = None
     phone: Phone | None = None
-    marketing: MarketingPreferences | None = None
+    marketing: MarketingPreferences | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> "ProfilePatch":
@@ -151,8 +157,8 @@ class AddressIn(PostalAddress):
 class Address(PostalAddress):
     id: str
     is_default: bool
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class UserStatusChange(ApiModel):
@@ -164,8 +170,8 @@ class AdminUser(ApiModel):
     email: str | None
     name: str | None
     status: UserStatus
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class UserListQuery(PageQuery):
