@@ -19,7 +19,8 @@ class Settings(BaseModel):
     user_pool_client_id: str = ""
     # Local stack only: new sign-ups are confirmed at once so register-then-login works offline.
     auto_confirm_users: bool = False
-    # Plain value for local/test; dev and prod read it from SSM (see payment_webhook_secret_parameter).
+    # Plain value for local/test only; dev and prod read it from SSM (payment_webhook_secret_parameter)
+    # and refuse webhooks without it.
     payment_webhook_secret: str = "local-webhook-secret"
     payment_webhook_secret_parameter: str = ""
     payment_window_minutes: int = Field(default=30, ge=1)
@@ -31,6 +32,11 @@ class Settings(BaseModel):
     tracing: bool = False
     send_email: bool = False
     email_sender: str = ""
+
+    @property
+    def deployed(self) -> bool:
+        """A stage in AWS: secrets come from the stack, never from the local defaults."""
+        return self.stage in ("dev", "prod")
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from chalicelib.core.errors import Unauthorized
+from chalicelib.core.errors import ServiceUnavailable, Unauthorized
 from chalicelib.core.http import parse_body
 from chalicelib.core.logs import get_logger
 from chalicelib.core.settings import settings
@@ -11,24 +11,48 @@ from chalicelib.payments import signature
 from chalicelib.payments.models import PaymentEvent
 
 
+class WebhookNotConfigured(Exception):
+    """This stage has no webhook secret it may use (the reason is the message)."""
+
+
 @functools.lru_cache(maxsize=1)
 def webhook_secret() -> str:
-    """The shared secret: from SSM (SecureString) where configured, else the stage's setting.
+    """The shared secret: from SSM (SecureString) where configured; the plain setting on the local and
+    test stages only. A deployed stage never falls back to the documented local default.
 
-    Cached per container: one SSM call per cold start, none per request.
+    Cached per container once read: one SSM call per cold start, none per request. A failure is not
+    cached, so a parameter created after the deploy is picked up by the next webhook.
     """
-    parameter = settings().payment_webhook_secret_parameter
+    current = settings()
+    parameter = current.payment_webhook_secret_parameter
     if parameter:
-        from chalicelib.core.gateways import secrets
+        from chalicelib.core.gateways import ProviderError, secrets
 
-        return secrets().get(parameter)
-    return settings().payment_webhook_secret
+        try:
+            value = secrets().get(parameter)
+        except ProviderError as exc:
+            raise WebhookNotConfigured(f"the SSM parameter {parameter} could not be read ({exc.code})") from None
+        if not value.strip():
+            raise WebhookNotConfigured(f"the SSM parameter {parameter} is empty")
+        return value
+    if current.deployed:
+        raise WebhookNotConfigured(f"the {current.stage} stage names no PAYMENT_WEBHOOK_SECRET_PARAMETER")
+    return current.payment_webhook_secret
+
+
+def _secret() -> str:
+    try:
+        return webhook_secret()
+    except WebhookNotConfigured as exc:
+        get_logger("payments").error("webhook refused: no secret configured", extra={"why": str(exc)})
+        raise ServiceUnavailable("Payment webhooks are not configured on this stage.",
+                                 code="WEBHOOK_NOT_CONFIGURED") from None
 
 
 def verified_event(raw_body: bytes, signature_header: str | None) -> PaymentEvent:
     """The provider's event, if the signature holds (401 if not) and the body is one (400/422 if not)."""
     try:
-        signature.verify(webhook_secret(), signature_header, raw_body)
+        signature.verify(_secret(), signature_header, raw_body)
     except signature.SignatureError as exc:
         get_logger("payments").warning("webhook refused", extra={"why": str(exc)})
         raise Unauthorized("The webhook signature is invalid.", code="INVALID_SIGNATURE") from None

@@ -210,3 +210,45 @@ def test_the_secret_is_read_from_ssm_when_configured(aws, monkeypatch):
     reset_settings()
     webhook_secret.cache_clear()
     assert webhook_secret() == "s3cret-from-ssm"
+
+
+
+def _refused_for_want_of_a_secret(caplog) -> None:
+    import logging
+
+    from chalicelib.core.errors import ServiceUnavailable
+    from chalicelib.payments.webhook import verified_event
+
+    raw = json.dumps({"id": "evt_1", "type": "payment.succeeded", "orderId": "o", "amount": 1,
+                      "currency": "EUR"}).encode()
+    with caplog.at_level(logging.ERROR), pytest.raises(ServiceUnavailable) as refused:
+        verified_event(raw, sign(SECRET, raw))  # signed with the documented local default
+    assert (refused.value.status, refused.value.code) == (503, "WEBHOOK_NOT_CONFIGURED")
+    assert any("no secret configured" in record.getMessage() for record in caplog.records)
+
+
+def test_a_deployed_stage_without_its_secret_parameter_refuses_webhooks_and_says_why(monkeypatch, caplog):
+    from chalicelib.core.settings import reset_settings
+
+    monkeypatch.setenv("STAGE", "prod")
+    monkeypatch.delenv("PAYMENT_WEBHOOK_SECRET_PARAMETER", raising=False)
+    monkeypatch.setenv("PAYMENT_WEBHOOK_SECRET", SECRET)  # even when the plain default is set explicitly
+    reset_settings()
+    _refused_for_want_of_a_secret(caplog)
+
+
+def test_a_missing_secret_parameter_refuses_webhooks_until_it_exists(aws, monkeypatch, caplog):
+    import boto3
+
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.payments.webhook import verified_event
+
+    monkeypatch.setenv("STAGE", "dev")
+    monkeypatch.setenv("PAYMENT_WEBHOOK_SECRET_PARAMETER", "/shop/dev/payment-webhook-secret")
+    reset_settings()
+    _refused_for_want_of_a_secret(caplog)
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/shop/dev/payment-webhook-secret", Value="s3cret-from-ssm", Type="SecureString")
+    raw = json.dumps({"id": "evt_1", "type": "payment.succeeded", "orderId": "o", "amount": 1,
+                      "currency": "EUR"}).encode()
+    assert verified_event(raw, sign("s3cret-from-ssm", raw)).id == "evt_1"
