@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 STAGE  ?= dev
+SPECTRAL := tools/spectral/node_modules/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: run test fuzz model schemas template policies package openapi bench clean chromium
@@ -18,7 +19,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
 	PORT=$(PORT) $(PY) -m local.run
 
-test: $(VENV)/.installed chromium  ## the whole suite, offline (each file on one worker: module fixtures start stacks)
+# Spectral and the OWASP API security ruleset (tests/api/test_spectral.py), from the lockfile, with no
+# install scripts run; again only when the lockfile changes.
+$(SPECTRAL): tools/spectral/package.json tools/spectral/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (node 20) is required to lint the OpenAPI document"; exit 1; }
+	cd tools/spectral && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed $(SPECTRAL) chromium  ## the whole suite, offline (each file on one worker: module fixtures start stacks)
 	$(PY) -m pytest -n 2 --dist loadfile tests
 
 # Headless Chromium and its driver, from Debian, for the docs page's browser test; installed where

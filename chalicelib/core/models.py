@@ -126,7 +126,8 @@ class PageQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", defer_build=True)
 
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    # The previous page's nextCursor, as given (base64url, signed: anything else answers 400).
+    cursor: Annotated[str, StringConstraints(max_length=2048), SchemaHint(pattern=r"^[A-Za-z0-9_-]*$")] | None = None
 
 
 # ISO 3166-1 alpha-2 codes of countries and territories.
