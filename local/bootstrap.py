@@ -151,8 +151,8 @@ class Creator:
         def client(service: str) -> Any:
             return session.client(service, endpoint_url=endpoint_url, region_name=region)
 
-        self.ddb, self.sqs, self.events, self.idp, self.logs = (
-            client(s) for s in ("dynamodb", "sqs", "events", "cognito-idp", "logs"))
+        self.ddb, self.sqs, self.events, self.idp, self.logs, self.secrets = (
+            client(s) for s in ("dynamodb", "sqs", "events", "cognito-idp", "logs", "secretsmanager"))
         self.region = region
 
     def create(self, resource_type: str, properties: dict) -> tuple[Any, dict] | None:
@@ -231,6 +231,16 @@ class Creator:
         app_client = self.idp.create_user_pool_client(**request)["UserPoolClient"]
         return app_client["ClientId"], {"ClientSecret": app_client.get("ClientSecret")}
 
+    def _aws_secretsmanager_secret(self, p: dict) -> tuple[Any, dict]:
+        # CreateSecret has no GenerateSecretString (CloudFormation generates it): a random value of that length.
+        import secrets
+
+        length = int(p.get("GenerateSecretString", {}).get("PasswordLength", 32))
+        value = p.get("SecretString") or secrets.token_urlsafe(length)[:length]
+        arn = self.secrets.create_secret(Name=p["Name"], Description=p.get("Description", ""),
+                                         SecretString=value)["ARN"]
+        return arn, {"Id": arn}
+
     def _aws_cognito_userpoolgroup(self, p: dict) -> tuple[Any, dict]:
         request = {k: v for k, v in p.items() if k in _api_members(self.idp, "CreateGroup")}
         self.idp.create_group(**request)
@@ -247,7 +257,7 @@ def bootstrap(stage: str = "local", endpoint_url: str | None = None, *, region: 
 
     Resources are created in dependency order (whatever can be resolved, until nothing is left);
     entries without a type merge into Chalice's own resources, and types that only matter in AWS
-    (alarms, dashboards, keys, ...) are skipped.
+    (alarms, dashboards, keys, the WAF web ACL, ...) are skipped.
     """
     return bootstrap_stack(stage, endpoint_url=endpoint_url, region=region, template=template,
                            session=session).summary()

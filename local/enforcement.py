@@ -133,7 +133,10 @@ def install(report: Callable[[str], None] | None = None) -> None:
         request = _authenticated(self, iam_request_cls, operation)
         principal = request._access_key.arn
         policies = [IAMPolicy(p)._policy_json for p in request._access_key.collect_policies()]
-        needs = iam.required(service, operation, _params(self), region=region, account=self.current_account,
+        params = _params(self)
+        if service == "secretsmanager":
+            params = _secret_by_arn(params, self.current_account, region)
+        needs = iam.required(service, operation, params, region=region, account=self.current_account,
                              fallback_resource=resource)
         for need in needs:
             decision, arn = iam.decide(policies, need)
@@ -147,6 +150,17 @@ def install(report: Callable[[str], None] | None = None) -> None:
     _moto_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize
     ActionAuthenticatorMixin._shop_enforcement = True
+
+
+def _secret_by_arn(params: dict, account: str, region: str) -> dict:
+    """A secret named by its name, as its full ARN (AWS authorises against the ARN, random suffix included)."""
+    secret_id = params.get("SecretId")
+    if not isinstance(secret_id, str) or secret_id.startswith("arn:"):
+        return params
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+    return {**params, "SecretId": secret.arn} if secret is not None else params
 
 
 # What JSON-protocol services answer for a bad key or signature (moto answers these in XML only).

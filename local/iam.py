@@ -236,6 +236,16 @@ def _ses(call: _Call) -> list[Need] | None:
                       call.arn("ses", f"identity/{address.rsplit('@', 1)[-1]}"))]
 
 
+def _secretsmanager(call: _Call) -> list[Need] | None:
+    # AWS authorises against the secret's full ARN (its name and a random suffix); the emulator's
+    # enforcement resolves a secret named by name to that ARN before asking (local/enforcement.py).
+    secret = call.params.get("SecretId")
+    if not secret:
+        return None
+    return [call.need(call.operation, secret if secret.startswith("arn:") else call.arn("secretsmanager",
+                                                                                       f"secret:{secret}"))]
+
+
 def _sts(call: _Call) -> list[Need] | None:
     role = call.params.get("RoleArn")
     return [call.need(call.operation, role)] if role else None
@@ -252,7 +262,7 @@ def _logs(call: _Call) -> list[Need] | None:
 
 
 _SERVICES = {"dynamodb": _dynamodb, "sqs": _sqs, "events": _events, "cognito-idp": _cognito, "ssm": _ssm,
-             "ses": _ses, "email": _ses, "sts": _sts, "logs": _logs}
+             "ses": _ses, "email": _ses, "sts": _sts, "logs": _logs, "secretsmanager": _secretsmanager}
 
 
 def required(service: str, operation: str, params: Mapping, *, region: str, account: str,

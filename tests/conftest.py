@@ -31,6 +31,9 @@ def _forget_caches():
 
     reset_settings()
     reset_clients()
+    from chalicelib.core.dynamo import cursor_key
+
+    cursor_key.cache_clear()  # each test's emulator generates its own key
     from chalicelib.catalogue.service import catalogue
     from chalicelib.users.auth import auth_service
     from chalicelib.users.service import users

@@ -58,6 +58,12 @@ def _common(stage: str, function: str) -> list[dict]:
     return statements
 
 
+def _cursor_key() -> dict:
+    # Code that pages through a query (query_page) signs and checks cursors with the stack's key:
+    # that one secret, by the ARN the template's Ref gives.
+    return _statement("CursorKey", ["secretsmanager:GetSecretValue"], "${CursorKey}")
+
+
 def _consumer(queue_logical: str) -> dict:
     # What Lambda's event source mapping does with the function's role: poll, delete, read attributes.
     return _statement("ConsumeQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
@@ -78,6 +84,7 @@ def policies(stage: str) -> dict[str, dict]:
                              "cognito-idp:AdminUserGlobalSignOut"]
                    + (["cognito-idp:AdminConfirmSignUp"] if environment.get("AUTO_CONFIRM_USERS") == "true" else []),
                    POOL),
+        _cursor_key(),
     ]
     if secret:
         api.append(_statement("WebhookSecret", ["ssm:GetParameter"],
@@ -105,6 +112,7 @@ def policies(stage: str) -> dict[str, dict]:
             # GSI3 holds the work queues: the outbox, payment deadlines, basket expiry.
             _statement("Indexes", ["dynamodb:Query"], _indexes("GSI3")),
             _statement("Bus", ["events:PutEvents"], BUS),
+            _cursor_key(),  # the sweeps page through their work queues
         ],
     }
     return {name: {"Version": "2012-10-17", "Statement": statements + _common(stage, name)}

@@ -3,7 +3,8 @@
 Everything the shop needs beyond what Chalice generates lives here: the table, the bus and
 its archive, rules with retries and dead-letter queues, queues with redrive, the user pool,
 log groups, alarms (to a topic under the stack's own key) and a dashboard, the API stage's
-access logs and throttling. It also bridges what Chalice cannot express: SQS sources reporting
+access logs and throttling (tighter on the sign-in and webhook routes), its WAF web ACL, and the
+key that signs pagination cursors. It also bridges what Chalice cannot express: SQS sources reporting
 partial batch failures, bus rules on the project's own bus, the authorizer bound to the pool,
 CORS on gateway errors. The local stack creates its resources from the same file.
 
@@ -42,6 +43,13 @@ RULES = {
 # Rules the SAM transform generates from the functions' events: function -> (event, rule name, on the shop's bus).
 # They are named so that queue policies can name them before they exist (and the local stack can resolve them).
 FUNCTION_RULES = {"Notify": ("NotifyEvent", "notify", True), "Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
+# Routes API Gateway throttles more tightly than the stage: the sign-in routes send Cognito emails and draw on
+# the account's Cognito quotas; the webhook is open to anyone who can reach it (its signature is checked after).
+AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/refresh", "/auth/forgot-password",
+               "/auth/reset-password")
+WEBHOOK_ROUTE = "/webhooks/payments"
+# Parameter defaults `make package` writes per stage where the production default does not fit.
+STAGE_DEFAULTS = {"dev": {"EnableWaf": "false"}}
 # Rules whose failed deliveries EventBridge parks in EventsDLQ: all of them.
 EVENTS_DLQ_RULES = list(RULES) + [f"{function}{event}" for function, (event, _, _) in FUNCTION_RULES.items()]
 
@@ -161,6 +169,13 @@ def user_pool() -> dict:
             "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
             "Schema": [{"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
                        {"Name": "name", "AttributeDataType": "String", "Required": False, "Mutable": True}],
+            # A new email takes effect once its code is confirmed; until then the verified one stays the login.
+            "UserAttributeUpdateSettings": {"AttributesRequireVerificationBeforeUpdate": ["email"]},
+            "MfaConfiguration": "OPTIONAL", "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+            # Threat protection needs the Plus feature plan; off, the pool keeps the default plan.
+            "UserPoolTier": {"Fn::If": ["HasThreatProtection", "PLUS", ref("AWS::NoValue")]},
+            "UserPoolAddOns": {"Fn::If": ["HasThreatProtection", {"AdvancedSecurityMode": ref("ThreatProtectionMode")},
+                                          ref("AWS::NoValue")]},
             "DeletionProtection": {"Fn::If": ["IsProd", "ACTIVE", "INACTIVE"]}}},
         "UserPoolClient": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {
             "UserPoolId": ref("UserPool"), "ClientName": sub("shop-${Stage}-web"), "GenerateSecret": False,
@@ -179,7 +194,8 @@ def function_overrides() -> dict:
            "ORDERS_QUEUE_NAME": {"Fn::GetAtt": ["OrdersQueue", "QueueName"]},
            "AUDIT_QUEUE_NAME": {"Fn::GetAtt": ["AuditQueue", "QueueName"]},
            "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
-           "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender")}
+           "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender"),
+           "CURSOR_KEY_SECRET": ref("CursorKey")}
     resources: dict = {}
     for logical, (_, name) in FUNCTIONS.items():
         # LoggingConfig binds the function to its log group, so the group (with its retention) exists first.
@@ -207,6 +223,10 @@ def function_overrides() -> dict:
             "MaximumRetryAttempts": attempts, "MaximumEventAgeInSeconds": max_age,
             "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": arn(queue_logical)}}}
     resources["Housekeeping"]["Properties"]["ReservedConcurrentExecutions"] = 1
+    # A flood of API requests stops at the API's own share, never at create_orders' (config.json sets none:
+    # a parameter of the stack, 0 leaving the API on the account's unreserved pool).
+    resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] = {
+        "Fn::If": ["ReservesApiConcurrency", ref("ApiReservedConcurrency"), ref("AWS::NoValue")]}
     resources["RestAPI"] = {"Properties": {
         "DefinitionBody": {
             "securityDefinitions": {"ShopUsers": {"x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}},
@@ -214,10 +234,71 @@ def function_overrides() -> dict:
             # the API's whole configuration, and would drop responses declared beside it.
             "x-amazon-apigateway-gateway-responses": gateway_responses()},
         "AccessLogSetting": {"DestinationArn": arn("ApiAccessLogGroup"), "Format": json.dumps(ACCESS_LOG_FORMAT)},
-        "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*",
-                            "ThrottlingRateLimit": ref("ApiThrottlingRateLimit"),
-                            "ThrottlingBurstLimit": ref("ApiThrottlingBurstLimit")}]}}
+        "MethodSettings": method_settings()}}
     return resources
+
+
+def method_path(route: str) -> str:
+    """A route as MethodSettings' ResourcePath names it: each `/` of the path escaped as `~1`."""
+    return "/" + route.replace("/", "~1")
+
+
+def method_settings() -> list[dict]:
+    """Throttling of the whole stage, then tighter limits on the sign-in routes and the webhook."""
+    def throttled(path: str, method: str, prefix: str) -> dict:
+        return {"ResourcePath": path, "HttpMethod": method,
+                "ThrottlingRateLimit": ref(f"{prefix}ThrottlingRateLimit"),
+                "ThrottlingBurstLimit": ref(f"{prefix}ThrottlingBurstLimit")}
+    return ([throttled("/*", "*", "Api")]
+            + [throttled(method_path(route), "POST", "Auth") for route in AUTH_ROUTES]
+            + [throttled(method_path(WEBHOOK_ROUTE), "POST", "Webhook")])
+
+
+def web_acl() -> dict:
+    """The stage's WAF: a rate limit per client address, then AWS's common and known-bad-inputs rule groups.
+
+    A request over the rate is answered 429 in the API's error shape (WAF cannot know API Gateway's
+    request id, so it is null); the managed groups' blocks keep WAF's own 403 (a custom answer would mean
+    overriding each of their rules by name, and a rule AWS adds later would escape it).
+    """
+    def visibility(metric: str) -> dict:
+        return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": sub(metric)}
+
+    def managed(name: str, priority: int) -> dict:
+        return {"Name": name, "Priority": priority, "OverrideAction": {"None": {}},
+                "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": name}},
+                "VisibilityConfig": visibility(f"shop-${{Stage}}-{name}")}
+
+    too_many = json.dumps({"error": {"code": "TOO_MANY_REQUESTS",
+                                     "message": "Too many requests from this address; try again later."},
+                           "requestId": None}, separators=(",", ":"))
+    rate = {"Name": "RatePerIp", "Priority": 0,
+            "Statement": {"RateBasedStatement": {"Limit": ref("WafRateLimit"), "AggregateKeyType": "IP",
+                                                 "EvaluationWindowSec": 300}},
+            "Action": {"Block": {"CustomResponse": {"ResponseCode": 429, "CustomResponseBodyKey": "too-many-requests",
+                                                    "ResponseHeaders": [{"Name": "Retry-After", "Value": "300"}]}}},
+            "VisibilityConfig": visibility("shop-${Stage}-rate-per-ip")}
+    stage = "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${RestAPI}/stages/${RestAPI.Stage}"
+    return {
+        "WebAcl": {"Type": "AWS::WAFv2::WebACL", "Condition": "HasWaf", "Properties": {
+            "Name": sub("shop-${Stage}"), "Scope": "REGIONAL", "DefaultAction": {"Allow": {}},
+            "Description": "Rate limit per client address, AWS common and known-bad-inputs rules",
+            "CustomResponseBodies": {"too-many-requests": {"ContentType": "APPLICATION_JSON", "Content": too_many}},
+            "Rules": [rate, managed("AWSManagedRulesCommonRuleSet", 1),
+                      managed("AWSManagedRulesKnownBadInputsRuleSet", 2)],
+            "VisibilityConfig": visibility("shop-${Stage}-web-acl")}},
+        # RestAPI.Stage is the stage the SAM transform makes (and waits for it): the ACL guards the real stage.
+        "WebAclAssociation": {"Type": "AWS::WAFv2::WebACLAssociation", "Condition": "HasWaf", "Properties": {
+            "ResourceArn": sub(stage), "WebACLArn": arn("WebAcl")}},
+    }
+
+
+def cursor_key() -> dict:
+    """The key that signs pagination cursors (HMAC-SHA256): generated by Secrets Manager, never seen by anyone."""
+    return {"CursorKey": {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Delete",
+                          "UpdateReplacePolicy": "Delete", "Properties": {
+        "Name": sub("shop-${Stage}-cursor-key"), "Description": "Signs the API's pagination cursors (HMAC-SHA256)",
+        "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}}
 
 
 def log_group(name: str) -> dict:
@@ -399,6 +480,7 @@ def template() -> dict:
         **{logical: rule(name, pattern, target) for logical, (name, pattern, target) in RULES.items()},
         **queue_policies(),
         **user_pool(), **function_overrides(), **log_groups(), **api_access_logs(), **alarms(), **dashboard(),
+        **web_acl(), **cursor_key(),
     }
     return {
         "Parameters": {
@@ -414,6 +496,24 @@ def template() -> dict:
                                        "Description": "Requests per second the API stage admits (all clients)"},
             "ApiThrottlingBurstLimit": {"Type": "Number", "Default": 400, "MinValue": 1,
                                         "Description": "Requests the API stage admits at once above the rate"},
+            "AuthThrottlingRateLimit": {"Type": "Number", "Default": 10, "MinValue": 1,
+                                        "Description": "Requests per second each /auth/* route admits (all clients)"},
+            "AuthThrottlingBurstLimit": {"Type": "Number", "Default": 20, "MinValue": 1,
+                                         "Description": "Requests each /auth/* route admits at once above the rate"},
+            "WebhookThrottlingRateLimit": {"Type": "Number", "Default": 50, "MinValue": 1,
+                                           "Description": "Requests per second the payment webhook admits"},
+            "WebhookThrottlingBurstLimit": {"Type": "Number", "Default": 100, "MinValue": 1,
+                                            "Description": "Requests the payment webhook admits at once above the rate"},
+            "EnableWaf": {"Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
+                          "Description": "Put the WAF web ACL in front of the API stage"},
+            "WafRateLimit": {"Type": "Number", "Default": 2000, "MinValue": 10,
+                             "Description": "Requests one client address may make in 5 minutes before WAF answers 429"},
+            "ApiReservedConcurrency": {"Type": "Number", "Default": 100, "MinValue": 0,
+                                       "Description": "Concurrent executions reserved for (and capping) the API "
+                                                      "function; 0 reserves none"},
+            "ThreatProtectionMode": {"Type": "String", "Default": "OFF", "AllowedValues": ["OFF", "AUDIT", "ENFORCED"],
+                                     "Description": "Cognito threat protection (AUDIT or ENFORCED moves the pool "
+                                                    "to the Plus feature plan, billed per user)"},
             "CreateApiGatewayAccountRole": {
                 "Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
                 "Description": "Set the account's API Gateway CloudWatch Logs role (one per account and region, "
@@ -424,6 +524,9 @@ def template() -> dict:
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
             "SendsEmail": {"Fn::Not": [{"Fn::Equals": [ref("EmailSender"), ""]}]},
             "CreatesApiGatewayAccountRole": {"Fn::Equals": [ref("CreateApiGatewayAccountRole"), "true"]},
+            "HasWaf": {"Fn::Equals": [ref("EnableWaf"), "true"]},
+            "ReservesApiConcurrency": {"Fn::Not": [{"Fn::Equals": [ref("ApiReservedConcurrency"), 0]}]},
+            "HasThreatProtection": {"Fn::Not": [{"Fn::Equals": [ref("ThreatProtectionMode"), "OFF"]}]},
         },
         "Resources": resources,
         "Outputs": {
@@ -432,6 +535,7 @@ def template() -> dict:
             "UserPoolId": {"Value": ref("UserPool")}, "UserPoolClientId": {"Value": ref("UserPoolClient")},
             "AlarmTopicArn": {"Value": ref("AlarmTopic")},
             "ApiAccessLogGroupName": {"Value": ref("ApiAccessLogGroup")},
+            "WebAclArn": {"Condition": "HasWaf", "Value": arn("WebAcl")},
         },
     }
 

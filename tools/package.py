@@ -146,6 +146,14 @@ def stage_tracing(template: dict) -> dict[str, dict[str, str]]:
             "RestAPI": {"WS2002": why}, stage: {"WS2002": why}}
 
 
+def stage_defaults(template: dict, stage: str) -> dict:
+    """The stage's parameter defaults: `Stage` itself, and where production's do not fit (no WAF in dev)."""
+    template["Parameters"]["Stage"]["Default"] = stage
+    for name, value in merge_template.STAGE_DEFAULTS.get(stage, {}).items():
+        template["Parameters"][name]["Default"] = value
+    return template
+
+
 def exempt(template: dict, exceptions: dict[str, dict[str, str]]) -> dict:
     """Write the lint exceptions (logical id -> {rule: reason}) into the metadata of the resources present."""
     for logical, reasons in exceptions.items():
@@ -199,7 +207,7 @@ def package(stage: str, out: pathlib.Path) -> pathlib.Path:
         raise PackagingError(f"chalice package failed for {RUNTIME}")
     template = resolve_policy_references(merge(json.loads((raw / "sam.json").read_text()),
                                                json.loads((ROOT / ".chalice" / "resources.json").read_text())))
-    template["Parameters"]["Stage"]["Default"] = stage
+    stage_defaults(template, stage)
     exceptions = {**merge_template.LINT_EXCEPTIONS}
     for logical, reasons in stage_tracing(template).items():
         exceptions[logical] = {**exceptions.get(logical, {}), **reasons}

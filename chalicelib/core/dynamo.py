@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -180,28 +182,50 @@ class Page:
     next_cursor: str | None = None
 
 
+_CURSOR_MAC_LENGTH = 32  # hex characters of the HMAC-SHA256 kept in a cursor (128 bits)
+
+
+@functools.lru_cache(maxsize=1)
+def cursor_key() -> bytes:
+    """The key that signs cursors: the stack's secret (read once per container), else, on the local
+    and test stages only, the plain setting. A deployed stage without its secret serves no cursor."""
+    current = settings()
+    if current.cursor_key_secret:
+        from chalicelib.core.gateways import stack_secrets
+
+        return stack_secrets().get(current.cursor_key_secret).encode()
+    if current.deployed:
+        raise RuntimeError("CURSOR_KEY_SECRET is not set: a deployed stage signs cursors with the stack's key")
+    return current.cursor_key.encode()
+
+
+def _cursor_mac(payload: str) -> str:
+    return hmac.new(cursor_key(), payload.encode(), hashlib.sha256).hexdigest()[:_CURSOR_MAC_LENGTH]
+
+
 # Cursors are opaque to clients: the last evaluated key, bound to the partition it pages
-# through, with a digest so an edited cursor is refused instead of silently misread.
+# through, signed (HMAC-SHA256 under the stack's key) so an edited or forged cursor is refused
+# instead of silently misread.
 def encode_cursor(last_key: dict[str, Any] | None, partition: str) -> str | None:
     if not last_key:
         return None
     plain = {k: v["S"] for k, v in last_key.items()}
     payload = json.dumps({"k": plain, "p": partition}, separators=(",", ":"), sort_keys=True)
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
-    return base64.urlsafe_b64encode(f"{digest}{payload}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"{_cursor_mac(payload)}{payload}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None, partition: str, index: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
+    cursor_key()  # a stage that cannot sign answers that, not "invalid cursor"
     invalid = BadRequest("The cursor is invalid.", [{"field": "cursor", "location": "query",
                                                      "issue": "invalid", "message": "invalid cursor"}],
                          code="INVALID_CURSOR")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        digest, payload = raw[:16], raw[16:]
-        if hashlib.sha256(payload.encode()).hexdigest()[:16] != digest:
-            raise ValueError("digest")
+        mac, payload = raw[:_CURSOR_MAC_LENGTH], raw[_CURSOR_MAC_LENGTH:]
+        if not hmac.compare_digest(_cursor_mac(payload).encode(), mac.encode()):
+            raise ValueError("signature")
         data = json.loads(payload)
         plain = data["k"]
         if data["p"] != partition:

@@ -1,6 +1,7 @@
-"""The AWS services besides the table and the bus, each behind a small interface: Cognito, SES, SSM.
+"""The AWS services besides the table and the bus, each behind a small interface: Cognito, SES, SSM,
+Secrets Manager.
 
-Services reach them through `identity_provider()`, `mailer()` and `secrets()`; tests put fakes in
+Services reach them through `identity_provider()`, `mailer()`, `secrets()` and `stack_secrets()`; tests put fakes in
 their place with `replaced(...)`, the one place to do it. A provider's refusal surfaces as
 `ProviderError` carrying the provider's own error code, so services map codes to answers without
 knowing botocore. Nothing here imports boto3 or botocore before a gateway is used: a cold start
@@ -182,6 +183,14 @@ class SsmSecrets:
             return client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 
+class SecretsManagerSecrets:
+    """Secrets the stack generates itself (Secrets Manager), by name or ARN. Callers cache what they read."""
+
+    def get(self, name: str) -> str:
+        with _refusals("secretsmanager"):
+            return client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+
+
 # --- the getters ------------------------------------------------------------------------------
 
 _replacements: dict[str, Any] = {}
@@ -189,7 +198,8 @@ _replacements: dict[str, Any] = {}
 
 @functools.cache
 def _real(name: str) -> Any:
-    return {"identity_provider": CognitoUserPool, "mailer": SesMailer, "secrets": SsmSecrets}[name]()
+    return {"identity_provider": CognitoUserPool, "mailer": SesMailer, "secrets": SsmSecrets,
+            "stack_secrets": SecretsManagerSecrets}[name]()
 
 
 def identity_provider() -> IdentityProvider:
@@ -204,10 +214,14 @@ def secrets() -> Secrets:
     return _replacements.get("secrets") or _real("secrets")
 
 
+def stack_secrets() -> Secrets:
+    return _replacements.get("stack_secrets") or _real("stack_secrets")
+
+
 @contextlib.contextmanager
 def replaced(**fakes: Any) -> Iterator[None]:
     """Within the block, the getters answer `fakes` (tests): `with replaced(mailer=Outbox()): ...`."""
-    unknown = set(fakes) - {"identity_provider", "mailer", "secrets"}
+    unknown = set(fakes) - {"identity_provider", "mailer", "secrets", "stack_secrets"}
     if unknown:
         raise TypeError(f"no such gateway: {', '.join(sorted(unknown))}")
     before = dict(_replacements)

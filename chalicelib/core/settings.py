@@ -23,6 +23,10 @@ class Settings(BaseModel):
     # and refuse webhooks without it.
     payment_webhook_secret: str = "local-webhook-secret"
     payment_webhook_secret_parameter: str = ""
+    # The Secrets Manager secret (name or ARN) whose value signs pagination cursors; the plain key
+    # only where no secret is named, on the local/test stage.
+    cursor_key_secret: str = ""
+    cursor_key: str = "local-cursor-key"
     payment_window_minutes: int = Field(default=30, ge=1)
     basket_ttl_days: int = Field(default=30, ge=1)
     audit_retention_days: int = Field(default=365, ge=1)

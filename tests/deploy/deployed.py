@@ -81,6 +81,15 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
         return name, {"Arn": f"{prefix.format('cloudwatch')}:alarm:{name}"}
     if kind == "AWS::ApiGateway::RestApi":
         return logical.lower()[:10], {"RootResourceId": "root"}
+    if kind == "AWS::ApiGateway::Stage":
+        return p["StageName"], {}
+    if kind == "AWS::SecretsManager::Secret":  # Ref is the ARN: the name and six random characters
+        arn = f"{prefix.format('secretsmanager')}:secret:{p.get('Name', generated)}-AbC123"
+        return arn, {"Id": arn}
+    if kind == "AWS::WAFv2::WebACL":
+        acl = hashlib.sha1(logical.encode()).hexdigest()[:36]
+        return f"{p['Name']}|{acl}|{p['Scope']}", {
+            "Arn": f"{prefix.format('wafv2')}:{p['Scope'].lower()}/webacl/{p['Name']}/{acl}", "Id": acl}
     return generated, {}
 
 
@@ -298,7 +307,8 @@ def consumer_problems(deployed: Deployed) -> list[str]:
 
 
 def own_resources(deployed: Deployed, stage: str, ssm_parameter: str | None) -> set[str]:
-    """The ARNs a function's policy may name: the stack's own data resources, its SES identity, its secret."""
+    """The ARNs a function's policy may name: the stack's own data resources and secrets, its SES identity,
+    its webhook secret parameter."""
     owned = {deployed.arn(q) for q in deployed.of_type("AWS::SQS::Queue")}
     for kinds in ("AWS::Events::EventBus", "AWS::Cognito::UserPool", "AWS::Logs::LogGroup"):
         owned |= {deployed.arn(r) for r in deployed.of_type(kinds)}
@@ -306,6 +316,7 @@ def own_resources(deployed: Deployed, stage: str, ssm_parameter: str | None) -> 
         indexes = [i["IndexName"] for i in resource["Properties"].get("GlobalSecondaryIndexes", [])]
         owned |= {deployed.arn(table), deployed.arn(table) + "/index/*"}
         owned |= {f"{deployed.arn(table)}/index/{name}" for name in indexes}
+    owned |= {deployed.stack.refs[secret] for secret in deployed.of_type("AWS::SecretsManager::Secret")}
     owned.add(f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{deployed.parameters['EmailIdentity']}")
     if ssm_parameter:
         owned.add(f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter{ssm_parameter}")

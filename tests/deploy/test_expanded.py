@@ -189,3 +189,119 @@ def test_gateway_responses_live_in_the_api_definition(packaged):
     body = json.loads(responses["UNAUTHORIZED"]["responseTemplates"]["application/json"]
                       .replace("$context.error.messageString", '"m"').replace("$context.requestId", "r"))
     assert body == {"error": {"code": "UNAUTHORIZED", "message": "m"}, "requestId": "r"}
+
+
+# --- the edge: throttling per route, WAF, reserved concurrency, the user pool, the cursor key ----------
+
+def _stage(deployed: Deployed) -> tuple[str, dict]:
+    (stage, resource), = deployed.of_type("AWS::ApiGateway::Stage").items()
+    return stage, resource["Properties"]
+
+
+def test_the_sign_in_routes_and_the_webhook_are_throttled_tighter_than_the_stage(deployed, packaged):
+    from tools.merge_template import AUTH_ROUTES
+
+    defaults = {name: spec["Default"] for name, spec in packaged.expanded["Parameters"].items()}
+    _, properties = _stage(deployed)
+    limits = {(m["ResourcePath"], m["HttpMethod"]): (m["ThrottlingRateLimit"], m["ThrottlingBurstLimit"])
+              for m in properties["MethodSettings"]}
+    auth = (defaults["AuthThrottlingRateLimit"], defaults["AuthThrottlingBurstLimit"])
+    for route in ("login", "register", "confirm", "refresh", "forgot-password", "reset-password"):
+        assert limits[(f"/~1auth~1{route}", "POST")] == auth, route
+    assert len(AUTH_ROUTES) == 6
+    assert limits[("/~1webhooks~1payments", "POST")] == (
+        defaults["WebhookThrottlingRateLimit"], defaults["WebhookThrottlingBurstLimit"])
+    stage_wide = limits[("/*", "*")]
+    assert all(rate < stage_wide[0] and burst < stage_wide[1] for path, (rate, burst) in limits.items()
+               if path != ("/*", "*"))
+
+
+def test_the_access_log_names_request_caller_address_route_status_and_latency(deployed):
+    stage, properties = _stage(deployed)
+    fields = access_log_format(deployed, stage)
+    assert {fields[k] for k in ("requestId", "user", "ip", "httpMethod", "resourcePath", "status",
+                                "responseLatency")} == {
+        "$context.requestId", "$context.authorizer.claims.sub", "$context.identity.sourceIp",
+        "$context.httpMethod", "$context.resourcePath", "$context.status", "$context.responseLatency"}
+    group = deployed.logical_of(properties["AccessLogSetting"]["DestinationArn"])
+    assert deployed.resources[group]["Properties"]["RetentionInDays"] == 90
+
+
+def test_the_web_acl_guards_the_real_stage_with_a_rate_rule_and_the_managed_groups(deployed):
+    stage, properties = _stage(deployed)
+    association = deployed.resources["WebAclAssociation"]["Properties"]
+    api = deployed.stack.refs["RestAPI"]
+    assert association["ResourceArn"] == f"arn:aws:apigateway:{REGION}::/restapis/{api}/stages/{properties['StageName']}"
+    assert properties["RestApiId"] == api
+    assert association["WebACLArn"] == deployed.arn("WebAcl")
+    acl = deployed.resources["WebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    assert set(rules) == {"RatePerIp", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+    rate = rules["RatePerIp"]
+    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert rate["Statement"]["RateBasedStatement"]["Limit"] == deployed.parameters["WafRateLimit"]
+    blocked = rate["Action"]["Block"]["CustomResponse"]
+    assert blocked["ResponseCode"] == 429
+    body = json.loads(acl["CustomResponseBodies"][blocked["CustomResponseBodyKey"]]["Content"])
+    assert body == {"error": {"code": "TOO_MANY_REQUESTS", "message": body["error"]["message"]}, "requestId": None}
+    for name in ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"):
+        assert rules[name]["Statement"]["ManagedRuleGroupStatement"] == {"VendorName": "AWS", "Name": name}
+        assert rules[name]["OverrideAction"] == {"None": {}}
+    for visibility in [acl["VisibilityConfig"]] + [r["VisibilityConfig"] for r in acl["Rules"]]:
+        assert visibility["CloudWatchMetricsEnabled"] and visibility["SampledRequestsEnabled"]
+
+
+def test_the_association_waits_for_the_stage_it_guards(packaged):
+    (stage,) = [k for k, r in packaged.expanded["Resources"].items() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert {stage, "WebAcl"} <= dependencies(packaged.expanded, "WebAclAssociation")
+
+
+def test_without_waf_and_reserved_concurrency_as_dev_runs_the_stack_still_resolves(packaged):
+    dev = deploy(packaged.expanded, "dev", {"EnableWaf": "false", "ApiReservedConcurrency": 0})
+    assert not dev.of_type("AWS::WAFv2::WebACL") and not dev.of_type("AWS::WAFv2::WebACLAssociation")
+    assert "ReservedConcurrentExecutions" not in dev.resources["APIHandler"]["Properties"]
+    assert dev.of_type("AWS::ApiGateway::Stage")
+
+
+def test_dev_packages_without_the_web_acl_by_default(packaged):
+    import copy
+
+    from tools.package import stage_defaults
+
+    dev = stage_defaults(copy.deepcopy(packaged.template), "dev")
+    assert dev["Parameters"]["EnableWaf"]["Default"] == "false"
+    assert packaged.template["Parameters"]["EnableWaf"]["Default"] == "true"
+    assert not deploy(packaged.expanded, "dev", {"EnableWaf": "false"}).of_type("AWS::WAFv2::WebACL")
+
+
+def test_the_api_function_has_reserved_concurrency_and_the_order_pipeline_keeps_the_rest(deployed):
+    functions = {logical: r["Properties"] for logical, r in deployed.of_type("AWS::Lambda::Function").items()}
+    assert functions["APIHandler"]["ReservedConcurrentExecutions"] == deployed.parameters["ApiReservedConcurrency"]
+    assert deployed.parameters["ApiReservedConcurrency"] == 100
+    assert "ReservedConcurrentExecutions" not in functions["CreateOrders"]
+
+
+def test_the_user_pool_verifies_new_emails_offers_totp_and_threat_protection_is_a_parameter(deployed, packaged):
+    pool = deployed.resources["UserPool"]["Properties"]
+    assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+    assert "email" in pool["AutoVerifiedAttributes"]
+    assert (pool["MfaConfiguration"], pool["EnabledMfas"]) == ("OPTIONAL", ["SOFTWARE_TOKEN_MFA"])
+    assert "UserPoolAddOns" not in pool and "UserPoolTier" not in pool  # default: OFF, no Plus plan
+    audited = deploy(packaged.expanded, "prod", {"ThreatProtectionMode": "AUDIT"}).resources["UserPool"]["Properties"]
+    assert audited["UserPoolAddOns"] == {"AdvancedSecurityMode": "AUDIT"} and audited["UserPoolTier"] == "PLUS"
+
+
+def test_only_the_functions_that_page_may_read_the_cursor_key(deployed):
+    from local.iam import Decision, evaluate
+
+    secret = deployed.stack.refs["CursorKey"]
+    assert deployed.resources["CursorKey"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    readers = set()
+    for function, resource in deployed.of_type("AWS::Lambda::Function").items():
+        assert resource["Properties"]["Environment"]["Variables"]["CURSOR_KEY_SECRET"] == secret
+        policies = deployed.role_policies(deployed.function_role(function))
+        if evaluate(policies, "secretsmanager:GetSecretValue", secret) is Decision.ALLOWED:
+            readers.add(function)
+    assert {"APIHandler", "Housekeeping"} <= readers
+    assert not readers & {"CreateOrders", "RecordAudit", "Notify"}

@@ -13,7 +13,7 @@ import zipfile
 import cfnlint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DATA_SERVICES = ("dynamodb:", "sqs:", "events:", "cognito-idp:", "ssm:", "ses:")
+DATA_SERVICES = ("dynamodb:", "sqs:", "events:", "cognito-idp:", "ssm:", "ses:", "secretsmanager:")
 RUNTIME_LIFECYCLE = pathlib.Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "LmbdRuntimeLifecycle.json"
 
 
@@ -169,3 +169,16 @@ def test_table_is_protected_in_prod(packaged):
     assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
     assert table["DeletionPolicy"] == "Retain"
+
+
+def test_every_auth_route_of_the_app_is_throttled_on_its_own():
+    from app import app
+    from tools.merge_template import AUTH_ROUTES, WEBHOOK_ROUTE, method_settings
+
+    routes = {path for path in app.routes if path.startswith("/auth/")}
+    assert routes == set(AUTH_ROUTES)
+    assert WEBHOOK_ROUTE in app.routes
+    paths = {(m["ResourcePath"], m["HttpMethod"]) for m in method_settings()}
+    for route in routes | {WEBHOOK_ROUTE}:
+        assert list(app.routes[route]) == ["POST"], route
+        assert ("/" + route.replace("/", "~1"), "POST") in paths, route

@@ -10,7 +10,7 @@ from local.bootstrap import ACCOUNT_ID, Resolver, Stack, load_template
 TEMPLATE = load_template()
 LOCAL_TYPES = {"AWS::DynamoDB::Table", "AWS::Events::EventBus", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
                "AWS::Events::Rule", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
-               "AWS::Cognito::UserPoolGroup", "AWS::Logs::LogGroup"}
+               "AWS::Cognito::UserPoolGroup", "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret"}
 
 
 def declared(resource_type: str) -> dict[str, dict]:
@@ -99,6 +99,16 @@ def test_user_pool_signs_in_by_email_with_the_declared_policy_and_admin_group(st
     assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= set(app_client["ExplicitAuthFlows"])
     groups = [g["GroupName"] for g in idp.list_groups(UserPoolId=pool["Id"])["Groups"]]
     assert groups == ["admin"]
+    assert pool["UserAttributeUpdateSettings"]["AttributesRequireVerificationBeforeUpdate"] == ["email"]
+    assert pool["MfaConfiguration"] == "OPTIONAL"
+
+
+def test_the_cursor_key_is_a_generated_secret_and_the_web_acl_stays_in_aws(stack, client_for):
+    (logical, resource), = declared("AWS::SecretsManager::Secret").items()
+    value = client_for("secretsmanager").get_secret_value(SecretId="shop-local-cursor-key")
+    assert value["ARN"] == stack.refs[logical]
+    assert len(value["SecretString"]) == resource["Properties"]["GenerateSecretString"]["PasswordLength"]
+    assert not {kind for kind in stack.types.values() if kind.startswith("AWS::WAFv2::")}
 
 
 def test_summary_names_what_the_app_needs(stack):
