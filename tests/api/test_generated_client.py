@@ -1,0 +1,125 @@
+"""A client generated from the document (openapi-python-client) completes the shopper's flow over HTTP.
+
+The document is what a client team gets; if the generator cannot turn it into typed calls, or the calls
+it makes are not what the server takes, the contract is wrong. The client talks to the local stack
+(`python -m local.run`, as `make run` starts it) on a free port.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PACKAGE = "shop_client"
+
+
+@pytest.fixture(scope="module")
+def client_package(tmp_path_factory):
+    from tools.openapi import render
+
+    where = tmp_path_factory.mktemp("generated")
+    (where / "openapi.json").write_text(render())
+    (where / "config.yaml").write_text("post_hooks: []\n")  # no formatter runs on the generated code
+    generator = pathlib.Path(sys.executable).parent / "openapi-python-client"
+    result = subprocess.run([str(generator), "generate", "--path", "openapi.json", "--meta", "none",
+                             "--output-path", PACKAGE, "--config", "config.yaml", "--fail-on-warning"],
+                            cwd=where, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    sys.path.insert(0, str(where))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(where))
+        for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
+            del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory):
+    from local.emulator import free_port
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("client-stack") / "run.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PORT=str(port))
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(base + "/health"):
+            assert process.poll() is None, log.read_text()
+            if time.monotonic() > deadline:
+                pytest.fail("the local stack did not answer /health:\n" + log.read_text())
+            time.sleep(0.3)
+        yield base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(20)
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+    return False
+
+
+def test_the_generated_client_registers_shops_checks_out_and_reads_its_order(client_package, base_url):
+    from shop_client import AuthenticatedClient, Client
+    from shop_client.api.auth import post_auth_login, post_auth_register
+    from shop_client.api.basket import post_basket_checkout, put_basket_items_product_id
+    from shop_client.api.orders import get_orders_order_id
+    from shop_client.api.products import get_products
+    from shop_client.models import (
+        CheckoutAccepted,
+        CheckoutRequestWithShippingAddress,
+        LoginRequest,
+        Order,
+        OrderStatus,
+        PostalAddress,
+        PostalAddressCountry,
+        QuantityChange,
+        RegisterRequest,
+        Tokens,
+    )
+
+    anonymous = Client(base_url=base_url, raise_on_unexpected_status=True, timeout=15)
+    email, password = f"generated-{uuid.uuid4().hex[:8]}@example.com", "Generated123"
+    registered = post_auth_register.sync_detailed(client=anonymous, body=RegisterRequest(
+        email=email, password=password, name="Generated Client"))
+    assert registered.status_code == 201, registered.content
+    tokens = post_auth_login.sync(client=anonymous, body=LoginRequest(email=email, password=password))
+    assert isinstance(tokens, Tokens), tokens
+    shopper = AuthenticatedClient(base_url=base_url, token=tokens.id_token, prefix="Bearer",
+                                  raise_on_unexpected_status=True, timeout=15)
+
+    products = get_products.sync(client=anonymous, limit=20)
+    product = next(p for p in products.items if p.stock > 0)
+    basket = put_basket_items_product_id.sync(product.id, client=shopper, body=QuantityChange(quantity=1))
+    assert [line.product_id for line in basket.items] == [product.id]
+
+    address = PostalAddress(name="Generated Client", line1="1 Main St", city="Ghent", postal_code="9000",
+                            country=PostalAddressCountry.BE)
+    accepted = post_basket_checkout.sync(client=shopper, idempotency_key=uuid.uuid4().hex,
+                                         body=CheckoutRequestWithShippingAddress(shipping_address=address))
+    assert isinstance(accepted, CheckoutAccepted), accepted
+
+    deadline = time.monotonic() + 30  # the order is created by the pipeline, off the request
+    while not isinstance(order := get_orders_order_id.sync(accepted.order_id, client=shopper), Order):
+        assert time.monotonic() < deadline, order
+        time.sleep(0.3)
+    assert (order.id, order.status, order.subtotal) == (accepted.order_id, OrderStatus.PENDING, product.price)
+    assert order.created_at.tzinfo is not None  # a date-time, parsed as one
+    assert order.shipping_address.city == "Ghent"
