@@ -254,6 +254,9 @@ def http_middleware(app: Any):
                 response = Response(body=error_body("INTERNAL_ERROR", "An internal error occurred.", rid),
                                     status_code=500)
             response = _normalise_chalice_error(response, rid)
+            # The gateway's access log cannot log the correlation header: this line joins its requestId to it.
+            get_logger("http").info("answered", extra={"method": event.method, "route": event.path,
+                                                       "status": response.status_code})
             if cid:
                 response.headers[CORRELATION_HEADER] = cid
             return response

@@ -48,3 +48,13 @@ def test_tracing_is_off_unless_the_stage_turns_it_on(client):
 
     client.http.get("/health")
     assert _tracer() is None and "aws_xray_sdk" not in sys.modules
+
+
+def test_every_answer_logs_one_line_joining_the_gateways_request_id_to_the_correlation_id(client, capsys):
+    capsys.readouterr()
+    response = client.http.get("/products/nope", headers={"X-Correlation-Id": "corr-12345678"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (answered,) = [line for line in lines if line.get("message") == "answered"]
+    assert answered["correlationId"] == "corr-12345678"
+    assert answered["requestId"] == json.loads(response.body)["requestId"]
+    assert (answered["method"], answered["route"], answered["status"]) == ("GET", "/products/{product_id}", 404)
