@@ -16,10 +16,13 @@ from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import announce
+from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.events import CheckoutRequested
 from chalicelib.orders.models import CheckoutAccepted, CheckoutRequest, IdempotencyKey, OrderLine
 from chalicelib.orders.repository import (
+    Allowance,
+    AllowanceExceeded,
     CheckoutExists,
     CheckoutLine,
     CheckoutRepository,
@@ -62,6 +65,7 @@ class CheckoutService:
         # A basket holds one currency (set when its first line went in); every line must still be in it.
         currency = basket.currency or next((p.currency for p in products.values()), None)
         lines = self._lines(basket.lines, products, currency)
+        allowance = self._allowance(who, lines)
         address = self._address(who, request)
 
         created_at = iso()
@@ -69,7 +73,7 @@ class CheckoutService:
         subtotal = sum(line.line_total for line in lines)
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
                                       items=lines, subtotal=subtotal, currency=currency,
-                                      shipping_address=address, created_at=created_at)
+                                      shipping_address=address, created_at=created_at, holds_allowance=True)
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
         data = event.data
         record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
@@ -80,12 +84,15 @@ class CheckoutService:
             self.checkouts.commit(checkout=record, event=event,
                                   lines=[CheckoutLine(line.product_id, line.quantity, line.unit_price, currency)
                                          for line in lines],
-                                  basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version))
+                                  basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version),
+                                  allowance=allowance)
         except CheckoutExists:
             replay = self._replay(checkout_id, request_hash)
             if replay:
                 return replay
             raise Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT") from None
+        except AllowanceExceeded as exceeded:
+            raise self._over_allowance(allowance, exceeded) from None
         except LinesRejected as rejected:
             raise self._refused({line.product_id: line for line in lines}, rejected) from None
         except BasketChanged:
@@ -122,6 +129,30 @@ class CheckoutService:
         if problems:
             raise _lines_conflict(problems)
         return lines
+
+    @staticmethod
+    def _allowance(who: Caller, lines: list[OrderLine]) -> Allowance:
+        """The caller's unpaid allowance; a basket that alone reserves more units than it allows is refused
+        here (the transaction enforces the allowance against what the caller already holds)."""
+        allowance = Allowance(who.user_id, settings().max_unpaid_orders, settings().max_unpaid_units)
+        if allowance_units(lines) > allowance.units:
+            metrics.count("AllowanceRejections")
+            raise Conflict(f"One order may reserve at most {allowance.units} units; this one asks for "
+                           f"{allowance_units(lines)}.", code="TOO_MANY_UNITS")
+        return allowance
+
+    @staticmethod
+    def _over_allowance(allowance: Allowance, exceeded: AllowanceExceeded) -> Conflict:
+        metrics.count("AllowanceRejections")
+        details = [{"field": "basket", "issue": "unpaid_allowance", "heldOrders": exceeded.held_orders,
+                    "heldUnits": exceeded.held_units, "maxOrders": allowance.orders, "maxUnits": allowance.units,
+                    "message": "pay for or cancel an order awaiting payment first"}]
+        if exceeded.held_orders >= allowance.orders:
+            return Conflict(f"You have {exceeded.held_orders} orders awaiting payment, the most one customer may "
+                            "hold; pay for or cancel one first.", details, code="TOO_MANY_UNPAID_ORDERS")
+        return Conflict(f"Your orders awaiting payment reserve {exceeded.held_units} units; this one would take "
+                        f"you past {allowance.units}. Pay for or cancel one first.", details,
+                        code="TOO_MANY_UNITS")
 
     def _address(self, who: Caller, request: CheckoutRequest) -> PostalAddress:
         if request.shipping_address is not None:
@@ -175,6 +206,10 @@ class CheckoutService:
             if alert:
                 alerts.append(envelope(alert, actor=actor))
         return alerts
+
+
+def allowance_units(lines: list[OrderLine]) -> int:
+    return sum(line.quantity for line in lines)
 
 
 @functools.lru_cache(maxsize=1)

@@ -20,6 +20,9 @@ class CheckoutRequested(EventData):
     currency: str
     shipping_address: PostalAddress
     created_at: str
+    # The checkout counted against its buyer's unpaid allowance; the order gives it back when it
+    # leaves PENDING. False on checkouts accepted before the allowance existed: nothing to give back.
+    holds_allowance: bool = False
 
 
 class _OrderEvent(EventData):

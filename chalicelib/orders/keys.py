@@ -6,6 +6,7 @@ import uuid
 ORDER_SK = "ORDER"
 CHECKOUT_SK = "CHECKOUT"
 PAYMENT_DUE = "PAYMENTDUE"
+ALLOWANCE_SK = "UNPAID"
 _NAMESPACE = uuid.UUID("5b0d7c1e-3f7e-4a55-9a43-6f1f0c6f9e21")
 
 
@@ -19,6 +20,11 @@ def checkout_pk(checkout_id: str) -> str:
 
 def payment_event_pk(provider_event_id: str) -> str:
     return f"PAYMENTEVENT#{provider_event_id}"
+
+
+def allowance_pk(user_id: str) -> str:
+    """What a customer holds unpaid (orders awaiting payment, units they reserve): one item per customer."""
+    return f"UNPAID#{user_id}"
 
 
 def user_orders_partition(user_id: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from chalicelib.core.models import (
@@ -81,6 +81,21 @@ class Order(ApiModel):
     version: int = 1
     created_at: Timestamp
     updated_at: Timestamp
+    # Stored, never on the wire: whether this order counts against its buyer's unpaid allowance
+    # (orders from checkouts accepted before the allowance existed do not).
+    _holds_allowance: bool = PrivateAttr(default=False)
+
+    @property
+    def holds_allowance(self) -> bool:
+        return self._holds_allowance
+
+    def holding_allowance(self, holds: bool) -> "Order":
+        self._holds_allowance = holds
+        return self
+
+    @property
+    def units(self) -> int:
+        return sum(line.quantity for line in self.items)
 
     def held(self) -> int:
         """What the shop holds for this order. Staff marking an order PAID asserts its subtotal arrived."""

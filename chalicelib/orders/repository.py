@@ -62,6 +62,24 @@ class LinesRejected(Exception):
         self.lines = lines
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """What one customer may hold unpaid at once: `orders` awaiting payment reserving `units` in all."""
+
+    user_id: str
+    orders: int
+    units: int
+
+
+class AllowanceExceeded(Exception):
+    """The checkout would take its buyer beyond their unpaid allowance; what they hold now."""
+
+    def __init__(self, held_orders: int, held_units: int):
+        super().__init__(f"{held_orders} unpaid order(s) holding {held_units} unit(s)")
+        self.held_orders = held_orders
+        self.held_units = held_units
+
+
 class CheckoutExists(Exception):
     """A checkout with this id is already recorded (the same key, sent again or concurrently)."""
 
@@ -81,7 +99,26 @@ class CompanionRejected(Exception):
 
 
 def _order(item: dict[str, Any]) -> Order:
-    return model_from_item(Order, item)
+    return model_from_item(Order, item).holding_allowance(bool(item.get("holds_allowance")))
+
+
+def _take_allowance(allowance: Allowance, units: int) -> dict[str, Any]:
+    """A transaction item counting one more unpaid order of `units` against the buyer's allowance,
+    refused when they already hold the most orders, or would hold more units, than it allows."""
+    update = Update().set("type", "ALLOWANCE").add("unpaid_orders", 1).add("unpaid_units", units)
+    return {"Update": {
+        "TableName": table_name(), "Key": key(keys.allowance_pk(allowance.user_id), keys.ALLOWANCE_SK),
+        **update.request("attribute_not_exists(#unpaid_orders) OR "
+                         "(#unpaid_orders < :most_orders AND #unpaid_units <= :room)",
+                         values={":most_orders": allowance.orders, ":room": allowance.units - units}),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+
+def _give_back_allowance(order: Order) -> dict[str, Any]:
+    """The transaction item returning what `order` held against its buyer's allowance."""
+    update = Update().add("unpaid_orders", -1).add("unpaid_units", -order.units)
+    return {"Update": {"TableName": table_name(), "Key": key(keys.allowance_pk(order.user_id), keys.ALLOWANCE_SK),
+                       **update.request()}}
 
 
 class CheckoutRepository:
@@ -97,12 +134,13 @@ class CheckoutRepository:
         return CheckoutRecord(**from_item(item))
 
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
-               basket_clear: dict[str, Any]) -> None:
+               basket_clear: dict[str, Any], allowance: Allowance) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
-        checkout (with its CheckoutRequested event in the outbox) and empty the basket.
+        checkout (with its CheckoutRequested event in the outbox), empty the basket and count the
+        order against its buyer's unpaid allowance.
 
-        Raises CheckoutExists, LinesRejected (every refused line, with why), BasketChanged, or
-        TransactionContended when concurrent transactions kept colliding with it.
+        Raises CheckoutExists, AllowanceExceeded, LinesRejected (every refused line, with why),
+        BasketChanged, or TransactionContended when concurrent transactions kept colliding with it.
         """
         items = [self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price, line.currency)
                  for line in lines]
@@ -111,11 +149,15 @@ class CheckoutRepository:
         items.append({"Put": {"TableName": table_name(), "Item": to_item(record),
                               "ConditionExpression": "attribute_not_exists(PK)"}})
         items.append(basket_clear)
+        items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
         try:
             transact_write(items)
         except TransactionRejected as rejected:
             if rejected.failed(len(lines)):
                 raise CheckoutExists(checkout["checkout_id"]) from None
+            if rejected.failed(len(lines) + 2):
+                held = rejected.old(len(lines) + 2) or {}
+                raise AllowanceExceeded(int(held.get("unpaid_orders", 0)), int(held.get("unpaid_units", 0))) from None
             refused = [LineRejected(line.product_id,
                                     self.products.reservation_refusal(rejected.old(i), line.unit_price, line.currency),
                                     rejected.old(i))
@@ -138,7 +180,7 @@ class OrderRepository:
     def create(self, order: Order) -> tuple[Order, bool]:
         """Put the order unless it exists. Returns (order as stored, created now?)."""
         item = {"PK": keys.order_pk(order.id), "SK": keys.ORDER_SK, "type": "ORDER",
-                **order.model_dump(mode="json"),
+                **order.model_dump(mode="json"), **({"holds_allowance": True} if order.holds_allowance else {}),
                 **keys.index_keys(order.user_id, order.status, order.created_at, order.id, order.payment_due_at)}
         try:
             ddb().put_item(TableName=table_name(), Item=to_item(item),
@@ -198,8 +240,11 @@ class OrderRepository:
         shown = payment is not None and len(order.payments) < MAX_PAYMENTS_SHOWN
         if shown:
             update.append("payments", [payment.model_dump(mode="json")])
+        gives_back = moving and order.status == "PENDING" and order.holds_allowance
         if moving and order.status == "PENDING":
             update.remove("GSI3PK", "GSI3SK")  # no longer awaiting payment
+        if gives_back:
+            update.remove("holds_allowance")
         items: list[dict[str, Any]] = [{"Update": {
             "TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
             **update.request("#status = :from AND #version = :seen_version",
@@ -208,6 +253,8 @@ class OrderRepository:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]
         if moving and status in RETURNS_STOCK:
             items += [self.products.restock_in_transaction(line.product_id, line.quantity) for line in order.items]
+        if gives_back:  # no longer unpaid: the buyer may hold another
+            items.append(_give_back_allowance(order))
         first_companion = len(items)
         items += list(companions or [])
         items += outbox_puts(events)
@@ -226,7 +273,8 @@ class OrderRepository:
             "captured_amount": order.captured_amount if captured_amount is None else captured_amount,
             "refund_due": order.refund_due if refund_due is None else refund_due,
             "payments": order.payments + ([payment] if shown else []),
-            "status_reason": reason if (reason and moving) else order.status_reason})
+            "status_reason": reason if (reason and moving) else order.status_reason}).holding_allowance(
+                order.holds_allowance and not gives_back)
 
     def anonymise(self, order: Order, updated_at: str) -> None:
         """Keep the order for the books, without the person: no address, no link to the user."""
@@ -234,7 +282,8 @@ class OrderRepository:
         ddb().update_item(
             TableName=table_name(), Key=key(keys.order_pk(order.id), keys.ORDER_SK),
             **Update().set_all({"user_id": "erased", "updated_at": updated_at, "shipping_country": country})
-            .remove("shipping_address", "GSI1PK", "GSI1SK").request())
+            # Its allowance went with the person: nothing to give back to anyone.
+            .remove("shipping_address", "GSI1PK", "GSI1SK", "holds_allowance").request())
 
 
 def canonical_json(data: Any) -> str:

@@ -69,7 +69,7 @@ class OrderService:
         order = Order(id=data.order_id, user_id=data.user_id, status="PENDING", items=data.items,
                       subtotal=data.subtotal, currency=data.currency, shipping_address=data.shipping_address,
                       checkout_id=data.checkout_id, payment_due_at=due, created_at=data.created_at,
-                      updated_at=moment)
+                      updated_at=moment).holding_allowance(data.holds_allowance)
         stored, created = self.orders.create(order)
         # Id and time come from the stored order, so a repeat announcement is the same event.
         announcement = envelope(OrderCreated(order_id=stored.id, user_id=stored.user_id,

@@ -27,6 +27,8 @@ SHOPPERS = {"ann": auth("ann"), "bob": auth("bob")}
 LIVE = {"PENDING", "PAID", "SHIPPED", "DELIVERED"}
 KEEPS_PAYMENT = {"PAID", "SHIPPED", "DELIVERED"}
 STATUSES = ["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
+# Small unpaid allowances, so that sequences of a few dozen steps reach them.
+MAX_UNPAID_ORDERS, MAX_UNPAID_UNITS = 2, 8
 
 
 class ShopModel(RuleBasedStateMachine):
@@ -49,7 +51,8 @@ class ShopModel(RuleBasedStateMachine):
         self._iam = enable_iam_authentication()
         self._iam.__enter__()
         stack = create_stack()
-        os.environ.update(USER_POOL_ID=stack["user_pool_id"], USER_POOL_CLIENT_ID=stack["user_pool_client_id"])
+        os.environ.update(USER_POOL_ID=stack["user_pool_id"], USER_POOL_CLIENT_ID=stack["user_pool_client_id"],
+                          MAX_UNPAID_ORDERS=str(MAX_UNPAID_ORDERS), MAX_UNPAID_UNITS=str(MAX_UNPAID_UNITS))
         _forget_caches()
 
         self.published: list = []  # every event the bus accepted, in order
@@ -70,6 +73,7 @@ class ShopModel(RuleBasedStateMachine):
         self.client = FunctionClient(app, stage_name="local")
         self.added: dict[str, int] = {}  # product id -> units ever put on the shelf
         self.checkouts: dict[str, dict[str, int]] = {}  # order id -> {product id: units} reserved by its checkout
+        self.buyers: dict[str, str] = {}  # order id -> the shopper who checked it out
         self.delivered_checkouts: set[str] = set()
         self.matched_captures: dict[str, int] = {}  # order id -> money the provider took matching the order
         self.provider_events: dict[str, dict] = {}  # event id -> body, as sent
@@ -85,6 +89,8 @@ class ShopModel(RuleBasedStateMachine):
         self._iam.__exit__(None, None, None)
         self._aws.stop()
         ids.set_clock(None)
+        for name in ("MAX_UNPAID_ORDERS", "MAX_UNPAID_UNITS"):
+            os.environ.pop(name, None)
 
     # --- setting up -----------------------------------------------------------------------
 
@@ -109,12 +115,19 @@ class ShopModel(RuleBasedStateMachine):
     def check_out(self, shopper):
         headers = SHOPPERS[shopper]
         basket = call(self.client, "get", "/basket", headers=headers).json
+        held_orders, held_units = self._unpaid(shopper)
+        units = sum(line["quantity"] for line in basket["items"])
+        within = held_orders < MAX_UNPAID_ORDERS and held_units + units <= MAX_UNPAID_UNITS
         response = call(self.client, "post", "/basket/checkout", {"shippingAddress": ADDRESS},
                         {**headers, "Idempotency-Key": uuid.uuid4().hex})
         assert response.status_code in (202, 409), response.body
         if response.status_code == 202:
+            assert within, f"{shopper} holds {held_orders} unpaid orders of {held_units} units, and got {units} more"
             self.checkouts[response.json["orderId"]] = {line["productId"]: line["quantity"]
                                                         for line in basket["items"]}
+            self.buyers[response.json["orderId"]] = shopper
+        elif response.json["error"]["code"] in ("TOO_MANY_UNPAID_ORDERS", "TOO_MANY_UNITS"):
+            assert not within, f"{shopper} refused within the allowance: {response.body}"
 
     @rule(pick=st.integers(0, 50))
     @precondition(lambda self: self.checkouts)
@@ -240,7 +253,28 @@ class ShopModel(RuleBasedStateMachine):
         order_id = created[pick % len(created)]
         return call(self.client, "get", f"/orders/{order_id}", headers=ADMIN).json
 
+    def _unpaid(self, shopper):
+        """(orders, units) the shopper holds unpaid: checkouts whose order is not made yet or still PENDING."""
+        orders = units = 0
+        for order_id, lines in self.checkouts.items():
+            if self.buyers[order_id] != shopper:
+                continue
+            stored = self._stored(order_id)
+            if stored is None or stored.status == "PENDING":
+                orders, units = orders + 1, units + sum(lines.values())
+        return orders, units
+
     # --- invariants -------------------------------------------------------------------------
+
+    @invariant()
+    def each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders(self):
+        from chalicelib.core.dynamo import ddb, from_item, key, table_name
+
+        for shopper in SHOPPERS:
+            item = ddb().get_item(TableName=table_name(), Key=key(f"UNPAID#{shopper}", "UNPAID")).get("Item")
+            stored = from_item(item) if item else {}
+            counted = (int(stored.get("unpaid_orders", 0)), int(stored.get("unpaid_units", 0)))
+            assert counted == self._unpaid(shopper), f"{shopper}: the allowance counts {counted}"
 
     @invariant()
     def stock_is_never_negative_and_every_unit_is_accounted_for(self):
@@ -352,5 +386,20 @@ def test_the_model_reaches_the_interesting_states():
         statuses = sorted(model._stored(o).status for o in model.delivered_checkouts)
         refunds = sorted(model._stored(o).refund_due for o in model.delivered_checkouts)
         assert statuses == ["CANCELLED", "PAID"] and refunds == [True, True], (statuses, refunds)
+        # Ann's paid order holds nothing; two new unpaid ones use her allowance up, a third waits.
+        model.bus_outage_begins_or_ends()  # the bus is back
+        for _ in range(2):
+            model.fill_basket("ann", 1, 1)
+            model.check_out("ann")
+        model.fill_basket("ann", 1, 1)
+        refused = call(model.client, "post", "/basket/checkout", {"shippingAddress": ADDRESS},
+                       {**SHOPPERS["ann"], "Idempotency-Key": uuid.uuid4().hex})
+        assert refused.status_code == 409 and refused.json["error"]["code"] == "TOO_MANY_UNPAID_ORDERS", refused.body
+        model.deliver_orders(twice=False)
+        model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders()
+        model.customer_cancels(sorted(model.delivered_checkouts).index(list(model.checkouts)[2]))
+        model.check_out("ann")
+        assert len(model.checkouts) == 5
+        model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders()
     finally:
         model.teardown()
