@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import pathlib
 
+import pytest
+
 from tests.conftest import json_of
 
 
@@ -49,3 +51,129 @@ def test_secured_operations_declare_their_scheme():
     assert spec["paths"]["/products"]["post"]["security"] == [{"cognito": []}]
     assert "403" in spec["paths"]["/products"]["post"]["responses"]
     assert spec["paths"]["/webhooks/payments"]["post"]["security"] == [{"webhookSignature": []}]
+
+
+# --- as strict as the server ----------------------------------------------------------------
+
+def _spec() -> dict:
+    from tools.openapi import render
+
+    return json.loads(render())
+
+
+def _operations(spec: dict):
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            yield path, method.upper(), operation
+
+
+def test_every_operation_documents_throttling_and_every_write_a_body_too_large():
+    spec = _spec()
+    assert spec["servers"] and all(s["url"].startswith(("/", "https://")) for s in spec["servers"])
+    for path, method, operation in _operations(spec):
+        responses = operation["responses"]
+        assert "429" in responses and "500" in responses, f"{method} {path}"
+        assert ("413" in responses) == (method in ("POST", "PUT", "PATCH", "DELETE")), f"{method} {path}"
+        assert "401" in responses or not operation["security"], f"{method} {path}"
+        ids = [p for p in operation["parameters"] if p["in"] == "path"]
+        for parameter in ids:
+            assert parameter["schema"]["maxLength"] == 128 and parameter["schema"]["pattern"] == "^[^/]+$"
+        if ids:
+            assert "400" in responses and "404" in responses, f"{method} {path}"
+        can_be_malformed = ids or "requestBody" in operation or any(p["in"] != "path" for p in operation["parameters"])
+        assert ("400" in responses) == bool(can_be_malformed or operation["security"] == [{"webhookSignature": []}]), (
+            f"{method} {path}")
+
+
+def test_the_path_id_limit_is_the_one_the_middleware_enforces():
+    from chalicelib.core.http import MAX_PATH_PARAMETER_LENGTH
+    from chalicelib.core.openapi import PATH_ID_MAX_LENGTH
+
+    assert PATH_ID_MAX_LENGTH == MAX_PATH_PARAMETER_LENGTH
+
+
+def test_the_docs_page_and_its_assets_are_not_json():
+    paths = _spec()["paths"]
+    assert list(paths["/docs"]["get"]["responses"]["200"]["content"]) == ["text/html"]
+    for path, methods in paths.items():
+        if path.startswith("/docs/"):
+            assert "application/json" not in methods["get"]["responses"]["200"]["content"], path
+
+
+def test_the_idempotency_key_header_carries_the_pattern_the_server_checks():
+    import re
+
+    from pydantic import TypeAdapter
+
+    from chalicelib.orders.models import IdempotencyKey
+
+    operation = _spec()["paths"]["/basket/checkout"]["post"]
+    header = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
+    assert header["required"] and (header["schema"]["minLength"], header["schema"]["maxLength"]) == (8, 128)
+    adapter = TypeAdapter(IdempotencyKey)
+    for key in ("abcdefgh", "a" * 128, "order:2026-11-23.1_x"):
+        assert re.fullmatch(header["schema"]["pattern"], key) and adapter.validate_python(key)
+    for key in ("short", "a" * 129, "has space!", "ключ-ключ-ключ"):
+        assert not re.fullmatch(header["schema"]["pattern"], key)
+
+
+def test_exactly_one_address_is_a_one_of_of_complete_shapes():
+    import jsonschema
+
+    spec = _spec()
+    schema = {**spec["components"]["schemas"]["CheckoutRequest"], "components": spec["components"]}
+    address = {"name": "A", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid({"addressId": "a1"}) and validator.is_valid({"shippingAddress": address})
+    for refused in ({}, {"addressId": "a1", "shippingAddress": address}, {"addressId": None}):
+        assert not validator.is_valid(refused), refused
+
+
+def test_patches_offer_null_only_where_the_server_takes_it():
+    from chalicelib.catalogue.models import ProductPatch
+    from chalicelib.users.models import ProfilePatch
+
+    schemas = _spec()["components"]["schemas"]
+
+    def nullable(model: str) -> set[str]:
+        return {name for name, prop in schemas[model]["properties"].items()
+                if {"type": "null"} in prop.get("anyOf", []) or prop.get("default", 0) is None}
+
+    assert nullable("ProfilePatch") == {"phone"}
+    assert nullable("ProductPatch") == set()
+    ProfilePatch.model_validate({"phone": None}, strict=True)  # what the schema offers, the server takes
+    for field in ("name", "marketing"):
+        with pytest.raises(ValueError):
+            ProfilePatch.model_validate({field: None}, strict=True)
+    with pytest.raises(ValueError):
+        ProductPatch.model_validate({"name": None, "version": 1}, strict=True)
+
+
+def test_the_password_rules_are_in_the_schema_and_agree_with_the_server():
+    import re
+
+    from chalicelib.users.models import RegisterRequest
+
+    password = _spec()["components"]["schemas"]["RegisterRequest"]["properties"]["password"]
+    assert password["minLength"] == 8 and "upper-case" in password["description"]
+    for candidate in ("Shopper123", "aB3aaaaa", "Pass word 9", "short1A", "alllower123", "ALLUPPER123",
+                      "NoDigitsHere", " Leading1a", "Trailing1a "):
+        documented = len(candidate) >= password["minLength"] and bool(re.fullmatch(password["pattern"], candidate))
+        try:
+            RegisterRequest.model_validate({"email": "a@example.com", "password": candidate, "name": "A"},
+                                           strict=True)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert documented == accepted, candidate
+
+
+def test_timestamps_are_date_times_and_emails_emails():
+    schemas = _spec()["components"]["schemas"]
+    stamps = [(name, prop) for name, model in schemas.items() for prop_name, prop in model.get("properties", {}).items()
+              if prop_name == "at" or prop_name.endswith("At")]
+    assert len(stamps) > 10
+    for name, prop in stamps:
+        formats = {prop.get("format")} | {option.get("format") for option in prop.get("anyOf", [])}
+        assert "date-time" in formats, name
+    assert schemas["RegisterRequest"]["properties"]["email"]["format"] == "email"
