@@ -83,6 +83,10 @@ class FakeIdentityProvider:
         self._by_sub(username)
         self.signed_out.append(username)
 
+    def delete(self, username):
+        email = next(e for e, u in self.users.items() if u["sub"] == self._by_sub(username)["sub"])
+        del self.users[email]
+
     def user_ids_in_group(self, group):
         return list(self.admins) if group == "admin" else []
 

@@ -70,6 +70,7 @@ class IdentityProvider(Protocol):
     def disable(self, username: str) -> None: ...
     def enable(self, username: str) -> None: ...
     def global_sign_out(self, username: str) -> None: ...
+    def delete(self, username: str) -> None: ...
     def user_ids_in_group(self, group: str) -> list[str]: ...
 
 
@@ -117,6 +118,10 @@ class CognitoUserPool:
 
     def global_sign_out(self, username: str) -> None:
         self._admin("admin_user_global_sign_out", username)
+
+    def delete(self, username: str) -> None:
+        """Remove the login and every attribute the pool holds (email, name): erasure, not suspension."""
+        self._admin("admin_delete_user", username)
 
     def user_ids_in_group(self, group: str) -> list[str]:
         """The `sub` of every enabled member (staff groups are small: a call or two)."""
