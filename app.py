@@ -1,4 +1,4 @@
-"""The shop's Lambda functions: the API (one blueprint per domain) and the four event handlers.
+"""The shop's Lambda functions: the API (one blueprint per domain) and the five event handlers.
 
 Every route lives beside the service it calls (`chalicelib/<domain>/routes.py`) and declares
 once who may call it; the middleware enforces that. Domains are imported on first use, so a
@@ -51,10 +51,19 @@ def _notifications():
     return notification_service()
 
 
+def _erase_basket(user_id, has_time):
+    from chalicelib.basket.service import basket_service
+
+    basket_service().erase_for(user_id)
+    return True
+
+
+# Erasers run in the erase_users function, a page at a time while there is time (see users/erasure.py).
 register_exporter("orders", lambda user_id: _orders().export_for(user_id))
-register_eraser("orders", lambda user_id: _orders().anonymise_for(user_id))
+register_eraser("orders", lambda user_id, has_time: _orders().anonymise_for(user_id, has_time))
 register_exporter("notifications", lambda user_id: _notifications().export_for(user_id))
-register_eraser("notifications", lambda user_id: _notifications().erase_for(user_id))
+register_eraser("notifications", lambda user_id, has_time: _notifications().erase_for(user_id, has_time))
+register_eraser("basket", _erase_basket)
 
 
 # --- asynchronous handlers (their names are the deployed functions': see .chalice/config.json) ---
@@ -62,6 +71,7 @@ register_eraser("notifications", lambda user_id: _notifications().erase_for(user
 # Stage-specific names arrive through .chalice/config.json before this module is imported.
 ORDERS_QUEUE = os.environ.get("ORDERS_QUEUE_NAME", "shop-local-orders")
 AUDIT_QUEUE = os.environ.get("AUDIT_QUEUE_NAME", "shop-local-audit")
+ERASURES_QUEUE = os.environ.get("ERASURES_QUEUE_NAME", "shop-local-erasures")
 
 
 @app.on_sqs_message(queue=ORDERS_QUEUE, batch_size=10, name="create_orders")
@@ -78,6 +88,15 @@ def on_audited_event(event):
 
     failures, _ = consume((record.to_dict() for record in event), audit_service().record, "audit")
     return batch_response(failures)
+
+
+# One erasure per invocation: each gets the whole timeout, and continues itself when that is not enough.
+@app.on_sqs_message(queue=ERASURES_QUEUE, batch_size=1, name="erase_users")
+def on_user_erased(event):
+    from chalicelib.users.erasure import erase_users
+
+    return erase_users((record.to_dict() for record in event), queue_name=ERASURES_QUEUE,
+                       remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None))
 
 
 # The deployed rule lives on the project's bus (see the merge template), not the default bus.

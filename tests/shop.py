@@ -83,6 +83,30 @@ def deliver(client, bodies):
     return response.payload
 
 
+ERASURES_QUEUE = "shop-local-erasures"
+
+
+def erased(client, user_id, bodies=None) -> list[dict]:
+    """The erasure function run on `user_id`'s UserErased event as its queue delivers it (one message per
+    invocation), then on every continuation it sent itself, until none is left. Returns each answer."""
+    import boto3
+
+    from chalicelib.core.events import envelope
+    from chalicelib.users.events import UserErased
+
+    pending = list(bodies or [eventbridge_body(envelope(UserErased(user_id=user_id), actor=user_id))])
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=ERASURES_QUEUE)["QueueUrl"]
+    answers = []
+    while pending:
+        answers.append(client.lambda_.invoke("erase_users", sqs_event(client, [pending.pop(0)],
+                                                                      queue=ERASURES_QUEUE)).payload)
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            pending.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return answers
+
+
 WEBHOOK_SECRET = "local-webhook-secret"  # the documented local default
 
 

@@ -92,13 +92,28 @@ def policies(stage: str) -> dict[str, dict]:
     functions = {
         "api_handler": api,
         "create_orders": [
-            _statement("Table", ["dynamodb:PutItem"], TABLE),
+            # The address from the checkout record (GetItem); one transaction puts the order, takes the address
+            # off the checkout (UpdateItem) and checks its buyer was not erased meanwhile (ConditionCheckItem).
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                 "dynamodb:ConditionCheckItem"], TABLE),
             _statement("Bus", ["events:PutEvents"], BUS),
             _consumer("OrdersQueue"),
         ],
         "record_audit": [
             _statement("Table", ["dynamodb:PutItem"], TABLE),
             _consumer("AuditQueue"),
+        ],
+        "erase_users": [
+            # The tombstone read and finished (GetItem, UpdateItem), the address book (Query on the table) and
+            # notifications deleted, orders and checkouts anonymised (UpdateItem), the basket deleted.
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                       TABLE),
+            # A user's orders and notifications are listed through GSI1 only.
+            _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1")),
+            _statement("Users", ["cognito-idp:AdminDeleteUser"], POOL),
+            # An erasure that runs out of time sends its event to this queue again, to continue.
+            _statement("ContinueErasure", ["sqs:GetQueueUrl", "sqs:SendMessage"], _attr("ErasuresQueue")),
+            _consumer("ErasuresQueue"),
         ],
         "notify": [
             # A notification per event (PutItem), the recipient's profile (GetItem), its email settled (UpdateItem).

@@ -25,20 +25,24 @@ FUNCTIONS = {
     "APIHandler": ("api_handler", "shop-${Stage}"),
     "CreateOrders": ("create_orders", "shop-${Stage}-create_orders"),
     "RecordAudit": ("record_audit", "shop-${Stage}-record_audit"),
+    "EraseUsers": ("erase_users", "shop-${Stage}-erase_users"),
     "Notify": ("notify", "shop-${Stage}-notify"),
     "Housekeeping": ("housekeeping", "shop-${Stage}-housekeeping"),
 }
 # Where each asynchronously invoked function's failed invocations go (Lambda on-failure destinations).
 FAILURE_QUEUES = {"Notify": "NotifyDLQ", "Housekeeping": "HousekeepingDLQ"}
 CONSUMER_TIMEOUT = 30  # seconds: create_orders' timeout (config.json); queues wait 6x that
+ERASER_TIMEOUT = 60  # seconds: erase_users' timeout (config.json); an erasure that needs longer continues itself
 QUEUES = {"Orders": ("orders", "CreateOrders", "CreateOrdersSqsEventSource"),
-          "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource")}
-DLQS = ["OrdersDLQ", "AuditDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ"]
+          "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource"),
+          "Erasures": ("erasures", "EraseUsers", "EraseUsersSqsEventSource")}
+DLQS = ["OrdersDLQ", "AuditDLQ", "ErasuresDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ"]
 # Bus rules of the merge template: logical id -> (name, event pattern, target queue).
 RULES = {
     "CheckoutRequestedRule": ("checkout-requested", {"source": ["shop"], "detail-type": ["CheckoutRequested"]},
                               "OrdersQueue"),
     "AuditRule": ("audit-everything", {"source": ["shop"]}, "AuditQueue"),
+    "UserErasedRule": ("user-erased", {"source": ["shop"], "detail-type": ["UserErased"]}, "ErasuresQueue"),
 }
 # Rules the SAM transform generates from the functions' events: function -> (event, rule name, on the shop's bus).
 # They are named so that queue policies can name them before they exist (and the local stack can resolve them).
@@ -193,6 +197,7 @@ def function_overrides() -> dict:
            "USER_POOL_ID": ref("UserPool"), "USER_POOL_CLIENT_ID": ref("UserPoolClient"),
            "ORDERS_QUEUE_NAME": {"Fn::GetAtt": ["OrdersQueue", "QueueName"]},
            "AUDIT_QUEUE_NAME": {"Fn::GetAtt": ["AuditQueue", "QueueName"]},
+           "ERASURES_QUEUE_NAME": {"Fn::GetAtt": ["ErasuresQueue", "QueueName"]},
            "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
            "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender"),
            "CURSOR_KEY_SECRET": ref("CursorKey")}
@@ -474,8 +479,10 @@ def template() -> dict:
             "RetentionDays": {"Fn::If": ["IsProd", 90, 14]}}},
         "OrdersQueue": queue("orders", "OrdersDLQ", CONSUMER_TIMEOUT * 6),
         "AuditQueue": queue("audit", "AuditDLQ", CONSUMER_TIMEOUT * 6),
+        "ErasuresQueue": queue("erasures", "ErasuresDLQ", ERASER_TIMEOUT * 6),
         **{dlq: dead_letter_queue(dlq, name) for dlq, name in
-           (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("EventsDLQ", "events-dlq"),
+           (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("ErasuresDLQ", "erasures-dlq"),
+            ("EventsDLQ", "events-dlq"),
             ("NotifyDLQ", "notify-dlq"), ("HousekeepingDLQ", "housekeeping-dlq"), ("AlarmsDLQ", "alarms-dlq"))},
         **{logical: rule(name, pattern, target) for logical, (name, pattern, target) in RULES.items()},
         **queue_policies(),
@@ -532,6 +539,7 @@ def template() -> dict:
         "Outputs": {
             "TableName": {"Value": ref("ShopTable")}, "EventBusName": {"Value": ref("ShopEventBus")},
             "OrdersQueueUrl": {"Value": ref("OrdersQueue")}, "AuditQueueUrl": {"Value": ref("AuditQueue")},
+            "ErasuresQueueUrl": {"Value": ref("ErasuresQueue")},
             "UserPoolId": {"Value": ref("UserPool")}, "UserPoolClientId": {"Value": ref("UserPoolClient")},
             "AlarmTopicArn": {"Value": ref("AlarmTopic")},
             "ApiAccessLogGroupName": {"Value": ref("ApiAccessLogGroup")},

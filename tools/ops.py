@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 
-DLQS = ("orders", "audit", "events", "notify", "housekeeping", "alarms")
-BACK_TO_QUEUE = {"orders", "audit"}
+DLQS = ("orders", "audit", "erasures", "events", "notify", "housekeeping", "alarms")
+BACK_TO_QUEUE = {"orders", "audit", "erasures"}
 NOT_REDRIVEN = {"housekeeping", "alarms"}
 
 

@@ -71,6 +71,10 @@ class BasketService:
                                gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
                                                         code="CONCURRENT_CHANGE"))
 
+    def erase_for(self, user_id: str) -> None:
+        """Erasure: the basket goes, whatever it holds."""
+        self.baskets.delete(user_id)
+
     def clear(self, user_id: str) -> None:
         self.baskets.delete(user_id)
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -276,6 +277,23 @@ def query_page(partition: str, *, index: str | None = None, limit: int = 20,
     result = ddb().query(**request)
     return Page(items=[from_item(i) for i in result.get("Items", [])],
                 next_cursor=encode_cursor(result.get("LastEvaluatedKey"), partition))
+
+
+def every_item(partition: str, *, index: str | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
+    """Every item of one partition, read a page at a time as the caller goes: for work inside one
+    invocation (erasure), where a cursor never leaves the function and needs no signing."""
+    pk_name, _ = INDEXES[index]
+    request: dict[str, Any] = {"TableName": table_name(), "KeyConditionExpression": "#pk = :pk",
+                               "ExpressionAttributeNames": {"#pk": pk_name},
+                               "ExpressionAttributeValues": {":pk": {"S": partition}}, "Limit": page_size}
+    if index:
+        request["IndexName"] = index
+    while True:
+        result = ddb().query(**request)
+        yield from (from_item(item) for item in result.get("Items", []))
+        if not result.get("LastEvaluatedKey"):
+            return
+        request["ExclusiveStartKey"] = result["LastEvaluatedKey"]
 
 
 def put_if_absent(item: dict[str, Any]) -> bool:

@@ -5,7 +5,7 @@ SKIPPED when there is nobody to send it to; absent where sending is off.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
@@ -13,6 +13,7 @@ from chalicelib.core.dynamo import (
     Page,
     condition_failed,
     ddb,
+    every_item,
     from_item,
     key,
     model_from_item,
@@ -88,12 +89,10 @@ class NotificationRepository:
             raise
         return _notification(from_item(result["Attributes"]))
 
-    def delete_all_of(self, user_id: str) -> None:
-        cursor = None
-        while True:
-            page = query_page(feed_partition(user_id), index="GSI1", limit=100, cursor=cursor)
-            for item in page.items:
-                ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
-            cursor = page.next_cursor
-            if not cursor:
-                return
+    def delete_all_of(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
+        """Delete a user's notifications, each while `has_time()`; True once none is left."""
+        for item in every_item(feed_partition(user_id), index="GSI1"):
+            if not has_time():
+                return False
+            ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
+        return True

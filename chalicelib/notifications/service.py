@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from chalicelib.catalogue.events import LowStock
@@ -131,8 +132,8 @@ class NotificationService:
             raise NotFound(f"Notification {notification_id} was not found.")
         return found
 
-    def erase_for(self, user_id: str) -> None:
-        self.notifications.delete_all_of(user_id)
+    def erase_for(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
+        return self.notifications.delete_all_of(user_id, has_time)
 
     def export_for(self, user_id: str) -> list[dict]:
         items, cursor = [], None

@@ -73,13 +73,14 @@ class CheckoutService:
         subtotal = sum(line.line_total for line in lines)
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
                                       items=lines, subtotal=subtotal, currency=currency,
-                                      shipping_address=address, created_at=created_at, holds_allowance=True)
+                                      created_at=created_at, holds_allowance=True)
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
         data = event.data
         record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
                   "request_hash": request_hash, "created_at": created_at, "items": data["items"],
-                  "subtotal": subtotal, "currency": currency, "shipping_address": data["shippingAddress"],
-                  "correlation_id": event.correlationId}
+                  "subtotal": subtotal, "currency": currency, "correlation_id": event.correlationId,
+                  # Only here, never on the bus: the order pipeline reads it from this record.
+                  "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:
             self.checkouts.commit(checkout=record, event=event,
                                   lines=[CheckoutLine(line.product_id, line.quantity, line.unit_price, currency)

@@ -33,6 +33,7 @@ CUSTOMER_CANCELLABLE = frozenset({"PENDING", "PAID"})
 # Orders that keep the money paid for them.
 KEEPS_PAYMENT = frozenset({"PAID", "SHIPPED", "DELIVERED"})
 MAX_PAYMENTS_SHOWN = 20  # payments listed on an order (the ledger keeps every one)
+ERASED_BUYER = "erased"  # an order's user_id once its buyer erased their data
 
 PaymentType = Literal["payment.succeeded", "payment.failed"]
 # APPLIED: moved the order; REFUND_DUE: money the order cannot keep; IGNORED: a failure for an

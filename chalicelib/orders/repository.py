@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from chalicelib.core.dynamo import (
     Update,
     condition_failed,
     ddb,
+    every_item,
     from_item,
     key,
     model_from_item,
@@ -24,9 +26,10 @@ from chalicelib.core.dynamo import (
     transact_write,
 )
 from chalicelib.core.events import Envelope
+from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import outbox_fields, outbox_puts
 from chalicelib.orders import keys
-from chalicelib.orders.models import MAX_PAYMENTS_SHOWN, RETURNS_STOCK, Order, OrderPayment
+from chalicelib.orders.models import ERASED_BUYER, MAX_PAYMENTS_SHOWN, RETURNS_STOCK, Order, OrderPayment
 
 
 @dataclass
@@ -133,6 +136,30 @@ class CheckoutRepository:
             return None
         return CheckoutRecord(**from_item(item))
 
+    def shipping_address(self, checkout_id: str) -> PostalAddress | None:
+        """Where the checkout ships to; None once its order took it, or its buyer was erased."""
+        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
+                              ProjectionExpression="shipping_address").get("Item")
+        address = from_item(item).get("shipping_address") if item else None
+        return PostalAddress.model_validate(address) if address else None
+
+    def address_removal(self, checkout_id: str) -> dict[str, Any]:
+        """A transaction item taking the address off the checkout record: the order keeps the only copy."""
+        return {"Update": {"TableName": table_name(),
+                           "Key": key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
+                           **Update().remove("shipping_address").request("attribute_exists(PK)")}}
+
+    def forget_address(self, checkout_id: str) -> bool:
+        """Take the address off a checkout record (erasure); False if it held none."""
+        try:
+            ddb().update_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
+                              **Update().remove("shipping_address").request("attribute_exists(shipping_address)"))
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
                basket_clear: dict[str, Any], allowance: Allowance) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
@@ -177,15 +204,31 @@ class OrderRepository:
         item = ddb().get_item(TableName=table_name(), Key=key(keys.order_pk(order_id), keys.ORDER_SK)).get("Item")
         return _order(from_item(item)) if item else None
 
-    def create(self, order: Order) -> tuple[Order, bool]:
-        """Put the order unless it exists. Returns (order as stored, created now?)."""
+    def create(self, order: Order, companions: list[dict[str, Any]] | None = None,
+               extra: dict[str, Any] | None = None) -> tuple[Order, bool]:
+        """Put the order unless it exists, with `companions` (items of the same write, such as its
+        checkout record losing the address) in one transaction; `extra` attributes go on the item.
+        Returns (order as stored, created now?). Raises CompanionRejected (the order is not made)."""
         item = {"PK": keys.order_pk(order.id), "SK": keys.ORDER_SK, "type": "ORDER",
                 **order.model_dump(mode="json"), **({"holds_allowance": True} if order.holds_allowance else {}),
-                **keys.index_keys(order.user_id, order.status, order.created_at, order.id, order.payment_due_at)}
+                **keys.index_keys(order.user_id, order.status, order.created_at, order.id, order.payment_due_at),
+                **(extra or {})}
+        put = {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)",
+               "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        if companions:
+            try:
+                transact_write([{"Put": put}, *companions])
+            except TransactionRejected as rejected:
+                if rejected.failed(0):
+                    old = rejected.old(0)
+                    return (_order(old) if old else order), False
+                for position in range(len(companions)):
+                    if rejected.failed(1 + position):
+                        raise CompanionRejected(position) from None
+                raise
+            return order, True
         try:
-            ddb().put_item(TableName=table_name(), Item=to_item(item),
-                           ConditionExpression="attribute_not_exists(PK)",
-                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            ddb().put_item(**put)
         except ClientError as exc:
             if condition_failed(exc):
                 old = exc.response.get("Item")
@@ -204,6 +247,10 @@ class OrderRepository:
                           filter_values={":st": status} if status else None)
         page.items = [_order(item) for item in page.items]
         return page
+
+    def every_order_of(self, user_id: str) -> Iterator[Order]:
+        """All of a user's orders, a page read at a time as the caller goes (erasure)."""
+        return (_order(item) for item in every_item(keys.user_orders_partition(user_id), index="GSI1"))
 
     def with_status(self, status: str, limit: int, cursor: str | None) -> Page:
         page = query_page(keys.status_partition(status), index="GSI2", limit=limit, cursor=cursor, forward=False)
@@ -276,14 +323,23 @@ class OrderRepository:
             "status_reason": reason if (reason and moving) else order.status_reason}).holding_allowance(
                 order.holds_allowance and not gives_back)
 
-    def anonymise(self, order: Order, updated_at: str) -> None:
-        """Keep the order for the books, without the person: no address, no link to the user."""
+    def anonymise(self, order: Order, updated_at: str) -> bool:
+        """Keep the order for the books, without the person: no address, no link to the user.
+        Conditioned on the buyer read, so a repeat (a stale index read, a redelivery) changes nothing:
+        False then."""
         country = order.shipping_address.country if order.shipping_address else ""
-        ddb().update_item(
-            TableName=table_name(), Key=key(keys.order_pk(order.id), keys.ORDER_SK),
-            **Update().set_all({"user_id": "erased", "updated_at": updated_at, "shipping_country": country})
-            # Its allowance went with the person: nothing to give back to anyone.
-            .remove("shipping_address", "GSI1PK", "GSI1SK", "holds_allowance").request())
+        try:
+            ddb().update_item(
+                TableName=table_name(), Key=key(keys.order_pk(order.id), keys.ORDER_SK),
+                **Update().set_all({"user_id": ERASED_BUYER, "updated_at": updated_at, "shipping_country": country})
+                # Its allowance went with the person: nothing to give back to anyone.
+                .remove("shipping_address", "GSI1PK", "GSI1SK", "holds_allowance")
+                .request("#user_id = :buyer", names={"#user_id": "user_id"}, values={":buyer": order.user_id}))
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
 
 
 def canonical_json(data: Any) -> str:

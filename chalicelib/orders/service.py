@@ -19,6 +19,7 @@ from chalicelib.orders import keys
 from chalicelib.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged
 from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
+    ERASED_BUYER,
     KEEPS_PAYMENT,
     AdminOrderQuery,
     Order,
@@ -27,7 +28,8 @@ from chalicelib.orders.models import (
     StatusChange,
     can_move,
 )
-from chalicelib.orders.repository import CompanionRejected, OrderChanged, OrderRepository
+from chalicelib.orders.repository import CheckoutRepository, CompanionRejected, OrderChanged, OrderRepository
+from chalicelib.users.repository import UserRepository
 
 _EXPORT_LIMIT = 1000
 
@@ -45,8 +47,11 @@ def _not_found(order_id: str) -> NotFound:
 
 
 class OrderService:
-    def __init__(self, orders: OrderRepository | None = None):
+    def __init__(self, orders: OrderRepository | None = None, checkouts: CheckoutRepository | None = None,
+                 users: UserRepository | None = None):
         self.orders = orders or OrderRepository()
+        self.checkouts = checkouts or CheckoutRepository()
+        self.users = users or UserRepository()
 
     # --- creation (from the queue) ---------------------------------------------------
 
@@ -66,11 +71,13 @@ class OrderService:
             raise InvalidCheckoutEvent("order id does not belong to the checkout")
         moment = iso()
         due = iso(now() + timedelta(minutes=settings().payment_window_minutes))
+        # The address travels on no event: the checkout record holds it until this order takes it.
         order = Order(id=data.order_id, user_id=data.user_id, status="PENDING", items=data.items,
-                      subtotal=data.subtotal, currency=data.currency, shipping_address=data.shipping_address,
+                      subtotal=data.subtotal, currency=data.currency,
+                      shipping_address=self.checkouts.shipping_address(data.checkout_id),
                       checkout_id=data.checkout_id, payment_due_at=due, created_at=data.created_at,
                       updated_at=moment).holding_allowance(data.holds_allowance)
-        stored, created = self.orders.create(order)
+        stored, created = self._create(order)
         # Id and time come from the stored order, so a repeat announcement is the same event.
         announcement = envelope(OrderCreated(order_id=stored.id, user_id=stored.user_id,
                                              checkout_id=stored.checkout_id, status=stored.status,
@@ -78,6 +85,21 @@ class OrderService:
                                 actor=stored.user_id, correlation_id=event.correlationId,
                                 event_id=keys.event_id_for("OrderCreated", stored.id), occurred_at=stored.updated_at)
         return stored, created, announcement
+
+    def _create(self, order: Order) -> tuple[Order, bool]:
+        """The order, and in the same write the address off its checkout record, unless its buyer was
+        erased meanwhile: then the order is made anonymised (the erasure has run or runs without it)."""
+        address_removal = self.checkouts.address_removal(order.checkout_id)
+        try:
+            return self.orders.create(order, companions=[address_removal, self.users.not_erased(order.user_id)])
+        except CompanionRejected as rejected:
+            if rejected.position != 1:
+                raise
+        country = order.shipping_address.country if order.shipping_address else ""
+        anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None})
+        # Nobody is left to hold an allowance for.
+        return self.orders.create(anonymous.holding_allowance(False), companions=[address_removal],
+                                  extra={"shipping_country": country})
 
     # --- reads -----------------------------------------------------------------------
 
@@ -246,15 +268,16 @@ class OrderService:
                 break
         return orders
 
-    def anonymise_for(self, user_id: str) -> None:
-        cursor = None
-        while True:
-            page = self.orders.of_user(user_id, None, None, None, 100, cursor)
-            for order in page.items:
-                self.orders.anonymise(order, iso())
-            cursor = page.next_cursor
-            if not cursor:
-                return
+    def anonymise_for(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
+        """Erasure: every order of the user kept for the books without the person, and the address taken
+        off its checkout record too, each while `has_time()`; True once none is left. An
+        anonymised order leaves the user's index, so a later run starts from what is left."""
+        for order in self.orders.every_order_of(user_id):
+            if not has_time():
+                return False
+            self.orders.anonymise(order, iso())
+            self.checkouts.forget_address(order.checkout_id)
+        return True
 
 
 @functools.lru_cache(maxsize=1)

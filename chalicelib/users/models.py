@@ -165,6 +165,14 @@ class UserStatusChange(ApiModel):
     status: Literal["ACTIVE", "SUSPENDED"]
 
 
+class ErasureAccepted(ApiModel):
+    """The answer to DELETE /me: the login is already disabled; the rest is being erased."""
+
+    status: Literal["ERASING"] = "ERASING"
+    message: str = ("Your login is disabled and your personal data is being erased; it is gone within minutes. "
+                    "Orders are kept for the books without your name or address.")
+
+
 class AdminUser(ApiModel):
     user_id: str
     email: str | None

@@ -5,10 +5,15 @@ and erasure grow with the shop without this module changing.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Exporter = Callable[[str], Any]
-Eraser = Callable[[str], None]
+# An eraser removes or anonymises what its domain holds about a user, a page at a time while
+# `has_time()` says so, and answers whether it finished. It must be safe to run again: the erasure
+# consumer starts over (from what is left) when it runs out of time or a message is delivered twice.
+HasTime = Callable[[], bool]
+Eraser = Callable[[str, HasTime], bool]
 
 _exporters: dict[str, Exporter] = {}
 _erasers: dict[str, Eraser] = {}
@@ -26,6 +31,9 @@ def export_sections(user_id: str) -> dict[str, Any]:
     return {section: exporter(user_id) for section, exporter in _exporters.items()}
 
 
-def erase_everywhere(user_id: str) -> None:
+def erase_everywhere(user_id: str, has_time: HasTime) -> bool:
+    """Run every eraser in turn; False as soon as one is out of time (what it finished stays done)."""
     for eraser in _erasers.values():
-        eraser(user_id)
+        if not has_time() or not eraser(user_id, has_time):
+            return False
+    return True

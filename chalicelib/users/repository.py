@@ -132,11 +132,10 @@ class UserRepository:
         return changed
 
     def erase_profile(self, user_id: str, erased_at: str, events: list[Envelope]) -> bool:
-        """Remove every address and replace the profile by a tombstone without personal data, written with
-        `events` in one transaction. Safe to repeat: False (and no events) if the account was already erased."""
+        """Replace the profile by a tombstone without personal data (the erasure's record), written with
+        `events` in one transaction. Safe to repeat: False (and no events) if the account was already erased.
+        The rest (addresses, orders, ...) is the erasure consumer's, announced by `events`."""
         profile = self.get_profile(user_id)
-        for item in self._address_items(user_id):
-            ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
         # No profile yet (never used the API): the tombstone still stops one being made from the token.
         created_at = profile.created_at if profile else erased_at
         tombstone = Profile(user_id=user_id, status="ERASED", created_at=created_at, updated_at=erased_at)
@@ -151,6 +150,42 @@ class UserRepository:
                 return False  # erased before: announced then
             raise
         return True
+
+    def not_erased(self, user_id: str) -> dict[str, Any]:
+        """A transaction item refused once the user is erased: what is written with it never outlives
+        the erasure (an order created from a checkout still queued when its buyer left)."""
+        return {"ConditionCheck": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
+                                   "ConditionExpression": "attribute_not_exists(PK) OR #status <> :erased",
+                                   "ExpressionAttributeNames": {"#status": "status"},
+                                   "ExpressionAttributeValues": {":erased": to_attr("ERASED")}}}
+
+    def erasure_state(self, user_id: str) -> tuple[bool, bool]:
+        """(erased?, erasure finished?) from the tombstone."""
+        item = ddb().get_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.PROFILE_SK),
+                              ProjectionExpression="#s, erasure_completed_at",
+                              ExpressionAttributeNames={"#s": "status"}).get("Item")
+        found = from_item(item) if item else {}
+        return found.get("status") == "ERASED", "erasure_completed_at" in found
+
+    def finish_erasure(self, user_id: str, completed_at: str) -> bool:
+        """Note on the tombstone that nothing of the person is left; False if noted before (a redelivery)."""
+        try:
+            ddb().update_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.PROFILE_SK),
+                              **Update().set("erasure_completed_at", completed_at).request(
+                                  "#status = :erased AND attribute_not_exists(erasure_completed_at)",
+                                  names={"#status": "status"}, values={":erased": "ERASED"}))
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def delete_addresses(self, user_id: str) -> int:
+        """Delete the whole address book (erasure: the profile is a tombstone already). How many went."""
+        items = self._address_items(user_id)
+        for item in items:
+            ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
+        return len(items)
 
     # --- addresses -------------------------------------------------------------------
 

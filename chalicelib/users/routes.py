@@ -11,6 +11,7 @@ from chalicelib.users.models import (
     AddressIn,
     AdminUser,
     ConfirmRequest,
+    ErasureAccepted,
     ForgotPasswordRequest,
     LoginRequest,
     ProfileOut,
@@ -101,10 +102,11 @@ def update_me():
 
 
 @routes.route("/me", methods=["DELETE"], authorizer=cognito)
-@doc("Erase my personal data and disable my login", "user", status=204, allows_inactive=True)
+@doc("Erase my personal data: the login at once, the rest within minutes (orders stay, anonymised)", "user",
+     returns=ErasureAccepted, status=202, allows_inactive=True)
 def erase_me():
     users().erase(caller())
-    return respond(status=204)
+    return respond(ErasureAccepted(), status=202)
 
 
 @routes.route("/me/export", methods=["GET"], authorizer=cognito)

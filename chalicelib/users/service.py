@@ -152,14 +152,34 @@ class UserService:
                 **personal_data.export_sections(who.user_id)}
 
     def erase(self, who: Caller) -> None:
-        """Disable the login, erase personal data, anonymise what must be kept. Safe to repeat."""
+        """Start an erasure: the login disabled and signed out, the profile a tombstone (the erasure's
+        record), `UserErased` announced through the outbox. Its consumer (`complete_erasure`) does the
+        rest, however much there is. Safe to repeat."""
         idp = identity_provider()
         self._for_login(idp.disable, who.user_id)
         self._for_login(idp.global_sign_out, who.user_id)
-        personal_data.erase_everywhere(who.user_id)
         events = [envelope(UserErased(user_id=who.user_id), actor=who.user_id)]
         if self.users.erase_profile(who.user_id, iso(), events):  # announced once, by the erasure that did it
             announce(events)
+
+    def complete_erasure(self, user_id: str, has_time: personal_data.HasTime) -> bool:
+        """Everything else of an erased user: the login deleted from the pool (email and name with it),
+        the address book, then every domain's eraser (orders anonymised, notifications, basket, ...).
+
+        Each step is idempotent and resumes from what is left, so a redelivery or a continuation is
+        safe. True once nothing is left (noted on the tombstone, so a later redelivery writes nothing);
+        False when `has_time()` ran out first: the caller continues later.
+        """
+        erased, finished = self.users.erasure_state(user_id)
+        if not erased or finished:
+            return True  # never erased (nothing to do), or done before: a redelivery changes nothing
+        self._for_login(identity_provider().delete, user_id)
+        self.users.delete_addresses(user_id)
+        if not personal_data.erase_everywhere(user_id, has_time):
+            return False
+        if self.users.finish_erasure(user_id, iso()):
+            get_logger("users").info("erasure finished", extra={"userId": user_id})
+        return True
 
     # --- staff -----------------------------------------------------------------------
 
@@ -203,7 +223,7 @@ class UserService:
 
     @staticmethod
     def _for_login(step: Callable[[str], None], user_id: str) -> None:
-        """Disable, enable or sign out the user's login (`step`, an identity provider method)."""
+        """Disable, enable, sign out or delete the user's login (`step`, an identity provider method)."""
         try:
             step(user_id)
         except ProviderError as exc:

@@ -48,7 +48,7 @@ def test_every_function_writes_to_its_own_log_group_with_retention(deployed):
     assert log_group_of(deployed, "APIHandler") == "/aws/lambda/shop-prod"
     assert {log_group_of(deployed, f) for f in functions} == {
         "/aws/lambda/shop-prod", *(f"/aws/lambda/shop-prod-{name}" for name in
-                                   ("create_orders", "record_audit", "notify", "housekeeping"))}
+                                   ("create_orders", "record_audit", "erase_users", "notify", "housekeeping"))}
     assert log_problems(deployed) == []
 
 
@@ -68,7 +68,7 @@ def test_failed_invocations_reach_their_queues(deployed):
 
 def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
     sources = {m["Properties"]["EventSourceArn"] for m in deployed.of_type("AWS::Lambda::EventSourceMapping").values()}
-    assert sources == {deployed.arn("OrdersQueue"), deployed.arn("AuditQueue")}
+    assert sources == {deployed.arn("OrdersQueue"), deployed.arn("AuditQueue"), deployed.arn("ErasuresQueue")}
     assert consumer_problems(deployed) == []
     broken = _drop_statement(deployed, deployed.function_role("CreateOrders"), "ConsumeQueue")
     assert len(consumer_problems(broken)) == 3
@@ -77,10 +77,11 @@ def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
 def test_every_rules_queue_admits_exactly_the_rules_that_use_it(deployed):
     users = rule_deliveries(deployed)
     every_rule = {deployed.arn(r) for r in deployed.of_type("AWS::Events::Rule")}
-    assert len(every_rule) == 4  # two of ours, and what SAM makes of the notifier's event and the schedule
+    assert len(every_rule) == 5  # three of ours, and what SAM makes of the notifier's event and the schedule
     assert users["EventsDLQ"] == every_rule
     assert users["OrdersQueue"] == {deployed.arn("CheckoutRequestedRule")}
     assert users["AuditQueue"] == {deployed.arn("AuditRule")}
+    assert users["ErasuresQueue"] == {deployed.arn("UserErasedRule")}
     assert queue_admission_problems(deployed) == []
 
 
@@ -305,3 +306,23 @@ def test_only_the_functions_that_page_may_read_the_cursor_key(deployed):
             readers.add(function)
     assert {"APIHandler", "Housekeeping"} <= readers
     assert not readers & {"CreateOrders", "RecordAudit", "Notify"}
+
+
+def test_only_the_erasure_function_deletes_logins_and_only_from_the_stacks_pool(deployed):
+    from local.iam import Decision, evaluate
+
+    pool, foreign = deployed.arn("UserPool"), f"arn:aws:cognito-idp:{REGION}:123456789012:userpool/{REGION}_other"
+    deleters = {function for function in deployed.of_type("AWS::Lambda::Function")
+                if evaluate(deployed.role_policies(deployed.function_role(function)), "cognito-idp:AdminDeleteUser",
+                            pool) is Decision.ALLOWED}
+    assert deleters == {"EraseUsers"}
+    eraser = deployed.role_policies(deployed.function_role("EraseUsers"))
+    assert evaluate(eraser, "cognito-idp:AdminDeleteUser", foreign) is not Decision.ALLOWED
+    # It continues an erasure on its own queue, and may send nowhere else.
+    assert evaluate(eraser, "sqs:SendMessage", deployed.arn("ErasuresQueue")) is Decision.ALLOWED
+    assert evaluate(eraser, "sqs:SendMessage", deployed.arn("OrdersQueue")) is not Decision.ALLOWED
+    assert evaluate(eraser, "events:PutEvents", deployed.arn("ShopEventBus")) is not Decision.ALLOWED
+    queue = deployed.resources["ErasuresQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == deployed.arn("ErasuresDLQ")
+    # SQS hides a message for longer than the function may run, so a slow erasure is never run twice at once.
+    assert queue["VisibilityTimeout"] >= 6 * deployed.resources["EraseUsers"]["Properties"]["Timeout"]

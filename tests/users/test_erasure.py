@@ -1,0 +1,246 @@
+"""Erasure that leaves nothing: after DELETE /me and its consumer, no item, login or event holds the person.
+
+Every function runs under its own IAM policy here (tests/stack.py): the request as api_handler, the
+orders pipeline as create_orders, the erasure as erase_users, so their policies are proven sufficient.
+"""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from tests.fakes import ADMIN, auth
+from tests.shop import ERASURES_QUEUE, call, deliver, erased, eventbridge_body, product, put_in_basket, sqs_event
+
+EMAIL = "zebulon.quux@example.com"
+NAME = "Zebulon Quux"
+PHONE = "+32470998877"
+SAVED = {"name": "Zebulon Quux", "line1": "77 Erasure Lane", "line2": "Flat 9Z", "city": "Quuxville",
+         "postalCode": "QX 4242", "country": "BE"}
+INLINE = {"name": "Zed Q Recipient", "line1": "12 Forgotten Road", "city": "Nowhereton",
+          "postalCode": "NW 1717", "country": "NL"}
+# What no attribute of any item, and no event, may hold once the erasure is done. (The country alone
+# is kept on anonymised orders, as shipping_country, for the books: it names no one.)
+PERSONAL = [EMAIL, NAME, PHONE, *(v for a in (SAVED, INLINE) for k, v in a.items() if k != "country")]
+
+
+def _table():
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+def scan_everything() -> list[dict]:
+    """Every item of the table (test code runs as the emulator's operator: this Scan is not the app's)."""
+    items, start = [], None
+    while True:
+        page = _table().scan(TableName="shop-local", **({"ExclusiveStartKey": start} if start else {}))
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def holding_personal_data(items: list[dict]) -> list[tuple[str, str, str]]:
+    """(PK, SK, the personal value found) for every item with any attribute, at any depth, holding one."""
+    found = []
+    for item in items:
+        text = json.dumps(item).lower()
+        found += [(item["PK"]["S"], item["SK"]["S"], value) for value in PERSONAL if value.lower() in text]
+    return found
+
+
+def _cognito():
+    return boto3.client("cognito-idp", region_name="us-east-1")
+
+
+def _pool_id(aws):
+    return aws["user_pool_id"]
+
+
+def _checkout(client, headers, bus, payload, key):
+    response = call(client, "post", "/basket/checkout", payload, {**headers, "Idempotency-Key": key})
+    assert response.status_code == 202, response.body
+    return response.json, next(e for e in bus.of_type("CheckoutRequested") if e.data["checkoutId"] ==
+                               response.json["checkoutId"])
+
+
+def _notify(client, event):
+    detail = json.loads(eventbridge_body(event))["detail"]
+    client.lambda_.invoke("notify", client.events.generate_cw_event(source="shop", detail_type=event.type,
+                                                                    detail=detail, resources=[]))
+
+
+def _audit(client, events):
+    result = client.lambda_.invoke("record_audit", sqs_event(client, [eventbridge_body(e) for e in events],
+                                                             queue="shop-local-audit")).payload
+    assert result == {"batchItemFailures": []}
+
+
+@pytest.fixture
+def shopper(client, aws):
+    """A registered customer with a name, a phone and a saved address (the login lives in the local pool)."""
+    response = call(client, "post", "/auth/register", {"email": EMAIL, "password": "Str0ngpass", "name": NAME})
+    assert response.status_code == 201, response.body
+    user_id = response.json["userId"]
+    headers = auth(user_id, email=EMAIL, name=NAME)
+    assert call(client, "patch", "/me", {"phone": PHONE}, headers).status_code == 200
+    address = call(client, "post", "/me/addresses", SAVED, headers)
+    assert address.status_code == 201, address.body
+    return user_id, headers, address.json["id"]
+
+
+def test_after_erasure_no_item_login_or_event_holds_the_person(client, aws, bus, shopper):
+    user_id, headers, address_id = shopper
+    mug, pot = product(client, stock=20), product(client, stock=20)
+    # One checkout becomes an order (to the saved address), with its notification and audit records.
+    put_in_basket(client, headers, mug["id"], 2)
+    first, requested = _checkout(client, headers, bus, {"addressId": address_id}, "erasure-key-0001")
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    _notify(client, bus.of_type("OrderCreated")[-1])
+    # A second one, to an inline address, is still queued when the customer leaves.
+    put_in_basket(client, headers, pot["id"], 1)
+    second, queued = _checkout(client, headers, bus, {"shippingAddress": INLINE}, "erasure-key-0002")
+    put_in_basket(client, headers, mug["id"], 1)  # and the basket is not empty
+    assert holding_personal_data(scan_everything())  # the scan does find the person while they are a customer
+
+    response = call(client, "delete", "/me", headers=headers)
+    assert response.status_code == 202 and response.json["status"] == "ERASING"
+    assert call(client, "post", "/auth/login", {"email": EMAIL, "password": "Str0ngpass"}).status_code == 401
+    (announced,) = bus.of_type("UserErased")
+    assert all(answer == {"batchItemFailures": []} for answer in
+               erased(client, user_id, [eventbridge_body(announced)]))
+    # The queued checkout becomes an order after the erasure ran: it is made anonymised.
+    assert deliver(client, [eventbridge_body(queued)]) == {"batchItemFailures": []}
+    _notify(client, bus.of_type("OrderCreated")[-1])
+    _audit(client, bus.events)
+
+    items = scan_everything()
+    assert len(items) > 10
+    assert holding_personal_data(items) == []
+    # The orders stay for the books: ids, money and items, without the person.
+    for accepted, line in ((first, mug), (second, pot)):
+        kept = call(client, "get", f"/orders/{accepted['orderId']}", headers=ADMIN).json
+        assert (kept["userId"], kept["shippingAddress"], kept["items"][0]["productId"]) == ("erased", None, line["id"])
+        assert kept["subtotal"] == line["price"] * kept["items"][0]["quantity"]
+    assert call(client, "get", "/basket", headers=headers).status_code == 401  # the account is gone
+    with pytest.raises(_cognito().exceptions.UserNotFoundException):
+        _cognito().admin_get_user(UserPoolId=_pool_id(aws), Username=user_id)
+    published = json.dumps([event.model_dump(mode="json") for event in bus.events]).lower()
+    assert [value for value in PERSONAL if value.lower() in published] == []
+
+
+def test_a_checkout_queued_before_the_erasure_and_delivered_during_it_is_anonymised(client, aws, bus, shopper,
+                                                                                    monkeypatch):
+    """The order's write checks the buyer was not erased: a race with the erasure cannot leave an address."""
+    _, headers, address_id = shopper
+    put_in_basket(client, headers, product(client)["id"], 1)
+    accepted, requested = _checkout(client, headers, bus, {"addressId": address_id}, "erasure-key-0003")
+    from chalicelib.users.repository import UserRepository
+
+    real = UserRepository.not_erased
+
+    def erased_just_before_the_write(self, wanted):  # the tombstone lands between the read and the write
+        from chalicelib.core.events import envelope
+        from chalicelib.users.events import UserErased
+
+        UserRepository().erase_profile(wanted, "2026-11-23T00:00:00.000Z", [envelope(UserErased(user_id=wanted))])
+        return real(self, wanted)
+
+    monkeypatch.setattr(UserRepository, "not_erased", erased_just_before_the_write)
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    kept = call(client, "get", f"/orders/{accepted['orderId']}", headers=ADMIN).json
+    assert (kept["userId"], kept["shippingAddress"]) == ("erased", None)
+    assert [found for found in holding_personal_data(scan_everything()) if found[0].startswith("CHECKOUT#")] == []
+
+
+def test_an_order_takes_the_address_off_its_checkout_record_in_the_same_write(client, bus, shopper):
+    _, headers, _ = shopper
+    put_in_basket(client, headers, product(client)["id"], 1)
+    accepted, requested = _checkout(client, headers, bus, {"shippingAddress": INLINE}, "erasure-key-0004")
+    assert "shippingAddress" not in requested.data  # the bus never carries it
+    record = _table().get_item(TableName="shop-local",
+                               Key={"PK": {"S": f"CHECKOUT#{accepted['checkoutId']}"}, "SK": {"S": "CHECKOUT"}})
+    assert record["Item"]["shipping_address"]["M"]["line1"] == {"S": INLINE["line1"]}
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    record = _table().get_item(TableName="shop-local",
+                               Key={"PK": {"S": f"CHECKOUT#{accepted['checkoutId']}"}, "SK": {"S": "CHECKOUT"}})
+    assert "shipping_address" not in record["Item"]
+    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=headers).json
+    assert order["shippingAddress"]["line1"] == INLINE["line1"]
+    # A redelivery finds the order (and no address left to take): one order, its address intact.
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    assert call(client, "get", f"/orders/{accepted['orderId']}", headers=headers).json == order
+
+
+def _many_orders(user_id: str, count: int) -> list[str]:
+    """`count` orders of the user, each with its checkout record holding an address (written directly)."""
+    from chalicelib.core.dynamo import to_item
+    from chalicelib.orders import keys
+    from chalicelib.orders.models import Order, OrderLine
+    from chalicelib.orders.repository import OrderRepository
+
+    ids = []
+    for number in range(count):
+        checkout_id = f"bulk-checkout-{number:04d}"
+        order_id = keys.order_id_for(checkout_id)
+        moment = f"2026-11-{1 + number % 20:02d}T10:00:{number % 60:02d}.000Z"
+        OrderRepository().create(Order(
+            id=order_id, user_id=user_id, status="DELIVERED", subtotal=500, currency="EUR",
+            items=[OrderLine(product_id="p", name="Thing", unit_price=500, quantity=1, line_total=500)],
+            shipping_address=SAVED, checkout_id=checkout_id, created_at=moment, updated_at=moment))
+        _table().put_item(TableName="shop-local", Item=to_item({
+            "PK": keys.checkout_pk(checkout_id), "SK": keys.CHECKOUT_SK, "type": "CHECKOUT",
+            "checkout_id": checkout_id, "order_id": order_id, "user_id": user_id, "shipping_address": SAVED}))
+        ids.append(order_id)
+    return ids
+
+
+def test_a_customer_with_many_orders_is_erased_over_several_invocations_that_resume(client, aws, bus, shopper,
+                                                                                 monkeypatch):
+    user_id, headers, _ = shopper
+    orders = _many_orders(user_id, 230)
+    assert call(client, "delete", "/me", headers=headers).status_code == 202
+    invocations = []
+
+    def little_time(remaining_ms):  # each invocation may start about 70 items, then must continue later
+        invocations.append(0)
+        left = [70]
+
+        def has_time():
+            left[0] -= 1
+            return left[0] > 0
+        return has_time
+
+    monkeypatch.setattr("chalicelib.users.erasure.time_budget", little_time)
+    answers = erased(client, user_id)
+    assert len(answers) >= 4 and all(answer == {"batchItemFailures": []} for answer in answers)
+    assert holding_personal_data(scan_everything()) == []
+    from chalicelib.orders.repository import OrderRepository
+
+    assert {OrderRepository().get(order_id).user_id for order_id in orders} == {"erased"}
+    tombstone = _table().get_item(TableName="shop-local", Key={"PK": {"S": f"USER#{user_id}"}, "SK": {"S": "PROFILE"}})
+    assert "erasure_completed_at" in tombstone["Item"]
+
+
+def test_the_same_erasure_delivered_twice_changes_state_once(client, aws, bus, shopper):
+    user_id, headers, _ = shopper
+    _many_orders(user_id, 3)
+    assert call(client, "delete", "/me", headers=headers).status_code == 202
+    (announced,) = bus.of_type("UserErased")
+    body = eventbridge_body(announced)
+    assert all(answer == {"batchItemFailures": []} for answer in erased(client, user_id, [body]))
+    after_first = sorted(scan_everything(), key=lambda item: (item["PK"]["S"], item["SK"]["S"]))
+    assert erased(client, user_id, [body]) == [{"batchItemFailures": []}]
+    assert sorted(scan_everything(), key=lambda item: (item["PK"]["S"], item["SK"]["S"])) == after_first
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=ERASURES_QUEUE)["QueueUrl"]
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []  # nothing left to continue
+
+
+def test_an_event_that_is_not_an_erasure_fails_only_its_message(client):
+    from chalicelib.core.events import envelope
+    from chalicelib.users.events import UserRegistered
+
+    event = envelope(UserRegistered(user_id="someone"))
+    answer = client.lambda_.invoke("erase_users", sqs_event(client, [eventbridge_body(event)], queue=ERASURES_QUEUE))
+    assert answer.payload == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
