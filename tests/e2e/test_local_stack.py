@@ -242,6 +242,23 @@ def test_an_order_left_unpaid_is_cancelled_by_the_sweeper_and_its_stock_returned
     assert after["refundDue"] is True and [p["outcome"] for p in after["payments"]] == ["REFUND_DUE"]
 
 
+def test_erasure_over_http_is_finished_by_the_erase_users_process(stack):
+    api, _, _ = stack
+    order = _unpaid_order(api)
+    _eventually(lambda: api.call("GET", f"/orders/{order['orderId']}", headers=order["headers"]))
+    status, answer = api.call("DELETE", "/me", headers=order["headers"])
+    assert status == 202 and answer["status"] == "ERASING", answer
+    assert api.call("GET", "/me", headers=order["headers"])[0] == 401
+    staff = api.login(*ADMIN)
+
+    def anonymised():
+        status, kept = api.call("GET", f"/orders/{order['orderId']}", headers=staff)
+        return (200, kept) if status == 200 and kept["userId"] == "erased" else (404, kept)
+
+    kept = _eventually(anonymised)
+    assert kept["shippingAddress"] is None and kept["subtotal"] > 0
+
+
 def test_every_function_ran_under_its_own_policy_and_none_was_refused(stack):
     _, _, log = stack
     text = log.read_text()
