@@ -331,7 +331,9 @@ class OrderRepository:
         try:
             ddb().update_item(
                 TableName=table_name(), Key=key(keys.order_pk(order.id), keys.ORDER_SK),
+                # A new version: a transition that read the order before it was anonymised must read it again.
                 **Update().set_all({"user_id": ERASED_BUYER, "updated_at": updated_at, "shipping_country": country})
+                .add("version", 1)
                 # Its allowance went with the person: nothing to give back to anyone.
                 .remove("shipping_address", "GSI1PK", "GSI1SK", "holds_allowance")
                 .request("#user_id = :buyer", names={"#user_id": "user_id"}, values={":buyer": order.user_id}))
@@ -340,6 +342,11 @@ class OrderRepository:
                 return False
             raise
         return True
+
+
+    def forget_allowance(self, user_id: str) -> None:
+        """Erasure, once every order of the user is anonymised: their unpaid allowance goes too."""
+        ddb().delete_item(TableName=table_name(), Key=key(keys.allowance_pk(user_id), keys.ALLOWANCE_SK))
 
 
 def canonical_json(data: Any) -> str:

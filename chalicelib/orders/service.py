@@ -277,6 +277,7 @@ class OrderService:
                 return False
             self.orders.anonymise(order, iso())
             self.checkouts.forget_address(order.checkout_id)
+        self.orders.forget_allowance(user_id)
         return True
 
 

@@ -117,6 +117,8 @@ def test_after_erasure_no_item_login_or_event_holds_the_person(client, aws, bus,
     items = scan_everything()
     assert len(items) > 10
     assert holding_personal_data(items) == []
+    # Of the person's own items only the tombstone is left (their unpaid allowance went with the orders).
+    assert [item["SK"]["S"] for item in items if user_id in item["PK"]["S"]] == ["PROFILE"]
     # The orders stay for the books: ids, money and items, without the person.
     for accepted, line in ((first, mug), (second, pot)):
         kept = call(client, "get", f"/orders/{accepted['orderId']}", headers=ADMIN).json
