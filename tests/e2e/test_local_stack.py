@@ -162,7 +162,11 @@ def _unpaid_order(api) -> dict:
     email = f"late-{uuid.uuid4().hex[:8]}@example.com"
     assert api.call("POST", "/auth/register", {"email": email, "password": "Shopper123", "name": "L"})[0] == 201
     shopper = api.login(email, "Shopper123")
-    product = api.call("GET", "/products?category=garden&limit=1")[1]["items"][0]
+    # A product of its own: other tests (the admin fuzzer among them) change the demo products' stock.
+    staff = api.login(*ADMIN)
+    status, product = api.call("POST", "/products", {"name": f"Unpaid {uuid.uuid4().hex[:6]}", "category": "e2e",
+                                                     "price": 1500, "currency": "EUR", "stock": 5}, staff)
+    assert status == 201, product
     assert api.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, shopper)[0] == 200
     address = {"name": "L", "line1": "2 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
     status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address},
