@@ -9,6 +9,7 @@ from pydantic.alias_generators import to_camel
 from chalicelib.core.aws import client
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.logs import correlation_id_var, get_logger
+from chalicelib.core.observability import trace_context
 from chalicelib.core.settings import settings
 
 SOURCE = "shop"
@@ -53,6 +54,9 @@ class Envelope(BaseModel):
     version: int = 1
     occurredAt: str = Field(default_factory=iso)
     correlationId: str | None = None
+    # The publisher's span as an X-Ray trace header (Root=...;Parent=...;Sampled=...), where it traced:
+    # consumers continue the trace from it. Optional, so events without it stay valid.
+    traceContext: str | None = Field(default=None, max_length=256)
     actor: str = "system"
     data: dict[str, Any]
 
@@ -74,6 +78,9 @@ def envelope(data: EventData, *, actor: str = "system", correlation_id: str | No
     extra: dict[str, Any] = {"id": event_id} if event_id else {}
     if occurred_at:
         extra["occurredAt"] = occurred_at
+    traced = trace_context()
+    if traced:
+        extra["traceContext"] = traced
     return Envelope(type=data.event_type, version=data.schema_version, actor=actor,
                     data=data.model_dump(mode="json", by_alias=True),
                     correlationId=correlation_id or correlation_id_var.get(), **extra)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from chalicelib.core import metrics
 from chalicelib.core.events import Envelope, InvalidEvent
 from chalicelib.core.logs import correlation_id_var, get_logger
+from chalicelib.core.observability import consuming
 
 
 class PoisonMessage(ValueError):
@@ -30,7 +31,7 @@ def envelope_of(body: str | dict[str, Any]) -> Envelope:
 
 
 def handle_event(body: str | dict[str, Any], handle: Callable[[Envelope], Any]) -> Any:
-    """Run `handle` on one delivered event (EventBridge to Lambda), in the event's correlation.
+    """Run `handle` on one delivered event (EventBridge to Lambda), in the event's correlation and trace.
 
     Invalid events raise: the invocation fails, is retried, and then lands in the DLQ.
     """
@@ -38,14 +39,15 @@ def handle_event(body: str | dict[str, Any], handle: Callable[[Envelope], Any]) 
     event.parsed()
     token = correlation_id_var.set(event.correlationId)
     try:
-        return handle(event)
+        with consuming(event.type, event.traceContext, system="aws_eventbridge"):
+            return handle(event)
     finally:
         correlation_id_var.reset(token)
 
 
 def consume(records: Iterable[dict[str, Any]], handle: Callable[[Envelope], Any],
             log_name: str) -> tuple[list[str], dict[str, Any]]:
-    """Run `handle` on each record's event, in the event's correlation.
+    """Run `handle` on each record's event, in the event's correlation and trace.
 
     Returns (ids of failed messages, results by message id). One bad message never fails
     the batch: poison is reported (it reaches the DLQ after the queue's retries), and so is
@@ -67,7 +69,8 @@ def consume(records: Iterable[dict[str, Any]], handle: Callable[[Envelope], Any]
             continue
         token = correlation_id_var.set(event.correlationId)
         try:
-            results[message_id] = handle(event)
+            with consuming(event.type, event.traceContext):
+                results[message_id] = handle(event)
         except InvalidEvent as exc:
             log.error("event refused by its handler", extra={"messageId": message_id, "why": str(exc)})
             metrics.count("InvalidEvents")
