@@ -14,23 +14,23 @@ from chalicelib.core.logs import get_logger
 class Tracing:
     """The tracer, its provider and what carries a trace between processes (X-Ray ids and headers)."""
 
-    def __init__(self, exporter: Any = None) -> None:
+    def __init__(self, exporter: Any = None, per_invocation: bool = False) -> None:
         from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
         from opentelemetry.propagators.aws import AwsXRayLambdaPropagator, AwsXRayPropagator
         from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.trace import Link, SpanKind, Status, StatusCode, set_span_in_context
 
         self.Link, self.SpanKind, self.Status, self.StatusCode = Link, SpanKind, Status, StatusCode
         self.set_span_in_context = set_span_in_context
         self.provider = TracerProvider(id_generator=AwsXRayIdGenerator(),  # X-Ray-compatible trace ids
                                        resource=Resource.create({"service.name": "shop"}))
-        if exporter is None:  # the collector extension on localhost (OTEL_EXPORTER_OTLP_ENDPOINT)
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        if exporter is None or per_invocation:  # the collector extension (OTEL_EXPORTER_OTLP_ENDPOINT)
+            from chalicelib.core.otlp import InvocationBatch, OtlpJsonExporter
 
-            self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            self.provider.add_span_processor(InvocationBatch(exporter or OtlpJsonExporter()))
         else:
             self.provider.add_span_processor(SimpleSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("shop")
@@ -55,10 +55,11 @@ def _tracing() -> Tracing | None:
     return _active[0]
 
 
-def start_tracing(exporter: Any) -> Tracing:
-    """Trace this process into `exporter` whatever the stage says (tests: an in-memory exporter)."""
+def start_tracing(exporter: Any, per_invocation: bool = False) -> Tracing:
+    """Trace this process into `exporter` whatever the stage says (tests: an in-memory exporter); span by
+    span, or a batch per invocation as deployed."""
     stop_tracing()
-    _active.append(Tracing(exporter))
+    _active.append(Tracing(exporter, per_invocation))
     return _active[0]
 
 

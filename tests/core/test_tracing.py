@@ -99,3 +99,41 @@ def test_a_stage_without_tracing_never_imports_a_tracing_sdk():
             "assert not loaded, loaded\n")
     env = {"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": "us-east-1", "TRACING": "false"}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def test_spans_leave_for_the_collector_as_otlp_json(client):
+    import http.server
+    import json
+    import threading
+
+    from chalicelib.core.observability import start_tracing, stop_tracing
+    from chalicelib.core.otlp import OtlpJsonExporter
+
+    received = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        start_tracing(OtlpJsonExporter(f"http://127.0.0.1:{server.server_port}"), per_invocation=True)
+        assert client.http.get("/products/nope").status_code == 404
+    finally:
+        stop_tracing()
+        server.shutdown()
+    (path, body), = received  # one request per invocation
+    assert path == "/v1/traces"
+    spans = [s for r in body["resourceSpans"] for scope in r["scopeSpans"] for s in scope["spans"]]
+    (handler,) = [s for s in spans if s["name"] == "GET /products/{product_id}"]
+    assert len(handler["traceId"]) == 32 and len(handler["spanId"]) == 16 and handler["kind"] == 2
+    assert {"key": "http.response.status_code", "value": {"intValue": "404"}} in handler["attributes"]
+    (get_item,) = [s for s in spans if s["name"] == "DynamoDB.GetItem"]
+    assert get_item["parentSpanId"] == handler["spanId"] and get_item["kind"] == 3
