@@ -52,8 +52,13 @@ FUNCTION_RULES = {"Notify": ("NotifyEvent", "notify", True), "Housekeeping": ("H
 AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/refresh", "/auth/forgot-password",
                "/auth/reset-password")
 WEBHOOK_ROUTE = "/webhooks/payments"
+# Functions whose cold start a customer waits for: published versions behind the LIVE_ALIAS alias, restored
+# from a SnapStart snapshot (or kept warm by provisioned concurrency, the API only); the API integration,
+# its invoke permission and the queue's event source mapping point at the alias (tools/package.py, SAM).
+LIVE_ALIAS = "live"
+SNAPSTART_FUNCTIONS = {"APIHandler": "SnapStartsApi", "CreateOrders": "SnapStarts"}
 # Parameter defaults `make package` writes per stage where the production default does not fit.
-STAGE_DEFAULTS = {"dev": {"EnableWaf": "false"}}
+STAGE_DEFAULTS = {"dev": {"EnableWaf": "false", "EnableSnapStart": "false"}}
 # Rules whose failed deliveries EventBridge parks in EventsDLQ: all of them.
 EVENTS_DLQ_RULES = list(RULES) + [f"{function}{event}" for function, (event, _, _) in FUNCTION_RULES.items()]
 
@@ -232,6 +237,17 @@ def function_overrides() -> dict:
     # a parameter of the stack, 0 leaving the API on the account's unreserved pool).
     resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] = {
         "Fn::If": ["ReservesApiConcurrency", ref("ApiReservedConcurrency"), ref("AWS::NoValue")]}
+    # SnapStart snapshots each published version (SAM publishes one whenever a property changes); provisioned
+    # concurrency and SnapStart exclude each other, so the API snapshots only while it provisions none.
+    for logical, condition in SNAPSTART_FUNCTIONS.items():
+        resources[logical]["Properties"].update({
+            "AutoPublishAlias": LIVE_ALIAS, "AutoPublishAliasAllProperties": True, "VersionDeletionPolicy": "Delete",
+            "SnapStart": {"ApplyOn": {"Fn::If": [condition, "PublishedVersions", "None"]}}})
+    resources["APIHandler"]["Properties"]["ProvisionedConcurrencyConfig"] = {
+        "Fn::If": ["ProvisionsApiConcurrency", {"ProvisionedConcurrentExecutions": ref("ApiProvisionedConcurrency")},
+                   ref("AWS::NoValue")]}
+    # API Gateway invokes the alias, so it is the alias it must be allowed to invoke.
+    resources["APIHandlerInvokePermission"] = {"Properties": {"FunctionName": ref("APIHandler.Alias")}}
     resources["RestAPI"] = {"Properties": {
         "DefinitionBody": {
             "securityDefinitions": {"ShopUsers": {"x-amazon-apigateway-authorizer": {"providerARNs": [arn("UserPool")]}}},
@@ -518,6 +534,14 @@ def template() -> dict:
             "ApiReservedConcurrency": {"Type": "Number", "Default": 100, "MinValue": 0,
                                        "Description": "Concurrent executions reserved for (and capping) the API "
                                                       "function; 0 reserves none"},
+            "EnableSnapStart": {"Type": "String", "Default": "true", "AllowedValues": ["true", "false"],
+                                "Description": "Restore the API and order functions from SnapStart snapshots "
+                                               "(billed per snapshot cached and restored; off in dev)"},
+            "ApiProvisionedConcurrency": {"Type": "Number", "Default": 0, "MinValue": 0,
+                                          "Description": "Execution environments kept initialised on the API's "
+                                                         "live alias (billed while provisioned, at most "
+                                                         "ApiReservedConcurrency); above 0 it replaces SnapStart "
+                                                         "on the API; 0 provisions none"},
             "ThreatProtectionMode": {"Type": "String", "Default": "OFF", "AllowedValues": ["OFF", "AUDIT", "ENFORCED"],
                                      "Description": "Cognito threat protection (AUDIT or ENFORCED moves the pool "
                                                     "to the Plus feature plan, billed per user)"},
@@ -534,6 +558,10 @@ def template() -> dict:
             "HasWaf": {"Fn::Equals": [ref("EnableWaf"), "true"]},
             "ReservesApiConcurrency": {"Fn::Not": [{"Fn::Equals": [ref("ApiReservedConcurrency"), 0]}]},
             "HasThreatProtection": {"Fn::Not": [{"Fn::Equals": [ref("ThreatProtectionMode"), "OFF"]}]},
+            "ProvisionsApiConcurrency": {"Fn::Not": [{"Fn::Equals": [ref("ApiProvisionedConcurrency"), 0]}]},
+            "SnapStarts": {"Fn::Equals": [ref("EnableSnapStart"), "true"]},
+            "SnapStartsApi": {"Fn::And": [{"Condition": "SnapStarts"},
+                                          {"Fn::Not": [{"Condition": "ProvisionsApiConcurrency"}]}]},
         },
         "Resources": resources,
         "Outputs": {
