@@ -132,6 +132,24 @@ def _functions(template: dict) -> dict:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 
 
+def invoke_through_alias(template: dict) -> dict:
+    """API Gateway invokes the API function's live alias (its published, snapshotted version), not $LATEST:
+    Chalice writes the unqualified function into every integration of the definition."""
+    unqualified = "/functions/${APIHandler.Arn}/invocations"
+    qualified = f"/functions/${{APIHandlerAlias{merge_template.LIVE_ALIAS}}}/invocations"  # SAM's name for the alias
+
+    def rewrite(value):
+        if isinstance(value, dict):
+            return {key: rewrite(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rewrite(item) for item in value]
+        return value.replace(unqualified, qualified) if isinstance(value, str) else value
+
+    api = template["Resources"]["RestAPI"]["Properties"]
+    api["DefinitionBody"] = rewrite(api["DefinitionBody"])
+    return template
+
+
 def stage_tracing(template: dict) -> dict[str, dict[str, str]]:
     """The API stage traces where the functions do (config.json's `xray`); where they don't, say why the
     tracing rules do not apply. Returns the lint exceptions this adds."""
@@ -208,6 +226,7 @@ def package(stage: str, out: pathlib.Path) -> pathlib.Path:
     template = resolve_policy_references(merge(json.loads((raw / "sam.json").read_text()),
                                                json.loads((ROOT / ".chalice" / "resources.json").read_text())))
     stage_defaults(template, stage)
+    invoke_through_alias(template)
     exceptions = {**merge_template.LINT_EXCEPTIONS}
     for logical, reasons in stage_tracing(template).items():
         exceptions[logical] = {**exceptions.get(logical, {}), **reasons}

@@ -60,6 +60,13 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
     if kind == "AWS::Lambda::Function":
         name = p.get("FunctionName", generated)
         return name, {"Arn": f"{prefix.format('lambda')}:function:{name}"}
+    if kind == "AWS::Lambda::Version":  # Ref is the qualified ARN; numbered from 1 per function
+        function = str(p["FunctionName"]).rsplit(":function:", 1)[-1]
+        return f"{prefix.format('lambda')}:function:{function}:1", {"Version": "1"}
+    if kind == "AWS::Lambda::Alias":  # Ref is the alias' ARN: the function's, qualified by the alias' name
+        function = str(p["FunctionName"]).rsplit(":function:", 1)[-1]
+        arn = f"{prefix.format('lambda')}:function:{function}:{p['Name']}"
+        return arn, {"AliasArn": arn}
     if kind == "AWS::IAM::Role":
         name = p.get("RoleName", generated)
         return name, {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "RoleId": f"AROA{logical.upper()[:16]}"}
@@ -112,6 +119,17 @@ class Deployed:
         for logical in self.resources:
             if physical in (self.stack.refs.get(logical), self.stack.attributes.get(logical, {}).get("Arn")):
                 return logical
+        raise KeyError(physical)
+
+    def function_of(self, physical: str) -> str:
+        """The function a name or ARN invokes: itself, or the function behind a version or an alias."""
+        for logical, resource in self.resources.items():  # names are not unique across types (table, bus, API)
+            if resource["Type"] == "AWS::Lambda::Function" and physical in (self.stack.refs.get(logical),
+                                                                            self.arn(logical)):
+                return logical
+        logical = self.logical_of(physical)
+        if self.resources[logical]["Type"] in ("AWS::Lambda::Version", "AWS::Lambda::Alias"):
+            return self.function_of(self.resources[logical]["Properties"]["FunctionName"])
         raise KeyError(physical)
 
     def function_role(self, function: str) -> str:
@@ -285,7 +303,7 @@ def failure_destinations(deployed: Deployed) -> dict[str, set[str]]:
     for config in deployed.of_type("AWS::Lambda::EventInvokeConfig").values():
         destination = config["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         if destination:
-            result.setdefault(deployed.logical_of(config["Properties"]["FunctionName"]), set()).add(destination)
+            result.setdefault(deployed.function_of(config["Properties"]["FunctionName"]), set()).add(destination)
     return result
 
 
@@ -300,7 +318,7 @@ def consumer_problems(deployed: Deployed) -> list[str]:
     for mapping in deployed.of_type("AWS::Lambda::EventSourceMapping").values():
         source = mapping["Properties"]["EventSourceArn"]
         if source.startswith("arn:aws:sqs:"):
-            function = deployed.logical_of(mapping["Properties"]["FunctionName"])
+            function = deployed.function_of(mapping["Properties"]["FunctionName"])
             problems += filter(None, (_denied(deployed, function, a, source) for a in
                                       ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")))
     return problems
