@@ -41,6 +41,9 @@ def _forget_caches():
     catalogue.cache_clear()
     auth_service.cache_clear()
     users.cache_clear()
+    from chalicelib.users import account_status
+
+    account_status.forget()  # each test's accounts are its own
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.models import project
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
-from chalicelib.users import personal_data
+from chalicelib.users import account_status, personal_data
 from chalicelib.users.events import UserErased, UserStatusChanged
 from chalicelib.users.models import (
     MAX_ADDRESSES,
@@ -57,7 +57,7 @@ class UserService:
 
     def refuse_inactive(self, who: Caller) -> None:
         """API Gateway honours a token until it expires: the app refuses suspended or erased users."""
-        if self.users.status_of(who.user_id) in ("SUSPENDED", "ERASED"):
+        if account_status.status_of(who.user_id, self.users.status_of) in ("SUSPENDED", "ERASED"):
             raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE")
 
     # --- profile ---------------------------------------------------------------------
@@ -159,7 +159,9 @@ class UserService:
         self._for_login(idp.disable, who.user_id)
         self._for_login(idp.global_sign_out, who.user_id)
         events = [envelope(UserErased(user_id=who.user_id), actor=who.user_id)]
-        if self.users.erase_profile(who.user_id, iso(), events):  # announced once, by the erasure that did it
+        erased = self.users.erase_profile(who.user_id, iso(), events)
+        account_status.forget(who.user_id)  # refused at once here; elsewhere within the cache's bound
+        if erased:  # announced once, by the erasure that did it
             announce(events)
 
     def complete_erasure(self, user_id: str, has_time: personal_data.HasTime) -> bool:
@@ -206,6 +208,7 @@ class UserService:
                 return project(AdminUser, seen)  # another change got there first (and announced it)
             events = [envelope(UserStatusChanged(user_id=user_id, status=change.status), actor=staff.user_id)]
             changed = self.users.change_status(seen, change.status, iso(), events)
+            account_status.forget(user_id)  # takes effect at once here; elsewhere within the cache's bound
             announce(events)
             return project(AdminUser, changed)
 
