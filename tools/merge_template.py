@@ -205,13 +205,17 @@ def function_overrides() -> dict:
            "ERASURES_QUEUE_NAME": {"Fn::GetAtt": ["ErasuresQueue", "QueueName"]},
            "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
            "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender"),
-           "CURSOR_KEY_SECRET": ref("CursorKey")}
+           "CURSOR_KEY_SECRET": ref("CursorKey"),
+           # Where the stage traces, spans leave over OTLP/HTTP for the collector extension (OtelCollectorLayerArn),
+           # which sends them on to X-Ray after the invocation answers.
+           "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318"}
     resources: dict = {}
     for logical, (_, name) in FUNCTIONS.items():
         # LoggingConfig binds the function to its log group, so the group (with its retention) exists first.
         resources[logical] = {**lint_exceptions(logical), "Properties": {
             "FunctionName": sub(name), "Environment": {"Variables": env},
-            "LoggingConfig": {"LogGroup": ref(f"{logical}LogGroup")}}}
+            "LoggingConfig": {"LogGroup": ref(f"{logical}LogGroup")},
+            "Layers": {"Fn::If": ["HasOtelCollector", [ref("OtelCollectorLayerArn")], ref("AWS::NoValue")]}}}
     for queue_name, (_, function, source) in QUEUES.items():
         resources[function]["Properties"]["Events"] = {source: {"Properties": {
             "Queue": arn(f"{queue_name}Queue"), "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
@@ -542,6 +546,10 @@ def template() -> dict:
                                                          "live alias (billed while provisioned, at most "
                                                          "ApiReservedConcurrency); above 0 it replaces SnapStart "
                                                          "on the API; 0 provisions none"},
+            "OtelCollectorLayerArn": {"Type": "String", "Default": "", "AllowedPattern": "^(arn:aws[a-z-]*:lambda:.*)?$",
+                                      "Description": "The OpenTelemetry collector extension layer (ADOT collector, "
+                                                     "the functions' architecture and region) that sends a tracing "
+                                                     "stage's spans to X-Ray; empty: none"},
             "ThreatProtectionMode": {"Type": "String", "Default": "OFF", "AllowedValues": ["OFF", "AUDIT", "ENFORCED"],
                                      "Description": "Cognito threat protection (AUDIT or ENFORCED moves the pool "
                                                     "to the Plus feature plan, billed per user)"},
@@ -558,6 +566,7 @@ def template() -> dict:
             "HasWaf": {"Fn::Equals": [ref("EnableWaf"), "true"]},
             "ReservesApiConcurrency": {"Fn::Not": [{"Fn::Equals": [ref("ApiReservedConcurrency"), 0]}]},
             "HasThreatProtection": {"Fn::Not": [{"Fn::Equals": [ref("ThreatProtectionMode"), "OFF"]}]},
+            "HasOtelCollector": {"Fn::Not": [{"Fn::Equals": [ref("OtelCollectorLayerArn"), ""]}]},
             "ProvisionsApiConcurrency": {"Fn::Not": [{"Fn::Equals": [ref("ApiProvisionedConcurrency"), 0]}]},
             "SnapStarts": {"Fn::Equals": [ref("EnableSnapStart"), "true"]},
             "SnapStartsApi": {"Fn::And": [{"Condition": "SnapStarts"},
