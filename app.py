@@ -14,6 +14,7 @@ from chalicelib.basket.routes import routes as basket
 from chalicelib.catalogue.routes import routes as catalogue
 from chalicelib.core.http import http_middleware, register_account_check
 from chalicelib.core.observability import observe
+from chalicelib.core.snapstart import register as register_restore_hooks
 from chalicelib.notifications import NOTIFIED_EVENTS
 from chalicelib.notifications.routes import routes as notifications
 from chalicelib.orders.routes import routes as orders
@@ -22,6 +23,7 @@ from chalicelib.users.personal_data import register_eraser, register_exporter
 from chalicelib.users.routes import routes as users
 
 app = Chalice(app_name="shop")
+register_restore_hooks()  # a snapshotted version refreshes what its snapshot must not share (SnapStart)
 app.register_middleware(observe, "all")
 app.register_middleware(http_middleware(app), "http")
 for blueprint in (api, users, catalogue, basket, orders, payments, notifications, audit):

@@ -8,6 +8,7 @@ from typing import Any
 from chalicelib.core.settings import settings
 
 _creating = threading.Lock()
+_models: list[Any] = []  # the service models a renewed session keeps (renew_session)
 
 
 @functools.lru_cache(maxsize=1)
@@ -15,7 +16,13 @@ def _session() -> Any:
     """One boto3 session per container: each new session loads the service models again (~100 ms)."""
     import boto3
 
-    return boto3.session.Session()
+    if not _models:
+        return boto3.session.Session()
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.register_component("data_loader", _models[0])
+    return boto3.session.Session(botocore_session=core)
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,6 +47,15 @@ def reset_clients() -> None:
     """Forget cached clients (tests swap the environment between cases); the session and its models stay."""
     client.cache_clear()
     table.cache_clear()
+
+
+def renew_session() -> None:
+    """A new session and new clients on next use, as after a SnapStart restore: the snapshot's credentials
+    and open connections are not reused; the service models the old session loaded (the slow part) are."""
+    if _session.cache_info().currsize:
+        _models[:] = [_session()._session.get_component("data_loader")]
+    _session.cache_clear()
+    reset_clients()
 
 
 def error_code(exc: Exception) -> str:
