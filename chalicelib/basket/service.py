@@ -47,16 +47,24 @@ class BasketService:
         return price_lines(basket, products)
 
     def set_quantity(self, user_id: str, product_id: str, quantity: int) -> BasketOut:
-        product = self.products.get(product_id) if quantity else None
-        if quantity:
-            self._check_can_add(product_id, product, quantity)
+        """One read of the basket, one of its products (the line's own among them), one conditional
+        write; the answer is priced from the products already read."""
+        def read() -> tuple[StoredBasket, dict[str, Product]]:
+            basket = self.baskets.get(user_id)
+            wanted = set(basket.lines) | ({product_id} if quantity else set())
+            return basket, self.products.get_many(sorted(wanted)) if wanted else {}
 
-        def write(basket: StoredBasket) -> BasketOut:
+        def write(seen: tuple[StoredBasket, dict[str, Product]]) -> BasketOut:
+            basket, products = seen
             if quantity == 0:
                 if product_id not in basket.lines:
-                    return self.view(user_id)
+                    return price_lines(basket, products)
                 basket.lines.pop(product_id)
+                if not basket.lines:
+                    basket.currency = None  # as stored
             else:
+                product = products.get(product_id)
+                self._check_can_add(product_id, product, quantity)
                 if product_id not in basket.lines and len(basket.lines) >= MAX_LINES:
                     raise Conflict(f"A basket holds at most {MAX_LINES} different products.", code="BASKET_FULL")
                 if basket.lines and basket.currency and basket.currency != product.currency:
@@ -64,10 +72,10 @@ class BasketService:
                                    code="CURRENCY_MISMATCH")
                 basket.lines[product_id] = quantity
                 basket.currency = product.currency
-            self._save(basket)
-            return self.view(user_id)
+            self._save(basket)  # conditioned on the version read: a concurrent change reads both again
+            return price_lines(basket, products)
 
-        return read_then_write(lambda: self.baskets.get(user_id), write, lost=BasketChanged, attempts=_ATTEMPTS,
+        return read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
                                gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
                                                         code="CONCURRENT_CHANGE"))
 
