@@ -48,6 +48,216 @@ def cold_import(runs: int = 15) -> dict:
             "first_route_ratio": round(m["app_first_route"] / m["bare_first_route"], 2), "runs": runs}
 
 
+# --- whole cold first request -------------------------------------------------------------
+
+# A fresh process (as a new Lambda container) imports the handler module with the prod stage's
+# settings and answers GET /products/{id} through Chalice's entry point, against a moto server.
+# The bare app answers the same route with one GetItem and a pydantic model.
+BARE_COLD = """
+import os
+import boto3
+from chalice import Chalice
+from pydantic import BaseModel
+
+
+class Product(BaseModel):
+    id: str
+    name: str
+    price: int
+    currency: str
+
+
+app = Chalice(app_name="bare")
+
+
+@app.route("/products/{product_id}")
+def get_product(product_id):
+    item = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"], Key={
+        "PK": {"S": "PRODUCT#" + product_id}, "SK": {"S": "PRODUCT"}})["Item"]
+    return Product.model_validate({k: list(v.values())[0] for k, v in item.items()}).model_dump()
+"""
+_COLD_REQUEST = """
+import json, sys, time, types
+start, cpu = time.perf_counter(), time.process_time()
+if sys.argv[1] == "bare":
+    module = types.ModuleType("bare_app")
+    exec(compile(sys.argv[3], "bare_app.py", "exec"), module.__dict__)
+    application = module.app
+else:
+    import app
+    application = app.app
+event = {"resource": "/products/{product_id}", "path": "/products/" + sys.argv[2], "httpMethod": "GET",
+         "headers": {"Host": "bench"}, "multiValueHeaders": {}, "queryStringParameters": None,
+         "multiValueQueryStringParameters": None, "pathParameters": {"product_id": sys.argv[2]},
+         "stageVariables": None, "body": None, "isBase64Encoded": False,
+         "requestContext": {"resourcePath": "/products/{product_id}", "httpMethod": "GET", "stage": "api",
+                            "requestId": "bench-request", "identity": {"sourceIp": "127.0.0.1"}}}
+context = types.SimpleNamespace(aws_request_id="bench-request", function_name="shop-prod",
+                                memory_limit_in_mb=512, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:b",
+                                get_remaining_time_in_millis=lambda: 10_000)
+answer = application(event, context)
+elapsed, cpu_ms = (time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000
+assert answer["statusCode"] == 200, answer
+print(json.dumps({"ms": elapsed, "cpu_ms": cpu_ms}))
+"""
+
+
+def _prod_environment() -> dict[str, str]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config.get("environment_variables", {}), **config["stages"]["prod"]["environment_variables"]}
+
+
+def cold_request(runs: int = 15) -> dict:
+    """Median whole cold first request: bare Chalice vs the app with tracing off and on, interleaved.
+
+    Wall time, and the process's CPU time: the same work, but not stretched by whatever else the
+    machine runs meanwhile (a cold start here is CPU-bound; moto answers from the parent process)."""
+    from moto.server import ThreadedMotoServer
+
+    from local.emulator import free_port
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    sink = _span_sink()
+    saved = dict(os.environ)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
+        from local.bootstrap import bootstrap
+
+        stack = bootstrap("local", endpoint)
+        os.environ["TABLE_NAME"] = stack["table_name"]
+        from chalicelib.core.aws import reset_clients
+        from chalicelib.core.settings import reset_settings
+
+        reset_settings()
+        reset_clients()
+        from chalicelib.catalogue.models import ProductCreate
+        from chalicelib.catalogue.service import CatalogueService
+
+        product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100,
+                                                          currency="EUR", stock=5), actor="bench")
+        # What Lambda gives a traced function: its trace header, the daemon's address, the task root.
+        lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "shop-prod", "LAMBDA_TASK_ROOT": str(ROOT),
+                      "_X_AMZN_TRACE_ID": "Root=1-6740f000-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1",
+                      "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+                      "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}"}
+        base = {"PATH": os.environ.get("PATH", ""), **AWS_ENV, **_prod_environment(), **lambda_env,
+                "AWS_ENDPOINT_URL": endpoint, "TABLE_NAME": stack["table_name"], "LOG_LEVEL": "WARNING"}
+        variants = {"bare": ("bare", base), "tracing_off": ("app", {**base, "TRACING": "false"}),
+                    "tracing_on": ("app", {**base, "TRACING": "true"})}
+        samples: dict[str, dict[str, list[float]]] = {name: {"ms": [], "cpu_ms": []} for name in variants}
+        for _ in range(runs):  # interleaved, so machine load affects all alike
+            for name, (kind, env) in variants.items():
+                out = subprocess.run([PY, "-c", _COLD_REQUEST, kind, product.id, BARE_COLD], cwd=ROOT,
+                                     capture_output=True, text=True, check=True, env=env)
+                answer = json.loads(out.stdout.strip().splitlines()[-1])
+                for measure in ("ms", "cpu_ms"):
+                    samples[name][measure].append(answer[measure])
+        report: dict = {}
+        for measure in ("ms", "cpu_ms"):
+            m = {k: statistics.median(v[measure]) for k, v in samples.items()}
+            suffix = "" if measure == "ms" else "_cpu"
+            report.update({f"bare{suffix}_ms": round(m["bare"], 1), f"tracing_off{suffix}_ms": round(m["tracing_off"], 1),
+                           f"tracing_on{suffix}_ms": round(m["tracing_on"], 1),
+                           f"tracing_off{suffix}_ratio": round(m["tracing_off"] / m["bare"], 2),
+                           f"tracing_on{suffix}_ratio": round(m["tracing_on"] / m["bare"], 2)})
+        return {**report, "targets": {"tracing_off_ratio": 1.10, "tracing_on_ratio": 1.25}, "runs": runs,
+                "spans_received": sink.received}
+    finally:
+        server.stop()
+        sink.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def tracing_cost(blocks: int = 8, requests: int = 50) -> dict:
+    """What tracing adds to a warm GET /products/{id} (handler span, GetItem span, one export to a
+    collector on localhost): blocks of requests with tracing off and on, alternating."""
+    from moto.server import ThreadedMotoServer
+
+    from local.emulator import free_port
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    sink = _span_sink()
+    saved = dict(os.environ)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint, LOG_LEVEL="WARNING")
+        from local.bootstrap import bootstrap
+
+        stack = bootstrap("local", endpoint)
+        os.environ["TABLE_NAME"] = stack["table_name"]
+        from chalicelib.core.aws import reset_clients
+        from chalicelib.core.settings import reset_settings
+
+        reset_settings()
+        reset_clients()
+        from chalice.test import Client
+
+        from app import app
+        from chalicelib.catalogue.models import ProductCreate
+        from chalicelib.catalogue.service import CatalogueService
+        from chalicelib.core.observability import start_tracing, stop_tracing
+        from chalicelib.core.otlp import OtlpJsonExporter
+
+        product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100,
+                                                          currency="EUR", stock=5), actor="bench")
+        samples: dict[str, list[float]] = {"off": [], "on": []}
+        with Client(app, stage_name="local") as client:
+            for block in range(blocks * 2 + 2):
+                traced = block % 2 == 1
+                if traced:
+                    start_tracing(OtlpJsonExporter(f"http://127.0.0.1:{sink.server_port}"), per_invocation=True)
+                for _ in range(requests):
+                    start = time.perf_counter()
+                    assert client.http.get(f"/products/{product.id}").status_code == 200
+                    if block >= 2:  # the first two blocks warm both paths up
+                        samples["on" if traced else "off"].append((time.perf_counter() - start) * 1000)
+                stop_tracing()
+        off, on = statistics.median(samples["off"]), statistics.median(samples["on"])
+        return {"off_ms": round(off, 2), "on_ms": round(on, 2), "added_ms": round(on - off, 2), "target_ms": 2.0,
+                "exports": sink.received}
+    finally:
+        server.stop()
+        sink.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _span_sink():
+    """Stands in for the collector extension on localhost: accepts OTLP/HTTP exports, counts them."""
+    import http.server
+    import threading
+
+    from local.emulator import free_port
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.server.received += 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
+    server.received = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 # --- AWS calls per operation ---------------------------------------------------------------
 
 MINIMUM = {  # what the access pattern needs, besides the account-status GetItem of authenticated calls
@@ -389,6 +599,10 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     report = {"cold_import": cold_import()}
     print("cold import   ", report["cold_import"], flush=True)
+    report["cold_request"] = cold_request()
+    print("cold request  ", report["cold_request"], flush=True)
+    report["tracing_cost"] = tracing_cost()
+    print("tracing cost  ", report["tracing_cost"], flush=True)
     report["aws_calls"] = aws_calls()
     for label, row in report["aws_calls"].items():
         print(f"aws calls      {label:32} {row['count']:3} (minimum {row.get('minimum')}, ratio {row.get('ratio')})")
