@@ -615,6 +615,10 @@ def main() -> None:
               f"ratio {row['ratio']} (+{row['added_ms']} ms)")
     report["observability"] = observability_overhead()
     print("observability ", report["observability"])
+    from tools.bench_memory import describe, peak_memory
+
+    report["peak_memory"] = peak_memory()  # each handler in a fresh process: what lambda_memory_size is chosen from
+    print("\n".join(describe(report["peak_memory"])), flush=True)
     report["package"] = package_size()
     print("package       ", {k: v for k, v in report["package"].items() if k != "largest_unpacked"})
     print("               largest:", report["package"]["largest_unpacked"])
