@@ -52,18 +52,23 @@ class PaymentService:
 
     def record(self, event: PaymentEvent) -> PaymentAck:
         """Record a verified event once, whatever the order's state; move the order only where the
-        state machine allows. A race with another writer is judged again from the order as it is then."""
+        state machine allows. A race with another writer is judged again from the order as it is then.
+
+        The ledger is read only when its record's condition (`attribute_not_exists`, in the same
+        write) refuses a repeat: a first delivery, by far the common one, costs no ledger read."""
         for _attempt in range(_ATTEMPTS):
-            known = self.ledger.get(event.id)
-            if known is not None:
-                metrics.count("DuplicatesSuppressed")
-                return _ack(known, duplicate=True)
             order = self.orders.find(event.order_id)
             verdict = judge(order, event)
             try:
                 entry = self._write(order, event, verdict)
-            except (OrderChanged, PaymentAlreadyNoted, PaymentAlreadyRecorded, TransactionContended):
-                continue  # judged on a state that changed, or a concurrent delivery: look again
+            except (PaymentAlreadyNoted, PaymentAlreadyRecorded):
+                known = self.ledger.get(event.id)  # a repeat: answer as the first delivery was recorded
+                if known is not None:
+                    metrics.count("DuplicatesSuppressed")
+                    return _ack(known, duplicate=True)
+                continue
+            except (OrderChanged, TransactionContended):
+                continue  # judged on a state that changed: look again
             self._count(entry)
             return _ack(entry, duplicate=False)
         raise ServiceUnavailable("The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED")
