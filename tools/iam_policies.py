@@ -92,10 +92,11 @@ def policies(stage: str) -> dict[str, dict]:
     functions = {
         "api_handler": api,
         "create_orders": [
-            # The address from the checkout record (GetItem); one transaction puts the order, takes the address
-            # off the checkout (UpdateItem) and checks its buyer was not erased meanwhile (ConditionCheckItem).
-            _statement("Table", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                                 "dynamodb:ConditionCheckItem"], TABLE),
+            # The batch's addresses from their checkout records (BatchGetItem, GetItem for one it left out); one
+            # transaction per order puts it, takes the address off the checkout (UpdateItem) and checks its buyer
+            # was not erased meanwhile (ConditionCheckItem).
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                                 "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"], TABLE),
             _statement("Bus", ["events:PutEvents"], BUS),
             _consumer("OrdersQueue"),
         ],

@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from chalicelib.core import metrics
-from chalicelib.core.events import PublishError, publish
+from chalicelib.core.events import InvalidEvent, PublishError, publish
 from chalicelib.core.logs import get_logger
-from chalicelib.core.messages import batch_response, consume
+from chalicelib.core.messages import PoisonMessage, batch_response, consume, envelope_of
 from chalicelib.orders.service import OrderService, order_service
 
 
@@ -18,9 +18,11 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None
     """
     orders = orders or order_service()
     log = get_logger("orders.pipeline")
+    records = list(records)
+    addresses = orders.shipping_addresses_of(_checkout_ids(records))  # one read for the batch
 
     def create(event):
-        order, created, announcement = orders.create_from_checkout(event)
+        order, created, announcement = orders.create_from_checkout(event, addresses)
         log.info("order created" if created else "duplicate checkout delivery suppressed",
                  extra={"orderId": order.id, "checkoutId": order.checkout_id, "duplicate": not created})
         metrics.count("OrdersCreated" if created else "DuplicatesSuppressed")
@@ -35,3 +37,16 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None
             unsent = {event.id for event in exc.failed}
             failures += [mid for mid, event in announcements.items() if event.id in unsent]
     return batch_response(failures)
+
+
+def _checkout_ids(records: list[dict[str, Any]]) -> list[str]:
+    """The checkouts a batch names; a message that does not parse is left to `consume` to refuse."""
+    ids = []
+    for record in records:
+        try:
+            event = envelope_of(record["body"])
+            if event.type == "CheckoutRequested":
+                ids.append(event.parsed().checkout_id)
+        except (PoisonMessage, InvalidEvent, KeyError, AttributeError):
+            pass  # consume refuses it and says why
+    return ids

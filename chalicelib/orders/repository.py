@@ -31,6 +31,8 @@ from chalicelib.core.outbox import outbox_fields, outbox_puts
 from chalicelib.orders import keys
 from chalicelib.orders.models import ERASED_BUYER, MAX_PAYMENTS_SHOWN, RETURNS_STOCK, Order, OrderPayment
 
+_BATCH_GET_LIMIT = 100  # keys in one BatchGetItem call
+
 
 @dataclass
 class CheckoutRecord:
@@ -142,6 +144,30 @@ class CheckoutRepository:
                               ProjectionExpression="shipping_address").get("Item")
         address = from_item(item).get("shipping_address") if item else None
         return PostalAddress.model_validate(address) if address else None
+
+    def shipping_addresses(self, checkout_ids: list[str]) -> dict[str, PostalAddress | None]:
+        """Where several checkouts ship to, in BatchGetItem calls: a queue batch's addresses at once.
+        An id DynamoDB left unprocessed is missing from the answer (read it on its own)."""
+        found: dict[str, PostalAddress | None] = {}
+        unique = list(dict.fromkeys(checkout_ids))
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            chunk = unique[start:start + _BATCH_GET_LIMIT]
+            request = {table_name(): {"Keys": [key(keys.checkout_pk(c), keys.CHECKOUT_SK) for c in chunk],
+                                      "ProjectionExpression": "checkout_id, shipping_address"}}
+            for _attempt in range(3):
+                result = ddb().batch_get_item(RequestItems=request)
+                for item in result.get("Responses", {}).get(table_name(), []):
+                    data = from_item(item)
+                    address = data.get("shipping_address")
+                    found[data["checkout_id"]] = PostalAddress.model_validate(address) if address else None
+                request = result.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            unprocessed = {k["PK"]["S"] for k in request.get(table_name(), {}).get("Keys", [])} if request else set()
+            for checkout_id in chunk:  # no record: nothing to ship to, as shipping_address says
+                if keys.checkout_pk(checkout_id) not in unprocessed:
+                    found.setdefault(checkout_id, None)
+        return found
 
     def address_removal(self, checkout_id: str) -> dict[str, Any]:
         """A transaction item taking the address off the checkout record: the order keeps the only copy."""

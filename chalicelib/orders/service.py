@@ -13,6 +13,7 @@ from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import Envelope, InvalidEvent, envelope
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
+from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
@@ -55,9 +56,12 @@ class OrderService:
 
     # --- creation (from the queue) ---------------------------------------------------
 
-    def create_from_checkout(self, event: Envelope) -> tuple[Order, bool, Envelope]:
+    def create_from_checkout(self, event: Envelope, addresses: dict[str, PostalAddress | None] | None = None
+                             ) -> tuple[Order, bool, Envelope]:
         """Create the order a CheckoutRequested event asks for; a repeat finds the first one.
 
+        `addresses`: checkout id -> shipping address, read for a whole queue batch at once
+        (`shipping_addresses_of`); a checkout it does not name is read on its own.
         Returns (order, created now?, the OrderCreated event to publish either way: its id is
         fixed per order, so consumers drop a repeat).
         """
@@ -74,7 +78,8 @@ class OrderService:
         # The address travels on no event: the checkout record holds it until this order takes it.
         order = Order(id=data.order_id, user_id=data.user_id, status="PENDING", items=data.items,
                       subtotal=data.subtotal, currency=data.currency,
-                      shipping_address=self.checkouts.shipping_address(data.checkout_id),
+                      shipping_address=addresses[data.checkout_id] if data.checkout_id in (addresses or {})
+                      else self.checkouts.shipping_address(data.checkout_id),
                       checkout_id=data.checkout_id, payment_due_at=due, created_at=data.created_at,
                       updated_at=moment).holding_allowance(data.holds_allowance)
         stored, created = self._create(order)
@@ -85,6 +90,10 @@ class OrderService:
                                 actor=stored.user_id, correlation_id=event.correlationId,
                                 event_id=keys.event_id_for("OrderCreated", stored.id), occurred_at=stored.updated_at)
         return stored, created, announcement
+
+    def shipping_addresses_of(self, checkout_ids: list[str]) -> dict[str, PostalAddress | None]:
+        """The addresses of a batch's checkouts, in one read (the address travels on no event)."""
+        return self.checkouts.shipping_addresses(checkout_ids) if checkout_ids else {}
 
     def _create(self, order: Order) -> tuple[Order, bool]:
         """The order, and in the same write the address off its checkout record, unless its buyer was
