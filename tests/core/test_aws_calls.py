@@ -1,0 +1,112 @@
+"""Every operation makes the AWS calls its access pattern needs (docs/access-patterns.md), no more:
+the same operations and minimums as `make bench` (tools/bench.py MINIMUM)."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.fakes import ADMIN, auth
+from tests.shop import ADDRESS, Bus, call, checkout, eventbridge_body, pay, product, put_in_basket, sqs_event
+from tools.bench import MINIMUM
+
+ANN = auth("calls-ann")
+
+
+@pytest.fixture
+def calls(client):
+    from chalicelib.core.aws import client as aws_client
+
+    made: list[str] = []
+    for service in ("dynamodb", "events", "cognito-idp"):
+        aws_client(service).meta.events.register(f"before-call.{service}.*",
+                                                 lambda model, **kw: made.append(model.name))
+    return made
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Events still go to the bus (PutEvents counts); the test sees them too."""
+    import chalicelib.core.outbox as outbox
+    import chalicelib.orders.pipeline as pipeline
+
+    seen, real = Bus(), outbox.publish
+
+    def publish(events):
+        events = list(events)
+        seen.publish(events)
+        real(events)
+
+    monkeypatch.setattr(outbox, "publish", publish)
+    monkeypatch.setattr(pipeline, "publish", publish)
+    return seen
+
+
+def measured(calls, label, expected, operation):
+    calls.clear()
+    response = operation()
+    assert calls == expected, label
+    assert len(calls) == MINIMUM[label], label
+    return response
+
+
+def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, published):
+    mug = product(client, stock=1000, price=100)
+    measured(calls, "GET /products/{id}", ["GetItem"], lambda: call(client, "get", f"/products/{mug['id']}"))
+    measured(calls, "GET /orders (account not cached)", ["GetItem", "Query"],
+             lambda: call(client, "get", "/orders", headers=ANN))
+    measured(calls, "PUT /basket/items/{id}", ["GetItem", "BatchGetItem", "PutItem"],
+             lambda: put_in_basket(client, ANN, mug["id"], 1))
+    measured(calls, "GET /basket", ["GetItem", "BatchGetItem"], lambda: call(client, "get", "/basket", headers=ANN))
+    accepted = measured(calls, "POST /basket/checkout",
+                        ["GetItem", "BatchGetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
+                        lambda: checkout(client, ANN)).json
+    requested = [published.of_type("CheckoutRequested")[-1]]
+    for _ in range(9):
+        put_in_basket(client, ANN, mug["id"], 1)
+        checkout(client, ANN, key=uuid.uuid4().hex)
+        requested.append(published.of_type("CheckoutRequested")[-1])
+    answer = measured(calls, "create_orders (10 messages)",
+                      ["BatchGetItem"] + ["TransactWriteItems"] * 10 + ["PutEvents"],
+                      lambda: client.lambda_.invoke("create_orders", sqs_event(
+                          client, [eventbridge_body(e) for e in requested])).payload)
+    assert answer == {"batchItemFailures": []}
+    measured(calls, "GET /orders", ["Query"], lambda: call(client, "get", "/orders", headers=ANN))
+    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=ANN).json
+    paid = measured(calls, "POST /webhooks/payments", ["GetItem", "TransactWriteItems", "PutEvents",
+                                                       "TransactWriteItems"], lambda: pay(client, order))
+    assert paid.status_code == 200 and paid.json["orderStatus"] == "PAID"
+    call(client, "get", "/basket", headers=ADMIN)  # the admin's account status, remembered
+    shipped = measured(calls, "POST /admin/orders/{id}/status",
+                       ["GetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
+                       lambda: call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"},
+                                    ADMIN))
+    assert shipped.status_code == 200, shipped.body
+
+
+def test_a_repeated_payment_answers_from_the_ledger_and_changes_nothing(client, calls, published):
+    mug = product(client, stock=10, price=100)
+    put_in_basket(client, ANN, mug["id"], 1)
+    accepted = checkout(client, ANN).json
+    client.lambda_.invoke("create_orders", sqs_event(client, [eventbridge_body(
+        published.of_type("CheckoutRequested")[-1])]))
+    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=ANN).json
+    assert pay(client, order, event_id="evt-twice").json["duplicate"] is False
+    calls.clear()
+    again = pay(client, order, event_id="evt-twice")
+    assert again.status_code == 200 and again.json["duplicate"] is True and again.json["orderStatus"] == "PAID"
+    # the order, the write the ledger's condition refuses, the ledger record it answers from
+    assert calls == ["GetItem", "TransactWriteItems", "GetItem"]
+
+
+def test_the_address_of_a_message_the_batch_read_left_out_is_read_on_its_own(client, published, monkeypatch):
+    from chalicelib.orders.repository import CheckoutRepository
+
+    monkeypatch.setattr(CheckoutRepository, "shipping_addresses", lambda self, ids: {})
+    mug = product(client, stock=10, price=100)
+    put_in_basket(client, ANN, mug["id"], 1)
+    accepted = checkout(client, ANN).json
+    client.lambda_.invoke("create_orders", sqs_event(client, [eventbridge_body(
+        published.of_type("CheckoutRequested")[-1])]))
+    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=ANN).json
+    assert order["shippingAddress"]["line1"] == ADDRESS["line1"]
