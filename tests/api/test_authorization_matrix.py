@@ -58,10 +58,9 @@ def world(client, monkeypatch):
 
     NotificationService().handle(bus.of_type("OrderCreated")[0])
     notification = call(client, "get", "/me/notifications", headers=HEADERS["owner"]).json["items"][0]
-    call(client, "get", "/me", headers=HEADERS["suspended"])
-    from chalicelib.users.repository import UserRepository
-
-    UserRepository().update_profile("sue", {"status": "SUSPENDED"}, "2026-01-01T00:00:00.000Z")
+    call(client, "get", "/me", headers=HEADERS["suspended"])  # Sue is known, active (and remembered so)
+    suspended = call(client, "patch", "/admin/users/sue", {"status": "SUSPENDED"}, HEADERS["admin"])
+    assert suspended.status_code == 200, suspended.body
     return {"order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
             "product_id": product_id, "user_id": "ann"}
 
