@@ -107,6 +107,13 @@ def _prod_environment() -> dict[str, str]:
     return {**config.get("environment_variables", {}), **config["stages"]["prod"]["environment_variables"]}
 
 
+def _reset_emulator(endpoint: str) -> None:
+    """Forget every resource of an in-process moto server (its backends are shared by the process)."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+
+
 def cold_request(runs: int = 15) -> dict:
     """Median whole cold first request: bare Chalice vs the app with tracing off and on, interleaved.
 
@@ -126,6 +133,7 @@ def cold_request(runs: int = 15) -> dict:
     saved = dict(os.environ)
     try:
         endpoint = f"http://127.0.0.1:{port}"
+        _reset_emulator(endpoint)
         os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
         from local.bootstrap import bootstrap
 
@@ -192,6 +200,7 @@ def tracing_cost(blocks: int = 8, requests: int = 50) -> dict:
     saved = dict(os.environ)
     try:
         endpoint = f"http://127.0.0.1:{port}"
+        _reset_emulator(endpoint)  # moto's state is per process: the cold-request section's stack is still there
         os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint, LOG_LEVEL="WARNING")
         from local.bootstrap import bootstrap
 
@@ -410,6 +419,7 @@ def warm_latency(requests: int = 300) -> dict:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
+        _reset_emulator(f"http://127.0.0.1:{port}")
         os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
         return _latency(requests)
     finally:
@@ -600,20 +610,37 @@ def package_size() -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _forget_caches() -> None:
+    """Between sections: each starts its own emulator, so no cached client, setting or key may outlive one."""
+    from chalicelib.core.aws import renew_session
+    from chalicelib.core.dynamo import cursor_key
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.users import account_status
+
+    reset_settings()
+    renew_session()  # a session keeps the credentials it was made with: each section has its own
+    cursor_key.cache_clear()
+    account_status.forget()
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     report = {"cold_import": cold_import()}
     print("cold import   ", report["cold_import"], flush=True)
     report["cold_request"] = cold_request()
     print("cold request  ", report["cold_request"], flush=True)
+    _forget_caches()
     report["tracing_cost"] = tracing_cost()
     print("tracing cost  ", report["tracing_cost"], flush=True)
+    _forget_caches()
     report["aws_calls"] = aws_calls()
     for label, row in report["aws_calls"].items():
         print(f"aws calls      {label:32} {row['count']:3} (minimum {row.get('minimum')}, ratio {row.get('ratio')})")
+    _forget_caches()
     report["warm_latency"] = warm_latency()
     for label, row in report["warm_latency"].items():
         print(f"warm latency   {label:32} app {row['app_ms']} ms, bare {row['bare_ms']} ms, ratio {row['ratio']}")
+    _forget_caches()
     report["iam_enforcement"] = iam_enforcement()
     for label, row in report["iam_enforcement"].items():
         print(f"iam enforced   {label:32} role {row['checked_ms']} ms, operator {row['unchecked_ms']} ms, "
@@ -622,6 +649,7 @@ def main() -> None:
     print("observability ", report["observability"])
     from tools.bench_memory import describe, peak_memory
 
+    _forget_caches()
     report["peak_memory"] = peak_memory()  # each handler in a fresh process: what lambda_memory_size is chosen from
     print("\n".join(describe(report["peak_memory"])), flush=True)
     report["package"] = package_size()

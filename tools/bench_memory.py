@@ -143,6 +143,9 @@ def peak_memory(runs: int = 3) -> dict:
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-memory-"))
     try:
         endpoint = f"http://127.0.0.1:{port}"
+        from tools.bench import _reset_emulator
+
+        _reset_emulator(endpoint)  # earlier sections of `make bench` leave their stacks in this process's moto
         os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
         from local.bootstrap import bootstrap
 
