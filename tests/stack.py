@@ -7,12 +7,23 @@ reading results) runs as the emulator's operator.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from chalice.test import Client, TestHTTPClient, TestLambdaClient
 
 from local import identities
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @functools.lru_cache(maxsize=1)
@@ -65,3 +76,39 @@ class FunctionClient(Client):
         if self._lambda_client is None:
             self._lambda_client = _Lambda(self._app, self._chalice_config)
         return self._lambda_client
+
+
+@contextlib.contextmanager
+def local_run(log: pathlib.Path, **env: str) -> Iterator[str]:
+    """`python -m local.run` (what `make run` starts) on a free port: its base URL once /health answers.
+
+    The stack makes its own emulator and credentials (no AWS_* variable is passed on); `env` adds
+    settings such as the demo logins. Stopped, with everything it started, on leaving.
+    """
+    from local.emulator import free_port
+
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update(PORT=str(port), **env)
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=_ROOT, env=environment, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(base + "/health"):
+            assert process.poll() is None, log.read_text()
+            if time.monotonic() > deadline:
+                raise AssertionError("the local stack did not answer /health:\n" + log.read_text())
+            time.sleep(0.2)
+        yield base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(20)
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+    return False

@@ -6,20 +6,15 @@ it makes are not what the server takes, the contract is wrong. The client talks 
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
 import pathlib
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = "shop_client"
 
 
@@ -46,34 +41,10 @@ def client_package(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
-    from local.emulator import free_port
+    from tests.stack import local_run
 
-    port = free_port()
-    log = tmp_path_factory.mktemp("client-stack") / "run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PORT=str(port))
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while not _answers(base + "/health"):
-            assert process.poll() is None, log.read_text()
-            if time.monotonic() > deadline:
-                pytest.fail("the local stack did not answer /health:\n" + log.read_text())
-            time.sleep(0.3)
+    with local_run(tmp_path_factory.mktemp("client-stack") / "run.log") as base:
         yield base
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(20)
-
-
-def _answers(url: str) -> bool:
-    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-        return response.status == 200
-    return False
 
 
 def test_the_generated_client_registers_shops_checks_out_and_reads_its_order(client_package, base_url):

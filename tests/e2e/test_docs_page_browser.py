@@ -7,22 +7,15 @@ saying why, where they are missing.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pathlib
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 import warnings
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CUSTOMER = ("docs-customer@example.com", "DocsCustomer123")
 # No network here: without these Chromium keeps trying to reach Google's services.
@@ -53,34 +46,11 @@ def webdriver_module():
 @pytest.fixture(scope="module")
 def base_url(webdriver_module, tmp_path_factory):
     """The local stack (`python -m local.run`, as `make run` starts it) on a free port."""
-    from local.emulator import free_port
+    from tests.stack import local_run
 
-    port = free_port()
-    log = tmp_path_factory.mktemp("docs-stack") / "run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PORT=str(port), LOCAL_CUSTOMER_EMAIL=CUSTOMER[0], LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1])
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while not _answers(base + "/health"):
-            assert process.poll() is None, log.read_text()
-            if time.monotonic() > deadline:
-                pytest.fail("the local stack did not answer /health:\n" + log.read_text())
-            time.sleep(0.2)
+    with local_run(tmp_path_factory.mktemp("docs-stack") / "run.log",
+                   LOCAL_CUSTOMER_EMAIL=CUSTOMER[0], LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1]) as base:
         yield base
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(20)
-
-
-def _answers(url: str) -> bool:
-    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-        return response.status == 200
-    return False
 
 
 @pytest.fixture(scope="module")
