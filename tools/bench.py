@@ -2,6 +2,7 @@
 against a bare Chalice baseline measured in the same run. Writes dist/bench.json."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -114,16 +115,16 @@ def _reset_emulator(endpoint: str) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
 
 
-def cold_request(runs: int = 15) -> dict:
-    """Median whole cold first request: bare Chalice vs the app with tracing off and on, interleaved.
+@contextlib.contextmanager
+def _lamp_on_an_emulator(**env: str):
+    """An in-process moto server holding the local stack and one product, a span sink standing in for
+    the collector, and the environment pointing at them; all undone on leaving.
+    Yields (endpoint, stack, product, sink)."""
+    import logging
 
-    Wall time, and the process's CPU time: the same work, but not stretched by whatever else the
-    machine runs meanwhile (a cold start here is CPU-bound; moto answers from the parent process)."""
     from moto.server import ThreadedMotoServer
 
     from local.emulator import free_port
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per request
     port = free_port()
@@ -133,22 +134,32 @@ def cold_request(runs: int = 15) -> dict:
     saved = dict(os.environ)
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        _reset_emulator(endpoint)
-        os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint)
+        _reset_emulator(endpoint)  # moto's state is per process: an earlier section's stack is still there
+        os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint, **env)
         from local.bootstrap import bootstrap
 
         stack = bootstrap("local", endpoint)
         os.environ["TABLE_NAME"] = stack["table_name"]
-        from chalicelib.core.aws import reset_clients
-        from chalicelib.core.settings import reset_settings
-
-        reset_settings()
-        reset_clients()
+        _forget_caches()
         from chalicelib.catalogue.models import ProductCreate
         from chalicelib.catalogue.service import CatalogueService
 
         product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100,
                                                           currency="EUR", stock=5), actor="bench")
+        yield endpoint, stack, product, sink
+    finally:
+        server.stop()
+        sink.shutdown()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def cold_request(runs: int = 15) -> dict:
+    """Median whole cold first request: bare Chalice vs the app with tracing off and on, interleaved.
+
+    Wall time, and the process's CPU time: the same work, but not stretched by whatever else the
+    machine runs meanwhile (a cold start here is CPU-bound; moto answers from the parent process)."""
+    with _lamp_on_an_emulator() as (endpoint, stack, product, sink):
         # What Lambda gives a traced function: its trace header, the daemon's address, the task root.
         lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "shop-prod", "LAMBDA_TASK_ROOT": str(ROOT),
                       "_X_AMZN_TRACE_ID": "Root=1-6740f000-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1",
@@ -176,51 +187,18 @@ def cold_request(runs: int = 15) -> dict:
                            f"tracing_on{suffix}_ratio": round(m["tracing_on"] / m["bare"], 2)})
         return {**report, "targets": {"tracing_off_ratio": 1.10, "tracing_on_ratio": 1.25}, "runs": runs,
                 "spans_received": sink.received}
-    finally:
-        server.stop()
-        sink.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def tracing_cost(blocks: int = 8, requests: int = 50) -> dict:
     """What tracing adds to a warm GET /products/{id} (handler span, GetItem span, one export to a
     collector on localhost): blocks of requests with tracing off and on, alternating."""
-    from moto.server import ThreadedMotoServer
-
-    from local.emulator import free_port
-
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    sink = _span_sink()
-    saved = dict(os.environ)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        _reset_emulator(endpoint)  # moto's state is per process: the cold-request section's stack is still there
-        os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint, LOG_LEVEL="WARNING")
-        from local.bootstrap import bootstrap
-
-        stack = bootstrap("local", endpoint)
-        os.environ["TABLE_NAME"] = stack["table_name"]
-        from chalicelib.core.aws import reset_clients
-        from chalicelib.core.settings import reset_settings
-
-        reset_settings()
-        reset_clients()
+    with _lamp_on_an_emulator(LOG_LEVEL="WARNING") as (_, _, product, sink):
         from chalice.test import Client
 
         from app import app
-        from chalicelib.catalogue.models import ProductCreate
-        from chalicelib.catalogue.service import CatalogueService
         from chalicelib.core.observability import start_tracing, stop_tracing
         from chalicelib.core.otlp import OtlpJsonExporter
 
-        product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100,
-                                                          currency="EUR", stock=5), actor="bench")
         samples: dict[str, list[float]] = {"off": [], "on": []}
         with Client(app, stage_name="local") as client:
             for block in range(blocks * 2 + 2):
@@ -236,11 +214,6 @@ def tracing_cost(blocks: int = 8, requests: int = 50) -> dict:
         off, on = statistics.median(samples["off"]), statistics.median(samples["on"])
         return {"off_ms": round(off, 2), "on_ms": round(on, 2), "added_ms": round(on - off, 2), "target_ms": 2.0,
                 "exports": sink.received}
-    finally:
-        server.stop()
-        sink.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _span_sink():
