@@ -274,5 +274,11 @@ def test_sigterm_stops_everything(stack):
     api, process, log = stack
     os.killpg(process.pid, signal.SIGTERM)
     assert process.wait(20) is not None
+    # make returns as soon as it has passed the signal on; the runner then stops every function's process
+    # and the emulator, and says so last.
+    deadline = time.monotonic() + 30
+    while "Stopped." not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "Stopped." in log.read_text(), log.read_text()[-2000:]
     with pytest.raises(OSError):
         urllib.request.urlopen(api.base + "/health", timeout=2)
