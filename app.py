@@ -1,33 +1,37 @@
 """The shop's Lambda functions: the API (one blueprint per domain) and the five event handlers.
 
 Every route lives beside the service it calls (`chalicelib/<domain>/routes.py`) and declares
-once who may call it; the middleware enforces that. Domains are imported on first use, so a
-cold start loads only what its first request needs.
+once who may call it; the middleware enforces that. A domain's routes and services are imported
+on first use, so a cold start loads only what its first request needs.
 """
 import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.api.routes import routes as api
-from chalicelib.audit.routes import routes as audit
-from chalicelib.basket.routes import routes as basket
-from chalicelib.catalogue.routes import routes as catalogue
 from chalicelib.core.http import http_middleware, register_account_check
 from chalicelib.core.observability import observe
-from chalicelib.core.snapstart import register as register_restore_hooks
+from chalicelib.core.routing import serve_domains
+from chalicelib.core.snapstart import register as register_restore_hooks, snapshotting
 from chalicelib.notifications import NOTIFIED_EVENTS
-from chalicelib.notifications.routes import routes as notifications
-from chalicelib.orders.routes import routes as orders
-from chalicelib.payments.routes import routes as payments
 from chalicelib.users.personal_data import register_eraser, register_exporter
-from chalicelib.users.routes import routes as users
 
 app = Chalice(app_name="shop")
 register_restore_hooks()  # a snapshotted version refreshes what its snapshot must not share (SnapStart)
 app.register_middleware(observe, "all")
 app.register_middleware(http_middleware(app), "http")
-for blueprint in (api, users, catalogue, basket, orders, payments, notifications, audit):
-    app.register_blueprint(blueprint)
+# Each domain's routes (a `routes` blueprint), registered when a request first needs one of its paths.
+serve_domains(app, (
+    "chalicelib.api.routes",
+    "chalicelib.users.routes",
+    "chalicelib.catalogue.routes",
+    "chalicelib.basket.routes",
+    "chalicelib.orders.routes",
+    "chalicelib.payments.routes",
+    "chalicelib.notifications.routes",
+    "chalicelib.audit.routes",
+))
+if snapshotting():  # the snapshot holds every domain, so no restored environment imports one on a request
+    app.routes.load()
 
 
 def refuse_inactive_accounts(who):

@@ -42,6 +42,13 @@ def after_restore() -> None:
         refresh()
 
 
+def snapshotting() -> bool:
+    """This initialisation ends in a snapshot (SnapStart): what it loads costs no request anything."""
+    import os
+
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"
+
+
 def register() -> bool:
     """Called once by app.py at import: registers the restore hook where the runtime offers it."""
     try:
