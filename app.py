@@ -27,6 +27,7 @@ serve_domains(app, (
     "chalicelib.basket.routes",
     "chalicelib.orders.routes",
     "chalicelib.payments.routes",
+    "chalicelib.promotions.routes",
     "chalicelib.notifications.routes",
     "chalicelib.audit.routes",
 ))

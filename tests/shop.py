@@ -111,11 +111,12 @@ WEBHOOK_SECRET = "local-webhook-secret"  # the documented local default
 
 
 def pay(client, order, kind="payment.succeeded", event_id=None, **overrides):
-    """The payment provider's signed webhook call for `order` (its full amount unless overridden)."""
+    """The payment provider's signed webhook call for `order` (its total unless overridden)."""
     from chalicelib.payments.signature import sign
 
+    amount = order["total"] if "total" in order else order["subtotal"]
     body = {"id": event_id or f"evt_{uuid.uuid4().hex[:12]}", "type": kind, "orderId": order["id"],
-            "amount": order["subtotal"], "currency": order["currency"], **overrides}
+            "amount": amount, "currency": order["currency"], **overrides}
     raw = json.dumps(body).encode()
     response = client.http.post("/webhooks/payments", body=raw, headers={
         "Content-Type": "application/json", "X-Signature": sign(WEBHOOK_SECRET, raw)})

@@ -7,7 +7,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from chalicelib.core.models import ApiModel, DateFrom, DateTo, PageQuery, Timestamp
 
-EntityType = Literal["ORDER", "PRODUCT", "USER", "CHECKOUT"]
+EntityType = Literal["ORDER", "PRODUCT", "USER", "CHECKOUT", "PROMOTION"]
 
 
 class AuditRecord(ApiModel):

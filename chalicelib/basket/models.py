@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import Field
 
 from chalicelib.core.models import ApiModel, Timestamp
+from chalicelib.promotions.models import AppliedPromotion
 
 MAX_LINES = 50
 MAX_QUANTITY = 99
@@ -33,3 +34,7 @@ class BasketOut(ApiModel):
     subtotal: int
     currency: str | None
     updated_at: Timestamp | None = None
+    # The applied code, re-priced on every read (discount 0 and an `issue` once it no longer applies).
+    promotion: AppliedPromotion | None = None
+    discount: int = 0
+    total: int  # subtotal - discount

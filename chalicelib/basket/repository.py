@@ -17,6 +17,7 @@ class StoredBasket:
     currency: str | None = None  # every line shares one currency
     version: int = 0  # 0: not stored yet
     updated_at: str | None = None
+    promotion_code: str | None = None  # applied by the shopper; priced (and checked) on every read
 
 
 class BasketChanged(Exception):
@@ -30,13 +31,15 @@ class BasketRepository:
             return StoredBasket(user_id=user_id)
         data = from_item(item)
         return StoredBasket(user_id=user_id, lines={k: int(v) for k, v in data.get("lines", {}).items()},
-                            currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"))
+                            currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"),
+                            promotion_code=data.get("promotion_code"))
 
     def save(self, basket: StoredBasket, updated_at: str, expires_at: int, expires_at_iso: str) -> None:
         """Write the basket if it is still at the version that was read (optimistic locking)."""
         item = {"PK": keys.user_pk(basket.user_id), "SK": keys.BASKET_SK, "type": "BASKET",
                 "user_id": basket.user_id, "lines": basket.lines,
                 "currency": basket.currency if basket.lines else None, "version": basket.version + 1,
+                "promotion_code": basket.promotion_code,
                 "updated_at": updated_at, "expiresAt": expires_at,
                 # Indexed by expiry so housekeeping can find abandoned baskets without a scan.
                 "GSI3PK": keys.EXPIRY_PARTITION, "GSI3SK": f"{expires_at_iso}#{basket.user_id}"}

@@ -7,6 +7,7 @@ from chalice import Blueprint
 
 from chalicelib.basket.models import BasketOut, QuantityChange
 from chalicelib.core.http import body, caller, cognito, doc, respond
+from chalicelib.promotions.models import PromotionCodeIn
 
 if TYPE_CHECKING:
     from chalicelib.basket.service import BasketService
@@ -43,4 +44,18 @@ def remove_basket_item(product_id):
 @doc("Empty my basket", "user", status=204)
 def clear_basket():
     baskets().clear(caller().user_id)
+    return respond(status=204)
+
+
+@routes.route("/basket/promotion", methods=["PUT"], authorizer=cognito)
+@doc("Apply a promotion code to my basket (404 unknown, 409 saying why it does not apply)", "user",
+     body=PromotionCodeIn, returns=BasketOut, errors=(404, 409))
+def apply_basket_promotion():
+    return respond(baskets().apply_promotion(caller().user_id, body(PromotionCodeIn).code))
+
+
+@routes.route("/basket/promotion", methods=["DELETE"], authorizer=cognito)
+@doc("Take the promotion code off my basket", "user", status=204)
+def remove_basket_promotion():
+    baskets().remove_promotion(caller().user_id)
     return respond(status=204)

@@ -12,13 +12,17 @@ from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import iso, now
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
+from chalicelib.promotions.models import NOT_FOUND, PromotionSeen
+from chalicelib.promotions.repository import PromotionRepository
 
 _ATTEMPTS = 3
 
 
-def price_lines(basket: StoredBasket, products: dict[str, Product]) -> BasketOut:
+def price_lines(basket: StoredBasket, products: dict[str, Product], promotion: PromotionSeen | None = None,
+                at: str | None = None) -> BasketOut:
     """Price a basket from the catalogue as it is now; archived or vanished products, and products
-    re-priced in another currency than the basket's, are flagged and left out of the subtotal."""
+    re-priced in another currency than the basket's, are flagged and left out of the subtotal.
+    Its promotion code (read with the products) is judged on that subtotal at `at` (now)."""
     lines, subtotal, currency = [], 0, None
     for product_id, quantity in basket.lines.items():
         product = products.get(product_id)
@@ -32,33 +36,91 @@ def price_lines(basket: StoredBasket, products: dict[str, Product]) -> BasketOut
             subtotal += line.line_total
             currency = product.currency
         lines.append(line)
+    applied = promotion.applied(at=at or iso(), subtotal=subtotal, currency=currency or basket.currency) \
+        if promotion is not None else None
+    discount = applied.discount if applied else 0
     return BasketOut(items=lines, subtotal=subtotal, currency=currency or basket.currency,
-                     updated_at=basket.updated_at)
+                     updated_at=basket.updated_at, promotion=applied, discount=discount, total=subtotal - discount)
+
+
+def read_for_pricing(products: ProductRepository, promotions: PromotionRepository, basket: StoredBasket,
+                     product_ids: list[str]) -> tuple[dict[str, Product], PromotionSeen | None]:
+    """The products a basket needs and, when it holds a code, the promotion and the customer's marker,
+    in the same BatchGetItem calls."""
+    if not basket.promotion_code:
+        return (products.get_many(product_ids) if product_ids else {}), None
+    code = basket.promotion_code
+    found, others = products.get_many_with(product_ids, promotions.seen_keys(code, basket.user_id))
+    return found, promotions.seen_from(code, basket.user_id, others)
 
 
 class BasketService:
-    def __init__(self, baskets: BasketRepository | None = None, products: ProductRepository | None = None):
+    def __init__(self, baskets: BasketRepository | None = None, products: ProductRepository | None = None,
+                 promotions: PromotionRepository | None = None):
         self.baskets = baskets or BasketRepository()
         self.products = products or ProductRepository()
+        self.promotions = promotions or PromotionRepository()
 
     def view(self, user_id: str) -> BasketOut:
         basket = self.baskets.get(user_id)
-        products = self.products.get_many(list(basket.lines)) if basket.lines else {}
-        return price_lines(basket, products)
+        return price_lines(basket, *self._priced(basket))
+
+    def _priced(self, basket: StoredBasket, also: set[str] = frozenset()
+                ) -> tuple[dict[str, Product], PromotionSeen | None]:
+        return read_for_pricing(self.products, self.promotions, basket, sorted(set(basket.lines) | set(also)))
+
+    def apply_promotion(self, user_id: str, code: str) -> BasketOut:
+        """Put a code on the basket if it discounts it now: 404 for an unknown code, 409 saying why not.
+        One read of the basket, one of its products with the code, one conditional write."""
+        def read() -> tuple[StoredBasket, dict[str, Product], PromotionSeen | None]:
+            basket = self.baskets.get(user_id)
+            basket.promotion_code = code
+            return (basket, *self._priced(basket))
+
+        def write(seen: tuple[StoredBasket, dict[str, Product], PromotionSeen | None]) -> BasketOut:
+            basket, products, promotion = seen
+            priced = price_lines(basket, products, promotion)
+            issue = priced.promotion.issue if priced.promotion else None
+            if issue == NOT_FOUND:
+                from chalicelib.promotions.service import not_found
+
+                raise not_found(code)
+            if issue:
+                from chalicelib.promotions.service import refused
+
+                raise refused(issue)
+            self._save(basket)
+            return priced.model_copy(update={"updated_at": basket.updated_at})
+
+        return read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
+                               gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
+                                                        code="CONCURRENT_CHANGE"))
+
+    def remove_promotion(self, user_id: str) -> None:
+        def read() -> StoredBasket:
+            return self.baskets.get(user_id)
+
+        def write(basket: StoredBasket) -> None:
+            if basket.promotion_code is not None:
+                basket.promotion_code = None
+                self._save(basket)
+
+        read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
+                        gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
+                                                 code="CONCURRENT_CHANGE"))
 
     def set_quantity(self, user_id: str, product_id: str, quantity: int) -> BasketOut:
         """One read of the basket, one of its products (the line's own among them), one conditional
         write; the answer is priced from the products already read."""
-        def read() -> tuple[StoredBasket, dict[str, Product]]:
+        def read() -> tuple[StoredBasket, dict[str, Product], PromotionSeen | None]:
             basket = self.baskets.get(user_id)
-            wanted = set(basket.lines) | ({product_id} if quantity else set())
-            return basket, self.products.get_many(sorted(wanted)) if wanted else {}
+            return (basket, *self._priced(basket, {product_id} if quantity else set()))
 
-        def write(seen: tuple[StoredBasket, dict[str, Product]]) -> BasketOut:
-            basket, products = seen
+        def write(seen: tuple[StoredBasket, dict[str, Product], PromotionSeen | None]) -> BasketOut:
+            basket, products, promotion = seen
             if quantity == 0:
                 if product_id not in basket.lines:
-                    return price_lines(basket, products)
+                    return price_lines(basket, products, promotion)
                 basket.lines.pop(product_id)
                 if not basket.lines:
                     basket.currency = None  # as stored
@@ -73,7 +135,7 @@ class BasketService:
                 basket.lines[product_id] = quantity
                 basket.currency = product.currency
             self._save(basket)  # conditioned on the version read: a concurrent change reads both again
-            return price_lines(basket, products)
+            return price_lines(basket, products, promotion)
 
         return read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
                                gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",

@@ -10,6 +10,7 @@ from chalicelib.core.dynamo import (
     TransactionContended,
     TransactionRejected,
     Update,
+    batch_get,
     conditional_update,
     ddb,
     from_item,
@@ -47,6 +48,10 @@ def _product_key(product_id: str) -> dict[str, Any]:
     return key(keys.product_pk(product_id), keys.PRODUCT_SK)
 
 
+def _product_key_pair(product_id: str) -> tuple[str, str]:
+    return keys.product_pk(product_id), keys.PRODUCT_SK
+
+
 class ProductRepository:
     def get(self, product_id: str) -> Product | None:
         result = ddb().get_item(TableName=table_name(), Key=_product_key(product_id))
@@ -68,6 +73,15 @@ class ProductRepository:
                 if not request:
                     break
         return found
+
+    def get_many_with(self, product_ids: list[str], also: list[tuple[str, str]]
+                      ) -> tuple[dict[str, Product], dict[tuple[str, str], dict[str, Any]]]:
+        """Products by id and other domains' items by (PK, SK) in the same BatchGetItem calls (a
+        basket's prices with its promotion): the products, and each of `also` found, as stored."""
+        found = batch_get([_product_key_pair(pid) for pid in product_ids] + list(also))
+        products = {pid: _product(found[pair]) for pid in product_ids
+                    if (pair := _product_key_pair(pid)) in found}
+        return products, {pair: found[pair] for pair in also if pair in found}
 
     def list_active(self, limit: int, cursor: str | None) -> Page:
         return self._listing(keys.ALL_PRODUCTS, "GSI2", limit, cursor)

@@ -22,7 +22,7 @@ class EventData(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     event_type: ClassVar[str]
-    entity_type: ClassVar[str]  # ORDER, PRODUCT, USER or CHECKOUT
+    entity_type: ClassVar[str]  # ORDER, PRODUCT, USER, CHECKOUT or PROMOTION (audit's EntityType)
     entity_id_field: ClassVar[str]
     schema_version: ClassVar[int] = 1
 

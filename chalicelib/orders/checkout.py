@@ -5,6 +5,7 @@ import functools
 import hashlib
 
 from chalicelib.basket.repository import BasketChanged, BasketRepository
+from chalicelib.basket.service import read_for_pricing
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository
@@ -27,8 +28,11 @@ from chalicelib.orders.repository import (
     CheckoutLine,
     CheckoutRepository,
     LinesRejected,
+    RedemptionRefused,
     canonical_json,
 )
+from chalicelib.promotions.models import ALREADY_USED, NOT_FOUND, PromotionSeen
+from chalicelib.promotions.repository import PromotionRepository
 from chalicelib.users.repository import UserRepository
 
 
@@ -46,11 +50,13 @@ def _lines_conflict(problems: list[dict]) -> Conflict:
 
 class CheckoutService:
     def __init__(self, checkouts: CheckoutRepository | None = None, baskets: BasketRepository | None = None,
-                 products: ProductRepository | None = None, users: UserRepository | None = None):
+                 products: ProductRepository | None = None, users: UserRepository | None = None,
+                 promotions: PromotionRepository | None = None):
         self.checkouts = checkouts or CheckoutRepository()
         self.baskets = baskets or BasketRepository()
         self.products = products or ProductRepository()
         self.users = users or UserRepository()
+        self.promotions = promotions or PromotionRepository()
 
     def checkout(self, who: Caller, idempotency_key: IdempotencyKey, request: CheckoutRequest) -> CheckoutAccepted:
         """Turn the caller's basket into an accepted order request, once per idempotency key."""
@@ -61,7 +67,8 @@ class CheckoutService:
         if not basket.lines:
             # An empty basket is also what a retry of a successful checkout finds.
             return self._replay(checkout_id, request_hash) or self._empty_basket()
-        products = self.products.get_many(list(basket.lines))
+        # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
+        products, promotion = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
         # A basket holds one currency (set when its first line went in); every line must still be in it.
         currency = basket.currency or next((p.currency for p in products.values()), None)
         lines = self._lines(basket.lines, products, currency)
@@ -71,14 +78,21 @@ class CheckoutService:
         created_at = iso()
         order_id = keys.order_id_for(checkout_id)
         subtotal = sum(line.line_total for line in lines)
+        discount = self._discount(promotion, created_at, subtotal, currency)
+        once = bool(promotion and promotion.promotion.once_per_customer)
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
                                       items=lines, subtotal=subtotal, currency=currency,
-                                      created_at=created_at, holds_allowance=True)
+                                      created_at=created_at, holds_allowance=True, discount=discount,
+                                      total=subtotal - discount,
+                                      promotion_code=promotion.code if promotion else None,
+                                      promotion_once_per_customer=once)
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
         data = event.data
         record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
                   "request_hash": request_hash, "created_at": created_at, "items": data["items"],
-                  "subtotal": subtotal, "currency": currency, "correlation_id": event.correlationId,
+                  "subtotal": subtotal, "discount": discount, "total": subtotal - discount,
+                  "promotion_code": promotion.code if promotion else None,
+                  "currency": currency, "correlation_id": event.correlationId,
                   # Only here, never on the bus: the order pipeline reads it from this record.
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:
@@ -86,7 +100,8 @@ class CheckoutService:
                                   lines=[CheckoutLine(line.product_id, line.quantity, line.unit_price, currency)
                                          for line in lines],
                                   basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version),
-                                  allowance=allowance)
+                                  allowance=allowance,
+                                  redemption=self._redemption(promotion, who, order_id, created_at, once))
         except CheckoutExists:
             replay = self._replay(checkout_id, request_hash)
             if replay:
@@ -94,6 +109,8 @@ class CheckoutService:
             raise Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT") from None
         except AllowanceExceeded as exceeded:
             raise self._over_allowance(allowance, exceeded) from None
+        except RedemptionRefused as refused:
+            raise self._redemption_refused(refused, promotion.code, created_at) from None
         except LinesRejected as rejected:
             raise self._refused({line.product_id: line for line in lines}, rejected) from None
         except BasketChanged:
@@ -107,6 +124,8 @@ class CheckoutService:
         announce([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)],
                  also=self._low_stock_alerts(lines, products, who.user_id))
         metrics.count("CheckoutsAccepted")
+        if promotion:
+            metrics.count_by("PromotionRedemptions", "code", promotion.code)
         return CheckoutAccepted(checkout_id=checkout_id, order_id=order_id)
 
     # --- steps -----------------------------------------------------------------------
@@ -130,6 +149,44 @@ class CheckoutService:
         if problems:
             raise _lines_conflict(problems)
         return lines
+
+    @staticmethod
+    def _discount(promotion: PromotionSeen | None, at: str, subtotal: int, currency: str | None) -> int:
+        """What the basket's code takes off, judged as the basket shows it; a code that no longer applies
+        is refused with why (the shopper takes it off or lets it be)."""
+        if promotion is None:
+            return 0
+        from chalicelib.promotions.service import not_found, refused
+
+        discount, why = promotion.judge(at=at, subtotal=subtotal, currency=currency)
+        if why == NOT_FOUND:
+            raise not_found(promotion.code)
+        if why:
+            metrics.count("PromotionRejections")
+            raise refused(why)
+        return discount
+
+    def _redemption(self, promotion: PromotionSeen | None, who: Caller, order_id: str, at: str,
+                    once: bool) -> list[dict]:
+        """The transaction items redeeming the basket's code: the count (conditioned on the code being
+        active, in its window and under its cap at `at`), and the buyer's marker when once per customer."""
+        if promotion is None:
+            return []
+        items = [self.promotions.redeem_in_transaction(promotion.code, at)]
+        if once:
+            items.append(self.promotions.mark_redeemed_in_transaction(who.user_id, promotion.code, order_id, at))
+        return items
+
+    def _redemption_refused(self, refused: RedemptionRefused, code: str, at: str) -> Exception:
+        """Why the transaction refused the code: the marker (position 1) says the buyer holds it already;
+        the count, the promotion as the transaction found it (changed since the basket was priced)."""
+        from chalicelib.promotions.service import not_found, refused as refusal
+
+        metrics.count("PromotionRejections")
+        if refused.position == 1:
+            return refusal(ALREADY_USED)
+        why = self.promotions.redemption_refusal(refused.as_was, at)
+        return refusal(why) if why else not_found(code)
 
     @staticmethod
     def _allowance(who: Caller, lines: list[OrderLine]) -> Allowance:

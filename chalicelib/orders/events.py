@@ -11,12 +11,15 @@ from chalicelib.orders.models import OrderLine, OrderStatus
 
 class CheckoutRequested(EventData):
     """No personal data: the order pipeline reads the shipping address from the checkout record
-    (keyed by the checkout), so the bus, its archive and the audit trail never hold it."""
+    (keyed by the checkout), so the bus, its archive and the audit trail never hold it.
+
+    Version 3 adds the promotion: `discount`, `total` (what the order costs: subtotal - discount) and the
+    code it redeemed; a version 2 event still queued is read with no discount."""
 
     event_type = "CheckoutRequested"
     entity_type = "CHECKOUT"
     entity_id_field = "checkout_id"
-    schema_version = 2
+    schema_version = 3
     checkout_id: str
     order_id: str
     user_id: str
@@ -27,13 +30,22 @@ class CheckoutRequested(EventData):
     # The checkout counted against its buyer's unpaid allowance; the order gives it back when it
     # leaves PENDING. False on checkouts accepted before the allowance existed: nothing to give back.
     holds_allowance: bool = False
+    discount: int = Field(default=0, ge=0)
+    total: int = Field(ge=0)
+    # The code the checkout redeemed (counted on the promotion; with its buyer's marker when once per
+    # customer): the order gives both back if it leaves PENDING unpaid.
+    promotion_code: str | None = None
+    promotion_once_per_customer: bool = False
 
     @model_validator(mode="before")
     @classmethod
     def _read_without_the_address(cls, data: Any) -> Any:
-        """Version 1 carried `shippingAddress`: one still queued when version 2 shipped is read without it."""
+        """Version 1 carried `shippingAddress`: one still queued when version 2 shipped is read without it.
+        Versions 1 and 2 carried no `total`: they cost their subtotal."""
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in ("shippingAddress", "shipping_address")}
+            data = {k: v for k, v in data.items() if k not in ("shippingAddress", "shipping_address")}
+            if "total" not in data and isinstance(data.get("subtotal"), int):
+                data["total"] = data["subtotal"] - int(data.get("discount") or 0)
         return data
 
 

@@ -1,7 +1,8 @@
 """Order wire models and the order state machine."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -41,6 +42,14 @@ PaymentType = Literal["payment.succeeded", "payment.failed"]
 PaymentOutcome = Literal["APPLIED", "REFUND_DUE", "IGNORED", "REVIEW"]
 
 
+@dataclass(frozen=True)
+class RedemptionHeld:
+    """A promotion redemption a checkout took (and, for a once-per-customer code, its buyer's marker)."""
+
+    code: str
+    once_per_customer: bool
+
+
 def can_move(current: str, target: str) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 
@@ -71,6 +80,10 @@ class Order(ApiModel):
     items: list[OrderLine]
     subtotal: int
     currency: str
+    # What a promotion code took off the subtotal at checkout, and what is to pay: subtotal - discount.
+    discount: int = 0
+    total: int
+    promotion_code: str | None = None
     shipping_address: PostalAddress | None = None  # None once the buyer erased their data
     checkout_id: str
     # Money the provider captured for this order, and whether the shop holds some it must give back.
@@ -85,6 +98,25 @@ class Order(ApiModel):
     # Stored, never on the wire: whether this order counts against its buyer's unpaid allowance
     # (orders from checkouts accepted before the allowance existed do not).
     _holds_allowance: bool = PrivateAttr(default=False)
+    # Stored, never on the wire: the promotion redemption this order holds while PENDING (given back,
+    # once, when it leaves PENDING unpaid).
+    _redemption: RedemptionHeld | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _total_of_earlier_orders(cls, data: Any) -> Any:
+        """Orders from before promotions stored no total: they cost their subtotal."""
+        if isinstance(data, dict) and "total" not in data and isinstance(data.get("subtotal"), int):
+            return {**data, "total": data["subtotal"] - int(data.get("discount") or 0)}
+        return data
+
+    @property
+    def redemption(self) -> RedemptionHeld | None:
+        return self._redemption
+
+    def holding_redemption(self, redemption: RedemptionHeld | None) -> "Order":
+        self._redemption = redemption
+        return self
 
     @property
     def holds_allowance(self) -> bool:
@@ -99,14 +131,14 @@ class Order(ApiModel):
         return sum(line.quantity for line in self.items)
 
     def held(self) -> int:
-        """What the shop holds for this order. Staff marking an order PAID asserts its subtotal arrived."""
-        return max(self.captured_amount, self.subtotal if self.status in KEEPS_PAYMENT else 0)
+        """What the shop holds for this order. Staff marking an order PAID asserts its total arrived."""
+        return max(self.captured_amount, self.total if self.status in KEEPS_PAYMENT else 0)
 
     def settle(self, status: str, captured: int = 0) -> tuple[int, bool]:
         """(money held, refund due?) once the order is in `status` with `captured` more money in hand:
         the shop owes back whatever it holds beyond what a paid order keeps."""
         held = self.held() + captured
-        return held, held > (self.subtotal if status in KEEPS_PAYMENT else 0)
+        return held, held > (self.total if status in KEEPS_PAYMENT else 0)
 
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,128}$"),

@@ -29,7 +29,14 @@ from chalicelib.core.events import Envelope
 from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import outbox_fields, outbox_puts
 from chalicelib.orders import keys
-from chalicelib.orders.models import ERASED_BUYER, MAX_PAYMENTS_SHOWN, RETURNS_STOCK, Order, OrderPayment
+from chalicelib.orders.models import (
+    ERASED_BUYER,
+    MAX_PAYMENTS_SHOWN,
+    RETURNS_STOCK,
+    Order,
+    OrderPayment,
+    RedemptionHeld,
+)
 
 _BATCH_GET_LIMIT = 100  # keys in one BatchGetItem call
 
@@ -85,6 +92,16 @@ class AllowanceExceeded(Exception):
         self.held_units = held_units
 
 
+class RedemptionRefused(Exception):
+    """An item of the promotion's redemption failed its condition: `position` in the items given, and the
+    item as it was (where it asked for it)."""
+
+    def __init__(self, position: int, as_was: dict[str, Any] | None):
+        super().__init__(f"redemption item {position} refused")
+        self.position = position
+        self.as_was = as_was
+
+
 class CheckoutExists(Exception):
     """A checkout with this id is already recorded (the same key, sent again or concurrently)."""
 
@@ -104,7 +121,12 @@ class CompanionRejected(Exception):
 
 
 def _order(item: dict[str, Any]) -> Order:
-    return model_from_item(Order, item).holding_allowance(bool(item.get("holds_allowance")))
+    return model_from_item(Order, item).holding_allowance(bool(item.get("holds_allowance"))).holding_redemption(
+        _redemption_of(item.get("promotion_hold")))
+
+
+def _redemption_of(stored: dict[str, Any] | None) -> RedemptionHeld | None:
+    return RedemptionHeld(stored["code"], bool(stored.get("once_per_customer"))) if stored else None
 
 
 def _take_allowance(allowance: Allowance, units: int) -> dict[str, Any]:
@@ -187,13 +209,16 @@ class CheckoutRepository:
         return True
 
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
-               basket_clear: dict[str, Any], allowance: Allowance) -> None:
+               basket_clear: dict[str, Any], allowance: Allowance,
+               redemption: list[dict[str, Any]] | None = None) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
-        checkout (with its CheckoutRequested event in the outbox), empty the basket and count the
-        order against its buyer's unpaid allowance.
+        checkout (with its CheckoutRequested event in the outbox), empty the basket, count the
+        order against its buyer's unpaid allowance and take the `redemption` items of its promotion
+        code (the count on the promotion; the buyer's marker of a once-per-customer code).
 
         Raises CheckoutExists, AllowanceExceeded, LinesRejected (every refused line, with why),
-        BasketChanged, or TransactionContended when concurrent transactions kept colliding with it.
+        BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was), or
+        TransactionContended when concurrent transactions kept colliding with it.
         """
         items = [self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price, line.currency)
                  for line in lines]
@@ -203,11 +228,16 @@ class CheckoutRepository:
                               "ConditionExpression": "attribute_not_exists(PK)"}})
         items.append(basket_clear)
         items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
+        first_redemption = len(items)
+        items += redemption or []
         try:
             transact_write(items)
         except TransactionRejected as rejected:
             if rejected.failed(len(lines)):
                 raise CheckoutExists(checkout["checkout_id"]) from None
+            for position in range(len(redemption or [])):
+                if rejected.failed(first_redemption + position):
+                    raise RedemptionRefused(position, rejected.old(first_redemption + position)) from None
             if rejected.failed(len(lines) + 2):
                 held = rejected.old(len(lines) + 2) or {}
                 raise AllowanceExceeded(int(held.get("unpaid_orders", 0)), int(held.get("unpaid_units", 0))) from None
@@ -237,6 +267,9 @@ class OrderRepository:
         Returns (order as stored, created now?). Raises CompanionRejected (the order is not made)."""
         item = {"PK": keys.order_pk(order.id), "SK": keys.ORDER_SK, "type": "ORDER",
                 **order.model_dump(mode="json"), **({"holds_allowance": True} if order.holds_allowance else {}),
+                **({"promotion_hold": {"code": order.redemption.code,
+                                       "once_per_customer": order.redemption.once_per_customer}}
+                   if order.redemption else {}),
                 **keys.index_keys(order.user_id, order.status, order.created_at, order.id, order.payment_due_at),
                 **(extra or {})}
         put = {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)",
@@ -318,6 +351,10 @@ class OrderRepository:
             update.remove("GSI3PK", "GSI3SK")  # no longer awaiting payment
         if gives_back:
             update.remove("holds_allowance")
+        # Leaving PENDING unpaid, the promotion redemption goes back (once: the same update drops the hold).
+        gives_redemption = moving and order.status == "PENDING" and status in RETURNS_STOCK and order.redemption
+        if gives_redemption:
+            update.remove("promotion_hold")
         items: list[dict[str, Any]] = [{"Update": {
             "TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
             **update.request("#status = :from AND #version = :seen_version",
@@ -328,6 +365,11 @@ class OrderRepository:
             items += [self.products.restock_in_transaction(line.product_id, line.quantity) for line in order.items]
         if gives_back:  # no longer unpaid: the buyer may hold another
             items.append(_give_back_allowance(order))
+        if gives_redemption:
+            from chalicelib.promotions.repository import PromotionRepository
+
+            items += PromotionRepository.give_back_in_transaction(order.redemption.code, order.user_id,
+                                                                  order.redemption.once_per_customer)
         first_companion = len(items)
         items += list(companions or [])
         items += outbox_puts(events)
@@ -347,7 +389,8 @@ class OrderRepository:
             "refund_due": order.refund_due if refund_due is None else refund_due,
             "payments": order.payments + ([payment] if shown else []),
             "status_reason": reason if (reason and moving) else order.status_reason}).holding_allowance(
-                order.holds_allowance and not gives_back)
+                order.holds_allowance and not gives_back).holding_redemption(
+                    None if gives_redemption else order.redemption)
 
     def anonymise(self, order: Order, updated_at: str) -> bool:
         """Keep the order for the books, without the person: no address, no link to the user.

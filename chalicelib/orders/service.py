@@ -26,6 +26,7 @@ from chalicelib.orders.models import (
     Order,
     OrderListQuery,
     OrderPayment,
+    RedemptionHeld,
     StatusChange,
     can_move,
 )
@@ -77,11 +78,14 @@ class OrderService:
         due = iso(now() + timedelta(minutes=settings().payment_window_minutes))
         # The address travels on no event: the checkout record holds it until this order takes it.
         order = Order(id=data.order_id, user_id=data.user_id, status="PENDING", items=data.items,
-                      subtotal=data.subtotal, currency=data.currency,
+                      subtotal=data.subtotal, discount=data.discount, total=data.total,
+                      promotion_code=data.promotion_code, currency=data.currency,
                       shipping_address=addresses[data.checkout_id] if data.checkout_id in (addresses or {})
                       else self.checkouts.shipping_address(data.checkout_id),
                       checkout_id=data.checkout_id, payment_due_at=due, created_at=data.created_at,
-                      updated_at=moment).holding_allowance(data.holds_allowance)
+                      updated_at=moment).holding_allowance(data.holds_allowance).holding_redemption(
+                          RedemptionHeld(data.promotion_code, data.promotion_once_per_customer)
+                          if data.promotion_code else None)
         stored, created = self._create(order)
         # Id and time come from the stored order, so a repeat announcement is the same event.
         announcement = envelope(OrderCreated(order_id=stored.id, user_id=stored.user_id,
@@ -106,7 +110,7 @@ class OrderService:
                 raise
         country = order.shipping_address.country if order.shipping_address else ""
         anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None})
-        # Nobody is left to hold an allowance for.
+        # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held).
         return self.orders.create(anonymous.holding_allowance(False), companions=[address_removal],
                                   extra={"shipping_country": country})
 
@@ -193,8 +197,8 @@ class OrderService:
 
     @staticmethod
     def _count_money_owed(before: Order, after: Order) -> None:
-        owed_before = before.held() - (before.subtotal if before.status in KEEPS_PAYMENT else 0)
-        owed_after = after.held() - (after.subtotal if after.status in KEEPS_PAYMENT else 0)
+        owed_before = before.held() - (before.total if before.status in KEEPS_PAYMENT else 0)
+        owed_after = after.held() - (after.total if after.status in KEEPS_PAYMENT else 0)
         if owed_after > max(owed_before, 0):
             metrics.count("MoneyOwedBack", owed_after - max(owed_before, 0))
 

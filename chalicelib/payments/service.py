@@ -34,8 +34,8 @@ def judge(order: Order | None, event: PaymentEvent) -> Verdict:
     """The payment rules. Money is never refused: whatever cannot move the order is recorded with why."""
     if order is None:
         return Verdict("REVIEW", reason="unknown order")
-    if (event.amount, event.currency) != (order.subtotal, order.currency):
-        return Verdict("REVIEW", reason=f"expected {order.subtotal} {order.currency}, "
+    if (event.amount, event.currency) != (order.total, order.currency):  # the total: after any discount
+        return Verdict("REVIEW", reason=f"expected {order.total} {order.currency}, "
                                         f"got {event.amount} {event.currency}")
     succeeded = event.type == "payment.succeeded"
     if order.status == "PENDING":

@@ -30,6 +30,8 @@ SAMPLE_BODIES = {
     "ConfirmRequest": {"email": "x@example.com", "code": "123456"}, "ForgotPasswordRequest": {"email": "x@example.com"},
     "ResetPasswordRequest": {"email": "x@example.com", "code": "123456", "password": "Str0ngpass"},
     "PaymentEvent": {"id": "evt", "type": "payment.succeeded", "orderId": "o", "amount": 1, "currency": "EUR"},
+    "PromotionCreate": {"code": "MATRIX-NEW", "percentOff": 10, "oncePerCustomer": False},
+    "PromotionPatch": {"active": False}, "PromotionCodeIn": {"code": "MATRIX10"},
 }
 SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING"}
 
@@ -61,7 +63,10 @@ def world(client, monkeypatch):
     call(client, "get", "/me", headers=HEADERS["suspended"])  # Sue is known, active (and remembered so)
     suspended = call(client, "patch", "/admin/users/sue", {"status": "SUSPENDED"}, HEADERS["admin"])
     assert suspended.status_code == 200, suspended.body
-    return {"order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
+    created = call(client, "post", "/admin/promotions", {"code": "MATRIX10", "percentOff": 10,
+                                                         "oncePerCustomer": False}, HEADERS["admin"])
+    assert created.status_code == 201, created.body
+    return {"code": "MATRIX10", "order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
             "product_id": product_id, "user_id": "ann"}
 
 

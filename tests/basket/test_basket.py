@@ -45,7 +45,8 @@ def test_delete_line_and_clear_basket(client):
     assert [i["productId"] for i in call(client, "get", "/basket", headers=ANN).json["items"]] == [b["id"]]
     assert call(client, "delete", "/basket", headers=ANN).status_code == 204
     assert call(client, "get", "/basket", headers=ANN).json == {"items": [], "subtotal": 0, "currency": None,
-                                                                "updatedAt": None}
+                                                                "updatedAt": None, "promotion": None,
+                                                                "discount": 0, "total": 0}
 
 
 @pytest.mark.parametrize("quantity", [-1, 100, "2", 1.5, None])

@@ -82,6 +82,15 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
                        lambda: call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"},
                                     ADMIN))
     assert shipped.status_code == 200, shipped.body
+    call(client, "post", "/admin/promotions", {"code": "CALLS10", "percentOff": 10, "oncePerCustomer": True}, ADMIN)
+    put_in_basket(client, ANN, mug["id"], 1)
+    applied = measured(calls, "PUT /basket/promotion", ["GetItem", "BatchGetItem", "PutItem"],
+                       lambda: call(client, "put", "/basket/promotion", {"code": "CALLS10"}, ANN))
+    assert applied.status_code == 200 and applied.json["discount"] == 10, applied.body
+    redeemed = measured(calls, "POST /basket/checkout (with a promotion)",
+                        ["GetItem", "BatchGetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
+                        lambda: checkout(client, ANN))
+    assert redeemed.status_code == 202, redeemed.body
 
 
 def test_a_repeated_payment_answers_from_the_ledger_and_changes_nothing(client, calls, published):

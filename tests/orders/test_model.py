@@ -4,7 +4,9 @@ the queues and the clock do, with the shop's invariants checked after every step
 Each example is a fresh stack (in-process moto, IAM enforced per function). Steps: add to a basket,
 check out, deliver (and redeliver) the order message, payments on time, late, twice, out of order
 and with a wrong amount, customer cancels, staff transitions, stock adjustments, sweeps with the
-clock advanced, bus outages, and audit deliveries (sometimes twice).
+clock advanced, bus outages, audit deliveries (sometimes twice), and a promotion code applied,
+taken off, deactivated and reactivated (redemptions never past its cap, counted exactly once per
+live redemption).
 
 `make test` runs a seeded, bounded number of examples; `make model` a long run
 (MODEL_EXAMPLES, MODEL_STEPS).
@@ -27,6 +29,7 @@ SHOPPERS = {"ann": auth("ann"), "bob": auth("bob")}
 LIVE = {"PENDING", "PAID", "SHIPPED", "DELIVERED"}
 KEEPS_PAYMENT = {"PAID", "SHIPPED", "DELIVERED"}
 STATUSES = ["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
+PROMOTION = "MODEL10"
 # Small unpaid allowances, so that sequences of a few dozen steps reach them.
 MAX_UNPAID_ORDERS, MAX_UNPAID_UNITS = 2, 8
 
@@ -78,6 +81,7 @@ class ShopModel(RuleBasedStateMachine):
         self.matched_captures: dict[str, int] = {}  # order id -> money the provider took matching the order
         self.provider_events: dict[str, dict] = {}  # event id -> body, as sent
         self.audited: set[str] = set()
+        self.redeemed: dict[str, str] = {}  # order id -> the promotion code its checkout redeemed
 
     def teardown(self):
         from chalicelib.core import ids
@@ -103,6 +107,14 @@ class ShopModel(RuleBasedStateMachine):
             assert created.status_code == 201, created.body
             self.added[created.json["id"]] = stock
 
+    @initialize(cap=st.integers(1, 3), once=st.booleans())
+    def promotion(self, cap, once):
+        created = call(self.client, "post", "/admin/promotions", {"code": PROMOTION, "percentOff": 10,
+                                                                  "maxRedemptions": cap, "oncePerCustomer": once},
+                       ADMIN)
+        assert created.status_code == 201, created.body
+        self.cap, self.once = cap, once
+
     # --- shoppers ---------------------------------------------------------------------------
 
     @rule(shopper=st.sampled_from(sorted(SHOPPERS)), pick=st.integers(0, 1), quantity=st.integers(1, 3))
@@ -115,6 +127,7 @@ class ShopModel(RuleBasedStateMachine):
     def check_out(self, shopper):
         headers = SHOPPERS[shopper]
         basket = call(self.client, "get", "/basket", headers=headers).json
+        code = basket["promotion"]["code"] if basket["promotion"] else None
         held_orders, held_units = self._unpaid(shopper)
         units = sum(line["quantity"] for line in basket["items"])
         within = held_orders < MAX_UNPAID_ORDERS and held_units + units <= MAX_UNPAID_UNITS
@@ -126,8 +139,26 @@ class ShopModel(RuleBasedStateMachine):
             self.checkouts[response.json["orderId"]] = {line["productId"]: line["quantity"]
                                                         for line in basket["items"]}
             self.buyers[response.json["orderId"]] = shopper
+            if code:
+                assert basket["promotion"]["issue"] is None, basket
+                self.redeemed[response.json["orderId"]] = code
         elif response.json["error"]["code"] in ("TOO_MANY_UNPAID_ORDERS", "TOO_MANY_UNITS"):
             assert not within, f"{shopper} refused within the allowance: {response.body}"
+
+    @rule(shopper=st.sampled_from(sorted(SHOPPERS)))
+    def apply_code(self, shopper):
+        response = call(self.client, "put", "/basket/promotion", {"code": PROMOTION.lower()}, SHOPPERS[shopper])
+        assert response.status_code == 200 or (
+            response.status_code == 409 and response.json["error"]["code"].startswith("PROMOTION_")), response.body
+
+    @rule(shopper=st.sampled_from(sorted(SHOPPERS)))
+    def take_code_off(self, shopper):
+        assert call(self.client, "delete", "/basket/promotion", headers=SHOPPERS[shopper]).status_code == 204
+
+    @rule(active=st.booleans())
+    def staff_switch_the_code(self, active):
+        response = call(self.client, "patch", f"/admin/promotions/{PROMOTION}", {"active": active}, ADMIN)
+        assert response.status_code == 200, response.body
 
     @rule(pick=st.integers(0, 50))
     @precondition(lambda self: self.checkouts)
@@ -179,7 +210,7 @@ class ShopModel(RuleBasedStateMachine):
         if order is None:
             return
         event_id = f"evt_{uuid.uuid4().hex[:10]}"
-        amount = order["subtotal"] + (1 if wrong_amount else 0)
+        amount = order["total"] + (1 if wrong_amount else 0)
         self._send(order, {"id": event_id, "type": kind, "orderId": order["id"], "amount": amount,
                            "currency": order["currency"]})
 
@@ -188,7 +219,7 @@ class ShopModel(RuleBasedStateMachine):
     def provider_repeats_an_event(self, pick):
         body = list(self.provider_events.values())[pick % len(self.provider_events)]
         before = self._stored(body["orderId"])
-        response = pay(self.client, {"id": body["orderId"], "subtotal": body["amount"],
+        response = pay(self.client, {"id": body["orderId"], "total": body["amount"],
                                      "currency": body["currency"]}, body["type"], event_id=body["id"])
         assert response.status_code == 200 and response.json["duplicate"] is True, response.body
         after = self._stored(body["orderId"])
@@ -198,7 +229,7 @@ class ShopModel(RuleBasedStateMachine):
         response = pay(self.client, order, body["type"], event_id=body["id"], amount=body["amount"])
         assert response.status_code == 200, response.body  # a verified event is never refused
         self.provider_events[body["id"]] = body
-        matched = body["amount"] == order["subtotal"] and body["currency"] == order["currency"]
+        matched = body["amount"] == order["total"] and body["currency"] == order["currency"]
         if body["type"] == "payment.succeeded" and matched:
             self.matched_captures[order["id"]] = self.matched_captures.get(order["id"], 0) + body["amount"]
         assert response.json["outcome"] == ("APPLIED" if matched and order["status"] == "PENDING" else
@@ -215,8 +246,8 @@ class ShopModel(RuleBasedStateMachine):
         response = call(self.client, "post", f"/admin/orders/{order['id']}/status", {"status": status}, ADMIN)
         assert response.status_code in (200, 409), response.body
         if response.status_code == 200 and order["status"] == "PENDING" and status == "PAID":
-            # Staff asserts the subtotal arrived outside the provider.
-            self.matched_captures[order["id"]] = self.matched_captures.get(order["id"], 0) + order["subtotal"]
+            # Staff asserts the total arrived outside the provider.
+            self.matched_captures[order["id"]] = self.matched_captures.get(order["id"], 0) + order["total"]
 
     @rule(pick=st.integers(0, 1), delta=st.integers(-3, 4))
     def staff_adjusts_stock(self, pick, delta):
@@ -296,11 +327,39 @@ class ShopModel(RuleBasedStateMachine):
     def every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund(self):
         for order_id, captured in self.matched_captures.items():
             order = self._stored(order_id)
-            kept = order.subtotal if order.status in KEEPS_PAYMENT else 0
+            kept = order.total if order.status in KEEPS_PAYMENT else 0
             if captured > kept:
                 assert order.refund_due, f"{order_id} holds {captured}, keeps {kept}, no refund flagged"
-            held = max(order.captured_amount, order.subtotal if order.status in KEEPS_PAYMENT else 0)
+            held = max(order.captured_amount, order.total if order.status in KEEPS_PAYMENT else 0)
             assert order.refund_due == (held > kept), f"{order_id}: refundDue disagrees with the money held"
+
+    @invariant()
+    def redemptions_stay_within_the_cap_and_count_exactly_the_live_ones(self):
+        """A redemption is live from its checkout until its order leaves PENDING unpaid; an order that was
+        paid keeps it whatever happens next. The count equals the live ones, never passes the cap, and a
+        once-per-customer code's markers name exactly the shoppers holding a live one."""
+        from chalicelib.core.dynamo import ddb, from_item, key, table_name
+        from chalicelib.promotions.repository import PromotionRepository
+
+        if not hasattr(self, "cap"):
+            return
+        live: dict[str, int] = {}
+        for order_id, code in self.redeemed.items():
+            item = ddb().get_item(TableName=table_name(), Key=key(f"ORDER#{order_id}", "ORDER")).get("Item")
+            stored = from_item(item) if item else None
+            if stored is not None and stored["status"] in LIVE:
+                assert "promotion_hold" in stored, f"{order_id} is {stored['status']} but gave its redemption back"
+            if stored is None or "promotion_hold" in stored:
+                live[self.buyers[order_id]] = live.get(self.buyers[order_id], 0) + 1
+        promotion = PromotionRepository().get(PROMOTION)
+        assert promotion.redemptions == sum(live.values()), (promotion.redemptions, live)
+        assert promotion.redemptions <= self.cap, f"{promotion.redemptions} redemptions past a cap of {self.cap}"
+        if self.once:
+            for shopper in SHOPPERS:
+                marker = ddb().get_item(TableName=table_name(),
+                                        Key=key(f"USER#{shopper}", f"REDEEMED#{PROMOTION}")).get("Item")
+                assert (marker is not None) == bool(live.get(shopper)), f"{shopper}'s marker disagrees"
+                assert live.get(shopper, 0) <= 1, f"{shopper} redeemed a once-per-customer code twice"
 
     @invariant()
     def each_provider_event_is_recorded_once_and_changed_state_at_most_once(self):
@@ -362,7 +421,9 @@ def test_the_model_reaches_the_interesting_states():
     model = ShopModelWithFinalCheck()
     try:
         model.products([3, 3])
+        model.promotion(1, True)
         model.fill_basket("ann", 0, 2)
+        model.apply_code("ann")
         model.check_out("ann")
         model.deliver_orders(twice=True)
         ann = list(model.checkouts)[0]
@@ -381,8 +442,10 @@ def test_the_model_reaches_the_interesting_states():
         for check in (model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund,
                       model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
-                      model.every_delivered_event_is_in_the_audit_trail_once):
+                      model.every_delivered_event_is_in_the_audit_trail_once,
+                      model.redemptions_stay_within_the_cap_and_count_exactly_the_live_ones):
             check()
+        assert len(model.redeemed) == 1  # Ann's first order took the code's one redemption
         statuses = sorted(model._stored(o).status for o in model.delivered_checkouts)
         refunds = sorted(model._stored(o).refund_due for o in model.delivered_checkouts)
         assert statuses == ["CANCELLED", "PAID"] and refunds == [True, True], (statuses, refunds)

@@ -1,0 +1,1 @@
+"""Promotion codes: staff define them, shoppers apply them to a basket, checkouts redeem them."""

@@ -1,0 +1,39 @@
+"""Routes of promotions: the codes staff define (shoppers apply them through the basket's routes)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalice import Blueprint
+
+from chalicelib.core.http import body, caller, cognito, doc, page, query, respond
+from chalicelib.promotions.models import Promotion, PromotionCreate, PromotionListQuery, PromotionPatch
+
+if TYPE_CHECKING:
+    from chalicelib.promotions.service import PromotionService
+
+routes = Blueprint(__name__)
+
+
+def promotions() -> PromotionService:
+    from chalicelib.promotions.service import promotion_service
+
+    return promotion_service()
+
+
+@routes.route("/admin/promotions", methods=["POST"], authorizer=cognito)
+@doc("Create a promotion code", "admin", body=PromotionCreate, returns=Promotion, status=201, errors=(409,))
+def create_promotion():
+    return respond(promotions().create(body(PromotionCreate), actor=caller().user_id), status=201)
+
+
+@routes.route("/admin/promotions", methods=["GET"], authorizer=cognito)
+@doc("Promotion codes, by code", "admin", query=PromotionListQuery, returns=Promotion, paged=True)
+def list_promotions():
+    return page(promotions().list(query(PromotionListQuery)))
+
+
+@routes.route("/admin/promotions/{code}", methods=["PATCH"], authorizer=cognito)
+@doc("Deactivate, reactivate or extend a promotion code", "admin", body=PromotionPatch, returns=Promotion,
+     errors=(409,))
+def update_promotion(code):
+    return respond(promotions().update(code, body(PromotionPatch), actor=caller().user_id))
