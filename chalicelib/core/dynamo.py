@@ -127,6 +127,12 @@ class Update:
                                     f"{self._value(attribute, elements)})")
         return self
 
+    def set_in_list(self, attribute: str, index: int, field: str, value: Any) -> Update:
+        """SET one field of one element of a list attribute (`refunds[2].status = :status`)."""
+        self._clauses["SET"].append(f"{self._name(attribute)}[{int(index)}].{self._name(field)} = "
+                                    f"{self._value(field, value)}")
+        return self
+
     def add(self, attribute: str, amount: int) -> Update:
         self._clauses["ADD"].append(f"{self._name(attribute)} {self._value(attribute, amount)}")
         return self

@@ -1,4 +1,4 @@
-"""The sweeper: republish the outbox, cancel unpaid orders, expire abandoned baskets.
+"""The sweeper: republish the outbox, cancel unpaid orders, expire abandoned baskets, count refunds overdue.
 
 Every step reads an index (never a scan) and every write is conditional on what was read, so
 two sweeps running at once do each thing once, and an order paid after the sweeper read it is
@@ -24,6 +24,9 @@ OUTBOX_GRACE = timedelta(minutes=1)
 _BATCH = 100
 # Stop starting new work this long before the invocation would be cut off (one item takes milliseconds).
 SAFETY_MARGIN_SECONDS = 1.0
+# An order owed a refund for longer than this is counted (RefundsDueOverADay) until it is refunded.
+REFUND_REMINDER_AFTER = timedelta(days=1)
+_MOST_COUNTED = 1000  # pages of the reminder's count, bounded: past this, the metric says "at least"
 
 
 def sweep(orders: OrderService | None = None, baskets: BasketRepository | None = None,
@@ -38,7 +41,7 @@ def sweep(orders: OrderService | None = None, baskets: BasketRepository | None =
             return remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS
         return 600 - (time.monotonic() - started)  # no invocation clock: a generous bound all the same
 
-    report = {"republished": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "failures": 0}
+    report = {"republished": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "refundsOverdue": 0, "failures": 0}
     log = get_logger("housekeeping")
 
     def step(name: str, run: Callable[[], None]) -> None:
@@ -80,9 +83,22 @@ def sweep(orders: OrderService | None = None, baskets: BasketRepository | None =
             if not cursor:
                 return
 
+    def count_refunds_overdue() -> None:
+        cursor, before = None, iso(now() - REFUND_REMINDER_AFTER)
+        while time_left() > 0 and report["refundsOverdue"] < _MOST_COUNTED:
+            page = orders.orders.refund_due_since(before, _BATCH, cursor)
+            # The index lags the table: count only what the order still says.
+            report["refundsOverdue"] += sum(1 for order in page.items if order.refund_due)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        if report["refundsOverdue"]:
+            metrics.count("RefundsDueOverADay", report["refundsOverdue"])
+
     step("republish", republish)
     step("cancel_unpaid", cancel_unpaid)
     step("expire_baskets", expire_baskets)
+    step("count_refunds_overdue", count_refunds_overdue)
     if report["failures"]:
         metrics.count("SweepFailures", report["failures"])
     log.info("sweep done", extra=report)

@@ -6,6 +6,8 @@ import uuid
 ORDER_SK = "ORDER"
 CHECKOUT_SK = "CHECKOUT"
 PAYMENT_DUE = "PAYMENTDUE"
+REFUND_DUE = "REFUNDDUE"  # GSI3: orders flagged refundDue, by when they were flagged
+REFUND_SK_PREFIX = "REFUND#"  # a refund lives in its order's partition
 ALLOWANCE_SK = "UNPAID"
 _NAMESPACE = uuid.UUID("5b0d7c1e-3f7e-4a55-9a43-6f1f0c6f9e21")
 
@@ -43,6 +45,25 @@ def checkout_id_for(user_id: str, idempotency_key: str) -> str:
 def order_id_for(checkout_id: str) -> str:
     """The order of a checkout has a fixed id, so a redelivered message cannot make a second one."""
     return uuid.uuid5(_NAMESPACE, f"order:{checkout_id}").hex
+
+
+def refund_sk(refund_id: str) -> str:
+    return f"{REFUND_SK_PREFIX}{refund_id}"
+
+
+def refund_id_for(order_id: str, idempotency_key: str) -> str:
+    """The same order and key always name the same refund: a retry finds the first request."""
+    return uuid.uuid5(_NAMESPACE, f"refund:{order_id}:{idempotency_key}").hex
+
+
+def restocked_attribute(product_id: str) -> str:
+    """The order's counter of a line's units put back on the shelf (a refund's restock, a received return)."""
+    return f"restocked#{product_id}"
+
+
+def returning_attribute(product_id: str) -> str:
+    """The order's counter of a line's units in returns requested or received (not rejected)."""
+    return f"returning#{product_id}"
 
 
 def event_id_for(kind: str, subject_id: str) -> str:

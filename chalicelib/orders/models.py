@@ -34,9 +34,13 @@ CUSTOMER_CANCELLABLE = frozenset({"PENDING", "PAID"})
 # Orders that keep the money paid for them.
 KEEPS_PAYMENT = frozenset({"PAID", "SHIPPED", "DELIVERED"})
 MAX_PAYMENTS_SHOWN = 20  # payments listed on an order (the ledger keeps every one)
+MAX_REFUNDS_SHOWN = 20  # refunds listed on an order (GET /admin/orders/{id}/refunds lists every one)
+# Units staff may put back on the shelf from an order (a refund's restock, a received return): those shipped.
+RESTOCKABLE = frozenset({"SHIPPED", "DELIVERED"})
 ERASED_BUYER = "erased"  # an order's user_id once its buyer erased their data
 
-PaymentType = Literal["payment.succeeded", "payment.failed"]
+PaymentType = Literal["payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed"]
+RefundStatus = Literal["REQUESTED", "SUCCEEDED", "FAILED"]
 # APPLIED: moved the order; REFUND_DUE: money the order cannot keep; IGNORED: a failure for an
 # order no longer awaiting payment; REVIEW: unknown order, or amount or currency not the order's.
 PaymentOutcome = Literal["APPLIED", "REFUND_DUE", "IGNORED", "REVIEW"]
@@ -73,6 +77,16 @@ class OrderPayment(ApiModel):
     received_at: Timestamp
 
 
+class OrderRefund(ApiModel):
+    """A refund staff asked the provider for, as the order lists it."""
+
+    id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    created_at: Timestamp
+
+
 class Order(ApiModel):
     id: str
     user_id: str
@@ -90,6 +104,10 @@ class Order(ApiModel):
     captured_amount: int = 0
     refund_due: bool = False
     payments: list[OrderPayment] = Field(default_factory=list)
+    # Money the provider confirmed it paid back, and the refunds asked for (the first MAX_REFUNDS_SHOWN).
+    refunded_amount: int = 0
+    refunds: list[OrderRefund] = Field(default_factory=list)
+    delivered_at: Timestamp | None = None
     status_reason: str | None = None
     payment_due_at: Timestamp | None = None
     version: int = 1
@@ -98,6 +116,10 @@ class Order(ApiModel):
     # Stored, never on the wire: whether this order counts against its buyer's unpaid allowance
     # (orders from checkouts accepted before the allowance existed do not).
     _holds_allowance: bool = PrivateAttr(default=False)
+    # Stored, never on the wire: counters the refund and return writes condition on (refund_reserved,
+    # refund_count, restocked#<product>, returning#<product>), as read.
+    _tallies: dict[str, int] = PrivateAttr(default_factory=dict)
+
     # Stored, never on the wire: the promotion redemption this order holds while PENDING (given back,
     # once, when it leaves PENDING unpaid).
     _redemption: RedemptionHeld | None = PrivateAttr(default=None)
@@ -118,6 +140,13 @@ class Order(ApiModel):
         self._redemption = redemption
         return self
 
+    def with_tallies(self, tallies: dict[str, int]) -> "Order":
+        self._tallies = dict(tallies)
+        return self
+
+    def tally(self, name: str) -> int:
+        return int(self._tallies.get(name, 0))
+
     @property
     def holds_allowance(self) -> bool:
         return self._holds_allowance
@@ -134,11 +163,12 @@ class Order(ApiModel):
         """What the shop holds for this order. Staff marking an order PAID asserts its total arrived."""
         return max(self.captured_amount, self.total if self.status in KEEPS_PAYMENT else 0)
 
-    def settle(self, status: str, captured: int = 0) -> tuple[int, bool]:
-        """(money held, refund due?) once the order is in `status` with `captured` more money in hand:
-        the shop owes back whatever it holds beyond what a paid order keeps."""
+    def settle(self, status: str, captured: int = 0, refunded: int = 0) -> tuple[int, bool]:
+        """(money held, refund due?) once the order is in `status` with `captured` more money in hand
+        and `refunded` more paid back: the shop owes back whatever it holds, less what it paid back,
+        beyond what a paid order keeps."""
         held = self.held() + captured
-        return held, held > (self.total if status in KEEPS_PAYMENT else 0)
+        return held, held - self.refunded_amount - refunded > (self.total if status in KEEPS_PAYMENT else 0)
 
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,128}$"),

@@ -32,9 +32,11 @@ from chalicelib.orders import keys
 from chalicelib.orders.models import (
     ERASED_BUYER,
     MAX_PAYMENTS_SHOWN,
+    MAX_REFUNDS_SHOWN,
     RETURNS_STOCK,
     Order,
     OrderPayment,
+    OrderRefund,
     RedemptionHeld,
 )
 
@@ -120,13 +122,42 @@ class CompanionRejected(Exception):
         self.position = position
 
 
+_TALLIES = ("refund_reserved", "refund_count")
+_LINE_TALLIES = ("restocked#", "returning#")
+
+
 def _order(item: dict[str, Any]) -> Order:
-    return model_from_item(Order, item).holding_allowance(bool(item.get("holds_allowance"))).holding_redemption(
-        _redemption_of(item.get("promotion_hold")))
+    tallies = {name: value for name, value in item.items() if name in _TALLIES or name.startswith(_LINE_TALLIES)}
+    return model_from_item(Order, item).holding_allowance(bool(item.get("holds_allowance"))).with_tallies(
+        tallies).holding_redemption(_redemption_of(item.get("promotion_hold")))
 
 
 def _redemption_of(stored: dict[str, Any] | None) -> RedemptionHeld | None:
     return RedemptionHeld(stored["code"], bool(stored.get("once_per_customer"))) if stored else None
+
+
+def order_from_item(item: dict[str, Any]) -> Order:
+    """An order as an item of the table holds it (e.g. one a refused transaction handed back)."""
+    return _order(item)
+
+
+class OrderNotAsRead(Exception):
+    """A refund or return write found the order otherwise than it was read (judge again from `current`)."""
+
+    def __init__(self, current: Order | None):
+        self.current = current
+
+
+def _bounded_lines(update: Update, order: Order, attribute_of: Any, quantities: dict[str, int],
+                   conditions: list[str], names: dict[str, str], values: dict[str, Any]) -> None:
+    """ADD each line's quantity to its counter, conditioned on the counter staying within what was bought."""
+    bought = {line.product_id: line.quantity for line in order.items}
+    for number, (product_id, quantity) in enumerate(sorted(quantities.items())):
+        attribute = attribute_of(product_id)
+        update.add(attribute, quantity)
+        names[f"#line{number}"] = attribute
+        values[f":room{number}"] = bought.get(product_id, 0) - quantity
+        conditions.append(f"(attribute_not_exists(#line{number}) OR #line{number} <= :room{number})")
 
 
 def _take_allowance(allowance: Allowance, units: int) -> dict[str, Any]:
@@ -322,18 +353,36 @@ class OrderRepository:
         page.items = [_order(item) for item in page.items]
         return page
 
+    def refund_due_since(self, before: str, limit: int, cursor: str | None = None) -> Page:
+        """Orders flagged refundDue before `before`, oldest flag first (GSI3 `REFUNDDUE`)."""
+        page = query_page(keys.REFUND_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
+        page.items = [_order(item) for item in page.items]
+        return page
+
     def change(self, order: Order, *, status: str, updated_at: str, events: list[Envelope],
                captured_amount: int | None = None, refund_due: bool | None = None,
                payment: OrderPayment | None = None, reason: str | None = None,
-               companions: list[dict[str, Any]] | None = None) -> Order:
+               companions: list[dict[str, Any]] | None = None, refunded: int = 0, refund_released: int = 0,
+               refund_settled: tuple[int, str] | None = None) -> Order:
         """Change `order` (as read) in one transaction with its stock returns, its events and any
         `companions` (items of other domains that belong to the same change, e.g. a ledger record).
 
         Conditioned on the status and version that were read, so of two concurrent changes exactly
         one wins and stock comes back exactly once. Raises OrderChanged (with the order as it is
         now) or CompanionRejected (which companion failed its condition).
+
+        A refund's confirmation adds `refunded` to `refunded_amount`; its failure gives `refund_released`
+        back to what staff may refund; `refund_settled` is (its position on the order's list, its status).
         """
         update = Update().set("updated_at", updated_at).add("version", 1)
+        if refunded:
+            update.add("refunded_amount", refunded)
+        if refund_released:
+            update.add("refund_reserved", -refund_released)
+        if refund_settled is not None and refund_settled[0] < len(order.refunds):
+            update.set_in_list("refunds", refund_settled[0], "status", refund_settled[1])
+        if status == "DELIVERED" and status != order.status:
+            update.set("delivered_at", updated_at)  # the return window counts from here
         moving = status != order.status
         if moving:
             update.set("status", status).set("GSI2PK", keys.status_partition(status))
@@ -347,8 +396,15 @@ class OrderRepository:
         if shown:
             update.append("payments", [payment.model_dump(mode="json")])
         gives_back = moving and order.status == "PENDING" and order.holds_allowance
-        if moving and order.status == "PENDING":
+        # GSI3 lists a PENDING order by its payment deadline, any other by when it was flagged refundDue.
+        flagged_now = refund_due is not None and refund_due and status != "PENDING" and (
+            not order.refund_due or (moving and order.status == "PENDING"))
+        if flagged_now:
+            update.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{updated_at}#{order.id}")
+        elif moving and order.status == "PENDING":
             update.remove("GSI3PK", "GSI3SK")  # no longer awaiting payment
+        elif refund_due is False and order.refund_due:
+            update.remove("GSI3PK", "GSI3SK")  # nothing owed back any more
         if gives_back:
             update.remove("holds_allowance")
         # Leaving PENDING unpaid, the promotion redemption goes back (once: the same update drops the hold).
@@ -388,9 +444,100 @@ class OrderRepository:
             "captured_amount": order.captured_amount if captured_amount is None else captured_amount,
             "refund_due": order.refund_due if refund_due is None else refund_due,
             "payments": order.payments + ([payment] if shown else []),
+            "refunded_amount": order.refunded_amount + refunded,
+            "refunds": [refund.model_copy(update={"status": refund_settled[1]})
+                        if refund_settled is not None and position == refund_settled[0] else refund
+                        for position, refund in enumerate(order.refunds)],
+            "delivered_at": updated_at if (status == "DELIVERED" and moving) else order.delivered_at,
             "status_reason": reason if (reason and moving) else order.status_reason}).holding_allowance(
-                order.holds_allowance and not gives_back).holding_redemption(
-                    None if gives_redemption else order.redemption)
+                order.holds_allowance and not gives_back).with_tallies(
+                    {**order._tallies, "refund_reserved": order.tally("refund_reserved") - refund_released}
+                ).holding_redemption(None if gives_redemption else order.redemption)
+
+    # --- refunds and returns: items of the refund's or the return's transaction ----------------
+
+    def refund_reservation(self, order: Order, refund: OrderRefund | None, restock: dict[str, int],
+                           updated_at: str) -> dict[str, Any]:
+        """The transaction item reserving `refund.amount` of the money captured for `order` (as read) and
+        counting `restock` (product id -> units) as back on the shelf, refused unless the order is still
+        as read: no other refund since (`refund_count`), never more reserved than captured
+        (`refund_reserved + amount <= captured_amount`), never more units restocked than bought.
+        With no refund, only the restock (a received return with nothing left to pay back)."""
+        update = Update().set("updated_at", updated_at)
+        conditions = ["attribute_exists(PK)"]
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        if refund is not None:
+            count = order.tally("refund_count")
+            update.add("refund_count", 1).add("refund_reserved", refund.amount)
+            if count < MAX_REFUNDS_SHOWN:
+                update.append("refunds", [refund.model_dump(mode="json")])
+            conditions += ["#captured_amount >= :captured_seen",
+                           "attribute_not_exists(#refund_count)" if count == 0 else "#refund_count = :count_seen",
+                           "(attribute_not_exists(#refund_reserved) OR #refund_reserved <= :money_room)"]
+            names.update({"#captured_amount": "captured_amount", "#refund_count": "refund_count",
+                          "#refund_reserved": "refund_reserved"})
+            values.update({":captured_seen": order.captured_amount, ":money_room": order.captured_amount - refund.amount})
+            if count:
+                values[":count_seen"] = count
+        if restock:
+            conditions.append("#status IN (:shipped, :delivered)")
+            names["#status"] = "status"
+            values.update({":shipped": "SHIPPED", ":delivered": "DELIVERED"})
+            _bounded_lines(update, order, keys.restocked_attribute, restock, conditions, names, values)
+        return {"Update": {"TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
+                           **update.request(" AND ".join(conditions), names=names, values=values),
+                           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+    def restock_items(self, restock: dict[str, int]) -> list[dict[str, Any]]:
+        """Transaction items putting units back on the shelf (the order's counters bound them)."""
+        return [self.products.restock_in_transaction(product_id, quantity)
+                for product_id, quantity in sorted(restock.items())]
+
+    def return_reservation(self, order: Order, lines: dict[str, int], window_opened: str) -> dict[str, Any]:
+        """The transaction item counting `lines` (product id -> units) as being returned, refused unless
+        the order is DELIVERED, was delivered at or after `window_opened`, and no line would have more
+        units in returns than were bought."""
+        update = Update()
+        names = {"#status": "status", "#delivered_at": "delivered_at"}
+        values: dict[str, Any] = {":delivered": "DELIVERED", ":window_opened": window_opened}
+        if order.delivered_at is None:  # delivered before orders kept the moment: dated from its last change
+            update.set("delivered_at", order.updated_at)
+            conditions = ["#status = :delivered", "attribute_not_exists(#delivered_at)",
+                          "#updated_at >= :window_opened"]
+            names["#updated_at"] = "updated_at"
+        else:
+            conditions = ["#status = :delivered", "#delivered_at >= :window_opened"]
+        _bounded_lines(update, order, keys.returning_attribute, lines, conditions, names, values)
+        return {"Update": {"TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
+                           **update.request(" AND ".join(conditions), names=names, values=values),
+                           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+
+    def return_release(self, order_id: str, lines: dict[str, int]) -> dict[str, Any]:
+        """The transaction item taking a rejected return's units off the order's returning counters."""
+        update = Update()
+        for product_id, quantity in sorted(lines.items()):
+            update.add(keys.returning_attribute(product_id), -quantity)
+        return {"Update": {"TableName": table_name(), "Key": key(keys.order_pk(order_id), keys.ORDER_SK),
+                           **update.request("attribute_exists(PK)")}}
+
+    def get_many(self, order_id: str, other_sk: str) -> tuple[Order | None, dict[str, Any] | None]:
+        """The order and another item of its partition (a refund), in one BatchGetItem."""
+        request = {table_name(): {"Keys": [key(keys.order_pk(order_id), keys.ORDER_SK),
+                                           key(keys.order_pk(order_id), other_sk)], "ConsistentRead": True}}
+        found: dict[str, dict[str, Any]] = {}
+        for _attempt in range(3):
+            result = ddb().batch_get_item(RequestItems=request)
+            for item in result.get("Responses", {}).get(table_name(), []):
+                plain = from_item(item)
+                found[plain["SK"]] = plain
+            request = result.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise RuntimeError("the order could not be read")
+        order = found.get(keys.ORDER_SK)
+        return (_order(order) if order else None), found.get(other_sk)
 
     def anonymise(self, order: Order, updated_at: str) -> bool:
         """Keep the order for the books, without the person: no address, no link to the user.

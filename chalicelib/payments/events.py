@@ -21,3 +21,18 @@ class PaymentRecorded(EventData):
     reason: str | None = None
     order_status: str | None = None
     refund_due: bool = False
+
+
+class RefundRequested(EventData):
+    """Staff asked for money back (a refund, or a received return's); the provider confirms it by webhook."""
+
+    event_type = "RefundRequested"
+    entity_type = "ORDER"
+    entity_id_field = "order_id"
+    order_id: str
+    user_id: str
+    refund_id: str
+    amount: int
+    currency: str
+    reason: str
+    return_id: str | None = None

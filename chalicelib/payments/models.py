@@ -1,22 +1,65 @@
 """The payment provider's webhook body."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, Currency, Money, SchemaHint, Timestamp
-from chalicelib.orders.models import PaymentOutcome, PaymentType
+from chalicelib.core.models import MAX_PRICE, ApiModel, Currency, Money, SchemaHint, Text, Timestamp
+from chalicelib.orders.models import PaymentOutcome, PaymentType, RefundStatus
 
 ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,128}$"), SchemaHint(maxLength=128)]
+MAX_RESTOCK_LINES = 50  # an order holds at most this many lines
 
 
 class PaymentEvent(ApiModel):
+    """A payment's or a refund's outcome; a refund's names the refund (`refundId`), a payment's does not."""
+
     id: ProviderId
-    type: Literal["payment.succeeded", "payment.failed"]
+    type: PaymentType
     order_id: ProviderId
+    refund_id: ProviderId | SkipJsonSchema[None] = None
     amount: Money
     currency: Currency
+
+    @model_validator(mode="after")
+    def _refund_named_by_refund_events_only(self) -> "PaymentEvent":
+        if self.type.startswith("refund.") and self.refund_id is None:
+            raise ValueError("refund events name their refund (refundId)")
+        if self.type.startswith("payment.") and self.refund_id is not None:
+            raise ValueError("payment events name no refund")
+        return self
+
+
+class RestockLine(ApiModel):
+    product_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(ge=1, le=1000)]
+
+
+class RefundRequest(ApiModel):
+    """Refund money captured for an order: all still refundable unless `amount` says less."""
+
+    amount: Annotated[int, Field(ge=1, le=MAX_PRICE)] | SkipJsonSchema[None] = None
+    reason: Text(200)
+    restock: Annotated[list[RestockLine], Field(max_length=MAX_RESTOCK_LINES)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _each_product_once(self) -> "RefundRequest":
+        products = [line.product_id for line in self.restock]
+        if len(products) != len(set(products)):
+            raise ValueError("restock names each product once")
+        return self
+
+
+class Refund(ApiModel):
+    id: str
+    order_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: str
+    created_at: Timestamp
 
 
 class PaymentAck(ApiModel):

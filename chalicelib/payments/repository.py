@@ -1,4 +1,5 @@
-"""The payment ledger in DynamoDB: one record per verified provider event, written once, never changed.
+"""The payment ledger in DynamoDB: one record per verified provider event, written once, never changed;
+and refunds, each in its order's partition.
 
 Records needing a person (an unknown order, an amount or currency that is not the order's)
 also sit in a review listing (GSI2, newest first).
@@ -10,18 +11,20 @@ from typing import Any
 from chalicelib.core.dynamo import (
     Page,
     TransactionRejected,
+    Update,
     ddb,
     from_item,
     key,
+    model_from_item,
     query_page,
     table_name,
     to_item,
     transact_write,
 )
 from chalicelib.core.events import Envelope
-from chalicelib.core.outbox import outbox_puts
-from chalicelib.orders.keys import payment_event_pk
-from chalicelib.payments.models import LedgerEntry
+from chalicelib.core.outbox import outbox_fields, outbox_puts
+from chalicelib.orders.keys import REFUND_SK_PREFIX, order_pk, payment_event_pk, refund_sk
+from chalicelib.payments.models import LedgerEntry, Refund
 
 SK = "PAYMENTEVENT"
 REVIEW_PARTITION = "PAYMENTREVIEW"
@@ -69,3 +72,61 @@ class PaymentLedger:
         page = query_page(REVIEW_PARTITION, index="GSI2", limit=limit, cursor=cursor, forward=False)
         page.items = [_entry(item) for item in page.items]
         return page
+
+
+class RefundExists(Exception):
+    """A refund with this id is recorded already (the same Idempotency-Key, sent again or concurrently)."""
+
+
+def _refund(item: dict[str, Any]) -> Refund:
+    return model_from_item(Refund, item)
+
+
+class RefundRepository:
+    """Refunds, in their order's partition (`ORDER#<id>` / `REFUND#<id>`), listed by a Query of it."""
+
+    def get(self, order_id: str, refund_id: str) -> tuple[Refund, dict[str, Any]] | None:
+        """The refund and what it stored beside the wire fields (request hash, restock, list position)."""
+        item = ddb().get_item(TableName=table_name(), Key=key(order_pk(order_id), refund_sk(refund_id)),
+                              ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        plain = from_item(item)
+        return _refund(plain), plain
+
+    def of_order(self, order_id: str, limit: int, cursor: str | None) -> Page:
+        page = query_page(order_pk(order_id), limit=limit, cursor=cursor, sort_prefix=REFUND_SK_PREFIX)
+        page.items = [_refund(item) for item in page.items]
+        return page
+
+    def put_item(self, refund: Refund, *, request_hash: str, restock: dict[str, int], position: int | None,
+                 user_id: str, event: Envelope, return_id: str | None = None) -> dict[str, Any]:
+        """The transaction item recording a new refund, carrying its RefundRequested event (outbox)."""
+        item = {"PK": order_pk(refund.order_id), "SK": refund_sk(refund.id), "type": "REFUND",
+                **refund.model_dump(mode="json"), "request_hash": request_hash, "user_id": user_id,
+                "restock": restock or None, "position": position, "return_id": return_id,
+                **outbox_fields(event)}
+        return {"Put": {"TableName": table_name(), "Item": to_item(item),
+                        "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def settle_item(self, order_id: str, refund_id: str, status: str, settled_at: str,
+                    provider_event_id: str) -> dict[str, Any]:
+        """The transaction item settling a refund the provider confirmed or refused, once."""
+        update = Update().set_all({"status": status, "settled_at": settled_at,
+                                   "provider_event_id": provider_event_id})
+        return {"Update": {"TableName": table_name(), "Key": key(order_pk(order_id), refund_sk(refund_id)),
+                           **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
+
+    def commit(self, items: list[dict[str, Any]], refund_position: int) -> None:
+        """Write a refund's transaction (its order's reservation first). Raises RefundExists, or
+        TransactionRejected for the caller to read (the order's item at position 0)."""
+        try:
+            transact_write(items)
+        except TransactionRejected as rejected:
+            if rejected.failed(refund_position):
+                raise RefundExists() from None
+            raise
+
+
+def refund_key(order_id: str, refund_id: str) -> tuple[str, str]:
+    return order_pk(order_id), refund_sk(refund_id)

@@ -5,11 +5,13 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.core.http import cognito, current_request, doc, header, page, query, respond
+from chalicelib.core.http import body, caller, cognito, current_request, doc, header, page, query, respond
 from chalicelib.core.models import PageQuery
-from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
+from chalicelib.orders.models import IdempotencyKey
+from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
 
 if TYPE_CHECKING:
+    from chalicelib.payments.refunds import RefundService
     from chalicelib.payments.service import PaymentService
 
 routes = Blueprint(__name__)
@@ -19,6 +21,12 @@ def payments() -> PaymentService:
     from chalicelib.payments.service import payment_service
 
     return payment_service()
+
+
+def refunds() -> RefundService:
+    from chalicelib.payments.refunds import refund_service
+
+    return refund_service()
 
 
 @routes.route("/webhooks/payments", methods=["POST"])
@@ -36,3 +44,23 @@ def payment_webhook():
      query=PageQuery, returns=LedgerEntry, paged=True)
 def admin_payments_for_review():
     return page(payments().for_review(query(PageQuery)))
+
+
+@routes.route("/admin/orders/{order_id}/refunds", methods=["POST"], authorizer=cognito)
+@doc("Refund money captured for an order (all still refundable unless `amount` says less), optionally "
+     "restocking units that came back; the provider confirms it by webhook", "admin",
+     body=RefundRequest, returns=Refund, status=201, errors=(404, 409),
+     headers=(("Idempotency-Key", True, "8-128 letters, digits or -_:.; the same key and body answer the same refund",
+               IdempotencyKey),))
+def admin_refund_order(order_id):
+    from chalicelib.orders.routes import idempotency_key
+
+    request = body(RefundRequest)
+    return respond(refunds().request(caller(), order_id, idempotency_key(), request), status=201)
+
+
+@routes.route("/admin/orders/{order_id}/refunds", methods=["GET"], authorizer=cognito)
+@doc("Every refund of an order (the order itself lists its first 20)", "admin", query=PageQuery, returns=Refund, paged=True,
+     errors=(404,))
+def admin_order_refunds(order_id):
+    return page(refunds().list_for_order(order_id, query(PageQuery)))

@@ -56,6 +56,10 @@ class PaymentService:
 
         The ledger is read only when its record's condition (`attribute_not_exists`, in the same
         write) refuses a repeat: a first delivery, by far the common one, costs no ledger read."""
+        if event.refund_id is not None:  # a refund's outcome: settled against the refund it names
+            from chalicelib.payments.refunds import refund_service
+
+            return refund_service().record(event)
         for _attempt in range(_ATTEMPTS):
             order = self.orders.find(event.order_id)
             verdict = judge(order, event)

@@ -309,4 +309,4 @@ def test_the_sweep_starts_no_work_it_has_no_time_for(aws, bus, monkeypatch):
     from chalicelib.housekeeping.service import sweep as run_sweep
 
     assert run_sweep(remaining_ms=lambda: 500) == {"republished": 0, "cancelledUnpaid": 0, "expiredBaskets": 0,
-                                                   "failures": 0}
+                                                   "refundsOverdue": 0, "failures": 0}

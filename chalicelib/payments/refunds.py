@@ -1,0 +1,258 @@
+"""Refunds: staff ask for money back, once per Idempotency-Key, never beyond what was captured; the
+provider confirms or refuses each one through the payment webhook."""
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.core import metrics
+from chalicelib.core.auth import Caller
+from chalicelib.core.dynamo import Page, TransactionContended, TransactionRejected
+from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from chalicelib.core.events import Envelope, envelope
+from chalicelib.core.ids import iso
+from chalicelib.core.models import PageQuery
+from chalicelib.core.outbox import announce
+from chalicelib.orders import keys
+from chalicelib.orders.models import MAX_REFUNDS_SHOWN, RESTOCKABLE, Order, OrderRefund
+from chalicelib.orders.repository import (
+    CompanionRejected,
+    OrderChanged,
+    OrderNotAsRead,
+    OrderRepository,
+    canonical_json,
+    order_from_item,
+)
+from chalicelib.payments.events import RefundRequested
+from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
+from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger, RefundExists, RefundRepository
+from chalicelib.payments.service import PaymentService, _ack
+
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A refund judged against its order as read, ready to be written."""
+
+    refund: Refund
+    restock: dict[str, int]
+    event: Envelope
+    items: list[dict[str, Any]]
+
+
+def refundable(order: Order) -> int:
+    """Captured, less refunds requested or confirmed (a failed one gives its amount back)."""
+    return order.captured_amount - order.tally("refund_reserved")
+
+
+class RefundService:
+    def __init__(self, orders: OrderRepository | None = None, refunds: RefundRepository | None = None,
+                 ledger: PaymentLedger | None = None):
+        self.orders = orders or OrderRepository()
+        self.refunds = refunds or RefundRepository()
+        self.ledger = ledger or PaymentLedger()
+
+    # --- staff asking for money back ----------------------------------------------------
+
+    def request(self, staff: Caller, order_id: str, idempotency_key: str, request: RefundRequest) -> Refund:
+        """Reserve and record a refund in one conditional write; the same key and body answer the same refund."""
+        refund_id = keys.refund_id_for(order_id, idempotency_key)
+        request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
+        restock = {line.product_id: line.quantity for line in request.restock}
+        order = self.orders.get(order_id)
+        for _attempt in range(_ATTEMPTS):
+            if order is None:
+                raise NotFound(f"Order {order_id} was not found.")
+            try:
+                planned = self.plan(order, refund_id, request.amount, request.reason, restock, actor=staff.user_id,
+                                    request_hash=request_hash)
+            except Conflict:
+                # A retry of a request that was written finds nothing left to refund: answer it as written.
+                replay = self._replay(order_id, refund_id, request_hash)
+                if replay:
+                    return replay
+                raise
+            try:
+                self.write(planned)
+            except RefundExists:
+                replay = self._replay(order_id, refund_id, request_hash)
+                if replay:
+                    return replay
+                raise Conflict("The refund could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
+            except OrderNotAsRead as changed:
+                order = changed.current  # another refund or a transition got in first: judge again
+                continue
+            except TransactionContended:
+                break
+            return planned.refund
+        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+    def plan(self, order: Order, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
+             actor: str, request_hash: str, return_id: str | None = None,
+             companions: list[dict[str, Any]] | None = None) -> Planned:
+        """Judge a refund of `amount` (all still refundable if None) against `order` as read: 409 beyond it."""
+        left = refundable(order)
+        if order.captured_amount <= 0 or (amount is None and left <= 0):
+            raise Conflict("Nothing was captured for this order that is not refunded or being refunded already.",
+                           code="NOTHING_TO_REFUND")
+        amount = left if amount is None else amount
+        if amount > left:
+            raise Conflict(f"At most {left} {order.currency} of this order can still be refunded.",
+                           [{"field": "amount", "issue": "exceeds_payment", "refundable": left,
+                             "message": f"at most {left}"}], code="REFUND_EXCEEDS_PAYMENT")
+        self._check_restock(order, restock)
+        now = iso()
+        refund = Refund(id=refund_id, order_id=order.id, amount=amount, currency=order.currency,
+                        status="REQUESTED", reason=reason, created_at=now)
+        requested = RefundRequested(order_id=order.id, user_id=order.user_id, refund_id=refund_id, amount=amount,
+                                    currency=order.currency, reason=reason, return_id=return_id)
+        event = envelope(requested, actor=actor, event_id=keys.event_id_for("RefundRequested", refund_id))
+        count = order.tally("refund_count")
+        listed = OrderRefund(id=refund_id, amount=amount, currency=order.currency, status="REQUESTED",
+                             created_at=now)
+        items = [self.orders.refund_reservation(order, listed, restock, now),
+                 self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
+                                       position=count if count < MAX_REFUNDS_SHOWN else None,
+                                       user_id=order.user_id, event=event, return_id=return_id),
+                 *(companions or []), *self.orders.restock_items(restock)]
+        return Planned(refund, restock, event, items)
+
+    def write(self, planned: Planned) -> None:
+        """Commit a planned refund, then publish its event. Raises RefundExists, OrderNotAsRead, or
+        TransactionRejected naming another item (a companion's condition)."""
+        try:
+            self.refunds.commit(planned.items, refund_position=1)
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                old = rejected.old(0)
+                raise OrderNotAsRead(order_from_item(old) if old else None) from None
+            raise
+        metrics.count("RefundsRequested")
+        metrics.count("RefundRequestedAmount", planned.refund.amount)
+        announce([(*keys_of(planned.refund), planned.event)])
+
+    @staticmethod
+    def _check_restock(order: Order, restock: dict[str, int]) -> None:
+        if not restock:
+            return
+        bought = {line.product_id: line.quantity for line in order.items}
+        unknown = [product_id for product_id in restock if product_id not in bought]
+        if unknown:
+            raise ValidationFailed("The order holds no such line.", [
+                {"field": "restock", "productId": product_id, "issue": "not_in_order",
+                 "message": "the order holds no such product"} for product_id in unknown])
+        if order.status not in RESTOCKABLE:
+            raise Conflict(f"Units of an order that is {order.status} are not out of the warehouse: nothing to restock.",
+                           code="RESTOCK_NOT_ALLOWED")
+        over = [(product_id, quantity, bought[product_id] - order.tally(keys.restocked_attribute(product_id)))
+                for product_id, quantity in restock.items()
+                if quantity > bought[product_id] - order.tally(keys.restocked_attribute(product_id))]
+        if over:
+            raise Conflict("More units than the order holds would go back on the shelf.", [
+                {"field": "restock", "productId": product_id, "issue": "exceeds_order", "requested": quantity,
+                 "available": room, "message": f"at most {room} more"} for product_id, quantity, room in over],
+                code="RESTOCK_EXCEEDS_ORDER")
+
+    def _replay(self, order_id: str, refund_id: str, request_hash: str) -> Refund | None:
+        found = self.refunds.get(order_id, refund_id)
+        if found is None:
+            return None
+        refund, stored = found
+        if stored.get("request_hash") != request_hash:
+            raise ValidationFailed("This Idempotency-Key was used with a different request.",
+                                   code="IDEMPOTENCY_KEY_REUSED")
+        return refund
+
+    def list_for_order(self, order_id: str, query: PageQuery) -> Page:
+        if self.orders.get(order_id) is None:
+            raise NotFound(f"Order {order_id} was not found.")
+        return self.refunds.of_order(order_id, query.limit, query.cursor)
+
+    # --- the provider's answer (through the payment webhook) -------------------------------
+
+    def record(self, event: PaymentEvent) -> PaymentAck:
+        """Record a refund's confirmation or refusal once; settle the refund and its order in the same write.
+        An unknown refund, or an amount or currency not the refund's, is recorded for review."""
+        for _attempt in range(_ATTEMPTS):
+            order, item = self.orders.get_many(event.order_id, keys.refund_sk(event.refund_id))
+            refund = Refund.model_validate({k: v for k, v in item.items() if k in Refund.model_fields}) \
+                if item and order else None
+            received = iso()
+            outcome, reason = "APPLIED", None
+            if refund is None:
+                outcome, reason = "REVIEW", "unknown refund"
+            elif (event.amount, event.currency) != (refund.amount, refund.currency):
+                outcome, reason = "REVIEW", f"expected {refund.amount} {refund.currency}, " \
+                                            f"got {event.amount} {event.currency}"
+            elif refund.status != "REQUESTED":
+                outcome, reason = "IGNORED", f"refund was {refund.status} already"
+            succeeded = event.type == "refund.succeeded"
+            try:
+                if outcome != "APPLIED":
+                    entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
+                                        currency=event.currency, outcome=outcome, reason=reason,
+                                        order_status=order.status if order else None,
+                                        refund_due=order.refund_due if order else False, received_at=received)
+                    self.ledger.record(entry, [_recorded(entry, order)])
+                else:
+                    entry = self._settle(order, refund, item, event, succeeded, received)
+            except (PaymentAlreadyRecorded, _AlreadyRecorded):
+                known = self.ledger.get(event.id)
+                if known is not None:
+                    metrics.count("DuplicatesSuppressed")
+                    return _ack(known, duplicate=True)
+                continue
+            except (OrderChanged, TransactionContended, _RefundChanged):
+                continue
+            if outcome == "REVIEW":
+                metrics.count("PaymentsForReview")
+            elif outcome == "APPLIED":
+                metrics.count("RefundsSucceeded" if succeeded else "RefundsFailed")
+            else:
+                metrics.count("PaymentsNotApplied")
+            return _ack(entry, duplicate=False)
+        raise ServiceUnavailable("The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED")
+
+    def _settle(self, order: Order, refund: Refund, item: dict[str, Any], event: PaymentEvent, succeeded: bool,
+                received: str) -> LedgerEntry:
+        refunded = refund.amount if succeeded else 0
+        _held, refund_due = order.settle(order.status, refunded=refunded)
+        entry = LedgerEntry(id=event.id, type=event.type, order_id=order.id, amount=event.amount,
+                            currency=event.currency, outcome="APPLIED", order_status=order.status,
+                            refund_due=refund_due, received_at=received)
+        status = "SUCCEEDED" if succeeded else "FAILED"
+        events = [_recorded(entry, order)]
+        position = item.get("position")
+        try:
+            self.orders.change(order, status=order.status, updated_at=received, events=events, refund_due=refund_due,
+                               companions=[self.ledger.put_item(entry),
+                                           self.refunds.settle_item(order.id, refund.id, status, received, event.id)],
+                               refunded=refunded, refund_released=0 if succeeded else refund.amount,
+                               refund_settled=(position, status) if position is not None else None)
+        except CompanionRejected as rejected:
+            raise (_AlreadyRecorded() if rejected.position == 0 else _RefundChanged()) from None
+        announce(events)
+        return entry
+
+
+class _AlreadyRecorded(Exception):
+    pass
+
+
+class _RefundChanged(Exception):
+    pass
+
+
+def keys_of(refund: Refund) -> tuple[str, str]:
+    return keys.order_pk(refund.order_id), keys.refund_sk(refund.id)
+
+
+_recorded = PaymentService._recorded  # the ledger's PaymentRecorded, as for payments
+
+
+@functools.lru_cache(maxsize=1)
+def refund_service() -> RefundService:
+    return RefundService()
