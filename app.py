@@ -28,6 +28,7 @@ serve_domains(app, (
     "chalicelib.orders.routes",
     "chalicelib.payments.routes",
     "chalicelib.promotions.routes",
+    "chalicelib.returns.routes",
     "chalicelib.notifications.routes",
     "chalicelib.audit.routes",
 ))

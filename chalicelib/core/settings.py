@@ -35,6 +35,8 @@ class Settings(BaseModel):
     # What one customer may hold unpaid at once: orders awaiting payment, and the units they reserve.
     max_unpaid_orders: int = Field(default=5, ge=1)
     max_unpaid_units: int = Field(default=500, ge=1)
+    # Days after delivery in which a customer may ask to return what they bought.
+    return_window_days: int = Field(default=30, ge=1)
     # How stale the account status the API checks on every request may be (users/account_status.py):
     # a suspension made in another container takes effect within it; 0 reads the status every time.
     account_status_ttl_seconds: int = Field(default=60, ge=0, le=300)

@@ -1,0 +1,1 @@
+"""Returns: customers send back what was delivered; staff receive (restock and refund) or reject it."""

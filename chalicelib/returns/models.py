@@ -1,0 +1,43 @@
+"""Return wire models and the return's one-way states."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from chalicelib.core.models import ApiModel, PageQuery, Text, Timestamp
+from chalicelib.payments.models import MAX_RESTOCK_LINES, RestockLine
+
+ReturnStatus = Literal["REQUESTED", "RECEIVED", "REJECTED"]
+
+
+class ReturnRequest(ApiModel):
+    lines: Annotated[list[RestockLine], Field(min_length=1, max_length=MAX_RESTOCK_LINES)]
+    reason: Text(500)
+
+    @model_validator(mode="after")
+    def _each_product_once(self) -> "ReturnRequest":
+        products = [line.product_id for line in self.lines]
+        if len(products) != len(set(products)):
+            raise ValueError("lines name each product once")
+        return self
+
+
+class Rejection(ApiModel):
+    reason: Text(500)
+
+
+class Return(ApiModel):
+    id: str
+    order_id: str
+    lines: list[RestockLine]
+    reason: str
+    status: ReturnStatus
+    created_at: Timestamp
+    decided_at: Timestamp | None = None
+    rejection_reason: str | None = None
+    refund_id: str | None = None  # the refund a received return asked for (none when nothing was left to pay back)
+
+
+class ReturnQuery(PageQuery):
+    status: ReturnStatus = "REQUESTED"

@@ -1,0 +1,69 @@
+"""Returns in DynamoDB: `RETURN#<id>`, listed per order (GSI1) and per status for staff (GSI2)."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core.dynamo import Page, Update, ddb, from_item, key, model_from_item, query_page, table_name, to_item
+from chalicelib.returns.models import Return
+
+SK = "RETURN"
+
+
+def return_pk(return_id: str) -> str:
+    return f"RETURN#{return_id}"
+
+
+def order_returns_partition(order_id: str) -> str:
+    return f"ORDERRETURNS#{order_id}"
+
+
+def status_partition(status: str) -> str:
+    return f"RETURNSTATUS#{status}"
+
+
+def _return(item: dict[str, Any]) -> Return:
+    return model_from_item(Return, item)
+
+
+def _owner(item: dict[str, Any]) -> str:
+    return item.get("user_id", "")
+
+
+class ReturnRepository:
+    def get(self, return_id: str) -> tuple[Return, str] | None:
+        """The return and who asked for it."""
+        item = ddb().get_item(TableName=table_name(), Key=key(return_pk(return_id), SK), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        plain = from_item(item)
+        return _return(plain), _owner(plain)
+
+    def put_item(self, ret: Return, user_id: str) -> dict[str, Any]:
+        sort_key = f"{ret.created_at}#{ret.id}"
+        item = {"PK": return_pk(ret.id), "SK": SK, "type": "RETURN", **ret.model_dump(mode="json"),
+                "user_id": user_id, "GSI1PK": order_returns_partition(ret.order_id), "GSI1SK": sort_key,
+                "GSI2PK": status_partition(ret.status), "GSI2SK": sort_key}
+        return {"Put": {"TableName": table_name(), "Item": to_item(item),
+                        "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def decide_item(self, ret: Return, status: str, decided_at: str, *, refund_id: str | None = None,
+                    rejection_reason: str | None = None) -> dict[str, Any]:
+        """The transaction item moving a return out of REQUESTED, once (the condition refuses a second)."""
+        update = Update().set_all({"status": status, "decided_at": decided_at,
+                                   "GSI2PK": status_partition(status)})
+        if refund_id:
+            update.set("refund_id", refund_id)
+        if rejection_reason:
+            update.set("rejection_reason", rejection_reason)
+        return {"Update": {"TableName": table_name(), "Key": key(return_pk(ret.id), SK),
+                           **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
+
+    def of_order(self, order_id: str, limit: int, cursor: str | None) -> Page:
+        page = query_page(order_returns_partition(order_id), index="GSI1", limit=limit, cursor=cursor)
+        page.items = [_return(item) for item in page.items]
+        return page
+
+    def with_status(self, status: str, limit: int, cursor: str | None) -> Page:
+        page = query_page(status_partition(status), index="GSI2", limit=limit, cursor=cursor)
+        page.items = [_return(item) for item in page.items]
+        return page

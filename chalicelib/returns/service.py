@@ -1,0 +1,177 @@
+"""Return rules: only what was delivered, within the window, never more than was bought; received (restocked
+and refunded) or rejected once."""
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+from chalicelib.core import metrics
+from chalicelib.core.auth import Caller
+from chalicelib.core.dynamo import Page, TransactionContended, TransactionRejected, transact_write
+from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.ids import iso, new_id, now
+from chalicelib.core.models import PageQuery
+from chalicelib.core.settings import settings
+from chalicelib.orders import keys
+from chalicelib.orders.models import Order
+from chalicelib.orders.repository import OrderNotAsRead, OrderRepository, order_from_item
+from chalicelib.payments.refunds import RefundService, refundable
+from chalicelib.payments.repository import RefundExists
+from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
+from chalicelib.returns.repository import ReturnRepository
+
+_ATTEMPTS = 5
+
+
+def refund_value(order: Order, lines: dict[str, int]) -> int:
+    """What returned lines paid, with the order's discount spread over its lines in proportion, rounded down."""
+    prices = {line.product_id: line.unit_price for line in order.items}
+    gross = sum(prices[product_id] * quantity for product_id, quantity in lines.items())
+    return gross * (order.subtotal - order.discount) // order.subtotal if order.subtotal > 0 else 0
+
+
+def _already_decided(ret: Return) -> Conflict:
+    return Conflict(f"The return is {ret.status} already.", code="RETURN_ALREADY_DECIDED")
+
+
+class ReturnService:
+    def __init__(self, orders: OrderRepository | None = None, returns: ReturnRepository | None = None,
+                 refunds: RefundService | None = None):
+        self.orders = orders or OrderRepository()
+        self.returns = returns or ReturnRepository()
+        self.refunds = refunds or RefundService(orders=self.orders)
+
+    # --- customers ----------------------------------------------------------------------
+
+    def request(self, who: Caller, order_id: str, request: ReturnRequest) -> Return:
+        lines = {line.product_id: line.quantity for line in request.lines}
+        order = self.orders.get(order_id)
+        for _attempt in range(_ATTEMPTS):
+            if order is None or order.user_id != who.user_id:
+                raise NotFound(f"Order {order_id} was not found.")
+            window_opened = self._check(order, lines)
+            ret = Return(id=new_id(), order_id=order.id, lines=request.lines, reason=request.reason,
+                         status="REQUESTED", created_at=iso())
+            try:
+                transact_write([self.orders.return_reservation(order, lines, window_opened),
+                                self.returns.put_item(ret, who.user_id)])
+            except TransactionRejected as rejected:
+                if not rejected.failed(0):
+                    raise
+                old = rejected.old(0)
+                order = order_from_item(old) if old else None  # another return got in first: judge again
+                continue
+            except TransactionContended:
+                break
+            metrics.count("ReturnsRequested")
+            return ret
+        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+    @staticmethod
+    def _check(order: Order, lines: dict[str, int]) -> str:
+        """The start of the return window (409s when the order cannot be returned as asked)."""
+        if order.status != "DELIVERED":
+            raise Conflict(f"Only a delivered order can be returned; this one is {order.status}.",
+                           code="ORDER_NOT_DELIVERED")
+        window_opened = iso(now() - timedelta(days=settings().return_window_days))
+        if (order.delivered_at or order.updated_at) < window_opened:
+            raise Conflict(f"Returns close {settings().return_window_days} days after delivery.",
+                           code="RETURN_WINDOW_CLOSED")
+        bought = {line.product_id: line.quantity for line in order.items}
+        unknown = [product_id for product_id in lines if product_id not in bought]
+        if unknown:
+            raise ValidationFailed("The order holds no such line.", [
+                {"field": "lines", "productId": product_id, "issue": "not_in_order",
+                 "message": "the order holds no such product"} for product_id in unknown])
+        over = []
+        for product_id, quantity in lines.items():
+            room = bought[product_id] - order.tally(keys.returning_attribute(product_id))
+            if quantity > room:
+                over.append({"field": "lines", "productId": product_id, "issue": "exceeds_order",
+                             "requested": quantity, "available": room, "message": f"at most {room}"})
+        if over:
+            raise Conflict("More units than were bought (less those being returned) would be returned.", over,
+                           code="RETURN_EXCEEDS_ORDER")
+        return window_opened
+
+    def list_for_order(self, who: Caller, order_id: str, query: PageQuery) -> Page:
+        order = self.orders.get(order_id)
+        if order is None or (order.user_id != who.user_id and not who.is_admin):
+            raise NotFound(f"Order {order_id} was not found.")
+        return self.returns.of_order(order_id, query.limit, query.cursor)
+
+    # --- staff --------------------------------------------------------------------------
+
+    def list_by_status(self, query: ReturnQuery) -> Page:
+        return self.returns.with_status(query.status, query.limit, query.cursor)
+
+    def _requested(self, return_id: str) -> Return:
+        found = self.returns.get(return_id)
+        if found is None:
+            raise NotFound(f"Return {return_id} was not found.")
+        ret = found[0]
+        if ret.status != "REQUESTED":
+            raise _already_decided(ret)
+        return ret
+
+    def receive(self, staff: Caller, return_id: str) -> Return:
+        """Restock the lines once and ask for the refund of their value (what is left of it to refund),
+        with the return's move to RECEIVED, in one write."""
+        ret = self._requested(return_id)
+        lines = {line.product_id: line.quantity for line in ret.lines}
+        order = self.orders.get(ret.order_id)
+        for _attempt in range(_ATTEMPTS):
+            if order is None:
+                raise NotFound(f"Order {ret.order_id} was not found.")
+            moment = iso()
+            amount = min(refund_value(order, lines), max(refundable(order), 0))
+            refund_id = keys.refund_id_for(order.id, f"return:{ret.id}") if amount > 0 else None
+            decided = self.returns.decide_item(ret, "RECEIVED", moment, refund_id=refund_id)
+            try:
+                if refund_id:
+                    planned = self.refunds.plan(order, refund_id, amount, f"return {ret.id}", lines,
+                                                actor=staff.user_id, request_hash=f"return:{ret.id}",
+                                                return_id=ret.id, companions=[decided])
+                    self.refunds.write(planned)
+                else:
+                    RefundService._check_restock(order, lines)
+                    self._restock_only(order, lines, decided, moment)
+            except OrderNotAsRead as changed:
+                order = changed.current
+                continue
+            except (RefundExists, TransactionRejected):
+                raise _already_decided(self._requested(return_id)) from None  # received or rejected meanwhile
+            except TransactionContended:
+                break
+            metrics.count("ReturnsReceived")
+            return ret.model_copy(update={"status": "RECEIVED", "decided_at": moment, "refund_id": refund_id})
+        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+    def _restock_only(self, order: Order, lines: dict[str, int], decided: dict, moment: str) -> None:
+        try:
+            transact_write([self.orders.refund_reservation(order, None, lines, moment), decided,
+                            *self.orders.restock_items(lines)])
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                old = rejected.old(0)
+                raise OrderNotAsRead(order_from_item(old) if old else None) from None
+            raise
+
+    def reject(self, staff: Caller, return_id: str, rejection: Rejection) -> Return:
+        """Refuse a return: its units are no longer being returned (the customer may ask again)."""
+        ret = self._requested(return_id)
+        moment = iso()
+        lines = {line.product_id: line.quantity for line in ret.lines}
+        try:
+            transact_write([self.returns.decide_item(ret, "REJECTED", moment, rejection_reason=rejection.reason),
+                            self.orders.return_release(ret.order_id, lines)])
+        except TransactionRejected:
+            raise _already_decided(self._requested(return_id)) from None
+        metrics.count("ReturnsRejected")
+        return ret.model_copy(update={"status": "REJECTED", "decided_at": moment,
+                                      "rejection_reason": rejection.reason})
+
+
+@functools.lru_cache(maxsize=1)
+def return_service() -> ReturnService:
+    return ReturnService()
