@@ -16,8 +16,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# Locally, a stand-in for the payment provider confirms every refund asked for (off: they stay REQUESTED).
+LOCAL_AUTO_CONFIRM_REFUNDS ?= on
+
 run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
-	PORT=$(PORT) $(PY) -m local.run
+	PORT=$(PORT) LOCAL_AUTO_CONFIRM_REFUNDS=$(LOCAL_AUTO_CONFIRM_REFUNDS) $(PY) -m local.run
 
 # Spectral and the OWASP API security ruleset (tests/api/test_spectral.py), from the lockfile, with no
 # install scripts run; again only when the lockfile changes.

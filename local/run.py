@@ -35,6 +35,7 @@ def main() -> int:
                         on_denial=lambda line: print(f"[iam] {line}", flush=True)).start()
     stopping = threading.Event()
     children: dict[str, subprocess.Popen] = {}
+    provider = None
 
     def stop(*_args) -> None:
         if not stopping.is_set():
@@ -79,7 +80,15 @@ def main() -> int:
                                                   env=environment, stdin=subprocess.DEVNULL, start_new_session=True)
         if not _all_ready(children, state, port, stopping):
             return 1
-        _banner(port, emulator.url, products, accounts, sorted(children))
+        from local import refund_provider
+
+        if refund_provider.enabled(os.environ):  # the payment provider's part: confirm each refund asked for
+            provider = refund_provider.RefundProvider(
+                sqs=operator.client("sqs", endpoint_url=emulator.url),
+                events=operator.client("events", endpoint_url=emulator.url),
+                bus_name=summary["event_bus_name"], api_url=f"http://127.0.0.1:{port}",
+                secret=os.environ.get("PAYMENT_WEBHOOK_SECRET") or refund_provider.DEFAULT_SECRET).start()
+        _banner(port, emulator.url, products, accounts, sorted(children), refunds_confirmed=provider is not None)
         while not stopping.wait(0.5):
             for function, child in children.items():
                 if child.poll() is not None:
@@ -89,6 +98,8 @@ def main() -> int:
                     return 1
         return 0
     finally:
+        if provider is not None:
+            provider.stop()
         _stop_all(children)
         emulator.stop()
         print("Stopped.", flush=True)
@@ -139,13 +150,17 @@ def _throttling() -> str:
     return Gateway.from_template().describe()
 
 
-def _banner(port: int, emulator_url: str, products: int, accounts: dict, functions: list[str]) -> None:
+def _banner(port: int, emulator_url: str, products: int, accounts: dict, functions: list[str],
+            refunds_confirmed: bool = False) -> None:
     admin, customer = accounts["admin"], accounts["customer"]
+    refunds = "confirmed by a local stand-in for the provider" if refunds_confirmed else \
+        "left REQUESTED (LOCAL_AUTO_CONFIRM_REFUNDS=on confirms them)"
     print(f"""
   Shop API ........ http://localhost:{port}      (docs: http://localhost:{port}/docs)
   AWS emulator .... {emulator_url}      (IAM enforced: each function under its own policy)
   Functions ....... {", ".join(functions)}
   Throttling ...... {_throttling()}
+  Refunds ......... {refunds}
   Demo catalogue .. {products} products
   Admin login ..... {admin[0]} / {admin[1]}
   Customer login .. {customer[0]} / {customer[1]}
