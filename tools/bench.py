@@ -249,7 +249,9 @@ MINIMUM = {
     "GET /products/{id}": 1, "GET /products?category": 1, "GET /orders (account not cached)": 2,
     "GET /basket": 2, "PUT /basket/items/{id}": 3, "POST /basket/checkout": 5,
     "create_orders (10 messages)": 12, "POST /webhooks/payments": 4, "GET /orders": 1,
-    "POST /admin/orders/{id}/status": 4, "PUT /basket/promotion": 3, "POST /basket/checkout (with a promotion)": 5,
+    "POST /admin/orders/{id}/status": 4, "POST /admin/orders/{id}/refunds": 4,
+    "POST /webhooks/payments (refund.succeeded)": 4, "POST /orders/{id}/returns": 2,
+    "PUT /basket/promotion": 3, "POST /basket/checkout (with a promotion)": 5,
 }
 
 
@@ -340,6 +342,20 @@ def _count_calls() -> dict:
                                               "minimum": MINIMUM["POST /webhooks/payments"]}
         measure("POST /admin/orders/{id}/status", "post", f"/admin/orders/{accepted['orderId']}/status",
                 {"status": "SHIPPED"}, ADMIN)
+        refund = measure("POST /admin/orders/{id}/refunds", "post", f"/admin/orders/{accepted['orderId']}/refunds",
+                         {"amount": 10, "reason": "bench"}, {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
+        raw = json.dumps({"id": "evt-bench-refund", "type": "refund.succeeded", "orderId": accepted["orderId"],
+                          "refundId": refund["id"], "amount": 10, "currency": "EUR"}).encode()
+        calls.clear()
+        client.http.post("/webhooks/payments", headers={"Content-Type": "application/json",
+                                                        "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
+        results["POST /webhooks/payments (refund.succeeded)"] = {
+            "calls": list(calls), "count": len(calls), "minimum": MINIMUM["POST /webhooks/payments (refund.succeeded)"]}
+        client.http.post(f"/admin/orders/{accepted['orderId']}/status", headers={"Content-Type": "application/json",
+                                                                                 **ADMIN},
+                         body=json.dumps({"status": "DELIVERED"}))
+        measure("POST /orders/{id}/returns", "post", f"/orders/{accepted['orderId']}/returns",
+                {"lines": [{"productId": product["id"], "quantity": 1}], "reason": "bench"}, ann)
         # A code read with the basket's products (one BatchGetItem), redeemed inside the checkout's transaction.
         client.http.post("/admin/promotions", headers={"Content-Type": "application/json", **ADMIN},
                          body=json.dumps({"code": "BENCH10", "percentOff": 10, "oncePerCustomer": True}))

@@ -82,6 +82,20 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
                        lambda: call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"},
                                     ADMIN))
     assert shipped.status_code == 200, shipped.body
+    refund = measured(calls, "POST /admin/orders/{id}/refunds",
+                      ["GetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
+                      lambda: call(client, "post", f"/admin/orders/{order['id']}/refunds",
+                                   {"amount": 10, "reason": "calls"}, {**ADMIN, "Idempotency-Key": uuid.uuid4().hex}))
+    assert refund.status_code == 201, refund.body
+    confirmed = measured(calls, "POST /webhooks/payments (refund.succeeded)",
+                         ["BatchGetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
+                         lambda: pay(client, order, "refund.succeeded", refundId=refund.json["id"], amount=10))
+    assert confirmed.status_code == 200 and confirmed.json["outcome"] == "APPLIED", confirmed.body
+    call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "DELIVERED"}, ADMIN)
+    returned = measured(calls, "POST /orders/{id}/returns", ["GetItem", "TransactWriteItems"],
+                        lambda: call(client, "post", f"/orders/{order['id']}/returns",
+                                     {"lines": [{"productId": mug["id"], "quantity": 1}], "reason": "calls"}, ANN))
+    assert returned.status_code == 201, returned.body
     call(client, "post", "/admin/promotions", {"code": "CALLS10", "percentOff": 10, "oncePerCustomer": True}, ADMIN)
     put_in_basket(client, ANN, mug["id"], 1)
     applied = measured(calls, "PUT /basket/promotion", ["GetItem", "BatchGetItem", "PutItem"],

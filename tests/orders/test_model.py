@@ -4,9 +4,10 @@ the queues and the clock do, with the shop's invariants checked after every step
 Each example is a fresh stack (in-process moto, IAM enforced per function). Steps: add to a basket,
 check out, deliver (and redeliver) the order message, payments on time, late, twice, out of order
 and with a wrong amount, customer cancels, staff transitions, stock adjustments, sweeps with the
-clock advanced, bus outages, audit deliveries (sometimes twice), and a promotion code applied,
-taken off, deactivated and reactivated (redemptions never past its cap, counted exactly once per
-live redemption).
+clock advanced, bus outages, and audit deliveries (sometimes twice); refunds asked for (with restocks),
+confirmed or refused by the provider, and returns asked for, received or rejected; and a promotion
+code applied, taken off, deactivated and reactivated (redemptions never past its cap, counted
+exactly once per live redemption).
 
 `make test` runs a seeded, bounded number of examples; `make model` a long run
 (MODEL_EXAMPLES, MODEL_STEPS).
@@ -81,6 +82,9 @@ class ShopModel(RuleBasedStateMachine):
         self.matched_captures: dict[str, int] = {}  # order id -> money the provider took matching the order
         self.provider_events: dict[str, dict] = {}  # event id -> body, as sent
         self.audited: set[str] = set()
+        self.refunds: dict[str, dict] = {}  # refund id -> {"order", "amount", "status"}, as the provider sees them
+        self.restocked: dict[str, dict[str, int]] = {}  # order id -> {product id: units put back on the shelf}
+        self.returns: dict[str, dict] = {}  # return id -> {"order", "lines", "status"}
         self.redeemed: dict[str, str] = {}  # order id -> the promotion code its checkout redeemed
 
     def teardown(self):
@@ -260,6 +264,96 @@ class ShopModel(RuleBasedStateMachine):
         if response.status_code == 200:
             self.added[product_id] += delta
 
+    # --- refunds and returns ------------------------------------------------------------------
+
+    @rule(pick=st.integers(0, 50), share=st.sampled_from([None, 1, 2, 3]), restock=st.booleans())
+    @precondition(lambda self: self.checkouts)
+    def staff_refunds(self, pick, share, restock):
+        order = self._order(pick)
+        if order is None:
+            return
+        stored = self._stored(order["id"])
+        left = stored.captured_amount - stored.tally("refund_reserved")
+        amount = None if share is None else max(1, order["subtotal"] * share // 3)
+        line = order["items"][0]
+        lines = [{"productId": line["productId"], "quantity": 1}] if restock else []
+        response = call(self.client, "post", f"/admin/orders/{order['id']}/refunds",
+                        {"reason": "model", "restock": lines, **({"amount": amount} if amount else {})},
+                        {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
+        assert response.status_code in (201, 409), response.body
+        if response.status_code == 201:
+            assert response.json["amount"] == (left if amount is None else amount) <= left, (response.body, left)
+            self.refunds[response.json["id"]] = {"order": order["id"], "amount": response.json["amount"],
+                                                 "status": "REQUESTED"}
+            if restock:
+                counted = self.restocked.setdefault(order["id"], {})
+                counted[line["productId"]] = counted.get(line["productId"], 0) + 1
+        else:
+            code = response.json["error"]["code"]
+            assert code in ("NOTHING_TO_REFUND", "REFUND_EXCEEDS_PAYMENT", "RESTOCK_NOT_ALLOWED",
+                            "RESTOCK_EXCEEDS_ORDER"), response.body
+            if code == "REFUND_EXCEEDS_PAYMENT":
+                assert amount > left, (amount, left)
+
+    @rule(pick=st.integers(0, 50), succeeded=st.booleans(), repeat=st.booleans())
+    @precondition(lambda self: self.refunds)
+    def provider_settles_a_refund(self, pick, succeeded, repeat):
+        refund_id = sorted(self.refunds)[pick % len(self.refunds)]
+        known = self.refunds[refund_id]
+        kind = "refund.succeeded" if succeeded else "refund.failed"
+        event_id = f"evt_{uuid.uuid4().hex[:10]}"
+        for _ in range(2 if repeat else 1):
+            amount = known["amount"]
+            response = pay(self.client, {"id": known["order"], "subtotal": amount, "total": amount, "currency": "EUR"},
+                           kind, event_id=event_id, refundId=refund_id, amount=amount)
+            assert response.status_code == 200, response.body
+        expected = "APPLIED" if known["status"] == "REQUESTED" else "IGNORED"
+        assert response.json["outcome"] == expected, (response.body, known)
+        if expected == "APPLIED":
+            known["status"] = "SUCCEEDED" if succeeded else "FAILED"
+
+    @rule(pick=st.integers(0, 50), quantity=st.integers(1, 3))
+    @precondition(lambda self: self.checkouts)
+    def customer_returns(self, pick, quantity):
+        order = self._order(pick)
+        if order is None:
+            return
+        line = order["items"][0]
+        response = call(self.client, "post", f"/orders/{order['id']}/returns",
+                        {"lines": [{"productId": line["productId"], "quantity": quantity}], "reason": "model"},
+                        SHOPPERS[order["userId"]])
+        assert response.status_code in (201, 409), response.body
+        if response.status_code == 201:
+            assert order["status"] == "DELIVERED"
+            self.returns[response.json["id"]] = {"order": order["id"], "product": line["productId"],
+                                                 "quantity": quantity, "status": "REQUESTED"}
+
+    @rule(pick=st.integers(0, 50), receive=st.booleans())
+    @precondition(lambda self: self.returns)
+    def staff_decides_a_return(self, pick, receive):
+        return_id = sorted(self.returns)[pick % len(self.returns)]
+        known = self.returns[return_id]
+        if receive:
+            response = call(self.client, "post", f"/admin/returns/{return_id}/receive", headers=ADMIN)
+        else:
+            response = call(self.client, "post", f"/admin/returns/{return_id}/reject", {"reason": "model"}, ADMIN)
+        assert response.status_code in (200, 409), response.body
+        if known["status"] != "REQUESTED":
+            assert response.status_code == 409 and response.json["error"]["code"] == "RETURN_ALREADY_DECIDED"
+            return
+        if response.status_code != 200:  # staff restocked those units with a refund already
+            assert response.json["error"]["code"] == "RESTOCK_EXCEEDS_ORDER", response.body
+            return
+        known["status"] = response.json["status"]
+        if receive:
+            counted = self.restocked.setdefault(known["order"], {})
+            counted[known["product"]] = counted.get(known["product"], 0) + known["quantity"]
+            if response.json["refundId"]:
+                from chalicelib.payments.repository import RefundRepository
+
+                refund, _ = RefundRepository().get(known["order"], response.json["refundId"])
+                self.refunds[refund.id] = {"order": known["order"], "amount": refund.amount, "status": "REQUESTED"}
+
     # --- time -------------------------------------------------------------------------------
 
     @rule(minutes=st.integers(0, 45))
@@ -316,7 +410,8 @@ class ShopModel(RuleBasedStateMachine):
             stored = self._stored(order_id)
             if stored is None or stored.status in LIVE:  # reserved by its checkout, or by a live order
                 for product_id, quantity in lines.items():
-                    held[product_id] += quantity
+                    # less what came back from a shipped order (a refund's restock, a received return)
+                    held[product_id] += quantity - self.restocked.get(order_id, {}).get(product_id, 0)
         for product_id, added in self.added.items():
             on_hand = ProductRepository().get(product_id).stock
             assert on_hand >= 0, f"{product_id}: stock {on_hand}"
@@ -328,10 +423,11 @@ class ShopModel(RuleBasedStateMachine):
         for order_id, captured in self.matched_captures.items():
             order = self._stored(order_id)
             kept = order.total if order.status in KEEPS_PAYMENT else 0
-            if captured > kept:
+            if captured - order.refunded_amount > kept:
                 assert order.refund_due, f"{order_id} holds {captured}, keeps {kept}, no refund flagged"
             held = max(order.captured_amount, order.total if order.status in KEEPS_PAYMENT else 0)
-            assert order.refund_due == (held > kept), f"{order_id}: refundDue disagrees with the money held"
+            assert order.refund_due == (held - order.refunded_amount > kept), (
+                f"{order_id}: refundDue disagrees with the money held")
 
     @invariant()
     def redemptions_stay_within_the_cap_and_count_exactly_the_live_ones(self):
@@ -371,6 +467,33 @@ class ShopModel(RuleBasedStateMachine):
         for order_id in self.delivered_checkouts:
             ids = [p.id for p in self._stored(order_id).payments]
             assert len(ids) == len(set(ids)), f"{order_id} lists a provider event twice: {ids}"
+
+    @invariant()
+    def refunds_never_exceed_what_was_captured(self):
+        for order_id in self.delivered_checkouts:
+            order = self._stored(order_id)
+            mine = [r for r in self.refunds.values() if r["order"] == order_id]
+            asked = sum(r["amount"] for r in mine if r["status"] in ("REQUESTED", "SUCCEEDED"))
+            refunded = sum(r["amount"] for r in mine if r["status"] == "SUCCEEDED")
+            assert order.tally("refund_reserved") == asked <= order.captured_amount, (
+                f"{order_id}: {asked} requested or refunded of {order.captured_amount} captured")
+            assert order.refunded_amount == refunded <= order.captured_amount, f"{order_id}: refunded {refunded}"
+
+    @invariant()
+    def units_come_back_once_and_returns_stay_within_what_was_bought(self):
+        from chalicelib.orders import keys
+
+        for order_id, lines in self.checkouts.items():
+            order = self._stored(order_id)
+            if order is None:
+                continue
+            for product_id, bought in lines.items():
+                restocked = order.tally(keys.restocked_attribute(product_id))
+                assert restocked == self.restocked.get(order_id, {}).get(product_id, 0) <= bought, (
+                    f"{order_id}/{product_id}: {restocked} restocked of {bought}")
+                returning = sum(r["quantity"] for r in self.returns.values()
+                                if r["order"] == order_id and r["product"] == product_id and r["status"] != "REJECTED")
+                assert order.tally(keys.returning_attribute(product_id)) == returning <= bought
 
     @invariant()
     def every_delivered_event_is_in_the_audit_trail_once(self):
@@ -464,5 +587,38 @@ def test_the_model_reaches_the_interesting_states():
         model.check_out("ann")
         assert len(model.checkouts) == 5
         model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders()
+    finally:
+        model.teardown()
+
+
+def test_the_model_reaches_refunds_and_returns():
+    """A fixed script through the refund and return rules: refunded, refused and retried, restocked, returned."""
+    model = ShopModelWithFinalCheck()
+    try:
+        model.products([4, 4])
+        model.fill_basket("ann", 0, 3)
+        model.check_out("ann")
+        model.deliver_orders(twice=False)
+        model.provider_pays(0, "payment.succeeded", wrong_amount=False)
+        for status in ("SHIPPED", "DELIVERED"):
+            model.staff_moves_an_order(0, status)
+        model.staff_refunds(0, share=1, restock=True)  # a third back, one unit on the shelf
+        model.provider_settles_a_refund(0, succeeded=False, repeat=True)  # refused: its money is free again
+        model.staff_refunds(0, share=1, restock=False)
+        waiting = next(refund_id for refund_id, known in model.refunds.items() if known["status"] == "REQUESTED")
+        model.provider_settles_a_refund(sorted(model.refunds).index(waiting), succeeded=True, repeat=False)
+        model.customer_returns(0, quantity=2)
+        model.customer_returns(0, quantity=2)  # only 1 more was bought
+        model.staff_decides_a_return(0, receive=True)
+        model.staff_decides_a_return(0, receive=False)  # decided already
+        statuses = sorted(r["status"] for r in model.refunds.values())
+        assert statuses == ["FAILED", "REQUESTED", "SUCCEEDED"], model.refunds
+        assert [r["status"] for r in model.returns.values()] == ["RECEIVED"], model.returns
+        assert model.restocked == {list(model.checkouts)[0]: {sorted(model.added)[0]: 3}}, model.restocked
+        for check in (model.refunds_never_exceed_what_was_captured,
+                      model.units_come_back_once_and_returns_stay_within_what_was_bought,
+                      model.stock_is_never_negative_and_every_unit_is_accounted_for,
+                      model.every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund):
+            check()
     finally:
         model.teardown()
