@@ -46,6 +46,7 @@ class Stack:
             "user_pool_id": one("AWS::Cognito::UserPool"),
             "user_pool_client_id": one("AWS::Cognito::UserPoolClient"),
             "rules": self.of_type("AWS::Events::Rule"),
+            "images_bucket": one("AWS::S3::Bucket"),
         }
 
 
@@ -151,8 +152,8 @@ class Creator:
         def client(service: str) -> Any:
             return session.client(service, endpoint_url=endpoint_url, region_name=region)
 
-        self.ddb, self.sqs, self.events, self.idp, self.logs, self.secrets = (
-            client(s) for s in ("dynamodb", "sqs", "events", "cognito-idp", "logs", "secretsmanager"))
+        self.ddb, self.sqs, self.events, self.idp, self.logs, self.secrets, self.s3 = (
+            client(s) for s in ("dynamodb", "sqs", "events", "cognito-idp", "logs", "secretsmanager", "s3"))
         self.region = region
 
     def create(self, resource_type: str, properties: dict) -> tuple[Any, dict] | None:
@@ -240,6 +241,43 @@ class Creator:
         arn = self.secrets.create_secret(Name=p["Name"], Description=p.get("Description", ""),
                                          SecretString=value)["ARN"]
         return arn, {"Id": arn}
+
+    def _aws_s3_bucket(self, p: dict) -> tuple[Any, dict]:
+        # Its settings as the template gives them; S3's object-created events go to the default bus, where
+        # the template's rule takes uploads to the validator's queue (the emulator sends them there too).
+        name = p["BucketName"]
+        self.s3.create_bucket(Bucket=name)
+        # There is no CloudFront locally: what the template lets the CDN read, the emulator serves to anyone.
+        from local.enforcement import cdn_reads
+        from local.iam import resource_matches
+
+        served = [f"arn:aws:s3:::{name}/{pattern.split('/', 1)[1]}" for pattern in cdn_reads()
+                  if "/" in pattern and resource_matches(pattern.split("/", 1)[0], f"arn:aws:s3:::{name}")]
+        if served:
+            self.s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "LocalStandInForTheCdn", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                "Resource": served}]}))
+        if "PublicAccessBlockConfiguration" in p:
+            self.s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"])
+        if "BucketEncryption" in p:
+            self.s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                          for rule in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]]})
+        if "CorsConfiguration" in p:
+            self.s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
+                {key: value for key, value in rule.items() if key != "MaxAge"} | {"MaxAgeSeconds": rule.get("MaxAge", 0)}
+                for rule in p["CorsConfiguration"]["CorsRules"]]})
+        if "LifecycleConfiguration" in p:
+            self.s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+                {"ID": rule["Id"], "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")},
+                 "Expiration": {"Days": rule["ExpirationInDays"]},
+                 "AbortIncompleteMultipartUpload": rule["AbortIncompleteMultipartUpload"]}
+                for rule in p["LifecycleConfiguration"]["Rules"]]})
+        if p.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            self.s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}})
+        return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+                      "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com"}
 
     def _aws_cognito_userpoolgroup(self, p: dict) -> tuple[Any, dict]:
         request = {k: v for k, v in p.items() if k in _api_members(self.idp, "CreateGroup")}
