@@ -446,6 +446,9 @@ BUSINESS_ALARMS = {
     "PaymentsForReview": "A verified payment names an unknown order or another amount or currency: "
                          "GET /admin/payments/review",
     "SweepFailures": "A housekeeping sweep could not finish an item or a step (see the function's log)",
+    "RefundsFailed": "The payment provider refused a refund: its amount is refundable again; ask for it anew "
+                     "(GET /admin/orders/{id}/refunds)",
+    "RefundsDueOverADay": "Orders have been owed a refund for more than a day: POST /admin/orders/{id}/refunds",
 }
 
 
@@ -457,7 +460,8 @@ def dashboard() -> dict:
     business = [["Shop", name, "service", "shop"] for name in
                 ("CheckoutsAccepted", "OrdersCreated", "DuplicatesSuppressed", "StockRejections",
                  "CheckoutConflicts", "PaymentsSucceeded", "PaymentsFailed", "PaymentsNotApplied",
-                 "PaymentsForReview", "MoneyOwedBack", "InvalidEvents", "SweepFailures")]
+                 "PaymentsForReview", "MoneyOwedBack", "InvalidEvents", "SweepFailures", "RefundsRequested",
+                 "RefundsSucceeded", "RefundsFailed", "RefundsDueOverADay", "ReturnsRequested")]
     body = {"widgets": [
         widget("API requests and errors", [["AWS/ApiGateway", m, "ApiName", "shop"] for m in
                                            ("Count", "4XXError", "5XXError")], 0, 0),

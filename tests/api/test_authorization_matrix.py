@@ -16,8 +16,8 @@ ROLES = ("anonymous", "owner", "other", "admin", "suspended")
 HEADERS = {"anonymous": {}, "owner": auth("ann"), "other": auth("bob"), "admin": auth("boss", groups=["admin"]),
            "suspended": auth("sue")}
 # Routes whose path id names something the owner has: another customer must get 404.
-OWNED = {"/orders/{order_id}", "/orders/{order_id}/cancel", "/me/addresses/{address_id}",
-         "/me/notifications/{notification_id}/read"}
+OWNED = {"/orders/{order_id}", "/orders/{order_id}/cancel", "/orders/{order_id}/returns",
+         "/me/addresses/{address_id}", "/me/notifications/{notification_id}/read"}
 
 SAMPLE_BODIES = {
     "AddressIn": ADDRESS, "ProfilePatch": {"name": "New Name"}, "QuantityChange": {"quantity": 1},
@@ -30,10 +30,13 @@ SAMPLE_BODIES = {
     "ConfirmRequest": {"email": "x@example.com", "code": "123456"}, "ForgotPasswordRequest": {"email": "x@example.com"},
     "ResetPasswordRequest": {"email": "x@example.com", "code": "123456", "password": "Str0ngpass"},
     "PaymentEvent": {"id": "evt", "type": "payment.succeeded", "orderId": "o", "amount": 1, "currency": "EUR"},
+    "RefundRequest": {"reason": "matrix"}, "Rejection": {"reason": "matrix"},
+    "ReturnRequest": {"lines": [{"productId": "p", "quantity": 1}], "reason": "matrix"},
     "PromotionCreate": {"code": "MATRIX-NEW", "percentOff": 10, "oncePerCustomer": False},
     "PromotionPatch": {"active": False}, "PromotionCodeIn": {"code": "MATRIX10"},
 }
-SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING"}
+SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING", "ReturnQuery": "?status=REQUESTED"}
+IDEMPOTENT = {"/basket/checkout", "/admin/orders/{order_id}/refunds"}  # need an Idempotency-Key header
 
 
 def _routes():
@@ -66,8 +69,9 @@ def world(client, monkeypatch):
     created = call(client, "post", "/admin/promotions", {"code": "MATRIX10", "percentOff": 10,
                                                          "oncePerCustomer": False}, HEADERS["admin"])
     assert created.status_code == 201, created.body
-    return {"code": "MATRIX10", "order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
-            "product_id": product_id, "user_id": "ann"}
+    return {"order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
+            "product_id": product_id, "user_id": "ann", "return_id": "matrix-return",
+            "code": "MATRIX10"}
 
 
 @pytest.mark.parametrize("path,method,doc", ROUTES, ids=[f"{m} {p}" for p, m, _ in ROUTES])
@@ -79,7 +83,7 @@ def test_route_answers_each_role_as_its_access_demands(client, world, path, meth
     seen = {}
     for role in ROLES:
         headers = dict(HEADERS[role])
-        if path == "/basket/checkout":
+        if path in IDEMPOTENT:
             headers["Idempotency-Key"] = f"matrix-{role}-key"
         response = call(client, method.lower(), url, payload, headers)
         seen[role] = response.status_code
