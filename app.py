@@ -1,4 +1,4 @@
-"""The shop's Lambda functions: the API (one blueprint per domain) and the five event handlers.
+"""The shop's Lambda functions: the API (one blueprint per domain) and the six event handlers.
 
 Every route lives beside the service it calls (`chalicelib/<domain>/routes.py`) and declares
 once who may call it; the middleware enforces that. A domain's routes and services are imported
@@ -80,6 +80,7 @@ register_eraser("basket", _erase_basket)
 ORDERS_QUEUE = os.environ.get("ORDERS_QUEUE_NAME", "shop-local-orders")
 AUDIT_QUEUE = os.environ.get("AUDIT_QUEUE_NAME", "shop-local-audit")
 ERASURES_QUEUE = os.environ.get("ERASURES_QUEUE_NAME", "shop-local-erasures")
+IMAGES_QUEUE = os.environ.get("IMAGES_QUEUE_NAME", "shop-local-images")
 
 
 @app.on_sqs_message(queue=ORDERS_QUEUE, batch_size=10, name="create_orders")
@@ -105,6 +106,14 @@ def on_user_erased(event):
 
     return erase_users((record.to_dict() for record in event), queue_name=ERASURES_QUEUE,
                        remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None))
+
+
+# S3 announces each upload on the default bus; a rule there feeds this queue (see docs/decisions.md).
+@app.on_sqs_message(queue=IMAGES_QUEUE, batch_size=10, name="validate_images")
+def on_image_uploaded(event):
+    from chalicelib.catalogue.images import validate_uploads
+
+    return validate_uploads(record.to_dict() for record in event)
 
 
 # The deployed rule lives on the project's bus (see the merge template), not the default bus.

@@ -19,6 +19,8 @@ STAGES = ("local", "dev", "prod")
 TABLE = "${ShopTable.Arn}"
 BUS = "${ShopEventBus.Arn}"
 POOL = "${UserPool.Arn}"
+IMAGES = "${ImagesBucket.Arn}"
+UPLOADS, PUBLISHED = f"{IMAGES}/uploads/*", f"{IMAGES}/published/*"
 EMAIL_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${EmailIdentity}"
 LOGICAL = {function: logical for logical, (function, _) in FUNCTIONS.items()}
 
@@ -85,6 +87,10 @@ def policies(stage: str) -> dict[str, dict]:
                    + (["cognito-idp:AdminConfirmSignUp"] if environment.get("AUTO_CONFIRM_USERS") == "true" else []),
                    POOL),
         _cursor_key(),
+        # A presigned POST is authorised as its signer: the API may sign uploads to the uploads prefix only.
+        _statement("SignImageUploads", ["s3:PutObject"], UPLOADS),
+        # DELETE /products/{id}/images/{imageId} removes the image's file, uploaded or published.
+        _statement("RemoveImages", ["s3:DeleteObject"], [UPLOADS, PUBLISHED]),
     ]
     if secret:
         api.append(_statement("WebhookSecret", ["ssm:GetParameter"],
@@ -121,6 +127,17 @@ def policies(stage: str) -> dict[str, dict]:
             _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], TABLE),
             _statement("Staff", ["cognito-idp:ListUsersInGroup"], POOL),
             _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
+        ],
+        "validate_images": [
+            # The image read (GetItem) and settled (UpdateItem) with its event kept in the outbox (PutItem),
+            # whose mark is cleared once the event is on the bus (UpdateItem).
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"], TABLE),
+            _statement("Bus", ["events:PutEvents"], BUS),
+            # Reads an upload's first bytes, copies it to the published prefix, deletes it.
+            _statement("ReadUploads", ["s3:GetObject", "s3:DeleteObject"], UPLOADS),
+            # Publishes; removes what it published when the image was deleted while it was being checked.
+            _statement("Publish", ["s3:PutObject", "s3:DeleteObject"], PUBLISHED),
+            _consumer("ImagesQueue"),
         ],
         "housekeeping": [
             # Cancelling an overdue order is one transaction: the order, its stock, its events (Put).

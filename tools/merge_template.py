@@ -3,8 +3,8 @@
 Everything the shop needs beyond what Chalice generates lives here: the table, the bus and
 its archive, rules with retries and dead-letter queues, queues with redrive, the user pool,
 log groups, alarms (to a topic under the stack's own key) and a dashboard, the API stage's
-access logs and throttling (tighter on the sign-in and webhook routes), its WAF web ACL, and the
-key that signs pagination cursors. It also bridges what Chalice cannot express: SQS sources reporting
+access logs and throttling (tighter on the sign-in and webhook routes), its WAF web ACL, the
+key that signs pagination cursors, and the product images' bucket, its CDN and its upload rule. It also bridges what Chalice cannot express: SQS sources reporting
 partial batch failures, bus rules on the project's own bus, the authorizer bound to the pool,
 CORS on gateway errors. The local stack creates its resources from the same file.
 
@@ -28,15 +28,19 @@ FUNCTIONS = {
     "EraseUsers": ("erase_users", "shop-${Stage}-erase_users"),
     "Notify": ("notify", "shop-${Stage}-notify"),
     "Housekeeping": ("housekeeping", "shop-${Stage}-housekeeping"),
+    "ValidateImages": ("validate_images", "shop-${Stage}-validate_images"),
 }
 # Where each asynchronously invoked function's failed invocations go (Lambda on-failure destinations).
 FAILURE_QUEUES = {"Notify": "NotifyDLQ", "Housekeeping": "HousekeepingDLQ"}
 CONSUMER_TIMEOUT = 30  # seconds: create_orders' timeout (config.json); queues wait 6x that
 ERASER_TIMEOUT = 60  # seconds: erase_users' timeout (config.json); an erasure that needs longer continues itself
+VALIDATOR_TIMEOUT = 30  # seconds: validate_images' timeout (config.json)
 QUEUES = {"Orders": ("orders", "CreateOrders", "CreateOrdersSqsEventSource"),
           "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource"),
-          "Erasures": ("erasures", "EraseUsers", "EraseUsersSqsEventSource")}
-DLQS = ["OrdersDLQ", "AuditDLQ", "ErasuresDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ"]
+          "Erasures": ("erasures", "EraseUsers", "EraseUsersSqsEventSource"),
+          "Images": ("images", "ValidateImages", "ValidateImagesSqsEventSource")}
+DLQS = ["OrdersDLQ", "AuditDLQ", "ErasuresDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ",
+        "ImagesDLQ"]
 # Bus rules of the merge template: logical id -> (name, event pattern, target queue).
 RULES = {
     "CheckoutRequestedRule": ("checkout-requested", {"source": ["shop"], "detail-type": ["CheckoutRequested"]},
@@ -44,6 +48,12 @@ RULES = {
     "AuditRule": ("audit-everything", {"source": ["shop"]}, "AuditQueue"),
     "UserErasedRule": ("user-erased", {"source": ["shop"], "detail-type": ["UserErased"]}, "ErasuresQueue"),
 }
+# Rules on the account's default bus, where S3 announces objects: logical id -> (name, target queue).
+S3_RULES = {"ImageUploadedRule": ("image-uploaded", "ImagesQueue")}
+# Images: where uploads land (unchecked, expired after a day) and what the CDN serves (origin path).
+UPLOADS_PREFIX, PUBLISHED_PREFIX = "uploads/", "published/"
+# CloudFront's managed cache policy "CachingOptimized" (gzip and brotli, a day by default, no cookies or query).
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # Rules the SAM transform generates from the functions' events: function -> (event, rule name, on the shop's bus).
 # They are named so that queue policies can name them before they exist (and the local stack can resolve them).
 FUNCTION_RULES = {"Notify": ("NotifyEvent", "notify", True), "Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
@@ -60,7 +70,7 @@ SNAPSTART_FUNCTIONS = {"APIHandler": "SnapStartsApi", "CreateOrders": "SnapStart
 # Parameter defaults `make package` writes per stage where the production default does not fit.
 STAGE_DEFAULTS = {"dev": {"EnableWaf": "false", "EnableSnapStart": "false"}}
 # Rules whose failed deliveries EventBridge parks in EventsDLQ: all of them.
-EVENTS_DLQ_RULES = list(RULES) + [f"{function}{event}" for function, (event, _, _) in FUNCTION_RULES.items()]
+EVENTS_DLQ_RULES = list(RULES) + list(S3_RULES) + [f"{function}{event}" for function, (event, _, _) in FUNCTION_RULES.items()]
 
 _DLQ_REASON = "a dead-letter queue is the last stop: its depth alarm calls for inspection (and redrive, tools.ops)"
 # Logical id (in the template or in what the SAM transform makes of it) -> {rule: why it does not apply}.
@@ -101,7 +111,7 @@ def lint_exceptions(logical: str) -> dict:
 
 def rule_arn(logical: str) -> dict:
     """A bus rule's ARN, by reference where the rule is ours, by name where the SAM transform makes it."""
-    if logical in RULES:
+    if logical in RULES or logical in S3_RULES:
         return arn(logical)
     _, name, on_bus = next(v for f, v in FUNCTION_RULES.items() if f"{f}{v[0]}" == logical)
     bus = "shop-${Stage}/" if on_bus else ""
@@ -159,6 +169,9 @@ def queue_policies() -> dict:
     result = {f"{target}Policy": queue_policy(target, "BusRulesMayDeliver", "events.amazonaws.com",
                                               [rule_arn(r) for r, (_, _, t) in RULES.items() if t == target])
               for target in dict.fromkeys(t for _, _, t in RULES.values())}
+    for logical, (_, target) in S3_RULES.items():
+        result[f"{target}Policy"] = queue_policy(target, "S3EventsMayDeliver", "events.amazonaws.com",
+                                                 [rule_arn(logical)])
     result["EventsDLQPolicy"] = queue_policy("EventsDLQ", "UndeliveredEventsMayPark", "events.amazonaws.com",
                                              [rule_arn(r) for r in EVENTS_DLQ_RULES])
     result["AlarmsDLQPolicy"] = queue_policy("AlarmsDLQ", "UndeliveredAlarmsMayPark", "sns.amazonaws.com",
@@ -203,6 +216,8 @@ def function_overrides() -> dict:
            "ORDERS_QUEUE_NAME": {"Fn::GetAtt": ["OrdersQueue", "QueueName"]},
            "AUDIT_QUEUE_NAME": {"Fn::GetAtt": ["AuditQueue", "QueueName"]},
            "ERASURES_QUEUE_NAME": {"Fn::GetAtt": ["ErasuresQueue", "QueueName"]},
+           "IMAGES_QUEUE_NAME": {"Fn::GetAtt": ["ImagesQueue", "QueueName"]},
+           "IMAGES_BUCKET": ref("ImagesBucket"), "IMAGES_BASE_URL": sub("https://${ImagesDistribution.DomainName}"),
            "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
            "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender"),
            "CURSOR_KEY_SECRET": ref("CursorKey"),
@@ -315,6 +330,64 @@ def web_acl() -> dict:
         # RestAPI.Stage is the stage the SAM transform makes (and waits for it): the ACL guards the real stage.
         "WebAclAssociation": {"Type": "AWS::WAFv2::WebACLAssociation", "Condition": "HasWaf", "Properties": {
             "ResourceArn": sub(stage), "WebACLArn": arn("WebAcl")}},
+    }
+
+
+def images() -> dict:
+    """Product images: a private bucket (uploads by presigned POST only, TLS only, encrypted), a rule taking
+    S3's object-created events for uploads to the validator's queue, and a CDN serving the published prefix
+    through an origin access control (nothing reaches the bucket but CloudFront and the functions' roles)."""
+    bucket_arn = "${ImagesBucket.Arn}"
+    return {
+        "ImagesBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                         "Properties": {
+            "BucketName": sub("shop-${Stage}-images-${AWS::AccountId}-${AWS::Region}"),
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            # The shop's pages post uploads straight to the bucket.
+            "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["POST"], "AllowedOrigins": [ref("AllowedOrigin")],
+                                                 "AllowedHeaders": ["*"], "MaxAge": 3000}]},
+            # An upload is moved or deleted within seconds; one abandoned (never checked) goes after a day.
+            "LifecycleConfiguration": {"Rules": [{"Id": "abandoned-uploads", "Status": "Enabled",
+                                                  "Prefix": UPLOADS_PREFIX, "ExpirationInDays": 1,
+                                                  "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]},
+            "NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}}},
+        "ImagesBucketPolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": ref("ImagesBucket"),
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                 "Resource": [sub(bucket_arn), sub(bucket_arn + "/*")],
+                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+                {"Sid": "CdnReadsPublished", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+                 "Action": "s3:GetObject", "Resource": sub(bucket_arn + "/" + PUBLISHED_PREFIX + "*"),
+                 "Condition": {"StringEquals": {"AWS:SourceArn": sub(
+                     "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${ImagesDistribution}")}}}]}}},
+        "ImagesOriginAccessControl": {"Type": "AWS::CloudFront::OriginAccessControl", "Properties": {
+            "OriginAccessControlConfig": {"Name": sub("shop-${Stage}-images"), "OriginAccessControlOriginType": "s3",
+                                          "SigningBehavior": "always", "SigningProtocol": "sigv4",
+                                          "Description": "CloudFront reads published images"}}},
+        "ImagesDistribution": {"Type": "AWS::CloudFront::Distribution", "Properties": {"DistributionConfig": {
+            "Enabled": True, "Comment": sub("shop-${Stage} product images"), "HttpVersion": "http2and3",
+            "PriceClass": "PriceClass_100", "IPV6Enabled": True,
+            "Origins": [{"Id": "images", "DomainName": {"Fn::GetAtt": ["ImagesBucket", "RegionalDomainName"]},
+                         "OriginPath": "/" + PUBLISHED_PREFIX.rstrip("/"),
+                         "S3OriginConfig": {"OriginAccessIdentity": ""},
+                         "OriginAccessControlId": {"Fn::GetAtt": ["ImagesOriginAccessControl", "Id"]}}],
+            "DefaultCacheBehavior": {"TargetOriginId": "images", "ViewerProtocolPolicy": "redirect-to-https",
+                                     "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"],
+                                     "Compress": True, "CachePolicyId": CACHING_OPTIMIZED}}}},
+        "ImageUploadedRule": {"Type": "AWS::Events::Rule", "Properties": {
+            "Name": sub("shop-${Stage}-image-uploaded"), "State": "ENABLED",
+            "Description": "S3 object-created events of image uploads, for the validator",
+            "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                             "detail": {"bucket": {"name": [ref("ImagesBucket")]},
+                                        "object": {"key": [{"prefix": UPLOADS_PREFIX}]}}},
+            "Targets": [{"Id": "ImagesQueue", "Arn": arn("ImagesQueue"),
+                         "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400},
+                         "DeadLetterConfig": {"Arn": arn("EventsDLQ")}}]}},
     }
 
 
@@ -504,20 +577,23 @@ def template() -> dict:
         "OrdersQueue": queue("orders", "OrdersDLQ", CONSUMER_TIMEOUT * 6),
         "AuditQueue": queue("audit", "AuditDLQ", CONSUMER_TIMEOUT * 6),
         "ErasuresQueue": queue("erasures", "ErasuresDLQ", ERASER_TIMEOUT * 6),
+        "ImagesQueue": queue("images", "ImagesDLQ", VALIDATOR_TIMEOUT * 6),
         **{dlq: dead_letter_queue(dlq, name) for dlq, name in
            (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("ErasuresDLQ", "erasures-dlq"),
             ("EventsDLQ", "events-dlq"),
-            ("NotifyDLQ", "notify-dlq"), ("HousekeepingDLQ", "housekeeping-dlq"), ("AlarmsDLQ", "alarms-dlq"))},
+            ("NotifyDLQ", "notify-dlq"), ("HousekeepingDLQ", "housekeeping-dlq"), ("AlarmsDLQ", "alarms-dlq"),
+            ("ImagesDLQ", "images-dlq"))},
         **{logical: rule(name, pattern, target) for logical, (name, pattern, target) in RULES.items()},
         **queue_policies(),
         **user_pool(), **function_overrides(), **log_groups(), **api_access_logs(), **alarms(), **dashboard(),
-        **web_acl(), **cursor_key(),
+        **web_acl(), **cursor_key(), **images(),
     }
     return {
         "Parameters": {
             "Stage": {"Type": "String", "Default": "dev", "AllowedValues": ["local", "dev", "prod"]},
             "AlarmEmail": {"Type": "String", "Default": "", "Description": "Who is told when an alarm fires"},
-            "AllowedOrigin": {"Type": "String", "Default": "*", "Description": "CORS origin on gateway errors"},
+            "AllowedOrigin": {"Type": "String", "Default": "*",
+                              "Description": "The shop's origin: CORS on gateway errors and on image uploads"},
             "EmailSender": {"Type": "String", "Default": "",
                             "Description": "From address of customer emails (empty: no emails are sent)"},
             "EmailIdentity": {"Type": "String", "Default": "",
@@ -580,7 +656,9 @@ def template() -> dict:
         "Outputs": {
             "TableName": {"Value": ref("ShopTable")}, "EventBusName": {"Value": ref("ShopEventBus")},
             "OrdersQueueUrl": {"Value": ref("OrdersQueue")}, "AuditQueueUrl": {"Value": ref("AuditQueue")},
-            "ErasuresQueueUrl": {"Value": ref("ErasuresQueue")},
+            "ErasuresQueueUrl": {"Value": ref("ErasuresQueue")}, "ImagesQueueUrl": {"Value": ref("ImagesQueue")},
+            "ImagesBucketName": {"Value": ref("ImagesBucket")},
+            "ImagesUrl": {"Value": sub("https://${ImagesDistribution.DomainName}")},
             "UserPoolId": {"Value": ref("UserPool")}, "UserPoolClientId": {"Value": ref("UserPoolClient")},
             "AlarmTopicArn": {"Value": ref("AlarmTopic")},
             "ApiAccessLogGroupName": {"Value": ref("ApiAccessLogGroup")},

@@ -39,6 +39,15 @@ class ProductArchived(_ProductEvent):
     event_type = "ProductArchived"
 
 
+class ProductImageAdded(_ProductEvent):
+    """An uploaded image passed validation and is published (served from `url`)."""
+
+    event_type = "ProductImageAdded"
+    image_id: str
+    url: str
+    content_type: str
+
+
 class LowStock(_ProductEvent):
     """Stock fell below the product's threshold."""
 

@@ -25,3 +25,27 @@ def listing_keys(name: str, category: str, product_id: str) -> dict[str, str]:
     sort_key = listing_sort_key(name, product_id)
     return {"GSI1PK": category_partition(category), "GSI1SK": sort_key,
             "GSI2PK": ALL_PRODUCTS, "GSI2SK": sort_key}
+
+
+# --- product images in the images bucket -------------------------------------------------
+
+UPLOADS_PREFIX = "uploads/"  # where presigned uploads land, unchecked (expired by the bucket after a day)
+PUBLISHED_PREFIX = "published/"  # what the CDN serves, only ever written by the validator
+IMAGE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def upload_key(product_id: str, image_id: str) -> str:
+    return f"{UPLOADS_PREFIX}{product_id}/{image_id}"
+
+
+def published_path(product_id: str, image_id: str, content_type: str) -> str:
+    """The image's path below the published prefix: what the CDN serves it as."""
+    return f"{product_id}/{image_id}.{IMAGE_EXTENSIONS[content_type]}"
+
+
+def upload_of(object_key: str) -> tuple[str, str] | None:
+    """(product id, image id) of an upload key; None for anything else."""
+    if not object_key.startswith(UPLOADS_PREFIX):
+        return None
+    parts = object_key[len(UPLOADS_PREFIX):].split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None

@@ -61,6 +61,42 @@ class StockAdjustment(ApiModel):
         return self
 
 
+ImageContentType = Literal["image/jpeg", "image/png", "image/webp"]
+ImageStatus = Literal["PENDING", "READY", "REJECTED"]
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+
+class ImageUploadRequest(ApiModel):
+    """What staff are about to upload: the presigned POST admits exactly this type and length."""
+
+    content_type: ImageContentType
+    content_length: Annotated[int, Field(ge=1, le=MAX_IMAGE_BYTES)]
+
+
+class PresignedPost(ApiModel):
+    """Where the browser posts the file: a multipart form with `fields` first, then the file as `file`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class ImageUpload(ApiModel):
+    image_id: str
+    upload: PresignedPost
+    expires_at: Timestamp
+
+
+class ProductImage(ApiModel):
+    """An image of a product; `url` once it is READY, `reason` when it was REJECTED."""
+
+    id: str
+    url: str | None = None
+    content_type: ImageContentType
+    status: ImageStatus
+    reason: str | None = None
+    created_at: Timestamp
+
+
 class Product(ApiModel):
     id: str
     name: str
@@ -74,6 +110,8 @@ class Product(ApiModel):
     version: int
     created_at: Timestamp
     updated_at: Timestamp
+    # READY images on public reads; every image (pending and rejected too) on staff reads.
+    images: list[ProductImage] = []
 
 
 class ProductListQuery(PageQuery):

@@ -4,23 +4,26 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.catalogue import keys
-from chalicelib.catalogue.models import Product
+from chalicelib.catalogue.models import Product, ProductImage
 from chalicelib.core.dynamo import (
     Page,
     TransactionContended,
     TransactionRejected,
     Update,
     batch_get,
+    condition_failed,
     conditional_update,
     ddb,
     from_item,
     key,
     model_from_item,
+    old_item_of,
     query_page,
     table_name,
     to_item,
     transact_write,
 )
+from chalicelib.core.aws import error_code
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_puts
 
@@ -40,7 +43,23 @@ class ProductChanged(Exception):
     """The product changed between the read and the write (a sale, a return, another editor)."""
 
 
+class ImageRefused(Exception):
+    """A new image was refused: the product as it was (None: no such product) says why."""
+
+    def __init__(self, as_was: Product | None):
+        self.as_was = as_was
+
+
+class ImageChanged(Exception):
+    """The image is gone or no longer in the state its change was decided on."""
+
+
 def _product(item: dict[str, Any]) -> Product:
+    stored = item.get("images")
+    if isinstance(stored, dict):  # kept as a map by image id; answered as a list, oldest first
+        shown = ProductImage.model_fields
+        item = {**item, "images": [{k: v for k, v in image.items() if k in shown}
+                                   for image in sorted(stored.values(), key=lambda i: (i["created_at"], i["id"]))]}
     return model_from_item(Product, item)
 
 
@@ -97,7 +116,8 @@ class ProductRepository:
     def create(self, product: Product, events: list[Envelope]) -> None:
         """Store a new product with the events announcing it, in one transaction."""
         item = {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
-                **product.model_dump(), **keys.listing_keys(product.name, product.category, product.id)}
+                **product.model_dump(), "images": {}, "image_slots": 0,
+                **keys.listing_keys(product.name, product.category, product.id)}
         transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
                                  "ConditionExpression": "attribute_not_exists(PK)"}}, *outbox_puts(events)])
 
@@ -109,7 +129,9 @@ class ProductRepository:
         when someone got in between; read it again and decide again.
         """
         old, new = seen.model_dump(), saved.model_dump()
-        change = Update().set_all({name: value for name, value in new.items() if value != old[name] and name != "id"})
+        # Images change on their own conditions (add_image, settle_image, remove_image), never here.
+        change = Update().set_all({name: value for name, value in new.items()
+                                   if value != old[name] and name not in ("id", "images")})
         if saved.status == "ACTIVE":
             # Index keys follow the name and category so listings stay right.
             if (saved.name, saved.category) != (seen.name, seen.category):
@@ -140,6 +162,86 @@ class ProductRepository:
         if not updated:
             raise InsufficientStock(_product(item))
         return _product(item)
+
+    # --- images: a map on the product item by image id; `image_slots` counts the pending and ready ones ----
+
+    def image_record(self, product_id: str, image_id: str) -> dict[str, Any] | None:
+        """An image as stored (with what only the validator needs: the declared length), or None."""
+        result = ddb().get_item(TableName=table_name(), Key=_product_key(product_id),
+                                ProjectionExpression="#images.#id", ExpressionAttributeNames={
+                                    "#images": "images", "#id": image_id})
+        return from_item(result.get("Item") or {}).get("images", {}).get(image_id)
+
+    def add_image(self, product_id: str, image: dict[str, Any], max_images: int) -> None:
+        """Add a PENDING image to an active product holding fewer than `max_images` pending and ready ones:
+        one conditional write, so two uploads racing for the last slot never both get it."""
+        from botocore.exceptions import ClientError
+
+        request = {"TableName": table_name(), "Key": _product_key(product_id),
+                   "UpdateExpression": "SET #images.#id = :image ADD #slots :one",
+                   "ConditionExpression": "attribute_exists(PK) AND #status = :active "
+                                          "AND (attribute_not_exists(#slots) OR #slots < :max)",
+                   "ExpressionAttributeNames": {"#images": "images", "#id": image["id"], "#slots": "image_slots",
+                                                "#status": "status"},
+                   "ExpressionAttributeValues": to_item({":image": image, ":one": 1, ":active": "ACTIVE",
+                                                         ":max": max_images}),
+                   "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        for _attempt in range(2):
+            try:
+                ddb().update_item(**request)
+                return
+            except ClientError as exc:
+                if condition_failed(exc):
+                    item = old_item_of(exc)
+                    raise ImageRefused(_product(item) if item else None) from None
+                if error_code(exc) != "ValidationException":
+                    raise
+                # A product from before images has no map to add to: start one, then add.
+                updated, _ = conditional_update(Key=_product_key(product_id),
+                                                **Update().set_if_absent("images", {}).request("attribute_exists(PK)"))
+                if not updated:
+                    raise ImageRefused(None) from None
+        raise ImageChanged(image["id"])
+
+    def settle_image(self, product_id: str, image_id: str, fields: dict[str, Any], events: list[Envelope]) -> None:
+        """Mark a PENDING image READY or REJECTED (`fields`), with the events announcing it, in one transaction.
+        A rejected image frees its slot. Raises ImageChanged if it is no longer pending (a redelivery)."""
+        names = {"#images": "images", "#id": image_id, "#istatus": "status"}
+        values = {":pending": "PENDING"}
+        sets = []
+        for number, (name, value) in enumerate(fields.items()):
+            names[f"#f{number}"], values[f":f{number}"] = name, value
+            sets.append(f"#images.#id.#f{number} = :f{number}")
+        expression = "SET " + ", ".join(sets)
+        if fields.get("status") == "REJECTED":
+            expression += " ADD #slots :minus"
+            names["#slots"], values[":minus"] = "image_slots", -1
+        update = {"Update": {"TableName": table_name(), "Key": _product_key(product_id),
+                             "UpdateExpression": expression,
+                             "ConditionExpression": "#images.#id.#istatus = :pending",
+                             "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values)}}
+        try:
+            transact_write([update, *outbox_puts(events)])
+        except TransactionRejected:
+            raise ImageChanged(image_id) from None
+
+    def remove_image(self, product_id: str, image_id: str, status: str) -> None:
+        """Remove an image still in `status` (freeing its slot unless it was rejected, which freed it)."""
+        from botocore.exceptions import ClientError
+
+        expression = "REMOVE #images.#id" + ("" if status == "REJECTED" else " ADD #slots :minus")
+        names = {"#images": "images", "#id": image_id, "#istatus": "status"}
+        values: dict[str, Any] = {":seen": status}
+        if status != "REJECTED":
+            names["#slots"], values[":minus"] = "image_slots", -1
+        try:
+            ddb().update_item(TableName=table_name(), Key=_product_key(product_id), UpdateExpression=expression,
+                              ConditionExpression="#images.#id.#istatus = :seen", ExpressionAttributeNames=names,
+                              ExpressionAttributeValues=to_item(values))
+        except ClientError as exc:
+            if condition_failed(exc):
+                raise ImageChanged(image_id) from None
+            raise
 
     # --- stock in other domains' transactions (the checkout, an order's cancellation) ----
 

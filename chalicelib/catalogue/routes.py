@@ -5,10 +5,20 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.catalogue.models import Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
+from chalicelib.catalogue.models import (
+    ImageUpload,
+    ImageUploadRequest,
+    Product,
+    ProductCreate,
+    ProductImage,
+    ProductListQuery,
+    ProductPatch,
+    StockAdjustment,
+)
 from chalicelib.core.http import body, caller, cognito, doc, page, query, respond
 
 if TYPE_CHECKING:
+    from chalicelib.catalogue.images import ImageService
     from chalicelib.catalogue.service import CatalogueService
 
 routes = Blueprint(__name__)
@@ -19,6 +29,12 @@ def catalogue() -> CatalogueService:
     from chalicelib.catalogue.service import catalogue as service
 
     return service()
+
+
+def images() -> ImageService:
+    from chalicelib.catalogue.images import image_service
+
+    return image_service()
 
 
 @routes.route("/products", methods=["GET"])
@@ -56,3 +72,27 @@ def archive_product(product_id):
 @doc("Adjust stock by a delta, never below zero", "admin", body=StockAdjustment, returns=Product, errors=(409,))
 def adjust_stock(product_id):
     return respond(catalogue().adjust_stock(product_id, body(StockAdjustment), actor=caller().user_id))
+
+
+@routes.route("/products/{product_id}/images", methods=["POST"], authorizer=cognito)
+@doc("Start an image upload: a presigned POST to S3 for exactly this type and length, valid 10 minutes; "
+     "the image is PENDING until its bytes are checked (at most 10 per product)", "admin",
+     body=ImageUploadRequest, returns=ImageUpload, status=201, errors=(409,))
+def request_image_upload(product_id):
+    return respond(images().request_upload(product_id, body(ImageUploadRequest)), status=201)
+
+
+@routes.route("/products/{product_id}/images", methods=["GET"], authorizer=cognito)
+@doc("Every image of a product, pending and rejected ones too (public reads show READY ones)", "admin",
+     returns=ProductImage, paged=True)
+def list_product_images(product_id):
+    from chalicelib.core.dynamo import Page
+
+    return page(Page(items=catalogue().read(product_id).images))
+
+
+@routes.route("/products/{product_id}/images/{image_id}", methods=["DELETE"], authorizer=cognito)
+@doc("Remove an image from a product, and its file", "admin", status=204, errors=(409,))
+def delete_product_image(product_id, image_id):
+    images().remove(product_id, image_id)
+    return respond(status=204)

@@ -25,6 +25,13 @@ Change = tuple[Product, list[Envelope]]
 CHANGE_ATTEMPTS = 5
 
 
+def _public(product: Product) -> Product:
+    """Images still being checked, or refused, are for staff only."""
+    if all(image.status == "READY" for image in product.images):
+        return product
+    return product.model_copy(update={"images": [image for image in product.images if image.status == "READY"]})
+
+
 def _not_found(product_id: str) -> NotFound:
     return NotFound(f"Product {product_id} was not found.")
 
@@ -34,6 +41,11 @@ class CatalogueService:
         self.products = products or ProductRepository()
 
     def get(self, product_id: str) -> Product:
+        """A product as anyone may see it: only its READY images."""
+        return _public(self.read(product_id))
+
+    def read(self, product_id: str) -> Product:
+        """A product as staff see it: every image, pending and rejected ones too."""
         # Archived products stay readable by id: past orders and baskets link to them.
         product = self.products.get(product_id)
         if product is None:
@@ -42,8 +54,11 @@ class CatalogueService:
 
     def list(self, query: ProductListQuery) -> Page:
         if query.category:
-            return self.products.list_category(query.category, query.limit, query.cursor)
-        return self.products.list_active(query.limit, query.cursor)
+            found = self.products.list_category(query.category, query.limit, query.cursor)
+        else:
+            found = self.products.list_active(query.limit, query.cursor)
+        found.items = [_public(product) for product in found.items]
+        return found
 
     def create(self, new: ProductCreate, actor: str) -> Product:
         moment = iso()
@@ -118,7 +133,7 @@ class CatalogueService:
             announce(events)
             return saved
 
-        return read_then_write(lambda: self.get(product_id), write, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
+        return read_then_write(lambda: self.read(product_id), write, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
                                gave_up=lambda: Conflict("The product is changing too often right now; try again.",
                                                         code="CONCURRENT_CHANGE"))
 

@@ -30,8 +30,9 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     # Short timeouts and standard retries: a Lambda should fail fast, not hang its caller.
+    # S3 signs with SigV4 (presigned POSTs too, which would otherwise be signed the legacy way in us-east-1).
     config = Config(retries={"max_attempts": 3, "mode": "standard"},
-                    connect_timeout=3, read_timeout=10)
+                    connect_timeout=3, read_timeout=10, **({"signature_version": "s3v4"} if service == "s3" else {}))
     with _creating:  # a session may not build clients from two threads at once (the local server is threaded)
         return _session().client(service, region_name=settings().region, config=config)
 

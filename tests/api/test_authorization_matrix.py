@@ -32,6 +32,7 @@ SAMPLE_BODIES = {
     "PaymentEvent": {"id": "evt", "type": "payment.succeeded", "orderId": "o", "amount": 1, "currency": "EUR"},
     "RefundRequest": {"reason": "matrix"}, "Rejection": {"reason": "matrix"},
     "ReturnRequest": {"lines": [{"productId": "p", "quantity": 1}], "reason": "matrix"},
+    "ImageUploadRequest": {"contentType": "image/png", "contentLength": 100},
     "PromotionCreate": {"code": "MATRIX-NEW", "percentOff": 10, "oncePerCustomer": False},
     "PromotionPatch": {"active": False}, "PromotionCodeIn": {"code": "MATRIX10"},
 }
@@ -66,11 +67,13 @@ def world(client, monkeypatch):
     call(client, "get", "/me", headers=HEADERS["suspended"])  # Sue is known, active (and remembered so)
     suspended = call(client, "patch", "/admin/users/sue", {"status": "SUSPENDED"}, HEADERS["admin"])
     assert suspended.status_code == 200, suspended.body
+    image = call(client, "post", f"/products/{product_id}/images", SAMPLE_BODIES["ImageUploadRequest"],
+                 HEADERS["admin"]).json
     created = call(client, "post", "/admin/promotions", {"code": "MATRIX10", "percentOff": 10,
                                                          "oncePerCustomer": False}, HEADERS["admin"])
     assert created.status_code == 201, created.body
     return {"order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
-            "product_id": product_id, "user_id": "ann", "return_id": "matrix-return",
+            "product_id": product_id, "user_id": "ann", "return_id": "matrix-return", "image_id": image["imageId"],
             "code": "MATRIX10"}
 
 

@@ -32,7 +32,7 @@ def test_admin_creates_a_product_and_anyone_reads_it(client):
     product = create(client)
     assert product["status"] == "ACTIVE" and product["version"] == 1
     assert set(product) == {"id", "name", "description", "category", "price", "currency", "stock",
-                            "lowStockThreshold", "status", "version", "createdAt", "updatedAt"}
+                            "lowStockThreshold", "status", "version", "createdAt", "updatedAt", "images"}
     read = client.http.get(f"/products/{product['id']}")
     assert read.status_code == 200
     assert json_of(read) == product
