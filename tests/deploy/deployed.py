@@ -93,6 +93,16 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
     if kind == "AWS::SecretsManager::Secret":  # Ref is the ARN: the name and six random characters
         arn = f"{prefix.format('secretsmanager')}:secret:{p.get('Name', generated)}-AbC123"
         return arn, {"Id": arn}
+    if kind == "AWS::S3::Bucket":  # global names, ARNs without region or account
+        name = p.get("BucketName", generated.lower())
+        return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+                      "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com"}
+    if kind == "AWS::CloudFront::OriginAccessControl":
+        return "E" + hashlib.sha1(logical.encode()).hexdigest()[:13].upper(), {
+            "Id": "E" + hashlib.sha1(logical.encode()).hexdigest()[:13].upper()}
+    if kind == "AWS::CloudFront::Distribution":
+        distribution = "E" + hashlib.sha1(logical.encode()).hexdigest()[:13].upper()
+        return distribution, {"Id": distribution, "DomainName": f"d{distribution[1:].lower()}.cloudfront.net"}
     if kind == "AWS::WAFv2::WebACL":
         acl = hashlib.sha1(logical.encode()).hexdigest()[:36]
         return f"{p['Name']}|{acl}|{p['Scope']}", {
@@ -182,6 +192,8 @@ def _condition_holds(condition: dict, context: dict[str, str]) -> bool:
                 matched = any(resource_matches(w, actual) for w in _listed(wanted))
             elif operator == "StringLike":
                 matched = any(fnmatch.fnmatchcase(actual, w) for w in _listed(wanted))
+            elif operator == "Bool":
+                matched = actual.lower() in [str(w).lower() for w in _listed(wanted)]
             else:
                 raise NotImplementedError(f"condition operator {operator}")
             if not matched:
@@ -335,6 +347,11 @@ def own_resources(deployed: Deployed, stage: str, ssm_parameter: str | None) -> 
         owned |= {deployed.arn(table), deployed.arn(table) + "/index/*"}
         owned |= {f"{deployed.arn(table)}/index/{name}" for name in indexes}
     owned |= {deployed.stack.refs[secret] for secret in deployed.of_type("AWS::SecretsManager::Secret")}
+    from tools.merge_template import PUBLISHED_PREFIX, UPLOADS_PREFIX
+
+    for bucket in deployed.of_type("AWS::S3::Bucket"):  # a bucket's objects by the prefixes the app writes
+        owned |= {deployed.arn(bucket), *(f"{deployed.arn(bucket)}/{prefix}*" for prefix in
+                                          (UPLOADS_PREFIX, PUBLISHED_PREFIX))}
     owned.add(f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{deployed.parameters['EmailIdentity']}")
     if ssm_parameter:
         owned.add(f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter{ssm_parameter}")

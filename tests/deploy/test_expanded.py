@@ -48,7 +48,8 @@ def test_every_function_writes_to_its_own_log_group_with_retention(deployed):
     assert log_group_of(deployed, "APIHandler") == "/aws/lambda/shop-prod"
     assert {log_group_of(deployed, f) for f in functions} == {
         "/aws/lambda/shop-prod", *(f"/aws/lambda/shop-prod-{name}" for name in
-                                   ("create_orders", "record_audit", "erase_users", "notify", "housekeeping"))}
+                                   ("create_orders", "record_audit", "erase_users", "notify", "housekeeping",
+                                    "validate_images"))}
     assert log_problems(deployed) == []
 
 
@@ -68,7 +69,8 @@ def test_failed_invocations_reach_their_queues(deployed):
 
 def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
     sources = {m["Properties"]["EventSourceArn"] for m in deployed.of_type("AWS::Lambda::EventSourceMapping").values()}
-    assert sources == {deployed.arn("OrdersQueue"), deployed.arn("AuditQueue"), deployed.arn("ErasuresQueue")}
+    assert sources == {deployed.arn("OrdersQueue"), deployed.arn("AuditQueue"), deployed.arn("ErasuresQueue"),
+                       deployed.arn("ImagesQueue")}
     assert consumer_problems(deployed) == []
     broken = _drop_statement(deployed, deployed.function_role("CreateOrders"), "ConsumeQueue")
     assert len(consumer_problems(broken)) == 3
@@ -77,11 +79,14 @@ def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
 def test_every_rules_queue_admits_exactly_the_rules_that_use_it(deployed):
     users = rule_deliveries(deployed)
     every_rule = {deployed.arn(r) for r in deployed.of_type("AWS::Events::Rule")}
-    assert len(every_rule) == 5  # three of ours, and what SAM makes of the notifier's event and the schedule
+    # three of ours on the shop's bus, S3's uploads on the default bus, and what SAM makes of the notifier's event
+    # and the schedule
+    assert len(every_rule) == 6
     assert users["EventsDLQ"] == every_rule
     assert users["OrdersQueue"] == {deployed.arn("CheckoutRequestedRule")}
     assert users["AuditQueue"] == {deployed.arn("AuditRule")}
     assert users["ErasuresQueue"] == {deployed.arn("UserErasedRule")}
+    assert users["ImagesQueue"] == {deployed.arn("ImageUploadedRule")}
     assert queue_admission_problems(deployed) == []
 
 
