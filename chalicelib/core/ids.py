@@ -29,5 +29,8 @@ def set_clock(clock: Callable[[], datetime] | None) -> None:
 
 def iso(moment: datetime | None = None) -> str:
     """UTC, millisecond precision, sortable as a string (used in sort keys)."""
-    moment = moment or now()
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = (moment or now()).astimezone(timezone.utc)
+    # Written field by field: strftime's %Y does not pad years before 1000, which would break both
+    # the date-time format and the sort order.
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")

@@ -94,9 +94,9 @@ def utc_bound(value, *, end: bool):
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise ValueError("must be an ISO 8601 date or date-time") from None
-    return iso(moment)
+        return iso(moment)
+    except (ValueError, OverflowError):  # overflow: an offset moving year 1 or 9999 out of range in UTC
+        raise ValueError("must be an ISO 8601 date or date-time within years 1-9999 in UTC") from None
 
 
 # Query bounds: a date means the whole day; a date-time is taken as given (UTC if no zone).

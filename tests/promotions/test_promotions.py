@@ -70,6 +70,14 @@ def test_create_bodies_are_strict(client, body):
     assert response.json["error"]["details"]
 
 
+def test_a_window_in_an_early_year_is_written_as_a_date_time(client):
+    created = promotion(client, code="OLD", validUntil="0646-02-20T00:06:13.070Z")
+    assert created["validUntil"] == "0646-02-20T00:06:13.070Z"  # four-digit year: the format and the order hold
+    shifted = call(client, "post", "/admin/promotions", {"code": "EDGE", "percentOff": 5, "oncePerCustomer": False,
+                                                         "validFrom": "0001-01-01T00:00:00+05:00"}, ADMIN)
+    assert shifted.status_code == 422 and shifted.json["error"]["details"]  # before year 1 in UTC
+
+
 def test_staff_list_codes_page_by_page(client):
     for code in ("CCC", "AAA", "BBB"):
         promotion(client, code=code)
