@@ -102,3 +102,23 @@ def bus(monkeypatch):
                   "chalicelib.core.events.publish"):
         monkeypatch.setattr(where, captured.publish)
     return captured
+
+
+@pytest.fixture
+def between(monkeypatch):
+    """between(Class, "method", competitor): the competitor runs once, just before that method's first call."""
+
+    def install(owner, name, competitor):
+        original = getattr(owner, name)
+        state = {"ran": False}
+
+        def wrapped(*args, **kwargs):
+            if not state["ran"]:
+                state["ran"] = True
+                competitor()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapped)
+        return state
+
+    return install

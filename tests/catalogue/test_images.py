@@ -63,14 +63,6 @@ def objects(prefix: str) -> list[str]:
     return [item["Key"] for item in found.get("Contents", [])]
 
 
-@pytest.fixture
-def bus(monkeypatch):
-    captured = Bus()
-    for where in ("chalicelib.core.outbox.publish", "chalicelib.core.events.publish"):
-        monkeypatch.setattr(where, captured.publish)
-    return captured
-
-
 def test_a_real_png_uploaded_through_the_presigned_post_becomes_ready_and_is_served(client, bus):
     thing = product(client)
     started = request_upload(client, thing["id"])

@@ -27,26 +27,6 @@ ANN = auth("ann")
 OVERDUE = "9999-01-01T00:00:00.000Z"
 
 
-@pytest.fixture
-def between(monkeypatch):
-    """between(Class, "method", competitor): the competitor runs once, just before that method's first call."""
-
-    def install(owner, name, competitor):
-        original = getattr(owner, name)
-        state = {"ran": False}
-
-        def wrapped(*args, **kwargs):
-            if not state["ran"]:
-                state["ran"] = True
-                competitor()
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(owner, name, wrapped)
-        return state
-
-    return install
-
-
 def order_of(client, order):
     return call(client, "get", f"/orders/{order['id']}", headers=ADMIN).json
 

@@ -9,17 +9,10 @@ import pytest
 
 from chalicelib.payments.signature import sign
 from tests.fakes import ADMIN, auth
-from tests.shop import WEBHOOK_SECRET, Bus, call, pay, placed_order, stock_of, sweep
+from tests.shop import WEBHOOK_SECRET, call, pay, placed_order, stock_of, sweep
 
 ANN = auth("ann")
-
-
-@pytest.fixture(autouse=True)
-def bus(monkeypatch):
-    captured = Bus()
-    monkeypatch.setattr("chalicelib.core.outbox.publish", captured.publish)
-    monkeypatch.setattr("chalicelib.core.events.publish", captured.publish)
-    return captured
+pytestmark = pytest.mark.usefixtures("bus")  # every event the app publishes is captured
 
 
 @pytest.fixture
@@ -260,23 +253,6 @@ def test_refund_events_name_their_refund_and_payment_events_do_not(client):
 
 
 # --- races --------------------------------------------------------------------------------------
-
-@pytest.fixture
-def between(monkeypatch):
-    def install(owner, name, competitor):
-        original = getattr(owner, name)
-        state = {"ran": False}
-
-        def wrapped(*args, **kwargs):
-            if not state["ran"]:
-                state["ran"] = True
-                competitor()
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(owner, name, wrapped)
-
-    return install
-
 
 def test_two_staff_refunding_everything_at_the_same_moment_refund_it_once(client, bus, between):
     from chalicelib.payments.repository import RefundRepository

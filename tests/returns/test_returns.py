@@ -7,34 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import Bus, call, pay, placed_order, stock_of
+from tests.shop import call, pay, placed_order, stock_of
 
 ANN, BOB = auth("ann"), auth("bob")
-
-
-@pytest.fixture(autouse=True)
-def bus(monkeypatch):
-    captured = Bus()
-    monkeypatch.setattr("chalicelib.core.outbox.publish", captured.publish)
-    monkeypatch.setattr("chalicelib.core.events.publish", captured.publish)
-    return captured
-
-
-@pytest.fixture
-def between(monkeypatch):
-    def install(owner, name, competitor):
-        original = getattr(owner, name)
-        state = {"ran": False}
-
-        def wrapped(*args, **kwargs):
-            if not state["ran"]:
-                state["ran"] = True
-                competitor()
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(owner, name, wrapped)
-
-    return install
+pytestmark = pytest.mark.usefixtures("bus")  # every event the app publishes is captured
 
 
 def order_of(client, order):
