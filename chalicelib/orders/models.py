@@ -1,6 +1,7 @@
 """Order wire models and the order state machine."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -146,6 +147,22 @@ class Order(ApiModel):
 
     def tally(self, name: str) -> int:
         return int(self._tallies.get(name, 0))
+
+    def units_beyond_what_is_left(self, asked: dict[str, int], field: str,
+                                  counted: Callable[[str], str]) -> list[tuple[str, int, int]]:
+        """(productId, asked, left) for each line asking more units than bought less the tally `counted`
+        names (units restocked, units being returned); a product the order holds no line of is a 400."""
+        from chalicelib.core.errors import ValidationFailed
+
+        bought = {line.product_id: line.quantity for line in self.items}
+        unknown = [product_id for product_id in asked if product_id not in bought]
+        if unknown:
+            raise ValidationFailed("The order holds no such line.", [
+                {"field": field, "productId": product_id, "issue": "not_in_order",
+                 "message": "the order holds no such product"} for product_id in unknown])
+        left = {product_id: bought[product_id] - self.tally(counted(product_id)) for product_id in asked}
+        return [(product_id, quantity, left[product_id]) for product_id, quantity in asked.items()
+                if quantity > left[product_id]]
 
     @property
     def holds_allowance(self) -> bool:

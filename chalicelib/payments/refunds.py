@@ -138,18 +138,10 @@ class RefundService:
     def _check_restock(order: Order, restock: dict[str, int]) -> None:
         if not restock:
             return
-        bought = {line.product_id: line.quantity for line in order.items}
-        unknown = [product_id for product_id in restock if product_id not in bought]
-        if unknown:
-            raise ValidationFailed("The order holds no such line.", [
-                {"field": "restock", "productId": product_id, "issue": "not_in_order",
-                 "message": "the order holds no such product"} for product_id in unknown])
+        over = order.units_beyond_what_is_left(restock, "restock", keys.restocked_attribute)
         if order.status not in RESTOCKABLE:
             raise Conflict(f"Units of an order that is {order.status} are not out of the warehouse: nothing to restock.",
                            code="RESTOCK_NOT_ALLOWED")
-        over = [(product_id, quantity, bought[product_id] - order.tally(keys.restocked_attribute(product_id)))
-                for product_id, quantity in restock.items()
-                if quantity > bought[product_id] - order.tally(keys.restocked_attribute(product_id))]
         if over:
             raise Conflict("More units than the order holds would go back on the shelf.", [
                 {"field": "restock", "productId": product_id, "issue": "exceeds_order", "requested": quantity,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended, TransactionRejected, transact_write
-from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import iso, new_id, now
 from chalicelib.core.models import PageQuery
 from chalicelib.core.settings import settings
@@ -77,21 +77,12 @@ class ReturnService:
         if (order.delivered_at or order.updated_at) < window_opened:
             raise Conflict(f"Returns close {settings().return_window_days} days after delivery.",
                            code="RETURN_WINDOW_CLOSED")
-        bought = {line.product_id: line.quantity for line in order.items}
-        unknown = [product_id for product_id in lines if product_id not in bought]
-        if unknown:
-            raise ValidationFailed("The order holds no such line.", [
-                {"field": "lines", "productId": product_id, "issue": "not_in_order",
-                 "message": "the order holds no such product"} for product_id in unknown])
-        over = []
-        for product_id, quantity in lines.items():
-            room = bought[product_id] - order.tally(keys.returning_attribute(product_id))
-            if quantity > room:
-                over.append({"field": "lines", "productId": product_id, "issue": "exceeds_order",
-                             "requested": quantity, "available": room, "message": f"at most {room}"})
+        over = order.units_beyond_what_is_left(lines, "lines", keys.returning_attribute)
         if over:
-            raise Conflict("More units than were bought (less those being returned) would be returned.", over,
-                           code="RETURN_EXCEEDS_ORDER")
+            raise Conflict("More units than were bought (less those being returned) would be returned.", [
+                {"field": "lines", "productId": product_id, "issue": "exceeds_order", "requested": quantity,
+                 "available": room, "message": f"at most {room}"} for product_id, quantity, room in over],
+                code="RETURN_EXCEEDS_ORDER")
         return window_opened
 
     def list_for_order(self, who: Caller, order_id: str, query: PageQuery) -> Page:
