@@ -33,7 +33,8 @@ class PaymentEvent(ApiModel):
 
 
 class RestockLine(ApiModel):
-    product_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    # A product id as the catalogue's paths take it: one URL segment (`^[^/]+$`, as every `{product_id}`).
+    product_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^/]+$")]
     quantity: Annotated[int, Field(ge=1, le=1000)]
 
 
