@@ -29,7 +29,7 @@ import jwt
 from chalice.app import CognitoUserPoolAuthorizer
 from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LambdaEventConverter, LocalChalice,
                            LocalDevServer, LocalGateway, LocalGatewayAuthorizer, LocalGatewayException,
-                           NotAuthorizedError)
+                           NotAuthorizedError, ThreadedHTTPServer)
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / ".chalice" / "resources.json"
 GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota: larger requests never reach Lambda
@@ -359,6 +359,13 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", flush=True)
 
 
+class GatewayHTTPServer(ThreadedHTTPServer):
+    """Chalice's threaded server with a listen backlog for load: socketserver's default of 5 pending
+    connections reset the rest of a burst (API Gateway queues them instead)."""
+
+    request_queue_size = 128
+
+
 def create_server(app_object: Any, config: Any, host: str, port: int, verifier: TokenVerifier,
                   gateway: Gateway | None = None) -> LocalDevServer:
     """The app behind a local API Gateway; `gateway` defaults to the merge template's (LOCAL_THROTTLING=off
@@ -368,4 +375,4 @@ def create_server(app_object: Any, config: Any, host: str, port: int, verifier: 
     app_object.__class__ = CustomLocalChalice
     handler = functools.partial(VerifyingRequestHandler, verifier=verifier,
                                 gateway=gateway if gateway is not None else Gateway.from_template())
-    return LocalDevServer(app_object, config, host, port, handler_cls=handler)
+    return LocalDevServer(app_object, config, host, port, handler_cls=handler, server_cls=GatewayHTTPServer)

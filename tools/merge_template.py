@@ -554,8 +554,10 @@ def gateway_responses() -> dict:
     cors = {"gatewayresponse.header.Access-Control-Allow-Origin": sub("'${AllowedOrigin}'"),
             "gatewayresponse.header.Access-Control-Allow-Headers":
                 "'Authorization,Content-Type,Idempotency-Key,X-Correlation-Id'"}
+    # REQUEST_TOO_LARGE (a body over the gateway's 10 MB) says what the app's own 413 says, not DEFAULT_4XX's code.
     kinds = {"UNAUTHORIZED": "UNAUTHORIZED", "ACCESS_DENIED": "FORBIDDEN", "MISSING_AUTHENTICATION_TOKEN": "NOT_FOUND",
-             "THROTTLED": "TOO_MANY_REQUESTS", "DEFAULT_4XX": "BAD_REQUEST", "DEFAULT_5XX": "INTERNAL_ERROR"}
+             "THROTTLED": "TOO_MANY_REQUESTS", "REQUEST_TOO_LARGE": "PAYLOAD_TOO_LARGE", "DEFAULT_4XX": "BAD_REQUEST",
+             "DEFAULT_5XX": "INTERNAL_ERROR"}
     result = {}
     for kind, code in kinds.items():
         body = ('{"error":{"code":"%s","message":$context.error.messageString},"requestId":"$context.requestId"}'

@@ -158,9 +158,55 @@ def test_a_body_over_the_gateways_quota_is_refused_unread_and_the_connection_clo
     response = connection.getresponse()
     body = json.loads(response.read())
     assert response.status == 413 and body["requestId"]
+    assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"  # as the app's own 413 says, not DEFAULT_4XX's code
     assert body["error"] == json.loads(Gateway.from_template().answer("REQUEST_TOO_LARGE", "x")[2])["error"]
     assert response.getheader("Connection") == "close" and response.will_close
     assert server["reached"] == before
+
+
+def test_fifty_simultaneous_connections_all_get_an_http_answer():
+    """Fifty connections opened before the server accepts any are queued, not dropped or reset (a listen
+    backlog of 128, not socketserver's 5), and each gets its answer."""
+    import socket
+
+    count = 50
+    verifier = TokenVerifier("http://127.0.0.1:9/jwks.json", issuer="nobody", audience="nobody")
+    port = free_port()
+    server = create_server(small_shop([]), Config.create(chalice_stage="local", lambda_timeout=10,
+                                                         lambda_memory_size=128),
+                           "127.0.0.1", port, verifier, Gateway.from_template(throttling=False))
+    answers: list[bytes | str] = [b""] * count
+    connected = threading.Barrier(count + 1)
+
+    def connect(index: int) -> None:
+        try:
+            # Shorter than the kernel's first SYN retry (1 s): a connection the backlog did not hold fails.
+            with socket.create_connection(("127.0.0.1", port), timeout=0.8) as sock:
+                sock.sendall(b"GET /ping HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+                connected.wait(5)
+                sock.settimeout(10)
+                answers[index] = sock.recv(64)
+        except (OSError, threading.BrokenBarrierError) as exc:
+            answers[index] = repr(exc)
+
+    threads = [threading.Thread(target=connect, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        connected.wait(5)  # every connection is open (or has failed) before the first is accepted
+    except threading.BrokenBarrierError:
+        pass
+    serving_thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                      daemon=True)
+    serving_thread.start()
+    try:
+        for thread in threads:
+            thread.join(20)
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    refused = [a for a in answers if not (isinstance(a, bytes) and a.startswith(b"HTTP/1.1 200"))]
+    assert not refused, f"{len(refused)} of {count}: {refused[:3]}"
 
 
 # --- throttling ------------------------------------------------------------------------
