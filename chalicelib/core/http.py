@@ -45,8 +45,8 @@ _SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _current_request: ContextVar[Any] = ContextVar("current_request", default=None)
 _current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
 
-# Every route with user or admin access is behind the one Cognito authorizer (the deployed template
-# binds it to the stack's pool, see .chalice/resources.json).
+# Every route with user or admin access is behind the one Cognito authorizer, given from its @doc by
+# `gateway_authorizer` (the deployed template binds it to the stack's pool, see .chalice/resources.json).
 cognito = CognitoUserPoolAuthorizer("ShopUsers", provider_arns=[os.environ.get(
     "USER_POOL_ARN", "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_shop")])
 
@@ -94,6 +94,13 @@ def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Ca
 
 def route_doc(view: Callable) -> RouteDoc | None:
     return getattr(view, "__route_doc__", None)
+
+
+def gateway_authorizer(view: Callable) -> CognitoUserPoolAuthorizer | None:
+    """The authorizer API Gateway puts in front of a route, from its declared access (the routing
+    layer sets it as each domain registers): user and admin routes are behind Cognito, others not."""
+    declared = route_doc(view)
+    return cognito if declared is not None and declared.access in ("user", "admin") else None
 
 
 def error_response(exc: AppError, request_id: str | None = None) -> Response:

@@ -7,6 +7,10 @@ a path imports the module that owns it (from `route-index.json`, written by `mak
 `openapi.json`) and registers its blueprint; walking the table (packaging, the OpenAPI document, the
 local server) registers every domain first. A path the index does not know registers every domain,
 so a stale index costs time, never a route.
+
+A route says who may call it once, in its `@doc`; as its domain is registered, each route entry is
+given the gateway authorizer that access needs (`authorizer_of`, core/http.py's `gateway_authorizer`),
+on both paths that fill the table: a request's lookup and the walk that packages the API.
 """
 from __future__ import annotations
 
@@ -40,14 +44,17 @@ class DomainRoutes(dict):
     """`app.routes` with each domain's blueprint registered when one of its paths is first looked up."""
 
     def __init__(self, app: Any, modules: Sequence[str], index: Mapping[str, Sequence[str]],
-                 import_module: Callable[[str], Any] = importlib.import_module):
+                 import_module: Callable[[str], Any] = importlib.import_module,
+                 authorizer_of: Callable[[Callable], Any] | None = None):
         super().__init__(app.routes)  # routes registered on the app itself before
         self._app = app
         self._import = import_module
         self._pending = list(modules)
         self._index = index
+        self._authorizer_of = authorizer_of
         self._lock = threading.RLock()  # the local server answers on threads; Lambda on one
         self._registering = 0
+        self._authorize(dict.values(self))
 
     def load(self, modules: Iterable[str] | None = None) -> None:
         """Register these domains' blueprints (all that are not yet registered when None)."""
@@ -60,8 +67,22 @@ class DomainRoutes(dict):
                 self._registering += 1
                 try:
                     self._app.register_blueprint(blueprint)
+                    self._authorize(dict.values(self))
                 finally:
                     self._registering -= 1
+
+    def _authorize(self, tables: Iterable[Mapping[str, Any]]) -> None:
+        """Give each entry the authorizer its declared access needs (again for those that have it). An
+        authorizer given to `route()` as well would be a second declaration that could disagree: refused."""
+        if self._authorizer_of is None:
+            return
+        for methods in tables:
+            for method, entry in methods.items():
+                derived = self._authorizer_of(entry.view_function)
+                if entry.authorizer is not None and entry.authorizer is not derived:
+                    raise ValueError(f"{method} {entry.uri_pattern} names an authorizer; its @doc access "
+                                     "decides the gateway's")
+                entry.authorizer = derived
 
     @property
     def loaded(self) -> bool:
@@ -109,9 +130,13 @@ class DomainRoutes(dict):
 
 
 def serve_domains(app: Any, modules: Sequence[str], index: Mapping[str, Sequence[str]] | None = None,
-                  import_module: Callable[[str], Any] = importlib.import_module) -> DomainRoutes:
+                  import_module: Callable[[str], Any] = importlib.import_module,
+                  authorizer_of: Callable[[Callable], Any] | None = None) -> DomainRoutes:
     """Give `app` a route table that registers each of these routes modules (each with a `routes`
-    blueprint) when a request first needs it."""
-    table = DomainRoutes(app, modules, read_index() if index is None else index, import_module)
+    blueprint) when a request first needs it, each route behind the gateway authorizer its `@doc`
+    access needs (`authorizer_of(view)`: core/http.py's `gateway_authorizer` unless given)."""
+    if authorizer_of is None:
+        from chalicelib.core.http import gateway_authorizer as authorizer_of  # the app imported it already
+    table = DomainRoutes(app, modules, read_index() if index is None else index, import_module, authorizer_of)
     app.routes = table
     return table

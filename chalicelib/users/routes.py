@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.core.http import body, caller, cognito, doc, page, query, respond
+from chalicelib.core.http import body, caller, doc, page, query, respond
 from chalicelib.users.models import (
     Address,
     AddressIn,
@@ -89,19 +89,19 @@ def reset_password():
 
 # --- me ----------------------------------------------------------------------------------
 
-@routes.route("/me", methods=["GET"], authorizer=cognito)
+@routes.route("/me", methods=["GET"])
 @doc("My profile", "user", returns=ProfileOut)
 def get_me():
     return respond(users().me(caller()))
 
 
-@routes.route("/me", methods=["PATCH"], authorizer=cognito)
+@routes.route("/me", methods=["PATCH"])
 @doc("Change my name, phone or marketing preferences", "user", body=ProfilePatch, returns=ProfileOut)
 def update_me():
     return respond(users().update_me(caller(), body(ProfilePatch)))
 
 
-@routes.route("/me", methods=["DELETE"], authorizer=cognito)
+@routes.route("/me", methods=["DELETE"])
 @doc("Erase my personal data: the login at once, the rest within minutes (orders stay, anonymised)", "user",
      returns=ErasureAccepted, status=202, allows_inactive=True)
 def erase_me():
@@ -109,33 +109,33 @@ def erase_me():
     return respond(ErasureAccepted(), status=202)
 
 
-@routes.route("/me/export", methods=["GET"], authorizer=cognito)
+@routes.route("/me/export", methods=["GET"])
 @doc("Everything the shop holds about me", "user", raw_response={"type": "object"})
 def export_me():
     return users().export(caller())
 
 
-@routes.route("/me/addresses", methods=["GET"], authorizer=cognito)
+@routes.route("/me/addresses", methods=["GET"])
 @doc("My address book", "user", returns=Address, paged=True)
 def list_addresses():
     return {"items": [a.model_dump(mode="json", by_alias=True) for a in users().addresses(caller())],
             "nextCursor": None}
 
 
-@routes.route("/me/addresses", methods=["POST"], authorizer=cognito)
+@routes.route("/me/addresses", methods=["POST"])
 @doc("Add an address (at most 10; the first is the default)", "user",
      body=AddressIn, returns=Address, status=201, errors=(409,))
 def add_address():
     return respond(users().add_address(caller(), body(AddressIn)), status=201)
 
 
-@routes.route("/me/addresses/{address_id}", methods=["PUT"], authorizer=cognito)
+@routes.route("/me/addresses/{address_id}", methods=["PUT"])
 @doc("Replace an address", "user", body=AddressIn, returns=Address)
 def replace_address(address_id):
     return respond(users().replace_address(caller(), address_id, body(AddressIn)))
 
 
-@routes.route("/me/addresses/{address_id}", methods=["DELETE"], authorizer=cognito)
+@routes.route("/me/addresses/{address_id}", methods=["DELETE"])
 @doc("Delete an address (the default passes to another)", "user", status=204, errors=(409,))
 def delete_address(address_id):
     users().delete_address(caller(), address_id)
@@ -144,13 +144,13 @@ def delete_address(address_id):
 
 # --- staff -------------------------------------------------------------------------------
 
-@routes.route("/admin/users", methods=["GET"], authorizer=cognito)
+@routes.route("/admin/users", methods=["GET"])
 @doc("Users, optionally by status", "admin", query=UserListQuery, returns=AdminUser, paged=True)
 def admin_list_users():
     return page(users().list_users(query(UserListQuery)))
 
 
-@routes.route("/admin/users/{user_id}", methods=["PATCH"], authorizer=cognito)
+@routes.route("/admin/users/{user_id}", methods=["PATCH"])
 @doc("Suspend or reactivate a user", "admin", body=UserStatusChange, returns=AdminUser, errors=(409,))
 def admin_set_user_status(user_id):
     return respond(users().set_status(caller(), user_id, body(UserStatusChange)))

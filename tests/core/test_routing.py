@@ -4,9 +4,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import types
 
 import pytest
-from chalice import Blueprint, Chalice
+from chalice import Blueprint, Chalice, CognitoUserPoolAuthorizer
 
 from chalicelib.core.routing import DomainRoutes, index_of, read_index, serve_domains
 
@@ -121,3 +122,32 @@ def test_a_snapshotted_initialisation_registers_every_domain():
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"})
     assert result.returncode == 0, result.stderr
+
+
+def _one_domain(*routes: tuple[str, dict]) -> types.SimpleNamespace:
+    blueprint = Blueprint("shop_guarded")
+    for path, options in routes:
+        def view():
+            return {}
+        view.__name__ = path.strip("/")
+        blueprint.route(path, **options)(view)
+    return types.SimpleNamespace(routes=blueprint)
+
+
+def test_each_route_gets_the_gateway_authorizer_its_declared_access_needs():
+    guard = CognitoUserPoolAuthorizer("Guard", provider_arns=["arn:aws:cognito-idp:us-east-1:0:userpool/x"])
+    domain = _one_domain(("/open", {}), ("/guarded", {"methods": ["GET", "POST"]}))
+    app = Chalice("guarded")
+    serve_domains(app, ["shop_guarded"], {"/open": ["shop_guarded"]}, lambda name: domain,
+                  authorizer_of=lambda view: guard if view.__name__ == "guarded" else None)
+    assert app.routes["/open"]["GET"].authorizer is None  # registered by a request's lookup
+    assert {m: e.authorizer for m, e in app.routes["/guarded"].items()} == {"GET": guard, "POST": guard}
+
+
+def test_a_route_naming_its_own_authorizer_is_refused():
+    guard = CognitoUserPoolAuthorizer("Guard", provider_arns=["arn:aws:cognito-idp:us-east-1:0:userpool/x"])
+    domain = _one_domain(("/guarded", {"authorizer": guard}))
+    app = Chalice("guarded")
+    serve_domains(app, ["shop_guarded"], {}, lambda name: domain, authorizer_of=lambda view: None)
+    with pytest.raises(ValueError, match="names an authorizer"):
+        app.routes.load()
