@@ -299,14 +299,18 @@ def web_acl() -> dict:
 
     A request over the rate is answered 429 in the API's error shape (WAF cannot know API Gateway's
     request id, so it is null); the managed groups' blocks keep WAF's own 403 (a custom answer would mean
-    overriding each of their rules by name, and a rule AWS adds later would escape it).
+    overriding each of their rules by name, and a rule AWS adds later would escape it), except the common
+    set's body-size rule, which only counts: the API's size limit and its 413 are the app's.
     """
     def visibility(metric: str) -> dict:
         return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": sub(metric)}
 
-    def managed(name: str, priority: int) -> dict:
+    def managed(name: str, priority: int, counted: tuple[str, ...] = ()) -> dict:
+        statement: dict = {"VendorName": "AWS", "Name": name}
+        if counted:  # these rules only count (metrics, samples); the group's others still block
+            statement["RuleActionOverrides"] = [{"Name": rule, "ActionToUse": {"Count": {}}} for rule in counted]
         return {"Name": name, "Priority": priority, "OverrideAction": {"None": {}},
-                "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": name}},
+                "Statement": {"ManagedRuleGroupStatement": statement},
                 "VisibilityConfig": visibility(f"shop-${{Stage}}-{name}")}
 
     too_many = json.dumps({"error": {"code": "TOO_MANY_REQUESTS",
@@ -324,7 +328,9 @@ def web_acl() -> dict:
             "Name": sub("shop-${Stage}"), "Scope": "REGIONAL", "DefaultAction": {"Allow": {}},
             "Description": "Rate limit per client address, AWS common and known-bad-inputs rules",
             "CustomResponseBodies": {"too-many-requests": {"ContentType": "APPLICATION_JSON", "Content": too_many}},
-            "Rules": [rate, managed("AWSManagedRulesCommonRuleSet", 1),
+            # SizeRestrictions_BODY blocks bodies over 8 KB with a plain 403; counted, the app's 64 KB limit
+            # answers them (413 PAYLOAD_TOO_LARGE, or the request when it is within the limit).
+            "Rules": [rate, managed("AWSManagedRulesCommonRuleSet", 1, counted=("SizeRestrictions_BODY",)),
                       managed("AWSManagedRulesKnownBadInputsRuleSet", 2)],
             "VisibilityConfig": visibility("shop-${Stage}-web-acl")}},
         # RestAPI.Stage is the stage the SAM transform makes (and waits for it): the ACL guards the real stage.
