@@ -21,6 +21,7 @@ from chalicelib.core.events import envelope
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.logs import get_logger
 from chalicelib.core.messages import batch_response
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 
 MAX_IMAGES = 10  # per product, counting those still being uploaded or checked
@@ -66,17 +67,18 @@ class ImageService:
 
     def remove(self, product_id: str, image_id: str) -> None:
         """Remove an image from its product, then its objects (an upload still pending is refused later)."""
-        for _attempt in range(3):
+        def read() -> dict[str, Any]:
             image = self.products.image_record(product_id, image_id)
             if image is None:
                 raise NotFound(f"Image {image_id} of product {product_id} was not found.")
-            try:
-                self.products.remove_image(product_id, image_id, image["status"])
-                break
-            except ImageChanged:
-                continue  # validated meanwhile: remove it as it is now
-        else:
-            raise Conflict("The image is changing right now; try again.", code="CONCURRENT_CHANGE")
+            return image
+
+        def write(image: dict[str, Any]) -> dict[str, Any]:  # validated meanwhile: removed as it is now
+            self.products.remove_image(product_id, image_id, image["status"])
+            return image
+
+        image = read_then_write(read, write, lost=ImageChanged, attempts=3, gave_up=lambda: Conflict(
+            "The image is changing right now; try again.", code="CONCURRENT_CHANGE"))
         storage.delete(keys.upload_key(product_id, image_id))
         storage.delete(keys.PUBLISHED_PREFIX + keys.published_path(product_id, image_id, image["content_type"]))
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.fakes import ADMIN, CUSTOMER
-from tests.shop import Bus, call, product
+from tests.shop import call, product
 
 IMAGES_QUEUE = "shop-local-images"
 
@@ -42,6 +42,11 @@ def post_file(upload: dict, data: bytes, **field_changes) -> requests.Response:
 
 def validate_uploads(client) -> dict:
     """The validator on whatever S3's events put on its queue, as Lambda's event source hands it over."""
+    return received_uploads(client)()
+
+
+def received_uploads(client):
+    """What S3's events put on the images queue, taken off it; the validator runs on it when called."""
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.get_queue_url(QueueName=IMAGES_QUEUE)["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -49,10 +54,10 @@ def validate_uploads(client) -> dict:
     event = client.events.generate_sqs_event(message_bodies=[m["Body"] for m in messages], queue_name=IMAGES_QUEUE)
     for number, record in enumerate(event["Records"]):
         record["messageId"] = f"message-{number}"
-    answer = client.lambda_.invoke("validate_images", event).payload
     for message in messages:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return {"answer": answer, "bodies": [m["Body"] for m in messages]}
+    return lambda: {"answer": client.lambda_.invoke("validate_images", event).payload,
+                    "bodies": [m["Body"] for m in messages]}
 
 
 def objects(prefix: str) -> list[str]:
@@ -193,3 +198,16 @@ def test_the_bytes_decide_the_type():
     assert sniff(b"RIFF\x10\x00\x00\x00WEBPVP8 ") == "image/webp"
     assert sniff(b"RIFF\x10\x00\x00\x00AVI LIST") is None
     assert sniff(b"GIF89a") is None and sniff(b"") is None
+
+
+def test_an_image_validated_between_a_removals_read_and_write_is_removed_as_it_is_now(client, bus, between):
+    from chalicelib.catalogue.repository import ProductRepository
+
+    thing = product(client)
+    upload = request_upload(client, thing["id"]).json
+    post_file(upload["upload"], tiny_png())
+    raced = between(ProductRepository, "remove_image", received_uploads(client))
+    gone = call(client, "delete", f"/products/{thing['id']}/images/{upload['imageId']}", headers=ADMIN)
+    assert raced["ran"] and gone.status_code == 204
+    assert call(client, "get", f"/products/{thing['id']}").json["images"] == []
+    assert objects("published/") == [] and objects("uploads/") == []
