@@ -1,7 +1,7 @@
 """The prod stack after the SAM transform, wired as AWS will evaluate it: logs, failures, queues, IAM, alarms, edge.
 
 Every intrinsic is resolved against physical ids and ARNs named as AWS names them
-(tests/deploy/deployed.py), and roles are evaluated with the local stack's IAM evaluator.
+(tools/template_checks.py), and roles are evaluated with the local stack's IAM evaluator.
 Each check is also shown failing on a copy broken the way a template gets broken.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.deploy.deployed import (
+from tools.template_checks import (
     REGION,
     Deployed,
     access_log_format,

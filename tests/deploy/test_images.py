@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from local.iam import Decision, evaluate
-from tests.deploy.deployed import REGION, Deployed, admitted_sources, deploy, service_may
+from tools.template_checks import REGION, Deployed, admitted_sources, deploy, service_may
 
 BUCKET = "shop-prod-images-123456789012-us-east-1"
 

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from tests.deploy.deployed import Deployed, deploy
 from tools.merge_template import LIVE_ALIAS, SNAPSTART_FUNCTIONS
+from tools.template_checks import Deployed, deploy
 
 INTEGRATION = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{}/invocations"
 

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from tests.deploy.deployed import deploy
+from tools.template_checks import deploy
 
 COLLECTOR = "arn:aws:lambda:eu-west-1:901920570463:layer:aws-otel-collector-arm64-ver-0-117-0:1"
 
