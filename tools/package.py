@@ -2,7 +2,9 @@
 
 dist/<stage>/ then holds deployment.zip, template.json (what CloudFormation is given) and
 expanded.json (the same template after the SAM transform, as CloudFormation runs it), and both
-templates are linted with cfn-lint and the serverless rules: any error fails the command.
+templates are linted with cfn-lint and the serverless rules, and the expanded one goes through the
+structural checks (tools/template_checks.py: logs, failure destinations, queue policies, consumers,
+scope, stored settings, tracing, alarm delivery, keys): any lint error or finding fails the command.
 
 The merge is ours rather than `chalice package --merge-template`, for one rule Chalice lacks:
 where the merge template gives an intrinsic function (Ref, Fn::GetAtt, …) for a value Chalice
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import zipfile
 
-from tools import merge_template
+from tools import merge_template, template_checks
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNTIME = "python3.13"  # supported until mid-2029; the deploy tests fail a year before its deprecation
@@ -270,8 +272,21 @@ def main() -> None:
         print(f"{f['level']} {f['rule']} {f['file']}:{f['line']} {f['message']}")
     errors = sum(f["level"] == "Error" for f in findings)
     print(f"cfn-lint + serverless rules: {errors} errors, {len(findings) - errors} warnings and notes")
-    if errors:
+    structural = check_structure(path.parent / "expanded.json", args.stage)
+    if errors or structural:
         sys.exit(1)
+
+
+def check_structure(expanded: pathlib.Path, stage: str) -> int:
+    """What AWS would refuse or leave broken in the expanded template: prints each finding and a summary,
+    returns how many findings there were."""
+    passed, findings = template_checks.run(json.loads(expanded.read_text()), stage)
+    for finding in findings:
+        print(f"Error structural {finding}")
+    failed = len(template_checks.CHECKS) - len(passed)
+    counted = f"{len(findings)} finding" + ("s" if len(findings) > 1 else "")
+    print(f"structural checks: {len(passed)} passed" + (f", {failed} failed ({counted})" if findings else ""))
+    return len(findings)
 
 
 if __name__ == "__main__":

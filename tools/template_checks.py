@@ -1,11 +1,15 @@
-"""The expanded template as AWS would hold it: every intrinsic resolved against made-up physical ids and ARNs.
+"""Structural checks of the expanded template: what AWS would refuse or leave broken at run time.
 
-Each resource gets the physical id (`Ref`) and attributes (`GetAtt`) AWS gives its type, named as
-AWS names them (a log group's ARN ends in `:*`, a rule on a custom bus has the bus in its ARN,
-a topic's `Ref` is its ARN, ...), so a policy that names the wrong thing fails here as it would
-in AWS. The checks below are the questions AWS answers at run time: may this role write that log
-stream, may EventBridge put that message in that queue, may CloudWatch use that key. Each
-returns what it finds wrong, so a test can also show that it bites.
+`make package` runs them on dist/<stage>/expanded.json after linting (`run`), and fails on any
+finding; the deploy tests call the same checks, and show each one catching its defect.
+
+The template is first resolved as AWS would hold it: each resource gets the physical id (`Ref`)
+and attributes (`GetAtt`) AWS gives its type, named as AWS names them (a log group's ARN ends in
+`:*`, a rule on a custom bus has the bus in its ARN, a topic's `Ref` is its ARN, ...), so a policy
+that names the wrong thing fails here as it would in AWS. The checks are the questions AWS answers
+at run time: may this role write that log stream, may EventBridge put that message in that queue,
+may CloudWatch use that key, may this function read the parameter its settings name. Each returns
+what it finds wrong, one line per problem, naming the resource.
 """
 from __future__ import annotations
 
@@ -13,12 +17,12 @@ import copy
 import fnmatch
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from local.bootstrap import ACCOUNT_ID, Resolver, Stack, Unresolved
-from local.iam import Decision, action_matches, evaluate, resource_matches
+from local.iam import Decision, Need, action_matches, evaluate, required, resource_matches
 
 REGION = "us-east-1"
 PARAMETERS = {"AlarmEmail": "ops@example.com", "EmailSender": "shop@example.com", "EmailIdentity": "example.com",
@@ -110,6 +114,10 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
     return generated, {}
 
 
+class Unresolvable(ValueError):
+    """References that no resource of the template (whose conditions hold) provides."""
+
+
 @dataclass
 class Deployed:
     """The expanded template's resources whose conditions hold, resolved."""
@@ -174,7 +182,7 @@ def deploy(template: dict, stage: str = "prod", parameters: dict | None = None) 
             del pending[logical]
             progressed = True
         if not progressed:
-            raise AssertionError(f"unresolvable references in {sorted(pending)}")
+            raise Unresolvable(f"unresolvable references in {sorted(pending)}")
     return Deployed(resources, stack, resolver.parameters)
 
 
@@ -336,9 +344,9 @@ def consumer_problems(deployed: Deployed) -> list[str]:
     return problems
 
 
-def own_resources(deployed: Deployed, stage: str, ssm_parameter: str | None) -> set[str]:
+def own_resources(deployed: Deployed) -> set[str]:
     """The ARNs a function's policy may name: the stack's own data resources and secrets, its SES identity,
-    its webhook secret parameter."""
+    the parameters its functions' settings name."""
     owned = {deployed.arn(q) for q in deployed.of_type("AWS::SQS::Queue")}
     for kinds in ("AWS::Events::EventBus", "AWS::Cognito::UserPool", "AWS::Logs::LogGroup"):
         owned |= {deployed.arn(r) for r in deployed.of_type(kinds)}
@@ -353,8 +361,8 @@ def own_resources(deployed: Deployed, stage: str, ssm_parameter: str | None) -> 
         owned |= {deployed.arn(bucket), *(f"{deployed.arn(bucket)}/{prefix}*" for prefix in
                                           (UPLOADS_PREFIX, PUBLISHED_PREFIX))}
     owned.add(f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/{deployed.parameters['EmailIdentity']}")
-    if ssm_parameter:
-        owned.add(f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter{ssm_parameter}")
+    owned |= {need.resources[0] for function in deployed.of_type("AWS::Lambda::Function")
+              for need in stored_settings(deployed, function).values() if need.action.startswith("ssm:")}
     return owned
 
 
@@ -377,6 +385,80 @@ def scope_problems(deployed: Deployed, owned: set[str], unscoped_actions: Iterab
                     elif resource not in owned:
                         problems.append(f"{role}/{statement.get('Sid')}: {resource} is not the stack's own")
     return problems
+
+
+# --- prod-only grants: settings kept in SSM and Secrets Manager, tracing ---------------------------
+
+# A function's environment names each stored setting it may read: `*_PARAMETER` an SSM parameter (by
+# name), `*_SECRET` a Secrets Manager secret (by ARN, as the template's Ref gives it, or by name).
+# Every function of a stage gets the same environment; which of them read a setting is the code's
+# business, said here (Chalice function names) beside where it reads it:
+READERS = {
+    # chalicelib/payments/webhook.py: the signing secret of POST /webhooks/payments.
+    "PAYMENT_WEBHOOK_SECRET_PARAMETER": frozenset({"api_handler"}),
+    # chalicelib/core/dynamo.py (cursor_key): the key that signs cursors, wherever a query pages
+    # (the API's listings, the sweeps).
+    "CURSOR_KEY_SECRET": frozenset({"api_handler", "housekeeping"}),
+}
+# Suffix -> the call that reads such a setting: (service, operation, the argument naming it).
+STORED = {"_PARAMETER": ("ssm", "GetParameter", "Name"), "_SECRET": ("secretsmanager", "GetSecretValue", "SecretId")}
+# Whatever a policy writes, a grant of any of these reads a stored value.
+READ_ACTIONS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory",
+                "secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue")
+TRACE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+def stored_settings(deployed: Deployed, function: str) -> dict[str, Need]:
+    """A function's stored settings: environment variable -> what reading it needs (the action on the ARN
+    AWS authorises, as the local IAM evaluator derives it from the call the code makes)."""
+    variables = deployed.resources[function]["Properties"].get("Environment", {}).get("Variables", {})
+    settings = {}
+    for variable, value in sorted(variables.items()):
+        for suffix, (service, operation, argument) in STORED.items():
+            if variable.endswith(suffix) and isinstance(value, str) and value:
+                (need,) = required(service, operation, {argument: value}, region=REGION, account=ACCOUNT_ID)
+                if service == "secretsmanager" and not value.startswith("arn:"):  # AWS appends six characters
+                    need = Need(need.action, (need.resources[0] + "-AbC123",))
+                settings[variable] = need
+    return settings
+
+
+def stored_setting_problems(deployed: Deployed, readers: dict[str, frozenset[str]] = READERS) -> list[str]:
+    """Each function whose code reads a stored setting may read exactly the parameter or secret its environment
+    names; no statement lets any function read anything else (another name, a wildcard, a setting it does not
+    read)."""
+    from tools.merge_template import FUNCTIONS
+
+    problems = []
+    for function in deployed.of_type("AWS::Lambda::Function"):
+        name = FUNCTIONS.get(function, (function,))[0]
+        role = deployed.function_role(function)
+        reads: dict[str, Need] = {}
+        for variable, need in stored_settings(deployed, function).items():
+            if variable not in readers:
+                problems.append(f"{function}: {variable} names a stored setting that no function is said to read "
+                                f"(tools/template_checks.py READERS)")
+            elif name in readers[variable]:
+                reads[variable] = need
+                if denied := _denied(deployed, function, need.action, need.resources[0]):
+                    problems.append(f"{denied} (what its {variable} names)")
+        named = {need.resources[0] for need in reads.values()}
+        for document in deployed.role_policies(role):
+            for statement in _listed(document["Statement"]):
+                actions = [a for a in _listed(statement.get("Action", [])) if statement["Effect"] == "Allow"
+                           and any(action_matches(a, read) for read in READ_ACTIONS)]
+                other = [r for r in _listed(statement.get("Resource", [])) if actions and r not in named]
+                if other:
+                    problems.append(f"{role}/{statement.get('Sid')}: {actions} on {other}, which no setting "
+                                    f"{function} reads names")
+    return problems
+
+
+def tracing_problems(deployed: Deployed) -> list[str]:
+    """Every traced function (active tracing) may send what its collector forwards to X-Ray."""
+    return [problem for function, resource in deployed.of_type("AWS::Lambda::Function").items()
+            if resource["Properties"].get("TracingConfig", {}).get("Mode") == "Active"
+            for action in TRACE_ACTIONS if (problem := _denied(deployed, function, action, "*"))]
 
 
 # --- alarms reach someone ---------------------------------------------------------------------------
@@ -477,3 +559,39 @@ def dependencies(template: dict, logical: str) -> set[str]:
 
 def access_log_format(deployed: Deployed, stage: str) -> dict:
     return json.loads(deployed.resources[stage]["Properties"]["AccessLogSetting"]["Format"])
+
+
+# --- all of them, as `make package` runs them -----------------------------------------------------
+
+def _scope_problems(deployed: Deployed) -> list[str]:
+    from tools.iam_policies import UNSCOPED_ACTIONS
+
+    return scope_problems(deployed, own_resources(deployed), UNSCOPED_ACTIONS)
+
+
+CHECKS: dict[str, Callable[[Deployed], list[str]]] = {
+    "log groups": log_problems,
+    "failure destinations": failure_problems,
+    "queue consumers": consumer_problems,
+    "rule queues": queue_admission_problems,
+    "own resources only": _scope_problems,
+    "stored settings": stored_setting_problems,
+    "tracing": tracing_problems,
+    "alarm delivery": alarm_delivery_problems,
+    "keys": key_problems,
+}
+
+
+def run(expanded: dict, stage: str, parameters: dict | None = None) -> tuple[list[str], list[str]]:
+    """Every check on the expanded template deployed as `stage`: (the checks that passed, one line per finding)."""
+    try:
+        deployed = deploy(expanded, stage, parameters)
+    except Unresolvable as error:
+        return [], [f"template: {error}"]
+    passed, findings = [], []
+    for name, check in CHECKS.items():
+        problems = check(deployed)
+        findings += [f"{name}: {problem}" for problem in problems]
+        if not problems:
+            passed.append(name)
+    return passed, findings

@@ -1,8 +1,8 @@
 """The prod stack after the SAM transform, wired as AWS will evaluate it: logs, failures, queues, IAM, alarms, edge.
 
 Every intrinsic is resolved against physical ids and ARNs named as AWS names them
-(tools/template_checks.py), and roles are evaluated with the local stack's IAM evaluator.
-Each check is also shown failing on a copy broken the way a template gets broken.
+(tools/template_checks.py, which `make package` runs too), and roles are evaluated with the local
+stack's IAM evaluator. Each check is also shown failing on a copy broken the way a template gets broken.
 """
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import json
 
 import pytest
 
+from local.iam import Need
 from tools.template_checks import (
+    CHECKS,
+    READERS,
     REGION,
     Deployed,
     access_log_format,
@@ -28,6 +31,8 @@ from tools.template_checks import (
     queue_admission_problems,
     rule_deliveries,
     scope_problems,
+    stored_setting_problems,
+    stored_settings,
 )
 
 
@@ -118,7 +123,8 @@ def test_undelivered_alarm_emails_are_kept_and_only_the_topic_may_park_them(depl
 def test_function_roles_name_only_the_stacks_own_resources(deployed):
     from tools.iam_policies import UNSCOPED_ACTIONS
 
-    owned = own_resources(deployed, "prod", "/shop/prod/payment-webhook-secret")
+    owned = own_resources(deployed)
+    assert f"arn:aws:ssm:{REGION}:123456789012:parameter/shop/prod/payment-webhook-secret" in owned  # from the env
     assert scope_problems(deployed, owned, UNSCOPED_ACTIONS) == []
     broken = deployed.copy()
     broken.role_policies("NotifyRole")[0]["Statement"].append(
@@ -306,18 +312,72 @@ def test_the_user_pool_verifies_new_emails_offers_totp_and_threat_protection_is_
 
 
 def test_only_the_functions_that_page_may_read_the_cursor_key(deployed):
-    from local.iam import Decision, evaluate
-
     secret = deployed.stack.refs["CursorKey"]
     assert deployed.resources["CursorKey"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
-    readers = set()
-    for function, resource in deployed.of_type("AWS::Lambda::Function").items():
-        assert resource["Properties"]["Environment"]["Variables"]["CURSOR_KEY_SECRET"] == secret
-        policies = deployed.role_policies(deployed.function_role(function))
-        if evaluate(policies, "secretsmanager:GetSecretValue", secret) is Decision.ALLOWED:
-            readers.add(function)
-    assert {"APIHandler", "Housekeeping"} <= readers
-    assert not readers & {"CreateOrders", "RecordAudit", "Notify"}
+    for function in deployed.of_type("AWS::Lambda::Function"):
+        assert stored_settings(deployed, function)["CURSOR_KEY_SECRET"] == Need("secretsmanager:GetSecretValue",
+                                                                                (secret,))
+    assert READERS["CURSOR_KEY_SECRET"] == {"api_handler", "housekeeping"}
+    assert stored_setting_problems(deployed) == []
+    broken = deployed.copy()
+    broken.role_policies("NotifyRole")[0]["Statement"].append(
+        {"Sid": "CursorKey", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret})
+    assert stored_setting_problems(broken) == [
+        f"NotifyRole/CursorKey: ['secretsmanager:GetSecretValue'] on ['{secret}'], which no setting Notify reads names"]
+    forgotten = _drop_statement(deployed, "HousekeepingRole", "CursorKey")
+    assert [p.split(":")[0] for p in stored_setting_problems(forgotten)] == ["Housekeeping (HousekeepingRole)"]
+
+
+def test_the_api_reads_exactly_the_webhook_parameter_its_environment_names(deployed):
+    """Only prod and dev read it from SSM (the local stack has a plain setting): checked here, not exercised."""
+    parameter = f"arn:aws:ssm:{REGION}:123456789012:parameter/shop/prod/payment-webhook-secret"
+    assert stored_settings(deployed, "APIHandler")["PAYMENT_WEBHOOK_SECRET_PARAMETER"] == Need("ssm:GetParameter",
+                                                                                              (parameter,))
+    assert stored_setting_problems(deployed) == []
+    dropped = _drop_statement(deployed, "ApiHandlerRole", "WebhookSecret")
+    assert stored_setting_problems(dropped) == [
+        (f"APIHandler (ApiHandlerRole): ssm:GetParameter on {parameter}: no identity-based policy allows the action"
+         " (what its PAYMENT_WEBHOOK_SECRET_PARAMETER names)")]
+    widened = deployed.copy()
+    (statement,) = [s for d in widened.role_policies("ApiHandlerRole") for s in d["Statement"]
+                    if s.get("Sid") == "WebhookSecret"]
+    statement["Resource"] = [f"arn:aws:ssm:{REGION}:123456789012:parameter/shop/*"]
+    assert stored_setting_problems(widened) == [
+        (f"ApiHandlerRole/WebhookSecret: ['ssm:GetParameter'] on ['arn:aws:ssm:{REGION}:123456789012:parameter/shop/*'],"
+         " which no setting APIHandler reads names")]
+    renamed = deployed.copy()  # the stage names another parameter; the policy was not regenerated
+    renamed.resources["APIHandler"]["Properties"]["Environment"]["Variables"][
+        "PAYMENT_WEBHOOK_SECRET_PARAMETER"] = "/shop/prod/webhook-secret"
+    assert len(stored_setting_problems(renamed)) == 2
+    undeclared = deployed.copy()
+    undeclared.resources["Notify"]["Properties"]["Environment"]["Variables"]["SMTP_SECRET"] = "shop/prod/smtp"
+    assert stored_setting_problems(undeclared) == [
+        ("Notify: SMTP_SECRET names a stored setting that no function is said to read "
+         "(tools/template_checks.py READERS)")]
+
+
+def test_package_fails_on_any_structural_finding_and_names_it(packaged, tmp_path, monkeypatch, capsys):
+    import tools.package
+
+    expanded = json.loads(json.dumps(packaged.expanded))  # the API's role without its WebhookSecret statement
+    expanded["Resources"]["ApiHandlerRole"]["Properties"]["Policies"] = [
+        {**p, "PolicyDocument": {**p["PolicyDocument"], "Statement": [
+            s for s in p["PolicyDocument"]["Statement"] if s.get("Sid") != "WebhookSecret"]}}
+        for p in packaged.expanded["Resources"]["ApiHandlerRole"]["Properties"]["Policies"]]
+    (tmp_path / "template.json").write_text(json.dumps(packaged.template))
+    (tmp_path / "expanded.json").write_text(json.dumps(expanded))
+    monkeypatch.setattr(tools.package, "package", lambda stage, out: tmp_path / "template.json")
+    monkeypatch.setattr(tools.package, "lint", lambda *paths: [])  # linted by the test above; here the checks
+    monkeypatch.setattr("sys.argv", ["package", "--stage", "prod"])
+    with pytest.raises(SystemExit) as exit_:
+        tools.package.main()
+    assert exit_.value.code == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("Error structural stored settings: APIHandler (ApiHandlerRole): ssm:GetParameter")
+    assert lines[-1] == f"structural checks: {len(CHECKS) - 1} passed, 1 failed (1 finding)"
+    (tmp_path / "expanded.json").write_text(json.dumps(packaged.expanded))
+    tools.package.main()  # no finding: no exit
+    assert capsys.readouterr().out.splitlines()[-1] == f"structural checks: {len(CHECKS)} passed"
 
 
 def test_only_the_erasure_function_deletes_logins_and_only_from_the_stacks_pool(deployed):
