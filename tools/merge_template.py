@@ -525,6 +525,8 @@ BUSINESS_ALARMS = {
     "PaymentsForReview": "A verified payment names an unknown order or another amount or currency: "
                          "GET /admin/payments/review",
     "SweepFailures": "A housekeeping sweep could not finish an item or a step (see the function's log)",
+    "OutboxEventsParked": "An outbox event no consumer would take was parked, never to be published: read its "
+                          "reason (Query GSI3 OUTBOXPARKED; the function's log names its key)",
     "RefundsFailed": "The payment provider refused a refund: its amount is refundable again; ask for it anew "
                      "(GET /admin/orders/{id}/refunds)",
     "RefundsDueOverADay": "Orders have been owed a refund for more than a day: POST /admin/orders/{id}/refunds",
@@ -539,8 +541,8 @@ def dashboard() -> dict:
     business = [["Shop", name, "service", "shop"] for name in
                 ("CheckoutsAccepted", "OrdersCreated", "DuplicatesSuppressed", "StockRejections",
                  "CheckoutConflicts", "PaymentsSucceeded", "PaymentsFailed", "PaymentsNotApplied",
-                 "PaymentsForReview", "MoneyOwedBack", "InvalidEvents", "SweepFailures", "RefundsRequested",
-                 "RefundsSucceeded", "RefundsFailed", "RefundsDueOverADay", "ReturnsRequested")]
+                 "PaymentsForReview", "MoneyOwedBack", "InvalidEvents", "SweepFailures", "OutboxEventsParked",
+                 "RefundsRequested", "RefundsSucceeded", "RefundsFailed", "RefundsDueOverADay", "ReturnsRequested")]
     body = {"widgets": [
         widget("API requests and errors", [["AWS/ApiGateway", m, "ApiName", "shop"] for m in
                                            ("Count", "4XXError", "5XXError")], 0, 0),

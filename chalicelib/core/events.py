@@ -86,6 +86,15 @@ def envelope(data: EventData, *, actor: str = "system", correlation_id: str | No
                     correlationId=correlation_id or correlation_id_var.get(), **extra)
 
 
+def unpublishable(event: Envelope) -> str | None:
+    """Why `event` must never go on the bus (its consumers would refuse it), or None if it may."""
+    try:
+        event.parsed()
+    except InvalidEvent as exc:
+        return str(exc)
+    return None
+
+
 class PublishError(Exception):
     def __init__(self, failed: list[Envelope]):
         super().__init__(f"{len(failed)} event(s) were not accepted by the bus")

@@ -4,16 +4,24 @@ A record carrying `outbox_event` and the GSI3 key `OUTBOX` is an event not yet o
 The writer publishes right after committing and clears the mark; if that fails, the
 scheduled sweeper finds the record through GSI3 and publishes it later. Consumers are
 idempotent by event id, so publishing twice is harmless; losing an event is not.
+
+An event no consumer would take (unreadable, an unknown type, data its model refuses) is never
+published: its record is parked, moved to the GSI3 partition `OUTBOXPARKED` with the reason beside
+the event, so it no longer holds back the events queued after it and stays for a person to read.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
+from chalicelib.core import metrics
 from chalicelib.core.dynamo import (
     TransactionRejected,
+    Update,
     condition_failed,
     ddb,
     key,
@@ -22,11 +30,13 @@ from chalicelib.core.dynamo import (
     to_item,
     transact_write,
 )
-from chalicelib.core.events import Envelope, PublishError, publish
+from chalicelib.core.events import Envelope, PublishError, publish, unpublishable
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
 
 PARTITION = "OUTBOX"
+PARKED_PARTITION = "OUTBOXPARKED"  # GSI3: events that can never be published, for a person to read
+_REASON_LENGTH = 1000
 _EVENT_SK = "EVENT"
 _KEEP_PUBLISHED_DAYS = 7
 
@@ -71,11 +81,15 @@ def announce(events: list[Envelope | tuple[str, str, Envelope]], also: list[Enve
         return 0
 
 
+def _published(pk: str, sk: str) -> dict[str, Any]:
+    """An Update clearing a record's mark, for UpdateItem or a transaction."""
+    return {"TableName": table_name(), "Key": key(pk, sk),
+            **Update().remove("outbox_event", "GSI3PK", "GSI3SK").request("attribute_exists(PK)")}
+
+
 def mark_published(pk: str, sk: str) -> None:
     try:
-        ddb().update_item(TableName=table_name(), Key=key(pk, sk),
-                          UpdateExpression="REMOVE outbox_event, GSI3PK, GSI3SK",
-                          ConditionExpression="attribute_exists(PK)")
+        ddb().update_item(**_published(pk, sk))
     except ClientError as exc:
         if not condition_failed(exc):  # already gone (TTL): nothing left to mark
             raise
@@ -95,39 +109,112 @@ def mark_all_published(records: list[tuple[str, str]]) -> None:
     for start in range(0, len(records), _MARKS_PER_CALL):
         chunk = records[start:start + _MARKS_PER_CALL]
         try:
-            transact_write([{"Update": {"TableName": table_name(), "Key": key(pk, sk),
-                                        "UpdateExpression": "REMOVE outbox_event, GSI3PK, GSI3SK",
-                                        "ConditionExpression": "attribute_exists(PK)"}} for pk, sk in chunk])
+            transact_write([{"Update": _published(pk, sk)} for pk, sk in chunk])
         except TransactionRejected:  # a record already gone (TTL): mark the others one by one
             for pk, sk in chunk:
                 mark_published(pk, sk)
 
 
-def publish_and_mark(pending: list[tuple[str, str, Envelope]], also: list[Envelope] | None = None) -> int:
-    """Publish events kept in records, clearing the mark of each one the bus accepted.
-
-    `also` rides along in the same PutEvents call, best effort (nothing keeps it).
-    Returns how many kept events were published; the rest stay marked for the sweeper.
-    """
-    if not pending and not also:
-        return 0
+def park(pk: str, sk: str, reason: str) -> bool:
+    """Take a record's event out of the queue for good, keeping it and `reason` for a person to read
+    (GSI3 `OUTBOXPARKED`, same sort key; an event record of its own also loses its expiry).
+    False if the record no longer waits (published or gone meanwhile) or could not be written."""
+    log = get_logger("outbox")
+    update = Update().set_all({"GSI3PK": PARKED_PARTITION, "outbox_parked": reason[:_REASON_LENGTH],
+                               "outbox_parked_at": iso()})
+    if pk.startswith("OUTBOX#"):
+        update.remove("expiresAt")
     try:
-        publish([event for _, _, event in pending] + list(also or []))
+        ddb().update_item(TableName=table_name(), Key=key(pk, sk),
+                          **update.request("#GSI3PK = :queued", values={":queued": PARTITION}))
+    except ClientError as exc:
+        if not condition_failed(exc):
+            log.exception("an unpublishable event could not be parked", extra={"pk": pk, "sk": sk, "reason": reason})
+        return False
+    log.error("event parked: it can never be published", extra={"pk": pk, "sk": sk, "reason": reason})
+    metrics.count("OutboxEventsParked")
+    return True
+
+
+@dataclass
+class Republished:
+    """What one pass over the queue did: records read, events published, events parked."""
+
+    read: int = 0
+    published: int = 0
+    parked: int = 0
+
+
+def _publish_and_mark(pending: list[tuple[str, str, Envelope]], also: list[Envelope]) -> Republished:
+    done = Republished(read=len(pending))
+    publishable: list[tuple[str, str, Envelope]] = []
+    for pk, sk, event in pending:
+        reason = unpublishable(event)
+        if reason is None:
+            publishable.append((pk, sk, event))
+        else:
+            done.parked += park(pk, sk, reason)
+    extras = []
+    for event in also:  # kept nowhere: an event no consumer would take is only logged
+        reason = unpublishable(event)
+        if reason is None:
+            extras.append(event)
+        else:
+            get_logger("outbox").error("event dropped: it can never be published",
+                                       extra={"eventId": event.id, "reason": reason})
+    if not publishable and not extras:
+        return done
+    try:
+        publish([event for _, _, event in publishable] + extras)
         failed_ids: set[str] = set()
     except PublishError as exc:
         failed_ids = {event.id for event in exc.failed}
-    accepted = [(pk, sk) for pk, sk, event in pending if event.id not in failed_ids]
+    accepted = [(pk, sk) for pk, sk, event in publishable if event.id not in failed_ids]
     mark_all_published(accepted)
-    published = len(accepted)
+    done.published = len(accepted)
     if failed_ids:
         get_logger("outbox").warning("events left for the sweeper", extra={"eventIds": sorted(failed_ids)})
-    return published
+    return done
+
+
+def publish_and_mark(pending: list[tuple[str, str, Envelope]], also: list[Envelope] | None = None) -> int:
+    """Publish events kept in records, clearing the mark of each one the bus accepted.
+
+    `also` rides along in the same PutEvents call, best effort (nothing keeps it). An event no
+    consumer would take is never put on the bus: its record is parked (see `park`).
+    Returns how many kept events were published; the rest stay marked for the sweeper.
+    """
+    return _publish_and_mark(pending, list(also or [])).published
+
+
+def _waiting(older_than: timedelta, limit: int) -> tuple[list[tuple[str, str, Envelope]], list[tuple[str, str, str]]]:
+    """The oldest records waiting longer than `older_than` (the writer may still be at work): those whose
+    event reads as an envelope, and (key, reason) of those whose event does not."""
+    cutoff = iso(now() - older_than)
+    page = query_page(PARTITION, index="GSI3", limit=limit, sort_between=("0", cutoff))
+    readable: list[tuple[str, str, Envelope]] = []
+    unreadable: list[tuple[str, str, str]] = []
+    for item in page.items:
+        if not item.get("outbox_event"):
+            continue
+        try:
+            readable.append((item["PK"], item["SK"], Envelope.model_validate_json(item["outbox_event"])))
+        except ValidationError as exc:
+            unreadable.append((item["PK"], item["SK"], f"unreadable event: {exc}"))
+    return readable, unreadable
 
 
 def unpublished(older_than: timedelta, limit: int = 100) -> list[tuple[str, str, Envelope]]:
     """Records whose event has waited longer than `older_than` (the writer may still be at work)."""
-    cutoff = iso(now() - older_than)
-    page = query_page(PARTITION, index="GSI3", limit=limit, sort_between=("0", cutoff))
-    return [(item["PK"], item["SK"], Envelope.model_validate_json(item["outbox_event"]))
-            for item in page.items if item.get("outbox_event")]
+    return _waiting(older_than, limit)[0]
+
+
+def republish(older_than: timedelta, limit: int = 100) -> Republished:
+    """One pass of the sweeper over the oldest `limit` records waiting longer than `older_than`: each
+    event is published and its mark cleared, or parked if no consumer would take it, or left (the
+    bus refused it) for the next pass. One bad record never holds back the others."""
+    readable, unreadable = _waiting(older_than, limit)
+    parked = sum(park(pk, sk, reason) for pk, sk, reason in unreadable)
+    done = _publish_and_mark(readable, [])
+    return Republished(read=len(readable) + len(unreadable), published=done.published, parked=done.parked + parked)
 

@@ -16,7 +16,7 @@ from chalicelib.basket.repository import BasketRepository
 from chalicelib.core import metrics
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
-from chalicelib.core.outbox import publish_and_mark, unpublished
+from chalicelib.core.outbox import republish as republish_waiting
 from chalicelib.orders.service import OrderService
 
 # A writer publishes right after committing; give it this long before stepping in.
@@ -41,7 +41,8 @@ def sweep(orders: OrderService | None = None, baskets: BasketRepository | None =
             return remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS
         return 600 - (time.monotonic() - started)  # no invocation clock: a generous bound all the same
 
-    report = {"republished": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "refundsOverdue": 0, "failures": 0}
+    report = {"republished": 0, "parkedEvents": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "refundsOverdue": 0,
+              "failures": 0}
     log = get_logger("housekeeping")
 
     def step(name: str, run: Callable[[], None]) -> None:
@@ -58,10 +59,10 @@ def sweep(orders: OrderService | None = None, baskets: BasketRepository | None =
         for _round in range(10):  # bounded: a lagging index may hand back what was just published
             if time_left() <= 0:
                 return
-            pending = unpublished(OUTBOX_GRACE, _BATCH)
-            published = publish_and_mark(pending)
-            report["republished"] += published
-            if len(pending) < _BATCH or published == 0:  # drained, or the bus refuses: next tick
+            done = republish_waiting(OUTBOX_GRACE, _BATCH)  # a record no consumer would take is parked
+            report["republished"] += done.published
+            report["parkedEvents"] += done.parked
+            if done.read < _BATCH or done.published + done.parked == 0:  # drained, or the bus refuses: next tick
                 return
 
     def cancel_unpaid() -> None:
@@ -74,6 +75,8 @@ def sweep(orders: OrderService | None = None, baskets: BasketRepository | None =
         while time_left() > 0:
             expired, cursor = baskets.expired(before, _BATCH, cursor)
             for user_id, version in expired:
+                if time_left() <= 0:  # the rest of the page waits for the next tick
+                    return
                 try:
                     # Conditional on the version seen: a basket touched since is no longer abandoned.
                     report["expiredBaskets"] += baskets.delete_if_unchanged(user_id, version)

@@ -143,18 +143,6 @@ def test_paid_orders_are_not_swept(client, bus, monkeypatch):
     assert sweep(client)["cancelledUnpaid"] == 0
 
 
-def test_abandoned_baskets_expire(client, bus, monkeypatch):
-    from tests.shop import product, put_in_basket
-
-    mug = product(client)
-    put_in_basket(client, ANN, mug["id"], 1)
-    assert sweep(client)["expiredBaskets"] == 0
-    monkeypatch.setattr("chalicelib.housekeeping.service.now",
-                        lambda: __import__("datetime").datetime(9999, 1, 1, tzinfo=__import__("datetime").timezone.utc))
-    assert sweep(client)["expiredBaskets"] == 1
-    assert call(client, "get", "/basket", headers=ANN).json["items"] == []
-
-
 def test_export_and_erasure_cover_orders(client, bus):
     order, _ = order_in(client, "PENDING")
     export = call(client, "get", "/me/export", headers=ANN).json
