@@ -5,6 +5,7 @@ from typing import Any
 
 from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product, ProductImage
+from chalicelib.core.aws import error_code
 from chalicelib.core.dynamo import (
     Page,
     TransactionContended,
@@ -23,11 +24,8 @@ from chalicelib.core.dynamo import (
     to_item,
     transact_write,
 )
-from chalicelib.core.aws import error_code
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_puts
-
-_BATCH_GET_LIMIT = 100
 
 
 class ProductNotFound(Exception):
@@ -79,19 +77,7 @@ class ProductRepository:
 
     def get_many(self, product_ids: list[str]) -> dict[str, Product]:
         """Several products by id in BatchGetItem calls (retrying what DynamoDB leaves unprocessed)."""
-        found: dict[str, Product] = {}
-        unique = list(dict.fromkeys(product_ids))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            request = {table_name(): {"Keys": [_product_key(pid) for pid in unique[start:start + _BATCH_GET_LIMIT]]}}
-            for _attempt in range(5):
-                result = ddb().batch_get_item(RequestItems=request)
-                for item in result.get("Responses", {}).get(table_name(), []):
-                    product = _product(from_item(item))
-                    found[product.id] = product
-                request = result.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-        return found
+        return self.get_many_with(product_ids, [])[0]
 
     def get_many_with(self, product_ids: list[str], also: list[tuple[str, str]]
                       ) -> tuple[dict[str, Product], dict[tuple[str, str], dict[str, Any]]]:

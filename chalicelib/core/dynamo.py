@@ -305,13 +305,29 @@ def every_item(partition: str, *, index: str | None = None, page_size: int = 100
 _BATCH_GET_LIMIT = 100  # keys in one BatchGetItem call
 
 
-def batch_get(keys: list[tuple[str, str]], attempts: int = 5) -> dict[tuple[str, str], dict[str, Any]]:
+class BatchRead(dict):
+    """Items found, by (PK, SK); `unprocessed` holds the keys DynamoDB still left unread after every
+    attempt: neither found nor known to be absent (read them on their own, or give up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unprocessed: set[tuple[str, str]] = set()
+
+
+def batch_get(keys: list[tuple[str, str]], attempts: int = 5, *, consistent: bool = False,
+              projection: str | None = None) -> BatchRead:
     """Items of several domains by (PK, SK) in as few BatchGetItem calls as the API allows (retrying
-    what DynamoDB leaves unprocessed): a basket's products with its promotion, in one read."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
+    what DynamoDB leaves unprocessed): a basket's products with its promotion, in one read.
+    `consistent` reads strongly; `projection` names the attributes wanted (the keys come too)."""
+    found = BatchRead()
     unique = list(dict.fromkeys(keys))
     for start in range(0, len(unique), _BATCH_GET_LIMIT):
-        request = {table_name(): {"Keys": [key(pk, sk) for pk, sk in unique[start:start + _BATCH_GET_LIMIT]]}}
+        wanted: dict[str, Any] = {"Keys": [key(pk, sk) for pk, sk in unique[start:start + _BATCH_GET_LIMIT]]}
+        if consistent:
+            wanted["ConsistentRead"] = True
+        if projection:
+            wanted["ProjectionExpression"] = f"PK, SK, {projection}"
+        request = {table_name(): wanted}
         for _attempt in range(attempts):
             result = ddb().batch_get_item(RequestItems=request)
             for item in result.get("Responses", {}).get(table_name(), []):
@@ -320,6 +336,7 @@ def batch_get(keys: list[tuple[str, str]], attempts: int = 5) -> dict[tuple[str,
             request = result.get("UnprocessedKeys") or {}
             if not request:
                 break
+        found.unprocessed |= {(k["PK"]["S"], k["SK"]["S"]) for k in request.get(table_name(), {}).get("Keys", [])}
     return found
 
 

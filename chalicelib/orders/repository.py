@@ -14,6 +14,7 @@ from chalicelib.core.dynamo import (
     Page,
     TransactionRejected,
     Update,
+    batch_get,
     condition_failed,
     ddb,
     every_item,
@@ -201,26 +202,14 @@ class CheckoutRepository:
     def shipping_addresses(self, checkout_ids: list[str]) -> dict[str, PostalAddress | None]:
         """Where several checkouts ship to, in BatchGetItem calls: a queue batch's addresses at once.
         An id DynamoDB left unprocessed is missing from the answer (read it on its own)."""
-        found: dict[str, PostalAddress | None] = {}
-        unique = list(dict.fromkeys(checkout_ids))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            chunk = unique[start:start + _BATCH_GET_LIMIT]
-            request = {table_name(): {"Keys": [key(keys.checkout_pk(c), keys.CHECKOUT_SK) for c in chunk],
-                                      "ProjectionExpression": "checkout_id, shipping_address"}}
-            for _attempt in range(3):
-                result = ddb().batch_get_item(RequestItems=request)
-                for item in result.get("Responses", {}).get(table_name(), []):
-                    data = from_item(item)
-                    address = data.get("shipping_address")
-                    found[data["checkout_id"]] = PostalAddress.model_validate(address) if address else None
-                request = result.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            unprocessed = {k["PK"]["S"] for k in request.get(table_name(), {}).get("Keys", [])} if request else set()
-            for checkout_id in chunk:  # no record: nothing to ship to, as shipping_address says
-                if keys.checkout_pk(checkout_id) not in unprocessed:
-                    found.setdefault(checkout_id, None)
-        return found
+        pairs = {checkout_id: (keys.checkout_pk(checkout_id), keys.CHECKOUT_SK) for checkout_id in checkout_ids}
+        found = batch_get(list(pairs.values()), attempts=3, projection="checkout_id, shipping_address")
+        addresses: dict[str, PostalAddress | None] = {}
+        for checkout_id, pair in pairs.items():  # no record: nothing to ship to, as shipping_address says
+            if pair not in found.unprocessed:
+                address = found.get(pair, {}).get("shipping_address")
+                addresses[checkout_id] = PostalAddress.model_validate(address) if address else None
+        return addresses
 
     def address_removal(self, checkout_id: str) -> dict[str, Any]:
         """A transaction item taking the address off the checkout record: the order keeps the only copy."""
@@ -523,21 +512,12 @@ class OrderRepository:
 
     def get_many(self, order_id: str, other_sk: str) -> tuple[Order | None, dict[str, Any] | None]:
         """The order and another item of its partition (a refund), in one BatchGetItem."""
-        request = {table_name(): {"Keys": [key(keys.order_pk(order_id), keys.ORDER_SK),
-                                           key(keys.order_pk(order_id), other_sk)], "ConsistentRead": True}}
-        found: dict[str, dict[str, Any]] = {}
-        for _attempt in range(3):
-            result = ddb().batch_get_item(RequestItems=request)
-            for item in result.get("Responses", {}).get(table_name(), []):
-                plain = from_item(item)
-                found[plain["SK"]] = plain
-            request = result.get("UnprocessedKeys") or {}
-            if not request:
-                break
-        else:
+        order_key, other_key = (keys.order_pk(order_id), keys.ORDER_SK), (keys.order_pk(order_id), other_sk)
+        found = batch_get([order_key, other_key], attempts=3, consistent=True)
+        if found.unprocessed:
             raise RuntimeError("the order could not be read")
-        order = found.get(keys.ORDER_SK)
-        return (_order(order) if order else None), found.get(other_sk)
+        order = found.get(order_key)
+        return (_order(order) if order else None), found.get(other_key)
 
     def anonymise(self, order: Order, updated_at: str) -> bool:
         """Keep the order for the books, without the person: no address, no link to the user.

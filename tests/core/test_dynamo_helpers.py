@@ -71,3 +71,36 @@ def test_an_update_round_trips_through_the_table(aws):
         "#version = :seen", names={"#version": "version"}, values={":seen": 1}))
     assert not refused and as_was["name"] == "cup"
     assert ddb().get_item(TableName=table_name(), Key=key("THING#1", "THING"))["Item"]["name"] == {"S": "cup"}
+
+
+def test_a_batch_read_retries_what_dynamodb_leaves_unprocessed_and_names_what_it_never_read(monkeypatch):
+    from chalicelib.core import dynamo
+
+    requests: list[dict] = []
+    stored = {("A#1", "A"): {"PK": {"S": "A#1"}, "SK": {"S": "A"}, "n": {"N": "1"}}}
+
+    class Throttled:  # answers the first key of each call, leaves the rest unprocessed
+        def batch_get_item(self, RequestItems):
+            requests.append(RequestItems)
+            wanted = next(iter(RequestItems.values()))
+            first, *rest = wanted["Keys"]
+            answered = [stored[k] for k in [(first["PK"]["S"], first["SK"]["S"])] if k in stored]
+            left = {dynamo.table_name(): {**wanted, "Keys": rest}} if rest else {}
+            return {"Responses": {dynamo.table_name(): answered}, "UnprocessedKeys": left}
+
+    monkeypatch.setattr(dynamo, "ddb", Throttled)
+    found = dynamo.batch_get([("A#1", "A"), ("B#1", "B"), ("C#1", "C"), ("A#1", "A")], attempts=2,
+                             consistent=True, projection="n")
+    assert found == {("A#1", "A"): {"PK": "A#1", "SK": "A", "n": 1}}  # B: read and absent
+    assert found.unprocessed == {("C#1", "C")}  # never read: neither found nor known to be absent
+    assert len(requests) == 2 and all(r[dynamo.table_name()]["ConsistentRead"] is True for r in requests)
+    assert requests[0][dynamo.table_name()]["ProjectionExpression"] == "PK, SK, n"
+
+
+def test_a_batch_read_finds_items_in_the_table(aws):
+    from chalicelib.core.dynamo import batch_get, put_if_absent
+
+    put_if_absent({"PK": "THING#1", "SK": "THING", "name": "mug", "colour": "red"})
+    found = batch_get([("THING#1", "THING"), ("THING#2", "THING")], consistent=True, projection="colour")
+    assert found == {("THING#1", "THING"): {"PK": "THING#1", "SK": "THING", "colour": "red"}}
+    assert found.unprocessed == set()
