@@ -82,8 +82,10 @@ def policies(stage: str) -> dict[str, dict]:
         # Listings: GSI1 per owner or category, GSI2 global (see docs/access-patterns.md).
         _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1", "GSI2")),
         _statement("Bus", ["events:PutEvents"], BUS),
+        # TOTP's enrolment and challenge (AssociateSoftwareToken, VerifySoftwareToken, RespondToAuthChallenge)
+        # are authorised by the user's tokens, not IAM; turning it on or off for the caller is an admin call.
         _statement("Users", ["cognito-idp:AdminDisableUser", "cognito-idp:AdminEnableUser",
-                             "cognito-idp:AdminUserGlobalSignOut"]
+                             "cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminSetUserMFAPreference"]
                    + (["cognito-idp:AdminConfirmSignUp"] if environment.get("AUTO_CONFIRM_USERS") == "true" else []),
                    POOL),
         _cursor_key(),

@@ -59,7 +59,7 @@ CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 FUNCTION_RULES = {"Notify": ("NotifyEvent", "notify", True), "Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
 # Routes API Gateway throttles more tightly than the stage: the sign-in routes send Cognito emails and draw on
 # the account's Cognito quotas; the webhook is open to anyone who can reach it (its signature is checked after).
-AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/refresh", "/auth/forgot-password",
+AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/mfa", "/auth/refresh", "/auth/forgot-password",
                "/auth/reset-password")
 WEBHOOK_ROUTE = "/webhooks/payments"
 # Functions whose cold start a customer waits for: published versions behind the LIVE_ALIAS alias, restored

@@ -57,6 +57,15 @@ class SignedIn:
     expires_in: int
 
 
+@dataclass(frozen=True)
+class Challenge:
+    """The pool asks for one more step before it issues tokens (`SOFTWARE_TOKEN_MFA`, `NEW_PASSWORD_REQUIRED`);
+    `session` carries the sign-in so far to the answer."""
+
+    name: str
+    session: str
+
+
 class IdentityProvider(Protocol):
     """Sign-up and sign-in for anyone with the app client; account administration for the app."""
 
@@ -64,8 +73,12 @@ class IdentityProvider(Protocol):
     def confirm_sign_up(self, email: str, code: str) -> None: ...
     def forgot_password(self, email: str) -> None: ...
     def confirm_forgot_password(self, email: str, code: str, password: str) -> None: ...
-    def password_sign_in(self, email: str, password: str) -> SignedIn | None: ...
-    def refresh_sign_in(self, refresh_token: str) -> SignedIn | None: ...
+    def password_sign_in(self, email: str, password: str) -> SignedIn | Challenge: ...
+    def refresh_sign_in(self, refresh_token: str) -> SignedIn | Challenge: ...
+    def answer_totp_challenge(self, email: str, session: str, code: str) -> SignedIn | Challenge: ...
+    def associate_totp(self, access_token: str) -> str: ...
+    def verify_totp(self, access_token: str, code: str) -> None: ...
+    def prefer_totp(self, username: str, enabled: bool) -> None: ...
     def admin_confirm(self, username: str) -> None: ...
     def disable(self, username: str) -> None: ...
     def enable(self, username: str) -> None: ...
@@ -100,12 +113,41 @@ class CognitoUserPool:
             self._idp().confirm_forgot_password(ClientId=settings().user_pool_client_id, Username=email,
                                                 ConfirmationCode=code, Password=password)
 
-    def password_sign_in(self, email: str, password: str) -> SignedIn | None:
-        """The tokens, or None when the pool asks for a challenge (e.g. NEW_PASSWORD_REQUIRED)."""
+    def password_sign_in(self, email: str, password: str) -> SignedIn | Challenge:
+        """The tokens, or the challenge the pool asks for first (SOFTWARE_TOKEN_MFA, NEW_PASSWORD_REQUIRED)."""
         return self._sign_in("USER_PASSWORD_AUTH", {"USERNAME": email, "PASSWORD": password})
 
-    def refresh_sign_in(self, refresh_token: str) -> SignedIn | None:
+    def refresh_sign_in(self, refresh_token: str) -> SignedIn | Challenge:
         return self._sign_in("REFRESH_TOKEN_AUTH", {"REFRESH_TOKEN": refresh_token})
+
+    def answer_totp_challenge(self, email: str, session: str, code: str) -> SignedIn | Challenge:
+        """A sign-in's SOFTWARE_TOKEN_MFA challenge answered with the authenticator's code (unsigned: the
+        session and the app client authorise it, not IAM)."""
+        with _refusals(self._SERVICE):
+            result = self._idp().respond_to_auth_challenge(
+                ClientId=settings().user_pool_client_id, ChallengeName="SOFTWARE_TOKEN_MFA", Session=session,
+                ChallengeResponses={"USERNAME": email, "SOFTWARE_TOKEN_MFA_CODE": code})
+        return self._signed_in(result)
+
+    def associate_totp(self, access_token: str) -> str:
+        """A new TOTP secret for the access token's user (unsigned: the token authorises it)."""
+        with _refusals(self._SERVICE):
+            return self._idp().associate_software_token(AccessToken=access_token)["SecretCode"]
+
+    def verify_totp(self, access_token: str, code: str) -> None:
+        """The authenticator's first code, proving it holds the secret; a wrong one is refused
+        (`EnableSoftwareTokenMFAException` in AWS, `CodeMismatchException` in the emulator)."""
+        with _refusals(self._SERVICE):
+            result = self._idp().verify_software_token(AccessToken=access_token, UserCode=code)
+        if result.get("Status") != "SUCCESS":
+            raise ProviderError(self._SERVICE, "EnableSoftwareTokenMFAException")
+
+    def prefer_totp(self, username: str, enabled: bool) -> None:
+        """TOTP on as the user's preferred (and only) second factor, or off."""
+        with _refusals(self._SERVICE):
+            self._idp().admin_set_user_mfa_preference(
+                UserPoolId=settings().user_pool_id, Username=username,
+                SoftwareTokenMfaSettings={"Enabled": enabled, "PreferredMfa": enabled})
 
     def admin_confirm(self, username: str) -> None:
         self._admin("admin_confirm_sign_up", username)
@@ -140,13 +182,17 @@ class CognitoUserPool:
             if not token:
                 return ids
 
-    def _sign_in(self, flow: str, parameters: dict[str, str]) -> SignedIn | None:
+    def _sign_in(self, flow: str, parameters: dict[str, str]) -> SignedIn | Challenge:
         with _refusals(self._SERVICE):
             result = self._idp().initiate_auth(ClientId=settings().user_pool_client_id, AuthFlow=flow,
                                                AuthParameters=parameters)
+        return self._signed_in(result)
+
+    @staticmethod
+    def _signed_in(result: dict[str, Any]) -> SignedIn | Challenge:
         tokens = result.get("AuthenticationResult")
         if not tokens:
-            return None
+            return Challenge(name=result.get("ChallengeName") or "", session=result.get("Session") or "")
         return SignedIn(id_token=tokens["IdToken"], access_token=tokens["AccessToken"],
                         refresh_token=tokens.get("RefreshToken"), expires_in=tokens.get("ExpiresIn", 3600))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, RootModel, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from chalicelib.core.models import ApiModel, PageQuery, PostalAddress, SchemaHint, Text, Timestamp
@@ -38,6 +38,56 @@ class Tokens(ApiModel):
     access_token: str
     refresh_token: str
     expires_in: int = Field(ge=0)
+
+
+# What Cognito issues and takes: a JWT (three base64url parts), a sign-in session, a TOTP code.
+AccessToken = Annotated[str, StringConstraints(min_length=1, max_length=8192,
+                                               pattern=r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*$")]
+SignInSession = Annotated[str, StringConstraints(min_length=20, max_length=2048, pattern=r"^[A-Za-z0-9+/=_.\-]+$")]
+TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$"), SchemaHint(maxLength=6)]
+
+
+class MfaChallenge(ApiModel):
+    """The password was right and the account has TOTP on: answer with POST /auth/mfa and this session."""
+
+    challenge: Literal["SOFTWARE_TOKEN_MFA"]
+    session: str
+
+
+def _one_of(schema: dict, model: type) -> None:
+    # A sign-in's answer is one shape or the other, never both: oneOf, not pydantic's anyOf.
+    schema["oneOf"] = schema.pop("anyOf")
+
+
+class LoginResult(RootModel[Tokens | MfaChallenge]):
+    """What POST /auth/login answers: the tokens, or the second factor's challenge."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of, defer_build=True)
+
+
+class MfaAnswer(ApiModel):
+    email: Email
+    session: SignInSession
+    code: TotpCode
+
+
+class TotpSetupRequest(ApiModel):
+    """The caller's access token (from the same sign-in as the ID token they call with): Cognito's TOTP
+    enrolment is authorised by it, not by the ID token."""
+
+    access_token: AccessToken
+
+
+class TotpSecret(ApiModel):
+    """The secret to put in an authenticator app, also as a URI for a QR code."""
+
+    secret_code: str
+    otpauth_uri: str
+
+
+class TotpVerifyRequest(ApiModel):
+    access_token: AccessToken
+    code: TotpCode
 
 
 def _strong_password(value: str) -> str:
@@ -138,7 +188,7 @@ class ProfilePatch(ApiModel):
     marketing: MarketingPreferences | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
-    def _something_to_change(self) -> "ProfilePatch":
+    def _something_to_change(self) -> ProfilePatch:
         if not self.model_fields_set:
             raise ValueError("at least one of name, phone, marketing is required")
         for required in ("name", "marketing"):  # phone may be cleared with null; these may not

@@ -1,4 +1,5 @@
-"""Routes of accounts: sign-up and sign-in, my profile and address book, export and erasure, staff's view."""
+"""Routes of accounts: sign-up and sign-in (TOTP as a second factor), my profile and address book, export and
+erasure, staff's view."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from chalicelib.users.models import (
     ErasureAccepted,
     ForgotPasswordRequest,
     LoginRequest,
+    LoginResult,
+    MfaAnswer,
     ProfileOut,
     ProfilePatch,
     RefreshRequest,
@@ -21,6 +24,9 @@ from chalicelib.users.models import (
     RegisterRequest,
     ResetPasswordRequest,
     Tokens,
+    TotpSecret,
+    TotpSetupRequest,
+    TotpVerifyRequest,
     UserListQuery,
     UserStatusChange,
 )
@@ -61,9 +67,17 @@ def confirm_registration():
 
 
 @routes.route("/auth/login", methods=["POST"])
-@doc("Log in: ID, access and refresh tokens", "public", body=LoginRequest, returns=Tokens, errors=(401, 403, 429))
+@doc("Log in: ID, access and refresh tokens, or the TOTP challenge to answer at /auth/mfa", "public",
+     body=LoginRequest, returns=LoginResult, errors=(401, 403, 429))
 def login():
     return respond(auth_service().login(body(LoginRequest)))
+
+
+@routes.route("/auth/mfa", methods=["POST"])
+@doc("Finish a login with the authenticator's code: the tokens", "public", body=MfaAnswer, returns=Tokens,
+     errors=(401, 403, 429))
+def answer_mfa():
+    return respond(auth_service().answer_mfa(body(MfaAnswer)))
 
 
 @routes.route("/auth/refresh", methods=["POST"])
@@ -139,6 +153,30 @@ def replace_address(address_id):
 @doc("Delete an address (the default passes to another)", "user", status=204, errors=(409,))
 def delete_address(address_id):
     users().delete_address(caller(), address_id)
+    return respond(status=204)
+
+
+# Cognito's TOTP enrolment is authorised by the user's access token, which the body carries; the
+# Authorization header's ID token says who calls, and the access token must be theirs.
+@routes.route("/me/mfa/totp", methods=["POST"])
+@doc("Start TOTP enrolment: a secret (and otpauth URI) for an authenticator app", "user",
+     body=TotpSetupRequest, returns=TotpSecret, errors=(429,))
+def start_totp():
+    return respond(auth_service().start_totp(caller(), body(TotpSetupRequest)))
+
+
+@routes.route("/me/mfa/totp/verify", methods=["POST"])
+@doc("Finish TOTP enrolment with the authenticator's first code: every later login asks for a code", "user",
+     body=TotpVerifyRequest, status=204, errors=(409, 429))
+def verify_totp():
+    auth_service().verify_totp(caller(), body(TotpVerifyRequest))
+    return respond(status=204)
+
+
+@routes.route("/me/mfa", methods=["DELETE"])
+@doc("Turn TOTP off: the password alone signs in again", "user", status=204, errors=(429,))
+def disable_mfa():
+    auth_service().disable_mfa(caller())
     return respond(status=204)
 
 

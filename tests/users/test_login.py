@@ -90,11 +90,11 @@ def test_throttling_by_cognito_is_429(client, member):
 
 
 def test_a_challenge_the_api_does_not_offer_is_403(client):
-    from chalicelib.core.gateways import replaced
+    from chalicelib.core.gateways import Challenge, replaced
 
     class AsksForANewPassword:
         def password_sign_in(self, email, password):
-            return None
+            return Challenge(name="NEW_PASSWORD_REQUIRED", session="s" * 40)
 
     with replaced(identity_provider=AsksForANewPassword()):
         response = login(client, "ann@example.com", PASSWORD)
