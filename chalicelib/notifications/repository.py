@@ -5,12 +5,14 @@ SKIPPED when there is nobody to send it to; absent where sending is off.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.core.dynamo import (
     Page,
+    Update,
     condition_failed,
     ddb,
     every_item,
@@ -20,21 +22,12 @@ from chalicelib.core.dynamo import (
     old_item_of,
     query_page,
     table_name,
-    to_attr,
     to_item,
 )
+from chalicelib.notifications import keys
 from chalicelib.notifications.models import Notification
-from chalicelib.users.keys import user_pk
 
 EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED = "PENDING", "SENT", "SKIPPED"
-
-
-def _sk(notification_id: str) -> str:
-    return f"NOTIFICATION#{notification_id}"
-
-
-def feed_partition(user_id: str) -> str:
-    return f"NOTIFICATIONS#{user_id}"
 
 
 def _notification(item: dict[str, Any]) -> Notification:
@@ -45,10 +38,10 @@ class NotificationRepository:
     def add(self, notification: Notification, expires_at: int, email_status: str | None) -> tuple[bool, str | None]:
         """Store once per id, with its email's state. Returns (stored now?, the email state of the one stored):
         a repeated event learns whether its email is still to be sent, in the same call."""
-        item = {"PK": user_pk(notification.user_id), "SK": _sk(notification.id), "type": "NOTIFICATION",
-                "expiresAt": expires_at, **notification.model_dump(), "email_status": email_status,
-                "GSI1PK": feed_partition(notification.user_id),
-                "GSI1SK": f"{notification.created_at}#{notification.id}"}
+        item = {"PK": keys.user_pk(notification.user_id), "SK": keys.notification_sk(notification.id),
+                "type": "NOTIFICATION", "expiresAt": expires_at, **notification.model_dump(),
+                "email_status": email_status, "GSI1PK": keys.feed_partition(notification.user_id),
+                "GSI1SK": keys.feed_sort(notification.created_at, notification.id)}
         try:
             ddb().put_item(TableName=table_name(), Item=to_item(item), ConditionExpression="attribute_not_exists(PK)",
                            ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -62,27 +55,23 @@ class NotificationRepository:
         """Record that the email was sent (or will never be): a later delivery of the event sends nothing."""
         try:
             ddb().update_item(
-                TableName=table_name(), Key=key(user_pk(notification.user_id), _sk(notification.id)),
-                UpdateExpression="SET email_status = :status, email_settled_at = :at",
-                ConditionExpression="email_status = :pending",
-                ExpressionAttributeValues={":status": to_attr(status), ":at": to_attr(at),
-                                           ":pending": to_attr(EMAIL_PENDING)})
+                TableName=table_name(), Key=key(*keys.notification_key(notification.user_id, notification.id)),
+                **Update().set_all({"email_status": status, "email_settled_at": at}).request(
+                    "#email_status = :pending", values={":pending": EMAIL_PENDING}))
         except ClientError as exc:
             if not condition_failed(exc):  # settled already by a concurrent delivery, or erased since
                 raise
 
     def feed(self, user_id: str, limit: int, cursor: str | None) -> Page:
-        page = query_page(feed_partition(user_id), index="GSI1", limit=limit, cursor=cursor, forward=False)
+        page = query_page(keys.feed_partition(user_id), index="GSI1", limit=limit, cursor=cursor, forward=False)
         page.items = [_notification(item) for item in page.items]
         return page
 
     def mark_read(self, user_id: str, notification_id: str, read_at: str) -> Notification | None:
         try:
             result = ddb().update_item(
-                TableName=table_name(), Key=key(user_pk(user_id), _sk(notification_id)),
-                UpdateExpression="SET read_at = if_not_exists(read_at, :now)",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":now": to_attr(read_at)}, ReturnValues="ALL_NEW")
+                TableName=table_name(), Key=key(*keys.notification_key(user_id, notification_id)),
+                **Update().set_if_absent("read_at", read_at).request("attribute_exists(PK)"), ReturnValues="ALL_NEW")
         except ClientError as exc:
             if condition_failed(exc):
                 return None
@@ -91,7 +80,7 @@ class NotificationRepository:
 
     def delete_all_of(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
         """Delete a user's notifications, each while `has_time()`; True once none is left."""
-        for item in every_item(feed_partition(user_id), index="GSI1"):
+        for item in every_item(keys.feed_partition(user_id), index="GSI1"):
             if not has_time():
                 return False
             ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
