@@ -12,17 +12,20 @@ _UNREAD: Any = object()
 
 def read_then_write(read: Callable[[], Seen], write: Callable[[Seen], Result], *,
                     lost: type[Exception] | tuple[type[Exception], ...], attempts: int,
-                    gave_up: Callable[[], Exception], seen: Seen = _UNREAD) -> Result:
+                    gave_up: Callable[[], Exception], seen: Seen = _UNREAD,
+                    seen_in: Callable[[Any], Seen] | None = None) -> Result:
     """`write(read())` until `write` stops raising `lost` (someone changed the item between the
     read and the conditional write), at most `attempts` times; then `gave_up()` is raised.
 
-    `seen` is a first read the caller already made (the first attempt writes from it). Anything
-    else `read` or `write` raises (not found, a rule refusing the change) ends the loop at once.
+    `seen` is a first read the caller already made (the first attempt writes from it); `seen_in`
+    takes the item from a lost race's exception (as the refused write found it), so the next
+    attempt writes from that instead of reading again. Anything else `read` or `write` raises
+    (not found, a rule refusing the change) ends the loop at once.
     """
-    for attempt in range(attempts):
-        current = seen if attempt == 0 and seen is not _UNREAD else read()
+    for _attempt in range(attempts):
+        current = read() if seen is _UNREAD else seen
         try:
             return write(current)
-        except lost:
-            continue
+        except lost as race:
+            seen = seen_in(race) if seen_in is not None else _UNREAD
     raise gave_up()

@@ -62,3 +62,21 @@ def test_anything_but_a_lost_race_ends_it_at_once():
     with pytest.raises(ValueError):
         read_then_write(reader(log), refuse, lost=Lost, attempts=3, gave_up=GaveUp)
     assert log == [("read",), ("write", 1)]
+
+
+def test_a_lost_race_that_hands_back_the_item_is_decided_again_from_it_without_a_read():
+    class LostWith(Exception):
+        def __init__(self, current):
+            self.current = current
+
+    log: list = []
+
+    def write(seen):
+        log.append(("write", seen))
+        if seen < 2:
+            raise LostWith(seen + 1)
+        return f"wrote from {seen}"
+
+    result = read_then_write(reader(log), write, lost=LostWith, attempts=3, gave_up=GaveUp,
+                             seen_in=lambda race: race.current)
+    assert result == "wrote from 2" and log == [("read",), ("write", 1), ("write", 2)]
