@@ -9,11 +9,12 @@ from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import Page, TransactionContended, TransactionRejected
+from chalicelib.core.dynamo import Page, TransactionContended, model_from_item
 from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.models import PageQuery
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
 from chalicelib.orders.models import MAX_REFUNDS_SHOWN, RESTOCKABLE, Order, OrderRefund
@@ -23,7 +24,6 @@ from chalicelib.orders.repository import (
     OrderNotAsRead,
     OrderRepository,
     canonical_json,
-    order_from_item,
 )
 from chalicelib.payments.events import RefundRequested
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
@@ -41,6 +41,11 @@ class Planned:
     restock: dict[str, int]
     event: Envelope
     items: list[dict[str, Any]]
+    companions: int = 0  # items written alongside, after the order's and the refund's
+
+
+def order_keeps_changing() -> Conflict:
+    return Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
 
 
 def refundable(order: Order) -> int:
@@ -62,8 +67,8 @@ class RefundService:
         refund_id = keys.refund_id_for(order_id, idempotency_key)
         request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
         restock = {line.product_id: line.quantity for line in request.restock}
-        order = self.orders.get(order_id)
-        for _attempt in range(_ATTEMPTS):
+
+        def write(order: Order | None) -> Refund:
             if order is None:
                 raise NotFound(f"Order {order_id} was not found.")
             try:
@@ -82,13 +87,14 @@ class RefundService:
                 if replay:
                     return replay
                 raise Conflict("The refund could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
-            except OrderNotAsRead as changed:
-                order = changed.current  # another refund or a transition got in first: judge again
-                continue
             except TransactionContended:
-                break
+                raise order_keeps_changing() from None
             return planned.refund
-        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+        # Another refund or a transition got in first: judged again from the order as the refused write found it.
+        return read_then_write(lambda: self.orders.get(order_id), write, lost=OrderNotAsRead,
+                               seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
+                               gave_up=order_keeps_changing)
 
     def plan(self, order: Order, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
              actor: str, request_hash: str, return_id: str | None = None,
@@ -118,18 +124,12 @@ class RefundService:
                                        position=count if count < MAX_REFUNDS_SHOWN else None,
                                        user_id=order.user_id, event=event, return_id=return_id),
                  *(companions or []), *self.orders.restock_items(restock)]
-        return Planned(refund, restock, event, items)
+        return Planned(refund, restock, event, items, companions=len(companions or []))
 
     def write(self, planned: Planned) -> None:
         """Commit a planned refund, then publish its event. Raises RefundExists, OrderNotAsRead, or
-        TransactionRejected naming another item (a companion's condition)."""
-        try:
-            self.refunds.commit(planned.items, refund_position=1)
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                old = rejected.old(0)
-                raise OrderNotAsRead(order_from_item(old) if old else None) from None
-            raise
+        CompanionRejected (a companion's condition)."""
+        self.refunds.commit(planned.items, companions=planned.companions)
         metrics.count("RefundsRequested")
         metrics.count("RefundRequestedAmount", planned.refund.amount)
         announce([(*keys_of(planned.refund), planned.event)])
@@ -168,17 +168,16 @@ class RefundService:
     def record(self, event: PaymentEvent) -> PaymentAck:
         """Record a refund's confirmation or refusal once; settle the refund and its order in the same write.
         An unknown refund, or an amount or currency not the refund's, is recorded for review."""
-        for _attempt in range(_ATTEMPTS):
-            order, item = self.orders.get_many(event.order_id, keys.refund_sk(event.refund_id))
-            refund = Refund.model_validate({k: v for k, v in item.items() if k in Refund.model_fields}) \
-                if item and order else None
+        def write(read: tuple[Order | None, dict[str, Any] | None]) -> PaymentAck:
+            order, item = read
+            refund = model_from_item(Refund, item) if item and order else None
             received = iso()
             outcome, reason = "APPLIED", None
             if refund is None:
                 outcome, reason = "REVIEW", "unknown refund"
             elif (event.amount, event.currency) != (refund.amount, refund.currency):
-                outcome, reason = "REVIEW", f"expected {refund.amount} {refund.currency}, " \
-                                            f"got {event.amount} {event.currency}"
+                outcome, reason = "REVIEW", (f"expected {refund.amount} {refund.currency}, "
+                                             f"got {event.amount} {event.currency}")
             elif refund.status != "REQUESTED":
                 outcome, reason = "IGNORED", f"refund was {refund.status} already"
             succeeded = event.type == "refund.succeeded"
@@ -192,13 +191,11 @@ class RefundService:
                 else:
                     entry = self._settle(order, refund, item, event, succeeded, received)
             except (PaymentAlreadyRecorded, _AlreadyRecorded):
-                known = self.ledger.get(event.id)
-                if known is not None:
-                    metrics.count("DuplicatesSuppressed")
-                    return _ack(known, duplicate=True)
-                continue
-            except (OrderChanged, TransactionContended, _RefundChanged):
-                continue
+                known = self.ledger.get(event.id)  # a repeat: answer as the first delivery was recorded
+                if known is None:
+                    raise  # recorded, not yet readable: look again
+                metrics.count("DuplicatesSuppressed")
+                return _ack(known, duplicate=True)
             if outcome == "REVIEW":
                 metrics.count("PaymentsForReview")
             elif outcome == "APPLIED":
@@ -206,7 +203,14 @@ class RefundService:
             else:
                 metrics.count("PaymentsNotApplied")
             return _ack(entry, duplicate=False)
-        raise ServiceUnavailable("The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED")
+
+        # A lost race (the order or the refund changed, the ledger record is not readable yet) is judged again
+        # from a new read.
+        return read_then_write(lambda: self.orders.get_many(event.order_id, keys.refund_sk(event.refund_id)), write,
+                               lost=(OrderChanged, TransactionContended, _RefundChanged, PaymentAlreadyRecorded,
+                                     _AlreadyRecorded),
+                               attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
+                                   "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
     def _settle(self, order: Order, refund: Refund, item: dict[str, Any], event: PaymentEvent, succeeded: bool,
                 received: str) -> LedgerEntry:

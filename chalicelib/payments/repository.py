@@ -24,6 +24,7 @@ from chalicelib.core.dynamo import (
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_fields, outbox_puts
 from chalicelib.orders.keys import REFUND_SK_PREFIX, order_pk, payment_event_pk, refund_sk
+from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, order_from_item
 from chalicelib.payments.models import LedgerEntry, Refund
 
 SK = "PAYMENTEVENT"
@@ -117,14 +118,21 @@ class RefundRepository:
         return {"Update": {"TableName": table_name(), "Key": key(order_pk(order_id), refund_sk(refund_id)),
                            **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
 
-    def commit(self, items: list[dict[str, Any]], refund_position: int) -> None:
-        """Write a refund's transaction (its order's reservation first). Raises RefundExists, or
-        TransactionRejected for the caller to read (the order's item at position 0)."""
+    def commit(self, items: list[dict[str, Any]], companions: int = 0) -> None:
+        """Write a refund's transaction: its order's reservation, the refund, then `companions` items written
+        alongside (then any restock). Raises RefundExists, OrderNotAsRead (the order as the refused write
+        found it) or CompanionRejected (the companion's position among them)."""
         try:
             transact_write(items)
         except TransactionRejected as rejected:
-            if rejected.failed(refund_position):
+            if rejected.failed(1):
                 raise RefundExists() from None
+            if rejected.failed(0):
+                old = rejected.old(0)
+                raise OrderNotAsRead(order_from_item(old) if old else None) from None
+            for position in range(companions):
+                if rejected.failed(2 + position):
+                    raise CompanionRejected(position) from None
             raise
 
 

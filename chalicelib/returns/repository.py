@@ -3,22 +3,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.core.dynamo import Page, Update, ddb, from_item, key, model_from_item, query_page, table_name, to_item
+from chalicelib.core.dynamo import (
+    Page,
+    TransactionRejected,
+    Update,
+    ddb,
+    from_item,
+    key,
+    model_from_item,
+    query_page,
+    table_name,
+    to_item,
+    transact_write,
+)
+from chalicelib.orders.repository import OrderNotAsRead, order_from_item
+from chalicelib.returns.keys import RETURN_SK, order_returns_partition, return_pk, status_partition
 from chalicelib.returns.models import Return
 
-SK = "RETURN"
+
+class ReturnDecided(Exception):
+    """The return is no longer REQUESTED: received or rejected meanwhile."""
 
 
-def return_pk(return_id: str) -> str:
-    return f"RETURN#{return_id}"
-
-
-def order_returns_partition(order_id: str) -> str:
-    return f"ORDERRETURNS#{order_id}"
-
-
-def status_partition(status: str) -> str:
-    return f"RETURNSTATUS#{status}"
+def _order_not_as_read(rejected: TransactionRejected) -> OrderNotAsRead:
+    """The order's item (first in the transaction) refused: the order as it was, to judge again from."""
+    old = rejected.old(0)
+    return OrderNotAsRead(order_from_item(old) if old else None)
 
 
 def _return(item: dict[str, Any]) -> Return:
@@ -32,7 +42,7 @@ def _owner(item: dict[str, Any]) -> str:
 class ReturnRepository:
     def get(self, return_id: str) -> tuple[Return, str] | None:
         """The return and who asked for it."""
-        item = ddb().get_item(TableName=table_name(), Key=key(return_pk(return_id), SK), ConsistentRead=True).get("Item")
+        item = ddb().get_item(TableName=table_name(), Key=key(return_pk(return_id), RETURN_SK), ConsistentRead=True).get("Item")
         if not item:
             return None
         plain = from_item(item)
@@ -40,7 +50,7 @@ class ReturnRepository:
 
     def put_item(self, ret: Return, user_id: str) -> dict[str, Any]:
         sort_key = f"{ret.created_at}#{ret.id}"
-        item = {"PK": return_pk(ret.id), "SK": SK, "type": "RETURN", **ret.model_dump(mode="json"),
+        item = {"PK": return_pk(ret.id), "SK": RETURN_SK, "type": "RETURN", **ret.model_dump(mode="json"),
                 "user_id": user_id, "GSI1PK": order_returns_partition(ret.order_id), "GSI1SK": sort_key,
                 "GSI2PK": status_partition(ret.status), "GSI2SK": sort_key}
         return {"Put": {"TableName": table_name(), "Item": to_item(item),
@@ -55,8 +65,38 @@ class ReturnRepository:
             update.set("refund_id", refund_id)
         if rejection_reason:
             update.set("rejection_reason", rejection_reason)
-        return {"Update": {"TableName": table_name(), "Key": key(return_pk(ret.id), SK),
+        return {"Update": {"TableName": table_name(), "Key": key(return_pk(ret.id), RETURN_SK),
                            **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
+
+    def record(self, ret: Return, user_id: str, reservation: dict[str, Any]) -> None:
+        """Write a new return with its order's `reservation` of the units. Raises OrderNotAsRead."""
+        try:
+            transact_write([reservation, self.put_item(ret, user_id)])
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                raise _order_not_as_read(rejected) from None
+            raise
+
+    def receive(self, reservation: dict[str, Any], decided: dict[str, Any], restock: list[dict[str, Any]]) -> None:
+        """Receive a return with nothing left to refund: its order's `reservation` counting the units back,
+        the return `decided`, the units `restock`ed. Raises OrderNotAsRead or ReturnDecided."""
+        try:
+            transact_write([reservation, decided, *restock])
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                raise _order_not_as_read(rejected) from None
+            if rejected.failed(1):
+                raise ReturnDecided() from None
+            raise
+
+    def reject(self, decided: dict[str, Any], release: dict[str, Any]) -> None:
+        """Reject a return: it is `decided` and its order's `release` frees its units. Raises ReturnDecided."""
+        try:
+            transact_write([decided, release])
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                raise ReturnDecided() from None
+            raise
 
     def of_order(self, order_id: str, limit: int, cursor: str | None) -> Page:
         page = query_page(order_returns_partition(order_id), index="GSI1", limit=limit, cursor=cursor)

@@ -7,18 +7,19 @@ from datetime import timedelta
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import Page, TransactionContended, TransactionRejected, transact_write
+from chalicelib.core.dynamo import Page, TransactionContended
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import iso, new_id, now
 from chalicelib.core.models import PageQuery
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order
-from chalicelib.orders.repository import OrderNotAsRead, OrderRepository, order_from_item
-from chalicelib.payments.refunds import RefundService, refundable
+from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, OrderRepository
+from chalicelib.payments.refunds import RefundService, order_keeps_changing, refundable
 from chalicelib.payments.repository import RefundExists
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
-from chalicelib.returns.repository import ReturnRepository
+from chalicelib.returns.repository import ReturnDecided, ReturnRepository
 
 _ATTEMPTS = 5
 
@@ -45,27 +46,24 @@ class ReturnService:
 
     def request(self, who: Caller, order_id: str, request: ReturnRequest) -> Return:
         lines = {line.product_id: line.quantity for line in request.lines}
-        order = self.orders.get(order_id)
-        for _attempt in range(_ATTEMPTS):
+
+        def write(order: Order | None) -> Return:
             if order is None or order.user_id != who.user_id:
                 raise NotFound(f"Order {order_id} was not found.")
             window_opened = self._check(order, lines)
             ret = Return(id=new_id(), order_id=order.id, lines=request.lines, reason=request.reason,
                          status="REQUESTED", created_at=iso())
             try:
-                transact_write([self.orders.return_reservation(order, lines, window_opened),
-                                self.returns.put_item(ret, who.user_id)])
-            except TransactionRejected as rejected:
-                if not rejected.failed(0):
-                    raise
-                old = rejected.old(0)
-                order = order_from_item(old) if old else None  # another return got in first: judge again
-                continue
+                self.returns.record(ret, who.user_id, self.orders.return_reservation(order, lines, window_opened))
             except TransactionContended:
-                break
+                raise order_keeps_changing() from None
             metrics.count("ReturnsRequested")
             return ret
-        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+        # Another return got in first: judged again from the order as the refused write found it.
+        return read_then_write(lambda: self.orders.get(order_id), write, lost=OrderNotAsRead,
+                               seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
+                               gave_up=order_keeps_changing)
 
     @staticmethod
     def _check(order: Order, lines: dict[str, int]) -> str:
@@ -110,8 +108,8 @@ class ReturnService:
         with the return's move to RECEIVED, in one write."""
         ret = self._requested(return_id)
         lines = {line.product_id: line.quantity for line in ret.lines}
-        order = self.orders.get(ret.order_id)
-        for _attempt in range(_ATTEMPTS):
+
+        def write(order: Order | None) -> Return:
             if order is None:
                 raise NotFound(f"Order {ret.order_id} was not found.")
             moment = iso()
@@ -126,27 +124,19 @@ class ReturnService:
                     self.refunds.write(planned)
                 else:
                     RefundService._check_restock(order, lines)
-                    self._restock_only(order, lines, decided, moment)
-            except OrderNotAsRead as changed:
-                order = changed.current
-                continue
-            except (RefundExists, TransactionRejected):
+                    self.returns.receive(self.orders.refund_reservation(order, None, lines, moment), decided,
+                                         self.orders.restock_items(lines))
+            except (RefundExists, CompanionRejected, ReturnDecided):
                 raise _already_decided(self._requested(return_id)) from None  # received or rejected meanwhile
             except TransactionContended:
-                break
+                raise order_keeps_changing() from None
             metrics.count("ReturnsReceived")
             return ret.model_copy(update={"status": "RECEIVED", "decided_at": moment, "refund_id": refund_id})
-        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
 
-    def _restock_only(self, order: Order, lines: dict[str, int], decided: dict, moment: str) -> None:
-        try:
-            transact_write([self.orders.refund_reservation(order, None, lines, moment), decided,
-                            *self.orders.restock_items(lines)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                old = rejected.old(0)
-                raise OrderNotAsRead(order_from_item(old) if old else None) from None
-            raise
+        # Another refund or a transition got in first: judged again from the order as the refused write found it.
+        return read_then_write(lambda: self.orders.get(ret.order_id), write, lost=OrderNotAsRead,
+                               seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
+                               gave_up=order_keeps_changing)
 
     def reject(self, staff: Caller, return_id: str, rejection: Rejection) -> Return:
         """Refuse a return: its units are no longer being returned (the customer may ask again)."""
@@ -154,9 +144,9 @@ class ReturnService:
         moment = iso()
         lines = {line.product_id: line.quantity for line in ret.lines}
         try:
-            transact_write([self.returns.decide_item(ret, "REJECTED", moment, rejection_reason=rejection.reason),
-                            self.orders.return_release(ret.order_id, lines)])
-        except TransactionRejected:
+            self.returns.reject(self.returns.decide_item(ret, "REJECTED", moment, rejection_reason=rejection.reason),
+                                self.orders.return_release(ret.order_id, lines))
+        except ReturnDecided:
             raise _already_decided(self._requested(return_id)) from None
         metrics.count("ReturnsRejected")
         return ret.model_copy(update={"status": "REJECTED", "decided_at": moment,

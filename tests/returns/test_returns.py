@@ -197,3 +197,34 @@ def test_receiving_twice_at_once_restocks_once(client, between, bus):
     assert sorted([first["response"].status_code, second.status_code]) == [200, 409]
     assert stock_of(client, product_id) == 4
     assert len(bus.of_type("RefundRequested")) == 1
+
+
+def test_a_return_rejected_while_it_is_received_is_answered_as_decided(client, between, bus):
+    from chalicelib.payments.repository import RefundRepository
+
+    order, product_id = delivered(client, quantity=2, stock=4)
+    ret = ask(client, order, [{"productId": product_id, "quantity": 2}]).json
+    rejected = {}
+    between(RefundRepository, "commit", lambda: rejected.update(response=call(
+        client, "post", f"/admin/returns/{ret['id']}/reject", {"reason": "worn"}, ADMIN)))
+    received = receive(client, ret)
+    assert rejected["response"].status_code == 200
+    assert received.status_code == 409 and received.json["error"]["code"] == "RETURN_ALREADY_DECIDED"
+    assert stock_of(client, product_id) == 2 and bus.of_type("RefundRequested") == []
+
+
+def test_receiving_twice_at_once_with_nothing_left_to_refund_restocks_once(client, between, bus):
+    from chalicelib.returns.repository import ReturnRepository
+
+    order, product_id = delivered(client, quantity=2, stock=4)
+    refunded = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "goodwill"},
+                    {**ADMIN, "Idempotency-Key": "refund-everything"})
+    assert refunded.status_code == 201, refunded.body
+    ret = ask(client, order, [{"productId": product_id, "quantity": 2}]).json
+    first = {}
+    between(ReturnRepository, "receive", lambda: first.update(response=receive(client, ret)))
+    second = receive(client, ret)
+    assert sorted([first["response"].status_code, second.status_code]) == [200, 409]
+    assert [r.json["refundId"] for r in (first["response"], second) if r.status_code == 200] == [None]
+    assert stock_of(client, product_id) == 4
+    assert len(bus.of_type("RefundRequested")) == 1  # the goodwill refund's only
