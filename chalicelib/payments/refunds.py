@@ -1,4 +1,4 @@
-"""Refunds: staff ask for money back, once per Idempotency-Key, never beyond what was captured; the
+"""Refunds: staff ask for money back, once per request key, never beyond what was captured; the
 provider confirms or refuses each one through the payment webhook."""
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ class RefundService:
             return None
         refund, stored = found
         if stored.get("request_hash") != request_hash:
-            raise ValidationFailed("This Idempotency-Key was used with a different request.",
+            raise ValidationFailed("This request key was used already, for a different request.",
                                    code="IDEMPOTENCY_KEY_REUSED")
         return refund
 

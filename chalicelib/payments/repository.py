@@ -76,7 +76,7 @@ class PaymentLedger:
 
 
 class RefundExists(Exception):
-    """A refund with this id is recorded already (the same Idempotency-Key, sent again or concurrently)."""
+    """A refund with this id is recorded already (the same request key, sent again or concurrently)."""
 
 
 def _refund(item: dict[str, Any]) -> Refund:
