@@ -164,13 +164,10 @@ class ProductRepository:
         from botocore.exceptions import ClientError
 
         request = {"TableName": table_name(), "Key": _product_key(product_id),
-                   "UpdateExpression": "SET #images.#id = :image ADD #slots :one",
-                   "ConditionExpression": "attribute_exists(PK) AND #status = :active "
-                                          "AND (attribute_not_exists(#slots) OR #slots < :max)",
-                   "ExpressionAttributeNames": {"#images": "images", "#id": image["id"], "#slots": "image_slots",
-                                                "#status": "status"},
-                   "ExpressionAttributeValues": to_item({":image": image, ":one": 1, ":active": "ACTIVE",
-                                                         ":max": max_images}),
+                   **Update().set(("images", image["id"]), image).add("image_slots", 1).request(
+                       "attribute_exists(PK) AND #status = :active "
+                       "AND (attribute_not_exists(#image_slots) OR #image_slots < :max)",
+                       names={"#status": "status"}, values={":active": "ACTIVE", ":max": max_images}),
                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         for _attempt in range(2):
             try:
@@ -192,20 +189,14 @@ class ProductRepository:
     def settle_image(self, product_id: str, image_id: str, fields: dict[str, Any], events: list[Envelope]) -> None:
         """Mark a PENDING image READY or REJECTED (`fields`), with the events announcing it, in one transaction.
         A rejected image frees its slot. Raises ImageChanged if it is no longer pending (a redelivery)."""
-        names = {"#images": "images", "#id": image_id, "#istatus": "status"}
-        values = {":pending": "PENDING"}
-        sets = []
-        for number, (name, value) in enumerate(fields.items()):
-            names[f"#f{number}"], values[f":f{number}"] = name, value
-            sets.append(f"#images.#id.#f{number} = :f{number}")
-        expression = "SET " + ", ".join(sets)
+        change = Update()
+        for name, value in fields.items():
+            change.set(("images", image_id, name), value)
         if fields.get("status") == "REJECTED":
-            expression += " ADD #slots :minus"
-            names["#slots"], values[":minus"] = "image_slots", -1
-        update = {"Update": {"TableName": table_name(), "Key": _product_key(product_id),
-                             "UpdateExpression": expression,
-                             "ConditionExpression": "#images.#id.#istatus = :pending",
-                             "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values)}}
+            change.add("image_slots", -1)
+        update = {"Update": {"TableName": table_name(), "Key": _product_key(product_id), **change.request(
+            "#images.#image.#status = :pending", names={"#image": image_id, "#status": "status"},
+            values={":pending": "PENDING"})}}
         try:
             transact_write([update, *outbox_puts(events)])
         except TransactionRejected:
@@ -215,15 +206,13 @@ class ProductRepository:
         """Remove an image still in `status` (freeing its slot unless it was rejected, which freed it)."""
         from botocore.exceptions import ClientError
 
-        expression = "REMOVE #images.#id" + ("" if status == "REJECTED" else " ADD #slots :minus")
-        names = {"#images": "images", "#id": image_id, "#istatus": "status"}
-        values: dict[str, Any] = {":seen": status}
+        change = Update().remove(("images", image_id))
         if status != "REJECTED":
-            names["#slots"], values[":minus"] = "image_slots", -1
+            change.add("image_slots", -1)
         try:
-            ddb().update_item(TableName=table_name(), Key=_product_key(product_id), UpdateExpression=expression,
-                              ConditionExpression="#images.#id.#istatus = :seen", ExpressionAttributeNames=names,
-                              ExpressionAttributeValues=to_item(values))
+            ddb().update_item(TableName=table_name(), Key=_product_key(product_id), **change.request(
+                "#images.#image.#status = :seen", names={"#image": image_id, "#status": "status"},
+                values={":seen": status}))
         except ClientError as exc:
             if condition_failed(exc):
                 raise ImageChanged(image_id) from None

@@ -80,13 +80,16 @@ def model_from_item(model: type[ModelT], item: dict[str, Any], **overrides: Any)
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
+# An attribute, or a path into nested maps as a tuple of names: ("images", image_id, "status").
+Path = str | tuple[str, ...]
 
 
 class Update:
     """An UpdateExpression said once: SET, ADD and REMOVE clauses with the names and values they use.
 
     Placeholders are named after their attributes (`#stock`, `:stock`), so a condition written
-    beside them reads the same and may use the same names:
+    beside them reads the same and may use the same names. SET, ADD and REMOVE also take a path
+    into nested maps, a tuple of names (`("images", image_id)` is `#images.#<image_id>`):
 
         Update().set("status", "PAID").add("version", 1).remove("GSI3PK").request(
             "#status = :from", names={"#status": "status"}, values={":from": "PENDING"})
@@ -97,8 +100,8 @@ class Update:
         self._names: dict[str, str] = {}
         self._values: dict[str, dict[str, Any]] = {}
 
-    def set(self, attribute: str, value: Any) -> Update:
-        self._clauses["SET"].append(f"{self._name(attribute)} = {self._value(attribute, value)}")
+    def set(self, attribute: Path, value: Any) -> Update:
+        self._clauses["SET"].append(f"{self._path(attribute)} = {self._value(_last(attribute), value)}")
         return self
 
     def set_all(self, fields: dict[str, Any]) -> Update:
@@ -133,12 +136,12 @@ class Update:
                                     f"{self._value(field, value)}")
         return self
 
-    def add(self, attribute: str, amount: int) -> Update:
-        self._clauses["ADD"].append(f"{self._name(attribute)} {self._value(attribute, amount)}")
+    def add(self, attribute: Path, amount: int) -> Update:
+        self._clauses["ADD"].append(f"{self._path(attribute)} {self._value(_last(attribute), amount)}")
         return self
 
-    def remove(self, *attributes: str) -> Update:
-        self._clauses["REMOVE"] += [self._name(attribute) for attribute in attributes]
+    def remove(self, *attributes: Path) -> Update:
+        self._clauses["REMOVE"] += [self._path(attribute) for attribute in attributes]
         return self
 
     @property
@@ -169,9 +172,13 @@ class Update:
             request["ExpressionAttributeValues"] = all_values
         return request
 
+    def _path(self, attribute: Path) -> str:
+        return ".".join(self._name(part) for part in ((attribute,) if isinstance(attribute, str) else attribute))
+
     def _name(self, attribute: str) -> str:
         placeholder = f"#{attribute}" if _PLAIN_NAME.fullmatch(attribute) else f"#n{len(self._names)}"
-        self._names[placeholder] = attribute
+        while self._names.setdefault(placeholder, attribute) != attribute:  # a map key "n1" beside a made-up #n1
+            placeholder += "_"
         return placeholder
 
     def _value(self, attribute: str, value: Any) -> str:
@@ -181,6 +188,10 @@ class Update:
             placeholder, n = f"{base}_{n}", n + 1
         self._values[placeholder] = serialized
         return placeholder
+
+
+def _last(attribute: Path) -> str:
+    return attribute if isinstance(attribute, str) else attribute[-1]
 
 
 @dataclass

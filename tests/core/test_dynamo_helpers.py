@@ -49,6 +49,21 @@ def test_one_attribute_given_two_values_gets_two_placeholders():
     assert request["ExpressionAttributeValues"] == {":stock": {"N": "1"}, ":stock_1": {"N": "2"}}
 
 
+def test_a_path_into_nested_maps_names_each_of_its_keys():
+    request = (Update().set(("images", "a1"), {"id": "a1"}).set(("images", "b2", "status"), "READY")
+               .add("image_slots", 1).remove(("images", "c3")).request())
+    assert request["UpdateExpression"] == ("SET #images.#a1 = :a1, #images.#b2.#status = :status "
+                                           "ADD #image_slots :image_slots REMOVE #images.#c3")
+    assert request["ExpressionAttributeNames"] == {"#images": "images", "#a1": "a1", "#b2": "b2",
+                                                   "#status": "status", "#image_slots": "image_slots", "#c3": "c3"}
+
+
+def test_a_key_that_is_no_plain_name_gets_a_placeholder_no_other_name_takes():
+    request = Update().set(("images", "x-1"), 1).set("n1", 2).request()
+    assert request["UpdateExpression"] == "SET #images.#n1 = :v0, #n1_ = :n1"
+    assert request["ExpressionAttributeNames"] == {"#images": "images", "#n1": "x-1", "#n1_": "n1"}
+
+
 def test_a_condition_cannot_take_over_the_updates_placeholders():
     with pytest.raises(ValueError):
         Update().set("status", "PAID").request("#status = :status", values={":status": "PENDING"})
@@ -71,6 +86,20 @@ def test_an_update_round_trips_through_the_table(aws):
         "#version = :seen", names={"#version": "version"}, values={":seen": 1}))
     assert not refused and as_was["name"] == "cup"
     assert ddb().get_item(TableName=table_name(), Key=key("THING#1", "THING"))["Item"]["name"] == {"S": "cup"}
+
+
+def test_a_map_of_images_is_changed_through_paths_in_the_table(aws):
+    from chalicelib.core.dynamo import conditional_update, key, put_if_absent
+
+    put_if_absent({"PK": "THING#1", "SK": "THING", "images": {}, "image_slots": 0})
+    thing = key("THING#1", "THING")
+    conditional_update(Key=thing, **Update().set(("images", "a-1"), {"status": "PENDING"}).add("image_slots", 1)
+                       .request("#image_slots < :max", values={":max": 10}))
+    done, item = conditional_update(Key=thing, **Update().set(("images", "a-1", "status"), "READY").request(
+        "#images.#image.#status = :pending", names={"#image": "a-1"}, values={":pending": "PENDING"}))
+    assert done and item["images"] == {"a-1": {"status": "READY"}} and item["image_slots"] == 1
+    done, item = conditional_update(Key=thing, **Update().remove(("images", "a-1")).add("image_slots", -1).request())
+    assert done and item["images"] == {} and item["image_slots"] == 0
 
 
 def test_a_batch_read_retries_what_dynamodb_leaves_unprocessed_and_names_what_it_never_read(monkeypatch):
