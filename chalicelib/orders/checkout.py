@@ -91,8 +91,8 @@ class CheckoutService:
         record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
                   "request_hash": request_hash, "created_at": created_at, "items": data["items"],
                   "subtotal": subtotal, "discount": discount, "total": subtotal - discount,
-                  "promotion_code": promotion.code if promotion else None,
-                  "currency": currency, "correlation_id": event.correlationId,
+                  "promotion_code": promotion.code if promotion else None, "promotion_once_per_customer": once,
+                  "holds_allowance": True, "currency": currency, "correlation_id": event.correlationId,
                   # Only here, never on the bus: the order pipeline reads it from this record.
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:

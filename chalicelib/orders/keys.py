@@ -4,7 +4,8 @@ from __future__ import annotations
 import uuid
 
 ORDER_SK = "ORDER"
-CHECKOUT_SK = "CHECKOUT"
+CHECKOUT_SK = "CHECKOUT"  # also, in an order's partition, the pointer to the checkout it comes from
+CHECKOUT_POINTER_DAYS = 30  # the queue has long delivered the checkout by then (TTL takes the pointer)
 PAYMENT_DUE = "PAYMENTDUE"
 REFUND_DUE = "REFUNDDUE"  # GSI3: orders flagged refundDue, by when they were flagged
 REFUND_SK_PREFIX = "REFUND#"  # a refund lives in its order's partition
@@ -18,6 +19,12 @@ def order_pk(order_id: str) -> str:
 
 def checkout_pk(checkout_id: str) -> str:
     return f"CHECKOUT#{checkout_id}"
+
+
+def checkout_pointer_key(order_id: str) -> tuple[str, str]:
+    """The checkout an order is to come from, in the order's partition: a payment that arrives before the
+    queue made the order finds the checkout from the order id (the order id cannot be turned back)."""
+    return order_pk(order_id), CHECKOUT_SK
 
 
 def payment_event_pk(provider_event_id: str) -> str:

@@ -7,6 +7,7 @@ from chalicelib.core import metrics
 from chalicelib.core.events import InvalidEvent, PublishError, publish
 from chalicelib.core.logs import get_logger
 from chalicelib.core.messages import PoisonMessage, batch_response, consume, envelope_of
+from chalicelib.orders.models import Order
 from chalicelib.orders.service import OrderService, order_service
 
 
@@ -17,15 +18,12 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None
     OrderCreated goes out for it again with the same event id, which consumers drop.
     """
     orders = orders or order_service()
-    log = get_logger("orders.pipeline")
     records = list(records)
     addresses = orders.shipping_addresses_of(_checkout_ids(records))  # one read for the batch
 
     def create(event):
         order, created, announcement = orders.create_from_checkout(event, addresses)
-        log.info("order created" if created else "duplicate checkout delivery suppressed",
-                 extra={"orderId": order.id, "checkoutId": order.checkout_id, "duplicate": not created})
-        metrics.count("OrdersCreated" if created else "DuplicatesSuppressed")
+        _counted(order, created)
         return announcement
 
     failures, announcements = consume(records, create, "orders.pipeline")
@@ -37,6 +35,33 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None
             unsent = {event.id for event in exc.failed}
             failures += [mid for mid, event in announcements.items() if event.id in unsent]
     return batch_response(failures)
+
+
+def create_ahead_of_the_queue(order_id: str, orders: OrderService | None = None) -> Order | None:
+    """The order of a checkout whose CheckoutRequested the queue has not delivered yet, created now as the
+    queue would (a payment arrived first); None when no checkout names it. Whichever of this and the
+    queue comes first creates the order, the other finds it; OrderCreated has the same id either way,
+    and a publish that fails here is left to the queue's delivery, which announces the order again."""
+    orders = orders or order_service()
+    found = orders.checkout_in_flight(order_id)
+    if found is None:
+        return None
+    order, created, announcement = orders.create_from_checkout(*found)
+    _counted(order, created)
+    if created:
+        try:
+            publish([announcement])
+        except PublishError:
+            get_logger("orders.pipeline").warning("OrderCreated left for the queue's delivery",
+                                                  extra={"orderId": order.id})
+    return order
+
+
+def _counted(order: Order, created: bool) -> None:
+    get_logger("orders.pipeline").info(
+        "order created" if created else "duplicate checkout delivery suppressed",
+        extra={"orderId": order.id, "checkoutId": order.checkout_id, "duplicate": not created})
+    metrics.count("OrdersCreated" if created else "DuplicatesSuppressed")
 
 
 def _checkout_ids(records: list[dict[str, Any]]) -> list[str]:

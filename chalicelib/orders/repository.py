@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +28,7 @@ from chalicelib.core.dynamo import (
     transact_write,
 )
 from chalicelib.core.events import Envelope
+from chalicelib.core.ids import now
 from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import outbox_fields, outbox_puts
 from chalicelib.orders import keys
@@ -180,6 +182,14 @@ def _give_back_allowance(order: Order) -> dict[str, Any]:
                        **update.request()}}
 
 
+def _checkout_pointer(order_id: str, checkout_id: str) -> dict[str, Any]:
+    """The transaction item pointing from the order's partition to its checkout (no personal data)."""
+    expires = int((now() + timedelta(days=keys.CHECKOUT_POINTER_DAYS)).timestamp())
+    pk, sk = keys.checkout_pointer_key(order_id)
+    item = {"PK": pk, "SK": sk, "type": "CHECKOUT_POINTER", "checkout_id": checkout_id, "expiresAt": expires}
+    return {"Put": {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}}
+
+
 class CheckoutRepository:
     def __init__(self, products: ProductRepository | None = None):
         self.products = products or ProductRepository()
@@ -210,6 +220,18 @@ class CheckoutRepository:
                 address = found.get(pair, {}).get("shipping_address")
                 addresses[checkout_id] = PostalAddress.model_validate(address) if address else None
         return addresses
+
+    def of_order(self, order_id: str) -> dict[str, Any] | None:
+        """The checkout record an order is to come from, found through the order's pointer (two strongly
+        consistent reads); None when no pointer names the order (no checkout, or one made before pointers)."""
+        pointer = ddb().get_item(TableName=table_name(), Key=key(*keys.checkout_pointer_key(order_id)),
+                                 ProjectionExpression="checkout_id", ConsistentRead=True).get("Item")
+        if not pointer:
+            return None
+        checkout_id = from_item(pointer)["checkout_id"]
+        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
+                              ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
 
     def address_removal(self, checkout_id: str) -> dict[str, Any]:
         """A transaction item taking the address off the checkout record: the order keeps the only copy."""
@@ -250,10 +272,13 @@ class CheckoutRepository:
         items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
         first_redemption = len(items)
         items += redemption or []
+        pointer = len(items)
+        items.append(_checkout_pointer(checkout["order_id"], checkout["checkout_id"]))
+        # At most MAX_LINES (50) lines + 6 items: within TransactWriteItems' 100.
         try:
             transact_write(items)
         except TransactionRejected as rejected:
-            if rejected.failed(len(lines)):
+            if rejected.failed(len(lines)) or rejected.failed(pointer):
                 raise CheckoutExists(checkout["checkout_id"]) from None
             for position in range(len(redemption or [])):
                 if rejected.failed(first_redemption + position):

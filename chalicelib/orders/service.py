@@ -17,7 +17,7 @@ from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
-from chalicelib.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged
+from chalicelib.orders.events import CheckoutRequested, OrderCancelled, OrderCreated, OrderStatusChanged
 from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
     ERASED_BUYER,
@@ -94,6 +94,25 @@ class OrderService:
                                 actor=stored.user_id, correlation_id=event.correlationId,
                                 event_id=keys.event_id_for("OrderCreated", stored.id), occurred_at=stored.updated_at)
         return stored, created, announcement
+
+    def checkout_in_flight(self, order_id: str) -> tuple[Envelope, dict[str, PostalAddress | None]] | None:
+        """The CheckoutRequested event (and address) of an order the queue has not created yet, rebuilt from
+        its checkout record as the checkout published it; None when no checkout names the order. Read only
+        where the order is missing (a payment that arrived first): `create_from_checkout` takes both."""
+        record = self.checkouts.of_order(order_id)
+        if record is None:
+            return None
+        requested = CheckoutRequested(
+            checkout_id=record["checkout_id"], order_id=record["order_id"], user_id=record["user_id"],
+            items=record["items"], subtotal=record["subtotal"], currency=record["currency"],
+            created_at=record["created_at"], holds_allowance=bool(record.get("holds_allowance")),
+            discount=record.get("discount", 0), total=record["total"], promotion_code=record.get("promotion_code"),
+            promotion_once_per_customer=bool(record.get("promotion_once_per_customer")))
+        event = envelope(requested, actor=record["user_id"], correlation_id=record.get("correlation_id"),
+                         event_id=keys.event_id_for("CheckoutRequested", record["checkout_id"]),
+                         occurred_at=record["created_at"])
+        address = record.get("shipping_address")
+        return event, {record["checkout_id"]: PostalAddress.model_validate(address) if address else None}
 
     def shipping_addresses_of(self, checkout_ids: list[str]) -> dict[str, PostalAddress | None]:
         """The addresses of a batch's checkouts, in one read (the address travels on no event)."""

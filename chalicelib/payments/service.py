@@ -10,6 +10,7 @@ from chalicelib.core.errors import ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.models import PageQuery
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order, OrderPayment
 from chalicelib.orders.repository import OrderChanged
@@ -60,22 +61,34 @@ class PaymentService:
             from chalicelib.payments.refunds import refund_service
 
             return refund_service().record(event)
-        for _attempt in range(_ATTEMPTS):
-            order = self.orders.find(event.order_id)
-            verdict = judge(order, event)
+
+        def write(order: Order | None) -> PaymentAck:
             try:
-                entry = self._write(order, event, verdict)
+                entry = self._write(order, event, judge(order, event))
             except (PaymentAlreadyNoted, PaymentAlreadyRecorded):
                 known = self.ledger.get(event.id)  # a repeat: answer as the first delivery was recorded
-                if known is not None:
-                    metrics.count("DuplicatesSuppressed")
-                    return _ack(known, duplicate=True)
-                continue
-            except (OrderChanged, TransactionContended):
-                continue  # judged on a state that changed: look again
+                if known is None:
+                    raise  # recorded, not yet readable: look again
+                metrics.count("DuplicatesSuppressed")
+                return _ack(known, duplicate=True)
             self._count(entry)
             return _ack(entry, duplicate=False)
-        raise ServiceUnavailable("The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED")
+
+        # A lost race (the order changed, the ledger record is not readable yet) is judged again from a new read.
+        return read_then_write(lambda: self._order_of(event.order_id), write,
+                               lost=(OrderChanged, TransactionContended, PaymentAlreadyNoted, PaymentAlreadyRecorded),
+                               attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
+                                   "The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
+
+    def _order_of(self, order_id: str) -> Order | None:
+        """The order as it is now. Missing, it may be on its way: a checkout accepted it and the queue has
+        not made it yet; then it is made here, so the payment is applied, not left for review."""
+        order = self.orders.find(order_id)
+        if order is None:
+            from chalicelib.orders.pipeline import create_ahead_of_the_queue
+
+            order = create_ahead_of_the_queue(order_id, self.orders)
+        return order
 
     def _write(self, order: Order | None, event: PaymentEvent, verdict: Verdict) -> LedgerEntry:
         received = iso()

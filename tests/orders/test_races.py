@@ -166,6 +166,88 @@ def test_a_redelivered_message_racing_the_first_delivery_makes_one_order(client,
     assert len({e.id for e in bus.of_type("OrderCreated")}) == 1
 
 
+# --- a payment ahead of its order -----------------------------------------------------------
+
+def checked_out_not_delivered(client, bus, quantity=2, stock=5):
+    """A checkout accepted and its CheckoutRequested still queued. Returns (what the provider is paid for,
+    the queued event, the product id)."""
+    mug = product(client, stock=stock)
+    put_in_basket(client, ANN, mug["id"], quantity)
+    accepted = checkout(client, ANN).json
+    requested = bus.of_type("CheckoutRequested")[-1]
+    assert requested.data["orderId"] == accepted["orderId"]
+    return ({"id": accepted["orderId"], "total": requested.data["total"], "currency": requested.data["currency"]},
+            requested, mug["id"])
+
+
+def test_a_payment_arriving_before_its_order_is_created_pays_the_order(client, bus):
+    from chalicelib.orders import keys
+
+    paid_for, requested, product_id = checked_out_not_delivered(client, bus)
+    response = pay(client, paid_for)
+    assert response.status_code == 200
+    assert (response.json["outcome"], response.json["orderStatus"], response.json["refundDue"]) == (
+        "APPLIED", "PAID", False)
+    order = order_of(client, paid_for)
+    assert (order["status"], order["capturedAmount"], order["refundDue"]) == ("PAID", 2000, False)
+    assert order["createdAt"] == requested.data["createdAt"] and order["shippingAddress"]["city"] == "Ghent"
+    announced = keys.event_id_for("OrderCreated", paid_for["id"])
+    assert [e.id for e in bus.of_type("OrderCreated")] == [announced]
+    # The queue delivers the checkout afterwards: it finds the order and announces it again, same id.
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    assert [o["id"] for o in call(client, "get", "/orders", headers=ANN).json["items"]] == [paid_for["id"]]
+    assert {e.id for e in bus.of_type("OrderCreated")} == {announced}
+    assert order_of(client, paid_for)["status"] == "PAID"
+    assert stock_of(client, product_id) == 3
+
+
+def test_a_payment_and_the_queue_creating_the_same_order_at_once_make_one_order(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    paid_for, requested, _ = checked_out_not_delivered(client, bus)
+    between(OrderRepository, "create", lambda: deliver(client, [eventbridge_body(requested)]))
+    response = pay(client, paid_for)
+    assert (response.json["outcome"], response.json["orderStatus"]) == ("APPLIED", "PAID")
+    assert [o["status"] for o in call(client, "get", "/orders", headers=ANN).json["items"]] == ["PAID"]
+    assert len({e.id for e in bus.of_type("OrderCreated")}) == 1
+
+
+def test_a_failed_payment_arriving_before_its_order_fails_it_and_the_stock_comes_back_once(client, bus):
+    paid_for, requested, product_id = checked_out_not_delivered(client, bus, quantity=2, stock=5)
+    response = pay(client, paid_for, "payment.failed")
+    assert (response.json["outcome"], response.json["orderStatus"]) == ("APPLIED", "PAYMENT_FAILED")
+    assert stock_of(client, product_id) == 5
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    assert order_of(client, paid_for)["status"] == "PAYMENT_FAILED"
+    assert stock_of(client, product_id) == 5
+
+
+def test_an_order_made_by_the_payment_is_announced_by_the_queue_when_the_bus_refused_it(client, bus, monkeypatch):
+    from tests.shop import bus_down
+
+    paid_for, requested, _ = checked_out_not_delivered(client, bus)
+    monkeypatch.setattr("chalicelib.orders.pipeline.publish", bus_down)
+    assert pay(client, paid_for).json["outcome"] == "APPLIED"
+    assert bus.of_type("OrderCreated") == []
+    monkeypatch.setattr("chalicelib.orders.pipeline.publish", bus.publish)
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    assert [e.data["orderId"] for e in bus.of_type("OrderCreated")] == [paid_for["id"]]
+
+
+def test_a_payment_for_a_checkout_made_before_pointers_is_left_for_review(client, bus):
+    """A checkout accepted before its order's partition pointed to it: its early payment waits for review."""
+    from chalicelib.core.dynamo import ddb, key, table_name
+    from chalicelib.orders import keys
+
+    paid_for, requested, _ = checked_out_not_delivered(client, bus)
+    ddb().delete_item(TableName=table_name(), Key=key(*keys.checkout_pointer_key(paid_for["id"])))
+    response = pay(client, paid_for)
+    assert (response.json["outcome"], response.json["orderStatus"]) == ("REVIEW", None)
+    assert call(client, "get", f"/orders/{paid_for['id']}", headers=ANN).status_code == 404
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    assert order_of(client, paid_for)["status"] == "PENDING"
+
+
 # --- checkout -------------------------------------------------------------------------------
 
 def test_a_basket_changed_between_checkout_read_and_commit_reserves_nothing(client, bus, between):
