@@ -12,12 +12,10 @@ class AppError(Exception):
     status = 400
     code = "BAD_REQUEST"
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None,
-                 *, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None, *, code: str | None = None):
         super().__init__(message)
         self.message = message
         self.details = details
-        self.headers = headers or {}
         if code:
             self.code = code
 

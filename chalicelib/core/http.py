@@ -106,8 +106,7 @@ def gateway_authorizer(view: Callable) -> CognitoUserPoolAuthorizer | None:
 def error_response(exc: AppError, request_id: str | None = None) -> Response:
     """The one mapping from a domain error to its HTTP answer."""
     rid = request_id if request_id is not None else request_id_var.get()
-    return Response(body=error_body(exc.code, exc.message, rid, exc.details), status_code=exc.status,
-                    headers=dict(exc.headers))
+    return Response(body=error_body(exc.code, exc.message, rid, exc.details), status_code=exc.status)
 
 
 # --- who is calling ---------------------------------------------------------------------
