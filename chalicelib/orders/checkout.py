@@ -226,7 +226,7 @@ class CheckoutService:
         if previous is None:
             return None
         if previous.request_hash != request_hash:
-            raise ValidationFailed("This Idempotency-Key was used with a different request.",
+            raise ValidationFailed("This request key was used already, for a different request.",
                                    code="IDEMPOTENCY_KEY_REUSED")
         return CheckoutAccepted(checkout_id=previous.checkout_id, order_id=previous.order_id)
 
