@@ -293,20 +293,35 @@ def test_a_currency_changed_while_in_the_basket_never_mixes_into_one_subtotal(cl
     assert stock_of(client, mug["id"]) == 10
 
 
-class ContendedTable:
-    """DynamoDB as seen while other transactions hold the same items: the first `conflicts` transactions
-    are cancelled with TransactionConflict, as DynamoDB cancels them."""
+def cancelled(reason):
+    """A transaction DynamoDB cancelled with `reason` on its first item (the others fine)."""
+    def error(request):
+        reasons = [{"Code": reason, "Message": reason}] + [{"Code": "None"}] * (len(request["TransactItems"]) - 1)
+        return ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                            "CancellationReasons": reasons}, "TransactWriteItems")
+    return error
 
-    def __init__(self, real, conflicts: int):
-        self.real, self.left = real, conflicts
+
+def refused(code):
+    """A transaction call DynamoDB refused as a whole with `code` (throttling: nothing was written)."""
+    return lambda request: ClientError({"Error": {"Code": code, "Message": code}}, "TransactWriteItems")
+
+
+class ContendedTable:
+    """DynamoDB as seen while other transactions hold the same items (or capacity runs short): the first
+    `conflicts` transactions `touching` (default: any) fail with `error` (default: cancelled with
+    TransactionConflict), as DynamoDB fails them."""
+
+    def __init__(self, real, conflicts: int, error=None, touching=None):
+        self.real, self.left, self.touching = real, conflicts, touching
+        self.error = error or cancelled("TransactionConflict")
 
     def transact_write_items(self, **request):
-        if self.left > 0:
+        keys = [next(iter(item.values()))["Key"]["PK"]["S"] for item in request["TransactItems"]
+                if "Key" in next(iter(item.values()))]
+        if self.left > 0 and (self.touching is None or self.touching in keys):
             self.left -= 1
-            reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}] + [
-                {"Code": "None"}] * (len(request["TransactItems"]) - 1)
-            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                               "CancellationReasons": reasons}, "TransactWriteItems")
+            raise self.error(request)
         return self.real.transact_write_items(**request)
 
     def __getattr__(self, name):
@@ -331,3 +346,53 @@ def test_transaction_conflicts_are_retried_before_the_shopper_hears_of_them(clie
         assert stock_of(client, mug["id"]) == 3
     else:
         assert stock_of(client, mug["id"]) == 2
+
+
+THROTTLED = {"ThrottlingException": refused("ThrottlingException"),
+             "ProvisionedThroughputExceededException": refused("ProvisionedThroughputExceededException"),
+             "ThrottlingError": cancelled("ThrottlingError")}
+
+
+@pytest.mark.parametrize("throttled", sorted(THROTTLED))
+@pytest.mark.parametrize("times,status", [(3, 202), (4, 409)])
+def test_throttled_checkouts_are_retried_before_the_shopper_hears_of_them(client, bus, monkeypatch, throttled,
+                                                                          times, status):
+    from chalicelib.core import dynamo
+
+    mug = product(client, stock=3)
+    put_in_basket(client, ANN, mug["id"], 1)
+    real = dynamo.ddb
+    table = ContendedTable(real(), times, THROTTLED[throttled])
+    monkeypatch.setattr(dynamo, "ddb", lambda: table)
+    response = checkout(client, ANN)
+    monkeypatch.setattr(dynamo, "ddb", real)
+    assert response.status_code == status, response.body
+    assert table.left == 0  # every attempt was made (TRANSACTION_ATTEMPTS: 4)
+    if status == 409:
+        assert response.json["error"]["code"] == "CHECKOUT_CONFLICT"
+    assert stock_of(client, mug["id"]) == (3 if status == 409 else 2)
+
+
+# --- the sweep as a whole -------------------------------------------------------------------
+
+def test_an_expiry_that_keeps_colliding_is_a_failure_the_sweep_goes_on_and_the_next_sweep_expires_it(
+        client, bus, monkeypatch):
+    from chalicelib.core import dynamo
+
+    first, mug = placed_order(client, ANN, quantity=1, stock=5)
+    second, _ = placed_order(client, ANN, quantity=2, product_id=mug)
+    third, _ = placed_order(client, ANN, quantity=1, product_id=mug)
+    assert stock_of(client, mug) == 1
+    make_overdue(monkeypatch)
+    real = dynamo.ddb
+    table = ContendedTable(real(), 10, touching=f"ORDER#{second['id']}")  # beyond every retry
+    monkeypatch.setattr(dynamo, "ddb", lambda: table)
+    report = sweep(client)
+    monkeypatch.setattr(dynamo, "ddb", real)
+    assert (report["cancelledUnpaid"], report["failures"]) == (2, 1)
+    assert [order_of(client, o)["status"] for o in (first, second, third)] == ["CANCELLED", "PENDING", "CANCELLED"]
+    assert stock_of(client, mug) == 3  # the colliding order still holds its two
+    report = sweep(client)
+    assert (report["cancelledUnpaid"], report["failures"]) == (1, 0)
+    assert order_of(client, second)["status"] == "CANCELLED"
+    assert stock_of(client, mug) == 5  # each order's units back once
