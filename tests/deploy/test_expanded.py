@@ -218,9 +218,9 @@ def test_the_sign_in_routes_and_the_webhook_are_throttled_tighter_than_the_stage
     limits = {(m["ResourcePath"], m["HttpMethod"]): (m["ThrottlingRateLimit"], m["ThrottlingBurstLimit"])
               for m in properties["MethodSettings"]}
     auth = (defaults["AuthThrottlingRateLimit"], defaults["AuthThrottlingBurstLimit"])
-    for route in ("login", "register", "confirm", "refresh", "forgot-password", "reset-password"):
+    for route in ("login", "mfa", "register", "confirm", "refresh", "forgot-password", "reset-password"):
         assert limits[(f"/~1auth~1{route}", "POST")] == auth, route
-    assert len(AUTH_ROUTES) == 6
+    assert len(AUTH_ROUTES) == 7
     assert limits[("/~1webhooks~1payments", "POST")] == (
         defaults["WebhookThrottlingRateLimit"], defaults["WebhookThrottlingBurstLimit"])
     stage_wide = limits[("/*", "*")]
