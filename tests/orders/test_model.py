@@ -2,8 +2,8 @@
 the queues and the clock do, with the shop's invariants checked after every step.
 
 Each example is a fresh stack (in-process moto, IAM enforced per function). Steps: add to a basket,
-check out, deliver (and redeliver) the order message, payments on time, late, twice, out of order
-and with a wrong amount, customer cancels, staff transitions, stock adjustments, sweeps with the
+check out, deliver (and redeliver) the order message, payments on time, late, twice, out of order,
+ahead of the order message, with a wrong amount or currency and for no order, customer cancels, staff transitions, stock adjustments, sweeps with the
 clock advanced, bus outages, and audit deliveries (sometimes twice); refunds asked for (with restocks),
 confirmed or refused by the provider, and returns asked for, received or rejected; and a promotion
 code applied, taken off, deactivated and reactivated (redemptions never past its cap, counted
@@ -70,6 +70,11 @@ class ShopModel(RuleBasedStateMachine):
 
         self._patches = [mock.patch(where, publish) for where in (
             "chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish", "chalicelib.core.events.publish")]
+        from chalicelib.core import dynamo
+
+        self.committed: list[list[dict]] = []  # every transaction the table committed, as it was sent
+        table = dynamo.ddb
+        self._patches.append(mock.patch("chalicelib.core.dynamo.ddb", lambda: Journal(table(), self.committed)))
         for patch in self._patches:
             patch.start()
         from app import app
@@ -78,9 +83,10 @@ class ShopModel(RuleBasedStateMachine):
         self.added: dict[str, int] = {}  # product id -> units ever put on the shelf
         self.checkouts: dict[str, dict[str, int]] = {}  # order id -> {product id: units} reserved by its checkout
         self.buyers: dict[str, str] = {}  # order id -> the shopper who checked it out
-        self.delivered_checkouts: set[str] = set()
+        self.delivered_checkouts: set[str] = set()  # orders made (by the queue, or by a payment ahead of it)
         self.matched_captures: dict[str, int] = {}  # order id -> money the provider took matching the order
         self.provider_events: dict[str, dict] = {}  # event id -> body, as sent
+        self.for_review: set[str] = set()  # provider events no order matches: recorded, never applied
         self.audited: set[str] = set()
         self.refunds: dict[str, dict] = {}  # refund id -> {"order", "amount", "status"}, as the provider sees them
         self.restocked: dict[str, dict[str, int]] = {}  # order id -> {product id: units put back on the shelf}
@@ -218,6 +224,50 @@ class ShopModel(RuleBasedStateMachine):
         self._send(order, {"id": event_id, "type": kind, "orderId": order["id"], "amount": amount,
                            "currency": order["currency"]})
 
+    @rule(pick=st.integers(0, 50), kind=st.sampled_from(["payment.succeeded", "payment.failed"]))
+    @precondition(lambda self: set(self.checkouts) - self.delivered_checkouts)
+    def provider_pays_before_the_order_is_made(self, pick, kind):
+        """The provider is quicker than the queue: the CheckoutRequested is still undelivered (or kept by an
+        outage) when the payment arrives. The payment makes the order, and is applied to it."""
+        from chalicelib.orders.repository import CheckoutRepository
+
+        waiting = sorted(set(self.checkouts) - self.delivered_checkouts)
+        order_id = waiting[pick % len(waiting)]
+        assert self._stored(order_id) is None
+        record = CheckoutRepository().of_order(order_id)
+        body = {"id": f"evt_{uuid.uuid4().hex[:10]}", "type": kind, "orderId": order_id, "amount": record["total"],
+                "currency": record["currency"]}
+        response = pay(self.client, {"id": order_id, "total": body["amount"], "currency": body["currency"]}, kind,
+                       event_id=body["id"])
+        assert response.status_code == 200, response.body
+        assert (response.json["outcome"], response.json["orderStatus"]) == (
+            "APPLIED", "PAID" if kind == "payment.succeeded" else "PAYMENT_FAILED"), response.body
+        self.provider_events[body["id"]] = body
+        self.delivered_checkouts.add(order_id)
+        if kind == "payment.succeeded":
+            self.matched_captures[order_id] = self.matched_captures.get(order_id, 0) + body["amount"]
+
+    @rule(pick=st.integers(0, 50), kind=st.sampled_from(["payment.succeeded", "payment.failed"]),
+          oddity=st.sampled_from(["currency", "unknown order"]))
+    @precondition(lambda self: self.checkouts)
+    def provider_pays_what_no_order_matches(self, pick, kind, oddity):
+        """A payment in another currency than its order's, or for an order no checkout made: recorded for
+        review, the order left as it was."""
+        order = self._order(pick)
+        if order is None:
+            return
+        order_id = uuid.uuid4().hex if oddity == "unknown order" else order["id"]
+        body = {"id": f"evt_{uuid.uuid4().hex[:10]}", "type": kind, "orderId": order_id, "amount": order["total"],
+                "currency": "USD" if oddity == "currency" else order["currency"]}
+        before = self._stored(order_id)
+        response = pay(self.client, {"id": order_id, "total": body["amount"], "currency": body["currency"]}, kind,
+                       event_id=body["id"])
+        assert response.status_code == 200 and response.json["outcome"] == "REVIEW", response.body
+        self.provider_events[body["id"]] = body
+        self.for_review.add(body["id"])
+        after = self._stored(order_id)
+        assert (before and before.version) == (after and after.version), "a payment for review changed the order"
+
     @rule(pick=st.integers(0, 50))
     @precondition(lambda self: self.provider_events)
     def provider_repeats_an_event(self, pick):
@@ -236,6 +286,8 @@ class ShopModel(RuleBasedStateMachine):
         matched = body["amount"] == order["total"] and body["currency"] == order["currency"]
         if body["type"] == "payment.succeeded" and matched:
             self.matched_captures[order["id"]] = self.matched_captures.get(order["id"], 0) + body["amount"]
+        if not matched:
+            self.for_review.add(body["id"])
         assert response.json["outcome"] == ("APPLIED" if matched and order["status"] == "PENDING" else
                                             "REVIEW" if not matched else response.json["outcome"])
 
@@ -464,9 +516,12 @@ class ShopModel(RuleBasedStateMachine):
         ledger = PaymentLedger()
         for event_id in self.provider_events:
             assert ledger.get(event_id) is not None, f"{event_id} was acknowledged but not recorded"
+        for event_id in self.for_review:
+            assert ledger.get(event_id).outcome == "REVIEW", f"{event_id} matches no order but was not left for review"
         for order_id in self.delivered_checkouts:
             ids = [p.id for p in self._stored(order_id).payments]
             assert len(ids) == len(set(ids)), f"{order_id} lists a provider event twice: {ids}"
+            assert not self.for_review & set(ids), f"{order_id} applied a payment left for review"
 
     @invariant()
     def refunds_never_exceed_what_was_captured(self):
@@ -496,6 +551,32 @@ class ShopModel(RuleBasedStateMachine):
                 assert order.tally(keys.returning_attribute(product_id)) == returning <= bought
 
     @invariant()
+    def stock_came_back_exactly_once_per_order_that_left_unshipped(self):
+        """Per order, the units the table's committed transitions gave back: all of its units once it is
+        cancelled or its payment failed (by its customer, staff, the provider or the sweeper), none while
+        it is live. Read from the transactions the table took, not from what the model expects."""
+        given_back: dict[str, dict[str, int]] = {}
+        for items in self.committed:
+            updates = [item["Update"] for item in items if "Update" in item]
+            moved = [u["Key"]["PK"]["S"].removeprefix("ORDER#") for u in updates
+                     if u["Key"]["PK"]["S"].startswith("ORDER#") and u["Key"]["SK"]["S"] == "ORDER"
+                     and ":seen_version" in u.get("ConditionExpression", "")]  # a transition of that order
+            if not moved:
+                continue
+            (order_id,) = moved
+            for u in updates:
+                if u["Key"]["PK"]["S"].startswith("PRODUCT#") and u["UpdateExpression"] == "ADD #stock :stock":
+                    units = given_back.setdefault(order_id, {})
+                    product_id = u["Key"]["PK"]["S"].removeprefix("PRODUCT#")
+                    units[product_id] = units.get(product_id, 0) + int(u["ExpressionAttributeValues"][":stock"]["N"])
+        for order_id in self.checkouts:
+            order = self._stored(order_id)
+            expected = {} if order is None or order.status in LIVE else {
+                line.product_id: line.quantity for line in order.items}
+            assert given_back.get(order_id, {}) == expected, (
+                f"{order_id} ({order and order.status}) got {given_back.get(order_id)} back, not {expected}")
+
+    @invariant()
     def every_delivered_event_is_in_the_audit_trail_once(self):
         from chalicelib.core.dynamo import ddb, key, table_name
 
@@ -516,8 +597,31 @@ class ShopModel(RuleBasedStateMachine):
         assert self.delivered_checkouts <= announced, "an order was never announced"
         self.deliver_audit(False)
         self.every_delivered_event_is_in_the_audit_trail_once()
-        published = [e.id for e in self.published]
-        assert len(self.audited) == len(set(published))
+        from chalicelib.audit.repository import AuditRepository
+
+        trail, cursor = [], None
+        while True:
+            page = AuditRepository().query(None, None, None, 100, cursor)
+            trail += [record.event_id for record in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        assert sorted(trail) == sorted({e.id for e in self.published}), "the audit trail is not each event once"
+
+
+class Journal:
+    """The table's client, keeping each transaction it committed (what the table really took)."""
+
+    def __init__(self, real, committed: list):
+        self.real, self.committed = real, committed
+
+    def transact_write_items(self, **request):
+        answer = self.real.transact_write_items(**request)
+        self.committed.append(request["TransactItems"])
+        return answer
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
 
 
 class ShopModelWithFinalCheck(ShopModel):
@@ -587,6 +691,35 @@ def test_the_model_reaches_the_interesting_states():
         model.check_out("ann")
         assert len(model.checkouts) == 5
         model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders()
+    finally:
+        model.teardown()
+
+
+def test_the_model_reaches_payments_ahead_of_their_orders_and_payments_for_review():
+    """A fixed script: paid and failed before the queue made the order, then the queue's delivery; a payment
+    in another currency and one for no order, left for review."""
+    model = ShopModelWithFinalCheck()
+    try:
+        model.products([3, 3])
+        model.fill_basket("ann", 0, 2)
+        model.check_out("ann")
+        model.provider_pays_before_the_order_is_made(0, "payment.succeeded")
+        model.fill_basket("bob", 1, 1)
+        model.check_out("bob")
+        model.provider_pays_before_the_order_is_made(0, "payment.failed")
+        model.deliver_orders(twice=True)
+        model.provider_pays_what_no_order_matches(0, "payment.succeeded", "currency")
+        model.provider_pays_what_no_order_matches(1, "payment.succeeded", "unknown order")
+        model.provider_repeats_an_event(3)
+        model.deliver_audit(twice=False)
+        assert sorted(model._stored(o).status for o in model.checkouts) == ["PAID", "PAYMENT_FAILED"]
+        assert len(model.for_review) == 2
+        for check in (model.stock_is_never_negative_and_every_unit_is_accounted_for,
+                      model.stock_came_back_exactly_once_per_order_that_left_unshipped,
+                      model.every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund,
+                      model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
+                      model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders):
+            check()
     finally:
         model.teardown()
 
