@@ -278,6 +278,36 @@ def test_a_product_repriced_between_checkout_read_and_commit_is_named_and_nothin
     assert call(client, "get", "/basket", headers=ANN).json["items"]  # the basket is kept to review
 
 
+def test_a_full_basket_with_a_once_per_customer_code_checks_out_in_one_transaction(client, bus, monkeypatch):
+    """The most items a checkout writes (every line, the record, the basket, the allowance, the code's count and
+    marker, the order's pointer) stay within the 100 a transaction takes."""
+    from chalicelib.basket.models import MAX_LINES
+    from chalicelib.core import dynamo
+    from chalicelib.core.settings import reset_settings
+
+    monkeypatch.setenv("MAX_UNPAID_UNITS", str(MAX_LINES))
+    reset_settings()
+    created = call(client, "post", "/admin/promotions", {"code": "FULL10", "percentOff": 10, "maxRedemptions": 5,
+                                                        "oncePerCustomer": True}, ADMIN)
+    assert created.status_code == 201, created.body
+    for _ in range(MAX_LINES):
+        put_in_basket(client, ANN, product(client, stock=1)["id"], 1)
+    assert call(client, "put", "/basket/promotion", {"code": "FULL10"}, ANN).status_code == 200
+    sizes, real = [], dynamo.ddb
+    table = real()
+
+    class Counting(ContendedTable):
+        def transact_write_items(self, **request):
+            sizes.append(len(request["TransactItems"]))
+            return super().transact_write_items(**request)
+
+    monkeypatch.setattr(dynamo, "ddb", lambda: Counting(table, 0))
+    response = checkout(client, ANN)
+    monkeypatch.setattr(dynamo, "ddb", real)
+    assert response.status_code == 202, response.body
+    assert sizes[0] == MAX_LINES + 6 <= 100
+
+
 def test_a_currency_changed_while_in_the_basket_never_mixes_into_one_subtotal(client, bus):
     mug, pot = product(client, price=1000), product(client, price=2000)
     put_in_basket(client, ANN, mug["id"], 1)
