@@ -59,6 +59,8 @@ class Emulator:
             env.pop(name, None)
         if self.enforce_iam:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
+        # A TOTP code is checked against the user's secret, as Cognito does (moto accepts any otherwise).
+        env["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
         module = "local.emulator" if self.enforce_iam else "moto.server"
         # Its own session: Ctrl-C in the terminal reaches only the orchestrator, which stops the
         # emulator last, after the server and the worker have let go of it.
