@@ -54,7 +54,7 @@ class DomainRoutes(dict):
         self._authorizer_of = authorizer_of
         self._lock = threading.RLock()  # the local server answers on threads; Lambda on one
         self._registering = 0
-        self._authorize(dict.values(self))
+        self._authorize(self._entries())
 
     def load(self, modules: Iterable[str] | None = None) -> None:
         """Register these domains' blueprints (all that are not yet registered when None)."""
@@ -66,23 +66,25 @@ class DomainRoutes(dict):
                 self._pending.remove(module)
                 self._registering += 1
                 try:
+                    before = {id(entry) for entry in self._entries()}
                     self._app.register_blueprint(blueprint)
-                    self._authorize(dict.values(self))
+                    self._authorize(entry for entry in self._entries() if id(entry) not in before)
                 finally:
                     self._registering -= 1
 
-    def _authorize(self, tables: Iterable[Mapping[str, Any]]) -> None:
-        """Give each entry the authorizer its declared access needs (again for those that have it). An
-        authorizer given to `route()` as well would be a second declaration that could disagree: refused."""
+    def _entries(self) -> list[Any]:
+        return [entry for methods in dict.values(self) for entry in methods.values()]
+
+    def _authorize(self, entries: Iterable[Any]) -> None:
+        """Give each newly registered entry the authorizer its declared access needs. An authorizer given
+        to `route()` as well would be a second declaration, one that could disagree: it is refused."""
         if self._authorizer_of is None:
             return
-        for methods in tables:
-            for method, entry in methods.items():
-                derived = self._authorizer_of(entry.view_function)
-                if entry.authorizer is not None and entry.authorizer is not derived:
-                    raise ValueError(f"{method} {entry.uri_pattern} names an authorizer; its @doc access "
-                                     "decides the gateway's")
-                entry.authorizer = derived
+        for entry in entries:
+            if entry.authorizer is not None:
+                raise ValueError(f"{entry.method} {entry.uri_pattern} names an authorizer; its @doc access "
+                                 "decides the gateway's")
+            entry.authorizer = self._authorizer_of(entry.view_function)
 
     @property
     def loaded(self) -> bool:

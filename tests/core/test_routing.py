@@ -146,8 +146,10 @@ def test_each_route_gets_the_gateway_authorizer_its_declared_access_needs():
 
 def test_a_route_naming_its_own_authorizer_is_refused():
     guard = CognitoUserPoolAuthorizer("Guard", provider_arns=["arn:aws:cognito-idp:us-east-1:0:userpool/x"])
-    domain = _one_domain(("/guarded", {"authorizer": guard}))
-    app = Chalice("guarded")
-    serve_domains(app, ["shop_guarded"], {}, lambda name: domain, authorizer_of=lambda view: None)
-    with pytest.raises(ValueError, match="names an authorizer"):
-        app.routes.load()
+    for derived in (None, guard):  # even the one its access would give it: said twice, it could disagree
+        domain = _one_domain(("/guarded", {"authorizer": guard}))
+        app = Chalice("guarded")
+        serve_domains(app, ["shop_guarded"], {}, lambda name, domain=domain: domain,
+                      authorizer_of=lambda view, derived=derived: derived)
+        with pytest.raises(ValueError, match="GET /guarded names an authorizer"):
+            app.routes.load()
