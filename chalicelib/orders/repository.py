@@ -43,7 +43,6 @@ from chalicelib.orders.models import (
     RedemptionHeld,
 )
 
-_BATCH_GET_LIMIT = 100  # keys in one BatchGetItem call
 
 
 @dataclass
