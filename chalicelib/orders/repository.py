@@ -44,7 +44,6 @@ from chalicelib.orders.models import (
 )
 
 
-
 @dataclass
 class CheckoutRecord:
     checkout_id: str
