@@ -21,6 +21,10 @@ class Unresolved(Exception):
     """A reference to a resource that is not created yet (try again after the others)."""
 
 
+class Unresolvable(RuntimeError):
+    """References that no resource of the template (whose conditions hold) provides."""
+
+
 @dataclass
 class Stack:
     """What bootstrap created: physical ids (what `Ref` gives) and attributes (what `GetAtt` gives)."""
@@ -301,6 +305,33 @@ def bootstrap(stage: str = "local", endpoint_url: str | None = None, *, region: 
                            session=session).summary()
 
 
+def create_in_order(pending: dict[str, dict], resolver: Resolver, stack: Stack,
+                    create: Callable[[str, str, dict], tuple[str, dict]]) -> None:
+    """Create each resource of `pending` once its references resolve, as CloudFormation orders creation:
+    `create(logical id, type, resolved properties)` gives its physical id and attributes, which `stack`
+    records for the resources that refer to it. Raises Unresolvable naming what nothing provides."""
+    pending = dict(pending)
+    while pending:
+        progressed = False
+        for logical, resource in list(pending.items()):
+            try:
+                properties = resolver.resolve(resource.get("Properties", {}))
+            except Unresolved:
+                continue
+            stack.refs[logical], stack.attributes[logical] = create(logical, resource["Type"], properties)
+            stack.types[logical] = resource["Type"]
+            del pending[logical]
+            progressed = True
+        if not progressed:
+            missing = {}
+            for logical, resource in pending.items():
+                try:
+                    resolver.resolve(resource.get("Properties", {}))
+                except Unresolved as exc:
+                    missing[logical] = str(exc)
+            raise Unresolvable(f"cannot resolve references in the template: {missing}")
+
+
 def bootstrap_stack(stage: str = "local", endpoint_url: str | None = None, *, region: str = "us-east-1",
                     template: dict | None = None, session: boto3.session.Session | None = None) -> Stack:
     template = template if template is not None else load_template()
@@ -315,26 +346,12 @@ def bootstrap_stack(stage: str = "local", endpoint_url: str | None = None, *, re
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
             continue
         pending[logical] = resource
-    while pending:
-        progressed = False
-        for logical, resource in list(pending.items()):
-            try:
-                properties = resolver.resolve(resource.get("Properties", {}))
-            except Unresolved:
-                continue
-            physical, attributes = creator.create(resource["Type"], properties)
-            stack.refs[logical], stack.attributes[logical] = physical, attributes
-            stack.types[logical] = resource["Type"]
-            log.debug("created %s %s = %s", resource["Type"], logical, physical)
-            del pending[logical]
-            progressed = True
-        if not progressed:
-            missing = {}
-            for logical, resource in pending.items():
-                try:
-                    resolver.resolve(resource.get("Properties", {}))
-                except Unresolved as exc:
-                    missing[logical] = str(exc)
-            raise RuntimeError(f"cannot resolve references in the template: {missing}")
+
+    def create(logical: str, kind: str, properties: dict) -> tuple[str, dict]:
+        physical, attributes = creator.create(kind, properties)
+        log.debug("created %s %s = %s", kind, logical, physical)
+        return physical, attributes
+
+    create_in_order(pending, resolver, stack, create)
     log.info("created %d resources from %s", len(stack.refs), TEMPLATE.name)
     return stack

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.bootstrap import ACCOUNT_ID, Resolver, Stack, Unresolved
+from local.bootstrap import ACCOUNT_ID, Resolver, Stack, Unresolvable, create_in_order
 from local.iam import Decision, Need, action_matches, evaluate, required, resource_matches
 
 REGION = "us-east-1"
@@ -114,10 +114,6 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
     return generated, {}
 
 
-class Unresolvable(ValueError):
-    """References that no resource of the template (whose conditions hold) provides."""
-
-
 @dataclass
 class Deployed:
     """The expanded template's resources whose conditions hold, resolved."""
@@ -168,21 +164,12 @@ def deploy(template: dict, stage: str = "prod", parameters: dict | None = None) 
     pending = {logical: r for logical, r in template["Resources"].items()
                if "Condition" not in r or resolver.condition(r["Condition"])}
     resources: dict[str, dict] = {}
-    while pending:
-        progressed = False
-        for logical, resource in list(pending.items()):
-            try:
-                properties = resolver.resolve(resource.get("Properties", {}))
-            except Unresolved:
-                continue
-            stack.refs[logical], stack.attributes[logical] = _physical(
-                resource["Type"], logical, properties, resolver.pseudo["AWS::StackName"])
-            stack.types[logical] = resource["Type"]
-            resources[logical] = {"Type": resource["Type"], "Properties": properties}
-            del pending[logical]
-            progressed = True
-        if not progressed:
-            raise Unresolvable(f"unresolvable references in {sorted(pending)}")
+
+    def create(logical: str, kind: str, properties: dict) -> tuple[str, dict]:
+        resources[logical] = {"Type": kind, "Properties": properties}
+        return _physical(kind, logical, properties, resolver.pseudo["AWS::StackName"])
+
+    create_in_order(pending, resolver, stack, create)
     return Deployed(resources, stack, resolver.parameters)
 
 
