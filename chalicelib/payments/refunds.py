@@ -28,7 +28,7 @@ from chalicelib.orders.repository import (
 from chalicelib.payments.events import RefundRequested
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger, RefundExists, RefundRepository
-from chalicelib.payments.service import PaymentService, _ack
+from chalicelib.payments.service import PaymentService, _ack, answer_repeat
 
 _ATTEMPTS = 5
 
@@ -190,12 +190,11 @@ class RefundService:
                     self.ledger.record(entry, [_recorded(entry, order)])
                 else:
                     entry = self._settle(order, refund, item, event, succeeded, received)
-            except (PaymentAlreadyRecorded, _AlreadyRecorded):
-                known = self.ledger.get(event.id)  # a repeat: answer as the first delivery was recorded
-                if known is None:
+            except PaymentAlreadyRecorded:
+                repeat = answer_repeat(self.ledger, event.id)
+                if repeat is None:
                     raise  # recorded, not yet readable: look again
-                metrics.count("DuplicatesSuppressed")
-                return _ack(known, duplicate=True)
+                return repeat
             if outcome == "REVIEW":
                 metrics.count("PaymentsForReview")
             elif outcome == "APPLIED":
@@ -207,8 +206,7 @@ class RefundService:
         # A lost race (the order or the refund changed, the ledger record is not readable yet) is judged again
         # from a new read.
         return read_then_write(lambda: self.orders.get_many(event.order_id, keys.refund_sk(event.refund_id)), write,
-                               lost=(OrderChanged, TransactionContended, _RefundChanged, PaymentAlreadyRecorded,
-                                     _AlreadyRecorded),
+                               lost=(OrderChanged, TransactionContended, _RefundChanged, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
@@ -229,13 +227,9 @@ class RefundService:
                                refunded=refunded, refund_released=0 if succeeded else refund.amount,
                                refund_settled=(position, status) if position is not None else None)
         except CompanionRejected as rejected:
-            raise (_AlreadyRecorded() if rejected.position == 0 else _RefundChanged()) from None
+            raise (PaymentAlreadyRecorded() if rejected.position == 0 else _RefundChanged()) from None
         announce(events)
         return entry
-
-
-class _AlreadyRecorded(Exception):
-    pass
 
 
 class _RefundChanged(Exception):

@@ -66,11 +66,10 @@ class PaymentService:
             try:
                 entry = self._write(order, event, judge(order, event))
             except (PaymentAlreadyNoted, PaymentAlreadyRecorded):
-                known = self.ledger.get(event.id)  # a repeat: answer as the first delivery was recorded
-                if known is None:
+                repeat = answer_repeat(self.ledger, event.id)
+                if repeat is None:
                     raise  # recorded, not yet readable: look again
-                metrics.count("DuplicatesSuppressed")
-                return _ack(known, duplicate=True)
+                return repeat
             self._count(entry)
             return _ack(entry, duplicate=False)
 
@@ -129,6 +128,16 @@ class PaymentService:
 
     def for_review(self, query: PageQuery) -> Page:
         return self.ledger.for_review(query.limit, query.cursor)
+
+
+def answer_repeat(ledger: PaymentLedger, event_id: str) -> PaymentAck | None:
+    """A repeat of a recorded provider event, answered as its first delivery was recorded; None while
+    the record is not readable yet."""
+    known = ledger.get(event_id)
+    if known is None:
+        return None
+    metrics.count("DuplicatesSuppressed")
+    return _ack(known, duplicate=True)
 
 
 def _ack(entry: LedgerEntry, *, duplicate: bool) -> PaymentAck:
