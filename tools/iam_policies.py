@@ -129,6 +129,7 @@ def policies(stage: str) -> dict[str, dict]:
             _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], TABLE),
             _statement("Staff", ["cognito-idp:ListUsersInGroup"], POOL),
             _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
+            _consumer("NotifyQueue"),
         ],
         "validate_images": [
             # The image read (GetItem) and settled (UpdateItem) with its event kept in the outbox (PutItem),

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import pathlib
 
+from chalicelib.notifications import NOTIFIED_EVENTS
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = ROOT / ".chalice" / "resources.json"
 
@@ -31,22 +33,25 @@ FUNCTIONS = {
     "ValidateImages": ("validate_images", "shop-${Stage}-validate_images"),
 }
 # Where each asynchronously invoked function's failed invocations go (Lambda on-failure destinations).
-FAILURE_QUEUES = {"Notify": "NotifyDLQ", "Housekeeping": "HousekeepingDLQ"}
-CONSUMER_TIMEOUT = 30  # seconds: create_orders' timeout (config.json); queues wait 6x that
+FAILURE_QUEUES = {"Housekeeping": "HousekeepingDLQ"}
+CONSUMER_TIMEOUT = 30  # seconds: create_orders' and notify's timeout (config.json); queues wait 6x that
 ERASER_TIMEOUT = 60  # seconds: erase_users' timeout (config.json); an erasure that needs longer continues itself
 VALIDATOR_TIMEOUT = 30  # seconds: validate_images' timeout (config.json)
 QUEUES = {"Orders": ("orders", "CreateOrders", "CreateOrdersSqsEventSource"),
           "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource"),
           "Erasures": ("erasures", "EraseUsers", "EraseUsersSqsEventSource"),
-          "Images": ("images", "ValidateImages", "ValidateImagesSqsEventSource")}
+          "Images": ("images", "ValidateImages", "ValidateImagesSqsEventSource"),
+          "Notify": ("notify", "Notify", "NotifySqsEventSource")}
 DLQS = ["OrdersDLQ", "AuditDLQ", "ErasuresDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ",
         "ImagesDLQ"]
-# Bus rules of the merge template: logical id -> (name, event pattern, target queue).
+# Bus rules of the merge template: logical id -> (name, event pattern, target queue). Every consumer of the
+# shop's bus reads a queue one of them fills: Chalice's own rules (on_cw_event) know only the default bus.
 RULES = {
     "CheckoutRequestedRule": ("checkout-requested", {"source": ["shop"], "detail-type": ["CheckoutRequested"]},
                               "OrdersQueue"),
     "AuditRule": ("audit-everything", {"source": ["shop"]}, "AuditQueue"),
     "UserErasedRule": ("user-erased", {"source": ["shop"], "detail-type": ["UserErased"]}, "ErasuresQueue"),
+    "NotifyRule": ("notify", {"source": ["shop"], "detail-type": list(NOTIFIED_EVENTS)}, "NotifyQueue"),
 }
 # Rules on the account's default bus, where S3 announces objects: logical id -> (name, target queue).
 S3_RULES = {"ImageUploadedRule": ("image-uploaded", "ImagesQueue")}
@@ -56,7 +61,7 @@ UPLOADS_PREFIX, PUBLISHED_PREFIX = "uploads/", "published/"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # Rules the SAM transform generates from the functions' events: function -> (event, rule name, on the shop's bus).
 # They are named so that queue policies can name them before they exist (and the local stack can resolve them).
-FUNCTION_RULES = {"Notify": ("NotifyEvent", "notify", True), "Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
+FUNCTION_RULES = {"Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
 # Routes API Gateway throttles more tightly than the stage: the sign-in routes send Cognito emails and draw on
 # the account's Cognito quotas; the webhook is open to anyone who can reach it (its signature is checked after).
 AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/mfa", "/auth/refresh", "/auth/forgot-password",
@@ -217,6 +222,7 @@ def function_overrides() -> dict:
            "AUDIT_QUEUE_NAME": {"Fn::GetAtt": ["AuditQueue", "QueueName"]},
            "ERASURES_QUEUE_NAME": {"Fn::GetAtt": ["ErasuresQueue", "QueueName"]},
            "IMAGES_QUEUE_NAME": {"Fn::GetAtt": ["ImagesQueue", "QueueName"]},
+           "NOTIFY_QUEUE_NAME": {"Fn::GetAtt": ["NotifyQueue", "QueueName"]},
            "IMAGES_BUCKET": ref("ImagesBucket"), "IMAGES_BASE_URL": sub("https://${ImagesDistribution.DomainName}"),
            "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
            "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender"),
@@ -238,14 +244,11 @@ def function_overrides() -> dict:
     delivery = {"DeadLetterConfig": {"Arn": arn("EventsDLQ")},
                 "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}}
     names = {function: sub(f"shop-${{Stage}}-{name}") for function, (_, name, _) in FUNCTION_RULES.items()}
-    resources["Notify"]["Properties"]["Events"] = {"NotifyEvent": {"Properties": {
-        "EventBusName": ref("ShopEventBus"), "RuleName": names["Notify"], **delivery}}}
     resources["Housekeeping"]["Properties"]["Events"] = {"HousekeepingEvent": {"Properties": {
         "Name": names["Housekeeping"], **delivery}}}
-    # An invocation that fails after Lambda's own retries lands in the function's failure queue:
-    # notify retries twice (a notification is idempotent by event id); housekeeping not at all,
-    # because the next tick a minute later redoes whatever the failed sweep left.
-    retries = {"Notify": (2, 6 * 3600), "Housekeeping": (0, 300)}
+    # An invocation that fails lands in the function's failure queue, not retried: the next tick a minute
+    # later redoes whatever the failed sweep left.
+    retries = {"Housekeeping": (0, 300)}
     for logical, queue_logical in FAILURE_QUEUES.items():
         attempts, max_age = retries[logical]
         resources[logical]["Properties"]["EventInvokeConfig"] = {
@@ -588,6 +591,7 @@ def template() -> dict:
         "AuditQueue": queue("audit", "AuditDLQ", CONSUMER_TIMEOUT * 6),
         "ErasuresQueue": queue("erasures", "ErasuresDLQ", ERASER_TIMEOUT * 6),
         "ImagesQueue": queue("images", "ImagesDLQ", VALIDATOR_TIMEOUT * 6),
+        "NotifyQueue": queue("notify", "NotifyDLQ", CONSUMER_TIMEOUT * 6),
         **{dlq: dead_letter_queue(dlq, name) for dlq, name in
            (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("ErasuresDLQ", "erasures-dlq"),
             ("EventsDLQ", "events-dlq"),
@@ -667,6 +671,7 @@ def template() -> dict:
             "TableName": {"Value": ref("ShopTable")}, "EventBusName": {"Value": ref("ShopEventBus")},
             "OrdersQueueUrl": {"Value": ref("OrdersQueue")}, "AuditQueueUrl": {"Value": ref("AuditQueue")},
             "ErasuresQueueUrl": {"Value": ref("ErasuresQueue")}, "ImagesQueueUrl": {"Value": ref("ImagesQueue")},
+            "NotifyQueueUrl": {"Value": ref("NotifyQueue")},
             "ImagesBucketName": {"Value": ref("ImagesBucket")},
             "ImagesUrl": {"Value": sub("https://${ImagesDistribution.DomainName}")},
             "UserPoolId": {"Value": ref("UserPool")}, "UserPoolClientId": {"Value": ref("UserPoolClient")},

@@ -118,7 +118,7 @@ def test_every_queue_consumer_reports_partial_failures_from_a_queue_with_a_dlq(p
             assert "deadLetterTargetArn" in queue_props["RedrivePolicy"], queue
             timeout = function["Properties"]["Timeout"]
             assert queue_props["VisibilityTimeout"] >= 6 * timeout, (queue, timeout)
-    assert consumers == 4  # create_orders, record_audit, erase_users, validate_images
+    assert consumers == 5  # create_orders, record_audit, erase_users, validate_images, notify
 
 
 def test_every_rule_is_on_the_shops_bus_with_retries_and_a_dlq(packaged):
