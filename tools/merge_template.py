@@ -72,6 +72,11 @@ WEBHOOK_ROUTE = "/webhooks/payments"
 # its invoke permission and the queue's event source mapping point at the alias (tools/package.py, SAM).
 LIVE_ALIAS = "live"
 SNAPSTART_FUNCTIONS = {"APIHandler": "SnapStartsApi", "CreateOrders": "SnapStarts"}
+# How CodeDeploy moves the live alias to a new version: in prod a tenth of the traffic for ten minutes (two of the
+# alarms' five-minute periods), rolled back if one of the function's rollback alarms fires; elsewhere all at once.
+CANARY = "Canary10Percent10Minutes"
+ROLLBACK_ALARMS = {"APIHandler": ("Api5xxAlarm", "ApiLatencyAlarm", "APIHandlerErrorsAlarm"),
+                   "CreateOrders": ("CreateOrdersErrorsAlarm",)}
 # Parameter defaults `make package` writes per stage where the production default does not fit.
 STAGE_DEFAULTS = {"dev": {"EnableWaf": "false", "EnableSnapStart": "false"}}
 # Rules whose failed deliveries EventBridge parks in EventsDLQ: all of them.
@@ -264,7 +269,10 @@ def function_overrides() -> dict:
     for logical, condition in SNAPSTART_FUNCTIONS.items():
         resources[logical]["Properties"].update({
             "AutoPublishAlias": LIVE_ALIAS, "AutoPublishAliasAllProperties": True, "VersionDeletionPolicy": "Delete",
-            "SnapStart": {"ApplyOn": {"Fn::If": [condition, "PublishedVersions", "None"]}}})
+            "SnapStart": {"ApplyOn": {"Fn::If": [condition, "PublishedVersions", "None"]}},
+            "DeploymentPreference": {"Type": {"Fn::If": ["IsProd", CANARY, "AllAtOnce"]},
+                                     "Alarms": [ref(alarm) for alarm in ROLLBACK_ALARMS[logical]],
+                                     "Role": arn("CodeDeployRole")}})
     resources["APIHandler"]["Properties"]["ProvisionedConcurrencyConfig"] = {
         "Fn::If": ["ProvisionsApiConcurrency", {"ProvisionedConcurrentExecutions": ref("ApiProvisionedConcurrency")},
                    ref("AWS::NoValue")]}
@@ -398,6 +406,24 @@ def images() -> dict:
                          "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400},
                          "DeadLetterConfig": {"Arn": arn("EventsDLQ")}}]}},
     }
+
+
+def code_deploy_role() -> dict:
+    """The role CodeDeploy shifts the live aliases with: it may read and move those two aliases and read the
+    alarms it watches, nothing else (SAM's default role holds AWS's managed policy, on every function and bucket)."""
+    aliases = [f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}{qualifier}"
+               for logical in ROLLBACK_ALARMS for name in [FUNCTIONS[logical][1]] for qualifier in ("", ":*")]
+    return {"CodeDeployRole": {"Type": "AWS::IAM::Role", "Properties": {
+        "Description": sub("shop-${Stage}: CodeDeploy moves the live aliases of the API and create_orders"),
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "codedeploy.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "Policies": [{"PolicyName": "shift-live-aliases", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ShiftLiveAliases", "Effect": "Allow",
+             "Action": ["lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:UpdateAlias"],
+             "Resource": [sub(a) for a in aliases]},
+            # CodeDeploy reads its alarms by name (read-only: the account's alarms in the stack's region).
+            {"Sid": "WatchRollbackAlarms", "Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"],
+             "Resource": sub(ALARMS_ARN)}]}}]}}}
 
 
 def cursor_key() -> dict:
@@ -600,7 +626,7 @@ def template() -> dict:
         **{logical: rule(name, pattern, target) for logical, (name, pattern, target) in RULES.items()},
         **queue_policies(),
         **user_pool(), **function_overrides(), **log_groups(), **api_access_logs(), **alarms(), **dashboard(),
-        **web_acl(), **cursor_key(), **images(),
+        **web_acl(), **cursor_key(), **images(), **code_deploy_role(),
     }
     return {
         "Parameters": {

@@ -21,6 +21,7 @@ import contextlib
 import copy
 import fcntl
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -50,7 +51,10 @@ def merge(base, extra):
 
 
 def _sub_references(value):
-    """`${...}` references in a policy document (as the policy files write them) become Fn::Sub."""
+    """`${...}` references in a policy document (as the policy files write them) become Fn::Sub; a value that
+    already is an intrinsic function (a role the merge template writes itself) stays as it is."""
+    if _is_intrinsic(value):
+        return value
     if isinstance(value, dict):
         return {key: _sub_references(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -202,6 +206,9 @@ def expand(template: dict) -> dict:
     for function in _functions(source).values():
         function["Properties"]["CodeUri"] = "s3://deployment-bucket/deployment.zip"  # what `cloudformation package` does
     os.environ.setdefault("AWS_DEFAULT_REGION", _region())
+    # Offline, the transform has no feature-toggle configuration and warns for each toggle it asks about (one
+    # on deployment preferences' conditions, which none of ours has): it keeps the default behaviour.
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
     return transform(source, {}, _NoManagedPolicies())
 
 

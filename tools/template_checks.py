@@ -170,6 +170,9 @@ def deploy(template: dict, stage: str = "prod", parameters: dict | None = None) 
         return _physical(kind, logical, properties, resolver.pseudo["AWS::StackName"])
 
     create_in_order(pending, resolver, stack, create)
+    for logical, resource in resources.items():  # how CloudFormation updates it (a CodeDeploy alias shift)
+        if "UpdatePolicy" in template["Resources"][logical]:
+            resource["UpdatePolicy"] = resolver.resolve(template["Resources"][logical]["UpdatePolicy"])
     return Deployed(resources, stack, resolver.parameters)
 
 
@@ -509,6 +512,55 @@ def key_problems(deployed: Deployed) -> list[str]:
     return problems
 
 
+# --- releases: the live aliases move to a new version through CodeDeploy, rolled back by alarms ----------
+
+def alias_shifts(deployed: Deployed) -> dict[str, str]:
+    """Alias logical id -> the CodeDeploy deployment group that moves it to each new version."""
+    groups = {deployed.stack.refs[g]: g for g in deployed.of_type("AWS::CodeDeploy::DeploymentGroup")}
+    shifts = {}
+    for alias, resource in deployed.of_type("AWS::Lambda::Alias").items():
+        update = resource.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate", {})
+        shifts[alias] = groups.get(update.get("DeploymentGroupName"))
+    return shifts
+
+
+def release_problems(deployed: Deployed) -> list[str]:
+    """Every live alias moves through CodeDeploy: gradually in prod, rolled back automatically when one of its
+    alarms fires; the alarms are the stack's and one watches the function itself; CodeDeploy's role may move
+    the alias and read those alarms."""
+    problems = []
+    alarms = {deployed.stack.refs[a]: a for a in deployed.of_type("AWS::CloudWatch::Alarm")}
+    for alias, group in sorted(alias_shifts(deployed).items()):
+        function = deployed.function_of(deployed.resources[alias]["Properties"]["FunctionName"])
+        if group is None:
+            problems.append(f"{alias}: a new version takes all of {function}'s traffic at once, with no rollback")
+            continue
+        properties = deployed.resources[group]["Properties"]
+        kind = str(properties.get("DeploymentConfigName", "CodeDeployDefault.OneAtATime"))
+        if deployed.parameters.get("Stage") == "prod" and not kind.startswith(("CodeDeployDefault.LambdaCanary",
+                                                                               "CodeDeployDefault.LambdaLinear")):
+            problems.append(f"{group}: {kind} moves all of {function}'s traffic at once in prod")
+        rollback = properties.get("AutoRollbackConfiguration", {})
+        if not rollback.get("Enabled") or "DEPLOYMENT_STOP_ON_ALARM" not in rollback.get("Events", []):
+            problems.append(f"{group}: no automatic rollback when an alarm fires")
+        watched = [a["Name"] for a in properties.get("AlarmConfiguration", {}).get("Alarms", [])
+                   if properties["AlarmConfiguration"].get("Enabled")]
+        foreign = [name for name in watched if name not in alarms]
+        if not watched or foreign:
+            problems.append(f"{group}: rolls back on {foreign or 'no alarm'}, not alarms of the stack")
+        name = deployed.stack.refs[function]
+        if not any(d.get("Value") == name for a in watched if a in alarms
+                   for d in deployed.resources[alarms[a]]["Properties"]["Dimensions"]):
+            problems.append(f"{group}: none of its alarms watches {function}")
+        role = deployed.logical_of(properties["ServiceRoleArn"])
+        for action, resource in [("lambda:UpdateAlias", deployed.stack.refs[alias])] + [
+                ("cloudwatch:DescribeAlarms", deployed.arn(alarms[a])) for a in watched if a in alarms]:
+            decision = evaluate(deployed.role_policies(role), action, resource)
+            if decision is not Decision.ALLOWED:
+                problems.append(f"{group} ({role}): {action} on {resource}: {decision.value}")
+    return problems
+
+
 def dependencies(template: dict, logical: str) -> set[str]:
     """Everything `logical` waits for in CloudFormation (DependsOn, Ref, GetAtt, Sub, in properties and metadata)."""
     resources = template["Resources"]
@@ -566,6 +618,7 @@ CHECKS: dict[str, Callable[[Deployed], list[str]]] = {
     "tracing": tracing_problems,
     "alarm delivery": alarm_delivery_problems,
     "keys": key_problems,
+    "releases": release_problems,
 }
 
 
