@@ -5,7 +5,8 @@ next one on every deploy (PutRestApi, mode=overwrite). The emulator takes it as 
 methods and Lambda integrations (moto's own reader, given the same paths), the document's authorizers
 (`securityDefinitions` with `x-amazon-apigateway-authorizer`) bound to the methods whose `security` names
 them, binary media types and gateway responses. An overwrite replaces all of these, as in AWS (gateway
-responses the document leaves out go back to API Gateway's defaults).
+responses the document leaves out go back to API Gateway's defaults). A new deployment to an existing stage
+keeps the stage's settings, as in AWS.
 """
 from __future__ import annotations
 
@@ -57,6 +58,38 @@ def install() -> None:
     APIGatewayBackend.put_rest_api = put_rest_api
     APIGatewayBackend.import_rest_api = import_rest_api
     APIGatewayBackend._imports_swagger = True
+    _keep_stages_across_deployments()
+
+
+def _keep_stages_across_deployments() -> None:
+    """A deployment to an existing stage moves the stage to it and keeps the stage's settings (access logs,
+    throttling, tracing), as API Gateway does; moto made a new stage. Its `tracingEnabled` is applied too."""
+    from moto.apigateway.models import RestAPI
+    from moto.apigateway.responses import APIGatewayResponse
+
+    create = RestAPI.create_deployment
+
+    def create_deployment(self: Any, name: str, description: str, stage_variables: Any = None) -> Any:
+        existing = self.stages.get(name) if name else None
+        deployment = create(self, name, description, stage_variables)
+        if existing is not None:
+            existing.deployment_id = deployment.id
+            existing.variables.update(stage_variables or {})
+            self.stages[name] = existing
+        return deployment
+
+    answer = APIGatewayResponse.create_deployment
+
+    def create_deployment_answer(self: Any) -> Any:
+        response = answer(self)
+        tracing = self._get_param("tracingEnabled")
+        if tracing is not None and self._get_param("stageName"):
+            api = self.backend.get_rest_api(self.path.replace("/restapis/", "", 1).split("/")[0])
+            api.stages[self._get_param("stageName")].tracing_enabled = bool(tracing)
+        return response
+
+    RestAPI.create_deployment = create_deployment
+    APIGatewayResponse.create_deployment = create_deployment_answer
 
 
 def _authorize(backend: Any, api: Any, api_doc: dict) -> None:

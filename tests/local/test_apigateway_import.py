@@ -77,3 +77,17 @@ def _json(document: dict) -> bytes:
     import json
 
     return json.dumps(document).encode()
+
+
+def test_a_new_deployment_keeps_the_stages_settings_as_in_aws(apigateway):
+    api_id = apigateway.import_rest_api(body=_json(_definition()))["id"]
+    apigateway.create_deployment(restApiId=api_id, stageName="api")
+    apigateway.update_stage(restApiId=api_id, stageName="api", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "200"},
+        {"op": "replace", "path": "/accessLogSettings/destinationArn", "value": "arn:aws:logs:us-east-1:1:log-group:a"}])
+    apigateway.create_deployment(restApiId=api_id, stageName="api", tracingEnabled=True)  # what chalice deploy does
+    stage = apigateway.get_stage(restApiId=api_id, stageName="api")
+    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 200
+    assert stage["accessLogSettings"]["destinationArn"] == "arn:aws:logs:us-east-1:1:log-group:a"
+    assert stage["tracingEnabled"] is True
+    assert stage["deploymentId"] == apigateway.get_deployments(restApiId=api_id)["items"][-1]["id"]
