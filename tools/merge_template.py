@@ -60,8 +60,9 @@ UPLOADS_PREFIX, PUBLISHED_PREFIX = "uploads/", "published/"
 # CloudFront's managed cache policy "CachingOptimized" (gzip and brotli, a day by default, no cookies or query).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # Rules the SAM transform generates from the functions' events: function -> (event, rule name, on the shop's bus).
-# They are named so that queue policies can name them before they exist (and the local stack can resolve them).
-FUNCTION_RULES = {"Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
+# They are named so that queue policies can name them before they exist (and the local stack can resolve them),
+# and named as `chalice deploy` names its own (<app>-<stage>-<function>-event), so one policy admits either.
+FUNCTION_RULES = {"Housekeeping": ("HousekeepingEvent", "housekeeping-event", False)}
 # Routes API Gateway throttles more tightly than the stage: the sign-in routes send Cognito emails and draw on
 # the account's Cognito quotas; the webhook is open to anyone who can reach it (its signature is checked after).
 AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/mfa", "/auth/refresh", "/auth/forgot-password",
@@ -79,8 +80,10 @@ ROLLBACK_ALARMS = {"APIHandler": ("Api5xxAlarm", "ApiLatencyAlarm", "APIHandlerE
                    "CreateOrders": ("CreateOrdersErrorsAlarm",)}
 # Parameter defaults `make package` writes per stage where the production default does not fit.
 STAGE_DEFAULTS = {"dev": {"EnableWaf": "false", "EnableSnapStart": "false"}}
-# Rules whose failed deliveries EventBridge parks in EventsDLQ: all of them.
-EVENTS_DLQ_RULES = list(RULES) + list(S3_RULES) + [f"{function}{event}" for function, (event, _, _) in FUNCTION_RULES.items()]
+# Rules whose failed deliveries EventBridge parks in EventsDLQ: every rule that feeds a queue. The schedule keeps the
+# target Chalice makes in both ways of deploying (a `chalice deploy` puts it back bare each time): a missed tick is
+# redone by the next, and HousekeepingStoppedAlarm sees a schedule that stopped reaching the sweeper at all.
+EVENTS_DLQ_RULES = list(RULES) + list(S3_RULES)
 
 _DLQ_REASON = "a dead-letter queue is the last stop: its depth alarm calls for inspection (and redrive, tools.ops)"
 # Logical id (in the template or in what the SAM transform makes of it) -> {rule: why it does not apply}.
@@ -92,6 +95,11 @@ LINT_EXCEPTIONS: dict[str, dict[str, str]] = {
                                          f"redrive to the queue's dead-letter queue ({queue}DLQ)"}
        for queue, (_, function, source) in QUEUES.items()},
 }
+_SCHEDULE_REASON = ("a scheduled tick that fails is redone by the next one; a schedule that stops reaching the function "
+                    "raises its stopped alarm, which also sees a disabled rule (a dead-letter queue would not)")
+for _function, (_event, _, _) in FUNCTION_RULES.items():  # the function (its event, as written) and SAM's rule
+    for _logical in (_function, f"{_function}{_event}"):
+        LINT_EXCEPTIONS[_logical] = {**LINT_EXCEPTIONS.get(_logical, {}), "ES4000": _SCHEDULE_REASON}
 
 
 def sub(text: str) -> dict:
@@ -223,6 +231,9 @@ def user_pool() -> dict:
 def function_overrides() -> dict:
     env = {"TABLE_NAME": ref("ShopTable"), "EVENT_BUS_NAME": ref("ShopEventBus"),
            "USER_POOL_ID": ref("UserPool"), "USER_POOL_CLIENT_ID": ref("UserPoolClient"),
+           # The pool the API's authorizer names: `chalice deploy` reads it from the stage's environment
+           # (chalicelib/core/http.py); the packaged definition binds the same pool by reference.
+           "USER_POOL_ARN": arn("UserPool"),
            "ORDERS_QUEUE_NAME": {"Fn::GetAtt": ["OrdersQueue", "QueueName"]},
            "AUDIT_QUEUE_NAME": {"Fn::GetAtt": ["AuditQueue", "QueueName"]},
            "ERASURES_QUEUE_NAME": {"Fn::GetAtt": ["ErasuresQueue", "QueueName"]},
@@ -245,12 +256,10 @@ def function_overrides() -> dict:
     for queue_name, (_, function, source) in QUEUES.items():
         resources[function]["Properties"]["Events"] = {source: {"Properties": {
             "Queue": arn(f"{queue_name}Queue"), "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
-    # EventBridge retries a delivery it cannot make for a day, then parks it in EventsDLQ.
-    delivery = {"DeadLetterConfig": {"Arn": arn("EventsDLQ")},
-                "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}}
+    # The schedule as Chalice's deploy makes it too: named alike, its target bare (EVENTS_DLQ_RULES says why).
     names = {function: sub(f"shop-${{Stage}}-{name}") for function, (_, name, _) in FUNCTION_RULES.items()}
     resources["Housekeeping"]["Properties"]["Events"] = {"HousekeepingEvent": {"Properties": {
-        "Name": names["Housekeeping"], **delivery}}}
+        "Name": names["Housekeeping"]}}}
     # An invocation that fails lands in the function's failure queue, not retried: the next tick a minute
     # later redoes whatever the failed sweep left.
     retries = {"Housekeeping": (0, 300)}
@@ -481,10 +490,11 @@ def api_access_logs() -> dict:
 
 
 def alarm(metric: str, namespace: str, dimensions: list, *, statistic: str = "Sum", threshold: float = 0,
-          description: str, period: int = 300, extended: str | None = None) -> dict:
+          description: str, period: int = 300, extended: str | None = None,
+          comparison: str = "GreaterThanThreshold", missing: str = "notBreaching") -> dict:
     props = {"AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
              "Dimensions": dimensions, "Period": period, "EvaluationPeriods": 1, "Threshold": threshold,
-             "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+             "ComparisonOperator": comparison, "TreatMissingData": missing,
              "AlarmActions": [ref("AlarmTopic")], "OKActions": [ref("AlarmTopic")]}
     if extended:
         props["ExtendedStatistic"] = extended
@@ -536,6 +546,11 @@ def alarms() -> dict:
         dims = [{"Name": "FunctionName", "Value": ref(logical)}]
         result[f"{logical}ErrorsAlarm"] = alarm("Errors", "AWS/Lambda", dims, description=f"{logical} errors")
         result[f"{logical}ThrottlesAlarm"] = alarm("Throttles", "AWS/Lambda", dims, description=f"{logical} throttled")
+    for logical in FUNCTION_RULES:  # a schedule fires every minute: five minutes without an invocation is a fault
+        result[f"{logical}StoppedAlarm"] = alarm(
+            "Invocations", "AWS/Lambda", [{"Name": "FunctionName", "Value": ref(logical)}], threshold=1,
+            comparison="LessThanThreshold", missing="breaching",
+            description=f"{logical} was not invoked for five minutes: is its schedule enabled and allowed to invoke it?")
     for dlq in DLQS:
         result[f"{dlq}DepthAlarm"] = alarm(
             "ApproximateNumberOfMessagesVisible", "AWS/SQS",
