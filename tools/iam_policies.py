@@ -155,8 +155,13 @@ def policies(stage: str) -> dict[str, dict]:
             for name, statements in functions.items()}
 
 
+def policy_file(stage: str, function: str) -> str:
+    """The policy file of a function (its name in app.py) and stage, in .chalice/."""
+    return f"policy-{stage}-{function.replace('_', '-')}.json"
+
+
 def render() -> dict[str, str]:
-    return {f"policy-{stage}-{name.replace('_', '-')}.json": json.dumps(doc, indent=2) + "\n"
+    return {policy_file(stage, name): json.dumps(doc, indent=2) + "\n"
             for stage in STAGES for name, doc in policies(stage).items()}
 
 

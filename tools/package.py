@@ -66,6 +66,19 @@ def _sub_references(value):
     return value
 
 
+def use_policy_templates(template: dict, stage: str) -> dict:
+    """Each function's role holds its stage's policy file as `make policies` writes it (`${...}` references to the
+    stack's own resources), whichever file the stage's configuration names: after `make deploy` it names the
+    copy rendered with the resources stack's ARNs (tools/deploy.py), which this stack does not own."""
+    from tools.iam_policies import policy_file
+
+    for logical, (function, _) in merge_template.FUNCTIONS.items():
+        role = template["Resources"][template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        (policy,) = role["Properties"]["Policies"]
+        policy["PolicyDocument"] = json.loads((ROOT / ".chalice" / policy_file(stage, function)).read_text())
+    return template
+
+
 def resolve_policy_references(template: dict) -> dict:
     """Chalice copies the policy files into each role verbatim; CloudFormation must resolve their references."""
     for resource in template["Resources"].values():
@@ -232,8 +245,9 @@ def package(stage: str, out: pathlib.Path) -> pathlib.Path:
     if result.returncode or "Could not install dependencies" in result.stdout + result.stderr:
         # Chalice only warns when it finds no wheel of a dependency for the runtime; the package would not run.
         raise PackagingError(f"chalice package failed for {RUNTIME}")
-    template = resolve_policy_references(merge(json.loads((raw / "sam.json").read_text()),
-                                               json.loads((ROOT / ".chalice" / "resources.json").read_text())))
+    template = merge(json.loads((raw / "sam.json").read_text()),
+                     json.loads((ROOT / ".chalice" / "resources.json").read_text()))
+    template = resolve_policy_references(use_policy_templates(template, stage))
     stage_defaults(template, stage)
     invoke_through_alias(template)
     exceptions = {**merge_template.LINT_EXCEPTIONS}

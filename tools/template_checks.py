@@ -38,9 +38,10 @@ def _generated(stack_name: str, logical: str) -> str:
     return f"{stack_name}-{logical}-{hashlib.sha1(logical.encode()).hexdigest()[:12].upper()}"
 
 
-def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, dict]:
+def _physical(kind: str, logical: str, p: dict, stack_name: str, region: str = REGION,
+              account: str = ACCOUNT_ID) -> tuple[Any, dict]:
     """(Ref, GetAtt attributes) of a resource of type `kind` with resolved properties `p`."""
-    prefix = f"arn:aws:{{}}:{REGION}:{ACCOUNT_ID}"
+    prefix = f"arn:aws:{{}}:{region}:{account}"
     generated = _generated(stack_name, logical)
     if kind == "AWS::DynamoDB::Table":
         name = p.get("TableName", generated)
@@ -48,7 +49,7 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
                       "StreamArn": f"{prefix.format('dynamodb')}:table/{name}/stream/2026-11-22T00:00:00.000"}
     if kind == "AWS::SQS::Queue":
         name = p.get("QueueName", generated)
-        url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
+        url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
         return url, {"Arn": f"{prefix.format('sqs')}:{name}", "QueueName": name, "QueueUrl": url}
     if kind == "AWS::Events::EventBus":
         return p["Name"], {"Arn": f"{prefix.format('events')}:event-bus/{p['Name']}", "Name": p["Name"]}
@@ -73,12 +74,12 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
         return arn, {"AliasArn": arn}
     if kind == "AWS::IAM::Role":
         name = p.get("RoleName", generated)
-        return name, {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "RoleId": f"AROA{logical.upper()[:16]}"}
+        return name, {"Arn": f"arn:aws:iam::{account}:role/{name}", "RoleId": f"AROA{logical.upper()[:16]}"}
     if kind == "AWS::Cognito::UserPool":
-        pool = f"{REGION}_{hashlib.sha1(logical.encode()).hexdigest()[:9]}"
+        pool = f"{region}_{hashlib.sha1(logical.encode()).hexdigest()[:9]}"
         return pool, {"Arn": f"{prefix.format('cognito-idp')}:userpool/{pool}", "UserPoolId": pool,
-                      "ProviderName": f"cognito-idp.{REGION}.amazonaws.com/{pool}",
-                      "ProviderURL": f"https://cognito-idp.{REGION}.amazonaws.com/{pool}"}
+                      "ProviderName": f"cognito-idp.{region}.amazonaws.com/{pool}",
+                      "ProviderURL": f"https://cognito-idp.{region}.amazonaws.com/{pool}"}
     if kind == "AWS::SNS::Topic":
         name = p.get("TopicName", generated)
         arn = f"{prefix.format('sns')}:{name}"
@@ -100,7 +101,7 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
     if kind == "AWS::S3::Bucket":  # global names, ARNs without region or account
         name = p.get("BucketName", generated.lower())
         return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-                      "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com"}
+                      "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com"}
     if kind == "AWS::CloudFront::OriginAccessControl":
         return "E" + hashlib.sha1(logical.encode()).hexdigest()[:13].upper(), {
             "Id": "E" + hashlib.sha1(logical.encode()).hexdigest()[:13].upper()}
@@ -156,18 +157,25 @@ class Deployed:
         return copy.deepcopy(self)
 
 
-def deploy(template: dict, stage: str = "prod", parameters: dict | None = None) -> Deployed:
-    """Resolve every resource of `template` (expanded) in dependency order, as CloudFormation creates them."""
+def deploy(template: dict, stage: str = "prod", parameters: dict | None = None, *, known: Stack | None = None,
+           region: str = REGION, account: str = ACCOUNT_ID) -> Deployed:
+    """Resolve every resource of `template` (expanded) in dependency order, as CloudFormation creates them.
+
+    Resources named in `known` take the physical ids and attributes it holds (what a deployment really made);
+    the others are named as AWS names them, in `account` and `region`."""
     parameters = {"Stage": stage, **PARAMETERS, **(parameters or {})}
     stack = Stack()
-    resolver = Resolver(template, stack, parameters, REGION)
+    resolver = Resolver(template, stack, parameters, region)
+    resolver.pseudo["AWS::AccountId"] = account
     pending = {logical: r for logical, r in template["Resources"].items()
                if "Condition" not in r or resolver.condition(r["Condition"])}
     resources: dict[str, dict] = {}
 
     def create(logical: str, kind: str, properties: dict) -> tuple[str, dict]:
         resources[logical] = {"Type": kind, "Properties": properties}
-        return _physical(kind, logical, properties, resolver.pseudo["AWS::StackName"])
+        if known is not None and logical in known.refs:
+            return known.refs[logical], known.attributes.get(logical, {})
+        return _physical(kind, logical, properties, resolver.pseudo["AWS::StackName"], region, account)
 
     create_in_order(pending, resolver, stack, create)
     for logical, resource in resources.items():  # how CloudFormation updates it (a CodeDeploy alias shift)

@@ -55,7 +55,7 @@ def test_the_release_is_rolled_back_by_the_stacks_5xx_p99_and_error_alarms(deplo
 
 
 def test_codedeploy_may_move_the_two_live_aliases_and_nothing_else(deployed):
-    group, properties = _group(deployed, "APIHandler")
+    _, properties = _group(deployed, "APIHandler")
     role = deployed.logical_of(properties["ServiceRoleArn"])
     policies = deployed.role_policies(role)
     assert not deployed.resources[role]["Properties"].get("ManagedPolicyArns")
@@ -100,10 +100,23 @@ def test_an_alias_moved_by_cloudformation_alone_or_a_role_that_cannot_move_it_is
     del bare.resources[alias]["UpdatePolicy"]
     assert release_problems(bare) == [
         f"{alias}: a new version takes all of CreateOrders's traffic at once, with no rollback"]
-    group, properties = _group(deployed, "CreateOrders")
+    _, properties = _group(deployed, "CreateOrders")
     role = deployed.logical_of(properties["ServiceRoleArn"])
     powerless = deployed.copy()
     for document in powerless.role_policies(role):
         document["Statement"] = [s for s in document["Statement"] if s["Sid"] != "ShiftLiveAliases"]
     problems = release_problems(powerless)
     assert len(problems) == 2 and all("lambda:UpdateAlias" in p for p in problems)
+
+
+def test_prod_names_exactly_what_only_the_packaged_path_gives(deployed):
+    """`chalice deploy` publishes no version: the equivalence check (tools/equivalence.py) names these for prod."""
+    from tools.equivalence import packaged_only
+
+    assert packaged_only(deployed) == [
+        "APIHandler: invoked through its `live` alias (a published version)",
+        "APIHandler: SnapStart on published versions",
+        "APIHandler: CodeDeploy Canary10Percent10Minutes, rolled back by 3 alarm(s)",
+        "CreateOrders: invoked through its `live` alias (a published version)",
+        "CreateOrders: SnapStart on published versions",
+        "CreateOrders: CodeDeploy Canary10Percent10Minutes, rolled back by 1 alarm(s)"]
