@@ -69,6 +69,10 @@ deploy: $(VENV)/.installed  ## STAGE (dev|prod) with chalice deploy: resources s
 deploy-check: $(VENV)/.installed  ## after make deploy: what chalice deploy made equals what the packaged STAGE declares
 	$(PY) -m tools.equivalence --stage $(STAGE)
 
+smoke: $(VENV)/.installed  ## the shopper's and staff's flows against BASE_URL (SMOKE_* logins and secret: tools/smoke.py)
+	@test -n "$(BASE_URL)" || { echo "usage: make smoke BASE_URL=<the API's URL>"; exit 2; }
+	$(PY) -m tools.smoke --base-url $(BASE_URL)
+
 template: $(VENV)/.installed  ## regenerate .chalice/resources.json (the merge template)
 	$(PY) -m tools.merge_template
 
