@@ -101,16 +101,15 @@ class Smoke:
             "GET", f"/smoke-{uuid.uuid4().hex[:8]}", 404, "NOT_FOUND"))
         self.step("edge: a protected route without a token answers 401 in the error shape",
                   lambda: self._error_shape("GET", "/me", 401, "UNAUTHORIZED"))
-        staff = self.step("staff: log in", lambda: self._staff_login(state))
-        if staff:
+        if self.step("staff: log in", lambda: self._staff_login(state)):
             self.step("staff: create a product, read it publicly", lambda: self._create_product(state))
-        shopper = self.step("shopper: sign up or log in", lambda: self._shopper_login(state))
-        if shopper and self.step("shopper: a product to buy", lambda: self._product_to_buy(state)):
-            if self.step("shopper: basket", lambda: self._basket(state)) and \
-                    self.step("shopper: checkout", lambda: self._checkout(state)) and \
-                    self.step("shopper: the order appears", lambda: self._order_appears(state)):
-                if not self.step("payment: paid through the signed webhook", lambda: self._pay(state)):
-                    self.step("shopper: cancel the unpaid order (its stock comes back)", lambda: self._cancel(state))
+        shopping = [("shopper: sign up or log in", self._shopper_login), ("shopper: a product to buy",
+                    self._product_to_buy), ("shopper: basket", self._basket), ("shopper: checkout", self._checkout),
+                    ("shopper: the order appears", self._order_appears)]
+        # each step needs the one before; an order the webhook did not pay is cancelled, its stock given back
+        if all(self.step(name, lambda run=run: run(state)) for name, run in shopping) and \
+                not self.step("payment: paid through the signed webhook", lambda: self._pay(state)):
+            self.step("shopper: cancel the unpaid order (its stock comes back)", lambda: self._cancel(state))
         if "product" in state and state.get("staff"):
             self.step("staff: archive the product", lambda: self._archive(state))
         counts = {outcome: sum(1 for o, _, _ in self.results if o == outcome) for outcome in ("PASS", "FAIL", "SKIP")}
@@ -149,7 +148,7 @@ class Smoke:
         if not email or not password:
             email, password = f"smoke-{uuid.uuid4().hex[:12]}@example.com", f"Smoke{uuid.uuid4().hex[:8]}1"
             self.expect("POST", "/auth/register", 201, {"email": email, "password": password, "name": "Smoke Test"})
-            status, answer = self.call("POST", "/auth/login", {"email": email, "password": password})
+            status, _ = self.call("POST", "/auth/login", {"email": email, "password": password})
             if status != 200:
                 raise Skipped(f"signed up {email}, but this stage confirms sign-ups by email ({status}): "
                               "give SMOKE_EMAIL and SMOKE_PASSWORD of a confirmed shopper")

@@ -101,7 +101,7 @@ def test_make_smoke_passes_the_shoppers_and_the_staffs_flows_against_make_run(st
         env.pop(name, None)
     # -o: the virtualenv counts as installed, as the `stack` fixture's `make run` left it
     result = subprocess.run(["make", "-s", "-o", ".venv/.installed", "smoke", f"BASE_URL={api.base}"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=300)
+                            env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1] == f"smoke against {api.base}: 12 passed, 0 failed, 0 skipped", result.stdout
