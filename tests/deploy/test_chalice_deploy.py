@@ -75,9 +75,16 @@ class Deployment:
         return subprocess.run(["make", "-o", ".venv/.installed", *arguments], cwd=self.project, env=self.env,
                               capture_output=True, text=True, timeout=600, check=False)
 
-    def equivalence(self) -> tuple[int, list[str], list[str]]:
-        result = self.run(sys.executable, "-m", "tools.equivalence", "--stage", "dev", "--expanded",
-                          str(self.expanded))
+    def package(self, stage: str, out: pathlib.Path) -> pathlib.Path:
+        """`make package`'s template for the stage (without its lint, which tests/deploy runs), as expanded."""
+        packaged = self.run(sys.executable, "-c", "import pathlib, sys; from tools.package import package; "
+                            "package(sys.argv[1], pathlib.Path(sys.argv[2]))", stage, str(out))
+        assert packaged.returncode == 0, packaged.stderr[-3000:]
+        return out / "expanded.json"
+
+    def equivalence(self, stage: str = "dev", expanded: pathlib.Path | None = None) -> tuple[int, list[str], list[str]]:
+        result = self.run(sys.executable, "-m", "tools.equivalence", "--stage", stage, "--expanded",
+                          str(expanded or self.expanded))
         lines = result.stdout.splitlines()
         assert result.returncode in (0, 1), result.stderr[-3000:]
         return (result.returncode, [line.removeprefix("differs: ") for line in lines if line.startswith("differs:")],
@@ -97,11 +104,8 @@ def deployment(tmp_path_factory):
         deployed.first = deployed.make("deploy", "STAGE=dev")
         deployed.seconds = time.monotonic() - started
         assert deployed.first.returncode == 0, deployed.first.stdout[-4000:] + deployed.first.stderr[-4000:]
-        out = tmp_path_factory.mktemp("dist") / "dev"
-        packaged = deployed.run(sys.executable, "-c", "import pathlib, sys; from tools.package import package; "
-                                "package('dev', pathlib.Path(sys.argv[1]))", str(out))
-        assert packaged.returncode == 0, packaged.stderr[-3000:]
-        deployed.expanded = out / "expanded.json"
+        deployed.dist = tmp_path_factory.mktemp("dist")
+        deployed.expanded = deployed.package("dev", deployed.dist / "dev")
         yield deployed
 
 
@@ -189,6 +193,22 @@ def test_a_code_only_chalice_deploy_keeps_all_but_the_gateway_responses_and_make
     again = deployment.make("deploy", "STAGE=dev")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]  # idempotent, in the emulator too
     assert deployment.equivalence()[:2] == (0, [])
+
+
+def test_prod_differs_from_its_package_only_in_what_only_the_package_gives(deployment):
+    prod = deployment.make("deploy", "STAGE=prod")
+    assert prod.returncode == 0, prod.stdout[-3000:] + prod.stderr[-3000:]
+    assert "WebAclAssociation" in prod.stdout  # named, not made: the emulator has no WAF
+    expanded = deployment.package("prod", deployment.dist / "prod")
+    code, differences, packaged_only = deployment.equivalence("prod", expanded)
+    assert (code, differences) == (0, [])  # tracing included: prod's functions and stage trace
+    assert packaged_only == [
+        "APIHandler: invoked through its `live` alias (a published version)",
+        "APIHandler: SnapStart on published versions",
+        "APIHandler: CodeDeploy Canary10Percent10Minutes, rolled back by 3 alarm(s)",
+        "CreateOrders: invoked through its `live` alias (a published version)",
+        "CreateOrders: SnapStart on published versions",
+        "CreateOrders: CodeDeploy Canary10Percent10Minutes, rolled back by 1 alarm(s)"]
 
 
 def test_a_setting_changed_behind_the_deploys_back_is_named(deployment):
