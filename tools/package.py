@@ -50,15 +50,15 @@ def merge(base, extra):
     return extra
 
 
-def _sub_references(value):
+def sub_references(value):
     """`${...}` references in a policy document (as the policy files write them) become Fn::Sub; a value that
     already is an intrinsic function (a role the merge template writes itself) stays as it is."""
     if _is_intrinsic(value):
         return value
     if isinstance(value, dict):
-        return {key: _sub_references(item) for key, item in value.items()}
+        return {key: sub_references(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_sub_references(item) for item in value]
+        return [sub_references(item) for item in value]
     if isinstance(value, str) and "${" in value:
         if "${aws:" in value:  # IAM's own variables (CloudFormation's pseudo parameters are ${AWS::...})
             raise ValueError(f"IAM policy variables need escaping as ${{!aws:...}} in policy files: {value}")
@@ -84,7 +84,7 @@ def resolve_policy_references(template: dict) -> dict:
     for resource in template["Resources"].values():
         if resource.get("Type") == "AWS::IAM::Role":
             for policy in resource.get("Properties", {}).get("Policies", []):
-                policy["PolicyDocument"] = _sub_references(policy["PolicyDocument"])
+                policy["PolicyDocument"] = sub_references(policy["PolicyDocument"])
     return template
 
 

@@ -244,17 +244,6 @@ def resolver(stage: str, stack: Stack, given: dict[str, str] | None = None, *, r
     return resolving
 
 
-def resolved_strings(value: Any, resolving: Resolver) -> Any:
-    """A policy document with every `${...}` resolved (what Fn::Sub makes of it in the packaged stack)."""
-    if isinstance(value, dict):
-        return {key: resolved_strings(item, resolving) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolved_strings(item, resolving) for item in value]
-    if isinstance(value, str) and "${" in value:
-        return resolving.sub(value)
-    return value
-
-
 def _function_properties(template: dict, logical: str) -> dict:
     return template["Resources"][logical].get("Properties", {})
 
@@ -284,8 +273,9 @@ def policies(stage: str, resolving: Resolver) -> dict[str, dict]:
     """Each function's policy (tools/iam_policies.py) with the stack's own ARNs: what `chalice deploy` puts on
     its role, as CloudFormation's Fn::Sub resolves the same document in the packaged stack."""
     from tools.iam_policies import policies as policy_documents
+    from tools.package import sub_references
 
-    return {name: resolved_strings(document, resolving) for name, document in policy_documents(stage).items()}
+    return {name: resolving.resolve(sub_references(document)) for name, document in policy_documents(stage).items()}
 
 
 def record(config: dict, stage: str, settings: dict, policy_files: dict[str, str]) -> dict:
