@@ -7,12 +7,12 @@ STAGE  ?= dev
 SPECTRAL := tools/spectral/node_modules/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test fuzz model schemas template policies package openapi bench clean chromium
+.PHONY: run test fuzz model schemas template policies package deploy deploy-check smoke openapi bench clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@# pip itself is one of requirements-dev.txt: resolved with the rest, within what chalice declares of it
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
@@ -59,6 +59,19 @@ openapi: $(VENV)/.installed  ## regenerate openapi.json from the routes and mode
 
 package: $(VENV)/.installed  ## dist/$(STAGE)/: deployment.zip, template.json, expanded.json; fails on a lint error
 	$(PY) -m tools.package --stage $(STAGE)
+
+# Stack parameters for make deploy, e.g. PARAMETERS="AlarmEmail=ops@example.com AllowedOrigin=https://shop.example.com"
+PARAMETERS ?=
+
+deploy: $(VENV)/.installed  ## STAGE (dev|prod) with chalice deploy: resources stack, recorded config, functions, wiring
+	$(PY) -m tools.deploy --stage $(STAGE) $(foreach parameter,$(PARAMETERS),--parameter $(parameter))
+
+deploy-check: $(VENV)/.installed  ## after make deploy: what chalice deploy made equals what the packaged STAGE declares
+	$(PY) -m tools.equivalence --stage $(STAGE)
+
+smoke: $(VENV)/.installed  ## the shopper's and staff's flows against BASE_URL (SMOKE_* logins and secret: tools/smoke.py)
+	@test -n "$(BASE_URL)" || { echo "usage: make smoke BASE_URL=<the API's URL>"; exit 2; }
+	$(PY) -m tools.smoke --base-url $(BASE_URL)
 
 template: $(VENV)/.installed  ## regenerate .chalice/resources.json (the merge template)
 	$(PY) -m tools.merge_template

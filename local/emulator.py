@@ -139,9 +139,11 @@ def _exit_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """moto's server with IAM enforced as AWS enforces it."""
+    from local import apigateway
     from local.enforcement import install
 
     install()
+    apigateway.install()  # `chalice deploy` imports its API as Swagger 2.0
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     from moto.server import main as serve
 

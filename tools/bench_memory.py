@@ -113,9 +113,7 @@ def _workloads(client, bus, product: dict) -> dict[str, list[dict]]:
         "api_handler": api,
         "create_orders": [sqs_event(client, [eventbridge_body(e) for e in checkouts[10:]])],
         "record_audit": [sqs_event(client, [eventbridge_body(e) for e in raised], queue="shop-local-audit")],
-        "notify": [client.events.generate_cw_event(source="shop", detail_type=e.type,
-                                                   detail=json.loads(eventbridge_body(e))["detail"], resources=[])
-                   for e in notified],
+        "notify": [sqs_event(client, [eventbridge_body(e) for e in notified], queue="shop-local-notify")],
         "housekeeping": [scheduled],
         "erase_users": [sqs_event(client, [eventbridge_body(envelope(UserErased(user_id="bench-memory-0"),
                                                                      actor="bench-memory-0"))],

@@ -129,6 +129,7 @@ def policies(stage: str) -> dict[str, dict]:
             _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], TABLE),
             _statement("Staff", ["cognito-idp:ListUsersInGroup"], POOL),
             _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
+            _consumer("NotifyQueue"),
         ],
         "validate_images": [
             # The image read (GetItem) and settled (UpdateItem) with its event kept in the outbox (PutItem),
@@ -154,8 +155,13 @@ def policies(stage: str) -> dict[str, dict]:
             for name, statements in functions.items()}
 
 
+def policy_file(stage: str, function: str) -> str:
+    """The policy file of a function (its name in app.py) and stage, in .chalice/."""
+    return f"policy-{stage}-{function.replace('_', '-')}.json"
+
+
 def render() -> dict[str, str]:
-    return {f"policy-{stage}-{name.replace('_', '-')}.json": json.dumps(doc, indent=2) + "\n"
+    return {policy_file(stage, name): json.dumps(doc, indent=2) + "\n"
             for stage in STAGES for name, doc in policies(stage).items()}
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import pathlib
 
+from chalicelib.notifications import NOTIFIED_EVENTS
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = ROOT / ".chalice" / "resources.json"
 
@@ -31,22 +33,25 @@ FUNCTIONS = {
     "ValidateImages": ("validate_images", "shop-${Stage}-validate_images"),
 }
 # Where each asynchronously invoked function's failed invocations go (Lambda on-failure destinations).
-FAILURE_QUEUES = {"Notify": "NotifyDLQ", "Housekeeping": "HousekeepingDLQ"}
-CONSUMER_TIMEOUT = 30  # seconds: create_orders' timeout (config.json); queues wait 6x that
+FAILURE_QUEUES = {"Housekeeping": "HousekeepingDLQ"}
+CONSUMER_TIMEOUT = 30  # seconds: create_orders' and notify's timeout (config.json); queues wait 6x that
 ERASER_TIMEOUT = 60  # seconds: erase_users' timeout (config.json); an erasure that needs longer continues itself
 VALIDATOR_TIMEOUT = 30  # seconds: validate_images' timeout (config.json)
 QUEUES = {"Orders": ("orders", "CreateOrders", "CreateOrdersSqsEventSource"),
           "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource"),
           "Erasures": ("erasures", "EraseUsers", "EraseUsersSqsEventSource"),
-          "Images": ("images", "ValidateImages", "ValidateImagesSqsEventSource")}
+          "Images": ("images", "ValidateImages", "ValidateImagesSqsEventSource"),
+          "Notify": ("notify", "Notify", "NotifySqsEventSource")}
 DLQS = ["OrdersDLQ", "AuditDLQ", "ErasuresDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ",
         "ImagesDLQ"]
-# Bus rules of the merge template: logical id -> (name, event pattern, target queue).
+# Bus rules of the merge template: logical id -> (name, event pattern, target queue). Every consumer of the
+# shop's bus reads a queue one of them fills: Chalice's own rules (on_cw_event) know only the default bus.
 RULES = {
     "CheckoutRequestedRule": ("checkout-requested", {"source": ["shop"], "detail-type": ["CheckoutRequested"]},
                               "OrdersQueue"),
     "AuditRule": ("audit-everything", {"source": ["shop"]}, "AuditQueue"),
     "UserErasedRule": ("user-erased", {"source": ["shop"], "detail-type": ["UserErased"]}, "ErasuresQueue"),
+    "NotifyRule": ("notify", {"source": ["shop"], "detail-type": list(NOTIFIED_EVENTS)}, "NotifyQueue"),
 }
 # Rules on the account's default bus, where S3 announces objects: logical id -> (name, target queue).
 S3_RULES = {"ImageUploadedRule": ("image-uploaded", "ImagesQueue")}
@@ -55,8 +60,9 @@ UPLOADS_PREFIX, PUBLISHED_PREFIX = "uploads/", "published/"
 # CloudFront's managed cache policy "CachingOptimized" (gzip and brotli, a day by default, no cookies or query).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # Rules the SAM transform generates from the functions' events: function -> (event, rule name, on the shop's bus).
-# They are named so that queue policies can name them before they exist (and the local stack can resolve them).
-FUNCTION_RULES = {"Notify": ("NotifyEvent", "notify", True), "Housekeeping": ("HousekeepingEvent", "housekeeping", False)}
+# They are named so that queue policies can name them before they exist (and the local stack can resolve them),
+# and named as `chalice deploy` names its own (<app>-<stage>-<function>-event), so one policy admits either.
+FUNCTION_RULES = {"Housekeeping": ("HousekeepingEvent", "housekeeping-event", False)}
 # Routes API Gateway throttles more tightly than the stage: the sign-in routes send Cognito emails and draw on
 # the account's Cognito quotas; the webhook is open to anyone who can reach it (its signature is checked after).
 AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/mfa", "/auth/refresh", "/auth/forgot-password",
@@ -67,10 +73,17 @@ WEBHOOK_ROUTE = "/webhooks/payments"
 # its invoke permission and the queue's event source mapping point at the alias (tools/package.py, SAM).
 LIVE_ALIAS = "live"
 SNAPSTART_FUNCTIONS = {"APIHandler": "SnapStartsApi", "CreateOrders": "SnapStarts"}
+# How CodeDeploy moves the live alias to a new version: in prod a tenth of the traffic for ten minutes (two of the
+# alarms' five-minute periods), rolled back if one of the function's rollback alarms fires; elsewhere all at once.
+CANARY = "Canary10Percent10Minutes"
+ROLLBACK_ALARMS = {"APIHandler": ("Api5xxAlarm", "ApiLatencyAlarm", "APIHandlerErrorsAlarm"),
+                   "CreateOrders": ("CreateOrdersErrorsAlarm",)}
 # Parameter defaults `make package` writes per stage where the production default does not fit.
 STAGE_DEFAULTS = {"dev": {"EnableWaf": "false", "EnableSnapStart": "false"}}
-# Rules whose failed deliveries EventBridge parks in EventsDLQ: all of them.
-EVENTS_DLQ_RULES = list(RULES) + list(S3_RULES) + [f"{function}{event}" for function, (event, _, _) in FUNCTION_RULES.items()]
+# Rules whose failed deliveries EventBridge parks in EventsDLQ: every rule that feeds a queue. The schedule keeps the
+# target Chalice makes in both ways of deploying (a `chalice deploy` puts it back bare each time): a missed tick is
+# redone by the next, and HousekeepingStoppedAlarm sees a schedule that stopped reaching the sweeper at all.
+EVENTS_DLQ_RULES = list(RULES) + list(S3_RULES)
 
 _DLQ_REASON = "a dead-letter queue is the last stop: its depth alarm calls for inspection (and redrive, tools.ops)"
 # Logical id (in the template or in what the SAM transform makes of it) -> {rule: why it does not apply}.
@@ -82,6 +95,11 @@ LINT_EXCEPTIONS: dict[str, dict[str, str]] = {
                                          f"redrive to the queue's dead-letter queue ({queue}DLQ)"}
        for queue, (_, function, source) in QUEUES.items()},
 }
+_SCHEDULE_REASON = ("a scheduled tick that fails is redone by the next one; a schedule that stops reaching the function "
+                    "raises its stopped alarm, which also sees a disabled rule (a dead-letter queue would not)")
+for _function, (_event, _, _) in FUNCTION_RULES.items():  # the function (its event, as written) and SAM's rule
+    for _logical in (_function, f"{_function}{_event}"):
+        LINT_EXCEPTIONS[_logical] = {**LINT_EXCEPTIONS.get(_logical, {}), "ES4000": _SCHEDULE_REASON}
 
 
 def sub(text: str) -> dict:
@@ -213,10 +231,14 @@ def user_pool() -> dict:
 def function_overrides() -> dict:
     env = {"TABLE_NAME": ref("ShopTable"), "EVENT_BUS_NAME": ref("ShopEventBus"),
            "USER_POOL_ID": ref("UserPool"), "USER_POOL_CLIENT_ID": ref("UserPoolClient"),
+           # The pool the API's authorizer names: `chalice deploy` reads it from the stage's environment
+           # (chalicelib/core/http.py); the packaged definition binds the same pool by reference.
+           "USER_POOL_ARN": arn("UserPool"),
            "ORDERS_QUEUE_NAME": {"Fn::GetAtt": ["OrdersQueue", "QueueName"]},
            "AUDIT_QUEUE_NAME": {"Fn::GetAtt": ["AuditQueue", "QueueName"]},
            "ERASURES_QUEUE_NAME": {"Fn::GetAtt": ["ErasuresQueue", "QueueName"]},
            "IMAGES_QUEUE_NAME": {"Fn::GetAtt": ["ImagesQueue", "QueueName"]},
+           "NOTIFY_QUEUE_NAME": {"Fn::GetAtt": ["NotifyQueue", "QueueName"]},
            "IMAGES_BUCKET": ref("ImagesBucket"), "IMAGES_BASE_URL": sub("https://${ImagesDistribution.DomainName}"),
            "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
            "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender"),
@@ -234,18 +256,13 @@ def function_overrides() -> dict:
     for queue_name, (_, function, source) in QUEUES.items():
         resources[function]["Properties"]["Events"] = {source: {"Properties": {
             "Queue": arn(f"{queue_name}Queue"), "FunctionResponseTypes": ["ReportBatchItemFailures"]}}}
-    # EventBridge retries a delivery it cannot make for a day, then parks it in EventsDLQ.
-    delivery = {"DeadLetterConfig": {"Arn": arn("EventsDLQ")},
-                "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}}
+    # The schedule as Chalice's deploy makes it too: named alike, its target bare (EVENTS_DLQ_RULES says why).
     names = {function: sub(f"shop-${{Stage}}-{name}") for function, (_, name, _) in FUNCTION_RULES.items()}
-    resources["Notify"]["Properties"]["Events"] = {"NotifyEvent": {"Properties": {
-        "EventBusName": ref("ShopEventBus"), "RuleName": names["Notify"], **delivery}}}
     resources["Housekeeping"]["Properties"]["Events"] = {"HousekeepingEvent": {"Properties": {
-        "Name": names["Housekeeping"], **delivery}}}
-    # An invocation that fails after Lambda's own retries lands in the function's failure queue:
-    # notify retries twice (a notification is idempotent by event id); housekeeping not at all,
-    # because the next tick a minute later redoes whatever the failed sweep left.
-    retries = {"Notify": (2, 6 * 3600), "Housekeeping": (0, 300)}
+        "Name": names["Housekeeping"]}}}
+    # An invocation that fails lands in the function's failure queue, not retried: the next tick a minute
+    # later redoes whatever the failed sweep left.
+    retries = {"Housekeeping": (0, 300)}
     for logical, queue_logical in FAILURE_QUEUES.items():
         attempts, max_age = retries[logical]
         resources[logical]["Properties"]["EventInvokeConfig"] = {
@@ -261,7 +278,10 @@ def function_overrides() -> dict:
     for logical, condition in SNAPSTART_FUNCTIONS.items():
         resources[logical]["Properties"].update({
             "AutoPublishAlias": LIVE_ALIAS, "AutoPublishAliasAllProperties": True, "VersionDeletionPolicy": "Delete",
-            "SnapStart": {"ApplyOn": {"Fn::If": [condition, "PublishedVersions", "None"]}}})
+            "SnapStart": {"ApplyOn": {"Fn::If": [condition, "PublishedVersions", "None"]}},
+            "DeploymentPreference": {"Type": {"Fn::If": ["IsProd", CANARY, "AllAtOnce"]},
+                                     "Alarms": [ref(alarm) for alarm in ROLLBACK_ALARMS[logical]],
+                                     "Role": arn("CodeDeployRole")}})
     resources["APIHandler"]["Properties"]["ProvisionedConcurrencyConfig"] = {
         "Fn::If": ["ProvisionsApiConcurrency", {"ProvisionedConcurrentExecutions": ref("ApiProvisionedConcurrency")},
                    ref("AWS::NoValue")]}
@@ -397,6 +417,24 @@ def images() -> dict:
     }
 
 
+def code_deploy_role() -> dict:
+    """The role CodeDeploy shifts the live aliases with: it may read and move those two aliases and read the
+    alarms it watches, nothing else (SAM's default role holds AWS's managed policy, on every function and bucket)."""
+    aliases = [f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}{qualifier}"
+               for logical in ROLLBACK_ALARMS for name in [FUNCTIONS[logical][1]] for qualifier in ("", ":*")]
+    return {"CodeDeployRole": {"Type": "AWS::IAM::Role", "Properties": {
+        "Description": sub("shop-${Stage}: CodeDeploy moves the live aliases of the API and create_orders"),
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "codedeploy.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "Policies": [{"PolicyName": "shift-live-aliases", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ShiftLiveAliases", "Effect": "Allow",
+             "Action": ["lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:UpdateAlias"],
+             "Resource": [sub(a) for a in aliases]},
+            # CodeDeploy reads its alarms by name (read-only: the account's alarms in the stack's region).
+            {"Sid": "WatchRollbackAlarms", "Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"],
+             "Resource": sub(ALARMS_ARN)}]}}]}}}
+
+
 def cursor_key() -> dict:
     """The key that signs pagination cursors (HMAC-SHA256): generated by Secrets Manager, never seen by anyone."""
     return {"CursorKey": {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Delete",
@@ -452,10 +490,11 @@ def api_access_logs() -> dict:
 
 
 def alarm(metric: str, namespace: str, dimensions: list, *, statistic: str = "Sum", threshold: float = 0,
-          description: str, period: int = 300, extended: str | None = None) -> dict:
+          description: str, period: int = 300, extended: str | None = None,
+          comparison: str = "GreaterThanThreshold", missing: str = "notBreaching") -> dict:
     props = {"AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
              "Dimensions": dimensions, "Period": period, "EvaluationPeriods": 1, "Threshold": threshold,
-             "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+             "ComparisonOperator": comparison, "TreatMissingData": missing,
              "AlarmActions": [ref("AlarmTopic")], "OKActions": [ref("AlarmTopic")]}
     if extended:
         props["ExtendedStatistic"] = extended
@@ -507,6 +546,11 @@ def alarms() -> dict:
         dims = [{"Name": "FunctionName", "Value": ref(logical)}]
         result[f"{logical}ErrorsAlarm"] = alarm("Errors", "AWS/Lambda", dims, description=f"{logical} errors")
         result[f"{logical}ThrottlesAlarm"] = alarm("Throttles", "AWS/Lambda", dims, description=f"{logical} throttled")
+    for logical in FUNCTION_RULES:  # a schedule fires every minute: five minutes without an invocation is a fault
+        result[f"{logical}StoppedAlarm"] = alarm(
+            "Invocations", "AWS/Lambda", [{"Name": "FunctionName", "Value": ref(logical)}], threshold=1,
+            comparison="LessThanThreshold", missing="breaching",
+            description=f"{logical} was not invoked for five minutes: is its schedule enabled and allowed to invoke it?")
     for dlq in DLQS:
         result[f"{dlq}DepthAlarm"] = alarm(
             "ApproximateNumberOfMessagesVisible", "AWS/SQS",
@@ -588,6 +632,7 @@ def template() -> dict:
         "AuditQueue": queue("audit", "AuditDLQ", CONSUMER_TIMEOUT * 6),
         "ErasuresQueue": queue("erasures", "ErasuresDLQ", ERASER_TIMEOUT * 6),
         "ImagesQueue": queue("images", "ImagesDLQ", VALIDATOR_TIMEOUT * 6),
+        "NotifyQueue": queue("notify", "NotifyDLQ", CONSUMER_TIMEOUT * 6),
         **{dlq: dead_letter_queue(dlq, name) for dlq, name in
            (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("ErasuresDLQ", "erasures-dlq"),
             ("EventsDLQ", "events-dlq"),
@@ -596,7 +641,7 @@ def template() -> dict:
         **{logical: rule(name, pattern, target) for logical, (name, pattern, target) in RULES.items()},
         **queue_policies(),
         **user_pool(), **function_overrides(), **log_groups(), **api_access_logs(), **alarms(), **dashboard(),
-        **web_acl(), **cursor_key(), **images(),
+        **web_acl(), **cursor_key(), **images(), **code_deploy_role(),
     }
     return {
         "Parameters": {
@@ -667,6 +712,7 @@ def template() -> dict:
             "TableName": {"Value": ref("ShopTable")}, "EventBusName": {"Value": ref("ShopEventBus")},
             "OrdersQueueUrl": {"Value": ref("OrdersQueue")}, "AuditQueueUrl": {"Value": ref("AuditQueue")},
             "ErasuresQueueUrl": {"Value": ref("ErasuresQueue")}, "ImagesQueueUrl": {"Value": ref("ImagesQueue")},
+            "NotifyQueueUrl": {"Value": ref("NotifyQueue")},
             "ImagesBucketName": {"Value": ref("ImagesBucket")},
             "ImagesUrl": {"Value": sub("https://${ImagesDistribution.DomainName}")},
             "UserPoolId": {"Value": ref("UserPool")}, "UserPoolClientId": {"Value": ref("UserPoolClient")},

@@ -6,7 +6,7 @@
     python -m tools.ops replay      --stage prod --start 2026-11-22T10:00:00Z --end 2026-11-22T11:00:00Z
 
 Redriving puts messages back where they failed: a queue's DLQ into its queue; the bus rules'
-DLQ (`events`) and the notifier's failed invocations (`notify`) back onto the bus. The
+DLQ (`events`) back onto the bus. The
 housekeeping queue holds failed sweeps: shown and counted, never redriven, because the next
 scheduled sweep redoes whatever a failed one left; so does `alarms` (alarm emails SNS could not
 deliver: the alarm's state, not the old message, is what to look at). Replays resend archived events to the bus.
@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 
 DLQS = ("orders", "audit", "erasures", "events", "notify", "housekeeping", "alarms")
-BACK_TO_QUEUE = {"orders", "audit", "erasures"}
+BACK_TO_QUEUE = {"orders", "audit", "erasures", "notify"}
 NOT_REDRIVEN = {"housekeeping", "alarms"}
 
 
@@ -83,9 +83,7 @@ def dlq_redrive(stage: str, queue: str, sqs: Any, events: Any) -> int:
 
 
 def _republish(stage: str, body: str, events: Any) -> None:
-    event = json.loads(body)
-    # A Lambda on-failure record carries the event it was invoked with; a rule's DLQ the event itself.
-    event = event.get("requestPayload", event)
+    event = json.loads(body)  # a rule's DLQ holds the event itself
     detail = event.get("detail", event)
     result = events.put_events(Entries=[{"Source": "shop", "DetailType": detail["type"],
                                          "Detail": json.dumps(detail), "EventBusName": f"shop-{stage}"}])

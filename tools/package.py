@@ -21,6 +21,7 @@ import contextlib
 import copy
 import fcntl
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -49,12 +50,15 @@ def merge(base, extra):
     return extra
 
 
-def _sub_references(value):
-    """`${...}` references in a policy document (as the policy files write them) become Fn::Sub."""
+def sub_references(value):
+    """`${...}` references in a policy document (as the policy files write them) become Fn::Sub; a value that
+    already is an intrinsic function (a role the merge template writes itself) stays as it is."""
+    if _is_intrinsic(value):
+        return value
     if isinstance(value, dict):
-        return {key: _sub_references(item) for key, item in value.items()}
+        return {key: sub_references(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_sub_references(item) for item in value]
+        return [sub_references(item) for item in value]
     if isinstance(value, str) and "${" in value:
         if "${aws:" in value:  # IAM's own variables (CloudFormation's pseudo parameters are ${AWS::...})
             raise ValueError(f"IAM policy variables need escaping as ${{!aws:...}} in policy files: {value}")
@@ -62,12 +66,25 @@ def _sub_references(value):
     return value
 
 
+def use_policy_templates(template: dict, stage: str) -> dict:
+    """Each function's role holds its stage's policy file as `make policies` writes it (`${...}` references to the
+    stack's own resources), whichever file the stage's configuration names: after `make deploy` it names the
+    copy rendered with the resources stack's ARNs (tools/deploy.py), which this stack does not own."""
+    from tools.iam_policies import policy_file
+
+    for logical, (function, _) in merge_template.FUNCTIONS.items():
+        role = template["Resources"][template["Resources"][logical]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        (policy,) = role["Properties"]["Policies"]
+        policy["PolicyDocument"] = json.loads((ROOT / ".chalice" / policy_file(stage, function)).read_text())
+    return template
+
+
 def resolve_policy_references(template: dict) -> dict:
     """Chalice copies the policy files into each role verbatim; CloudFormation must resolve their references."""
     for resource in template["Resources"].values():
         if resource.get("Type") == "AWS::IAM::Role":
             for policy in resource.get("Properties", {}).get("Policies", []):
-                policy["PolicyDocument"] = _sub_references(policy["PolicyDocument"])
+                policy["PolicyDocument"] = sub_references(policy["PolicyDocument"])
     return template
 
 
@@ -202,6 +219,9 @@ def expand(template: dict) -> dict:
     for function in _functions(source).values():
         function["Properties"]["CodeUri"] = "s3://deployment-bucket/deployment.zip"  # what `cloudformation package` does
     os.environ.setdefault("AWS_DEFAULT_REGION", _region())
+    # Offline, the transform has no feature-toggle configuration and warns for each toggle it asks about (one
+    # on deployment preferences' conditions, which none of ours has): it keeps the default behaviour.
+    logging.getLogger("samtranslator.feature_toggle").setLevel(logging.ERROR)
     return transform(source, {}, _NoManagedPolicies())
 
 
@@ -225,8 +245,9 @@ def package(stage: str, out: pathlib.Path) -> pathlib.Path:
     if result.returncode or "Could not install dependencies" in result.stdout + result.stderr:
         # Chalice only warns when it finds no wheel of a dependency for the runtime; the package would not run.
         raise PackagingError(f"chalice package failed for {RUNTIME}")
-    template = resolve_policy_references(merge(json.loads((raw / "sam.json").read_text()),
-                                               json.loads((ROOT / ".chalice" / "resources.json").read_text())))
+    template = merge(json.loads((raw / "sam.json").read_text()),
+                     json.loads((ROOT / ".chalice" / "resources.json").read_text()))
+    template = resolve_policy_references(use_policy_templates(template, stage))
     stage_defaults(template, stage)
     invoke_through_alias(template)
     exceptions = {**merge_template.LINT_EXCEPTIONS}

@@ -38,9 +38,10 @@ def _generated(stack_name: str, logical: str) -> str:
     return f"{stack_name}-{logical}-{hashlib.sha1(logical.encode()).hexdigest()[:12].upper()}"
 
 
-def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, dict]:
+def _physical(kind: str, logical: str, p: dict, stack_name: str, region: str = REGION,
+              account: str = ACCOUNT_ID) -> tuple[Any, dict]:
     """(Ref, GetAtt attributes) of a resource of type `kind` with resolved properties `p`."""
-    prefix = f"arn:aws:{{}}:{REGION}:{ACCOUNT_ID}"
+    prefix = f"arn:aws:{{}}:{region}:{account}"
     generated = _generated(stack_name, logical)
     if kind == "AWS::DynamoDB::Table":
         name = p.get("TableName", generated)
@@ -48,7 +49,7 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
                       "StreamArn": f"{prefix.format('dynamodb')}:table/{name}/stream/2026-11-22T00:00:00.000"}
     if kind == "AWS::SQS::Queue":
         name = p.get("QueueName", generated)
-        url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
+        url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
         return url, {"Arn": f"{prefix.format('sqs')}:{name}", "QueueName": name, "QueueUrl": url}
     if kind == "AWS::Events::EventBus":
         return p["Name"], {"Arn": f"{prefix.format('events')}:event-bus/{p['Name']}", "Name": p["Name"]}
@@ -73,12 +74,12 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
         return arn, {"AliasArn": arn}
     if kind == "AWS::IAM::Role":
         name = p.get("RoleName", generated)
-        return name, {"Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "RoleId": f"AROA{logical.upper()[:16]}"}
+        return name, {"Arn": f"arn:aws:iam::{account}:role/{name}", "RoleId": f"AROA{logical.upper()[:16]}"}
     if kind == "AWS::Cognito::UserPool":
-        pool = f"{REGION}_{hashlib.sha1(logical.encode()).hexdigest()[:9]}"
+        pool = f"{region}_{hashlib.sha1(logical.encode()).hexdigest()[:9]}"
         return pool, {"Arn": f"{prefix.format('cognito-idp')}:userpool/{pool}", "UserPoolId": pool,
-                      "ProviderName": f"cognito-idp.{REGION}.amazonaws.com/{pool}",
-                      "ProviderURL": f"https://cognito-idp.{REGION}.amazonaws.com/{pool}"}
+                      "ProviderName": f"cognito-idp.{region}.amazonaws.com/{pool}",
+                      "ProviderURL": f"https://cognito-idp.{region}.amazonaws.com/{pool}"}
     if kind == "AWS::SNS::Topic":
         name = p.get("TopicName", generated)
         arn = f"{prefix.format('sns')}:{name}"
@@ -100,7 +101,7 @@ def _physical(kind: str, logical: str, p: dict, stack_name: str) -> tuple[Any, d
     if kind == "AWS::S3::Bucket":  # global names, ARNs without region or account
         name = p.get("BucketName", generated.lower())
         return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
-                      "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com"}
+                      "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com"}
     if kind == "AWS::CloudFront::OriginAccessControl":
         return "E" + hashlib.sha1(logical.encode()).hexdigest()[:13].upper(), {
             "Id": "E" + hashlib.sha1(logical.encode()).hexdigest()[:13].upper()}
@@ -156,20 +157,30 @@ class Deployed:
         return copy.deepcopy(self)
 
 
-def deploy(template: dict, stage: str = "prod", parameters: dict | None = None) -> Deployed:
-    """Resolve every resource of `template` (expanded) in dependency order, as CloudFormation creates them."""
+def deploy(template: dict, stage: str = "prod", parameters: dict | None = None, *, known: Stack | None = None,
+           region: str = REGION, account: str = ACCOUNT_ID) -> Deployed:
+    """Resolve every resource of `template` (expanded) in dependency order, as CloudFormation creates them.
+
+    Resources named in `known` take the physical ids and attributes it holds (what a deployment really made);
+    the others are named as AWS names them, in `account` and `region`."""
     parameters = {"Stage": stage, **PARAMETERS, **(parameters or {})}
     stack = Stack()
-    resolver = Resolver(template, stack, parameters, REGION)
+    resolver = Resolver(template, stack, parameters, region)
+    resolver.pseudo["AWS::AccountId"] = account
     pending = {logical: r for logical, r in template["Resources"].items()
                if "Condition" not in r or resolver.condition(r["Condition"])}
     resources: dict[str, dict] = {}
 
     def create(logical: str, kind: str, properties: dict) -> tuple[str, dict]:
         resources[logical] = {"Type": kind, "Properties": properties}
-        return _physical(kind, logical, properties, resolver.pseudo["AWS::StackName"])
+        if known is not None and logical in known.refs:
+            return known.refs[logical], known.attributes.get(logical, {})
+        return _physical(kind, logical, properties, resolver.pseudo["AWS::StackName"], region, account)
 
     create_in_order(pending, resolver, stack, create)
+    for logical, resource in resources.items():  # how CloudFormation updates it (a CodeDeploy alias shift)
+        if "UpdatePolicy" in template["Resources"][logical]:
+            resource["UpdatePolicy"] = resolver.resolve(template["Resources"][logical]["UpdatePolicy"])
     return Deployed(resources, stack, resolver.parameters)
 
 
@@ -509,6 +520,55 @@ def key_problems(deployed: Deployed) -> list[str]:
     return problems
 
 
+# --- releases: the live aliases move to a new version through CodeDeploy, rolled back by alarms ----------
+
+def alias_shifts(deployed: Deployed) -> dict[str, str]:
+    """Alias logical id -> the CodeDeploy deployment group that moves it to each new version."""
+    groups = {deployed.stack.refs[g]: g for g in deployed.of_type("AWS::CodeDeploy::DeploymentGroup")}
+    shifts = {}
+    for alias, resource in deployed.of_type("AWS::Lambda::Alias").items():
+        update = resource.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate", {})
+        shifts[alias] = groups.get(update.get("DeploymentGroupName"))
+    return shifts
+
+
+def release_problems(deployed: Deployed) -> list[str]:
+    """Every live alias moves through CodeDeploy: gradually in prod, rolled back automatically when one of its
+    alarms fires; the alarms are the stack's and one watches the function itself; CodeDeploy's role may move
+    the alias and read those alarms."""
+    problems = []
+    alarms = {deployed.stack.refs[a]: a for a in deployed.of_type("AWS::CloudWatch::Alarm")}
+    for alias, group in sorted(alias_shifts(deployed).items()):
+        function = deployed.function_of(deployed.resources[alias]["Properties"]["FunctionName"])
+        if group is None:
+            problems.append(f"{alias}: a new version takes all of {function}'s traffic at once, with no rollback")
+            continue
+        properties = deployed.resources[group]["Properties"]
+        kind = str(properties.get("DeploymentConfigName", "CodeDeployDefault.OneAtATime"))
+        if deployed.parameters.get("Stage") == "prod" and not kind.startswith(("CodeDeployDefault.LambdaCanary",
+                                                                               "CodeDeployDefault.LambdaLinear")):
+            problems.append(f"{group}: {kind} moves all of {function}'s traffic at once in prod")
+        rollback = properties.get("AutoRollbackConfiguration", {})
+        if not rollback.get("Enabled") or "DEPLOYMENT_STOP_ON_ALARM" not in rollback.get("Events", []):
+            problems.append(f"{group}: no automatic rollback when an alarm fires")
+        watched = [a["Name"] for a in properties.get("AlarmConfiguration", {}).get("Alarms", [])
+                   if properties["AlarmConfiguration"].get("Enabled")]
+        foreign = [name for name in watched if name not in alarms]
+        if not watched or foreign:
+            problems.append(f"{group}: rolls back on {foreign or 'no alarm'}, not alarms of the stack")
+        name = deployed.stack.refs[function]
+        if not any(d.get("Value") == name for a in watched if a in alarms
+                   for d in deployed.resources[alarms[a]]["Properties"]["Dimensions"]):
+            problems.append(f"{group}: none of its alarms watches {function}")
+        role = deployed.logical_of(properties["ServiceRoleArn"])
+        for action, resource in [("lambda:UpdateAlias", deployed.stack.refs[alias])] + [
+                ("cloudwatch:DescribeAlarms", deployed.arn(alarms[a])) for a in watched if a in alarms]:
+            decision = evaluate(deployed.role_policies(role), action, resource)
+            if decision is not Decision.ALLOWED:
+                problems.append(f"{group} ({role}): {action} on {resource}: {decision.value}")
+    return problems
+
+
 def dependencies(template: dict, logical: str) -> set[str]:
     """Everything `logical` waits for in CloudFormation (DependsOn, Ref, GetAtt, Sub, in properties and metadata)."""
     resources = template["Resources"]
@@ -566,6 +626,7 @@ CHECKS: dict[str, Callable[[Deployed], list[str]]] = {
     "tracing": tracing_problems,
     "alarm delivery": alarm_delivery_problems,
     "keys": key_problems,
+    "releases": release_problems,
 }
 
 

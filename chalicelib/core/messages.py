@@ -30,21 +30,6 @@ def envelope_of(body: str | dict[str, Any]) -> Envelope:
         raise PoisonMessage(f"not an event envelope: {exc.error_count()} error(s)") from None
 
 
-def handle_event(body: str | dict[str, Any], handle: Callable[[Envelope], Any]) -> Any:
-    """Run `handle` on one delivered event (EventBridge to Lambda), in the event's correlation and trace.
-
-    Invalid events raise: the invocation fails, is retried, and then lands in the DLQ.
-    """
-    event = envelope_of(body)
-    event.parsed()
-    token = correlation_id_var.set(event.correlationId)
-    try:
-        with consuming(event.type, event.traceContext, system="aws_eventbridge"):
-            return handle(event)
-    finally:
-        correlation_id_var.reset(token)
-
-
 def consume(records: Iterable[dict[str, Any]], handle: Callable[[Envelope], Any],
             log_name: str) -> tuple[list[str], dict[str, Any]]:
     """Run `handle` on each record's event, in the event's correlation and trace.

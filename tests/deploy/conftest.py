@@ -1,4 +1,4 @@
-"""The prod package (`make package STAGE=prod`), built once per test module, offline-safe."""
+"""The prod package (`make package STAGE=prod`), built once per test process (tests read it, never change it)."""
 from __future__ import annotations
 
 import json
@@ -19,7 +19,7 @@ class Package:
         return self.out / "deployment.zip"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def packaged(tmp_path_factory) -> Package:
     from tools.package import package
 

@@ -66,16 +66,16 @@ def test_a_role_without_its_log_statement_is_caught(deployed):
 
 def test_failed_invocations_reach_their_queues(deployed):
     destinations = failure_destinations(deployed)
-    assert destinations == {"Notify": {deployed.arn("NotifyDLQ")}, "Housekeeping": {deployed.arn("HousekeepingDLQ")}}
+    assert destinations == {"Housekeeping": {deployed.arn("HousekeepingDLQ")}}  # the one asynchronous consumer
     assert failure_problems(deployed) == []
-    broken = _drop_statement(deployed, deployed.function_role("Notify"), "FailedInvocations")
-    assert [p.split(":")[0] for p in failure_problems(broken)] == ["Notify (NotifyRole)"]
+    broken = _drop_statement(deployed, deployed.function_role("Housekeeping"), "FailedInvocations")
+    assert [p.split(":")[0] for p in failure_problems(broken)] == ["Housekeeping (HousekeepingRole)"]
 
 
 def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
     sources = {m["Properties"]["EventSourceArn"] for m in deployed.of_type("AWS::Lambda::EventSourceMapping").values()}
     assert sources == {deployed.arn("OrdersQueue"), deployed.arn("AuditQueue"), deployed.arn("ErasuresQueue"),
-                       deployed.arn("ImagesQueue")}
+                       deployed.arn("ImagesQueue"), deployed.arn("NotifyQueue")}
     assert consumer_problems(deployed) == []
     broken = _drop_statement(deployed, deployed.function_role("CreateOrders"), "ConsumeQueue")
     assert len(consumer_problems(broken)) == 3
@@ -84,13 +84,14 @@ def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
 def test_every_rules_queue_admits_exactly_the_rules_that_use_it(deployed):
     users = rule_deliveries(deployed)
     every_rule = {deployed.arn(r) for r in deployed.of_type("AWS::Events::Rule")}
-    # three of ours on the shop's bus, S3's uploads on the default bus, and what SAM makes of the notifier's event
-    # and the schedule
+    # four of ours on the shop's bus, S3's uploads on the default bus, and what SAM makes of the schedule, whose
+    # target (the sweeper) is as bare as `chalice deploy` makes it
     assert len(every_rule) == 6
-    assert users["EventsDLQ"] == every_rule
+    assert users["EventsDLQ"] == every_rule - {deployed.arn("HousekeepingHousekeepingEvent")}
     assert users["OrdersQueue"] == {deployed.arn("CheckoutRequestedRule")}
     assert users["AuditQueue"] == {deployed.arn("AuditRule")}
     assert users["ErasuresQueue"] == {deployed.arn("UserErasedRule")}
+    assert users["NotifyQueue"] == {deployed.arn("NotifyRule")}
     assert users["ImagesQueue"] == {deployed.arn("ImageUploadedRule")}
     assert queue_admission_problems(deployed) == []
 
@@ -100,7 +101,7 @@ def test_a_queue_admitting_another_rule_or_forgetting_one_is_caught(deployed):
     orders = broken.resources["OrdersQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     orders["Condition"]["ArnEquals"]["aws:SourceArn"].append(deployed.arn("AuditRule"))
     events_dlq = broken.resources["EventsDLQPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    notifier = deployed.arn("NotifyNotifyEvent")
+    notifier = deployed.arn("NotifyRule")
     events_dlq["Condition"]["ArnEquals"]["aws:SourceArn"].remove(notifier)
     events_problem, orders_problem = sorted(queue_admission_problems(broken))
     assert orders_problem.startswith("OrdersQueue: admits ['" + deployed.arn("AuditRule"))

@@ -118,7 +118,7 @@ def test_every_queue_consumer_reports_partial_failures_from_a_queue_with_a_dlq(p
             assert "deadLetterTargetArn" in queue_props["RedrivePolicy"], queue
             timeout = function["Properties"]["Timeout"]
             assert queue_props["VisibilityTimeout"] >= 6 * timeout, (queue, timeout)
-    assert consumers == 4  # create_orders, record_audit, erase_users, validate_images
+    assert consumers == 5  # create_orders, record_audit, erase_users, validate_images, notify
 
 
 def test_every_rule_is_on_the_shops_bus_with_retries_and_a_dlq(packaged):
@@ -185,3 +185,18 @@ def test_every_auth_route_of_the_app_is_throttled_on_its_own():
     for route in routes | {WEBHOOK_ROUTE}:
         assert list(app.routes[route]) == ["POST"], route
         assert ("/" + route.replace("/", "~1"), "POST") in paths, route
+
+
+def test_a_schedule_that_stops_reaching_the_sweeper_raises_an_alarm(packaged):
+    """The schedule's target is as bare as `chalice deploy` makes it (no dead-letter queue to keep in step): what
+    would show a broken schedule is an alarm on the sweeper not running, which also sees a disabled rule."""
+    resources = packaged.template["Resources"]
+    stopped = resources["HousekeepingStoppedAlarm"]["Properties"]
+    assert (stopped["Namespace"], stopped["MetricName"], stopped["Statistic"]) == ("AWS/Lambda", "Invocations", "Sum")
+    assert stopped["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "Housekeeping"}}]
+    assert (stopped["ComparisonOperator"], stopped["Threshold"], stopped["TreatMissingData"]) == (
+        "LessThanThreshold", 1, "breaching")
+    assert stopped["Period"] * stopped["EvaluationPeriods"] == 300  # five ticks of rate(1 minute)
+    (schedule,) = [e for e in resources["Housekeeping"]["Properties"]["Events"].values() if e["Type"] == "Schedule"]
+    assert schedule["Properties"]["Schedule"] == "rate(1 minute)"
+    assert "DeadLetterConfig" not in schedule["Properties"]

@@ -93,6 +93,39 @@ def test_banner_prints_the_url_and_the_overridden_logins(stack):
     assert api.base.rsplit(":", 1)[1] in text and ADMIN[0] in text and CUSTOMER[0] in text
 
 
+def test_make_smoke_passes_the_shoppers_and_the_staffs_flows_against_make_run(stack):
+    api, _, _ = stack
+    env = {**os.environ, "SMOKE_ADMIN_EMAIL": ADMIN[0], "SMOKE_ADMIN_PASSWORD": ADMIN[1],
+           "SMOKE_WEBHOOK_SECRET": SECRET}
+    for name in ("SMOKE_EMAIL", "SMOKE_PASSWORD"):  # the shopper signs up (the local stack confirms at once)
+        env.pop(name, None)
+    # -o: the virtualenv counts as installed, as the `stack` fixture's `make run` left it
+    result = subprocess.run(["make", "-s", "-o", ".venv/.installed", "smoke", f"BASE_URL={api.base}"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"smoke against {api.base}: 12 passed, 0 failed, 0 skipped", result.stdout
+    assert any(line.startswith("PASS payment: paid through the signed webhook") for line in lines)
+    assert any(line.startswith("PASS staff: archive the product") for line in lines)
+
+
+def test_make_smoke_says_what_it_skipped_and_fails_on_what_failed(stack):
+    from tools.smoke import Smoke
+
+    api, _, _ = stack
+    said: list[str] = []
+    assert Smoke(api.base, environment={}, out=said.append).run() == 0  # no logins, no secret: skips, no failure
+    skipped = [line for line in said if line.startswith("SKIP")]
+    assert [line.split(" (")[0] for line in skipped] == ["SKIP staff: log in",
+                                                         "SKIP payment: paid through the signed webhook"]
+    assert any(line.startswith("PASS shopper: cancel the unpaid order") for line in said)
+    wrong = Smoke(api.base, environment={"SMOKE_ADMIN_EMAIL": ADMIN[0], "SMOKE_ADMIN_PASSWORD": "wrong"},
+                  out=said.append)
+    assert wrong.run() == 1
+    assert said[-1].endswith(", 1 failed, 1 skipped"), said[-1]
+    assert any(line.startswith("FAIL staff: log in") and "answered 401" in line for line in said)
+
+
 def test_forged_and_garbage_tokens_answer_401_over_http(stack):
     api, _, _ = stack
     header = json.dumps({"alg": "none", "typ": "JWT"}).encode()

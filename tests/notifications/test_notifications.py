@@ -2,23 +2,19 @@
 from __future__ import annotations
 
 import boto3
-import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import call, eventbridge_body, placed_order, product, put_in_basket, checkout
+from tests.shop import call, checkout, eventbridge_body, placed_order, product, put_in_basket, sqs_event
 
 ANN = auth("ann")
-
-
+NOTIFY_QUEUE = "shop-local-notify"
+DELIVERED = {"batchItemFailures": []}
+RETRIED = {"batchItemFailures": [{"itemIdentifier": "message-0"}]}  # back on the queue, then its DLQ
 
 
 def notify(client, event):
-    import json
-
-    detail = json.loads(eventbridge_body(event))
-    cw = client.events.generate_cw_event(source="shop", detail_type=event.type, detail=detail["detail"],
-                                         resources=[])
-    return client.lambda_.invoke("notify", cw)
+    """The notifier given `event` as the shop's bus delivers it to its queue; returns its batch answer."""
+    return client.lambda_.invoke("notify", sqs_event(client, [eventbridge_body(event)], queue=NOTIFY_QUEUE)).payload
 
 
 def test_order_events_become_notifications_for_the_owner(client, bus):
@@ -52,14 +48,21 @@ def test_marking_read_is_owner_only(client, bus):
     assert again.json["readAt"] == read.json["readAt"]
 
 
-def test_an_invalid_event_fails_the_invocation_so_it_reaches_the_dlq(client):
-    from chalice.test import Client  # noqa: F401  (the client already wraps the app)
+def test_an_invalid_event_is_reported_failed_so_it_reaches_the_dlq(client):
+    import json
 
-    cw = client.events.generate_cw_event(source="shop", detail_type="OrderCreated",
-                                         detail={"id": "e1", "type": "OrderCreated", "data": {"orderId": "x"}},
-                                         resources=[])
-    with pytest.raises(Exception):
-        client.lambda_.invoke("notify", cw)
+    body = json.dumps({"detail-type": "OrderCreated", "source": "shop",
+                       "detail": {"id": "e1", "type": "OrderCreated", "data": {"orderId": "x"}}})
+    assert client.lambda_.invoke("notify", sqs_event(client, [body], queue=NOTIFY_QUEUE)).payload == RETRIED
+
+
+def test_one_failing_event_leaves_the_rest_of_the_batch_delivered(client, bus):
+    order, _ = placed_order(client, ANN, bus=bus)
+    (created,) = bus.of_type("OrderCreated")
+    batch = sqs_event(client, ["not json", eventbridge_body(created)], queue=NOTIFY_QUEUE)
+    assert client.lambda_.invoke("notify", batch).payload == RETRIED
+    assert [n["kind"] for n in call(client, "get", "/me/notifications", headers=ANN).json["items"]] == [
+        "ORDER_CREATED"]
 
 
 def test_low_stock_tells_every_admin(client, bus, aws):

@@ -65,9 +65,9 @@ def _checkout(client, headers, bus, payload, key):
 
 
 def _notify(client, event):
-    detail = json.loads(eventbridge_body(event))["detail"]
-    client.lambda_.invoke("notify", client.events.generate_cw_event(source="shop", detail_type=event.type,
-                                                                    detail=detail, resources=[]))
+    result = client.lambda_.invoke("notify", sqs_event(client, [eventbridge_body(event)],
+                                                       queue="shop-local-notify")).payload
+    assert result == {"batchItemFailures": []}
 
 
 def _audit(client, events):
