@@ -175,12 +175,17 @@ def parse_body(raw: bytes, model: type[Model]) -> Model:
     """Raw JSON bytes validated strictly against `model`: 400 if not a JSON object, 422 if invalid."""
     from pydantic import ValidationError
 
+    from chalicelib.core.models import MAX_JSON_DEPTH, JsonTooDeep, load_json
+
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     if not raw.strip():
         raise BadRequest("A JSON request body is required.", code="MALFORMED_JSON")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = load_json(raw)
+    except JsonTooDeep:
+        raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.",
+                         code="BODY_TOO_DEEP") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.", code="MALFORMED_JSON") from None
     if not isinstance(data, dict):
@@ -222,10 +227,6 @@ def page(result: Any) -> dict[str, Any]:
     """A list answer: `{"items": [...], "nextCursor": str | null}`."""
     return {"items": [item.model_dump(mode="json", by_alias=True) for item in result.items],
             "nextCursor": result.next_cursor}
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _correlation_id(request: Any, fallback: str | None) -> str | None:

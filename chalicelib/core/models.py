@@ -1,6 +1,8 @@
 """Model building blocks shared by every domain: wire conventions, money, paging."""
 from __future__ import annotations
 
+import json
+import re
 from datetime import date, datetime, time, timezone
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +23,34 @@ VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 """.split())
 
 MAX_PRICE = 100_000_000  # minor units: one million in a two-decimal currency
+
+
+# JSON a client sends is nested at most this deep (arrays and objects inside one another): far beyond any
+# body or token the API takes, and far below the depth at which parsing it would exhaust the stack.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH."""
+
+
+def load_json(raw: bytes | str) -> Any:
+    """JSON text from outside, parsed only if it is nested at most MAX_JSON_DEPTH deep (JsonTooDeep if not);
+    ValueError (or UnicodeDecodeError) for anything that is not JSON, NaN and Infinity included."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    depth = 0
+    # Brackets inside strings are text, not structure: strings are taken out before counting.
+    for bracket in _JSON_STRING.sub(b'""', data).translate(None, _NOT_A_BRACKET):
+        depth = depth + 1 if bracket in b"[{" else max(depth - 1, 0)
+        if depth > MAX_JSON_DEPTH:
+            raise JsonTooDeep(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return json.loads(data, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class SchemaHint:
