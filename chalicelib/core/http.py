@@ -40,7 +40,7 @@ MAX_BODY_BYTES = 64 * 1024
 # Path parameters (ids) as the OpenAPI document declares them, enforced for every route at once.
 MAX_PATH_PARAMETER_LENGTH = 128
 CORRELATION_HEADER = "X-Correlation-Id"
-_SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SAFE_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 _current_request: ContextVar[Any] = ContextVar("current_request", default=None)
 _current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
@@ -231,7 +231,7 @@ def page(result: Any) -> dict[str, Any]:
 
 def _correlation_id(request: Any, fallback: str | None) -> str | None:
     given = (request.headers or {}).get(CORRELATION_HEADER.lower())
-    if given and _SAFE_CORRELATION_ID.match(given):
+    if given and _SAFE_CORRELATION_ID.fullmatch(given):  # whole value: `$` would admit a trailing newline
         return given
     return fallback
 
@@ -279,15 +279,26 @@ def http_middleware(app: Any):
 def _check_limits(request: Any) -> None:
     """What every route promises before its handler runs: ids within their documented length, bodies
     within MAX_BODY_BYTES. After admission, as behind the gateway, whose authorizer answers first."""
-    too_long = [name for name, value in sorted((request.uri_params or {}).items())
-                if len(value) > MAX_PATH_PARAMETER_LENGTH]
-    if too_long:
-        raise BadRequest("The path parameters are invalid.", [
-            {"field": name, "location": "path", "issue": "string_too_long",
-             "message": f"At most {MAX_PATH_PARAMETER_LENGTH} characters"} for name in too_long],
-            code="INVALID_PATH_PARAMETER")
+    problems = []
+    for name, value in sorted((request.uri_params or {}).items()):
+        if len(value) > MAX_PATH_PARAMETER_LENGTH:
+            problems.append({"field": name, "location": "path", "issue": "string_too_long",
+                             "message": f"At most {MAX_PATH_PARAMETER_LENGTH} characters"})
+        elif not _is_text(value):  # a lone surrogate: DynamoDB refuses it as a key, which would be a 500
+            problems.append({"field": name, "location": "path", "issue": "invalid_characters",
+                             "message": "Must be Unicode text"})
+    if problems:
+        raise BadRequest("The path parameters are invalid.", problems, code="INVALID_PATH_PARAMETER")
     if len(request.raw_body or b"") > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _normalise_chalice_error(response: Response, rid: str | None) -> Response:

@@ -64,6 +64,17 @@ def test_an_id_of_the_documented_length_is_not_refused_for_its_length(client, pa
         assert json_of(response)["error"]["code"] != "INVALID_PATH_PARAMETER"
 
 
+@pytest.mark.parametrize("path,method", WITH_IDS, ids=[f"{m} {p}" for p, m in WITH_IDS])
+def test_an_id_that_is_not_unicode_text_answers_400_naming_it(client, path, method):
+    """A lone surrogate (what a percent-encoded half of a UTF-16 pair decodes to) is no key DynamoDB takes."""
+    for name in re.findall(r"{(\w+)}", path):
+        url = re.sub(r"{(\w+)}", lambda m: "a\udc80" if m.group(1) == name else "a" * 8, path)
+        response = _send(client, method, url, headers={"Idempotency-Key": "limits-test-key"})
+        assert response.status_code == 400, response.body
+        error = json_of(response)["error"]
+        assert error["code"] == "INVALID_PATH_PARAMETER" and error["details"][0]["field"] == name
+
+
 def test_the_caller_is_checked_before_the_id(client):
     response = client.http.delete("/basket/items/" + "a" * (MAX_PATH_PARAMETER_LENGTH + 1))
     assert response.status_code == 401
