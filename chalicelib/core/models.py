@@ -22,7 +22,15 @@ SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX 
 VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 """.split())
 
+# Amounts are integers in the currency's minor unit, as its ISO 4217 exponent says: 1000 is ¥1000 in JPY (0),
+# €10.00 in EUR (2), 1.000 BHD in BHD (3). MAX_PRICE bounds one unit's price; MAX_AMOUNT every other amount
+# on the wire (totals, payments, refunds, thresholds): the largest integer every JSON client reads exactly
+# (2**53 - 1), far above any order total the checkout accepts (settings().max_order_total, bounded by it).
 MAX_PRICE = 100_000_000  # minor units: one million in a two-decimal currency
+MAX_AMOUNT = 2**53 - 1
+# ISO 4217 exponents other than 2 (minor units per major unit: 10 ** exponent), for currencies in ISO_4217.
+EXPONENTS = {**dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+             **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3)}
 
 
 # JSON a client sends is nested at most this deep (arrays and objects inside one another): far beyond any
@@ -72,7 +80,21 @@ def _known_currency(code: str) -> str:
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency),
                      SchemaHint(enum=sorted(ISO_4217))]
-Money = Annotated[int, Field(ge=0, le=MAX_PRICE)]
+Price = Annotated[int, Field(ge=0, le=MAX_PRICE)]
+Money = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point in `currency` (ISO 4217)."""
+    return EXPONENTS.get(currency, 2)
+
+
+def shown(amount: int, currency: str) -> str:
+    """An amount in minor units as people read it: `shown(123456, "EUR")` is "1,234.56 EUR"."""
+    digits = exponent(currency)
+    major, minor = divmod(abs(amount), 10**digits)
+    text = f"{major:,}" + (f".{minor:0{digits}d}" if digits else "")
+    return f"{'-' if amount < 0 else ''}{text} {currency}"
 
 
 def _no_control_chars(text: str) -> str:

@@ -15,7 +15,7 @@ from chalicelib.core.dynamo import TransactionContended
 from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
-from chalicelib.core.models import PostalAddress
+from chalicelib.core.models import PostalAddress, shown
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
@@ -79,6 +79,7 @@ class CheckoutService:
         order_id = keys.order_id_for(checkout_id)
         subtotal = sum(line.line_total for line in lines)
         discount = self._discount(promotion, created_at, subtotal, currency)
+        self._within_the_order_total_bound(subtotal - discount, currency)
         once = bool(promotion and promotion.promotion.once_per_customer)
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
                                       items=lines, subtotal=subtotal, currency=currency,
@@ -165,6 +166,19 @@ class CheckoutService:
             metrics.count("PromotionRejections")
             raise refused(why)
         return discount
+
+    @staticmethod
+    def _within_the_order_total_bound(total: int, currency: str) -> None:
+        """409 for an order totalling more than MAX_ORDER_TOTAL (minor units): the bound every inbound money
+        model stays above, so the provider's payment or refund of any accepted order is never refused."""
+        limit = settings().max_order_total
+        if total > limit:
+            metrics.count("OrderTotalRejections")
+            raise Conflict(f"One order may total at most {shown(limit, currency)}; this one totals "
+                           f"{shown(total, currency)}.",
+                           [{"field": "basket", "issue": "order_total_too_large", "total": total,
+                             "maxOrderTotal": limit, "setting": "MAX_ORDER_TOTAL",
+                             "message": f"at most {limit} (MAX_ORDER_TOTAL)"}], code="ORDER_TOTAL_TOO_LARGE")
 
     def _redemption(self, promotion: PromotionSeen | None, who: Caller, order_id: str, at: str,
                     once: bool) -> list[dict]:
