@@ -187,7 +187,9 @@ class RefundService:
                                         currency=event.currency, outcome=outcome, reason=reason,
                                         order_status=order.status if order else None,
                                         refund_due=order.refund_due if order else False, received_at=received)
-                    self.ledger.record(entry, [_recorded(entry, order)])
+                    events = [_recorded(entry, order)]
+                    self.ledger.record(entry, events)
+                    announce(events)
                 else:
                     entry = self._settle(order, refund, item, event, succeeded, received)
             except PaymentAlreadyRecorded:
