@@ -172,15 +172,18 @@ class RefundService:
             order, item = read
             refund = model_from_item(Refund, item) if item and order else None
             received = iso()
+            succeeded = event.type == "refund.succeeded"
+            verdict = "SUCCEEDED" if succeeded else "FAILED"
             outcome, reason = "APPLIED", None
             if refund is None:
                 outcome, reason = "REVIEW", "unknown refund"
             elif (event.amount, event.currency) != (refund.amount, refund.currency):
                 outcome, reason = "REVIEW", (f"expected {refund.amount} {refund.currency}, "
                                              f"got {event.amount} {event.currency}")
-            elif refund.status != "REQUESTED":
+            elif refund.status == verdict:  # the same verdict again, under another event id
                 outcome, reason = "IGNORED", f"refund was {refund.status} already"
-            succeeded = event.type == "refund.succeeded"
+            elif refund.status != "REQUESTED":  # the provider contradicts itself: money may have moved twice
+                outcome, reason = "REVIEW", f"refund was {refund.status} already; this verdict says {verdict}"
             try:
                 if outcome != "APPLIED":
                     entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
