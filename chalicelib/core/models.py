@@ -84,6 +84,21 @@ Price = Annotated[int, Field(ge=0, le=MAX_PRICE)]
 Money = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
 
 
+def allocate(amount: int, weights: list[int]) -> list[int]:
+    """`amount` split in proportion to `weights`, in whole minor units summing to it exactly: each share rounded
+    down, then the units left over given one each to the largest remainders (the earliest on a tie)."""
+    whole = sum(weights)
+    if whole <= 0:
+        if amount:
+            raise ValueError("nothing to allocate in proportion to")
+        return [0] * len(weights)
+    shares = [amount * weight // whole for weight in weights]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % whole), i))
+    for i in by_remainder[:amount - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 def exponent(currency: str) -> int:
     """Digits after the decimal point in `currency` (ISO 4217)."""
     return EXPONENTS.get(currency, 2)

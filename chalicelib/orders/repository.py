@@ -469,16 +469,24 @@ class OrderRepository:
     # --- refunds and returns: items of the refund's or the return's transaction ----------------
 
     def refund_reservation(self, order: Order, refund: OrderRefund | None, restock: dict[str, int],
-                           updated_at: str) -> dict[str, Any]:
+                           updated_at: str, refund_due: bool) -> dict[str, Any]:
         """The transaction item reserving `refund.amount` of the money captured for `order` (as read) and
         counting `restock` (product id -> units) as back on the shelf, refused unless the order is still
-        as read: no other refund since (`refund_count`), never more reserved than captured
-        (`refund_reserved + amount <= captured_amount`), never more units restocked than bought.
-        With no refund, only the restock (a received return with nothing left to pay back)."""
-        update = Update().set("updated_at", updated_at)
-        conditions = ["attribute_exists(PK)"]
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
+        as read (its version: what it keeps, and so `refund_due`, was judged on it): no other refund since
+        (`refund_count`), never more reserved than captured (`refund_reserved + amount <= captured_amount`),
+        never more units restocked than bought. With no refund, only the restock (a received return with
+        nothing left to pay back). `refund_due` as judged with the restock (goods taken back are no longer
+        kept): the refunds-owed index follows it."""
+        update = Update().set("updated_at", updated_at).add("version", 1)
+        conditions = ["attribute_exists(PK)", "#version = :seen_version"]
+        names: dict[str, str] = {"#version": "version"}
+        values: dict[str, Any] = {":seen_version": order.version}
+        if refund_due != order.refund_due:  # never PENDING here: GSI3 is the refunds-owed index's
+            update.set("refund_due", refund_due)
+            if refund_due:
+                update.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{updated_at}#{order.id}")
+            else:
+                update.remove("GSI3PK", "GSI3SK")
         if refund is not None:
             count = order.tally("refund_count")
             update.add("refund_count", 1).add("refund_reserved", refund.amount)

@@ -21,7 +21,6 @@ from chalicelib.orders.events import CheckoutRequested, OrderCancelled, OrderCre
 from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
     ERASED_BUYER,
-    KEEPS_PAYMENT,
     AdminOrderQuery,
     Order,
     OrderListQuery,
@@ -216,8 +215,8 @@ class OrderService:
 
     @staticmethod
     def _count_money_owed(before: Order, after: Order) -> None:
-        owed_before = before.held() - (before.total if before.status in KEEPS_PAYMENT else 0)
-        owed_after = after.held() - (after.total if after.status in KEEPS_PAYMENT else 0)
+        owed_before = before.held() - before.keeps()
+        owed_after = after.held() - after.keeps()
         if owed_after > max(owed_before, 0):
             metrics.count("MoneyOwedBack", owed_after - max(owed_before, 0))
 

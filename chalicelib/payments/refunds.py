@@ -119,7 +119,8 @@ class RefundService:
         count = order.tally("refund_count")
         listed = OrderRefund(id=refund_id, amount=amount, currency=order.currency, status="REQUESTED",
                              created_at=now)
-        items = [self.orders.refund_reservation(order, listed, restock, now),
+        _held, refund_due = order.settle(order.status, taking_back=restock)  # goods back are no longer kept
+        items = [self.orders.refund_reservation(order, listed, restock, now, refund_due),
                  self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
                                        position=count if count < MAX_REFUNDS_SHOWN else None,
                                        user_id=order.user_id, event=event, return_id=return_id),

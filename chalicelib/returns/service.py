@@ -24,13 +24,6 @@ from chalicelib.returns.repository import ReturnDecided, ReturnRepository
 _ATTEMPTS = 5
 
 
-def refund_value(order: Order, lines: dict[str, int]) -> int:
-    """What returned lines paid, with the order's discount spread over its lines in proportion, rounded down."""
-    prices = {line.product_id: line.unit_price for line in order.items}
-    gross = sum(prices[product_id] * quantity for product_id, quantity in lines.items())
-    return gross * (order.subtotal - order.discount) // order.subtotal if order.subtotal > 0 else 0
-
-
 def _already_decided(ret: Return) -> Conflict:
     return Conflict(f"The return is {ret.status} already.", code="RETURN_ALREADY_DECIDED")
 
@@ -113,7 +106,8 @@ class ReturnService:
             if order is None:
                 raise NotFound(f"Order {ret.order_id} was not found.")
             moment = iso()
-            amount = min(refund_value(order, lines), max(refundable(order), 0))
+            # What the units paid, counted after those back already: parcels refund exactly what was paid.
+            amount = min(order.value_back(lines), max(refundable(order), 0))
             refund_id = keys.refund_id_for(order.id, f"return:{ret.id}") if amount > 0 else None
             decided = self.returns.decide_item(ret, "RECEIVED", moment, refund_id=refund_id)
             try:
@@ -124,8 +118,9 @@ class ReturnService:
                     self.refunds.write(planned)
                 else:
                     RefundService._check_restock(order, lines)
-                    self.returns.receive(self.orders.refund_reservation(order, None, lines, moment), decided,
-                                         self.orders.restock_items(lines))
+                    _held, refund_due = order.settle(order.status, taking_back=lines)
+                    self.returns.receive(self.orders.refund_reservation(order, None, lines, moment, refund_due),
+                                         decided, self.orders.restock_items(lines))
             except (RefundExists, CompanionRejected, ReturnDecided):
                 raise _already_decided(self._requested(return_id)) from None  # received or rejected meanwhile
             except TransactionContended:

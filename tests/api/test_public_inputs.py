@@ -16,8 +16,7 @@ import time
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chalicelib.core.models import MAX_JSON_DEPTH
 

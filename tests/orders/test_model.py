@@ -424,9 +424,13 @@ class ShopModel(RuleBasedStateMachine):
     # --- reading the shop's state -----------------------------------------------------------
 
     def _stored(self, order_id):
+        return self._orders().get(order_id)
+
+    @staticmethod
+    def _orders():
         from chalicelib.orders.repository import OrderRepository
 
-        return OrderRepository().get(order_id)
+        return OrderRepository()
 
     def _order(self, pick):
         created = sorted(self.delivered_checkouts)
@@ -476,15 +480,26 @@ class ShopModel(RuleBasedStateMachine):
                 f"{product_id}: {on_hand} on hand + {held[product_id]} held != {added} ever added")
 
     @invariant()
-    def every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund(self):
-        for order_id, captured in self.matched_captures.items():
+    def captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due(self):
+        """What the provider took for an order, less what it paid back, is at most the worth of the goods the
+        shop keeps for it (none unless the order keeps its payment; less whatever came back on the shelf);
+        beyond that, and only then, the order says refundDue and sits in the refunds-owed index."""
+        from chalicelib.orders import keys
+
+        owed = {order.id for order in _every_page(lambda cursor: self._orders().refund_due_since("9", 100, cursor))}
+        for order_id in self.delivered_checkouts:
             order = self._stored(order_id)
-            kept = order.total if order.status in KEEPS_PAYMENT else 0
-            if captured - order.refunded_amount > kept:
-                assert order.refund_due, f"{order_id} holds {captured}, keeps {kept}, no refund flagged"
-            held = max(order.captured_amount, order.total if order.status in KEEPS_PAYMENT else 0)
-            assert order.refund_due == (held - order.refunded_amount > kept), (
-                f"{order_id}: refundDue disagrees with the money held")
+            captured = self.matched_captures.get(order_id, 0)
+            refunded = sum(r["amount"] for r in self.refunds.values()
+                           if r["order"] == order_id and r["status"] == "SUCCEEDED")
+            back = self.restocked.get(order_id, {})
+            kept = worth_of_goods_kept(order, back) if order.status in KEEPS_PAYMENT else 0
+            assert order.refund_due == (captured - refunded > kept), (
+                f"{order_id} ({order.status}): captured {captured} - refunded {refunded} against {kept} kept "
+                f"({back} back), refundDue {order.refund_due}")
+            assert (order_id in owed) == order.refund_due, f"{order_id}: the refunds-owed index disagrees"
+            for product_id, units in back.items():  # what the model counted back is what the order counts
+                assert order.tally(keys.restocked_attribute(product_id)) == units
 
     @invariant()
     def redemptions_stay_within_the_cap_and_count_exactly_the_live_ones(self):
@@ -614,6 +629,34 @@ class ShopModel(RuleBasedStateMachine):
         assert sorted(trail) == sorted({e.id for e in self.published}), "the audit trail is not each event once"
 
 
+def worth_of_goods_kept(order, back: dict[str, int]) -> int:
+    """The model's own arithmetic of what the goods an order still holds paid: the discount spread over the lines
+    in proportion (each share rounded down, the units left over to the largest remainders, the earlier line on
+    a tie), a line's payment over its units counted from the first and rounded down; the units `back` were the
+    first to leave."""
+    totals = [line.line_total for line in order.items]
+    exact = [(order.discount * total, number) for number, total in enumerate(totals)]
+    shares = [share // order.subtotal for share, _ in exact] if order.subtotal else [0] * len(totals)
+    left_over = order.discount - sum(shares)
+    for _, number in sorted(exact, key=lambda pair: (-(pair[0] % order.subtotal), pair[1]))[:left_over]:
+        shares[number] += 1
+    worth = 0
+    for line, share in zip(order.items, shares):
+        paid = line.line_total - share
+        worth += paid - paid * back.get(line.product_id, 0) // line.quantity
+    return worth
+
+
+def _every_page(read):
+    items, cursor = [], None
+    while True:
+        page = read(cursor)
+        items += page.items
+        cursor = page.next_cursor
+        if not cursor:
+            return items
+
+
 class Journal:
     """The table's client, keeping each transaction it committed (what the table really took)."""
 
@@ -672,7 +715,7 @@ def test_the_model_reaches_the_interesting_states():
                             wrong_amount=False)  # paid after expiry
         model.deliver_audit(twice=True)
         for check in (model.stock_is_never_negative_and_every_unit_is_accounted_for,
-                      model.every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund,
+                      model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
                       model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
                       model.every_delivered_event_is_in_the_audit_trail_once,
                       model.redemptions_stay_within_the_cap_and_count_exactly_the_live_ones):
@@ -721,7 +764,7 @@ def test_the_model_reaches_payments_ahead_of_their_orders_and_payments_for_revie
         assert len(model.for_review) == 2
         for check in (model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.stock_came_back_exactly_once_per_order_that_left_unshipped,
-                      model.every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund,
+                      model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
                       model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
                       model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders):
             check()
@@ -756,7 +799,7 @@ def test_the_model_reaches_refunds_and_returns():
         for check in (model.refunds_never_exceed_what_was_captured,
                       model.units_come_back_once_and_returns_stay_within_what_was_bought,
                       model.stock_is_never_negative_and_every_unit_is_accounted_for,
-                      model.every_captured_payment_is_kept_by_a_paid_order_or_flagged_for_refund):
+                      model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due):
             check()
     finally:
         model.teardown()

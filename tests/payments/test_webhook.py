@@ -5,8 +5,7 @@ import json
 import time
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from chalicelib.payments.signature import SignatureError, sign, verify
 from tests.fakes import auth
