@@ -30,15 +30,26 @@ def outbox_writers() -> dict[str, set[str]]:
             continue
 
         class Visitor(ast.NodeVisitor):
+            """Qualified names as Python spells them (`co_qualname`): `Class.method.<locals>.inner`."""
+
             def __init__(self):
                 self.scope: list[str] = []
+                self.in_function = [False]
 
-            def _scoped(self, node):
-                self.scope.append(node.name)
+            def _scoped(self, node, is_function):
+                self.scope.append(("<locals>." if self.in_function[-1] else "") + node.name)
+                self.in_function.append(is_function)
                 self.generic_visit(node)
+                self.in_function.pop()
                 self.scope.pop()
 
-            visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _scoped
+            def visit_ClassDef(self, node):
+                self._scoped(node, False)
+
+            def visit_FunctionDef(self, node):
+                self._scoped(node, True)
+
+            visit_AsyncFunctionDef = visit_FunctionDef
 
             def visit_Call(self, node):
                 name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
@@ -154,6 +165,29 @@ def test_every_writer_of_an_outbox_record_publishes_it_right_after_its_commit(cl
     assert call(client, "post", f"/orders/{second['orderId']}/cancel", headers=ann).status_code == 200
     walk("an order cancelled")
     assert CheckoutRepository().of_order(second["orderId"]) is not None
+
+    # returns: asked for, received (refunded; with nothing left to refund), rejected
+    assert call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "DELIVERED"},
+                ADMIN).status_code == 200
+    walk("an order delivered")
+    returns = []
+    for _ in range(3):
+        asked = call(client, "post", f"/orders/{order['id']}/returns",
+                     {"lines": [{"productId": item["id"], "quantity": 1}], "reason": "walk"},
+                     {**ann, "Idempotency-Key": uuid.uuid4().hex})
+        assert asked.status_code == 201, asked.body
+        returns.append(asked.json)
+        walk("a return requested")
+    assert call(client, "post", f"/admin/returns/{returns[0]['id']}/receive", headers=ADMIN).json["refundId"]
+    walk("a return received, its value refunded")
+    everything = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "the rest"},
+                      {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
+    assert everything.status_code == 201, everything.body
+    assert call(client, "post", f"/admin/returns/{returns[1]['id']}/receive", headers=ADMIN).json["refundId"] is None
+    walk("a return received with nothing left to refund")
+    assert call(client, "post", f"/admin/returns/{returns[2]['id']}/reject", {"reason": "worn"},
+                ADMIN).status_code == 200
+    walk("a return rejected")
 
     reached = {f"{module}:{name}" for module, names in WRITERS.items() for name in names}
     assert reached - walk.seen == set(), "writers of outbox records this walk never reached"

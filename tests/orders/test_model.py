@@ -378,7 +378,7 @@ class ShopModel(RuleBasedStateMachine):
         line = order["items"][0]
         response = call(self.client, "post", f"/orders/{order['id']}/returns",
                         {"lines": [{"productId": line["productId"], "quantity": quantity}], "reason": "model"},
-                        SHOPPERS[order["userId"]])
+                        {**SHOPPERS[order["userId"]], "Idempotency-Key": uuid.uuid4().hex})
         assert response.status_code in (201, 409), response.body
         if response.status_code == 201:
             assert order["status"] == "DELIVERED"

@@ -2,6 +2,7 @@
 them (restocked once, their value refunded) or reject them, once."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -31,8 +32,9 @@ def delivered(client, **kwargs):
     return order_of(client, order), product_id
 
 
-def ask(client, order, lines, headers=ANN, reason="does not fit"):
-    return call(client, "post", f"/orders/{order['id']}/returns", {"lines": lines, "reason": reason}, headers)
+def ask(client, order, lines, headers=ANN, reason="does not fit", key=None):
+    return call(client, "post", f"/orders/{order['id']}/returns", {"lines": lines, "reason": reason},
+                {**headers, "Idempotency-Key": key or uuid.uuid4().hex})
 
 
 def receive(client, ret):
@@ -103,7 +105,7 @@ def test_no_more_units_are_returned_than_were_bought(client):
 ])
 def test_return_bodies_are_strict(client, payload, field):
     order, _ = delivered(client)
-    response = call(client, "post", f"/orders/{order['id']}/returns", payload, ANN)
+    response = call(client, "post", f"/orders/{order['id']}/returns", payload, {**ANN, "Idempotency-Key": "strict-body"})
     assert response.status_code == 422, response.body
     assert any(d["field"].startswith(field) or d["field"] == "body" for d in response.json["error"]["details"])
 
@@ -341,3 +343,79 @@ def test_a_refund_confirmed_between_a_receipts_read_and_write_leaves_the_refund_
     assert (shown["capturedAmount"], shown["refundedAmount"], shown["refundDue"]) == (4000, 2000, True)
     assert pay(client, order, "refund.succeeded", refundId=received.json["refundId"],
                amount=2000).json["refundDue"] is False
+
+
+# --- requests once per key, ids of their own, events -----------------------------------------------
+
+def test_the_same_key_and_body_answer_the_same_return_and_another_body_is_422(client, bus):
+    order, product_id = delivered(client, quantity=3)
+    lines = [{"productId": product_id, "quantity": 1}]
+    first = ask(client, order, lines, key="return-key-1")
+    again = ask(client, order, lines, key="return-key-1")
+    assert first.status_code == again.status_code == 201 and again.json == first.json
+    other = ask(client, order, [{"productId": product_id, "quantity": 2}], key="return-key-1")
+    assert other.status_code == 422 and other.json["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert len(call(client, "get", f"/orders/{order['id']}/returns", headers=ANN).json["items"]) == 1
+    assert len(bus.of_type("ReturnRequested")) == 1
+    assert ask(client, order, lines, key="return-key-2").json["id"] != first.json["id"]  # another return
+    assert ask(client, order, lines, headers=BOB, key="return-key-1").status_code == 404  # not Bob's key to replay
+
+
+def test_a_retry_of_a_return_that_took_the_last_units_answers_that_return(client):
+    """The retry's own check finds every unit being returned already: it is the first request, answered as it was."""
+    order, product_id = delivered(client, quantity=1)
+    lines = [{"productId": product_id, "quantity": 1}]
+    first = ask(client, order, lines, key="last-unit-key")
+    assert ask(client, order, lines, key="last-unit-key").json == first.json
+
+
+@pytest.mark.parametrize("key,code", [(None, "IDEMPOTENCY_KEY_REQUIRED"), ("short", "IDEMPOTENCY_KEY_INVALID"),
+                                      ("spaces are not allowed", "IDEMPOTENCY_KEY_INVALID")])
+def test_a_return_request_needs_a_well_formed_idempotency_key(client, key, code):
+    order, product_id = delivered(client)
+    headers = {**ANN, **({"Idempotency-Key": key} if key else {})}
+    response = call(client, "post", f"/orders/{order['id']}/returns",
+                    {"lines": [{"productId": product_id, "quantity": 1}], "reason": "x"}, headers)
+    assert response.status_code == 400 and response.json["error"]["code"] == code, response.body
+
+
+def test_a_staff_refund_key_that_spells_a_returns_refund_id_does_not_block_the_return(client):
+    """A received return's refund id was derived as a staff refund keyed `return:<return id>` would be: such a
+    refund made the return's receipt fail, for good, as decided already."""
+    order, product_id = delivered(client, quantity=2, price=1000)
+    ret = ask(client, order, [{"productId": product_id, "quantity": 1}]).json
+    staff = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"amount": 100, "reason": "goodwill"},
+                 {**ADMIN, "Idempotency-Key": f"return:{ret['id']}"})
+    assert staff.status_code == 201, staff.body
+    received = receive(client, ret)
+    assert received.status_code == 200 and received.json["refundId"] not in (None, staff.json["id"]), received.body
+    assert sorted(r["amount"] for r in order_of(client, order)["refunds"]) == [100, 1000]
+
+
+def test_returns_are_announced_and_audited_like_refunds(client, bus):
+    order, product_id = delivered(client, quantity=3, price=1000)
+    kept = ask(client, order, [{"productId": product_id, "quantity": 2}]).json
+    refused = ask(client, order, [{"productId": product_id, "quantity": 1}]).json
+    received = receive(client, kept).json
+    assert call(client, "post", f"/admin/returns/{refused['id']}/reject", {"reason": "worn"},
+                ADMIN).status_code == 200
+    requested = bus.of_type("ReturnRequested")
+    assert sorted(e.data["returnId"] for e in requested) == sorted([kept["id"], refused["id"]])
+    assert all(e.actor == "ann" and "reason" not in e.data for e in requested)  # the customer's words stay home
+    (got,) = bus.of_type("ReturnReceived")
+    assert (got.data["returnId"], got.data["refundId"], got.data["amount"], got.data["currency"], got.actor) == (
+        kept["id"], received["refundId"], 2000, "EUR", "admin-1")
+    (no,) = bus.of_type("ReturnRejected")
+    assert (no.data["returnId"], no.data["lines"], no.actor) == (refused["id"], [{"productId": product_id,
+                                                                                  "quantity": 1}], "admin-1")
+    from tests.shop import sqs_event
+    from tests.shop import eventbridge_body as body
+
+    kinds = ("ReturnRequested", "ReturnReceived", "ReturnRejected", "RefundRequested")
+    events = [e for e in bus.events if e.type in kinds]
+    assert client.lambda_.invoke("record_audit", sqs_event(client, [body(e) for e in events],
+                                                           queue="shop-local-audit")).payload == {
+        "batchItemFailures": []}
+    trail = call(client, "get", f"/admin/audit?entityType=ORDER&entityId={order['id']}", headers=ADMIN).json["items"]
+    assert sorted(r["action"] for r in trail) == sorted(
+        ["ReturnRequested", "ReturnRequested", "ReturnReceived", "ReturnRejected", "RefundRequested"])
