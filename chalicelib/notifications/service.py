@@ -77,7 +77,8 @@ class NotificationService:
         moment = event.occurredAt
         if isinstance(data, OrderCreated):
             return [Notification(id=event.id, user_id=data.user_id, kind="ORDER_CREATED", title="Order received",
-                                 body=f"We received order {_short(data.order_id)}; it awaits payment.",
+                                 body=f"We received order {_short(data.order_id)}; "
+                                      + ("it awaits payment." if data.status == "PENDING" else "nothing is left to pay."),
                                  subject_id=data.order_id, created_at=moment)]
         if isinstance(data, OrderStatusChanged) and data.to_status in _STATUS_WORDS:
             title, body = _STATUS_WORDS[data.to_status]

@@ -72,18 +72,19 @@ class CheckoutService:
         # A basket holds one currency (set when its first line went in); every line must still be in it.
         currency = basket.currency or next((p.currency for p in products.values()), None)
         lines = self._lines(basket.lines, products, currency)
-        allowance = self._allowance(who, lines)
-        address = self._address(who, request)
-
         created_at = iso()
         order_id = keys.order_id_for(checkout_id)
         subtotal = sum(line.line_total for line in lines)
         discount = self._discount(promotion, created_at, subtotal, currency)
         self._within_the_order_total_bound(subtotal - discount, currency)
+        # Nothing to pay (a 100% discount): the order is paid when it is made, so it is never unpaid.
+        allowance = self._allowance(who, lines) if subtotal - discount > 0 else None
+        address = self._address(who, request)
+
         once = bool(promotion and promotion.promotion.once_per_customer)
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
                                       items=lines, subtotal=subtotal, currency=currency,
-                                      created_at=created_at, holds_allowance=True, discount=discount,
+                                      created_at=created_at, holds_allowance=allowance is not None, discount=discount,
                                       total=subtotal - discount,
                                       promotion_code=promotion.code if promotion else None,
                                       promotion_once_per_customer=once)
@@ -93,7 +94,8 @@ class CheckoutService:
                   "request_hash": request_hash, "created_at": created_at, "items": data["items"],
                   "subtotal": subtotal, "discount": discount, "total": subtotal - discount,
                   "promotion_code": promotion.code if promotion else None, "promotion_once_per_customer": once,
-                  "holds_allowance": True, "currency": currency, "correlation_id": event.correlationId,
+                  "holds_allowance": allowance is not None, "currency": currency,
+                  "correlation_id": event.correlationId,
                   # Only here, never on the bus: the order pipeline reads it from this record.
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:

@@ -249,12 +249,13 @@ class CheckoutRepository:
         return True
 
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
-               basket_clear: dict[str, Any], allowance: Allowance,
+               basket_clear: dict[str, Any], allowance: Allowance | None,
                redemption: list[dict[str, Any]] | None = None) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
         checkout (with its CheckoutRequested event in the outbox), empty the basket, count the
-        order against its buyer's unpaid allowance and take the `redemption` items of its promotion
-        code (the count on the promotion; the buyer's marker of a once-per-customer code).
+        order against its buyer's unpaid `allowance` (None: an order with nothing to pay, never unpaid)
+        and take the `redemption` items of its promotion code (the count on the promotion; the buyer's
+        marker of a once-per-customer code).
 
         Raises CheckoutExists, AllowanceExceeded, LinesRejected (every refused line, with why),
         BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was), or
@@ -267,7 +268,9 @@ class CheckoutRepository:
         items.append({"Put": {"TableName": table_name(), "Item": to_item(record),
                               "ConditionExpression": "attribute_not_exists(PK)"}})
         items.append(basket_clear)
-        items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
+        allowance_at = len(items) if allowance is not None else None
+        if allowance is not None:
+            items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
         first_redemption = len(items)
         items += redemption or []
         pointer = len(items)
@@ -281,8 +284,8 @@ class CheckoutRepository:
             for position in range(len(redemption or [])):
                 if rejected.failed(first_redemption + position):
                     raise RedemptionRefused(position, rejected.old(first_redemption + position)) from None
-            if rejected.failed(len(lines) + 2):
-                held = rejected.old(len(lines) + 2) or {}
+            if allowance_at is not None and rejected.failed(allowance_at):
+                held = rejected.old(allowance_at) or {}
                 raise AllowanceExceeded(int(held.get("unpaid_orders", 0)), int(held.get("unpaid_units", 0))) from None
             refused = [LineRejected(line.product_id,
                                     self.products.reservation_refusal(rejected.old(i), line.unit_price, line.currency),

@@ -74,9 +74,13 @@ class OrderService:
         if data.order_id != keys.order_id_for(data.checkout_id):
             raise InvalidCheckoutEvent("order id does not belong to the checkout")
         moment = iso()
-        due = iso(now() + timedelta(minutes=settings().payment_window_minutes))
+        # Nothing to pay (a 100% discount): paid as it is made, no payment window, no provider; its stock and
+        # its redemption stay taken, as for any paid order.
+        paid = data.total == 0
+        due = None if paid else iso(now() + timedelta(minutes=settings().payment_window_minutes))
         # The address travels on no event: the checkout record holds it until this order takes it.
-        order = Order(id=data.order_id, user_id=data.user_id, status="PENDING", items=data.items,
+        order = Order(id=data.order_id, user_id=data.user_id, status="PAID" if paid else "PENDING", items=data.items,
+                      status_reason="nothing to pay" if paid else None,
                       subtotal=data.subtotal, discount=data.discount, total=data.total,
                       promotion_code=data.promotion_code, currency=data.currency,
                       shipping_address=addresses[data.checkout_id] if data.checkout_id in (addresses or {})
