@@ -307,10 +307,11 @@ class OrderRepository:
         return _order(from_item(item)) if item else None
 
     def create(self, order: Order, companions: list[dict[str, Any]] | None = None,
-               extra: dict[str, Any] | None = None) -> tuple[Order, bool]:
+               extra: dict[str, Any] | None = None, events: list[Envelope] | None = None) -> tuple[Order, bool]:
         """Put the order unless it exists, with `companions` (items of the same write, such as its
-        checkout record losing the address) in one transaction; `extra` attributes go on the item.
-        Returns (order as stored, created now?). Raises CompanionRejected (the order is not made)."""
+        checkout record losing the address) and the `events` announcing it (outbox) in one transaction;
+        `extra` attributes go on the item. Returns (order as stored, created now?). Raises
+        CompanionRejected (the order is not made)."""
         item = {"PK": keys.order_pk(order.id), "SK": keys.ORDER_SK, "type": "ORDER",
                 **order.model_dump(mode="json"), **({"holds_allowance": True} if order.holds_allowance else {}),
                 **({"promotion_hold": {"code": order.redemption.code,
@@ -320,6 +321,7 @@ class OrderRepository:
                 **(extra or {})}
         put = {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)",
                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        companions = [*(companions or []), *outbox_puts(events or [])]
         if companions:
             try:
                 transact_write([{"Put": put}, *companions])

@@ -165,6 +165,12 @@ def test_every_writer_of_an_outbox_record_publishes_it_right_after_its_commit(cl
     assert call(client, "post", f"/orders/{second['orderId']}/cancel", headers=ann).status_code == 200
     walk("an order cancelled")
     assert CheckoutRepository().of_order(second["orderId"]) is not None
+    put_in_basket(client, ann, item["id"], 1)
+    third = checkout(client, ann).json
+    walk("a checkout")
+    early = pay(client, {"id": third["orderId"], "total": 1000, "currency": "EUR"})
+    assert (early.json["outcome"], early.json["orderStatus"]) == ("APPLIED", "PAID"), early.body
+    walk("an order made by its payment, ahead of the queue")
 
     # returns: asked for, received (refunded; with nothing left to refund), rejected
     assert call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "DELIVERED"},
