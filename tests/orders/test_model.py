@@ -92,6 +92,7 @@ class ShopModel(RuleBasedStateMachine):
         self.restocked: dict[str, dict[str, int]] = {}  # order id -> {product id: units put back on the shelf}
         self.returns: dict[str, dict] = {}  # return id -> {"order", "lines", "status"}
         self.redeemed: dict[str, str] = {}  # order id -> the promotion code its checkout redeemed
+        self.free: set[str] = set()  # orders with nothing to pay (a 100% code): paid as they are made
 
     def teardown(self):
         from chalicelib.core import ids
@@ -117,9 +118,10 @@ class ShopModel(RuleBasedStateMachine):
             assert created.status_code == 201, created.body
             self.added[created.json["id"]] = stock
 
-    @initialize(cap=st.integers(1, 3), once=st.booleans())
-    def promotion(self, cap, once):
-        created = call(self.client, "post", "/admin/promotions", {"code": PROMOTION, "percentOff": 10,
+    @initialize(cap=st.integers(1, 3), once=st.booleans(), percent=st.sampled_from([10, 10, 100]))
+    def promotion(self, cap, once, percent=10):
+        """A code off 10% or, now and then, everything: an order with nothing to pay is paid as it is made."""
+        created = call(self.client, "post", "/admin/promotions", {"code": PROMOTION, "percentOff": percent,
                                                                   "maxRedemptions": cap, "oncePerCustomer": once},
                        ADMIN)
         assert created.status_code == 201, created.body
@@ -145,9 +147,12 @@ class ShopModel(RuleBasedStateMachine):
                         {**headers, "Idempotency-Key": uuid.uuid4().hex})
         assert response.status_code in (202, 409), response.body
         if response.status_code == 202:
-            assert within, f"{shopper} holds {held_orders} unpaid orders of {held_units} units, and got {units} more"
+            free = basket["total"] == 0  # nothing to pay: never unpaid, so outside the allowance
+            assert within or free, f"{shopper} holds {held_orders} unpaid orders of {held_units} units, got {units} more"
             self.checkouts[response.json["orderId"]] = {line["productId"]: line["quantity"]
                                                         for line in basket["items"]}
+            if free:
+                self.free.add(response.json["orderId"])
             self.buyers[response.json["orderId"]] = shopper
             if code:
                 assert basket["promotion"]["issue"] is None, basket
@@ -369,17 +374,23 @@ class ShopModel(RuleBasedStateMachine):
         if expected == "APPLIED":
             known["status"] = "SUCCEEDED" if succeeded else "FAILED"
 
-    @rule(pick=st.integers(0, 50), quantity=st.integers(1, 3))
+    @rule(pick=st.integers(0, 50), quantity=st.integers(1, 3), repeat=st.booleans())
     @precondition(lambda self: self.checkouts)
-    def customer_returns(self, pick, quantity):
+    def customer_returns(self, pick, quantity, repeat=False):
+        """A return asked for (and, with `repeat`, asked for again with the same key: the same return)."""
         order = self._order(pick)
         if order is None:
             return
         line = order["items"][0]
-        response = call(self.client, "post", f"/orders/{order['id']}/returns",
-                        {"lines": [{"productId": line["productId"], "quantity": quantity}], "reason": "model"},
-                        {**SHOPPERS[order["userId"]], "Idempotency-Key": uuid.uuid4().hex})
-        assert response.status_code in (201, 409), response.body
+        key, answers = uuid.uuid4().hex, []
+        for _ in range(2 if repeat else 1):
+            response = call(self.client, "post", f"/orders/{order['id']}/returns",
+                            {"lines": [{"productId": line["productId"], "quantity": quantity}], "reason": "model"},
+                            {**SHOPPERS[order["userId"]], "Idempotency-Key": key})
+            assert response.status_code in (201, 409), response.body
+            answers.append((response.status_code, response.json))
+        if answers[0][0] == 201:
+            assert answers[-1] == answers[0], f"the same key answered another return: {answers}"
         if response.status_code == 201:
             assert order["status"] == "DELIVERED"
             self.returns[response.json["id"]] = {"order": order["id"], "product": line["productId"],
@@ -446,7 +457,7 @@ class ShopModel(RuleBasedStateMachine):
             if self.buyers[order_id] != shopper:
                 continue
             stored = self._stored(order_id)
-            if stored is None or stored.status == "PENDING":
+            if (stored is None or stored.status == "PENDING") and order_id not in self.free:
                 orders, units = orders + 1, units + sum(lines.values())
         return orders, units
 
@@ -798,6 +809,51 @@ def test_the_model_reaches_refunds_and_returns():
         assert model.restocked == {list(model.checkouts)[0]: {sorted(model.added)[0]: 3}}, model.restocked
         for check in (model.refunds_never_exceed_what_was_captured,
                       model.units_come_back_once_and_returns_stay_within_what_was_bought,
+                      model.stock_is_never_negative_and_every_unit_is_accounted_for,
+                      model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due):
+            check()
+    finally:
+        model.teardown()
+
+
+def test_the_model_reaches_money_held_after_everything_came_back_and_orders_with_nothing_to_pay():
+    """A fixed script: a discounted order charged twice, delivered, returned in three parcels (one asked for
+    twice with the same key), each refunded: the second charge is still owed; then an order with nothing to
+    pay, paid as it is made."""
+    model = ShopModelWithFinalCheck()
+    try:
+        model.products([4, 4])
+        model.promotion(3, False, 10)
+        model.fill_basket("ann", 0, 3)
+        model.apply_code("ann")
+        model.check_out("ann")
+        model.deliver_orders(twice=False)
+        for _ in range(2):  # charged twice
+            model.provider_pays(0, "payment.succeeded", wrong_amount=False)
+        for status in ("SHIPPED", "DELIVERED"):
+            model.staff_moves_an_order(0, status)
+        for parcel in range(3):
+            model.customer_returns(0, quantity=1, repeat=parcel == 1)
+            (waiting,) = [r for r, known in model.returns.items() if known["status"] == "REQUESTED"]
+            model.staff_decides_a_return(sorted(model.returns).index(waiting), receive=True)
+        for refund_id in sorted(model.refunds):
+            model.provider_settles_a_refund(sorted(model.refunds).index(refund_id), succeeded=True, repeat=False)
+        (order_id,) = model.checkouts
+        order = model._stored(order_id)
+        assert sum(r["amount"] for r in model.refunds.values()) == order.total  # everything came back
+        assert (order.refunded_amount, order.captured_amount, order.refund_due) == (order.total, 2 * order.total, True)
+        model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due()
+        model.staff_switch_the_code(False)
+        created = call(model.client, "post", "/admin/promotions", {"code": "ALLFREE", "percentOff": 100,
+                                                                   "oncePerCustomer": False}, ADMIN)
+        assert created.status_code == 201
+        model.fill_basket("bob", 1, 1)
+        assert call(model.client, "put", "/basket/promotion", {"code": "allfree"}, SHOPPERS["bob"]).status_code == 200
+        model.check_out("bob")
+        model.deliver_orders(twice=True)
+        free = next(o for o in model.checkouts if o != order_id)
+        assert free in model.free and model._stored(free).status == "PAID"
+        for check in (model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders,
                       model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due):
             check()
