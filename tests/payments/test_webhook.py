@@ -188,17 +188,19 @@ def test_an_unsigned_call_with_a_400_digit_timestamp_is_refused_with_401(client)
     assert order_of(client, order)["payments"] == [] and review(client) == []
 
 
-@pytest.mark.parametrize("header", [
-    "t={now},v1=" + "\u00e9" * 64,  # not ASCII: hmac.compare_digest raised TypeError
-    "t={now},v1=\udc80",  # a lone surrogate
-    "t=\u0661\u0662\u0663,v1=" + "0" * 64,  # digits of another script, which int() takes
-    "t=-{now},v1=" + "0" * 64, "t=+{now},v1=" + "0" * 64, "t= {now} ,v1=" + "0" * 64, "t={now}_0,v1=" + "0" * 64,
-    "t=1e9,v1=" + "0" * 64, "t=" + "9" * 5000, "t={now},t={now},v1=" + "0" * 64, "\x00", ",,,", "=",
-])
-def test_signature_headers_of_any_shape_are_refused_with_401(client, header):
+def test_signature_headers_of_any_shape_are_refused_with_401(client):
     order, _ = placed_order(client, ANN)
-    response = notify(client, payment(order), header=header.format(now=int(time.time())))
-    assert response.status_code == 401 and response.json["error"]["code"] == "INVALID_SIGNATURE", response.body
+    for header in [
+        "t={now},v1=" + "\u00e9" * 64,  # not ASCII: hmac.compare_digest raised TypeError
+        "t={now},v1=\udc80",  # a lone surrogate
+        "t=\u0661\u0662\u0663,v1=" + "0" * 64,  # digits of another script, which int() takes
+        "t=-{now},v1=" + "0" * 64, "t=+{now},v1=" + "0" * 64, "t= {now} ,v1=" + "0" * 64, "t={now}_0,v1=" + "0" * 64,
+        "t=1e9,v1=" + "0" * 64, "t=" + "9" * 5000, "t={now},t={now},v1=" + "0" * 64, "\x00", ",,,", "=",
+    ]:
+        response = notify(client, payment(order), header=header.format(now=int(time.time())))
+        assert response.status_code == 401 and response.json["error"]["code"] == "INVALID_SIGNATURE", (
+            header, response.body)
+    assert order_of(client, order)["payments"] == [] and review(client) == []
 
 
 @given(header=st.one_of(st.text(max_size=1100), st.binary(max_size=200).map(lambda raw: raw.decode("latin-1")),

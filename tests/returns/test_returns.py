@@ -369,14 +369,15 @@ def test_a_retry_of_a_return_that_took_the_last_units_answers_that_return(client
     assert ask(client, order, lines, key="last-unit-key").json == first.json
 
 
-@pytest.mark.parametrize("key,code", [(None, "IDEMPOTENCY_KEY_REQUIRED"), ("short", "IDEMPOTENCY_KEY_INVALID"),
-                                      ("spaces are not allowed", "IDEMPOTENCY_KEY_INVALID")])
-def test_a_return_request_needs_a_well_formed_idempotency_key(client, key, code):
+def test_a_return_request_needs_a_well_formed_idempotency_key(client):
     order, product_id = delivered(client)
-    headers = {**ANN, **({"Idempotency-Key": key} if key else {})}
-    response = call(client, "post", f"/orders/{order['id']}/returns",
-                    {"lines": [{"productId": product_id, "quantity": 1}], "reason": "x"}, headers)
-    assert response.status_code == 400 and response.json["error"]["code"] == code, response.body
+    for key, code in ((None, "IDEMPOTENCY_KEY_REQUIRED"), ("short", "IDEMPOTENCY_KEY_INVALID"),
+                      ("spaces are not allowed", "IDEMPOTENCY_KEY_INVALID")):
+        headers = {**ANN, **({"Idempotency-Key": key} if key else {})}
+        response = call(client, "post", f"/orders/{order['id']}/returns",
+                        {"lines": [{"productId": product_id, "quantity": 1}], "reason": "x"}, headers)
+        assert response.status_code == 400 and response.json["error"]["code"] == code, response.body
+    assert call(client, "get", f"/orders/{order['id']}/returns", headers=ANN).json["items"] == []
 
 
 def test_a_staff_refund_key_that_spells_a_returns_refund_id_does_not_block_the_return(client):
