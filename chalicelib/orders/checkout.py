@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 
 from chalicelib.basket.repository import BasketChanged, BasketRepository
 from chalicelib.basket.service import read_for_pricing
@@ -14,6 +13,7 @@ from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import TransactionContended
 from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
+from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
 from chalicelib.core.models import PostalAddress, shown
 from chalicelib.core.outbox import announce
@@ -29,7 +29,6 @@ from chalicelib.orders.repository import (
     CheckoutRepository,
     LinesRejected,
     RedemptionRefused,
-    canonical_json,
 )
 from chalicelib.promotions.models import ALREADY_USED, NOT_FOUND, PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository
@@ -61,12 +60,12 @@ class CheckoutService:
     def checkout(self, who: Caller, idempotency_key: IdempotencyKey, request: CheckoutRequest) -> CheckoutAccepted:
         """Turn the caller's basket into an accepted order request, once per idempotency key."""
         checkout_id = keys.checkout_id_for(who.user_id, idempotency_key)
-        request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
+        this_hash = request_hash(request)
 
         basket = self.baskets.get(who.user_id)
         if not basket.lines:
             # An empty basket is also what a retry of a successful checkout finds.
-            return self._replay(checkout_id, request_hash) or self._empty_basket()
+            return self._replay(checkout_id, this_hash) or self._empty_basket()
         # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
         products, promotion = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
         # A basket holds one currency (set when its first line went in); every line must still be in it.
@@ -91,7 +90,7 @@ class CheckoutService:
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
         data = event.data
         record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
-                  "request_hash": request_hash, "created_at": created_at, "items": data["items"],
+                  "request_hash": this_hash, "created_at": created_at, "items": data["items"],
                   "subtotal": subtotal, "discount": discount, "total": subtotal - discount,
                   "promotion_code": promotion.code if promotion else None, "promotion_once_per_customer": once,
                   "holds_allowance": allowance is not None, "currency": currency,
@@ -106,7 +105,7 @@ class CheckoutService:
                                   allowance=allowance,
                                   redemption=self._redemption(promotion, who, order_id, created_at, once))
         except CheckoutExists:
-            replay = self._replay(checkout_id, request_hash)
+            replay = self._replay(checkout_id, this_hash)
             if replay:
                 return replay
             raise Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT") from None
@@ -237,14 +236,10 @@ class CheckoutService:
                                    [{"field": "addressId", "issue": "not_found", "message": "unknown address"}])
         return PostalAddress.model_validate(saved.model_dump(include=set(PostalAddress.model_fields)))
 
-    def _replay(self, checkout_id: str, request_hash: str) -> CheckoutAccepted | None:
+    def _replay(self, checkout_id: str, this_hash: str) -> CheckoutAccepted | None:
         previous = self.checkouts.get(checkout_id)
-        if previous is None:
-            return None
-        if previous.request_hash != request_hash:
-            raise ValidationFailed("This request key was used already, for a different request.",
-                                   code="IDEMPOTENCY_KEY_REUSED")
-        return CheckoutAccepted(checkout_id=previous.checkout_id, order_id=previous.order_id)
+        first = CheckoutAccepted(checkout_id=previous.checkout_id, order_id=previous.order_id) if previous else None
+        return answered_before(first, previous.request_hash if previous else None, this_hash)
 
     @staticmethod
     def _empty_basket():

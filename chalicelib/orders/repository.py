@@ -1,7 +1,6 @@
 """Checkouts and orders in DynamoDB: the checkout transaction, conditional order creation, transitions."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -580,6 +579,3 @@ class OrderRepository:
         """Erasure, once every order of the user is anonymised: their unpaid allowance goes too."""
         ddb().delete_item(TableName=table_name(), Key=key(keys.allowance_pk(user_id), keys.ALLOWANCE_SK))
 
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -3,15 +3,15 @@ and refunded) or rejected once."""
 from __future__ import annotations
 
 import functools
-import hashlib
 from datetime import timedelta
 from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended
-from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import Envelope, EventData, envelope
+from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso, now
 from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
@@ -19,7 +19,7 @@ from chalicelib.core.outbox import announce, outbox_puts
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order
-from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, OrderRepository, canonical_json
+from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, OrderRepository
 from chalicelib.payments.refunds import RefundService, order_keeps_changing, refundable
 from chalicelib.payments.repository import RefundExists
 from chalicelib.returns.events import ReturnReceived, ReturnRejected, ReturnRequested
@@ -46,7 +46,7 @@ class ReturnService:
         """Record a return of delivered units, once per request key: the same key and body answer the same return."""
         lines = {line.product_id: line.quantity for line in request.lines}
         return_id = keys.return_id_for(order_id, idempotency_key)
-        request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
+        this_hash = request_hash(request)
 
         def write(order: Order | None) -> Return:
             if order is None or order.user_id != who.user_id:
@@ -55,7 +55,7 @@ class ReturnService:
                 window_opened = self._check(order, lines)
             except Conflict:
                 # A retry of a request that was written finds its units being returned already: answer it.
-                replay = self._replay(who, return_id, request_hash)
+                replay = self._replay(who, return_id, this_hash)
                 if replay:
                     return replay
                 raise
@@ -63,10 +63,10 @@ class ReturnService:
                          status="REQUESTED", created_at=iso())
             events = [self._event(ReturnRequested, ret, order.user_id, who.user_id)]
             try:
-                self.returns.record(ret, who.user_id, request_hash,
+                self.returns.record(ret, who.user_id, this_hash,
                                     self.orders.return_reservation(order, lines, window_opened), events)
             except ReturnExists:
-                replay = self._replay(who, return_id, request_hash)
+                replay = self._replay(who, return_id, this_hash)
                 if replay:
                     return replay
                 raise Conflict("The return could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
@@ -81,15 +81,11 @@ class ReturnService:
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
                                gave_up=order_keeps_changing)
 
-    def _replay(self, who: Caller, return_id: str, request_hash: str) -> Return | None:
+    def _replay(self, who: Caller, return_id: str, this_hash: str) -> Return | None:
         found = self.returns.get_stored(return_id)
         if found is None or found[1].get("user_id") != who.user_id:
             return None
-        ret, stored = found
-        if stored.get("request_hash") != request_hash:
-            raise ValidationFailed("This request key was used already, for a different request.",
-                                   code="IDEMPOTENCY_KEY_REUSED")
-        return ret
+        return answered_before(found[0], found[1].get("request_hash"), this_hash)
 
     @staticmethod
     def _event(kind: type[EventData], ret: Return, user_id: str, actor: str, **data: Any) -> Envelope:
