@@ -131,14 +131,18 @@ def sweep(client) -> dict:
     return client.lambda_.invoke("housekeeping", event).payload
 
 
-def placed_order(client, headers, *, quantity=1, price=1000, stock=10, product_id=None, bus=None):
-    """A product bought and its order created through the real consumer. Returns (order, product id)."""
+def placed_order(client, headers, *, quantity=1, price=1000, stock=10, product_id=None, bus=None, promotion=None):
+    """A product bought (with a promotion code, if given) and its order created through the real consumer.
+    Returns (order, product id)."""
     from unittest import mock
 
     bus = bus if bus is not None else Bus()
     if product_id is None:
         product_id = product(client, stock=stock, price=price)["id"]
     put_in_basket(client, headers, product_id, quantity)
+    if promotion:
+        applied = call(client, "put", "/basket/promotion", {"code": promotion}, headers)
+        assert applied.status_code == 200, applied.body
     with mock.patch("chalicelib.core.outbox.publish", bus.publish), \
             mock.patch("chalicelib.orders.pipeline.publish", bus.publish):
         accepted = checkout(client, headers).json

@@ -250,7 +250,7 @@ MINIMUM = {
     "GET /basket": 2, "PUT /basket/items/{id}": 3, "POST /basket/checkout": 5,
     "create_orders (10 messages)": 12, "POST /webhooks/payments": 4, "GET /orders": 1,
     "POST /admin/orders/{id}/status": 4, "POST /admin/orders/{id}/refunds": 4,
-    "POST /webhooks/payments (refund.succeeded)": 4, "POST /orders/{id}/returns": 2,
+    "POST /webhooks/payments (refund.succeeded)": 4, "POST /orders/{id}/returns": 4,
     "PUT /basket/promotion": 3, "POST /basket/checkout (with a promotion)": 5,
 }
 
@@ -355,7 +355,8 @@ def _count_calls() -> dict:
                                                                                  **ADMIN},
                          body=json.dumps({"status": "DELIVERED"}))
         measure("POST /orders/{id}/returns", "post", f"/orders/{accepted['orderId']}/returns",
-                {"lines": [{"productId": product["id"], "quantity": 1}], "reason": "bench"}, ann)
+                {"lines": [{"productId": product["id"], "quantity": 1}], "reason": "bench"},
+                {**ann, "Idempotency-Key": uuid.uuid4().hex})
         # A code read with the basket's products (one BatchGetItem), redeemed inside the checkout's transaction.
         client.http.post("/admin/promotions", headers={"Content-Type": "application/json", **ADMIN},
                          body=json.dumps({"code": "BENCH10", "percentOff": 10, "oncePerCustomer": True}))

@@ -8,6 +8,7 @@ rejects it. The product item holds its images by id; every change is one conditi
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -80,7 +81,7 @@ class ImageService:
         image = read_then_write(read, write, lost=ImageChanged, attempts=3, gave_up=lambda: Conflict(
             "The image is changing right now; try again.", code="CONCURRENT_CHANGE"))
         storage.delete(keys.upload_key(product_id, image_id))
-        storage.delete(keys.PUBLISHED_PREFIX + keys.published_path(product_id, image_id, image["content_type"]))
+        storage.delete(keys.PUBLISHED_PREFIX + _published_path(product_id, image_id, image))
 
     # --- the validator -----------------------------------------------------------------------
 
@@ -89,6 +90,9 @@ class ImageService:
 
         Idempotent by object key: only a PENDING image is decided, so a redelivered notification (or a
         second upload through the same form) changes nothing; its object is deleted, as after any decision.
+        The bytes published are the bytes checked, held in hand (never a copy of the upload, which a second
+        POST may replace meanwhile), at a path named by them: a validator that loses a race to another (S3,
+        EventBridge and SQS all deliver at least once) removes only what it wrote itself, never the winner's.
         """
         ids = keys.upload_of(object_key)
         if ids is None:
@@ -98,11 +102,11 @@ class ImageService:
         if image is None or image["status"] != "PENDING":
             storage.delete(object_key)
             return "removed" if image is None else "already-" + image["status"].lower()
-        found = storage.head_of(object_key)
+        found = storage.fetch(object_key, MAX_IMAGE_BYTES)
         if found is None:
             return "gone"  # deleted meanwhile; its notification is stale
-        head, size = found
-        reason = self._refusal(image, head, size)
+        data, size = found
+        reason = self._refusal(image, data[:16] if data else b"", size)
         if reason:
             try:
                 self.products.settle_image(product_id, image_id, {"status": "REJECTED", "reason": reason}, [])
@@ -112,17 +116,24 @@ class ImageService:
             log.info("image rejected", extra={"productId": product_id, "imageId": image_id, "why": reason})
             return "rejected"
         content_type = image["content_type"]
-        storage.publish(object_key, product_id, image_id, content_type)
-        url = storage.public_url(product_id, image_id, content_type)
+        path = keys.published_path(product_id, image_id, content_type, hashlib.sha256(data).hexdigest()[:32])
+        storage.publish(path, data, content_type)
+        url = storage.public_url(path)
         events = [envelope(ProductImageAdded(product_id=product_id, image_id=image_id, url=url,
                                              content_type=content_type), actor="image-validator")]
         try:
-            self.products.settle_image(product_id, image_id, {"status": "READY", "url": url}, events)
+            self.products.settle_image(product_id, image_id, {"status": "READY", "url": url, "published_path": path},
+                                       events)
         except ImageChanged:
-            # Removed while we checked it: what we published must go too.
-            storage.delete(keys.PUBLISHED_PREFIX + keys.published_path(product_id, image_id, content_type))
-            storage.delete(object_key)
-            return "removed"
+            # Decided or removed while we checked it. What this validation wrote goes, unless the winner
+            # published the very same bytes (the same path): then it is the winner's image.
+            now = self.products.image_record(product_id, image_id)
+            if now is None or now.get("published_path") != path:
+                storage.delete(keys.PUBLISHED_PREFIX + path)
+            if now is None:
+                storage.delete(object_key)
+                return "removed"
+            return "already-" + now["status"].lower()
         announce(events)
         storage.delete(object_key)
         return "ready"
@@ -137,6 +148,11 @@ class ImageService:
         if actual != image["content_type"]:
             return f"the file is not {image['content_type']} ({'not an image we take' if not actual else actual})"
         return None
+
+
+def _published_path(product_id: str, image_id: str, image: dict[str, Any]) -> str:
+    """Where an image's published bytes are: the path its validation stored (the one before it: no digest)."""
+    return image.get("published_path") or keys.published_path(product_id, image_id, image["content_type"])
 
 
 def object_keys(body: str) -> list[str]:

@@ -38,9 +38,12 @@ def upload_key(product_id: str, image_id: str) -> str:
     return f"{UPLOADS_PREFIX}{product_id}/{image_id}"
 
 
-def published_path(product_id: str, image_id: str, content_type: str) -> str:
-    """The image's path below the published prefix: what the CDN serves it as."""
-    return f"{product_id}/{image_id}.{IMAGE_EXTENSIONS[content_type]}"
+def published_path(product_id: str, image_id: str, content_type: str, digest: str | None = None) -> str:
+    """The image's path below the published prefix: what the CDN serves it as. Named by the bytes it holds
+    (`digest`), so two validations of different bytes never write the same object; images published before
+    (no digest stored) are at the path without one."""
+    name = f"{image_id}-{digest}" if digest else image_id
+    return f"{product_id}/{name}.{IMAGE_EXTENSIONS[content_type]}"
 
 
 def upload_of(object_key: str) -> tuple[str, str] | None:

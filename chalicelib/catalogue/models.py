@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, Currency, Money, PageQuery, SchemaHint, Text, Timestamp
+from chalicelib.core.models import ApiModel, Currency, PageQuery, Price, SchemaHint, Text, Timestamp
 
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$"), SchemaHint(maxLength=50)]
 Stock = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -17,7 +17,7 @@ class ProductCreate(ApiModel):
     name: Text(200)
     description: Text(2000, min_length=0) = ""
     category: Category
-    price: Money
+    price: Price
     currency: Currency
     stock: Stock = 0
     low_stock_threshold: Stock | None = None  # staff are told when stock falls below it
@@ -31,7 +31,7 @@ class ProductPatch(ApiModel):
     name: Text(200) | SkipJsonSchema[None] = None
     description: Text(2000, min_length=0) | SkipJsonSchema[None] = None
     category: Category | SkipJsonSchema[None] = None
-    price: Money | SkipJsonSchema[None] = None
+    price: Price | SkipJsonSchema[None] = None
     currency: Currency | SkipJsonSchema[None] = None
     low_stock_threshold: Stock | SkipJsonSchema[None] = None
     version: Annotated[int, Field(ge=1), SchemaHint(maximum=2**31 - 1)]  # the schema bounds what clients send

@@ -9,7 +9,6 @@ from chalicelib.core.aws import client, error_code
 from chalicelib.core.settings import settings
 
 UPLOAD_SECONDS = 600  # a presigned upload is valid for 10 minutes
-HEAD_BYTES = 16  # enough for every signature we check (WebP's is at bytes 8-11)
 # Published objects never change (a new image gets a new id), so the CDN and browsers may keep them.
 PUBLISHED_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
@@ -32,27 +31,27 @@ def sign_upload(key: str, content_type: str, content_length: int) -> dict[str, A
         ExpiresIn=UPLOAD_SECONDS)
 
 
-def head_of(key: str) -> tuple[bytes, int] | None:
-    """The first bytes of an uploaded object and its whole size; None if it is gone."""
+def fetch(key: str, limit: int) -> tuple[bytes | None, int] | None:
+    """An uploaded object's bytes and size (no bytes when it is larger than `limit`); None if it is gone."""
     try:
-        answer = _s3().get_object(Bucket=_bucket(), Key=key, Range=f"bytes=0-{HEAD_BYTES - 1}")
+        answer = _s3().get_object(Bucket=_bucket(), Key=key)
     except Exception as exc:
-        if error_code(exc) == "InvalidRange":  # an empty object has no first byte
-            return b"", 0
         if error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise
-    head = answer["Body"].read()
-    total = answer.get("ContentRange", "").rpartition("/")[2]
-    return head, int(total) if total.isdigit() else int(answer.get("ContentLength", len(head)))
+    size = int(answer.get("ContentLength", 0))
+    if size > limit:
+        answer["Body"].close()
+        return None, size
+    data = answer["Body"].read()
+    return data, len(data)
 
 
-def publish(upload: str, product_id: str, image_id: str, content_type: str) -> None:
-    """Copy an upload to the published prefix, with the checked type and long-lived caching."""
-    _s3().copy_object(Bucket=_bucket(), Key=keys.PUBLISHED_PREFIX + keys.published_path(product_id, image_id,
-                                                                                         content_type),
-                      CopySource={"Bucket": _bucket(), "Key": upload}, MetadataDirective="REPLACE",
-                      ContentType=content_type, CacheControl=PUBLISHED_CACHE_CONTROL)
+def publish(path: str, data: bytes, content_type: str) -> None:
+    """Write checked bytes below the published prefix, with their checked type and long-lived caching: the
+    bytes in hand, never a copy of the upload, which a second POST through the same form may have replaced."""
+    _s3().put_object(Bucket=_bucket(), Key=keys.PUBLISHED_PREFIX + path, Body=data, ContentType=content_type,
+                     CacheControl=PUBLISHED_CACHE_CONTROL)
 
 
 def delete(key: str) -> None:
@@ -60,11 +59,12 @@ def delete(key: str) -> None:
     _s3().delete_object(Bucket=_bucket(), Key=key)
 
 
-def public_url(product_id: str, image_id: str, content_type: str) -> str:
-    """Where anyone reads a published image: the CDN in AWS (IMAGES_BASE_URL, the template binds it); locally
-    the emulator's path-style URL of the published prefix, which it serves to anyone as CloudFront would."""
+def public_url(path: str) -> str:
+    """Where anyone reads a published image (`path` below the published prefix): the CDN in AWS
+    (IMAGES_BASE_URL, the template binds it); locally the emulator's path-style URL of the published prefix,
+    which it serves to anyone as CloudFront would."""
     base = settings().images_base_url
     if not base:
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"https://s3.{settings().region}.amazonaws.com"
         base = f"{endpoint.rstrip('/')}/{_bucket()}/{keys.PUBLISHED_PREFIX.rstrip('/')}"
-    return f"{base.rstrip('/')}/{keys.published_path(product_id, image_id, content_type)}"
+    return f"{base.rstrip('/')}/{path}"

@@ -40,7 +40,7 @@ MAX_BODY_BYTES = 64 * 1024
 # Path parameters (ids) as the OpenAPI document declares them, enforced for every route at once.
 MAX_PATH_PARAMETER_LENGTH = 128
 CORRELATION_HEADER = "X-Correlation-Id"
-_SAFE_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SAFE_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 _current_request: ContextVar[Any] = ContextVar("current_request", default=None)
 _current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
@@ -175,12 +175,17 @@ def parse_body(raw: bytes, model: type[Model]) -> Model:
     """Raw JSON bytes validated strictly against `model`: 400 if not a JSON object, 422 if invalid."""
     from pydantic import ValidationError
 
+    from chalicelib.core.models import MAX_JSON_DEPTH, JsonTooDeep, load_json
+
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     if not raw.strip():
         raise BadRequest("A JSON request body is required.", code="MALFORMED_JSON")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = load_json(raw)
+    except JsonTooDeep:
+        raise BadRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.",
+                         code="BODY_TOO_DEEP") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.", code="MALFORMED_JSON") from None
     if not isinstance(data, dict):
@@ -224,13 +229,9 @@ def page(result: Any) -> dict[str, Any]:
             "nextCursor": result.next_cursor}
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _correlation_id(request: Any, fallback: str | None) -> str | None:
     given = (request.headers or {}).get(CORRELATION_HEADER.lower())
-    if given and _SAFE_CORRELATION_ID.match(given):
+    if given and _SAFE_CORRELATION_ID.fullmatch(given):  # whole value: `$` would admit a trailing newline
         return given
     return fallback
 
@@ -278,15 +279,26 @@ def http_middleware(app: Any):
 def _check_limits(request: Any) -> None:
     """What every route promises before its handler runs: ids within their documented length, bodies
     within MAX_BODY_BYTES. After admission, as behind the gateway, whose authorizer answers first."""
-    too_long = [name for name, value in sorted((request.uri_params or {}).items())
-                if len(value) > MAX_PATH_PARAMETER_LENGTH]
-    if too_long:
-        raise BadRequest("The path parameters are invalid.", [
-            {"field": name, "location": "path", "issue": "string_too_long",
-             "message": f"At most {MAX_PATH_PARAMETER_LENGTH} characters"} for name in too_long],
-            code="INVALID_PATH_PARAMETER")
+    problems = []
+    for name, value in sorted((request.uri_params or {}).items()):
+        if len(value) > MAX_PATH_PARAMETER_LENGTH:
+            problems.append({"field": name, "location": "path", "issue": "string_too_long",
+                             "message": f"At most {MAX_PATH_PARAMETER_LENGTH} characters"})
+        elif not _is_text(value):  # a lone surrogate: DynamoDB refuses it as a key, which would be a 500
+            problems.append({"field": name, "location": "path", "issue": "invalid_characters",
+                             "message": "Must be Unicode text"})
+    if problems:
+        raise BadRequest("The path parameters are invalid.", problems, code="INVALID_PATH_PARAMETER")
     if len(request.raw_body or b"") > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _normalise_chalice_error(response: Response, rid: str | None) -> Response:

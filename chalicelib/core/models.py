@@ -1,6 +1,8 @@
 """Model building blocks shared by every domain: wire conventions, money, paging."""
 from __future__ import annotations
 
+import json
+import re
 from datetime import date, datetime, time, timezone
 from typing import Annotated, Any, TypeVar
 
@@ -20,7 +22,43 @@ SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX 
 VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 """.split())
 
+# Amounts are integers in the currency's minor unit, as its ISO 4217 exponent says: 1000 is ¥1000 in JPY (0),
+# €10.00 in EUR (2), 1.000 BHD in BHD (3). MAX_PRICE bounds one unit's price; MAX_AMOUNT every other amount
+# on the wire (totals, payments, refunds, thresholds): the largest integer every JSON client reads exactly
+# (2**53 - 1), far above any order total the checkout accepts (settings().max_order_total, bounded by it).
 MAX_PRICE = 100_000_000  # minor units: one million in a two-decimal currency
+MAX_AMOUNT = 2**53 - 1
+# ISO 4217 exponents other than 2 (minor units per major unit: 10 ** exponent), for currencies in ISO_4217.
+EXPONENTS = {**dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+             **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3)}
+
+
+# JSON a client sends is nested at most this deep (arrays and objects inside one another): far beyond any
+# body or token the API takes, and far below the depth at which parsing it would exhaust the stack.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH."""
+
+
+def load_json(raw: bytes | str) -> Any:
+    """JSON text from outside, parsed only if it is nested at most MAX_JSON_DEPTH deep (JsonTooDeep if not);
+    ValueError (or UnicodeDecodeError) for anything that is not JSON, NaN and Infinity included."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    depth = 0
+    # Brackets inside strings are text, not structure: strings are taken out before counting.
+    for bracket in _JSON_STRING.sub(b'""', data).translate(None, _NOT_A_BRACKET):
+        depth = depth + 1 if bracket in b"[{" else max(depth - 1, 0)
+        if depth > MAX_JSON_DEPTH:
+            raise JsonTooDeep(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return json.loads(data, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 class SchemaHint:
@@ -42,7 +80,36 @@ def _known_currency(code: str) -> str:
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency),
                      SchemaHint(enum=sorted(ISO_4217))]
-Money = Annotated[int, Field(ge=0, le=MAX_PRICE)]
+Price = Annotated[int, Field(ge=0, le=MAX_PRICE)]
+Money = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
+
+
+def allocate(amount: int, weights: list[int]) -> list[int]:
+    """`amount` split in proportion to `weights`, in whole minor units summing to it exactly: each share rounded
+    down, then the units left over given one each to the largest remainders (the earliest on a tie)."""
+    whole = sum(weights)
+    if whole <= 0:
+        if amount:
+            raise ValueError("nothing to allocate in proportion to")
+        return [0] * len(weights)
+    shares = [amount * weight // whole for weight in weights]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % whole), i))
+    for i in by_remainder[:amount - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point in `currency` (ISO 4217)."""
+    return EXPONENTS.get(currency, 2)
+
+
+def shown(amount: int, currency: str) -> str:
+    """An amount in minor units as people read it: `shown(123456, "EUR")` is "1,234.56 EUR"."""
+    digits = exponent(currency)
+    major, minor = divmod(abs(amount), 10**digits)
+    text = f"{major:,}" + (f".{minor:0{digits}d}" if digits else "")
+    return f"{'-' if amount < 0 else ''}{text} {currency}"
 
 
 def _no_control_chars(text: str) -> str:

@@ -38,6 +38,7 @@ PARTITION = "OUTBOX"
 PARKED_PARTITION = "OUTBOXPARKED"  # GSI3: events that can never be published, for a person to read
 _REASON_LENGTH = 1000
 _EVENT_SK = "EVENT"
+_RECORD_PREFIX = "OUTBOX#"  # an event's record of its own, for changes with no record to carry it
 _KEEP_PUBLISHED_DAYS = 7
 
 
@@ -48,16 +49,16 @@ def outbox_fields(event: Envelope) -> dict[str, Any]:
 
 
 def outbox_put(event: Envelope) -> dict[str, Any]:
-    """A transaction item holding one event on its own (for changes with no record of their own)."""
-    expires = int((now() + timedelta(days=_KEEP_PUBLISHED_DAYS)).timestamp())
-    item = {"PK": f"OUTBOX#{event.id}", "SK": _EVENT_SK, "type": "OUTBOX", "expiresAt": expires,
-            **outbox_fields(event)}
+    """A transaction item holding one event on its own (for changes with no record of their own). It has no
+    expiry until it is published (`_published` gives it one): an event waiting out a long outage is never
+    taken by TTL."""
+    item = {"PK": f"{_RECORD_PREFIX}{event.id}", "SK": _EVENT_SK, "type": "OUTBOX", **outbox_fields(event)}
     return {"Put": {"TableName": table_name(), "Item": to_item(item),
                     "ConditionExpression": "attribute_not_exists(PK)"}}
 
 
 def record_key_of(event: Envelope) -> tuple[str, str]:
-    return f"OUTBOX#{event.id}", _EVENT_SK
+    return f"{_RECORD_PREFIX}{event.id}", _EVENT_SK
 
 
 def outbox_puts(events: list[Envelope]) -> list[dict[str, Any]]:
@@ -82,9 +83,13 @@ def announce(events: list[Envelope | tuple[str, str, Envelope]], also: list[Enve
 
 
 def _published(pk: str, sk: str) -> dict[str, Any]:
-    """An Update clearing a record's mark, for UpdateItem or a transaction."""
-    return {"TableName": table_name(), "Key": key(pk, sk),
-            **Update().remove("outbox_event", "GSI3PK", "GSI3SK").request("attribute_exists(PK)")}
+    """An Update clearing a record's mark, for UpdateItem or a transaction. An event's record of its own is
+    kept _KEEP_PUBLISHED_DAYS from now, its publication; a record of something else (a checkout, a refund)
+    keeps the expiry it has, if any."""
+    update = Update().remove("outbox_event", "GSI3PK", "GSI3SK")
+    if pk.startswith(_RECORD_PREFIX):
+        update.set("expiresAt", int((now() + timedelta(days=_KEEP_PUBLISHED_DAYS)).timestamp()))
+    return {"TableName": table_name(), "Key": key(pk, sk), **update.request("attribute_exists(PK)")}
 
 
 def mark_published(pk: str, sk: str) -> None:
@@ -122,7 +127,7 @@ def park(pk: str, sk: str, reason: str) -> bool:
     log = get_logger("outbox")
     update = Update().set_all({"GSI3PK": PARKED_PARTITION, "outbox_parked": reason[:_REASON_LENGTH],
                                "outbox_parked_at": iso()})
-    if pk.startswith("OUTBOX#"):
+    if pk.startswith(_RECORD_PREFIX):
         update.remove("expiresAt")
     try:
         ddb().update_item(TableName=table_name(), Key=key(pk, sk),

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.core.models import MAX_AMOUNT
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -35,6 +37,10 @@ class Settings(BaseModel):
     # What one customer may hold unpaid at once: orders awaiting payment, and the units they reserve.
     max_unpaid_orders: int = Field(default=5, ge=1)
     max_unpaid_units: int = Field(default=500, ge=1)
+    # The most one order may total, in the minor unit of its currency: a checkout over it answers 409
+    # ORDER_TOTAL_TOO_LARGE. At most MAX_AMOUNT (core/models.py), which every inbound money model accepts, so
+    # a payment or refund of any order the checkout makes is never refused for its size.
+    max_order_total: int = Field(default=100_000_000_000, ge=1, le=MAX_AMOUNT)
     # Days after delivery in which a customer may ask to return what they bought.
     return_window_days: int = Field(default=30, ge=1)
     # How stale the account status the API checks on every request may be (users/account_status.py):

@@ -51,6 +51,28 @@ class NotificationRepository:
             raise
         return True, email_status
 
+    def claim_email(self, notification: Notification, at: str, until: str) -> bool:
+        """Take a pending email to send it, until `until` (`at` is now): False while another delivery of the
+        same event holds it, or once it is settled. A claim that was never settled (its sender died) lapses."""
+        try:
+            ddb().update_item(
+                TableName=table_name(), Key=key(*keys.notification_key(notification.user_id, notification.id)),
+                **Update().set("email_claimed_until", until).request(
+                    "#email_status = :pending AND (attribute_not_exists(#email_claimed_until) "
+                    "OR #email_claimed_until < :now)", names={"#email_status": "email_status"},
+                    values={":pending": EMAIL_PENDING, ":now": at}))
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def release_email(self, notification: Notification) -> None:
+        """Give a claimed email back, still pending, for the next delivery (it could not be sent now)."""
+        ddb().update_item(TableName=table_name(),
+                          Key=key(*keys.notification_key(notification.user_id, notification.id)),
+                          **Update().remove("email_claimed_until").request("attribute_exists(PK)"))
+
     def settle_email(self, notification: Notification, status: str, at: str) -> None:
         """Record that the email was sent (or will never be): a later delivery of the event sends nothing."""
         try:

@@ -27,6 +27,9 @@ from chalicelib.notifications.repository import EMAIL_PENDING, EMAIL_SENT, EMAIL
 from chalicelib.orders.events import OrderCreated, OrderStatusChanged
 from chalicelib.users.repository import UserRepository
 
+# How long a delivery holds a pending email it is sending: far beyond the notifier's timeout, so a claim
+# outlives only a sender that died, and the event's next delivery sends it then.
+EMAIL_CLAIM_SECONDS = 120
 _STATUS_WORDS = {
     "PAID": ("Payment received", "We received your payment for order {order}. We are preparing it."),
     "SHIPPED": ("Order shipped", "Order {order} is on its way."),
@@ -77,7 +80,8 @@ class NotificationService:
         moment = event.occurredAt
         if isinstance(data, OrderCreated):
             return [Notification(id=event.id, user_id=data.user_id, kind="ORDER_CREATED", title="Order received",
-                                 body=f"We received order {_short(data.order_id)}; it awaits payment.",
+                                 body=f"We received order {_short(data.order_id)}; "
+                                      + ("it awaits payment." if data.status == "PENDING" else "nothing is left to pay."),
                                  subject_id=data.order_id, created_at=moment)]
         if isinstance(data, OrderStatusChanged) and data.to_status in _STATUS_WORDS:
             title, body = _STATUS_WORDS[data.to_status]
@@ -99,8 +103,15 @@ class NotificationService:
         return identity_provider().user_ids_in_group("admin")
 
     def _email(self, notification: Notification) -> bool:
-        """Send a pending email and settle it; False if SES did not take it (it stays pending)."""
+        """Send a pending email and settle it; False if SES did not take it (it stays pending). Two deliveries
+        of one event at once (the bus and SQS deliver at least once) send it once: only the one that claims it
+        sends it, and the other succeeds without sending."""
         log = get_logger("notifications")
+        claimed_until = iso(now() + timedelta(seconds=EMAIL_CLAIM_SECONDS))
+        if not self.notifications.claim_email(notification, iso(), claimed_until):
+            log.info("email left to the delivery sending it", extra={"notificationId": notification.id})
+            metrics.count("DuplicatesSuppressed")
+            return True
         profile = self.users.get_profile(notification.user_id)
         if not settings().send_email or not profile or not profile.email or profile.status != "ACTIVE":
             # Nobody to send it to (suspended, erased, no address), or sending was turned off since.
@@ -113,6 +124,7 @@ class NotificationService:
             # The code only: the provider's messages may name the recipient's address.
             log.error("email not sent; it stays pending for the next delivery",
                       extra={"notificationId": notification.id, "kind": notification.kind, "error": exc.code})
+            self.notifications.release_email(notification)
             return False
         self.notifications.settle_email(notification, EMAIL_SENT, iso())
         return True

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 
 from chalicelib.basket.repository import BasketChanged, BasketRepository
 from chalicelib.basket.service import read_for_pricing
@@ -14,8 +13,9 @@ from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import TransactionContended
 from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
+from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
-from chalicelib.core.models import PostalAddress
+from chalicelib.core.models import PostalAddress, shown
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
@@ -29,7 +29,6 @@ from chalicelib.orders.repository import (
     CheckoutRepository,
     LinesRejected,
     RedemptionRefused,
-    canonical_json,
 )
 from chalicelib.promotions.models import ALREADY_USED, NOT_FOUND, PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository
@@ -61,38 +60,41 @@ class CheckoutService:
     def checkout(self, who: Caller, idempotency_key: IdempotencyKey, request: CheckoutRequest) -> CheckoutAccepted:
         """Turn the caller's basket into an accepted order request, once per idempotency key."""
         checkout_id = keys.checkout_id_for(who.user_id, idempotency_key)
-        request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
+        this_hash = request_hash(request)
 
         basket = self.baskets.get(who.user_id)
         if not basket.lines:
             # An empty basket is also what a retry of a successful checkout finds.
-            return self._replay(checkout_id, request_hash) or self._empty_basket()
+            return self._replay(checkout_id, this_hash) or self._empty_basket()
         # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
         products, promotion = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
         # A basket holds one currency (set when its first line went in); every line must still be in it.
         currency = basket.currency or next((p.currency for p in products.values()), None)
         lines = self._lines(basket.lines, products, currency)
-        allowance = self._allowance(who, lines)
-        address = self._address(who, request)
-
         created_at = iso()
         order_id = keys.order_id_for(checkout_id)
         subtotal = sum(line.line_total for line in lines)
         discount = self._discount(promotion, created_at, subtotal, currency)
+        self._within_the_order_total_bound(subtotal - discount, currency)
+        # Nothing to pay (a 100% discount): the order is paid when it is made, so it is never unpaid.
+        allowance = self._allowance(who, lines) if subtotal - discount > 0 else None
+        address = self._address(who, request)
+
         once = bool(promotion and promotion.promotion.once_per_customer)
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
                                       items=lines, subtotal=subtotal, currency=currency,
-                                      created_at=created_at, holds_allowance=True, discount=discount,
+                                      created_at=created_at, holds_allowance=allowance is not None, discount=discount,
                                       total=subtotal - discount,
                                       promotion_code=promotion.code if promotion else None,
                                       promotion_once_per_customer=once)
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
         data = event.data
         record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
-                  "request_hash": request_hash, "created_at": created_at, "items": data["items"],
+                  "request_hash": this_hash, "created_at": created_at, "items": data["items"],
                   "subtotal": subtotal, "discount": discount, "total": subtotal - discount,
                   "promotion_code": promotion.code if promotion else None, "promotion_once_per_customer": once,
-                  "holds_allowance": True, "currency": currency, "correlation_id": event.correlationId,
+                  "holds_allowance": allowance is not None, "currency": currency,
+                  "correlation_id": event.correlationId,
                   # Only here, never on the bus: the order pipeline reads it from this record.
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:
@@ -103,7 +105,7 @@ class CheckoutService:
                                   allowance=allowance,
                                   redemption=self._redemption(promotion, who, order_id, created_at, once))
         except CheckoutExists:
-            replay = self._replay(checkout_id, request_hash)
+            replay = self._replay(checkout_id, this_hash)
             if replay:
                 return replay
             raise Conflict("The checkout could not be completed; try again.", code="CHECKOUT_CONFLICT") from None
@@ -166,6 +168,19 @@ class CheckoutService:
             raise refused(why)
         return discount
 
+    @staticmethod
+    def _within_the_order_total_bound(total: int, currency: str) -> None:
+        """409 for an order totalling more than MAX_ORDER_TOTAL (minor units): the bound every inbound money
+        model stays above, so the provider's payment or refund of any accepted order is never refused."""
+        limit = settings().max_order_total
+        if total > limit:
+            metrics.count("OrderTotalRejections")
+            raise Conflict(f"One order may total at most {shown(limit, currency)}; this one totals "
+                           f"{shown(total, currency)}.",
+                           [{"field": "basket", "issue": "order_total_too_large", "total": total,
+                             "maxOrderTotal": limit, "setting": "MAX_ORDER_TOTAL",
+                             "message": f"at most {limit} (MAX_ORDER_TOTAL)"}], code="ORDER_TOTAL_TOO_LARGE")
+
     def _redemption(self, promotion: PromotionSeen | None, who: Caller, order_id: str, at: str,
                     once: bool) -> list[dict]:
         """The transaction items redeeming the basket's code: the count (conditioned on the code being
@@ -221,14 +236,10 @@ class CheckoutService:
                                    [{"field": "addressId", "issue": "not_found", "message": "unknown address"}])
         return PostalAddress.model_validate(saved.model_dump(include=set(PostalAddress.model_fields)))
 
-    def _replay(self, checkout_id: str, request_hash: str) -> CheckoutAccepted | None:
+    def _replay(self, checkout_id: str, this_hash: str) -> CheckoutAccepted | None:
         previous = self.checkouts.get(checkout_id)
-        if previous is None:
-            return None
-        if previous.request_hash != request_hash:
-            raise ValidationFailed("This request key was used already, for a different request.",
-                                   code="IDEMPOTENCY_KEY_REUSED")
-        return CheckoutAccepted(checkout_id=previous.checkout_id, order_id=previous.order_id)
+        first = CheckoutAccepted(checkout_id=previous.checkout_id, order_id=previous.order_id) if previous else None
+        return answered_before(first, previous.request_hash if previous else None, this_hash)
 
     @staticmethod
     def _empty_basket():

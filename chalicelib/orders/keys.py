@@ -58,9 +58,21 @@ def refund_sk(refund_id: str) -> str:
     return f"{REFUND_SK_PREFIX}{refund_id}"
 
 
+# Ids derived from different sources never share a namespace: each derivation starts with its own tag, and a
+# caller's text (an Idempotency-Key) only ever comes last, so no key can spell another source's id.
 def refund_id_for(order_id: str, idempotency_key: str) -> str:
     """The same order and key always name the same refund: a retry finds the first request."""
     return uuid.uuid5(_NAMESPACE, f"refund:{order_id}:{idempotency_key}").hex
+
+
+def return_refund_id_for(return_id: str) -> str:
+    """The refund a received return asks for: one per return, in a namespace no staff refund key reaches."""
+    return uuid.uuid5(_NAMESPACE, f"return-refund:{return_id}").hex
+
+
+def return_id_for(order_id: str, idempotency_key: str) -> str:
+    """The same order and key always name the same return: a retry finds the first request."""
+    return uuid.uuid5(_NAMESPACE, f"return:{order_id}:{idempotency_key}").hex
 
 
 def restocked_attribute(product_id: str) -> str:

@@ -16,8 +16,10 @@ from chalicelib.core.models import (
     PostalAddress,
     SchemaHint,
     Timestamp,
+    allocate,
     exactly_one_of,
 )
+from chalicelib.orders.keys import restocked_attribute
 
 OrderStatus = Literal["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
 
@@ -180,12 +182,46 @@ class Order(ApiModel):
         """What the shop holds for this order. Staff marking an order PAID asserts its total arrived."""
         return max(self.captured_amount, self.total if self.status in KEEPS_PAYMENT else 0)
 
-    def settle(self, status: str, captured: int = 0, refunded: int = 0) -> tuple[int, bool]:
-        """(money held, refund due?) once the order is in `status` with `captured` more money in hand
-        and `refunded` more paid back: the shop owes back whatever it holds, less what it paid back,
-        beyond what a paid order keeps."""
+    def line_payments(self) -> dict[str, int]:
+        """What each line paid: its total less its share of the discount, spread over the lines in proportion
+        with remainders, so that the lines together paid exactly the order's total."""
+        shares = allocate(self.discount, [line.line_total for line in self.items])
+        return {line.product_id: line.line_total - share for line, share in zip(self.items, shares)}
+
+    def value_of(self, units: dict[str, int]) -> int:
+        """What the first `units[product]` units of each line paid: a line's payment spread over its units,
+        counted from its first unit and rounded down, so all of a line's units together paid exactly the line."""
+        paid = self.line_payments()
+        bought = {line.product_id: line.quantity for line in self.items}
+        return sum(paid[product] * min(count, bought[product]) // bought[product]
+                   for product, count in units.items() if bought.get(product))
+
+    def taken_back(self, more: dict[str, int] | None = None) -> dict[str, int]:
+        """Units of each line the shop took back (restocked by a refund or a received return), and `more`."""
+        units = {line.product_id: self.tally(restocked_attribute(line.product_id)) for line in self.items}
+        for product, count in (more or {}).items():
+            units[product] = units.get(product, 0) + count
+        return units
+
+    def value_back(self, lines: dict[str, int]) -> int:
+        """What the units `lines` names paid, counted after those taken back already: returning everything,
+        in parcels of any size, gives back exactly what was paid."""
+        return self.value_of(self.taken_back(lines)) - self.value_of(self.taken_back())
+
+    def keeps(self, status: str | None = None, taking_back: dict[str, int] | None = None) -> int:
+        """What the shop may keep for this order in `status` (its own if None), once `taking_back` is back on
+        the shelf too: the value of the goods it did not take back, if the order keeps its payment at all."""
+        if (status or self.status) not in KEEPS_PAYMENT:
+            return 0
+        return max(self.total - self.value_of(self.taken_back(taking_back)), 0)
+
+    def settle(self, status: str, captured: int = 0, refunded: int = 0,
+               taking_back: dict[str, int] | None = None) -> tuple[int, bool]:
+        """(money held, refund due?) once the order is in `status` with `captured` more money in hand,
+        `refunded` more paid back and `taking_back` more units back on the shelf: the shop owes back whatever
+        it holds, less what it paid back, beyond what it keeps for the goods it did not take back."""
         held = self.held() + captured
-        return held, held - self.refunded_amount - refunded > (self.total if status in KEEPS_PAYMENT else 0)
+        return held, held - self.refunded_amount - refunded > self.keeps(status, taking_back)
 
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,128}$"),

@@ -40,20 +40,15 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None
 def create_ahead_of_the_queue(order_id: str, orders: OrderService | None = None) -> Order | None:
     """The order of a checkout whose CheckoutRequested the queue has not delivered yet, created now as the
     queue would (a payment arrived first); None when no checkout names it. Whichever of this and the
-    queue comes first creates the order, the other finds it; OrderCreated has the same id either way,
-    and a publish that fails here is left to the queue's delivery, which announces the order again."""
+    queue comes first creates the order, the other finds it; OrderCreated has the same id either way.
+    Made here, the order's write keeps its OrderCreated in the outbox: published after the commit, or by
+    the sweeper if the bus refuses it now (the queue's later delivery announces it again, the same event)."""
     orders = orders or order_service()
     found = orders.checkout_in_flight(order_id)
     if found is None:
         return None
-    order, created, announcement = orders.create_from_checkout(*found)
+    order, created, _announcement = orders.create_from_checkout(*found, kept=True)
     _counted(order, created)
-    if created:
-        try:
-            publish([announcement])
-        except PublishError:
-            get_logger("orders.pipeline").warning("OrderCreated left for the queue's delivery",
-                                                  extra={"orderId": order.id})
     return order
 
 

@@ -1,7 +1,6 @@
 """Checkouts and orders in DynamoDB: the checkout transaction, conditional order creation, transitions."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -249,12 +248,13 @@ class CheckoutRepository:
         return True
 
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
-               basket_clear: dict[str, Any], allowance: Allowance,
+               basket_clear: dict[str, Any], allowance: Allowance | None,
                redemption: list[dict[str, Any]] | None = None) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
         checkout (with its CheckoutRequested event in the outbox), empty the basket, count the
-        order against its buyer's unpaid allowance and take the `redemption` items of its promotion
-        code (the count on the promotion; the buyer's marker of a once-per-customer code).
+        order against its buyer's unpaid `allowance` (None: an order with nothing to pay, never unpaid)
+        and take the `redemption` items of its promotion code (the count on the promotion; the buyer's
+        marker of a once-per-customer code).
 
         Raises CheckoutExists, AllowanceExceeded, LinesRejected (every refused line, with why),
         BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was), or
@@ -267,7 +267,9 @@ class CheckoutRepository:
         items.append({"Put": {"TableName": table_name(), "Item": to_item(record),
                               "ConditionExpression": "attribute_not_exists(PK)"}})
         items.append(basket_clear)
-        items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
+        allowance_at = len(items) if allowance is not None else None
+        if allowance is not None:
+            items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
         first_redemption = len(items)
         items += redemption or []
         pointer = len(items)
@@ -281,8 +283,8 @@ class CheckoutRepository:
             for position in range(len(redemption or [])):
                 if rejected.failed(first_redemption + position):
                     raise RedemptionRefused(position, rejected.old(first_redemption + position)) from None
-            if rejected.failed(len(lines) + 2):
-                held = rejected.old(len(lines) + 2) or {}
+            if allowance_at is not None and rejected.failed(allowance_at):
+                held = rejected.old(allowance_at) or {}
                 raise AllowanceExceeded(int(held.get("unpaid_orders", 0)), int(held.get("unpaid_units", 0))) from None
             refused = [LineRejected(line.product_id,
                                     self.products.reservation_refusal(rejected.old(i), line.unit_price, line.currency),
@@ -304,10 +306,11 @@ class OrderRepository:
         return _order(from_item(item)) if item else None
 
     def create(self, order: Order, companions: list[dict[str, Any]] | None = None,
-               extra: dict[str, Any] | None = None) -> tuple[Order, bool]:
+               extra: dict[str, Any] | None = None, events: list[Envelope] | None = None) -> tuple[Order, bool]:
         """Put the order unless it exists, with `companions` (items of the same write, such as its
-        checkout record losing the address) in one transaction; `extra` attributes go on the item.
-        Returns (order as stored, created now?). Raises CompanionRejected (the order is not made)."""
+        checkout record losing the address) and the `events` announcing it (outbox) in one transaction;
+        `extra` attributes go on the item. Returns (order as stored, created now?). Raises
+        CompanionRejected (the order is not made)."""
         item = {"PK": keys.order_pk(order.id), "SK": keys.ORDER_SK, "type": "ORDER",
                 **order.model_dump(mode="json"), **({"holds_allowance": True} if order.holds_allowance else {}),
                 **({"promotion_hold": {"code": order.redemption.code,
@@ -317,6 +320,7 @@ class OrderRepository:
                 **(extra or {})}
         put = {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)",
                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        companions = [*(companions or []), *outbox_puts(events or [])]
         if companions:
             try:
                 transact_write([{"Put": put}, *companions])
@@ -469,16 +473,24 @@ class OrderRepository:
     # --- refunds and returns: items of the refund's or the return's transaction ----------------
 
     def refund_reservation(self, order: Order, refund: OrderRefund | None, restock: dict[str, int],
-                           updated_at: str) -> dict[str, Any]:
+                           updated_at: str, refund_due: bool) -> dict[str, Any]:
         """The transaction item reserving `refund.amount` of the money captured for `order` (as read) and
         counting `restock` (product id -> units) as back on the shelf, refused unless the order is still
-        as read: no other refund since (`refund_count`), never more reserved than captured
-        (`refund_reserved + amount <= captured_amount`), never more units restocked than bought.
-        With no refund, only the restock (a received return with nothing left to pay back)."""
-        update = Update().set("updated_at", updated_at)
-        conditions = ["attribute_exists(PK)"]
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
+        as read (its version: what it keeps, and so `refund_due`, was judged on it): no other refund since
+        (`refund_count`), never more reserved than captured (`refund_reserved + amount <= captured_amount`),
+        never more units restocked than bought. With no refund, only the restock (a received return with
+        nothing left to pay back). `refund_due` as judged with the restock (goods taken back are no longer
+        kept): the refunds-owed index follows it."""
+        update = Update().set("updated_at", updated_at).add("version", 1)
+        conditions = ["attribute_exists(PK)", "#version = :seen_version"]
+        names: dict[str, str] = {"#version": "version"}
+        values: dict[str, Any] = {":seen_version": order.version}
+        if refund_due != order.refund_due:  # never PENDING here: GSI3 is the refunds-owed index's
+            update.set("refund_due", refund_due)
+            if refund_due:
+                update.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{updated_at}#{order.id}")
+            else:
+                update.remove("GSI3PK", "GSI3SK")
         if refund is not None:
             count = order.tally("refund_count")
             update.add("refund_count", 1).add("refund_reserved", refund.amount)
@@ -567,6 +579,3 @@ class OrderRepository:
         """Erasure, once every order of the user is anonymised: their unpaid allowance goes too."""
         ddb().delete_item(TableName=table_name(), Key=key(keys.allowance_pk(user_id), keys.ALLOWANCE_SK))
 
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))

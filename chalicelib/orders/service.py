@@ -21,7 +21,6 @@ from chalicelib.orders.events import CheckoutRequested, OrderCancelled, OrderCre
 from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
     ERASED_BUYER,
-    KEEPS_PAYMENT,
     AdminOrderQuery,
     Order,
     OrderListQuery,
@@ -57,14 +56,16 @@ class OrderService:
 
     # --- creation (from the queue) ---------------------------------------------------
 
-    def create_from_checkout(self, event: Envelope, addresses: dict[str, PostalAddress | None] | None = None
-                             ) -> tuple[Order, bool, Envelope]:
+    def create_from_checkout(self, event: Envelope, addresses: dict[str, PostalAddress | None] | None = None,
+                             *, kept: bool = False) -> tuple[Order, bool, Envelope]:
         """Create the order a CheckoutRequested event asks for; a repeat finds the first one.
 
         `addresses`: checkout id -> shipping address, read for a whole queue batch at once
         (`shipping_addresses_of`); a checkout it does not name is read on its own.
-        Returns (order, created now?, the OrderCreated event to publish either way: its id is
-        fixed per order, so consumers drop a repeat).
+        Returns (order, created now?, the OrderCreated event: its id is fixed per order, so consumers drop
+        a repeat). The queue's consumer publishes it either way (a redelivery announces again). With `kept`
+        (no queue delivery behind the caller, e.g. a payment ahead of it), the order's own write keeps it in
+        the outbox and it is published here, after the commit, like every other event.
         """
         if event.type != "CheckoutRequested":
             raise InvalidCheckoutEvent(f"unexpected event type {event.type}")
@@ -75,9 +76,13 @@ class OrderService:
         if data.order_id != keys.order_id_for(data.checkout_id):
             raise InvalidCheckoutEvent("order id does not belong to the checkout")
         moment = iso()
-        due = iso(now() + timedelta(minutes=settings().payment_window_minutes))
+        # Nothing to pay (a 100% discount): paid as it is made, no payment window, no provider; its stock and
+        # its redemption stay taken, as for any paid order.
+        paid = data.total == 0
+        due = None if paid else iso(now() + timedelta(minutes=settings().payment_window_minutes))
         # The address travels on no event: the checkout record holds it until this order takes it.
-        order = Order(id=data.order_id, user_id=data.user_id, status="PENDING", items=data.items,
+        order = Order(id=data.order_id, user_id=data.user_id, status="PAID" if paid else "PENDING", items=data.items,
+                      status_reason="nothing to pay" if paid else None,
                       subtotal=data.subtotal, discount=data.discount, total=data.total,
                       promotion_code=data.promotion_code, currency=data.currency,
                       shipping_address=addresses[data.checkout_id] if data.checkout_id in (addresses or {})
@@ -86,14 +91,23 @@ class OrderService:
                       updated_at=moment).holding_allowance(data.holds_allowance).holding_redemption(
                           RedemptionHeld(data.promotion_code, data.promotion_once_per_customer)
                           if data.promotion_code else None)
-        stored, created = self._create(order)
-        # Id and time come from the stored order, so a repeat announcement is the same event.
-        announcement = envelope(OrderCreated(order_id=stored.id, user_id=stored.user_id,
-                                             checkout_id=stored.checkout_id, status=stored.status,
-                                             subtotal=stored.subtotal, currency=stored.currency, items=stored.items),
-                                actor=stored.user_id, correlation_id=event.correlationId,
-                                event_id=keys.event_id_for("OrderCreated", stored.id), occurred_at=stored.updated_at)
+        def announcement_of(made: Order) -> Envelope:
+            return self._announcement(made, event.correlationId)
+
+        stored, created = self._create(order, keeping=announcement_of if kept else None)
+        announcement = announcement_of(stored)
+        if kept and created:
+            announce([announcement])
         return stored, created, announcement
+
+    @staticmethod
+    def _announcement(order: Order, correlation_id: str | None) -> Envelope:
+        """OrderCreated for `order` as stored: id and time come from it, so a repeat is the same event."""
+        return envelope(OrderCreated(order_id=order.id, user_id=order.user_id, checkout_id=order.checkout_id,
+                                     status=order.status, subtotal=order.subtotal, currency=order.currency,
+                                     items=order.items),
+                        actor=order.user_id, correlation_id=correlation_id,
+                        event_id=keys.event_id_for("OrderCreated", order.id), occurred_at=order.updated_at)
 
     def checkout_in_flight(self, order_id: str) -> tuple[Envelope, dict[str, PostalAddress | None]] | None:
         """The CheckoutRequested event (and address) of an order the queue has not created yet, rebuilt from
@@ -118,12 +132,17 @@ class OrderService:
         """The addresses of a batch's checkouts, in one read (the address travels on no event)."""
         return self.checkouts.shipping_addresses(checkout_ids) if checkout_ids else {}
 
-    def _create(self, order: Order) -> tuple[Order, bool]:
+    def _create(self, order: Order, keeping: Callable[[Order], Envelope] | None = None) -> tuple[Order, bool]:
         """The order, and in the same write the address off its checkout record, unless its buyer was
-        erased meanwhile: then the order is made anonymised (the erasure has run or runs without it)."""
+        erased meanwhile: then the order is made anonymised (the erasure has run or runs without it).
+        With `keeping`, the write also keeps the event it makes of the order as written (the outbox)."""
+        def kept(made: Order) -> list[Envelope]:
+            return [keeping(made)] if keeping else []
+
         address_removal = self.checkouts.address_removal(order.checkout_id)
         try:
-            return self.orders.create(order, companions=[address_removal, self.users.not_erased(order.user_id)])
+            return self.orders.create(order, companions=[address_removal, self.users.not_erased(order.user_id)],
+                                      events=kept(order))
         except CompanionRejected as rejected:
             if rejected.position != 1:
                 raise
@@ -131,7 +150,7 @@ class OrderService:
         anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None})
         # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held).
         return self.orders.create(anonymous.holding_allowance(False), companions=[address_removal],
-                                  extra={"shipping_country": country})
+                                  extra={"shipping_country": country}, events=kept(anonymous))
 
     # --- reads -----------------------------------------------------------------------
 
@@ -216,8 +235,8 @@ class OrderService:
 
     @staticmethod
     def _count_money_owed(before: Order, after: Order) -> None:
-        owed_before = before.held() - (before.total if before.status in KEEPS_PAYMENT else 0)
-        owed_after = after.held() - (after.total if after.status in KEEPS_PAYMENT else 0)
+        owed_before = before.held() - before.keeps()
+        owed_after = after.held() - after.keeps()
         if owed_after > max(owed_before, 0):
             metrics.count("MoneyOwedBack", owed_after - max(owed_before, 0))
 

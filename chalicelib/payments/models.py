@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import MAX_PRICE, ApiModel, Currency, Money, SchemaHint, Text, Timestamp
+from chalicelib.core.models import MAX_AMOUNT, ApiModel, Currency, Money, SchemaHint, Text, Timestamp
 from chalicelib.orders.models import PaymentOutcome, PaymentType, RefundStatus
 
 ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,128}$"), SchemaHint(maxLength=128)]
@@ -41,7 +41,7 @@ class RestockLine(ApiModel):
 class RefundRequest(ApiModel):
     """Refund money captured for an order: all still refundable unless `amount` says less."""
 
-    amount: Annotated[int, Field(ge=1, le=MAX_PRICE)] | SkipJsonSchema[None] = None
+    amount: Annotated[int, Field(ge=1, le=MAX_AMOUNT)] | SkipJsonSchema[None] = None
     reason: Text(200)
     restock: Annotated[list[RestockLine], Field(max_length=MAX_RESTOCK_LINES)] = Field(default_factory=list)
 

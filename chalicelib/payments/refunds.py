@@ -3,28 +3,22 @@ provider confirms or refuses each one through the payment webhook."""
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended, model_from_item
-from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
+from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
 from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
 from chalicelib.orders.models import MAX_REFUNDS_SHOWN, RESTOCKABLE, Order, OrderRefund
-from chalicelib.orders.repository import (
-    CompanionRejected,
-    OrderChanged,
-    OrderNotAsRead,
-    OrderRepository,
-    canonical_json,
-)
+from chalicelib.orders.repository import CompanionRejected, OrderChanged, OrderNotAsRead, OrderRepository
 from chalicelib.payments.events import RefundRequested
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger, RefundExists, RefundRepository
@@ -65,7 +59,7 @@ class RefundService:
     def request(self, staff: Caller, order_id: str, idempotency_key: str, request: RefundRequest) -> Refund:
         """Reserve and record a refund in one conditional write; the same key and body answer the same refund."""
         refund_id = keys.refund_id_for(order_id, idempotency_key)
-        request_hash = hashlib.sha256(canonical_json(request.model_dump(mode="json")).encode()).hexdigest()
+        this_hash = request_hash(request)
         restock = {line.product_id: line.quantity for line in request.restock}
 
         def write(order: Order | None) -> Refund:
@@ -73,17 +67,17 @@ class RefundService:
                 raise NotFound(f"Order {order_id} was not found.")
             try:
                 planned = self.plan(order, refund_id, request.amount, request.reason, restock, actor=staff.user_id,
-                                    request_hash=request_hash)
+                                    request_hash=this_hash)
             except Conflict:
                 # A retry of a request that was written finds nothing left to refund: answer it as written.
-                replay = self._replay(order_id, refund_id, request_hash)
+                replay = self._replay(order_id, refund_id, this_hash)
                 if replay:
                     return replay
                 raise
             try:
                 self.write(planned)
             except RefundExists:
-                replay = self._replay(order_id, refund_id, request_hash)
+                replay = self._replay(order_id, refund_id, this_hash)
                 if replay:
                     return replay
                 raise Conflict("The refund could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
@@ -119,7 +113,8 @@ class RefundService:
         count = order.tally("refund_count")
         listed = OrderRefund(id=refund_id, amount=amount, currency=order.currency, status="REQUESTED",
                              created_at=now)
-        items = [self.orders.refund_reservation(order, listed, restock, now),
+        _held, refund_due = order.settle(order.status, taking_back=restock)  # goods back are no longer kept
+        items = [self.orders.refund_reservation(order, listed, restock, now, refund_due),
                  self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
                                        position=count if count < MAX_REFUNDS_SHOWN else None,
                                        user_id=order.user_id, event=event, return_id=return_id),
@@ -148,15 +143,9 @@ class RefundService:
                  "available": room, "message": f"at most {room} more"} for product_id, quantity, room in over],
                 code="RESTOCK_EXCEEDS_ORDER")
 
-    def _replay(self, order_id: str, refund_id: str, request_hash: str) -> Refund | None:
+    def _replay(self, order_id: str, refund_id: str, this_hash: str) -> Refund | None:
         found = self.refunds.get(order_id, refund_id)
-        if found is None:
-            return None
-        refund, stored = found
-        if stored.get("request_hash") != request_hash:
-            raise ValidationFailed("This request key was used already, for a different request.",
-                                   code="IDEMPOTENCY_KEY_REUSED")
-        return refund
+        return answered_before(found[0] if found else None, found[1].get("request_hash") if found else None, this_hash)
 
     def list_for_order(self, order_id: str, query: PageQuery) -> Page:
         if self.orders.get(order_id) is None:
@@ -172,22 +161,27 @@ class RefundService:
             order, item = read
             refund = model_from_item(Refund, item) if item and order else None
             received = iso()
+            succeeded = event.type == "refund.succeeded"
+            verdict = "SUCCEEDED" if succeeded else "FAILED"
             outcome, reason = "APPLIED", None
             if refund is None:
                 outcome, reason = "REVIEW", "unknown refund"
             elif (event.amount, event.currency) != (refund.amount, refund.currency):
                 outcome, reason = "REVIEW", (f"expected {refund.amount} {refund.currency}, "
                                              f"got {event.amount} {event.currency}")
-            elif refund.status != "REQUESTED":
+            elif refund.status == verdict:  # the same verdict again, under another event id
                 outcome, reason = "IGNORED", f"refund was {refund.status} already"
-            succeeded = event.type == "refund.succeeded"
+            elif refund.status != "REQUESTED":  # the provider contradicts itself: money may have moved twice
+                outcome, reason = "REVIEW", f"refund was {refund.status} already; this verdict says {verdict}"
             try:
                 if outcome != "APPLIED":
                     entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
                                         currency=event.currency, outcome=outcome, reason=reason,
                                         order_status=order.status if order else None,
                                         refund_due=order.refund_due if order else False, received_at=received)
-                    self.ledger.record(entry, [_recorded(entry, order)])
+                    events = [_recorded(entry, order)]
+                    self.ledger.record(entry, events)
+                    announce(events)
                 else:
                     entry = self._settle(order, refund, item, event, succeeded, received)
             except PaymentAlreadyRecorded:

@@ -11,6 +11,7 @@ from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
+from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order, OrderPayment
 from chalicelib.orders.repository import OrderChanged
@@ -96,7 +97,9 @@ class PaymentService:
             entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
                                 currency=event.currency, outcome="REVIEW", reason=verdict.reason,
                                 received_at=received, **outcome_of)
-            self.ledger.record(entry, [self._recorded(entry, order)])
+            events = [self._recorded(entry, order)]
+            self.ledger.record(entry, events)
+            announce(events)  # kept in the outbox by the same write; published now, like every writer's
             return entry
         payment = OrderPayment(id=event.id, type=event.type, amount=event.amount, currency=event.currency,
                                outcome=verdict.outcome, received_at=received)

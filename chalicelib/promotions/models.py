@@ -7,7 +7,17 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, Currency, Money, PageQuery, SchemaHint, Text, Timestamp, utc_bound
+from chalicelib.core.models import (
+    MAX_AMOUNT,
+    ApiModel,
+    Currency,
+    Money,
+    PageQuery,
+    SchemaHint,
+    Text,
+    Timestamp,
+    utc_bound,
+)
 
 MAX_REDEMPTIONS = 1_000_000_000
 CODE_PATTERN = r"^[A-Za-z0-9-]{3,32}$"
@@ -52,7 +62,7 @@ class PromotionCreate(ApiModel):
     code: PromotionCode
     description: Text(200) | SkipJsonSchema[None] = None
     percent_off: Annotated[int, Field(ge=1, le=100)] | SkipJsonSchema[None] = None
-    amount_off: Annotated[int, Field(ge=1, le=100_000_000)] | SkipJsonSchema[None] = None
+    amount_off: Annotated[int, Field(ge=1, le=MAX_AMOUNT)] | SkipJsonSchema[None] = None
     currency: Currency | SkipJsonSchema[None] = None
     valid_from: Moment | SkipJsonSchema[None] = None
     valid_until: Moment | SkipJsonSchema[None] = None

@@ -16,6 +16,8 @@ from chalicelib.core.dynamo import (
     to_item,
     transact_write,
 )
+from chalicelib.core.events import Envelope
+from chalicelib.core.outbox import outbox_puts
 from chalicelib.orders.repository import OrderNotAsRead, order_from_item
 from chalicelib.returns.keys import RETURN_SK, order_returns_partition, return_pk, status_partition
 from chalicelib.returns.models import Return
@@ -23,6 +25,10 @@ from chalicelib.returns.models import Return
 
 class ReturnDecided(Exception):
     """The return is no longer REQUESTED: received or rejected meanwhile."""
+
+
+class ReturnExists(Exception):
+    """A return with this id is recorded already (the same request key, sent again or concurrently)."""
 
 
 def _order_not_as_read(rejected: TransactionRejected) -> OrderNotAsRead:
@@ -42,17 +48,22 @@ def _owner(item: dict[str, Any]) -> str:
 class ReturnRepository:
     def get(self, return_id: str) -> tuple[Return, str] | None:
         """The return and who asked for it."""
+        found = self.get_stored(return_id)
+        return (found[0], _owner(found[1])) if found else None
+
+    def get_stored(self, return_id: str) -> tuple[Return, dict[str, Any]] | None:
+        """The return and what it stored beside the wire fields (its buyer, its request's hash)."""
         item = ddb().get_item(TableName=table_name(), Key=key(return_pk(return_id), RETURN_SK), ConsistentRead=True).get("Item")
         if not item:
             return None
         plain = from_item(item)
-        return _return(plain), _owner(plain)
+        return _return(plain), plain
 
-    def put_item(self, ret: Return, user_id: str) -> dict[str, Any]:
+    def put_item(self, ret: Return, user_id: str, request_hash: str | None = None) -> dict[str, Any]:
         sort_key = f"{ret.created_at}#{ret.id}"
         item = {"PK": return_pk(ret.id), "SK": RETURN_SK, "type": "RETURN", **ret.model_dump(mode="json"),
-                "user_id": user_id, "GSI1PK": order_returns_partition(ret.order_id), "GSI1SK": sort_key,
-                "GSI2PK": status_partition(ret.status), "GSI2SK": sort_key}
+                "user_id": user_id, "request_hash": request_hash, "GSI1PK": order_returns_partition(ret.order_id),
+                "GSI1SK": sort_key, "GSI2PK": status_partition(ret.status), "GSI2SK": sort_key}
         return {"Put": {"TableName": table_name(), "Item": to_item(item),
                         "ConditionExpression": "attribute_not_exists(PK)"}}
 
@@ -68,20 +79,26 @@ class ReturnRepository:
         return {"Update": {"TableName": table_name(), "Key": key(return_pk(ret.id), RETURN_SK),
                            **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
 
-    def record(self, ret: Return, user_id: str, reservation: dict[str, Any]) -> None:
-        """Write a new return with its order's `reservation` of the units. Raises OrderNotAsRead."""
+    def record(self, ret: Return, user_id: str, request_hash: str, reservation: dict[str, Any],
+               events: list[Envelope]) -> None:
+        """Write a new return with its order's `reservation` of the units and the `events` announcing it.
+        Raises OrderNotAsRead or ReturnExists (its id is taken: the same request key again)."""
         try:
-            transact_write([reservation, self.put_item(ret, user_id)])
+            transact_write([reservation, self.put_item(ret, user_id, request_hash), *outbox_puts(events)])
         except TransactionRejected as rejected:
+            if rejected.failed(1):
+                raise ReturnExists() from None
             if rejected.failed(0):
                 raise _order_not_as_read(rejected) from None
             raise
 
-    def receive(self, reservation: dict[str, Any], decided: dict[str, Any], restock: list[dict[str, Any]]) -> None:
+    def receive(self, reservation: dict[str, Any], decided: dict[str, Any], restock: list[dict[str, Any]],
+                events: list[Envelope]) -> None:
         """Receive a return with nothing left to refund: its order's `reservation` counting the units back,
-        the return `decided`, the units `restock`ed. Raises OrderNotAsRead or ReturnDecided."""
+        the return `decided`, the units `restock`ed, the `events` announcing it. Raises OrderNotAsRead or
+        ReturnDecided."""
         try:
-            transact_write([reservation, decided, *restock])
+            transact_write([reservation, decided, *restock, *outbox_puts(events)])
         except TransactionRejected as rejected:
             if rejected.failed(0):
                 raise _order_not_as_read(rejected) from None
@@ -89,10 +106,11 @@ class ReturnRepository:
                 raise ReturnDecided() from None
             raise
 
-    def reject(self, decided: dict[str, Any], release: dict[str, Any]) -> None:
-        """Reject a return: it is `decided` and its order's `release` frees its units. Raises ReturnDecided."""
+    def reject(self, decided: dict[str, Any], release: dict[str, Any], events: list[Envelope]) -> None:
+        """Reject a return: it is `decided`, its order's `release` frees its units, the `events` announce it.
+        Raises ReturnDecided."""
         try:
-            transact_write([decided, release])
+            transact_write([decided, release, *outbox_puts(events)])
         except TransactionRejected as rejected:
             if rejected.failed(0):
                 raise ReturnDecided() from None

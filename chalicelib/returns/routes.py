@@ -7,6 +7,7 @@ from chalice import Blueprint
 
 from chalicelib.core.http import body, caller, doc, page, query, respond
 from chalicelib.core.models import PageQuery
+from chalicelib.orders.models import IdempotencyKey
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
 
 if TYPE_CHECKING:
@@ -23,9 +24,14 @@ def returns() -> ReturnService:
 
 @routes.route("/orders/{order_id}/returns", methods=["POST"])
 @doc("Ask to return units of my delivered order, within the return window", "user", body=ReturnRequest,
-     returns=Return, status=201, errors=(404, 409))
+     returns=Return, status=201, errors=(404, 409),
+     headers=(("Idempotency-Key", True, "8-128 letters, digits or -_:.; the same key and body answer the same return",
+               IdempotencyKey),))
 def request_return(order_id):
-    return respond(returns().request(caller(), order_id, body(ReturnRequest)), status=201)
+    from chalicelib.orders.routes import idempotency_key
+
+    request = body(ReturnRequest)
+    return respond(returns().request(caller(), order_id, idempotency_key(), request), status=201)
 
 
 @routes.route("/orders/{order_id}/returns", methods=["GET"])

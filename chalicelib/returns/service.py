@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended
 from chalicelib.core.errors import Conflict, NotFound
-from chalicelib.core.ids import iso, new_id, now
+from chalicelib.core.events import Envelope, EventData, envelope
+from chalicelib.core.idempotency import answered_before, request_hash
+from chalicelib.core.ids import iso, now
 from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
+from chalicelib.core.outbox import announce, outbox_puts
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order
 from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, OrderRepository
 from chalicelib.payments.refunds import RefundService, order_keeps_changing, refundable
 from chalicelib.payments.repository import RefundExists
+from chalicelib.returns.events import ReturnReceived, ReturnRejected, ReturnRequested
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
-from chalicelib.returns.repository import ReturnDecided, ReturnRepository
+from chalicelib.returns.repository import ReturnDecided, ReturnExists, ReturnRepository
 
 _ATTEMPTS = 5
-
-
-def refund_value(order: Order, lines: dict[str, int]) -> int:
-    """What returned lines paid, with the order's discount spread over its lines in proportion, rounded down."""
-    prices = {line.product_id: line.unit_price for line in order.items}
-    gross = sum(prices[product_id] * quantity for product_id, quantity in lines.items())
-    return gross * (order.subtotal - order.discount) // order.subtotal if order.subtotal > 0 else 0
 
 
 def _already_decided(ret: Return) -> Conflict:
@@ -44,19 +42,37 @@ class ReturnService:
 
     # --- customers ----------------------------------------------------------------------
 
-    def request(self, who: Caller, order_id: str, request: ReturnRequest) -> Return:
+    def request(self, who: Caller, order_id: str, idempotency_key: str, request: ReturnRequest) -> Return:
+        """Record a return of delivered units, once per request key: the same key and body answer the same return."""
         lines = {line.product_id: line.quantity for line in request.lines}
+        return_id = keys.return_id_for(order_id, idempotency_key)
+        this_hash = request_hash(request)
 
         def write(order: Order | None) -> Return:
             if order is None or order.user_id != who.user_id:
                 raise NotFound(f"Order {order_id} was not found.")
-            window_opened = self._check(order, lines)
-            ret = Return(id=new_id(), order_id=order.id, lines=request.lines, reason=request.reason,
-                         status="REQUESTED", created_at=iso())
             try:
-                self.returns.record(ret, who.user_id, self.orders.return_reservation(order, lines, window_opened))
+                window_opened = self._check(order, lines)
+            except Conflict:
+                # A retry of a request that was written finds its units being returned already: answer it.
+                replay = self._replay(who, return_id, this_hash)
+                if replay:
+                    return replay
+                raise
+            ret = Return(id=return_id, order_id=order.id, lines=request.lines, reason=request.reason,
+                         status="REQUESTED", created_at=iso())
+            events = [self._event(ReturnRequested, ret, order.user_id, who.user_id)]
+            try:
+                self.returns.record(ret, who.user_id, this_hash,
+                                    self.orders.return_reservation(order, lines, window_opened), events)
+            except ReturnExists:
+                replay = self._replay(who, return_id, this_hash)
+                if replay:
+                    return replay
+                raise Conflict("The return could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
             except TransactionContended:
                 raise order_keeps_changing() from None
+            announce(events)
             metrics.count("ReturnsRequested")
             return ret
 
@@ -64,6 +80,18 @@ class ReturnService:
         return read_then_write(lambda: self.orders.get(order_id), write, lost=OrderNotAsRead,
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
                                gave_up=order_keeps_changing)
+
+    def _replay(self, who: Caller, return_id: str, this_hash: str) -> Return | None:
+        found = self.returns.get_stored(return_id)
+        if found is None or found[1].get("user_id") != who.user_id:
+            return None
+        return answered_before(found[0], found[1].get("request_hash"), this_hash)
+
+    @staticmethod
+    def _event(kind: type[EventData], ret: Return, user_id: str, actor: str, **data: Any) -> Envelope:
+        """A return's event; its id is fixed per return and kind, so consumers drop a repeat."""
+        return envelope(kind(order_id=ret.order_id, user_id=user_id, return_id=ret.id, lines=ret.lines, **data),
+                        actor=actor, event_id=keys.event_id_for(kind.event_type, ret.id))
 
     @staticmethod
     def _check(order: Order, lines: dict[str, int]) -> str:
@@ -105,7 +133,7 @@ class ReturnService:
 
     def receive(self, staff: Caller, return_id: str) -> Return:
         """Restock the lines once and ask for the refund of their value (what is left of it to refund),
-        with the return's move to RECEIVED, in one write."""
+        with the return's move to RECEIVED and its event, in one write."""
         ret = self._requested(return_id)
         lines = {line.product_id: line.quantity for line in ret.lines}
 
@@ -113,23 +141,28 @@ class ReturnService:
             if order is None:
                 raise NotFound(f"Order {ret.order_id} was not found.")
             moment = iso()
-            amount = min(refund_value(order, lines), max(refundable(order), 0))
-            refund_id = keys.refund_id_for(order.id, f"return:{ret.id}") if amount > 0 else None
+            # What the units paid, counted after those back already: parcels refund exactly what was paid.
+            amount = min(order.value_back(lines), max(refundable(order), 0))
+            refund_id = keys.return_refund_id_for(ret.id) if amount > 0 else None
             decided = self.returns.decide_item(ret, "RECEIVED", moment, refund_id=refund_id)
+            events = [self._event(ReturnReceived, ret, order.user_id, staff.user_id, refund_id=refund_id,
+                                  amount=amount, currency=order.currency)]
             try:
                 if refund_id:
                     planned = self.refunds.plan(order, refund_id, amount, f"return {ret.id}", lines,
                                                 actor=staff.user_id, request_hash=f"return:{ret.id}",
-                                                return_id=ret.id, companions=[decided])
+                                                return_id=ret.id, companions=[decided, *outbox_puts(events)])
                     self.refunds.write(planned)
                 else:
                     RefundService._check_restock(order, lines)
-                    self.returns.receive(self.orders.refund_reservation(order, None, lines, moment), decided,
-                                         self.orders.restock_items(lines))
+                    _held, refund_due = order.settle(order.status, taking_back=lines)
+                    self.returns.receive(self.orders.refund_reservation(order, None, lines, moment, refund_due),
+                                         decided, self.orders.restock_items(lines), events)
             except (RefundExists, CompanionRejected, ReturnDecided):
                 raise _already_decided(self._requested(return_id)) from None  # received or rejected meanwhile
             except TransactionContended:
                 raise order_keeps_changing() from None
+            announce(events)
             metrics.count("ReturnsReceived")
             return ret.model_copy(update={"status": "RECEIVED", "decided_at": moment, "refund_id": refund_id})
 
@@ -140,14 +173,21 @@ class ReturnService:
 
     def reject(self, staff: Caller, return_id: str, rejection: Rejection) -> Return:
         """Refuse a return: its units are no longer being returned (the customer may ask again)."""
-        ret = self._requested(return_id)
+        found = self.returns.get(return_id)
+        if found is None:
+            raise NotFound(f"Return {return_id} was not found.")
+        ret, buyer = found
+        if ret.status != "REQUESTED":
+            raise _already_decided(ret)
         moment = iso()
         lines = {line.product_id: line.quantity for line in ret.lines}
+        events = [self._event(ReturnRejected, ret, buyer, staff.user_id)]
         try:
             self.returns.reject(self.returns.decide_item(ret, "REJECTED", moment, rejection_reason=rejection.reason),
-                                self.orders.return_release(ret.order_id, lines))
+                                self.orders.return_release(ret.order_id, lines), events)
         except ReturnDecided:
             raise _already_decided(self._requested(return_id)) from None
+        announce(events)
         metrics.count("ReturnsRejected")
         return ret.model_copy(update={"status": "REJECTED", "decided_at": moment,
                                       "rejection_reason": rejection.reason})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import json
 from urllib.parse import quote
 
 from chalicelib.core.auth import Caller
@@ -21,6 +20,7 @@ from chalicelib.core.events import envelope
 from chalicelib.core.gateways import Challenge, ProviderError, SignedIn, identity_provider
 from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
+from chalicelib.core.models import load_json
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.users.events import UserRegistered
@@ -198,8 +198,8 @@ class AuthService:
         check, on the call it authorises: a token whose claims were altered is refused there."""
         try:
             payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except (IndexError, ValueError, UnicodeDecodeError):
+            claims = load_json(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError, UnicodeDecodeError):  # a JsonTooDeep is a ValueError too
             claims = None
         if not isinstance(claims, dict) or claims.get("token_use") != "access" or claims.get("sub") != who.user_id:
             raise BadRequest(INVALID_ACCESS_TOKEN, code="INVALID_ACCESS_TOKEN")

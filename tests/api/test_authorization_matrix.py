@@ -37,7 +37,8 @@ SAMPLE_BODIES = {
     "PromotionPatch": {"active": False}, "PromotionCodeIn": {"code": "MATRIX10"},
 }
 SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING", "ReturnQuery": "?status=REQUESTED"}
-IDEMPOTENT = {"/basket/checkout", "/admin/orders/{order_id}/refunds"}  # need an Idempotency-Key header
+# need an Idempotency-Key header
+IDEMPOTENT = {"/basket/checkout", "/admin/orders/{order_id}/refunds", "/orders/{order_id}/returns"}
 
 
 def _routes():

@@ -19,13 +19,13 @@ from tests.shop import call, product
 IMAGES_QUEUE = "shop-local-images"
 
 
-def tiny_png() -> bytes:
-    """A valid 1x1 red PNG, built here (signature, IHDR, IDAT, IEND)."""
+def tiny_png(red: int = 255) -> bytes:
+    """A valid 1x1 PNG of that red, built here (signature, IHDR, IDAT, IEND)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes([0, red, 0, 0])))
             + chunk(b"IEND", b""))
 
 
@@ -45,9 +45,14 @@ def validate_uploads(client) -> dict:
     return received_uploads(client)()
 
 
+def operator(service: str):
+    """A client with the emulator's own keys: the test's, even inside a function's invocation."""
+    return boto3.client(service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
 def received_uploads(client):
     """What S3's events put on the images queue, taken off it; the validator runs on it when called."""
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = operator("sqs")
     url = sqs.get_queue_url(QueueName=IMAGES_QUEUE)["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     assert messages, "S3 announced no upload on the images queue"
@@ -211,3 +216,67 @@ def test_an_image_validated_between_a_removals_read_and_write_is_removed_as_it_i
     assert raced["ran"] and gone.status_code == 204
     assert call(client, "get", f"/products/{thing['id']}").json["images"] == []
     assert objects("published/") == [] and objects("uploads/") == []
+
+
+# --- duplicate deliveries and a form posted twice ----------------------------------------------------
+
+def _upload(client):
+    thing = product(client)
+    upload = request_upload(client, thing["id"]).json
+    assert post_file(upload["upload"], tiny_png()).status_code == 204
+    return thing, upload
+
+
+def _served(client, thing):
+    (image,) = call(client, "get", f"/products/{thing['id']}").json["images"]
+    return image, requests.get(image["url"], timeout=10)
+
+
+def test_two_validators_of_one_upload_at_once_leave_a_ready_image_whose_file_is_served(client, bus, between):
+    """A duplicate delivery validated in full between this validation's check and its write: this one loses
+    the write, and once deleted what the winner had published, leaving a READY image with no file."""
+    from chalicelib.catalogue.repository import ProductRepository
+
+    thing, upload = _upload(client)
+    delivery = received_uploads(client)  # S3's one notification, delivered twice at once
+    raced = between(ProductRepository, "settle_image", delivery)
+    assert delivery()["answer"] == {"batchItemFailures": []} and raced["ran"]
+    image, served = _served(client, thing)
+    assert image["status"] == "READY" and served.status_code == 200 and served.content == tiny_png()
+    assert len(objects("published/")) == 1 and objects("uploads/") == []
+    assert len(bus.of_type("ProductImageAdded")) == 1
+
+
+def test_bytes_posted_through_the_same_form_after_the_check_are_never_published(client, bus, between):
+    """A second POST through the same form (same type, same length) between the check and the publication:
+    the upload was copied as it then was, so unchecked bytes went out as the checked image."""
+    from chalicelib.catalogue import keys, storage
+    from chalicelib.core.settings import settings
+
+    unchecked = b"\x89PNG\r\n\x1a\n" + b"\x00" * (len(tiny_png()) - 8)  # passes the head check, not an image
+    thing, upload = _upload(client)
+    delivery = received_uploads(client)
+    between(storage, "publish", lambda: operator("s3").put_object(
+        Bucket=settings().images_bucket, Key=keys.upload_key(thing["id"], upload["imageId"]), Body=unchecked))
+    assert delivery()["answer"] == {"batchItemFailures": []}
+    image, served = _served(client, thing)
+    assert image["status"] == "READY" and served.content == tiny_png()
+
+
+def test_a_validator_that_lost_to_other_bytes_removes_only_what_it_wrote(client, bus, between):
+    """Two uploads through the same form, each validated: the first to be decided wins; the loser's own
+    publication goes, the winner's stays."""
+    from chalicelib.catalogue.repository import ProductRepository
+
+    thing, upload = _upload(client)
+    first = received_uploads(client)
+
+    def second_upload_checked_and_decided_first():
+        assert post_file(upload["upload"], tiny_png(red=7)).status_code == 204
+        received_uploads(client)()
+
+    between(ProductRepository, "settle_image", second_upload_checked_and_decided_first)
+    assert first()["answer"] == {"batchItemFailures": []}
+    image, served = _served(client, thing)
+    assert image["status"] == "READY" and served.status_code == 200 and served.content == tiny_png(red=7)
+    assert len(objects("published/")) == 1

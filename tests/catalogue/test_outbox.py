@@ -210,3 +210,35 @@ def test_when_sales_keep_landing_in_between_the_answer_is_a_concurrent_change(cl
     assert len(reads) == CHANGE_ATTEMPTS
     assert bus.events == [] and kept() == []  # nothing written, nothing announced
     assert stock_of(client, mug["id"]) == 50 - CHANGE_ATTEMPTS
+
+
+def test_an_event_kept_through_a_long_outage_never_expires_and_expires_a_week_after_it_is_published(
+        client, bus, monkeypatch):
+    """Its expiry once started when it was written: an outage longer than a week let TTL take it unpublished."""
+    import boto3
+
+    from chalicelib.core.dynamo import from_item, key
+    from chalicelib.core.ids import set_clock
+
+    monkeypatch.setattr("chalicelib.core.outbox.publish", bus_down)
+    created = call(client, "post", "/products", NEW, ADMIN)
+    assert created.status_code == 201
+    (event,) = kept()
+
+    def record():
+        item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+            TableName="shop-local", Key=key(f"OUTBOX#{event.id}", "EVENT"))["Item"]
+        return from_item(item)
+
+    assert "expiresAt" not in record() and record()["outbox_event"]
+    monkeypatch.setattr("chalicelib.core.outbox.publish", bus.publish)
+    back = datetime.now(UTC) + timedelta(days=30)
+    set_clock(lambda: back)
+    try:
+        assert sweep(client)["republished"] == 1
+    finally:
+        set_clock(None)
+    published = record()
+    assert "outbox_event" not in published and "GSI3PK" not in published
+    assert published["expiresAt"] == int((back + timedelta(days=7)).timestamp())
+    assert [e.id for e in bus.of_type("ProductCreated")] == [event.id]

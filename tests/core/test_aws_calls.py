@@ -92,9 +92,11 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
                          lambda: pay(client, order, "refund.succeeded", refundId=refund.json["id"], amount=10))
     assert confirmed.status_code == 200 and confirmed.json["outcome"] == "APPLIED", confirmed.body
     call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "DELIVERED"}, ADMIN)
-    returned = measured(calls, "POST /orders/{id}/returns", ["GetItem", "TransactWriteItems"],
+    returned = measured(calls, "POST /orders/{id}/returns", ["GetItem", "TransactWriteItems", "PutEvents",
+                                                             "UpdateItem"],
                         lambda: call(client, "post", f"/orders/{order['id']}/returns",
-                                     {"lines": [{"productId": mug["id"], "quantity": 1}], "reason": "calls"}, ANN))
+                                     {"lines": [{"productId": mug["id"], "quantity": 1}], "reason": "calls"},
+                                     {**ANN, "Idempotency-Key": uuid.uuid4().hex}))
     assert returned.status_code == 201, returned.body
     call(client, "post", "/admin/promotions", {"code": "CALLS10", "percentOff": 10, "oncePerCustomer": True}, ADMIN)
     put_in_basket(client, ANN, mug["id"], 1)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from tests.fakes import ADMIN, auth, token_for
 from tests.shop import ADDRESS, Bus, call, deliver, eventbridge_body, product, put_in_basket, sqs_event
@@ -53,3 +56,11 @@ def test_log_lines_are_json_with_ids_and_hold_no_tokens_or_emails(client, monkey
     assert errors and all(line["correlationId"] == "c-42" and line["requestId"] for line in errors)
     assert "ann.secret@example.com" not in output
     assert headers["Authorization"] not in output
+
+
+@pytest.mark.parametrize("given", ["trace-1\n", "trace-1\r\nSet-Cookie: x=1", "\u00e9t\u00e9", "x" * 129, ""])
+def test_a_correlation_id_that_is_not_one_safe_token_is_replaced_by_the_request_id(client, given):
+    response = client.http.get("/health", headers={"X-Correlation-Id": given})
+    assert response.status_code == 200
+    echoed = response.headers["X-Correlation-Id"]
+    assert echoed != given and re.fullmatch(r"[A-Za-z0-9._:\-]{1,128}", echoed), echoed

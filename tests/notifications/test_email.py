@@ -110,3 +110,42 @@ class TestWithoutTheEmailIdentity:
         assert notify(client, created) == RETRIED
         assert "AccessDenied function=notify action=ses:SendEmail" in capsys.readouterr().err
         assert sent() == [] and email_status("ann", created.id) == "PENDING"
+
+
+def test_two_deliveries_of_one_event_at_once_send_its_email_once(client, bus, email_on, between):
+    """The bus and SQS deliver at least once: a second delivery sent the email between the first one's record
+    and its send, and the first sent it again."""
+    from chalicelib.notifications.service import NotificationService
+
+    verify_sender()
+    created = order_created(client, bus)
+    between(NotificationService, "_email", lambda: notify(client, created))
+    notify(client, created)
+    assert sent() == [(["ann@example.com"], "Order received")]
+    assert email_status("ann", created.id) == "SENT"
+
+
+def test_an_email_whose_sender_died_is_sent_by_the_next_delivery(client, bus, email_on, monkeypatch):
+    """A claim is a lease: one never settled (the sender timed out) lapses, and a retry sends the email."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.core.ids import set_clock
+
+    verify_sender()
+    created = order_created(client, bus)
+    class Killed:  # the invocation times out while SES is being called: nothing after runs
+        def send(self, *args):
+            raise TimeoutError("the function was stopped")
+
+    with monkeypatch.context() as dying:
+        dying.setattr("chalicelib.notifications.service.mailer", Killed)
+        with pytest.raises(TimeoutError):
+            notify(client, created)
+    notify(client, created)  # at once: the claim holds, nothing is sent twice
+    assert sent() == []
+    set_clock(lambda: datetime.now(UTC) + timedelta(minutes=5))
+    try:
+        notify(client, created)
+    finally:
+        set_clock(None)
+    assert sent() == [(["ann@example.com"], "Order received")] and email_status("ann", created.id) == "SENT"

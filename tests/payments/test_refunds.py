@@ -231,13 +231,31 @@ def test_an_unknown_refund_or_a_mismatch_is_recorded_for_review(client):
     assert order_of(client, order)["refunds"][0]["status"] == "REQUESTED"
 
 
-def test_a_second_verdict_on_a_settled_refund_is_recorded_and_ignored(client):
+def test_the_same_verdict_again_on_a_settled_refund_is_recorded_and_ignored(client):
     order, _ = paid_order(client, price=700)
     asked = refund(client, order).json
     provider(client, order, asked["id"], amount=700)
-    late = provider(client, order, asked["id"], "refund.failed", amount=700)
-    assert late.status_code == 200 and late.json["outcome"] == "IGNORED"
+    again = provider(client, order, asked["id"], "refund.succeeded", amount=700)
+    assert again.status_code == 200 and again.json["outcome"] == "IGNORED"
     assert order_of(client, order)["refundedAmount"] == 700
+
+
+@pytest.mark.parametrize("first,then", [("refund.succeeded", "refund.failed"), ("refund.failed", "refund.succeeded")])
+def test_a_verdict_contradicting_a_settled_refund_is_recorded_for_review(client, first, then):
+    """A failure after a success (or the reverse) was ignored: money may have left twice, or never."""
+    order, _ = paid_order(client, price=700)
+    asked = refund(client, order).json
+    provider(client, order, asked["id"], first, amount=700)
+    settled = order_of(client, order)
+    late = provider(client, order, asked["id"], then, amount=700, event_id="evt_contradiction")
+    assert late.status_code == 200 and late.json["outcome"] == "REVIEW", late.body
+    review = call(client, "get", "/admin/payments/review", headers=ADMIN).json["items"]
+    status = "SUCCEEDED" if first == "refund.succeeded" else "FAILED"
+    assert [(e["id"], e["reason"]) for e in review] == [
+        ("evt_contradiction", f"refund was {status} already; this verdict says {'FAILED' if status == 'SUCCEEDED' else 'SUCCEEDED'}")]
+    after = order_of(client, order)
+    assert (after["refundedAmount"], after["refunds"], after["version"]) == (
+        settled["refundedAmount"], settled["refunds"], settled["version"])
 
 
 def test_refund_events_name_their_refund_and_payment_events_do_not(client):

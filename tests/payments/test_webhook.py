@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from chalicelib.payments.signature import SignatureError, sign, verify
 from tests.fakes import auth
@@ -176,6 +177,45 @@ def test_unsigned_or_tampered_notifications_are_refused(client, tamper):
     assert response.status_code == 401 and response.json["error"]["code"] == "INVALID_SIGNATURE"
     assert order_of(client, order)["status"] == "PENDING" and order_of(client, order)["payments"] == []
     assert review(client) == []
+
+
+def test_an_unsigned_call_with_a_400_digit_timestamp_is_refused_with_401(client):
+    """A timestamp too large for a float once made the tolerance check raise (500)."""
+    order, _ = placed_order(client, ANN)
+    response = notify(client, payment(order), header="t=" + "9" * 400 + ",v1=" + "0" * 64)
+    assert response.status_code == 401 and response.json["error"]["code"] == "INVALID_SIGNATURE", response.body
+    assert set(response.json) == {"error", "requestId"}
+    assert order_of(client, order)["payments"] == [] and review(client) == []
+
+
+def test_signature_headers_of_any_shape_are_refused_with_401(client):
+    order, _ = placed_order(client, ANN)
+    for header in [
+        "t={now},v1=" + "\u00e9" * 64,  # not ASCII: hmac.compare_digest raised TypeError
+        "t={now},v1=\udc80",  # a lone surrogate
+        "t=\u0661\u0662\u0663,v1=" + "0" * 64,  # digits of another script, which int() takes
+        "t=-{now},v1=" + "0" * 64, "t=+{now},v1=" + "0" * 64, "t= {now} ,v1=" + "0" * 64, "t={now}_0,v1=" + "0" * 64,
+        "t=1e9,v1=" + "0" * 64, "t=" + "9" * 5000, "t={now},t={now},v1=" + "0" * 64, "\x00", ",,,", "=",
+    ]:
+        response = notify(client, payment(order), header=header.format(now=int(time.time())))
+        assert response.status_code == 401 and response.json["error"]["code"] == "INVALID_SIGNATURE", (
+            header, response.body)
+    assert order_of(client, order)["payments"] == [] and review(client) == []
+
+
+@given(header=st.one_of(st.text(max_size=1100), st.binary(max_size=200).map(lambda raw: raw.decode("latin-1")),
+                        st.builds(lambda t, v: f"t={t},v1={v}", st.text(max_size=500), st.text(max_size=80)),
+                        st.builds(lambda t, v: f"t={t},v1={v}",
+                                  st.one_of(st.integers(1_700_000_000 - 400, 1_700_000_000 + 400),
+                                            st.integers(10**300, 10**600), st.integers(-10**600, 0)),
+                                  st.text(alphabet="0123456789abcdef\u00e9\udc80", max_size=70))))
+@settings(max_examples=300, deadline=None)
+def test_verify_refuses_every_header_it_cannot_check_with_signature_error(header):
+    try:
+        verify(SECRET, header, b'{"id":"evt"}', now=1_700_000_000)
+    except SignatureError:
+        return
+    pytest.fail(f"accepted {header!r}")
 
 
 def test_signature_accepts_a_rotated_secret_list():

@@ -367,3 +367,42 @@ def test_redemptions_are_counted_per_code(client, bus, capsys):
         placed_with(client, ANN, "COUNTED", bus)
     emitted = [line for line in capsys.readouterr().out.splitlines() if '"PromotionRedemptions"' in line]
     assert emitted and '"code":"COUNTED"' in emitted[-1]
+
+
+# --- nothing to pay -------------------------------------------------------------------------
+
+def test_a_zero_total_order_is_paid_at_creation_and_needs_no_provider(client, bus, monkeypatch):
+    """A 100% code: no payment will ever come, so the order was left PENDING, held against the buyer's unpaid
+    allowance, and cancelled by the sweeper with its stock back and its code given back."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.core import ids
+    from chalicelib.core.dynamo import ddb, from_item, key, table_name
+
+    promotion(client, code="FREE", percentOff=100, maxRedemptions=5)
+    item = product(client, stock=3, price=2500)
+    put_in_basket(client, ANN, item["id"], 2)
+    assert apply(client, ANN, "FREE").json["total"] == 0
+    accepted = checkout(client, ANN)
+    assert accepted.status_code == 202, accepted.body
+    allowance = ddb().get_item(TableName=table_name(), Key=key("UNPAID#ann", "UNPAID")).get("Item")
+    assert not allowance or from_item(allowance).get("unpaid_orders", 0) == 0  # never unpaid
+    assert deliver(client, [eventbridge_body(bus.of_type("CheckoutRequested")[-1])]) == {"batchItemFailures": []}
+    order = call(client, "get", f"/orders/{accepted.json['orderId']}", headers=ANN).json
+    assert (order["status"], order["total"], order["paymentDueAt"], order["refundDue"]) == ("PAID", 0, None, False)
+    assert bus.of_type("OrderCreated")[-1].data["status"] == "PAID"
+    later = datetime.now(UTC) + timedelta(hours=2)  # long past any payment window
+    ids.set_clock(lambda: later)
+    try:
+        sweep(client)
+    finally:
+        ids.set_clock(None)
+    order = call(client, "get", f"/orders/{order['id']}", headers=ANN).json
+    assert order["status"] == "PAID" and call(client, "get", f"/products/{item['id']}").json["stock"] == 1
+    assert redemptions(client, "FREE") == 1
+    # as any paid order: cancelled, its stock comes back, nothing is owed, and its redemption stays used
+    assert call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN).status_code == 200
+    order = call(client, "get", f"/orders/{order['id']}", headers=ANN).json
+    assert (order["status"], order["refundDue"]) == ("CANCELLED", False)
+    assert call(client, "get", f"/products/{item['id']}").json["stock"] == 3
+    assert redemptions(client, "FREE") == 1

@@ -122,6 +122,17 @@ def test_someone_elses_access_token_or_an_id_token_is_refused(client, ann, aws):
         assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_ACCESS_TOKEN", token
 
 
+def test_an_access_token_whose_claims_nest_a_thousand_levels_deep_is_400_not_500(client, ann):
+    import base64
+
+    tokens = login(client, ann).json
+    deep = base64.urlsafe_b64encode(b"[" * 1000 + b"]" * 1000).decode().rstrip("=")
+    for path, extra in (("/me/mfa/totp", {}), ("/me/mfa/totp/verify", {"code": "123456"})):
+        response = call(client, "post", path, {"accessToken": f"eyJhbGciOiJub25lIn0.{deep}.c2ln", **extra},
+                        {"Authorization": tokens["idToken"]})
+        assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_ACCESS_TOKEN", response.body
+
+
 def test_an_access_token_the_pool_did_not_issue_is_400_not_500(client, ann):
     tokens = login(client, ann).json
     header, payload, _ = tokens["accessToken"].split(".")
