@@ -354,8 +354,9 @@ def images() -> dict:
             "BucketEncryption": {"ServerSideEncryptionConfiguration": [
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
             # The shop's pages post uploads straight to the bucket.
-            "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["POST"], "AllowedOrigins": [ref("AllowedOrigin")],
-                                                 "AllowedHeaders": ["*"], "MaxAge": 3000}]},
+            "CorsConfiguration": {"Fn::If": ["HasAllowedOrigin", {"CorsRules": [
+                {"AllowedMethods": ["POST"], "AllowedOrigins": [ref("AllowedOrigin")], "AllowedHeaders": ["*"],
+                 "MaxAge": 3000}]}, ref("AWS::NoValue")]},
             # An upload is moved or deleted within seconds; one abandoned (never checked) goes after a day.
             "LifecycleConfiguration": {"Rules": [{"Id": "abandoned-uploads", "Status": "Enabled",
                                                   "Prefix": UPLOADS_PREFIX, "ExpirationInDays": 1,
@@ -559,9 +560,12 @@ def dashboard() -> dict:
 def gateway_responses() -> dict:
     """API Gateway's own answers (bad token, unknown route, throttling) in the API's one error shape, with CORS,
     as the definition's x-amazon-apigateway-gateway-responses."""
-    cors = {"gatewayresponse.header.Access-Control-Allow-Origin": sub("'${AllowedOrigin}'"),
-            "gatewayresponse.header.Access-Control-Allow-Headers":
-                "'Authorization,Content-Type,Idempotency-Key,X-Correlation-Id'"}
+    # CORS only for the origin the stack is given (none by default: no `*` unless someone asks for it).
+    plain = {"gatewayresponse.header.X-Content-Type-Options": "'nosniff'"}
+    headers = {"Fn::If": ["HasAllowedOrigin", {
+        **plain, "gatewayresponse.header.Access-Control-Allow-Origin": sub("'${AllowedOrigin}'"),
+        "gatewayresponse.header.Access-Control-Allow-Headers":
+            "'Authorization,Content-Type,Idempotency-Key,X-Correlation-Id'"}, plain]}
     # REQUEST_TOO_LARGE (a body over the gateway's 10 MB) says what the app's own 413 says, not DEFAULT_4XX's code.
     kinds = {"UNAUTHORIZED": "UNAUTHORIZED", "ACCESS_DENIED": "FORBIDDEN", "MISSING_AUTHENTICATION_TOKEN": "NOT_FOUND",
              "THROTTLED": "TOO_MANY_REQUESTS", "REQUEST_TOO_LARGE": "PAYLOAD_TOO_LARGE", "DEFAULT_4XX": "BAD_REQUEST",
@@ -570,7 +574,7 @@ def gateway_responses() -> dict:
     for kind, code in kinds.items():
         body = ('{"error":{"code":"%s","message":$context.error.messageString},"requestId":"$context.requestId"}'
                 % code)
-        result[kind] = {"responseParameters": cors, "responseTemplates": {"application/json": body}}
+        result[kind] = {"responseParameters": headers, "responseTemplates": {"application/json": body}}
         if kind == "MISSING_AUTHENTICATION_TOKEN":
             result[kind]["statusCode"] = "404"  # API Gateway's answer for an unknown route: say so
     return result
@@ -602,8 +606,9 @@ def template() -> dict:
         "Parameters": {
             "Stage": {"Type": "String", "Default": "dev", "AllowedValues": ["local", "dev", "prod"]},
             "AlarmEmail": {"Type": "String", "Default": "", "Description": "Who is told when an alarm fires"},
-            "AllowedOrigin": {"Type": "String", "Default": "*",
-                              "Description": "The shop's origin: CORS on gateway errors and on image uploads"},
+            "AllowedOrigin": {"Type": "String", "Default": "",
+                              "Description": "The shop's origin: CORS on gateway errors and on image uploads "
+                                             "(empty: none; * only if you mean any site)"},
             "EmailSender": {"Type": "String", "Default": "",
                             "Description": "From address of customer emails (empty: no emails are sent)"},
             "EmailIdentity": {"Type": "String", "Default": "",
@@ -651,6 +656,7 @@ def template() -> dict:
         "Conditions": {
             "IsProd": {"Fn::Equals": [ref("Stage"), "prod"]},
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
+            "HasAllowedOrigin": {"Fn::Not": [{"Fn::Equals": [ref("AllowedOrigin"), ""]}]},
             "SendsEmail": {"Fn::Not": [{"Fn::Equals": [ref("EmailSender"), ""]}]},
             "CreatesApiGatewayAccountRole": {"Fn::Equals": [ref("CreateApiGatewayAccountRole"), "true"]},
             "HasWaf": {"Fn::Equals": [ref("EnableWaf"), "true"]},

@@ -129,10 +129,15 @@ def caller() -> Caller:
     return who
 
 
+def _route_of(app: Any, request: Any) -> Any:
+    """The route entry (view and declaration) serving the request's resource and method, if any."""
+    return app.routes.get((request.context or {}).get("resourcePath"), {}).get(request.method)
+
+
 def _admit(app: Any, request: Any) -> Caller | None:
     """Enforce the route's declared access: 401 without claims or for an inactive account, 403 without
     the admin group. Returns the caller of user and admin routes."""
-    entry = app.routes.get((request.context or {}).get("resourcePath"), {}).get(request.method)
+    entry = _route_of(app, request)
     if entry is None:  # Chalice answers unknown routes and methods itself
         return None
     declared = route_doc(entry.view_function)
@@ -265,6 +270,7 @@ def http_middleware(app: Any):
                                                        "status": response.status_code})
             if cid:
                 response.headers[CORRELATION_HEADER] = cid
+            _protect(app, event, response)
             return response
         finally:
             _current_caller.reset(admitted)
@@ -273,6 +279,18 @@ def http_middleware(app: Any):
             correlation_id_var.reset(tokens[2])
 
     return middleware
+
+
+def _protect(app: Any, request: Any, response: Response) -> None:
+    """Headers every answer carries: no content sniffing, and no caching of anything but a public read
+    (tokens, profiles, baskets, TOTP secrets must never sit in a shared or browser cache)."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if "Cache-Control" in response.headers:
+        return  # the route chose (the docs page's versioned assets)
+    entry = _route_of(app, request)
+    declared = route_doc(entry.view_function) if entry is not None else None
+    if declared is None or declared.access != "public" or request.method not in ("GET", "HEAD"):
+        response.headers["Cache-Control"] = "no-store"
 
 
 def _check_limits(request: Any) -> None:

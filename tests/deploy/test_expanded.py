@@ -203,6 +203,21 @@ def test_gateway_responses_live_in_the_api_definition(packaged):
     assert body == {"error": {"code": "UNAUTHORIZED", "message": "m"}, "requestId": "r"}
 
 
+def test_no_origin_is_allowed_unless_the_stack_is_given_one_and_every_gateway_answer_says_nosniff(packaged):
+    def edge(deployed: Deployed) -> tuple[set, list]:
+        responses = deployed.resources["RestAPI"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+        assert all(r["responseParameters"]["gatewayresponse.header.X-Content-Type-Options"] == "'nosniff'"
+                   for r in responses.values())
+        origins = {r["responseParameters"].get("gatewayresponse.header.Access-Control-Allow-Origin")
+                   for r in responses.values()}
+        bucket = deployed.resources["ImagesBucket"]["Properties"]
+        return origins, [rule["AllowedOrigins"] for rule in bucket.get("CorsConfiguration", {}).get("CorsRules", [])]
+
+    assert edge(deploy(packaged.expanded, "prod")) == ({None}, [])
+    assert edge(deploy(packaged.expanded, "prod", {"AllowedOrigin": "https://shop.example.com"})) == (
+        {"'https://shop.example.com'"}, [["https://shop.example.com"]])
+
+
 # --- the edge: throttling per route, WAF, reserved concurrency, the user pool, the cursor key ----------
 
 def _stage(deployed: Deployed) -> tuple[str, dict]:

@@ -99,7 +99,9 @@ def test_a_request_no_route_declares_is_the_gateways_404_and_its_body_is_not_the
     response, body = exchange(connection, method, path, smuggled, {"Content-Type": "application/json"})
     assert response.status == 404
     assert body["error"] == NOT_FOUND and body["requestId"]
-    assert response.getheader("Access-Control-Allow-Origin") == "*"
+    # The template's gateway responses: nosniff, and no CORS origin unless the stack is given one.
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("Access-Control-Allow-Origin") is None
     assert server["reached"] == before
     still_in_step(connection)
     assert server["reached"] == [*before, "ping"]
