@@ -36,11 +36,11 @@ if snapshotting():  # the snapshot holds every domain, so no restored environmen
     app.routes.load()
 
 
-def refuse_inactive_accounts(who):
+def refuse_inactive_accounts(who, allows_erased=False):
     """Before every user and admin route: a suspended or erased account's token is still valid."""
     from chalicelib.users.service import refuse_inactive_users
 
-    refuse_inactive_users(who)
+    refuse_inactive_users(who, allows_erased=allows_erased)
 
 
 register_account_check(refuse_inactive_accounts)

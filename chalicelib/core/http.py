@@ -68,7 +68,7 @@ class RouteDoc:
     errors: tuple[int, ...] = ()
     headers: tuple[tuple[Any, ...], ...] = ()  # (name, required, description[, type its value must be])
     raw_response: dict[str, Any] | None = None  # a schema for responses that are not a model
-    allows_inactive: bool = False  # suspended or erased accounts may still call it (erasing themselves)
+    allows_erased: bool = False  # an erased account may still call it (repeating its erasure); never a suspended one
 
 
 def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Callable]:
@@ -112,11 +112,11 @@ def error_response(exc: AppError, request_id: str | None = None) -> Response:
 # --- who is calling ---------------------------------------------------------------------
 
 # Checks run before every user or admin route (e.g. refusing a suspended account whose token
-# API Gateway still honours). app.py registers them.
-_account_checks: list[Callable[[Caller], None]] = []
+# API Gateway still honours), told whether the route admits an erased account. app.py registers them.
+_account_checks: list[Callable[..., None]] = []
 
 
-def register_account_check(check: Callable[[Caller], None]) -> None:
+def register_account_check(check: Callable[..., None]) -> None:
     if check not in _account_checks:
         _account_checks.append(check)
 
@@ -147,9 +147,8 @@ def _admit(app: Any, request: Any) -> Caller | None:
         return None
     claims = ((request.context or {}).get("authorizer") or {}).get("claims")
     who = caller_from_claims(claims)
-    if not declared.allows_inactive:
-        for check in _account_checks:
-            check(who)
+    for check in _account_checks:
+        check(who, allows_erased=declared.allows_erased)
     if declared.access == "admin" and not who.is_admin:
         raise Forbidden("You are not allowed to do this.")
     return who

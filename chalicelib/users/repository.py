@@ -36,6 +36,10 @@ class ProfileChanged(Exception):
     """The profile's status is no longer the one read: read it again."""
 
 
+class AccountInactive(Exception):
+    """The account is suspended or erased: nothing of it may be written on its own behalf."""
+
+
 class AddressBookFull(Exception):
     pass
 
@@ -132,22 +136,26 @@ class UserRepository:
         return changed
 
     def erase_profile(self, user_id: str, erased_at: str, events: list[Envelope]) -> bool:
-        """Replace the profile by a tombstone without personal data (the erasure's record), written with
-        `events` in one transaction. Safe to repeat: False (and no events) if the account was already erased.
-        The rest (addresses, orders, ...) is the erasure consumer's, announced by `events`."""
+        """Replace the profile of an active account by a tombstone without personal data (the erasure's
+        record), written with `events` in one transaction. Safe to repeat: False (and no events) if the account
+        was already erased. Raises AccountInactive for a suspended account (suspended meanwhile, too): its
+        fate is staff's. The rest (addresses, orders, ...) is the erasure consumer's, announced by `events`."""
         profile = self.get_profile(user_id)
         # No profile yet (never used the API): the tombstone still stops one being made from the token.
         created_at = profile.created_at if profile else erased_at
         tombstone = Profile(user_id=user_id, status="ERASED", created_at=created_at, updated_at=erased_at)
         put = {"Put": {"TableName": table_name(), "Item": to_item(_profile_item(tombstone, erased_at=erased_at)),
-                       "ConditionExpression": "attribute_not_exists(PK) OR #status <> :erased",
+                       "ConditionExpression": "attribute_not_exists(PK) OR #status = :active",
                        "ExpressionAttributeNames": {"#status": "status"},
-                       "ExpressionAttributeValues": {":erased": to_attr("ERASED")}}}
+                       "ExpressionAttributeValues": {":active": to_attr("ACTIVE")},
+                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
         try:
             transact_write([put, *outbox_puts(events)])
         except TransactionRejected as rejected:
             if rejected.failed(0):
-                return False  # erased before: announced then
+                if (rejected.old(0) or {}).get("status") == "ERASED":
+                    return False  # erased before: announced then
+                raise AccountInactive(user_id) from None
             raise
         return True
 

@@ -117,7 +117,7 @@ def update_me():
 
 @routes.route("/me", methods=["DELETE"])
 @doc("Erase my personal data: the login at once, the rest within minutes (orders stay, anonymised)", "user",
-     returns=ErasureAccepted, status=202, allows_inactive=True)
+     returns=ErasureAccepted, status=202, allows_erased=True)
 def erase_me():
     users().erase(caller())
     return respond(ErasureAccepted(), status=202)

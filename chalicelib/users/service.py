@@ -28,6 +28,7 @@ from chalicelib.users.models import (
     UserStatusChange,
 )
 from chalicelib.users.repository import (
+    AccountInactive,
     AddressBookFull,
     AddressConflict,
     AddressMissing,
@@ -55,9 +56,11 @@ class UserService:
 
     # --- access ----------------------------------------------------------------------
 
-    def refuse_inactive(self, who: Caller) -> None:
-        """API Gateway honours a token until it expires: the app refuses suspended or erased users."""
-        if account_status.status_of(who.user_id, self.users.status_of) in ("SUSPENDED", "ERASED"):
+    def refuse_inactive(self, who: Caller, allows_erased: bool = False) -> None:
+        """API Gateway honours a token until it expires: the app refuses suspended or erased users (an erased
+        one may repeat its erasure, where the route allows it)."""
+        refused = ("SUSPENDED",) if allows_erased else ("SUSPENDED", "ERASED")
+        if account_status.status_of(who.user_id, self.users.status_of) in refused:
             raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE")
 
     # --- profile ---------------------------------------------------------------------
@@ -159,7 +162,11 @@ class UserService:
         self._for_login(idp.disable, who.user_id)
         self._for_login(idp.global_sign_out, who.user_id)
         events = [envelope(UserErased(user_id=who.user_id), actor=who.user_id)]
-        erased = self.users.erase_profile(who.user_id, iso(), events)
+        try:
+            erased = self.users.erase_profile(who.user_id, iso(), events)
+        except AccountInactive:
+            account_status.forget(who.user_id)
+            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
         account_status.forget(who.user_id)  # refused at once here; elsewhere within the cache's bound
         if erased:  # announced once, by the erasure that did it
             announce(events)
@@ -243,6 +250,6 @@ def users() -> UserService:
     return UserService()
 
 
-def refuse_inactive_users(who: Caller) -> None:
+def refuse_inactive_users(who: Caller, allows_erased: bool = False) -> None:
     """Registered as a caller check: runs on every authenticated request."""
-    users().refuse_inactive(who)
+    users().refuse_inactive(who, allows_erased=allows_erased)

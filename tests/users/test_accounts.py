@@ -235,3 +235,26 @@ def test_erased_account_cannot_be_reactivated(client):
     response = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
                                  body=json.dumps({"status": "ACTIVE"}))
     assert response.status_code == 409
+
+
+def test_a_suspended_account_cannot_erase_itself_and_staff_can_still_reactivate_it(client, bus):
+    user_id, headers = _registered(client, "fraud@example.com")
+    client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN}, body=json.dumps({"status": "SUSPENDED"}))
+    refused = client.http.delete("/me", headers=headers)
+    assert refused.status_code == 401 and json_of(refused)["error"]["code"] == "ACCOUNT_INACTIVE"
+    assert bus.of_type("UserErased") == []
+    back = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN}, body=json.dumps({"status": "ACTIVE"}))
+    assert back.status_code == 200 and json_of(back)["status"] == "ACTIVE"
+    assert json_of(client.http.get("/me", headers=headers))["email"] == "fraud@example.com"
+
+
+def test_a_suspension_landing_while_the_account_is_remembered_active_still_stops_its_erasure(client, bus):
+    from chalicelib.users.repository import UserRepository
+
+    user_id, headers = _registered(client, "late@example.com")
+    assert client.http.get("/me", headers=headers).status_code == 200  # remembered ACTIVE in this container
+    seen = UserRepository().get_profile(user_id)
+    UserRepository().change_status(seen, "SUSPENDED", "2026-12-07T00:00:00.000Z", [])  # another container
+    refused = client.http.delete("/me", headers=headers)
+    assert refused.status_code == 401 and json_of(refused)["error"]["code"] == "ACCOUNT_INACTIVE"
+    assert UserRepository().get_profile(user_id).status == "SUSPENDED" and bus.of_type("UserErased") == []
