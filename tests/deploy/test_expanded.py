@@ -241,6 +241,8 @@ def test_the_sign_in_routes_and_the_webhook_are_throttled_tighter_than_the_stage
     stage_wide = limits[("/*", "*")]
     assert all(rate < stage_wide[0] and burst < stage_wide[1] for path, (rate, burst) in limits.items()
                if path != ("/*", "*"))
+    # One address's whole WAF budget on /auth/* never empties a sign-in route's bucket for everyone else.
+    assert defaults["WafAuthRateLimit"] < defaults["AuthThrottlingBurstLimit"]
 
 
 def test_the_access_log_names_request_caller_address_route_status_and_latency(deployed):
@@ -264,14 +266,25 @@ def test_the_web_acl_guards_the_real_stage_with_a_rate_rule_and_the_managed_grou
     acl = deployed.resources["WebAcl"]["Properties"]
     assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
     rules = {r["Name"]: r for r in acl["Rules"]}
-    assert set(rules) == {"RatePerIp", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
-    rate = rules["RatePerIp"]
-    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
-    assert rate["Statement"]["RateBasedStatement"]["Limit"] == deployed.parameters["WafRateLimit"]
-    blocked = rate["Action"]["Block"]["CustomResponse"]
-    assert blocked["ResponseCode"] == 429
-    body = json.loads(acl["CustomResponseBodies"][blocked["CustomResponseBodyKey"]]["Content"])
-    assert body == {"error": {"code": "TOO_MANY_REQUESTS", "message": body["error"]["message"]}, "requestId": None}
+    assert [r["Name"] for r in sorted(acl["Rules"], key=lambda r: r["Priority"])] == [
+        "AuthRatePerIp", "RatePerIp", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
+    for name, limit in (("AuthRatePerIp", "WafAuthRateLimit"), ("RatePerIp", "WafRateLimit")):
+        rate = rules[name]
+        assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+        assert rate["Statement"]["RateBasedStatement"]["Limit"] == deployed.parameters[limit]
+        blocked = rate["Action"]["Block"]["CustomResponse"]
+        assert blocked["ResponseCode"] == 429
+        assert {"Name": "X-Content-Type-Options", "Value": "nosniff"} in blocked["ResponseHeaders"]
+        body = json.loads(acl["CustomResponseBodies"][blocked["CustomResponseBodyKey"]]["Content"])
+        assert body == {"error": {"code": "TOO_MANY_REQUESTS", "message": body["error"]["message"]},
+                        "requestId": None}
+    # The sign-in routes' budget per address: only their paths (with the stage's name in front or not).
+    scope = rules["AuthRatePerIp"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]["RegexMatchStatement"]
+    assert scope["FieldToMatch"] == {"UriPath": {}}
+    import re
+
+    assert all(re.search(scope["RegexString"], path) for path in ("/api/auth/login", "/auth/mfa"))
+    assert not any(re.search(scope["RegexString"], path) for path in ("/api/products", "/me/mfa", "/api/me/mfa"))
     for name in ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"):
         group = dict(rules[name]["Statement"]["ManagedRuleGroupStatement"])
         overrides = group.pop("RuleActionOverrides", [])
