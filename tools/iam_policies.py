@@ -82,10 +82,13 @@ def policies(stage: str) -> dict[str, dict]:
         # Listings: GSI1 per owner or category, GSI2 global (see docs/access-patterns.md).
         _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1", "GSI2")),
         _statement("Bus", ["events:PutEvents"], BUS),
-        # TOTP's enrolment and challenge (AssociateSoftwareToken, VerifySoftwareToken, RespondToAuthChallenge)
-        # are authorised by the user's tokens, not IAM; turning it on or off for the caller is an admin call.
+        # TOTP (AssociateSoftwareToken, VerifySoftwareToken, SetUserMFAPreference, RespondToAuthChallenge) is
+        # authorised by the user's tokens, not IAM: the API can change no one's factors by itself. A registration
+        # for a known email looks the account up (AdminGetUser), and replaces an expired unconfirmed sign-up
+        # (AdminDeleteUser).
         _statement("Users", ["cognito-idp:AdminDisableUser", "cognito-idp:AdminEnableUser",
-                             "cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminSetUserMFAPreference"]
+                             "cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminGetUser",
+                             "cognito-idp:AdminDeleteUser"]
                    + (["cognito-idp:AdminConfirmSignUp"] if environment.get("AUTO_CONFIRM_USERS") == "true" else []),
                    POOL),
         _cursor_key(),
@@ -125,8 +128,10 @@ def policies(stage: str) -> dict[str, dict]:
             _consumer("ErasuresQueue"),
         ],
         "notify": [
-            # A notification per event (PutItem), the recipient's profile (GetItem), its email settled (UpdateItem).
-            _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], TABLE),
+            # A notification per event (PutItem) unless its recipient was erased (ConditionCheckItem), the
+            # recipient's profile (GetItem), its email settled (UpdateItem).
+            _statement("Table", ["dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
+                                 "dynamodb:UpdateItem"], TABLE),
             _statement("Staff", ["cognito-idp:ListUsersInGroup"], POOL),
             _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
         ],

@@ -205,6 +205,9 @@ def user_pool() -> dict:
             "UserPoolId": ref("UserPool"), "ClientName": sub("shop-${Stage}-web"), "GenerateSecret": False,
             "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             "PreventUserExistenceErrors": "ENABLED", "EnableTokenRevocation": True,
+            # Anyone holding the client id (every token's `aud`) may call Cognito directly: let them write no
+            # attribute but the email (verified before it applies); the name lives in the profile, validated.
+            "WriteAttributes": ["email"],
             "IdTokenValidity": 60, "AccessTokenValidity": 60, "RefreshTokenValidity": 30,
             "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"}}},
         "AdminGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {

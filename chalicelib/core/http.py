@@ -106,7 +106,8 @@ def gateway_authorizer(view: Callable) -> CognitoUserPoolAuthorizer | None:
 def error_response(exc: AppError, request_id: str | None = None) -> Response:
     """The one mapping from a domain error to its HTTP answer."""
     rid = request_id if request_id is not None else request_id_var.get()
-    return Response(body=error_body(exc.code, exc.message, rid, exc.details), status_code=exc.status)
+    return Response(body=error_body(exc.code, exc.message, rid, exc.details), status_code=exc.status,
+                    headers=dict(exc.headers or {}))
 
 
 # --- who is calling ---------------------------------------------------------------------
@@ -209,6 +210,11 @@ def query(model: type[Model]) -> Model:
     except ValidationError as exc:
         raise BadRequest("The query parameters are invalid.",
                          validation_details(exc, location="query"), code="INVALID_QUERY") from None
+
+
+def client_address() -> str | None:
+    """The caller's address as API Gateway saw it (identity.sourceIp; the local gateway sets it the same way)."""
+    return ((current_request().context or {}).get("identity") or {}).get("sourceIp")
 
 
 def header(name: str) -> str | None:

@@ -25,6 +25,7 @@ from chalicelib.core.settings import settings
 from chalicelib.notifications.models import Notification
 from chalicelib.notifications.repository import EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED, NotificationRepository
 from chalicelib.orders.events import OrderCreated, OrderStatusChanged
+from chalicelib.users.events import MfaChanged, SignUpRepeated
 from chalicelib.users.repository import UserRepository
 
 _STATUS_WORDS = {
@@ -33,6 +34,19 @@ _STATUS_WORDS = {
     "DELIVERED": ("Order delivered", "Order {order} was delivered. Enjoy!"),
     "CANCELLED": ("Order cancelled", "Order {order} was cancelled."),
     "PAYMENT_FAILED": ("Payment failed", "The payment for order {order} failed; the order was not placed."),
+}
+
+
+# What the holder of an account is told when its security changes (so a change they did not make is noticed).
+_NOT_YOU = " If this was not you, reset your password now and tell us."
+_ACCOUNT_WORDS = {
+    "MFA_ON": ("Two-step sign-in turned on", "Signing in to your account now asks for your authenticator's code."),
+    "MFA_OFF": ("Two-step sign-in turned off",
+                "Signing in to your account no longer asks for your authenticator's code." + _NOT_YOU),
+    "SIGN_UP_REPEATED": ("Someone tried to register with your email",
+                         "Someone tried to create an account with your email address, which already has one. "
+                         "If it was you, sign in, or reset your password if you forgot it; otherwise there is "
+                         "nothing to do."),
 }
 
 
@@ -86,6 +100,11 @@ class NotificationService:
             return [Notification(id=event.id, user_id=data.user_id, kind=f"ORDER_{data.to_status}", title=title,
                                  body=body.format(order=_short(data.order_id)), subject_id=data.order_id,
                                  created_at=moment)]
+        if isinstance(data, (MfaChanged, SignUpRepeated)):
+            kind = "SIGN_UP_REPEATED" if isinstance(data, SignUpRepeated) else ("MFA_ON" if data.enabled else "MFA_OFF")
+            title, body = _ACCOUNT_WORDS[kind]
+            return [Notification(id=event.id, user_id=data.user_id, kind=kind, title=title, body=body,
+                                 subject_id=data.user_id, created_at=moment)]
         if isinstance(data, LowStock):
             return [Notification(id=uuid.uuid5(uuid.NAMESPACE_URL, f"{event.id}:{admin}").hex, user_id=admin,
                                  kind="LOW_STOCK", title="Low stock",

@@ -159,6 +159,32 @@ class UserRepository:
             raise
         return True
 
+    @staticmethod
+    def active(user_id: str) -> dict[str, Any]:
+        """A transaction item refused unless the account is active (or has no profile yet): what a request
+        writes on the account's behalf never lands for a suspended or erased one, even while the account
+        check remembers it active (users/account_status.py)."""
+        return {"ConditionCheck": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
+                                   "ConditionExpression": "attribute_not_exists(PK) OR #status = :active",
+                                   "ExpressionAttributeNames": {"#status": "status"},
+                                   "ExpressionAttributeValues": {":active": to_attr("ACTIVE")}}}
+
+    def keep_events(self, events: list[Envelope], *, of_active: str | None = None) -> None:
+        """Keep events that change no item of their own (a factor turned off) in the outbox; with `of_active`,
+        only while that account is active (AccountInactive otherwise)."""
+        check = [self.active(of_active)] if of_active else []
+        try:
+            transact_write([*check, *outbox_puts(events)])
+        except TransactionRejected as rejected:
+            if check and rejected.failed(0):
+                raise AccountInactive(of_active) from None
+            raise
+
+    def forget_unconfirmed(self, user_id: str) -> None:
+        """The profile of a sign-up whose email was never confirmed, replaced by a newer registration (it never
+        signed in: nothing else of it exists)."""
+        ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.PROFILE_SK))
+
     def not_erased(self, user_id: str) -> dict[str, Any]:
         """A transaction item refused once the user is erased: what is written with it never outlives
         the erasure (an order created from a checkout still queued when its buyer left)."""

@@ -21,11 +21,14 @@ from chalicelib.users.models import (
     Address,
     AddressIn,
     AdminUser,
+    Email,
+    PersonName,
     Profile,
     ProfileOut,
     ProfilePatch,
     UserListQuery,
     UserStatusChange,
+    claimed,
 )
 from chalicelib.users.repository import (
     AccountInactive,
@@ -66,12 +69,14 @@ class UserService:
     # --- profile ---------------------------------------------------------------------
 
     def profile(self, who: Caller) -> Profile:
-        """The caller's profile, created from the token's claims on first need."""
+        """The caller's profile, created from the token's claims on first need. The claims are held to what the
+        API accepts (an attribute set by calling Cognito directly is not checked there): one that is not
+        stays out of the profile."""
         existing = self.users.get_profile(who.user_id)
         if existing:
             return existing
         moment = iso()
-        fresh = Profile(user_id=who.user_id, email=(who.email or "").lower() or None, name=who.name,
+        fresh = Profile(user_id=who.user_id, email=claimed(Email, who.email), name=claimed(PersonName, who.name),
                         created_at=moment, updated_at=moment)
         if self.users.create_profile(fresh):
             return fresh

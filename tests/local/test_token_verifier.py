@@ -55,7 +55,6 @@ def test_a_token_signed_with_the_key_inside_the_emulators_package_is_refused(ver
 
 def test_each_pool_signs_with_its_own_key_named_in_its_tokens(pool, emulator):
     import json
-    import urllib.request
 
     from local.emulator import local_opener
 

@@ -39,11 +39,18 @@ def test_registration_announces_the_user_without_personal_data(client, bus):
     assert [(e.type, e.data) for e in bus.events] == [("UserRegistered", {"userId": user_id})]
 
 
-def test_duplicate_email_is_409(client):
-    register(client)
-    response = register(client, email="NEW@example.com")
-    assert response.status_code == 409
-    assert json_of(response)["error"]["code"] == "EMAIL_TAKEN"
+def test_registration_answers_a_known_email_as_a_new_one_and_tells_its_holder(client, bus):
+    first = register(client)
+    again = register(client, email="NEW@example.com", password="Other9pass", name="Someone Else")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert set(json_of(again)) == set(json_of(first)) == {"userId"}
+    import uuid
+
+    held, answered = json_of(first)["userId"], json_of(again)["userId"]
+    assert answered != held and uuid.UUID(answered).version == uuid.UUID(held).version == 4
+    assert [e.data for e in bus.of_type("SignUpRepeated")] == [{"userId": held}]  # its holder is told
+    assert login(client, "new@example.com").status_code == 200  # the account keeps its holder's password
+    assert login(client, "new@example.com", "Other9pass").status_code == 401
 
 
 @pytest.mark.parametrize("password,missing", [("short1A", "8 characters"), ("alllower1", "upper-case"),
@@ -65,19 +72,47 @@ def test_registration_validates_every_field(client, payload):
     assert post(client, "/auth/register", payload).status_code == 422
 
 
-def test_without_auto_confirm_login_waits_for_the_code(aws, monkeypatch):
-    from chalicelib.core.errors import Forbidden
-    from chalicelib.core.settings import reset_settings
-    from chalicelib.users.auth import AuthService
-    from chalicelib.users.models import LoginRequest, RegisterRequest
+@pytest.fixture
+def confirming(monkeypatch):
+    """As in dev and prod: a sign-up waits for its emailed code (the test client applies the local stage's
+    settings on every request, so the sign-up reads them changed)."""
+    from chalicelib.core.settings import settings
 
-    monkeypatch.setenv("AUTO_CONFIRM_USERS", "false")  # as in dev and prod
-    reset_settings()
-    service = AuthService()
-    service.register(RegisterRequest(email="wait@example.com", password="Str0ngpass", name="W"))
-    with pytest.raises(Forbidden) as refused:
-        service.login(LoginRequest(email="wait@example.com", password="Str0ngpass"))
-    assert refused.value.code == "USER_NOT_CONFIRMED"
+    monkeypatch.setattr("chalicelib.users.auth.settings",
+                        lambda: settings().model_copy(update={"auto_confirm_users": False}))
+
+
+def test_login_answers_an_unconfirmed_account_exactly_as_a_wrong_password(client, confirming):
+    assert register(client, email="wait@example.com").status_code == 201
+    unconfirmed = login(client, "wait@example.com")  # the right password, the email not confirmed yet
+    unknown = login(client, "nobody@example.com", "Wrong1password")
+    assert unconfirmed.status_code == unknown.status_code == 401
+    assert json_of(unconfirmed)["error"] == json_of(unknown)["error"]
+
+
+def test_an_expired_unconfirmed_sign_up_gives_way_to_a_new_registration_with_its_own_password(client, aws, confirming):
+    from datetime import timedelta
+
+    from chalicelib.core.ids import now, set_clock
+    from chalicelib.users.repository import UserRepository
+
+    squatter = json_of(register(client, email="mine@example.com", password="Squat1pass", name="Squatter"))["userId"]
+    # While its code runs, the sign-up keeps the email: a second registration is answered alike, changing nothing.
+    within = json_of(register(client, email="mine@example.com", password="Owner1pass", name="Owner"))["userId"]
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    assert idp.admin_get_user(UserPoolId=aws["user_pool_id"], Username="mine@example.com")["Username"] != within
+    later = now() + timedelta(hours=25)
+    set_clock(lambda: later)
+    try:
+        owner = json_of(register(client, email="mine@example.com", password="Owner1pass", name="Owner"))["userId"]
+    finally:
+        set_clock(None)
+    assert owner not in (squatter, within)
+    assert UserRepository().get_profile(squatter) is None  # the squatter's profile (their name) went with it
+    assert UserRepository().get_profile(owner).name == "Owner"
+    idp.admin_confirm_sign_up(UserPoolId=aws["user_pool_id"], Username="mine@example.com")  # the emailed code
+    assert login(client, "mine@example.com", "Owner1pass").status_code == 200
+    assert login(client, "mine@example.com", "Squat1pass").status_code == 401
 
 
 def test_confirm_with_a_wrong_code_is_400(client):
@@ -119,12 +154,12 @@ def test_cognito_errors_are_never_500(client):
 
     for code, status in [("LimitExceededException", 429), ("CodeMismatchException", 400),
                          ("ExpiredCodeException", 400), ("InvalidPasswordException", 422),
-                         ("UsernameExistsException", 409), ("InternalErrorException", 503)]:
+                         ("InternalErrorException", 503)]:
         class Failing:
             def __init__(self, code):
                 self.code = code
 
-            def sign_up(self, email, password, name):
+            def sign_up(self, email, password):
                 raise ProviderError("cognito-idp", self.code)
 
         with replaced(identity_provider=Failing(code)):
