@@ -339,6 +339,14 @@ def test_the_user_pool_verifies_new_emails_offers_totp_and_threat_protection_is_
     assert audited["UserPoolAddOns"] == {"AdvancedSecurityMode": "AUDIT"} and audited["UserPoolTier"] == "PLUS"
 
 
+def test_the_app_client_anyone_may_call_directly_writes_no_attribute_but_the_verified_email(deployed):
+    client = deployed.resources["UserPoolClient"]["Properties"]
+    assert client["WriteAttributes"] == ["email"]  # no name (or anything else) reaches the pool unchecked
+    assert client["PreventUserExistenceErrors"] == "ENABLED" and client["GenerateSecret"] is False
+    assert deployed.resources["UserPool"]["Properties"]["UserAttributeUpdateSettings"] == {
+        "AttributesRequireVerificationBeforeUpdate": ["email"]}
+
+
 def test_only_the_functions_that_page_may_read_the_cursor_key(deployed):
     secret = deployed.stack.refs["CursorKey"]
     assert deployed.resources["CursorKey"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
