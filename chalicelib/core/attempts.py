@@ -63,10 +63,18 @@ class Attempts:
         self.keys = keys
         self._seen: dict[str, dict[str, Any]] = {}
 
-    def check(self, message: str = "Too many failed attempts; try again later.") -> None:
-        """Raise TooManyAttempts (429, Retry-After) while any key must wait; remember what was read."""
-        found = batch_get([(_pk(k), _SK) for k in self.keys])
-        self._seen = {pk: item for (pk, _), item in found.items()}
+    def wanted(self) -> list[tuple[str, str]]:
+        """The counters' keys, for a caller that reads them with its own items (one BatchGetItem)."""
+        return [(_pk(k), _SK) for k in self.keys]
+
+    def check(self, found: dict[tuple[str, str], dict[str, Any]] | None = None,
+              message: str = "Too many failed attempts; try again later.") -> None:
+        """Raise TooManyAttempts (429, Retry-After) while any key must wait; remember what was read. `found`:
+        the counters as the caller read them (`wanted()`), else they are read here."""
+        wanted = self.wanted()
+        if found is None:
+            found = batch_get(wanted)
+        self._seen = {pair[0]: found[pair] for pair in wanted if pair in found}
         moment = now().timestamp()
         wait = max((limit.wait(int(item.get("failures", 0)), int(item.get("last_failure", 0)) / 1000, moment)
                     for limit, item in ((k[0], self._seen.get(_pk(k))) for k in self.keys) if item), default=0)

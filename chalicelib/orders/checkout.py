@@ -68,7 +68,7 @@ class CheckoutService:
             # An empty basket is also what a retry of a successful checkout finds.
             return self._replay(checkout_id, request_hash) or self._empty_basket()
         # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
-        products, promotion = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
+        products, promotion, _ = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
         # A basket holds one currency (set when its first line went in); every line must still be in it.
         currency = basket.currency or next((p.currency for p in products.values()), None)
         lines = self._lines(basket.lines, products, currency)
