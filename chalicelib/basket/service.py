@@ -14,6 +14,8 @@ from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
 from chalicelib.promotions.models import PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository
+from chalicelib.users import account_status
+from chalicelib.users.repository import AccountInactive
 
 _ATTEMPTS = 3
 
@@ -151,11 +153,17 @@ class BasketService:
         self.baskets.delete(user_id)
 
     def clear(self, user_id: str) -> None:
-        self.baskets.delete(user_id)
+        try:
+            self.baskets.empty(user_id)
+        except AccountInactive:
+            raise account_status.inactive(user_id) from None
 
     def _save(self, basket: StoredBasket) -> None:
         expires = now() + timedelta(days=settings().basket_ttl_days)
-        self.baskets.save(basket, iso(), int(expires.timestamp()), iso(expires))
+        try:
+            self.baskets.save(basket, iso(), int(expires.timestamp()), iso(expires))
+        except AccountInactive:
+            raise account_status.inactive(basket.user_id) from None
 
     @staticmethod
     def _check_can_add(product_id: str, product: Product | None, quantity: int) -> None:

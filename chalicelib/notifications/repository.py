@@ -75,15 +75,21 @@ class NotificationRepository:
         return page
 
     def mark_read(self, user_id: str, notification_id: str, read_at: str) -> Notification | None:
+        """Mark the user's notification read (None if there is no such notification of theirs), while their
+        account is active (AccountInactive otherwise)."""
+        from chalicelib.users.repository import AccountInactive, UserRepository
+
+        where = key(*keys.notification_key(user_id, notification_id))
         try:
-            result = ddb().update_item(
-                TableName=table_name(), Key=key(*keys.notification_key(user_id, notification_id)),
-                **Update().set_if_absent("read_at", read_at).request("attribute_exists(PK)"), ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if condition_failed(exc):
-                return None
-            raise
-        return _notification(from_item(result["Attributes"]))
+            transact_write([{"Update": {"TableName": table_name(), "Key": where,
+                                        **Update().set_if_absent("read_at", read_at).request("attribute_exists(PK)")}},
+                            UserRepository.active(user_id)])
+        except TransactionRejected as rejected:
+            if rejected.failed(1):
+                raise AccountInactive(user_id) from None
+            return None
+        found = ddb().get_item(TableName=table_name(), Key=where).get("Item")
+        return _notification(from_item(found)) if found else None
 
     def delete_all_of(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
         """Delete a user's notifications, each while `has_time()`; True once none is left."""

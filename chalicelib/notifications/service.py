@@ -25,8 +25,9 @@ from chalicelib.core.settings import settings
 from chalicelib.notifications.models import Notification
 from chalicelib.notifications.repository import EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED, NotificationRepository
 from chalicelib.orders.events import OrderCreated, OrderStatusChanged
+from chalicelib.users import account_status
 from chalicelib.users.events import MfaChanged, SignUpRepeated
-from chalicelib.users.repository import UserRepository
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 _STATUS_WORDS = {
     "PAID": ("Payment received", "We received your payment for order {order}. We are preparing it."),
@@ -146,7 +147,10 @@ class NotificationService:
         return self.notifications.feed(user_id, query.limit, query.cursor)
 
     def mark_read(self, user_id: str, notification_id: str) -> Notification:
-        found = self.notifications.mark_read(user_id, notification_id, iso())
+        try:
+            found = self.notifications.mark_read(user_id, notification_id, iso())
+        except AccountInactive:
+            raise account_status.inactive(user_id) from None
         if found is None:  # unknown, or someone else's
             raise NotFound(f"Notification {notification_id} was not found.")
         return found

@@ -33,7 +33,8 @@ from chalicelib.orders.repository import (
 )
 from chalicelib.promotions.models import ALREADY_USED, NOT_FOUND, PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository
-from chalicelib.users.repository import UserRepository
+from chalicelib.users import account_status
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 
 def _line_problem(product_id: str, issue: str, message: str) -> dict:
@@ -100,7 +101,7 @@ class CheckoutService:
                                   lines=[CheckoutLine(line.product_id, line.quantity, line.unit_price, currency)
                                          for line in lines],
                                   basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version),
-                                  allowance=allowance,
+                                  allowance=allowance, buyer_active=self.users.active(who.user_id),
                                   redemption=self._redemption(promotion, who, order_id, created_at, once))
         except CheckoutExists:
             replay = self._replay(checkout_id, request_hash)
@@ -116,6 +117,8 @@ class CheckoutService:
         except BasketChanged:
             raise Conflict("The basket changed during checkout; review it and try again.",
                            code="BASKET_CHANGED") from None
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
         except TransactionContended:
             # Other checkouts kept colliding on the same products: nothing was reserved.
             metrics.count("CheckoutConflicts")

@@ -42,6 +42,7 @@ from chalicelib.orders.models import (
     OrderRefund,
     RedemptionHeld,
 )
+from chalicelib.users.repository import AccountInactive
 
 
 @dataclass
@@ -249,16 +250,17 @@ class CheckoutRepository:
         return True
 
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
-               basket_clear: dict[str, Any], allowance: Allowance,
+               basket_clear: dict[str, Any], allowance: Allowance, buyer_active: dict[str, Any],
                redemption: list[dict[str, Any]] | None = None) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
         checkout (with its CheckoutRequested event in the outbox), empty the basket, count the
-        order against its buyer's unpaid allowance and take the `redemption` items of its promotion
-        code (the count on the promotion; the buyer's marker of a once-per-customer code).
+        order against its buyer's unpaid allowance, take the `redemption` items of its promotion
+        code (the count on the promotion; the buyer's marker of a once-per-customer code), and check
+        `buyer_active` (the buyer's account is active: a suspended or erased one buys nothing).
 
         Raises CheckoutExists, AllowanceExceeded, LinesRejected (every refused line, with why),
-        BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was), or
-        TransactionContended when concurrent transactions kept colliding with it.
+        BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was),
+        AccountInactive, or TransactionContended when concurrent transactions kept colliding with it.
         """
         items = [self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price, line.currency)
                  for line in lines]
@@ -272,12 +274,15 @@ class CheckoutRepository:
         items += redemption or []
         pointer = len(items)
         items.append(_checkout_pointer(checkout["order_id"], checkout["checkout_id"]))
-        # At most MAX_LINES (50) lines + 6 items: within TransactWriteItems' 100.
+        items.append(buyer_active)
+        # At most MAX_LINES (50) lines + 7 items: within TransactWriteItems' 100.
         try:
             transact_write(items)
         except TransactionRejected as rejected:
             if rejected.failed(len(lines)) or rejected.failed(pointer):
                 raise CheckoutExists(checkout["checkout_id"]) from None
+            if rejected.failed(-1):
+                raise AccountInactive(checkout["user_id"]) from None
             for position in range(len(redemption or [])):
                 if rejected.failed(first_redemption + position):
                     raise RedemptionRefused(position, rejected.old(first_redemption + position)) from None

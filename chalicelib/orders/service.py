@@ -31,6 +31,7 @@ from chalicelib.orders.models import (
     can_move,
 )
 from chalicelib.orders.repository import CheckoutRepository, CompanionRejected, OrderChanged, OrderRepository
+from chalicelib.users import account_status
 from chalicelib.users.repository import UserRepository
 
 _EXPORT_LIMIT = 1000
@@ -156,7 +157,11 @@ class OrderService:
             raise _not_found(order_id)
         if order.status not in CUSTOMER_CANCELLABLE:
             raise Conflict(f"An order that is {order.status} can no longer be cancelled.", code="ILLEGAL_TRANSITION")
-        return self.move(order, "CANCELLED", actor=who.user_id, reason="cancelled by customer")
+        try:  # written only while the customer's account is active
+            return self.move(order, "CANCELLED", actor=who.user_id, reason="cancelled by customer",
+                             companions=[self.users.active(who.user_id)])
+        except CompanionRejected:
+            raise account_status.inactive(who.user_id) from None
 
     def set_status(self, staff: Caller, order_id: str, change: StatusChange) -> Order:
         order = self.orders.get(order_id)
@@ -167,7 +172,7 @@ class OrderService:
         return self.move(order, change.status, actor=staff.user_id, reason=change.reason, retry=False)
 
     def move(self, order: Order, target: str, *, actor: str, reason: str | None = None,
-             retry: bool = True) -> Order:
+             retry: bool = True, companions: list[dict] | None = None) -> Order:
         """Apply one state-machine step; 409 if it is not legal from where the order is now.
 
         With `retry`, a change that lost a race is judged again from the order's new state (a
@@ -180,7 +185,7 @@ class OrderService:
                                details=[{"field": "status", "issue": "illegal_transition",
                                          "message": f"{order.status} -> {target}"}])
             try:
-                return self._step(order, target, actor=actor, reason=reason)
+                return self._step(order, target, actor=actor, reason=reason, companions=companions)
             except OrderChanged as changed:
                 if changed.current is None:
                     raise _not_found(order.id) from None
@@ -205,11 +210,12 @@ class OrderService:
             return False
         return True
 
-    def _step(self, order: Order, target: str, *, actor: str, reason: str | None) -> Order:
+    def _step(self, order: Order, target: str, *, actor: str, reason: str | None,
+              companions: list[dict] | None = None) -> Order:
         held, refund_due = order.settle(target)
         events = self._transition_events(order, target, actor, reason, refund_due)
         moved = self.orders.change(order, status=target, updated_at=iso(), events=events, captured_amount=held,
-                                   refund_due=refund_due, reason=reason)
+                                   refund_due=refund_due, reason=reason, companions=companions)
         self._count_money_owed(order, moved)
         announce(events)
         return moved

@@ -19,6 +19,7 @@ from chalicelib.core.dynamo import (
 from chalicelib.orders.repository import OrderNotAsRead, order_from_item
 from chalicelib.returns.keys import RETURN_SK, order_returns_partition, return_pk, status_partition
 from chalicelib.returns.models import Return
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 
 class ReturnDecided(Exception):
@@ -69,12 +70,15 @@ class ReturnRepository:
                            **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
 
     def record(self, ret: Return, user_id: str, reservation: dict[str, Any]) -> None:
-        """Write a new return with its order's `reservation` of the units. Raises OrderNotAsRead."""
+        """Write a new return with its order's `reservation` of the units, while the customer's account is
+        active. Raises OrderNotAsRead or AccountInactive."""
         try:
-            transact_write([reservation, self.put_item(ret, user_id)])
+            transact_write([reservation, self.put_item(ret, user_id), UserRepository.active(user_id)])
         except TransactionRejected as rejected:
             if rejected.failed(0):
                 raise _order_not_as_read(rejected) from None
+            if rejected.failed(2):
+                raise AccountInactive(user_id) from None
             raise
 
     def receive(self, reservation: dict[str, Any], decided: dict[str, Any], restock: list[dict[str, Any]]) -> None:

@@ -20,6 +20,8 @@ from chalicelib.payments.refunds import RefundService, order_keeps_changing, ref
 from chalicelib.payments.repository import RefundExists
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
 from chalicelib.returns.repository import ReturnDecided, ReturnRepository
+from chalicelib.users import account_status
+from chalicelib.users.repository import AccountInactive
 
 _ATTEMPTS = 5
 
@@ -57,6 +59,8 @@ class ReturnService:
                 self.returns.record(ret, who.user_id, self.orders.return_reservation(order, lines, window_opened))
             except TransactionContended:
                 raise order_keeps_changing() from None
+            except AccountInactive:
+                raise account_status.inactive(who.user_id) from None
             metrics.count("ReturnsRequested")
             return ret
 

@@ -293,8 +293,7 @@ class AuthService:
         try:
             self.users.keep_events(events, of_active=who.user_id)
         except AccountInactive:
-            account_status.forget(who.user_id)
-            raise Unauthorized("This account is not active.", code="ACCOUNT_INACTIVE") from None
+            raise account_status.inactive(who.user_id) from None
         announce(events)
 
     @staticmethod

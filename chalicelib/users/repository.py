@@ -247,17 +247,22 @@ class UserRepository:
             transact_write([
                 {"Update": {
                     "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                    # The counter on the profile makes the bound hold under concurrent requests.
-                    **profile.request("attribute_exists(PK) AND "
+                    # The counter on the profile makes the bound hold under concurrent requests; only an
+                    # active account adds to its book.
+                    **profile.request("attribute_exists(PK) AND #status = :active AND "
                                       "(attribute_not_exists(#address_count) OR #address_count < :max)",
-                                      values={":max": MAX_ADDRESSES}),
+                                      names={"#status": "status"}, values={":max": MAX_ADDRESSES, ":active": "ACTIVE"}),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
                 {"Put": {"TableName": table_name(), "Item": to_item(item),
                          "ConditionExpression": "attribute_not_exists(PK)"}},
             ])
         except TransactionRejected as rejected:
             if rejected.failed(0):
-                raise (AddressBookFull(user_id) if rejected.old(0) else ProfileMissing(user_id)) from None
+                as_was = rejected.old(0)
+                if not as_was:
+                    raise ProfileMissing(user_id) from None
+                raise (AddressBookFull(user_id) if as_was.get("status") == "ACTIVE" else AccountInactive(user_id)) \
+                    from None
             raise AddressConflict() from None
         except TransactionContended:
             raise AddressConflict() from None
@@ -277,13 +282,16 @@ class UserRepository:
             items.append({"Update": {
                 "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
                 **Update().set_all({"default_address_id": address_id, "updated_at": now})
-                .request("attribute_exists(PK)")}})
+                .request("attribute_exists(PK) AND #status = :active", names={"#status": "status"},
+                         values={":active": "ACTIVE"})}})
+        else:
+            items.append(self.active(user_id))
         try:
             transact_write(items)
         except TransactionRejected as rejected:
             if rejected.failed(0):
                 raise AddressMissing(address_id) from None
-            raise ProfileMissing(user_id) from None
+            raise AccountInactive(user_id) from None
         except TransactionContended:
             raise AddressConflict() from None
 
@@ -295,15 +303,17 @@ class UserRepository:
             profile.set("default_address_id", successor)
         elif was_default:
             profile.remove("default_address_id")
-        # The default is still what was read: the one deleted, or another.
+        # The default is still what was read: the one deleted, or another; and the account is active.
         condition = ("#default_address_id = :gone" if was_default
-                     else "attribute_not_exists(#default_address_id) OR #default_address_id <> :gone")
+                     else "(attribute_not_exists(#default_address_id) OR #default_address_id <> :gone)")
         items: list[dict[str, Any]] = [
             {"Delete": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(address_id)),
                         "ConditionExpression": "attribute_exists(PK)"}},
             {"Update": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                        **profile.request(condition, names={"#default_address_id": "default_address_id"},
-                                          values={":gone": address_id})}},
+                        **profile.request(f"{condition} AND #status = :active",
+                                          names={"#default_address_id": "default_address_id", "#status": "status"},
+                                          values={":gone": address_id, ":active": "ACTIVE"}),
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
         ]
         if successor:
             items.append({"ConditionCheck": {
@@ -314,6 +324,8 @@ class UserRepository:
         except TransactionRejected as rejected:
             if rejected.failed(0):
                 raise AddressMissing(address_id) from None
+            if rejected.failed(1) and (rejected.old(1) or {}).get("status") != "ACTIVE":
+                raise AccountInactive(user_id) from None
             raise AddressConflict() from None  # the default moved, or the successor went
         except TransactionContended:
             raise AddressConflict() from None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound, Unauthorized
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import envelope
 from chalicelib.core.gateways import ProviderError, identity_provider
 from chalicelib.core.ids import iso, new_id
@@ -40,7 +40,6 @@ from chalicelib.users.repository import (
     UserRepository,
 )
 
-_INACTIVE = "This account is not active."
 # Reads and writes of one change (a status, an address deletion) before giving up to a faster concurrent one.
 _ATTEMPTS = 3
 
@@ -64,7 +63,7 @@ class UserService:
         one may repeat its erasure, where the route allows it)."""
         refused = ("SUSPENDED",) if allows_erased else ("SUSPENDED", "ERASED")
         if account_status.status_of(who.user_id, self.users.status_of) in refused:
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE")
+            raise account_status.refusal()
 
     # --- profile ---------------------------------------------------------------------
 
@@ -91,7 +90,7 @@ class UserService:
         try:
             updated = self.users.update_profile(who.user_id, changes, iso(), allowed_statuses=("ACTIVE",))
         except ProfileMissing:
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+            raise account_status.inactive(who.user_id) from None
         return project(ProfileOut, updated)
 
     # --- addresses -------------------------------------------------------------------
@@ -115,8 +114,8 @@ class UserService:
         except AddressBookFull:
             raise Conflict(f"An address book holds at most {MAX_ADDRESSES} addresses.",
                            code="ADDRESS_LIMIT") from None
-        except ProfileMissing:
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+        except (ProfileMissing, AccountInactive):
+            raise account_status.inactive(who.user_id) from None
         except AddressConflict:
             raise _busy_address_book() from None
         return self.address(who, address_id)
@@ -127,8 +126,8 @@ class UserService:
             self.users.replace_address(who.user_id, address_id, new, new.is_default, iso())
         except AddressMissing:
             raise _address_not_found(address_id) from None
-        except ProfileMissing:
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
         except AddressConflict:
             raise _busy_address_book() from None
         return self.address(who, address_id)
@@ -146,8 +145,11 @@ class UserService:
                 raise _address_not_found(address_id) from None
 
         # AddressConflict: the book changed under us, look again.
-        read_then_write(lambda: self.addresses(who), delete, lost=AddressConflict, attempts=_ATTEMPTS,
-                        gave_up=_busy_address_book)
+        try:
+            read_then_write(lambda: self.addresses(who), delete, lost=AddressConflict, attempts=_ATTEMPTS,
+                            gave_up=_busy_address_book)
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
 
     # --- export and erasure ----------------------------------------------------------
 
@@ -170,8 +172,7 @@ class UserService:
         try:
             erased = self.users.erase_profile(who.user_id, iso(), events)
         except AccountInactive:
-            account_status.forget(who.user_id)
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+            raise account_status.inactive(who.user_id) from None
         account_status.forget(who.user_id)  # refused at once here; elsewhere within the cache's bound
         if erased:  # announced once, by the erasure that did it
             announce(events)
