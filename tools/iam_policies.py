@@ -112,16 +112,19 @@ def policies(stage: str) -> dict[str, dict]:
             _consumer("OrdersQueue"),
         ],
         "record_audit": [
-            _statement("Table", ["dynamodb:PutItem"], TABLE),
+            # A record per event (PutItem); one naming a customer only while they are not erased (ConditionCheckItem).
+            _statement("Table", ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"], TABLE),
             _consumer("AuditQueue"),
         ],
         "erase_users": [
-            # The tombstone read and finished (GetItem, UpdateItem), the address book (Query on the table) and
-            # notifications deleted, orders and checkouts anonymised (UpdateItem), the basket deleted.
-            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                       TABLE),
-            # A user's orders and notifications are listed through GSI1 only.
-            _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1")),
+            # The tombstone read and finished (GetItem, UpdateItem), the user's partition (Query on the table) emptied
+            # but for it, checkouts, orders, returns and refunds (Query of the order's partition) rid of the person
+            # (GetItem, UpdateItem), audit records rewritten without them (PutItem).
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                                 "dynamodb:PutItem"], TABLE),
+            # A user's checkouts, orders, notifications and an order's returns are listed through GSI1; the audit
+            # records of a user, an order or a checkout through GSI2.
+            _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1", "GSI2")),
             _statement("Users", ["cognito-idp:AdminDeleteUser"], POOL),
             # An erasure that runs out of time sends its event to this queue again, to continue.
             _statement("ContinueErasure", ["sqs:GetQueueUrl", "sqs:SendMessage"], _attr("ErasuresQueue")),

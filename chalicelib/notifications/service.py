@@ -27,6 +27,7 @@ from chalicelib.notifications.repository import EMAIL_PENDING, EMAIL_SENT, EMAIL
 from chalicelib.orders.events import OrderCreated, OrderStatusChanged
 from chalicelib.users import account_status
 from chalicelib.users.events import MfaChanged, SignUpRepeated
+from chalicelib.users.personal_data import ERASED
 from chalicelib.users.repository import AccountInactive, UserRepository
 
 _STATUS_WORDS = {
@@ -90,6 +91,8 @@ class NotificationService:
 
     def _notifications_for(self, event: Envelope, data: EventData) -> list[Notification]:
         moment = event.occurredAt
+        if getattr(data, "user_id", None) == ERASED:  # an anonymised order: nobody to tell
+            return []
         if isinstance(data, OrderCreated):
             return [Notification(id=event.id, user_id=data.user_id, kind="ORDER_CREATED", title="Order received",
                                  body=f"We received order {_short(data.order_id)}; it awaits payment.",

@@ -31,7 +31,7 @@ from chalicelib.orders.models import (
     can_move,
 )
 from chalicelib.orders.repository import CheckoutRepository, CompanionRejected, OrderChanged, OrderRepository
-from chalicelib.users import account_status
+from chalicelib.users import account_status, personal_data
 from chalicelib.users.repository import UserRepository
 
 _EXPORT_LIMIT = 1000
@@ -130,8 +130,10 @@ class OrderService:
                 raise
         country = order.shipping_address.country if order.shipping_address else ""
         anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None})
-        # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held).
-        return self.orders.create(anonymous.holding_allowance(False), companions=[address_removal],
+        # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held), and the
+        # checkout record keeps nothing of the buyer either.
+        return self.orders.create(anonymous.holding_allowance(False),
+                                  companions=[self.checkouts.buyer_removal(order.checkout_id)],
                                   extra={"shipping_country": country})
 
     # --- reads -----------------------------------------------------------------------
@@ -307,14 +309,22 @@ class OrderService:
         return orders
 
     def anonymise_for(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
-        """Erasure: every order of the user kept for the books without the person, and the address taken
-        off its checkout record too, each while `has_time()`; True once none is left. An
-        anonymised order leaves the user's index, so a later run starts from what is left."""
+        """Erasure: every checkout and order of the user kept for the books without the person, each while
+        `has_time()`; True once none is left. What other domains hold about the person in each (returns,
+        refunds, audit records) goes first: a checkout or an order leaves the user's index last, so a later
+        run starts from what is left and misses nothing."""
+        for record in self.checkouts.of_user(user_id):  # its order made or not (still queued at the erasure)
+            if not has_time():
+                return False
+            personal_data.forget_about("CHECKOUT", record["checkout_id"], user_id)
+            self.checkouts.forget_buyer(record["checkout_id"], user_id)
         for order in self.orders.every_order_of(user_id):
             if not has_time():
                 return False
+            personal_data.forget_about("ORDER", order.id, user_id)
+            personal_data.forget_about("CHECKOUT", order.checkout_id, user_id)
+            self.checkouts.forget_buyer(order.checkout_id, user_id)  # one from before checkouts were listed
             self.orders.anonymise(order, iso())
-            self.checkouts.forget_address(order.checkout_id)
         self.orders.forget_allowance(user_id)
         return True
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.core.dynamo import (
     Page,
     TransactionRejected,
     Update,
+    condition_failed,
     ddb,
+    every_item,
     from_item,
     key,
     model_from_item,
@@ -19,6 +23,7 @@ from chalicelib.core.dynamo import (
 from chalicelib.orders.repository import OrderNotAsRead, order_from_item
 from chalicelib.returns.keys import RETURN_SK, order_returns_partition, return_pk, status_partition
 from chalicelib.returns.models import Return
+from chalicelib.users.personal_data import ERASED
 from chalicelib.users.repository import AccountInactive, UserRepository
 
 
@@ -101,6 +106,20 @@ class ReturnRepository:
             if rejected.failed(0):
                 raise ReturnDecided() from None
             raise
+
+    def forget_customer(self, order_id: str, user_id: str) -> None:
+        """Erasure: the order's returns keep their lines, status and staff's decision; not the link to the
+        customer, nor the reason they wrote (their own words, which may name them)."""
+        for item in every_item(order_returns_partition(order_id), index="GSI1"):
+            if item.get("user_id") != user_id:
+                continue
+            try:
+                ddb().update_item(TableName=table_name(), Key=key(item["PK"], item["SK"]),
+                                  **Update().set("user_id", ERASED).remove("reason").request(
+                                      "user_id = :customer", values={":customer": user_id}))
+            except ClientError as exc:
+                if not condition_failed(exc):  # a repeat: forgotten already
+                    raise
 
     def of_order(self, order_id: str, limit: int, cursor: str | None) -> Page:
         page = query_page(order_returns_partition(order_id), index="GSI1", limit=limit, cursor=cursor)

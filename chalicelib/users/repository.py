@@ -1,6 +1,7 @@
 """Profiles and address books in DynamoDB: one partition per user."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,7 @@ from chalicelib.core.dynamo import (
     Update,
     condition_failed,
     ddb,
+    every_item,
     from_item,
     key,
     model_from_item,
@@ -214,12 +216,17 @@ class UserRepository:
             raise
         return True
 
-    def delete_addresses(self, user_id: str) -> int:
-        """Delete the whole address book (erasure: the profile is a tombstone already). How many went."""
-        items = self._address_items(user_id)
-        for item in items:
+    def delete_all_but_the_tombstone(self, user_id: str, has_time: Callable[[], bool]) -> bool:
+        """Erasure: every item of the user's partition but the tombstone (the address book, and whatever any
+        domain keeps there: basket, notifications, promotion markers, ...), each while `has_time()`; True
+        once only the tombstone is left."""
+        for item in every_item(keys.user_pk(user_id)):
+            if item["SK"] == keys.PROFILE_SK:
+                continue
+            if not has_time():
+                return False
             ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
-        return len(items)
+        return True
 
     # --- addresses -------------------------------------------------------------------
 

@@ -178,8 +178,9 @@ class UserService:
             announce(events)
 
     def complete_erasure(self, user_id: str, has_time: personal_data.HasTime) -> bool:
-        """Everything else of an erased user: the login deleted from the pool (email and name with it),
-        the address book, then every domain's eraser (orders anonymised, notifications, basket, ...).
+        """Everything else of an erased user: the login deleted from the pool (email and name with it), every
+        domain's eraser (checkouts and orders with what hangs off them anonymised, notifications, basket, audit
+        records), then whatever is left in their partition but the tombstone (the address book among it).
 
         Each step is idempotent and resumes from what is left, so a redelivery or a continuation is
         safe. True once nothing is left (noted on the tombstone, so a later redelivery writes nothing);
@@ -189,8 +190,9 @@ class UserService:
         if not erased or finished:
             return True  # never erased (nothing to do), or done before: a redelivery changes nothing
         self._for_login(identity_provider().delete, user_id)
-        self.users.delete_addresses(user_id)
         if not personal_data.erase_everywhere(user_id, has_time):
+            return False
+        if not self.users.delete_all_but_the_tombstone(user_id, has_time):
             return False
         if self.users.finish_erasure(user_id, iso()):
             get_logger("users").info("erasure finished", extra={"userId": user_id})

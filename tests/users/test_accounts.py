@@ -278,7 +278,8 @@ def test_a_suspended_account_cannot_erase_itself_and_staff_can_still_reactivate_
     refused = client.http.delete("/me", headers=headers)
     assert refused.status_code == 401 and json_of(refused)["error"]["code"] == "ACCOUNT_INACTIVE"
     assert bus.of_type("UserErased") == []
-    back = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN}, body=json.dumps({"status": "ACTIVE"}))
+    back = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
+                             body=json.dumps({"status": "ACTIVE"}))
     assert back.status_code == 200 and json_of(back)["status"] == "ACTIVE"
     assert json_of(client.http.get("/me", headers=headers))["email"] == "fraud@example.com"
 
