@@ -18,7 +18,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import batch_get, condition_failed, ddb, key, table_name, to_attr, to_item
+from chalicelib.core.dynamo import (
+    batch_get,
+    condition_failed,
+    conditional_update,
+    ddb,
+    key,
+    table_name,
+    to_attr,
+    to_item,
+)
 from chalicelib.core.errors import TooManyRequests
 from chalicelib.core.ids import now
 
@@ -105,18 +114,12 @@ def _count(counted: Key, moment: int) -> None:
 
 def _add_to_recent(pk: str, moment: int, quiet: int) -> bool:
     """Count on a counter whose last failure is recent; False when there is none (or it is quiet)."""
-    try:
-        ddb().update_item(TableName=table_name(), Key=key(pk, _SK),
-                          UpdateExpression="ADD failures :one SET last_failure = :now, expiresAt = :expires",
-                          ConditionExpression="last_failure > :quiet",
-                          ExpressionAttributeValues={":one": to_attr(1), ":now": to_attr(moment),
-                                                     ":quiet": to_attr(quiet),
-                                                     ":expires": to_attr(moment // 1000 + _KEEP_SECONDS)})
-    except ClientError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    counted, _ = conditional_update(
+        Key=key(pk, _SK), UpdateExpression="ADD failures :one SET last_failure = :now, expiresAt = :expires",
+        ConditionExpression="last_failure > :quiet",
+        ExpressionAttributeValues={":one": to_attr(1), ":now": to_attr(moment), ":quiet": to_attr(quiet),
+                                   ":expires": to_attr(moment // 1000 + _KEEP_SECONDS)})
+    return counted
 
 
 def _start(pk: str, moment: int, quiet: int) -> bool:
