@@ -343,8 +343,8 @@ def web_acl() -> dict:
     return {
         "WebAcl": {"Type": "AWS::WAFv2::WebACL", "Condition": "HasWaf", "Properties": {
             "Name": sub("shop-${Stage}"), "Scope": "REGIONAL", "DefaultAction": {"Allow": {}},
-            "Description": "Rate limits per client address (sign-in routes, all requests), AWS common and "
-                           "known-bad-inputs rules",
+            "Description": "Rate limits per client address on sign-in routes and on all requests, AWS common "
+                           "and known-bad-inputs rules",
             "CustomResponseBodies": {"too-many-requests": {"ContentType": "APPLICATION_JSON", "Content": too_many}},
             # SizeRestrictions_BODY blocks bodies over 8 KB with a plain 403; counted, the app's 64 KB limit
             # answers them (413 PAYLOAD_TOO_LARGE, or the request when it is within the limit).
