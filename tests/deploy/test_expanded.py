@@ -416,16 +416,19 @@ def test_package_fails_on_any_structural_finding_and_names_it(packaged, tmp_path
     assert capsys.readouterr().out.splitlines()[-1] == f"structural checks: {len(CHECKS)} passed"
 
 
-def test_only_the_erasure_function_deletes_logins_and_only_from_the_stacks_pool(deployed):
+def test_only_the_erasure_and_the_registration_delete_logins_and_only_from_the_stacks_pool(deployed):
+    """The erasure deletes an erased person's login; the API an unconfirmed sign-up a newer registration replaces."""
     from local.iam import Decision, evaluate
 
     pool, foreign = deployed.arn("UserPool"), f"arn:aws:cognito-idp:{REGION}:123456789012:userpool/{REGION}_other"
     deleters = {function for function in deployed.of_type("AWS::Lambda::Function")
                 if evaluate(deployed.role_policies(deployed.function_role(function)), "cognito-idp:AdminDeleteUser",
                             pool) is Decision.ALLOWED}
-    assert deleters == {"EraseUsers"}
+    assert deleters == {"EraseUsers", "APIHandler"}
+    for function in deleters:
+        role = deployed.role_policies(deployed.function_role(function))
+        assert evaluate(role, "cognito-idp:AdminDeleteUser", foreign) is not Decision.ALLOWED
     eraser = deployed.role_policies(deployed.function_role("EraseUsers"))
-    assert evaluate(eraser, "cognito-idp:AdminDeleteUser", foreign) is not Decision.ALLOWED
     # It continues an erasure on its own queue, and may send nowhere else.
     assert evaluate(eraser, "sqs:SendMessage", deployed.arn("ErasuresQueue")) is Decision.ALLOWED
     assert evaluate(eraser, "sqs:SendMessage", deployed.arn("OrdersQueue")) is not Decision.ALLOWED
