@@ -255,6 +255,12 @@ class CheckoutRepository:
         """Every checkout of a customer not yet rid of them (GSI1), a page at a time (erasure)."""
         return every_item(keys.user_checkouts_partition(user_id), index="GSI1")
 
+    def names(self, checkout_id: str, user_id: str) -> bool:
+        """Does the checkout record still name `user_id` as its buyer?"""
+        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
+                              ProjectionExpression="user_id").get("Item")
+        return bool(item) and from_item(item).get("user_id") == user_id
+
     def forget_buyer(self, checkout_id: str, user_id: str) -> bool:
         """Leave nothing of `user_id` on the checkout record (erasure): its address, the link to them, the
         hash of their request, its listing under them, and their id in an event it still keeps. Conditioned

@@ -322,8 +322,9 @@ class OrderService:
             if not has_time():
                 return False
             personal_data.forget_about("ORDER", order.id, user_id)
-            personal_data.forget_about("CHECKOUT", order.checkout_id, user_id)
-            self.checkouts.forget_buyer(order.checkout_id, user_id)  # one from before checkouts were listed
+            if self.checkouts.names(order.checkout_id, user_id):  # made before checkouts were listed under buyers
+                personal_data.forget_about("CHECKOUT", order.checkout_id, user_id)
+                self.checkouts.forget_buyer(order.checkout_id, user_id)
             self.orders.anonymise(order, iso())
         self.orders.forget_allowance(user_id)
         return True
