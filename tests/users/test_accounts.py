@@ -272,6 +272,37 @@ def test_erased_account_cannot_be_reactivated(client):
     assert response.status_code == 409
 
 
+def test_a_registration_racing_the_replacement_of_an_expired_sign_up_keeps_whoever_signed_up_first(
+        client, aws, confirming, monkeypatch):
+    """Between the expired sign-up's deletion and this registration's own sign-up, another registration of
+    the email gets in: it keeps the email, and this one is answered as any registration of a taken email."""
+    from datetime import timedelta
+
+    from chalicelib.core.gateways import CognitoUserPool
+    from chalicelib.core.ids import now, set_clock
+
+    register(client, email="race@example.com", password="Squat1pass")
+    real_delete, raced = CognitoUserPool.delete, []
+
+    def delete_then_someone_signs_up(self, username):
+        real_delete(self, username)
+        if not raced:
+            raced.append(CognitoUserPool().sign_up("race@example.com", "First1pass"))
+
+    monkeypatch.setattr(CognitoUserPool, "delete", delete_then_someone_signs_up)
+    later = now() + timedelta(hours=25)
+    set_clock(lambda: later)
+    try:
+        answered = register(client, email="race@example.com", password="Second1pass")
+    finally:
+        set_clock(None)
+    assert answered.status_code == 201 and json_of(answered)["userId"] != raced[0].user_id
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    idp.admin_confirm_sign_up(UserPoolId=aws["user_pool_id"], Username="race@example.com")
+    assert login(client, "race@example.com", "First1pass").status_code == 200
+    assert login(client, "race@example.com", "Second1pass").status_code == 401
+
+
 def test_a_suspended_account_cannot_erase_itself_and_staff_can_still_reactivate_it(client, bus):
     user_id, headers = _registered(client, "fraud@example.com")
     client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN}, body=json.dumps({"status": "SUSPENDED"}))

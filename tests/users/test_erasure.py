@@ -344,3 +344,32 @@ def test_a_refund_whose_event_is_still_kept_is_rid_of_the_customer_and_its_event
     kept = [item for item in scan_everything() if item["SK"]["S"].startswith("REFUND#")]
     assert len(kept) == 1 and "outbox_event" in kept[0] and not _named(kept[0], user_id)
     assert json.loads(kept[0]["outbox_event"]["S"])["data"]["userId"] == "erased"
+
+
+def test_a_refunds_event_published_between_the_erasures_read_and_write_still_leaves_nothing_of_the_customer(
+        client, aws, bus, shopper, monkeypatch):
+    import chalicelib.payments.repository as payments_repository
+    from chalicelib.core.outbox import mark_published
+    from chalicelib.payments.repository import RefundRepository
+
+    user_id, headers, _ = shopper
+    put_in_basket(client, headers, product(client)["id"], 1)
+    accepted, requested = _checkout(client, headers, bus, {"shippingAddress": INLINE}, "erasure-key-0007")
+    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
+    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=headers).json
+    assert pay(client, order).json["outcome"] == "APPLIED"
+    monkeypatch.setattr("chalicelib.core.outbox.publish", lambda events: (_ for _ in ()).throw(RuntimeError()))
+    assert call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "damaged"},
+                {**ADMIN, "Idempotency-Key": "erasure-refund-2"}).status_code == 201
+    (refund,) = [item for item in scan_everything() if item["SK"]["S"].startswith("REFUND#")]
+    real, competed = payments_repository.rewrite_kept_event, []
+
+    def published_meanwhile(item, *args):
+        if not competed:
+            competed.append(mark_published(refund["PK"]["S"], refund["SK"]["S"]))
+        return real(item, *args)
+
+    monkeypatch.setattr(payments_repository, "rewrite_kept_event", published_meanwhile)
+    RefundRepository().forget_customer(order["id"], user_id)
+    (kept,) = [item for item in scan_everything() if item["SK"]["S"].startswith("REFUND#")]
+    assert competed and "outbox_event" not in kept and not _named(kept, user_id)
