@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from chalicelib.core.attempts import Attempts, Limit
 from chalicelib.core.auth import Caller
+from chalicelib.core.dynamo import TransactionRejected
 from chalicelib.core.errors import (
     BadRequest,
     Conflict,
@@ -154,8 +155,14 @@ class AuthService:
         if existing is None:  # removed in between: the email is free again
             return self._sign_up_once(idp, request)
         if existing.confirmed:
-            events = [envelope(SignUpRepeated(user_id=existing.user_id))]
-            self.users.keep_events(events)
+            # Its holder is told once a day at most, however often the email is registered (no mail bombing).
+            day = now().date().isoformat()
+            events = [envelope(SignUpRepeated(user_id=existing.user_id),
+                               event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"SignUpRepeated:{existing.user_id}:{day}").hex)]
+            try:
+                self.users.keep_events(events)
+            except TransactionRejected:
+                return None  # told today already
             announce(events)
             return None
         if existing.created_at > now() - timedelta(hours=settings().unconfirmed_signup_hours):

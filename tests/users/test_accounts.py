@@ -49,6 +49,8 @@ def test_registration_answers_a_known_email_as_a_new_one_and_tells_its_holder(cl
     held, answered = json_of(first)["userId"], json_of(again)["userId"]
     assert answered != held and uuid.UUID(answered).version == uuid.UUID(held).version == 4
     assert [e.data for e in bus.of_type("SignUpRepeated")] == [{"userId": held}]  # its holder is told
+    assert register(client, email="new@example.com", password="Third9pass").status_code == 201
+    assert len(bus.of_type("SignUpRepeated")) == 1  # once a day at most, however often
     assert login(client, "new@example.com").status_code == 200  # the account keeps its holder's password
     assert login(client, "new@example.com", "Other9pass").status_code == 401
 
