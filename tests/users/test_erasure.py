@@ -249,13 +249,13 @@ def _many_orders(user_id: str, count: int) -> list[str]:
 def test_a_customer_with_many_orders_is_erased_over_several_invocations_that_resume(client, aws, bus, shopper,
                                                                                  monkeypatch):
     user_id, headers, _ = shopper
-    orders = _many_orders(user_id, 150)
+    orders = _many_orders(user_id, 100)
     assert call(client, "delete", "/me", headers=headers).status_code == 202
     invocations = []
 
-    def little_time(remaining_ms):  # each invocation may start about 45 items, then must continue later
+    def little_time(remaining_ms):  # each invocation may start about 30 items, then must continue later
         invocations.append(0)
-        left = [45]
+        left = [30]
 
         def has_time():
             left[0] -= 1
