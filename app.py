@@ -12,7 +12,7 @@ from chalicelib.core.http import http_middleware, register_account_check
 from chalicelib.core.observability import observe
 from chalicelib.core.routing import serve_domains
 from chalicelib.core.snapstart import register as register_restore_hooks, snapshotting
-from chalicelib.users.personal_data import register_eraser, register_exporter
+from chalicelib.users.personal_data import register_entity_eraser, register_eraser, register_exporter
 
 app = Chalice(app_name="shop")
 register_restore_hooks()  # a snapshotted version refreshes what its snapshot must not share (SnapStart)
@@ -35,11 +35,11 @@ if snapshotting():  # the snapshot holds every domain, so no restored environmen
     app.routes.load()
 
 
-def refuse_inactive_accounts(who):
+def refuse_inactive_accounts(who, allows_erased=False):
     """Before every user and admin route: a suspended or erased account's token is still valid."""
     from chalicelib.users.service import refuse_inactive_users
 
-    refuse_inactive_users(who)
+    refuse_inactive_users(who, allows_erased=allows_erased)
 
 
 register_account_check(refuse_inactive_accounts)
@@ -65,12 +65,42 @@ def _erase_basket(user_id, has_time):
     return True
 
 
+def _audit():
+    from chalicelib.audit.service import audit_service
+
+    return audit_service()
+
+
+def _forget_in_returns(order_id, user_id):
+    from chalicelib.returns.repository import ReturnRepository
+
+    ReturnRepository().forget_customer(order_id, user_id)
+
+
+def _forget_in_refunds(order_id, user_id):
+    from chalicelib.payments.repository import RefundRepository
+
+    RefundRepository().forget_customer(order_id, user_id)
+
+
+def _erase_audit(user_id, has_time):
+    _audit().forget("USER", user_id, user_id)
+    return True
+
+
 # Erasers run in the erase_users function, a page at a time while there is time (see users/erasure.py).
 register_exporter("orders", lambda user_id: _orders().export_for(user_id))
 register_eraser("orders", lambda user_id, has_time: _orders().anonymise_for(user_id, has_time))
 register_exporter("notifications", lambda user_id: _notifications().export_for(user_id))
 register_eraser("notifications", lambda user_id, has_time: _notifications().erase_for(user_id, has_time))
 register_eraser("basket", _erase_basket)
+register_eraser("audit", _erase_audit)
+# What other domains hold about the person through each of their checkouts and orders (the orders' eraser asks).
+register_entity_eraser("ORDER", "returns", _forget_in_returns)
+register_entity_eraser("ORDER", "refunds", _forget_in_refunds)
+for _entity in ("ORDER", "CHECKOUT"):
+    register_entity_eraser(_entity, "audit", lambda entity_id, user_id, entity=_entity:
+                           _audit().forget(entity, entity_id, user_id))
 
 
 # --- asynchronous handlers (their names are the deployed functions': see .chalice/config.json) ---

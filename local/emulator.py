@@ -139,11 +139,12 @@ def _exit_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """moto's server with IAM enforced as AWS enforces it."""
-    from local import apigateway
+    from local import apigateway, signing_keys
     from local.enforcement import install
 
     install()
     apigateway.install()  # `chalice deploy` imports its API as Swagger 2.0
+    signing_keys.install()  # each user pool signs with its own key, not the one inside moto's package
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     from moto.server import main as serve
 

@@ -5,17 +5,20 @@
 - Requests no route declares (unknown paths, methods a path does not have, TRACE, HEAD, OPTIONS
   without CORS) are answered as API Gateway answers them, after their body is read, so a keep-alive
   connection stays in step; bodies over the gateway's 10 MB are refused unread and the connection closed.
-- The stage's throttling (MethodSettings, per route and method, a token bucket each) is read from
-  the merge template at start; `LOCAL_THROTTLING=off` turns it off.
+- The stage's throttling (MethodSettings, per route and method, a token bucket each) and its web ACL's
+  rate limits per client address (WAF's rate-based rules, before anything else) are read from the merge
+  template at start; `LOCAL_THROTTLING=off` turns both off.
 - Every answer of the gateway's own is the template's gateway response (code, status, headers), so
   local and deployed errors cannot drift.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import os
 import pathlib
+import re
 import threading
 import time
 import uuid
@@ -116,15 +119,57 @@ class TokenBucket:
             return False
 
 
+class RateRule:
+    """One WAF rate-based rule aggregated by client address: more than `limit` requests (within its scope,
+    a regular expression on the path) in the trailing `window` seconds, and that address is answered
+    `blocked` (status, headers, body) until its rate drops back. Blocked requests count too, as WAF counts them."""
+
+    def __init__(self, name: str, limit: int, window: int, scope: str | None,
+                 blocked: tuple[int, dict[str, str], bytes], clock: Callable[[], float] = time.monotonic):
+        self.name, self.limit, self.window, self.blocked = name, limit, window, blocked
+        self._scope = re.compile(scope) if scope else None
+        self._clock = clock
+        self._seen: dict[str, collections.deque] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_rule(cls, rule: dict, bodies: dict, clock: Callable[[], float] = time.monotonic) -> RateRule | None:
+        rate = (rule.get("Statement") or {}).get("RateBasedStatement")
+        if not rate or rate.get("AggregateKeyType") != "IP":
+            return None
+        scope = ((rate.get("ScopeDownStatement") or {}).get("RegexMatchStatement") or {})
+        if rate.get("ScopeDownStatement") and "UriPath" not in scope.get("FieldToMatch", {}):
+            raise ValueError(f"WAF rule {rule.get('Name')}: only a regular expression on the path is emulated")
+        custom = ((rule.get("Action") or {}).get("Block") or {}).get("CustomResponse") or {}
+        headers = {"Content-Type": "application/json",
+                   **{h["Name"]: h["Value"] for h in custom.get("ResponseHeaders", [])}}
+        body = (bodies.get(custom.get("CustomResponseBodyKey")) or {}).get("Content", "")
+        return cls(rule.get("Name", "rate"), int(rate["Limit"]), int(rate.get("EvaluationWindowSec", 300)),
+                   scope.get("RegexString"), (int(custom.get("ResponseCode", 403)), headers, body.encode()), clock)
+
+    def admits(self, address: str, path: str) -> bool:
+        if self._scope is not None and not self._scope.search(path):
+            return True
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.setdefault(address, collections.deque(maxlen=self.limit + 1))
+            while seen and seen[0] <= now - self.window:
+                seen.popleft()
+            seen.append(now)
+            return len(seen) <= self.limit
+
+
 class Gateway:
-    """The deployed stage's edge as the merge template declares it: its gateway responses and its
-    throttling, with `Ref`s resolved to the Parameters' defaults (the local stage's values)."""
+    """The deployed stage's edge as the merge template declares it: its web ACL's rate limits per address, its
+    gateway responses and its throttling, with `Ref`s resolved to the Parameters' defaults (the local stage's
+    values)."""
 
     def __init__(self, responses: dict[str, dict], throttles: list[Throttle], throttling: bool = True,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, rate_rules: list[RateRule] | None = None):
         self.responses = responses
         self.throttles = throttles
         self.throttling = throttling
+        self.rate_rules = list(rate_rules or [])
         self._clock = clock
         self._buckets: dict[tuple[str, str], TokenBucket | None] = {}
         self._lock = threading.Lock()
@@ -143,9 +188,25 @@ class Gateway:
         responses = resolver.resolve((api.get("DefinitionBody") or {}).get("x-amazon-apigateway-gateway-responses",
                                                                            {}))
         settings = resolver.resolve(api.get("MethodSettings", []))
+        acl = template.get("Resources", {}).get("WebAcl") or {}
+        rules: list[RateRule] = []
+        if acl and ("Condition" not in acl or resolver.condition(acl["Condition"])):
+            properties = resolver.resolve(acl.get("Properties", {}))
+            bodies = properties.get("CustomResponseBodies", {})
+            rules = [r for r in (RateRule.from_rule(rule, bodies, clock) for rule in
+                                 sorted(properties.get("Rules", []), key=lambda rule: rule.get("Priority", 0))) if r]
         if throttling is None:
             throttling = os.environ.get("LOCAL_THROTTLING", "on").lower() not in ("off", "0", "false", "no")
-        return cls(responses, [Throttle.from_setting(s) for s in settings], throttling, clock)
+        return cls(responses, [Throttle.from_setting(s) for s in settings], throttling, clock, rules)
+
+    # --- the web ACL ----------------------------------------------------------------------
+
+    def blocked_by_waf(self, address: str, path: str) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer of the first rate rule over its limit for this address (every rule counts the request)."""
+        if not self.throttling:
+            return None
+        verdicts = [(rule, rule.admits(address, path)) for rule in self.rate_rules]
+        return next((rule.blocked for rule, admitted in verdicts if not admitted), None)
 
     # --- throttling -----------------------------------------------------------------------
 
@@ -179,6 +240,7 @@ class Gateway:
             where = "stage" if throttle.path is None else f"{throttle.method or 'ANY'} {throttle.path}"
             rate, burst = self.limits(throttle.path or "/*", throttle.method or "*")
             parts.append(f"{where} {rate:g}/s burst {burst}")
+        parts += [f"WAF {rule.name} {rule.limit} per address per {rule.window} s" for rule in self.rate_rules]
         return "; ".join(parts) or "none declared"
 
     # --- the gateway's own answers --------------------------------------------------------
@@ -254,6 +316,8 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         self.local_gateway.event_converter = DecodingEventConverter(
             self.local_gateway.event_converter._route_matcher, app_object.api.binary_types)
         self.local_gateway._authorizer = VerifyingAuthorizer(app_object, verifier, gateway)
+        # The app sees the caller's address as API Gateway gives it (identity.sourceIp), not chalice's constant.
+        self.local_gateway.event_converter.LOCAL_SOURCE_IP = client_address[0]
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)
 
     def _handle(self) -> None:
@@ -261,6 +325,10 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
         body, refusal = self._read_body()
         if refusal is not None:  # the rest of the body is unread: this connection cannot carry another request
             self._send_gateway_answer(refusal, request_id, close=True)
+            return
+        blocked = self.gateway.blocked_by_waf(self.client_address[0], self.path.split("?", 1)[0])
+        if blocked is not None:  # WAF answers before API Gateway sees the request
+            self._send_answer(*blocked)
             return
         resource = self._resource()
         if resource is None:
@@ -335,7 +403,9 @@ class VerifyingRequestHandler(ChaliceRequestHandler):
             self.rfile.readline(1024)
 
     def _send_gateway_answer(self, kind: str, request_id: str, close: bool = False) -> None:
-        status, headers, body = self.gateway.answer(kind, request_id)
+        self._send_answer(*self.gateway.answer(kind, request_id), close=close)
+
+    def _send_answer(self, status: int, headers: dict[str, str], body: bytes, close: bool = False) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

@@ -38,9 +38,10 @@ class FakeIdentityProvider:
     """
 
     def __init__(self, admins: list[str] | None = None):
-        self.users: dict[str, dict] = {}  # email -> {"sub", "password", "confirmed", "enabled"}
+        self.users: dict[str, dict] = {}  # email -> {"sub", "password", "confirmed", "enabled", "created_at"}
         self.admins = list(admins or [])
         self.signed_out: list[str] = []
+        self.signed_up = 0
 
     def _by_sub(self, username: str) -> dict:
         from chalicelib.core.gateways import ProviderError
@@ -50,14 +51,22 @@ class FakeIdentityProvider:
             raise ProviderError("cognito-idp", "UserNotFoundException")
         return found
 
-    def sign_up(self, email, password, name):
+    def sign_up(self, email, password):
         from chalicelib.core.gateways import ProviderError, SignedUp
+        from chalicelib.core.ids import now
 
         if email in self.users:
             raise ProviderError("cognito-idp", "UsernameExistsException")
-        self.users[email] = {"sub": f"sub-{len(self.users) + 1}", "password": password, "confirmed": False,
-                             "enabled": True}
+        self.signed_up += 1
+        self.users[email] = {"sub": f"sub-{self.signed_up}", "password": password, "confirmed": False,
+                             "enabled": True, "created_at": now()}
         return SignedUp(user_id=self.users[email]["sub"], confirmed=False)
+
+    def find(self, email):
+        from chalicelib.core.gateways import PoolUser
+
+        user = self.users.get(email)
+        return PoolUser(user["sub"], user["confirmed"], user["created_at"]) if user else None
 
     def admin_confirm(self, username):
         self._by_sub(username)["confirmed"] = True

@@ -1,6 +1,7 @@
 """A small shop driver for tests: products, baskets and checkouts in a few words."""
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -8,6 +9,19 @@ from tests.fakes import ADMIN
 
 JSON = {"Content-Type": "application/json"}
 ADDRESS = {"name": "Ann Buyer", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+
+
+@contextlib.contextmanager
+def from_address(address: str):
+    """Requests made inside come from `address` (identity.sourceIp, as API Gateway hands it to the app)."""
+    from chalice.local import LambdaEventConverter
+
+    before = LambdaEventConverter.LOCAL_SOURCE_IP
+    LambdaEventConverter.LOCAL_SOURCE_IP = address
+    try:
+        yield
+    finally:
+        LambdaEventConverter.LOCAL_SOURCE_IP = before
 
 
 def call(client, method, path, payload=None, headers=None):

@@ -82,10 +82,13 @@ def policies(stage: str) -> dict[str, dict]:
         # Listings: GSI1 per owner or category, GSI2 global (see docs/access-patterns.md).
         _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1", "GSI2")),
         _statement("Bus", ["events:PutEvents"], BUS),
-        # TOTP's enrolment and challenge (AssociateSoftwareToken, VerifySoftwareToken, RespondToAuthChallenge)
-        # are authorised by the user's tokens, not IAM; turning it on or off for the caller is an admin call.
+        # TOTP (AssociateSoftwareToken, VerifySoftwareToken, SetUserMFAPreference, RespondToAuthChallenge) is
+        # authorised by the user's tokens, not IAM: the API can change no one's factors by itself. A registration
+        # for a known email looks the account up (AdminGetUser), and replaces an expired unconfirmed sign-up
+        # (AdminDeleteUser).
         _statement("Users", ["cognito-idp:AdminDisableUser", "cognito-idp:AdminEnableUser",
-                             "cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminSetUserMFAPreference"]
+                             "cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminGetUser",
+                             "cognito-idp:AdminDeleteUser"]
                    + (["cognito-idp:AdminConfirmSignUp"] if environment.get("AUTO_CONFIRM_USERS") == "true" else []),
                    POOL),
         _cursor_key(),
@@ -109,24 +112,29 @@ def policies(stage: str) -> dict[str, dict]:
             _consumer("OrdersQueue"),
         ],
         "record_audit": [
-            _statement("Table", ["dynamodb:PutItem"], TABLE),
+            # A record per event (PutItem); one naming a customer only while they are not erased (ConditionCheckItem).
+            _statement("Table", ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"], TABLE),
             _consumer("AuditQueue"),
         ],
         "erase_users": [
-            # The tombstone read and finished (GetItem, UpdateItem), the address book (Query on the table) and
-            # notifications deleted, orders and checkouts anonymised (UpdateItem), the basket deleted.
-            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                       TABLE),
-            # A user's orders and notifications are listed through GSI1 only.
-            _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1")),
+            # The tombstone read and finished (GetItem, UpdateItem), the user's partition (Query on the table) emptied
+            # but for it, checkouts, orders, returns and refunds (Query of the order's partition) rid of the person
+            # (GetItem, UpdateItem), audit records rewritten without them (PutItem).
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                                 "dynamodb:PutItem"], TABLE),
+            # A user's checkouts, orders, notifications and an order's returns are listed through GSI1; the audit
+            # records of a user, an order or a checkout through GSI2.
+            _statement("Indexes", ["dynamodb:Query"], _indexes("GSI1", "GSI2")),
             _statement("Users", ["cognito-idp:AdminDeleteUser"], POOL),
             # An erasure that runs out of time sends its event to this queue again, to continue.
             _statement("ContinueErasure", ["sqs:GetQueueUrl", "sqs:SendMessage"], _attr("ErasuresQueue")),
             _consumer("ErasuresQueue"),
         ],
         "notify": [
-            # A notification per event (PutItem), the recipient's profile (GetItem), its email settled (UpdateItem).
-            _statement("Table", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], TABLE),
+            # A notification per event (PutItem) unless its recipient was erased (ConditionCheckItem), the
+            # recipient's profile (GetItem), its email settled (UpdateItem).
+            _statement("Table", ["dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem",
+                                 "dynamodb:UpdateItem"], TABLE),
             _statement("Staff", ["cognito-idp:ListUsersInGroup"], POOL),
             _statement("Email", ["ses:SendEmail"], EMAIL_IDENTITY),
             _consumer("NotifyQueue"),

@@ -68,6 +68,8 @@ FUNCTION_RULES = {"Housekeeping": ("HousekeepingEvent", "housekeeping-event", Fa
 AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/mfa", "/auth/refresh", "/auth/forgot-password",
                "/auth/reset-password")
 WEBHOOK_ROUTE = "/webhooks/payments"
+# The sign-in routes as WAF sees the path: after the stage's name (execute-api URL) or not (custom domain).
+AUTH_PATHS = "^(/[^/]+)?/auth/"
 # Functions whose cold start a customer waits for: published versions behind the LIVE_ALIAS alias, restored
 # from a SnapStart snapshot (or kept warm by provisioned concurrency, the API only); the API integration,
 # its invoke permission and the queue's event source mapping point at the alias (tools/package.py, SAM).
@@ -221,6 +223,9 @@ def user_pool() -> dict:
             "UserPoolId": ref("UserPool"), "ClientName": sub("shop-${Stage}-web"), "GenerateSecret": False,
             "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             "PreventUserExistenceErrors": "ENABLED", "EnableTokenRevocation": True,
+            # Anyone holding the client id (every token's `aud`) may call Cognito directly: let them write no
+            # attribute but the email (verified before it applies); the name lives in the profile, validated.
+            "WriteAttributes": ["email"],
             "IdTokenValidity": 60, "AccessTokenValidity": 60, "RefreshTokenValidity": 30,
             "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"}}},
         "AdminGroup": {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
@@ -336,22 +341,35 @@ def web_acl() -> dict:
     too_many = json.dumps({"error": {"code": "TOO_MANY_REQUESTS",
                                      "message": "Too many requests from this address; try again later."},
                            "requestId": None}, separators=(",", ":"))
-    rate = {"Name": "RatePerIp", "Priority": 0,
-            "Statement": {"RateBasedStatement": {"Limit": ref("WafRateLimit"), "AggregateKeyType": "IP",
-                                                 "EvaluationWindowSec": 300}},
-            "Action": {"Block": {"CustomResponse": {"ResponseCode": 429, "CustomResponseBodyKey": "too-many-requests",
-                                                    "ResponseHeaders": [{"Name": "Retry-After", "Value": "300"}]}}},
-            "VisibilityConfig": visibility("shop-${Stage}-rate-per-ip")}
+    def rate_per_ip(name: str, priority: int, limit: str, metric: str, scope: dict | None = None) -> dict:
+        statement = {"Limit": ref(limit), "AggregateKeyType": "IP", "EvaluationWindowSec": 300}
+        if scope:
+            statement["ScopeDownStatement"] = scope
+        return {"Name": name, "Priority": priority, "Statement": {"RateBasedStatement": statement},
+                "Action": {"Block": {"CustomResponse": {
+                    "ResponseCode": 429, "CustomResponseBodyKey": "too-many-requests",
+                    "ResponseHeaders": [{"Name": "Retry-After", "Value": "300"},
+                                        {"Name": "X-Content-Type-Options", "Value": "nosniff"}]}}},
+                "VisibilityConfig": visibility(metric)}
+
+    # The sign-in routes get a budget of their own per address, well below what one route's throttle admits at
+    # once: one client hammering /auth/login is stopped here and cannot empty the bucket everyone shares.
+    # The path is matched with or without the stage's name in front (execute-api URL or custom domain).
+    auth = {"RegexMatchStatement": {"RegexString": AUTH_PATHS, "FieldToMatch": {"UriPath": {}},
+                                    "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    rates = [rate_per_ip("AuthRatePerIp", 0, "WafAuthRateLimit", "shop-${Stage}-auth-rate-per-ip", auth),
+             rate_per_ip("RatePerIp", 1, "WafRateLimit", "shop-${Stage}-rate-per-ip")]
     stage = "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${RestAPI}/stages/${RestAPI.Stage}"
     return {
         "WebAcl": {"Type": "AWS::WAFv2::WebACL", "Condition": "HasWaf", "Properties": {
             "Name": sub("shop-${Stage}"), "Scope": "REGIONAL", "DefaultAction": {"Allow": {}},
-            "Description": "Rate limit per client address, AWS common and known-bad-inputs rules",
+            "Description": "Rate limits per client address on sign-in routes and on all requests, AWS common "
+                           "and known-bad-inputs rules",
             "CustomResponseBodies": {"too-many-requests": {"ContentType": "APPLICATION_JSON", "Content": too_many}},
             # SizeRestrictions_BODY blocks bodies over 8 KB with a plain 403; counted, the app's 64 KB limit
             # answers them (413 PAYLOAD_TOO_LARGE, or the request when it is within the limit).
-            "Rules": [rate, managed("AWSManagedRulesCommonRuleSet", 1, counted=("SizeRestrictions_BODY",)),
-                      managed("AWSManagedRulesKnownBadInputsRuleSet", 2)],
+            "Rules": [*rates, managed("AWSManagedRulesCommonRuleSet", 2, counted=("SizeRestrictions_BODY",)),
+                      managed("AWSManagedRulesKnownBadInputsRuleSet", 3)],
             "VisibilityConfig": visibility("shop-${Stage}-web-acl")}},
         # RestAPI.Stage is the stage the SAM transform makes (and waits for it): the ACL guards the real stage.
         "WebAclAssociation": {"Type": "AWS::WAFv2::WebACLAssociation", "Condition": "HasWaf", "Properties": {
@@ -374,8 +392,9 @@ def images() -> dict:
             "BucketEncryption": {"ServerSideEncryptionConfiguration": [
                 {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
             # The shop's pages post uploads straight to the bucket.
-            "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["POST"], "AllowedOrigins": [ref("AllowedOrigin")],
-                                                 "AllowedHeaders": ["*"], "MaxAge": 3000}]},
+            "CorsConfiguration": {"Fn::If": ["HasAllowedOrigin", {"CorsRules": [
+                {"AllowedMethods": ["POST"], "AllowedOrigins": [ref("AllowedOrigin")], "AllowedHeaders": ["*"],
+                 "MaxAge": 3000}]}, ref("AWS::NoValue")]},
             # An upload is moved or deleted within seconds; one abandoned (never checked) goes after a day.
             "LifecycleConfiguration": {"Rules": [{"Id": "abandoned-uploads", "Status": "Enabled",
                                                   "Prefix": UPLOADS_PREFIX, "ExpirationInDays": 1,
@@ -603,9 +622,12 @@ def dashboard() -> dict:
 def gateway_responses() -> dict:
     """API Gateway's own answers (bad token, unknown route, throttling) in the API's one error shape, with CORS,
     as the definition's x-amazon-apigateway-gateway-responses."""
-    cors = {"gatewayresponse.header.Access-Control-Allow-Origin": sub("'${AllowedOrigin}'"),
-            "gatewayresponse.header.Access-Control-Allow-Headers":
-                "'Authorization,Content-Type,Idempotency-Key,X-Correlation-Id'"}
+    # CORS only for the origin the stack is given (none by default: no `*` unless someone asks for it).
+    plain = {"gatewayresponse.header.X-Content-Type-Options": "'nosniff'"}
+    headers = {"Fn::If": ["HasAllowedOrigin", {
+        **plain, "gatewayresponse.header.Access-Control-Allow-Origin": sub("'${AllowedOrigin}'"),
+        "gatewayresponse.header.Access-Control-Allow-Headers":
+            "'Authorization,Content-Type,Idempotency-Key,X-Correlation-Id'"}, plain]}
     # REQUEST_TOO_LARGE (a body over the gateway's 10 MB) says what the app's own 413 says, not DEFAULT_4XX's code.
     kinds = {"UNAUTHORIZED": "UNAUTHORIZED", "ACCESS_DENIED": "FORBIDDEN", "MISSING_AUTHENTICATION_TOKEN": "NOT_FOUND",
              "THROTTLED": "TOO_MANY_REQUESTS", "REQUEST_TOO_LARGE": "PAYLOAD_TOO_LARGE", "DEFAULT_4XX": "BAD_REQUEST",
@@ -614,7 +636,7 @@ def gateway_responses() -> dict:
     for kind, code in kinds.items():
         body = ('{"error":{"code":"%s","message":$context.error.messageString},"requestId":"$context.requestId"}'
                 % code)
-        result[kind] = {"responseParameters": cors, "responseTemplates": {"application/json": body}}
+        result[kind] = {"responseParameters": headers, "responseTemplates": {"application/json": body}}
         if kind == "MISSING_AUTHENTICATION_TOKEN":
             result[kind]["statusCode"] = "404"  # API Gateway's answer for an unknown route: say so
     return result
@@ -647,8 +669,9 @@ def template() -> dict:
         "Parameters": {
             "Stage": {"Type": "String", "Default": "dev", "AllowedValues": ["local", "dev", "prod"]},
             "AlarmEmail": {"Type": "String", "Default": "", "Description": "Who is told when an alarm fires"},
-            "AllowedOrigin": {"Type": "String", "Default": "*",
-                              "Description": "The shop's origin: CORS on gateway errors and on image uploads"},
+            "AllowedOrigin": {"Type": "String", "Default": "",
+                              "Description": "The shop's origin: CORS on gateway errors and on image uploads "
+                                             "(empty: none; * only if you mean any site)"},
             "EmailSender": {"Type": "String", "Default": "",
                             "Description": "From address of customer emails (empty: no emails are sent)"},
             "EmailIdentity": {"Type": "String", "Default": "",
@@ -658,10 +681,12 @@ def template() -> dict:
                                        "Description": "Requests per second the API stage admits (all clients)"},
             "ApiThrottlingBurstLimit": {"Type": "Number", "Default": 400, "MinValue": 1,
                                         "Description": "Requests the API stage admits at once above the rate"},
-            "AuthThrottlingRateLimit": {"Type": "Number", "Default": 10, "MinValue": 1,
+            "AuthThrottlingRateLimit": {"Type": "Number", "Default": 40, "MinValue": 1,
                                         "Description": "Requests per second each /auth/* route admits (all clients)"},
-            "AuthThrottlingBurstLimit": {"Type": "Number", "Default": 20, "MinValue": 1,
-                                         "Description": "Requests each /auth/* route admits at once above the rate"},
+            "AuthThrottlingBurstLimit": {"Type": "Number", "Default": 150, "MinValue": 1,
+                                         "Description": "Requests each /auth/* route admits at once above the rate "
+                                                        "(keep it above WafAuthRateLimit: one address never "
+                                                        "empties it)"},
             "WebhookThrottlingRateLimit": {"Type": "Number", "Default": 50, "MinValue": 1,
                                            "Description": "Requests per second the payment webhook admits"},
             "WebhookThrottlingBurstLimit": {"Type": "Number", "Default": 100, "MinValue": 1,
@@ -670,6 +695,9 @@ def template() -> dict:
                           "Description": "Put the WAF web ACL in front of the API stage"},
             "WafRateLimit": {"Type": "Number", "Default": 2000, "MinValue": 10,
                              "Description": "Requests one client address may make in 5 minutes before WAF answers 429"},
+            "WafAuthRateLimit": {"Type": "Number", "Default": 100, "MinValue": 10,
+                                 "Description": "Requests to /auth/* one client address may make in 5 minutes "
+                                                "before WAF answers 429"},
             "ApiReservedConcurrency": {"Type": "Number", "Default": 100, "MinValue": 0,
                                        "Description": "Concurrent executions reserved for (and capping) the API "
                                                       "function; 0 reserves none"},
@@ -696,6 +724,7 @@ def template() -> dict:
         "Conditions": {
             "IsProd": {"Fn::Equals": [ref("Stage"), "prod"]},
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
+            "HasAllowedOrigin": {"Fn::Not": [{"Fn::Equals": [ref("AllowedOrigin"), ""]}]},
             "SendsEmail": {"Fn::Not": [{"Fn::Equals": [ref("EmailSender"), ""]}]},
             "CreatesApiGatewayAccountRole": {"Fn::Equals": [ref("CreateApiGatewayAccountRole"), "true"]},
             "HasWaf": {"Fn::Equals": [ref("EnableWaf"), "true"]},

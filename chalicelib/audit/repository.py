@@ -4,9 +4,22 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.audit.models import AuditRecord
-from chalicelib.core.dynamo import Page, model_from_item, put_if_absent, query_page
+from chalicelib.core.dynamo import (
+    Page,
+    TransactionRejected,
+    ddb,
+    every_item,
+    model_from_item,
+    put_if_absent,
+    query_page,
+    table_name,
+    to_item,
+    transact_write,
+)
+from chalicelib.users.personal_data import names, without
 
 LOG_PARTITION = "AUDITLOG"  # one time-ordered log; shard by day if writes pass ~1,000/s
+_KEYS = ("PK", "SK")
 
 
 def entity_partition(entity_type: str, entity_id: str) -> str:
@@ -18,12 +31,40 @@ def _record(item: dict[str, Any]) -> AuditRecord:
 
 
 class AuditRepository:
-    def append(self, record: AuditRecord, expires_at: int) -> bool:
+    def append(self, record: AuditRecord, expires_at: int, people: frozenset[str] = frozenset()) -> bool:
+        """Append the record once (False: it was there already). Where it names `people` (customers), it is
+        written only while none of them is erased; a record naming one who was (an event delivered late or
+        replayed) is written without them: the audit trail never gives an erased person back their id."""
         sort_key = f"{record.at}#{record.event_id}"
         item = {"PK": f"AUDITEVENT#{record.event_id}", "SK": "AUDIT", "type": "AUDIT", "expiresAt": expires_at,
                 **record.model_dump(), "GSI1PK": LOG_PARTITION, "GSI1SK": sort_key,
                 "GSI2PK": entity_partition(record.entity_type, record.entity_id), "GSI2SK": sort_key}
-        return put_if_absent(item)
+        if not people:
+            return put_if_absent(item)
+        from chalicelib.users.repository import UserRepository
+
+        named = sorted(people)
+        try:
+            transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
+                                     "ConditionExpression": "attribute_not_exists(PK)"}},
+                            *(UserRepository().not_erased(person) for person in named)])
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                return False
+            for position, person in enumerate(named, start=1):
+                if rejected.failed(position):
+                    item = _without(item, person)
+            return put_if_absent(item)
+        return True
+
+    def forget(self, entity_type: str, entity_id: str, user_id: str) -> None:
+        """Erasure: the entity's records keep what happened and when, with `user_id` made `erased` wherever
+        they name it (the actor, the entity, the summary; a user's own records move to `AUDIT#USER#erased`).
+        Records are appended once and never changed otherwise: each is rewritten whole."""
+        for item in every_item(entity_partition(entity_type, entity_id), index="GSI2"):
+            if names({k: v for k, v in item.items() if k not in _KEYS}, user_id):
+                ddb().put_item(TableName=table_name(), Item=to_item(_without(item, user_id)),
+                               ConditionExpression="attribute_exists(PK)")
 
     def query(self, entity: tuple[str, str] | None, since: str | None, until: str | None, limit: int,
               cursor: str | None) -> Page:
@@ -36,3 +77,8 @@ class AuditRepository:
                               sort_between=between)
         page.items = [_record(item) for item in page.items]
         return page
+
+
+def _without(item: dict[str, Any], user_id: str) -> dict[str, Any]:
+    return {**without({k: v for k, v in item.items() if k not in _KEYS}, user_id),
+            **{k: item[k] for k in _KEYS}}

@@ -7,7 +7,20 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.basket import keys
-from chalicelib.core.dynamo import condition_failed, ddb, from_item, key, query_page, table_name, to_attr, to_item
+from chalicelib.core.dynamo import (
+    TransactionContended,
+    TransactionRejected,
+    condition_failed,
+    ddb,
+    from_item,
+    key,
+    query_page,
+    table_name,
+    to_attr,
+    to_item,
+    transact_write,
+)
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 
 @dataclass
@@ -35,7 +48,8 @@ class BasketRepository:
                             promotion_code=data.get("promotion_code"))
 
     def save(self, basket: StoredBasket, updated_at: str, expires_at: int, expires_at_iso: str) -> None:
-        """Write the basket if it is still at the version that was read (optimistic locking)."""
+        """Write the basket if it is still at the version that was read (optimistic locking) and its owner's
+        account is active (AccountInactive otherwise: a suspended or erased account writes nothing)."""
         item = {"PK": keys.user_pk(basket.user_id), "SK": keys.BASKET_SK, "type": "BASKET",
                 "user_id": basket.user_id, "lines": basket.lines,
                 "currency": basket.currency if basket.lines else None, "version": basket.version + 1,
@@ -51,17 +65,30 @@ class BasketRepository:
                                    "ConditionExpression": condition}
         if values:
             request["ExpressionAttributeValues"] = values
-        try:
-            ddb().put_item(**request)
-        except ClientError as exc:
-            if condition_failed(exc):
-                raise BasketChanged() from None
-            raise
+        self._write_for(basket.user_id, {"Put": request})
         basket.version += 1
         basket.updated_at = updated_at
 
+    @staticmethod
+    def _write_for(user_id: str, write: dict[str, Any]) -> None:
+        """One write on the basket, with the check that its owner's account is active, in one transaction."""
+        try:
+            transact_write([write, UserRepository.active(user_id)])
+        except TransactionRejected as rejected:
+            if rejected.failed(1):
+                raise AccountInactive(user_id) from None
+            raise BasketChanged() from None
+        except TransactionContended:
+            raise BasketChanged() from None
+
     def delete(self, user_id: str) -> None:
+        """Erasure's: the basket goes, whatever the account's state."""
         ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.BASKET_SK))
+
+    def empty(self, user_id: str) -> None:
+        """The owner empties their basket (AccountInactive unless their account is active)."""
+        self._write_for(user_id, {"Delete": {"TableName": table_name(),
+                                             "Key": key(keys.user_pk(user_id), keys.BASKET_SK)}})
 
     def delete_if_unchanged(self, user_id: str, version: int) -> bool:
         try:

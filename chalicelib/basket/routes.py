@@ -48,8 +48,8 @@ def clear_basket():
 
 
 @routes.route("/basket/promotion", methods=["PUT"])
-@doc("Apply a promotion code to my basket (404 unknown, 409 saying why it does not apply)", "user",
-     body=PromotionCodeIn, returns=BasketOut, errors=(404, 409))
+@doc("Apply a promotion code to my basket (409 for any code that does not apply, unknown or not; too many "
+     "such codes and the customer waits: 429)", "user", body=PromotionCodeIn, returns=BasketOut, errors=(409, 429))
 def apply_basket_promotion():
     return respond(baskets().apply_promotion(caller().user_id, body(PromotionCodeIn).code))
 

@@ -12,8 +12,10 @@ from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import iso, now
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
-from chalicelib.promotions.models import NOT_FOUND, PromotionSeen
+from chalicelib.promotions.models import PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository
+from chalicelib.users import account_status
+from chalicelib.users.repository import AccountInactive
 
 _ATTEMPTS = 3
 
@@ -44,14 +46,16 @@ def price_lines(basket: StoredBasket, products: dict[str, Product], promotion: P
 
 
 def read_for_pricing(products: ProductRepository, promotions: PromotionRepository, basket: StoredBasket,
-                     product_ids: list[str]) -> tuple[dict[str, Product], PromotionSeen | None]:
+                     product_ids: list[str], also: list[tuple[str, str]] | None = None
+                     ) -> tuple[dict[str, Product], PromotionSeen | None, dict[tuple[str, str], dict]]:
     """The products a basket needs and, when it holds a code, the promotion and the customer's marker,
-    in the same BatchGetItem calls."""
-    if not basket.promotion_code:
-        return (products.get_many(product_ids) if product_ids else {}), None
+    in the same BatchGetItem calls, with `also` (other items by key, answered as stored)."""
+    if not basket.promotion_code and not also:
+        return (products.get_many(product_ids) if product_ids else {}), None, {}
     code = basket.promotion_code
-    found, others = products.get_many_with(product_ids, promotions.seen_keys(code, basket.user_id))
-    return found, promotions.seen_from(code, basket.user_id, others)
+    seen_keys = promotions.seen_keys(code, basket.user_id) if code else []
+    found, others = products.get_many_with(product_ids, seen_keys + list(also or []))
+    return found, (promotions.seen_from(code, basket.user_id, others) if code else None), others
 
 
 class BasketService:
@@ -67,28 +71,31 @@ class BasketService:
 
     def _priced(self, basket: StoredBasket, also: set[str] = frozenset()
                 ) -> tuple[dict[str, Product], PromotionSeen | None]:
-        return read_for_pricing(self.products, self.promotions, basket, sorted(set(basket.lines) | set(also)))
+        return read_for_pricing(self.products, self.promotions, basket, sorted(set(basket.lines) | set(also)))[:2]
 
     def apply_promotion(self, user_id: str, code: str) -> BasketOut:
-        """Put a code on the basket if it discounts it now: 404 for an unknown code, 409 saying why not.
-        One read of the basket, one of its products with the code, one conditional write."""
+        """Put a code on the basket if it discounts it now; one answer (409 PROMOTION_NOT_APPLICABLE) for every
+        code that does not, unknown or not, so codes cannot be found by asking. Each such code counts against
+        the customer (PROMOTION_GUESSES); past the free ones they wait (429). One read of the basket, one of
+        its products with the code and the customer's counter, one conditional write."""
+        from chalicelib.promotions.service import guesses_of, not_applicable
+
+        guesses = guesses_of(user_id)
+
         def read() -> tuple[StoredBasket, dict[str, Product], PromotionSeen | None]:
             basket = self.baskets.get(user_id)
             basket.promotion_code = code
-            return (basket, *self._priced(basket))
+            products, promotion, counters = read_for_pricing(
+                self.products, self.promotions, basket, sorted(basket.lines), also=guesses.wanted())
+            guesses.check(counters, "Too many promotion codes that do not apply; try again later.")
+            return basket, products, promotion
 
         def write(seen: tuple[StoredBasket, dict[str, Product], PromotionSeen | None]) -> BasketOut:
             basket, products, promotion = seen
             priced = price_lines(basket, products, promotion)
-            issue = priced.promotion.issue if priced.promotion else None
-            if issue == NOT_FOUND:
-                from chalicelib.promotions.service import not_found
-
-                raise not_found(code)
-            if issue:
-                from chalicelib.promotions.service import refused
-
-                raise refused(issue)
+            if priced.promotion is None or priced.promotion.issue:
+                guesses.failed()
+                raise not_applicable()
             self._save(basket)
             return priced.model_copy(update={"updated_at": basket.updated_at})
 
@@ -146,11 +153,17 @@ class BasketService:
         self.baskets.delete(user_id)
 
     def clear(self, user_id: str) -> None:
-        self.baskets.delete(user_id)
+        try:
+            self.baskets.empty(user_id)
+        except AccountInactive:
+            raise account_status.inactive(user_id) from None
 
     def _save(self, basket: StoredBasket) -> None:
         expires = now() + timedelta(days=settings().basket_ttl_days)
-        self.baskets.save(basket, iso(), int(expires.timestamp()), iso(expires))
+        try:
+            self.baskets.save(basket, iso(), int(expires.timestamp()), iso(expires))
+        except AccountInactive:
+            raise account_status.inactive(basket.user_id) from None
 
     @staticmethod
     def _check_can_add(product_id: str, product: Product | None, quantity: int) -> None:

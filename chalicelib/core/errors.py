@@ -11,6 +11,7 @@ class AppError(Exception):
 
     status = 400
     code = "BAD_REQUEST"
+    headers: dict[str, str] | None = None  # what the answer says besides its body (Retry-After)
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None, *, code: str | None = None):
         super().__init__(message)

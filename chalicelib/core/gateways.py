@@ -13,6 +13,7 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.core.aws import client, error_code
@@ -58,6 +59,15 @@ class SignedIn:
 
 
 @dataclass(frozen=True)
+class PoolUser:
+    """An account the pool holds for an email: its `sub`, whether its email was confirmed, when it signed up."""
+
+    user_id: str
+    confirmed: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Challenge:
     """The pool asks for one more step before it issues tokens (`SOFTWARE_TOKEN_MFA`, `NEW_PASSWORD_REQUIRED`);
     `session` carries the sign-in so far to the answer."""
@@ -69,7 +79,7 @@ class Challenge:
 class IdentityProvider(Protocol):
     """Sign-up and sign-in for anyone with the app client; account administration for the app."""
 
-    def sign_up(self, email: str, password: str, name: str) -> SignedUp: ...
+    def sign_up(self, email: str, password: str) -> SignedUp: ...
     def confirm_sign_up(self, email: str, code: str) -> None: ...
     def forgot_password(self, email: str) -> None: ...
     def confirm_forgot_password(self, email: str, code: str, password: str) -> None: ...
@@ -78,7 +88,8 @@ class IdentityProvider(Protocol):
     def answer_totp_challenge(self, email: str, session: str, code: str) -> SignedIn | Challenge: ...
     def associate_totp(self, access_token: str) -> str: ...
     def verify_totp(self, access_token: str, code: str) -> None: ...
-    def prefer_totp(self, username: str, enabled: bool) -> None: ...
+    def set_totp(self, access_token: str, enabled: bool) -> None: ...
+    def find(self, email: str) -> PoolUser | None: ...
     def admin_confirm(self, username: str) -> None: ...
     def disable(self, username: str) -> None: ...
     def enable(self, username: str) -> None: ...
@@ -92,11 +103,12 @@ class CognitoUserPool:
 
     _SERVICE = "cognito-idp"
 
-    def sign_up(self, email: str, password: str, name: str) -> SignedUp:
+    def sign_up(self, email: str, password: str) -> SignedUp:
+        """A new, unconfirmed account. Only the email goes to the pool (the app client may write nothing else):
+        the name lives in the profile, where it is validated."""
         with _refusals(self._SERVICE):
             result = self._idp().sign_up(ClientId=settings().user_pool_client_id, Username=email, Password=password,
-                                         UserAttributes=[{"Name": "email", "Value": email},
-                                                         {"Name": "name", "Value": name}])
+                                         UserAttributes=[{"Name": "email", "Value": email}])
         return SignedUp(user_id=result["UserSub"], confirmed=bool(result.get("UserConfirmed")))
 
     def confirm_sign_up(self, email: str, code: str) -> None:
@@ -142,12 +154,26 @@ class CognitoUserPool:
         if result.get("Status") != "SUCCESS":
             raise ProviderError(self._SERVICE, "EnableSoftwareTokenMFAException")
 
-    def prefer_totp(self, username: str, enabled: bool) -> None:
-        """TOTP on as the user's preferred (and only) second factor, or off."""
+    def set_totp(self, access_token: str, enabled: bool) -> None:
+        """TOTP on as the access token's user's preferred (and only) second factor, or off. Unsigned: Cognito
+        checks the token (its signature, expiry, revocation) on this very call; no IAM grant lets the app
+        change anyone's factors."""
         with _refusals(self._SERVICE):
-            self._idp().admin_set_user_mfa_preference(
-                UserPoolId=settings().user_pool_id, Username=username,
-                SoftwareTokenMfaSettings={"Enabled": enabled, "PreferredMfa": enabled})
+            self._idp().set_user_mfa_preference(AccessToken=access_token,
+                                                SoftwareTokenMfaSettings={"Enabled": enabled, "PreferredMfa": enabled})
+
+    def find(self, email: str) -> PoolUser | None:
+        """The account signed up with this email, if any."""
+        try:
+            with _refusals(self._SERVICE):
+                user = self._idp().admin_get_user(UserPoolId=settings().user_pool_id, Username=email)
+        except ProviderError as exc:
+            if exc.code == "UserNotFoundException":
+                return None
+            raise
+        sub = next((a["Value"] for a in user.get("UserAttributes", []) if a["Name"] == "sub"), user["Username"])
+        return PoolUser(user_id=sub, confirmed=user.get("UserStatus") != "UNCONFIRMED",
+                        created_at=user["UserCreateDate"])
 
     def admin_confirm(self, username: str) -> None:
         self._admin("admin_confirm_sign_up", username)

@@ -68,7 +68,7 @@ class RouteDoc:
     errors: tuple[int, ...] = ()
     headers: tuple[tuple[Any, ...], ...] = ()  # (name, required, description[, type its value must be])
     raw_response: dict[str, Any] | None = None  # a schema for responses that are not a model
-    allows_inactive: bool = False  # suspended or erased accounts may still call it (erasing themselves)
+    allows_erased: bool = False  # an erased account may still call it (repeating its erasure); never a suspended one
 
 
 def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Callable]:
@@ -106,17 +106,18 @@ def gateway_authorizer(view: Callable) -> CognitoUserPoolAuthorizer | None:
 def error_response(exc: AppError, request_id: str | None = None) -> Response:
     """The one mapping from a domain error to its HTTP answer."""
     rid = request_id if request_id is not None else request_id_var.get()
-    return Response(body=error_body(exc.code, exc.message, rid, exc.details), status_code=exc.status)
+    return Response(body=error_body(exc.code, exc.message, rid, exc.details), status_code=exc.status,
+                    headers=dict(exc.headers or {}))
 
 
 # --- who is calling ---------------------------------------------------------------------
 
 # Checks run before every user or admin route (e.g. refusing a suspended account whose token
-# API Gateway still honours). app.py registers them.
-_account_checks: list[Callable[[Caller], None]] = []
+# API Gateway still honours), told whether the route admits an erased account. app.py registers them.
+_account_checks: list[Callable[..., None]] = []
 
 
-def register_account_check(check: Callable[[Caller], None]) -> None:
+def register_account_check(check: Callable[..., None]) -> None:
     if check not in _account_checks:
         _account_checks.append(check)
 
@@ -129,10 +130,15 @@ def caller() -> Caller:
     return who
 
 
+def _route_of(app: Any, request: Any) -> Any:
+    """The route entry (view and declaration) serving the request's resource and method, if any."""
+    return app.routes.get((request.context or {}).get("resourcePath"), {}).get(request.method)
+
+
 def _admit(app: Any, request: Any) -> Caller | None:
     """Enforce the route's declared access: 401 without claims or for an inactive account, 403 without
     the admin group. Returns the caller of user and admin routes."""
-    entry = app.routes.get((request.context or {}).get("resourcePath"), {}).get(request.method)
+    entry = _route_of(app, request)
     if entry is None:  # Chalice answers unknown routes and methods itself
         return None
     declared = route_doc(entry.view_function)
@@ -142,9 +148,8 @@ def _admit(app: Any, request: Any) -> Caller | None:
         return None
     claims = ((request.context or {}).get("authorizer") or {}).get("claims")
     who = caller_from_claims(claims)
-    if not declared.allows_inactive:
-        for check in _account_checks:
-            check(who)
+    for check in _account_checks:
+        check(who, allows_erased=declared.allows_erased)
     if declared.access == "admin" and not who.is_admin:
         raise Forbidden("You are not allowed to do this.")
     return who
@@ -212,6 +217,11 @@ def query(model: type[Model]) -> Model:
                          validation_details(exc, location="query"), code="INVALID_QUERY") from None
 
 
+def client_address() -> str | None:
+    """The caller's address as API Gateway saw it (identity.sourceIp; the local gateway sets it the same way)."""
+    return ((current_request().context or {}).get("identity") or {}).get("sourceIp")
+
+
 def header(name: str) -> str | None:
     return current_request().headers.get(name.lower())
 
@@ -266,6 +276,7 @@ def http_middleware(app: Any):
                                                        "status": response.status_code})
             if cid:
                 response.headers[CORRELATION_HEADER] = cid
+            _protect(app, event, response)
             return response
         finally:
             _current_caller.reset(admitted)
@@ -274,6 +285,18 @@ def http_middleware(app: Any):
             correlation_id_var.reset(tokens[2])
 
     return middleware
+
+
+def _protect(app: Any, request: Any, response: Response) -> None:
+    """Headers every answer carries: no content sniffing, and no caching of anything but a public read
+    (tokens, profiles, baskets, TOTP secrets must never sit in a shared or browser cache)."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if "Cache-Control" in response.headers:
+        return  # the route chose (the docs page's versioned assets)
+    entry = _route_of(app, request)
+    declared = route_doc(entry.view_function) if entry is not None else None
+    if declared is None or declared.access != "public" or request.method not in ("GET", "HEAD"):
+        response.headers["Cache-Control"] = "no-store"
 
 
 def _check_limits(request: Any) -> None:

@@ -11,6 +11,7 @@ the event, so it no longer holds back the events queued after it and stays for a
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -55,6 +56,19 @@ def outbox_put(event: Envelope) -> dict[str, Any]:
     item = {"PK": f"{_RECORD_PREFIX}{event.id}", "SK": _EVENT_SK, "type": "OUTBOX", **outbox_fields(event)}
     return {"Put": {"TableName": table_name(), "Item": to_item(item),
                     "ConditionExpression": "attribute_not_exists(PK)"}}
+
+
+def rewrite_kept_event(item: dict[str, Any], rewrite: Callable[[str], str], update: Update,
+                       conditions: list[str], values: dict[str, Any]) -> None:
+    """Add to `update` the event `item` keeps (not yet on the bus) rewritten, conditioned on it still being as
+    read: one published meanwhile is gone, the condition refuses, and the caller reads the item again."""
+    kept = item.get("outbox_event")
+    if kept is None:
+        conditions.append("attribute_not_exists(outbox_event)")
+        return
+    update.set("outbox_event", rewrite(kept))
+    conditions.append("outbox_event = :kept_as_read")
+    values[":kept_as_read"] = kept
 
 
 def record_key_of(event: Envelope) -> tuple[str, str]:

@@ -46,6 +46,9 @@ class Settings(BaseModel):
     # How stale the account status the API checks on every request may be (users/account_status.py):
     # a suspension made in another container takes effect within it; 0 reads the status every time.
     account_status_ttl_seconds: int = Field(default=60, ge=0, le=300)
+    # How long an unconfirmed sign-up holds its email: after it, a new registration replaces it (and its
+    # password). Cognito's confirmation codes last 24 hours.
+    unconfirmed_signup_hours: int = Field(default=24, ge=1)
     # Product images: the bucket uploads go to and are published in, and where published images are served
     # from (the CDN's address in AWS; locally the emulator's path-style URL of the published prefix).
     images_bucket: str = "shop-local-images-123456789012-us-east-1"  # the template's name, in the emulator

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core.dynamo import (
     Page,
+    TransactionRejected,
     Update,
     condition_failed,
     ddb,
@@ -19,10 +20,10 @@ from chalicelib.core.dynamo import (
     from_item,
     key,
     model_from_item,
-    old_item_of,
     query_page,
     table_name,
     to_item,
+    transact_write,
 )
 from chalicelib.notifications import keys
 from chalicelib.notifications.models import Notification
@@ -36,19 +37,25 @@ def _notification(item: dict[str, Any]) -> Notification:
 
 class NotificationRepository:
     def add(self, notification: Notification, expires_at: int, email_status: str | None) -> tuple[bool, str | None]:
-        """Store once per id, with its email's state. Returns (stored now?, the email state of the one stored):
-        a repeated event learns whether its email is still to be sent, in the same call."""
+        """Store once per id, with its email's state, unless its recipient was erased (an event delivered late,
+        or replayed from the archive, writes nothing of theirs again). Returns (stored now?, the email state of
+        the one stored): a repeated event learns whether its email is still to be sent, in the same call; for an
+        erased recipient, (False, None)."""
+        from chalicelib.users.repository import UserRepository
+
         item = {"PK": keys.user_pk(notification.user_id), "SK": keys.notification_sk(notification.id),
                 "type": "NOTIFICATION", "expiresAt": expires_at, **notification.model_dump(),
                 "email_status": email_status, "GSI1PK": keys.feed_partition(notification.user_id),
                 "GSI1SK": keys.feed_sort(notification.created_at, notification.id)}
         try:
-            ddb().put_item(TableName=table_name(), Item=to_item(item), ConditionExpression="attribute_not_exists(PK)",
-                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False, (old_item_of(exc) or {}).get("email_status")
-            raise
+            transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
+                                     "ConditionExpression": "attribute_not_exists(PK)",
+                                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+                            UserRepository().not_erased(notification.user_id)])
+        except TransactionRejected as rejected:
+            if rejected.failed(0):
+                return False, (rejected.old(0) or {}).get("email_status")
+            return False, None
         return True, email_status
 
     def claim_email(self, notification: Notification, at: str, until: str) -> bool:
@@ -90,15 +97,21 @@ class NotificationRepository:
         return page
 
     def mark_read(self, user_id: str, notification_id: str, read_at: str) -> Notification | None:
+        """Mark the user's notification read (None if there is no such notification of theirs), while their
+        account is active (AccountInactive otherwise)."""
+        from chalicelib.users.repository import AccountInactive, UserRepository
+
+        where = key(*keys.notification_key(user_id, notification_id))
         try:
-            result = ddb().update_item(
-                TableName=table_name(), Key=key(*keys.notification_key(user_id, notification_id)),
-                **Update().set_if_absent("read_at", read_at).request("attribute_exists(PK)"), ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if condition_failed(exc):
-                return None
-            raise
-        return _notification(from_item(result["Attributes"]))
+            transact_write([{"Update": {"TableName": table_name(), "Key": where,
+                                        **Update().set_if_absent("read_at", read_at).request("attribute_exists(PK)")}},
+                            UserRepository.active(user_id)])
+        except TransactionRejected as rejected:
+            if rejected.failed(1):
+                raise AccountInactive(user_id) from None
+            return None
+        found = ddb().get_item(TableName=table_name(), Key=where).get("Item")
+        return _notification(from_item(found)) if found else None
 
     def delete_all_of(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
         """Delete a user's notifications, each while `has_time()`; True once none is left."""

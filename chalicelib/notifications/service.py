@@ -25,7 +25,10 @@ from chalicelib.core.settings import settings
 from chalicelib.notifications.models import Notification
 from chalicelib.notifications.repository import EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED, NotificationRepository
 from chalicelib.orders.events import OrderCreated, OrderStatusChanged
-from chalicelib.users.repository import UserRepository
+from chalicelib.users import account_status
+from chalicelib.users.events import MfaChanged, SignUpRepeated
+from chalicelib.users.personal_data import ERASED
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 # How long a delivery holds a pending email it is sending: far beyond the notifier's timeout, so a claim
 # outlives only a sender that died, and the event's next delivery sends it then.
@@ -36,6 +39,19 @@ _STATUS_WORDS = {
     "DELIVERED": ("Order delivered", "Order {order} was delivered. Enjoy!"),
     "CANCELLED": ("Order cancelled", "Order {order} was cancelled."),
     "PAYMENT_FAILED": ("Payment failed", "The payment for order {order} failed; the order was not placed."),
+}
+
+
+# What the holder of an account is told when its security changes (so a change they did not make is noticed).
+_NOT_YOU = " If this was not you, reset your password now and tell us."
+_ACCOUNT_WORDS = {
+    "MFA_ON": ("Two-step sign-in turned on", "Signing in to your account now asks for your authenticator's code."),
+    "MFA_OFF": ("Two-step sign-in turned off",
+                "Signing in to your account no longer asks for your authenticator's code." + _NOT_YOU),
+    "SIGN_UP_REPEATED": ("Someone tried to register with your email",
+                         "Someone tried to create an account with your email address, which already has one. "
+                         "If it was you, sign in, or reset your password if you forgot it; otherwise there is "
+                         "nothing to do."),
 }
 
 
@@ -78,6 +94,8 @@ class NotificationService:
 
     def _notifications_for(self, event: Envelope, data: EventData) -> list[Notification]:
         moment = event.occurredAt
+        if getattr(data, "user_id", None) == ERASED:  # an anonymised order: nobody to tell
+            return []
         if isinstance(data, OrderCreated):
             return [Notification(id=event.id, user_id=data.user_id, kind="ORDER_CREATED", title="Order received",
                                  body=f"We received order {_short(data.order_id)}; "
@@ -90,6 +108,11 @@ class NotificationService:
             return [Notification(id=event.id, user_id=data.user_id, kind=f"ORDER_{data.to_status}", title=title,
                                  body=body.format(order=_short(data.order_id)), subject_id=data.order_id,
                                  created_at=moment)]
+        if isinstance(data, (MfaChanged, SignUpRepeated)):
+            kind = "SIGN_UP_REPEATED" if isinstance(data, SignUpRepeated) else ("MFA_ON" if data.enabled else "MFA_OFF")
+            title, body = _ACCOUNT_WORDS[kind]
+            return [Notification(id=event.id, user_id=data.user_id, kind=kind, title=title, body=body,
+                                 subject_id=data.user_id, created_at=moment)]
         if isinstance(data, LowStock):
             return [Notification(id=uuid.uuid5(uuid.NAMESPACE_URL, f"{event.id}:{admin}").hex, user_id=admin,
                                  kind="LOW_STOCK", title="Low stock",
@@ -139,7 +162,10 @@ class NotificationService:
         return self.notifications.feed(user_id, query.limit, query.cursor)
 
     def mark_read(self, user_id: str, notification_id: str) -> Notification:
-        found = self.notifications.mark_read(user_id, notification_id, iso())
+        try:
+            found = self.notifications.mark_read(user_id, notification_id, iso())
+        except AccountInactive:
+            raise account_status.inactive(user_id) from None
         if found is None:  # unknown, or someone else's
             raise NotFound(f"Notification {notification_id} was not found.")
         return found

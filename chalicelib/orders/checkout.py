@@ -32,7 +32,8 @@ from chalicelib.orders.repository import (
 )
 from chalicelib.promotions.models import ALREADY_USED, NOT_FOUND, PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository
-from chalicelib.users.repository import UserRepository
+from chalicelib.users import account_status
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 
 def _line_problem(product_id: str, issue: str, message: str) -> dict:
@@ -67,7 +68,7 @@ class CheckoutService:
             # An empty basket is also what a retry of a successful checkout finds.
             return self._replay(checkout_id, this_hash) or self._empty_basket()
         # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
-        products, promotion = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
+        products, promotion, _ = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
         # A basket holds one currency (set when its first line went in); every line must still be in it.
         currency = basket.currency or next((p.currency for p in products.values()), None)
         lines = self._lines(basket.lines, products, currency)
@@ -102,7 +103,7 @@ class CheckoutService:
                                   lines=[CheckoutLine(line.product_id, line.quantity, line.unit_price, currency)
                                          for line in lines],
                                   basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version),
-                                  allowance=allowance,
+                                  allowance=allowance, buyer_active=self.users.active(who.user_id),
                                   redemption=self._redemption(promotion, who, order_id, created_at, once))
         except CheckoutExists:
             replay = self._replay(checkout_id, this_hash)
@@ -118,13 +119,16 @@ class CheckoutService:
         except BasketChanged:
             raise Conflict("The basket changed during checkout; review it and try again.",
                            code="BASKET_CHANGED") from None
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
         except TransactionContended:
             # Other checkouts kept colliding on the same products: nothing was reserved.
             metrics.count("CheckoutConflicts")
             raise Conflict("Many people are buying these items right now; please try again.",
                            code="CHECKOUT_CONFLICT") from None
+        # A low-stock alert is the system's, not the buyer's: its correlation id says which checkout caused it.
         announce([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)],
-                 also=self._low_stock_alerts(lines, products, who.user_id))
+                 also=self._low_stock_alerts(lines, products, "system"))
         metrics.count("CheckoutsAccepted")
         if promotion:
             metrics.count_by("PromotionRedemptions", "code", promotion.code)

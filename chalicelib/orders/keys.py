@@ -40,6 +40,11 @@ def user_orders_partition(user_id: str) -> str:
     return f"USERORDERS#{user_id}"
 
 
+def user_checkouts_partition(user_id: str) -> str:
+    """GSI1 of checkout records: every checkout of a customer, its order made yet or not (erasure finds them)."""
+    return f"USERCHECKOUTS#{user_id}"
+
+
 def status_partition(status: str) -> str:
     return f"ORDERSTATUS#{status}"
 

@@ -20,6 +20,7 @@ from chalicelib.core.models import (
     exactly_one_of,
 )
 from chalicelib.orders.keys import restocked_attribute
+from chalicelib.users.personal_data import ERASED
 
 OrderStatus = Literal["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
 
@@ -40,7 +41,7 @@ MAX_PAYMENTS_SHOWN = 20  # payments listed on an order (the ledger keeps every o
 MAX_REFUNDS_SHOWN = 20  # refunds listed on an order (GET /admin/orders/{id}/refunds lists every one)
 # Units staff may put back on the shelf from an order (a refund's restock, a received return): those shipped.
 RESTOCKABLE = frozenset({"SHIPPED", "DELIVERED"})
-ERASED_BUYER = "erased"  # an order's user_id once its buyer erased their data
+ERASED_BUYER = ERASED  # an order's user_id once its buyer erased their data
 
 PaymentType = Literal["payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed"]
 RefundStatus = Literal["REQUESTED", "SUCCEEDED", "FAILED"]

@@ -12,6 +12,7 @@ from chalicelib.basket.repository import BasketChanged
 from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core.dynamo import (
     Page,
+    TransactionContended,
     TransactionRejected,
     Update,
     batch_get,
@@ -29,7 +30,7 @@ from chalicelib.core.dynamo import (
 from chalicelib.core.events import Envelope
 from chalicelib.core.ids import now
 from chalicelib.core.models import PostalAddress
-from chalicelib.core.outbox import outbox_fields, outbox_puts
+from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
 from chalicelib.orders import keys
 from chalicelib.orders.models import (
     ERASED_BUYER,
@@ -41,6 +42,8 @@ from chalicelib.orders.models import (
     OrderRefund,
     RedemptionHeld,
 )
+from chalicelib.users.personal_data import without
+from chalicelib.users.repository import AccountInactive
 
 
 @dataclass
@@ -179,6 +182,10 @@ def _give_back_allowance(order: Order) -> dict[str, Any]:
                        **update.request()}}
 
 
+def _forgetting_the_buyer() -> Update:
+    return Update().set("user_id", ERASED_BUYER).remove("shipping_address", "request_hash", "GSI1PK", "GSI1SK")
+
+
 def _checkout_pointer(order_id: str, checkout_id: str) -> dict[str, Any]:
     """The transaction item pointing from the order's partition to its checkout (no personal data)."""
     expires = int((now() + timedelta(days=keys.CHECKOUT_POINTER_DAYS)).timestamp())
@@ -236,34 +243,67 @@ class CheckoutRepository:
                            "Key": key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
                            **Update().remove("shipping_address").request("attribute_exists(PK)")}}
 
-    def forget_address(self, checkout_id: str) -> bool:
-        """Take the address off a checkout record (erasure); False if it held none."""
-        try:
-            ddb().update_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
-                              **Update().remove("shipping_address").request("attribute_exists(shipping_address)"))
-        except ClientError as exc:
-            if condition_failed(exc):
+    def buyer_removal(self, checkout_id: str) -> dict[str, Any]:
+        """A transaction item leaving nothing of an erased buyer on the checkout record (an order made for them
+        after their erasure is made anonymised): no address, no link to them, no hash of their request."""
+        return {"Update": {"TableName": table_name(),
+                           "Key": key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
+                           **_forgetting_the_buyer().request("attribute_exists(PK)")}}
+
+    def of_user(self, user_id: str) -> Iterator[dict[str, Any]]:
+        """Every checkout of a customer not yet rid of them (GSI1), a page at a time (erasure)."""
+        return every_item(keys.user_checkouts_partition(user_id), index="GSI1")
+
+    def names(self, checkout_id: str, user_id: str) -> bool:
+        """Does the checkout record still name `user_id` as its buyer?"""
+        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
+                              ProjectionExpression="user_id").get("Item")
+        return bool(item) and from_item(item).get("user_id") == user_id
+
+    def forget_buyer(self, checkout_id: str, user_id: str) -> bool:
+        """Leave nothing of `user_id` on the checkout record (erasure): its address, the link to them, the
+        hash of their request, its listing under them, and their id in an event it still keeps. Conditioned
+        on what was read, so a record changed meanwhile (its order made, its event published) is read again;
+        False when there was nothing of them left."""
+        where = key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK)
+        for _attempt in range(3):
+            item = ddb().get_item(TableName=table_name(), Key=where, ConsistentRead=True).get("Item")
+            record = from_item(item) if item else {}
+            if record.get("user_id") != user_id:
                 return False
-            raise
-        return True
+            update, conditions = _forgetting_the_buyer(), ["user_id = :buyer"]
+            values: dict[str, Any] = {":buyer": user_id}
+            rewrite_kept_event(record, lambda text: without(text, user_id), update, conditions, values)
+            try:
+                ddb().update_item(TableName=table_name(), Key=where,
+                                  **update.request(" AND ".join(conditions), values=values))
+                return True
+            except ClientError as exc:
+                if not condition_failed(exc):
+                    raise
+        raise TransactionContended(f"checkout {checkout_id} kept changing")
 
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
-               basket_clear: dict[str, Any], allowance: Allowance | None,
+               basket_clear: dict[str, Any], allowance: Allowance | None, buyer_active: dict[str, Any],
                redemption: list[dict[str, Any]] | None = None) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
         checkout (with its CheckoutRequested event in the outbox), empty the basket, count the
-        order against its buyer's unpaid `allowance` (None: an order with nothing to pay, never unpaid)
-        and take the `redemption` items of its promotion code (the count on the promotion; the buyer's
-        marker of a once-per-customer code).
+        order against its buyer's unpaid `allowance` (None: an order with nothing to pay, never unpaid),
+        take the `redemption` items of its promotion code (the count on the promotion; the buyer's
+        marker of a once-per-customer code), and check `buyer_active` (the buyer's account is active:
+        a suspended or erased one buys nothing).
 
         Raises CheckoutExists, AllowanceExceeded, LinesRejected (every refused line, with why),
-        BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was), or
-        TransactionContended when concurrent transactions kept colliding with it.
+        BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was),
+        AccountInactive, or TransactionContended when concurrent transactions kept colliding with it.
         """
         items = [self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price, line.currency)
                  for line in lines]
         record = {"PK": keys.checkout_pk(checkout["checkout_id"]), "SK": keys.CHECKOUT_SK, "type": "CHECKOUT",
-                  **checkout, **outbox_fields(event)}
+                  **checkout, **outbox_fields(event),
+                  # Listed under its buyer until their erasure: it finds every checkout, its order made or not.
+                  "GSI1PK": keys.user_checkouts_partition(checkout["user_id"]),
+                  "GSI1SK": f"{checkout['created_at']}#{checkout['checkout_id']}"}
         items.append({"Put": {"TableName": table_name(), "Item": to_item(record),
                               "ConditionExpression": "attribute_not_exists(PK)"}})
         items.append(basket_clear)
@@ -274,12 +314,15 @@ class CheckoutRepository:
         items += redemption or []
         pointer = len(items)
         items.append(_checkout_pointer(checkout["order_id"], checkout["checkout_id"]))
-        # At most MAX_LINES (50) lines + 6 items: within TransactWriteItems' 100.
+        items.append(buyer_active)
+        # At most MAX_LINES (50) lines + 7 items: within TransactWriteItems' 100.
         try:
             transact_write(items)
         except TransactionRejected as rejected:
             if rejected.failed(len(lines)) or rejected.failed(pointer):
                 raise CheckoutExists(checkout["checkout_id"]) from None
+            if rejected.failed(-1):
+                raise AccountInactive(checkout["user_id"]) from None
             for position in range(len(redemption or [])):
                 if rejected.failed(first_redemption + position):
                     raise RedemptionRefused(position, rejected.old(first_redemption + position)) from None

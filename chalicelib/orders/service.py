@@ -30,6 +30,7 @@ from chalicelib.orders.models import (
     can_move,
 )
 from chalicelib.orders.repository import CheckoutRepository, CompanionRejected, OrderChanged, OrderRepository
+from chalicelib.users import account_status, personal_data
 from chalicelib.users.repository import UserRepository
 
 _EXPORT_LIMIT = 1000
@@ -148,8 +149,10 @@ class OrderService:
                 raise
         country = order.shipping_address.country if order.shipping_address else ""
         anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None})
-        # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held).
-        return self.orders.create(anonymous.holding_allowance(False), companions=[address_removal],
+        # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held), and the
+        # checkout record keeps nothing of the buyer either.
+        return self.orders.create(anonymous.holding_allowance(False),
+                                  companions=[self.checkouts.buyer_removal(order.checkout_id)],
                                   extra={"shipping_country": country}, events=kept(anonymous))
 
     # --- reads -----------------------------------------------------------------------
@@ -175,7 +178,11 @@ class OrderService:
             raise _not_found(order_id)
         if order.status not in CUSTOMER_CANCELLABLE:
             raise Conflict(f"An order that is {order.status} can no longer be cancelled.", code="ILLEGAL_TRANSITION")
-        return self.move(order, "CANCELLED", actor=who.user_id, reason="cancelled by customer")
+        try:  # written only while the customer's account is active
+            return self.move(order, "CANCELLED", actor=who.user_id, reason="cancelled by customer",
+                             companions=[self.users.active(who.user_id)])
+        except CompanionRejected:
+            raise account_status.inactive(who.user_id) from None
 
     def set_status(self, staff: Caller, order_id: str, change: StatusChange) -> Order:
         order = self.orders.get(order_id)
@@ -186,7 +193,7 @@ class OrderService:
         return self.move(order, change.status, actor=staff.user_id, reason=change.reason, retry=False)
 
     def move(self, order: Order, target: str, *, actor: str, reason: str | None = None,
-             retry: bool = True) -> Order:
+             retry: bool = True, companions: list[dict] | None = None) -> Order:
         """Apply one state-machine step; 409 if it is not legal from where the order is now.
 
         With `retry`, a change that lost a race is judged again from the order's new state (a
@@ -199,7 +206,7 @@ class OrderService:
                                details=[{"field": "status", "issue": "illegal_transition",
                                          "message": f"{order.status} -> {target}"}])
             try:
-                return self._step(order, target, actor=actor, reason=reason)
+                return self._step(order, target, actor=actor, reason=reason, companions=companions)
             except OrderChanged as changed:
                 if changed.current is None:
                     raise _not_found(order.id) from None
@@ -224,11 +231,12 @@ class OrderService:
             return False
         return True
 
-    def _step(self, order: Order, target: str, *, actor: str, reason: str | None) -> Order:
+    def _step(self, order: Order, target: str, *, actor: str, reason: str | None,
+              companions: list[dict] | None = None) -> Order:
         held, refund_due = order.settle(target)
         events = self._transition_events(order, target, actor, reason, refund_due)
         moved = self.orders.change(order, status=target, updated_at=iso(), events=events, captured_amount=held,
-                                   refund_due=refund_due, reason=reason)
+                                   refund_due=refund_due, reason=reason, companions=companions)
         self._count_money_owed(order, moved)
         announce(events)
         return moved
@@ -320,14 +328,23 @@ class OrderService:
         return orders
 
     def anonymise_for(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
-        """Erasure: every order of the user kept for the books without the person, and the address taken
-        off its checkout record too, each while `has_time()`; True once none is left. An
-        anonymised order leaves the user's index, so a later run starts from what is left."""
+        """Erasure: every checkout and order of the user kept for the books without the person, each while
+        `has_time()`; True once none is left. What other domains hold about the person in each (returns,
+        refunds, audit records) goes first: a checkout or an order leaves the user's index last, so a later
+        run starts from what is left and misses nothing."""
+        for record in self.checkouts.of_user(user_id):  # its order made or not (still queued at the erasure)
+            if not has_time():
+                return False
+            personal_data.forget_about("CHECKOUT", record["checkout_id"], user_id)
+            self.checkouts.forget_buyer(record["checkout_id"], user_id)
         for order in self.orders.every_order_of(user_id):
             if not has_time():
                 return False
+            personal_data.forget_about("ORDER", order.id, user_id)
+            if self.checkouts.names(order.checkout_id, user_id):  # made before checkouts were listed under buyers
+                personal_data.forget_about("CHECKOUT", order.checkout_id, user_id)
+                self.checkouts.forget_buyer(order.checkout_id, user_id)
             self.orders.anonymise(order, iso())
-            self.checkouts.forget_address(order.checkout_id)
         self.orders.forget_allowance(user_id)
         return True
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.core.dynamo import (
     Page,
+    TransactionContended,
     TransactionRejected,
     Update,
+    condition_failed,
     ddb,
+    every_item,
     from_item,
     key,
     model_from_item,
@@ -22,10 +27,11 @@ from chalicelib.core.dynamo import (
     transact_write,
 )
 from chalicelib.core.events import Envelope
-from chalicelib.core.outbox import outbox_fields, outbox_puts
+from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
 from chalicelib.orders.keys import REFUND_SK_PREFIX, order_pk, payment_event_pk, refund_sk
 from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, order_from_item
 from chalicelib.payments.models import LedgerEntry, Refund
+from chalicelib.users.personal_data import ERASED, without
 
 SK = "PAYMENTEVENT"
 REVIEW_PARTITION = "PAYMENTREVIEW"
@@ -117,6 +123,27 @@ class RefundRepository:
                                    "provider_event_id": provider_event_id})
         return {"Update": {"TableName": table_name(), "Key": key(order_pk(order_id), refund_sk(refund_id)),
                            **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
+
+    def forget_customer(self, order_id: str, user_id: str) -> None:
+        """Erasure: the order's refunds keep the money and staff's reason, not the link to the customer (nor
+        their id in a RefundRequested still waiting in the outbox). Conditioned on what was read: a refund whose
+        event was published meanwhile is read again."""
+        for _attempt in range(3):
+            left = [item for item in every_item(order_pk(order_id))
+                    if item["SK"].startswith(REFUND_SK_PREFIX) and item.get("user_id") == user_id]
+            if not left:
+                return
+            for item in left:
+                update, conditions = Update().set("user_id", ERASED), ["user_id = :customer"]
+                values: dict[str, Any] = {":customer": user_id}
+                rewrite_kept_event(item, lambda text: without(text, user_id), update, conditions, values)
+                try:
+                    ddb().update_item(TableName=table_name(), Key=key(item["PK"], item["SK"]),
+                                      **update.request(" AND ".join(conditions), values=values))
+                except ClientError as exc:
+                    if not condition_failed(exc):
+                        raise
+        raise TransactionContended(f"the refunds of order {order_id} kept changing")
 
     def commit(self, items: list[dict[str, Any]], companions: int = 0) -> None:
         """Write a refund's transaction: its order's reservation, the refund, then `companions` items written

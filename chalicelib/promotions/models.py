@@ -30,8 +30,9 @@ Moment = Annotated[str, StringConstraints(max_length=40), AfterValidator(lambda 
                    SchemaHint(format="date-time", maxLength=40)]
 Redemptions = Annotated[int, Field(ge=1, le=MAX_REDEMPTIONS)]
 
-# Why a code cannot discount a basket now: the 409 code for each (unknown codes answer 404).
-NOT_FOUND = "PROMOTION_NOT_FOUND"  # 404
+# Why a code cannot discount a basket now: what a basket holding it shows, and the checkout's 409. Applying a
+# code answers every one of these alike (PROMOTION_NOT_APPLICABLE), so codes cannot be found by asking.
+NOT_FOUND = "PROMOTION_NOT_FOUND"
 INACTIVE = "PROMOTION_INACTIVE"
 NOT_STARTED = "PROMOTION_NOT_STARTED"
 EXPIRED = "PROMOTION_EXPIRED"

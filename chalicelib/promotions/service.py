@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 
+from chalicelib.core.attempts import Attempts, Limit
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import envelope
@@ -25,6 +26,23 @@ from chalicelib.promotions.models import (
 from chalicelib.promotions.repository import PromotionChanged, PromotionExists, PromotionRepository
 
 _CHANGE_ATTEMPTS = 5
+
+
+# Codes a customer tries that do not apply: ten an hour are free, then each waits 1 s, 2 s, 4 s... (at most an
+# hour). Enough for typos; far too few to find a code by asking.
+PROMOTION_GUESSES = Limit("promotion-code", free=10, max_wait=3600, reset_after=3600)
+
+
+def guesses_of(user_id: str) -> Attempts:
+    return Attempts([(PROMOTION_GUESSES, user_id)])
+
+
+def not_applicable() -> Conflict:
+    """The one answer for a code that does not discount the basket, whether it exists or not (an answer per
+    reason would tell which codes exist); the basket shows why a code it holds stopped applying."""
+    return Conflict("This promotion code cannot be applied to your basket.", [
+        {"field": "code", "issue": "not_applicable", "message": "unknown, or not valid for this basket now"}],
+        code="PROMOTION_NOT_APPLICABLE")
 
 
 def not_found(code: str) -> NotFound:

@@ -31,7 +31,7 @@ class Return(ApiModel):
     id: str
     order_id: str
     lines: list[RestockLine]
-    reason: str
+    reason: str | None = None  # the customer's words; none once the customer's data was erased
     status: ReturnStatus
     created_at: Timestamp
     decided_at: Timestamp | None = None

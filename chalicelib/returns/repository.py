@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.core.dynamo import (
     Page,
     TransactionRejected,
     Update,
+    condition_failed,
     ddb,
+    every_item,
     from_item,
     key,
     model_from_item,
@@ -21,6 +25,8 @@ from chalicelib.core.outbox import outbox_puts
 from chalicelib.orders.repository import OrderNotAsRead, order_from_item
 from chalicelib.returns.keys import RETURN_SK, order_returns_partition, return_pk, status_partition
 from chalicelib.returns.models import Return
+from chalicelib.users.personal_data import ERASED
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 
 class ReturnDecided(Exception):
@@ -81,15 +87,19 @@ class ReturnRepository:
 
     def record(self, ret: Return, user_id: str, request_hash: str, reservation: dict[str, Any],
                events: list[Envelope]) -> None:
-        """Write a new return with its order's `reservation` of the units and the `events` announcing it.
-        Raises OrderNotAsRead or ReturnExists (its id is taken: the same request key again)."""
+        """Write a new return with its order's `reservation` of the units and the `events` announcing it,
+        while the customer's account is active. Raises OrderNotAsRead, ReturnExists (its id is taken: the
+        same request key again) or AccountInactive."""
         try:
-            transact_write([reservation, self.put_item(ret, user_id, request_hash), *outbox_puts(events)])
+            transact_write([reservation, self.put_item(ret, user_id, request_hash), UserRepository.active(user_id),
+                            *outbox_puts(events)])
         except TransactionRejected as rejected:
             if rejected.failed(1):
                 raise ReturnExists() from None
             if rejected.failed(0):
                 raise _order_not_as_read(rejected) from None
+            if rejected.failed(2):
+                raise AccountInactive(user_id) from None
             raise
 
     def receive(self, reservation: dict[str, Any], decided: dict[str, Any], restock: list[dict[str, Any]],
@@ -115,6 +125,20 @@ class ReturnRepository:
             if rejected.failed(0):
                 raise ReturnDecided() from None
             raise
+
+    def forget_customer(self, order_id: str, user_id: str) -> None:
+        """Erasure: the order's returns keep their lines, status and staff's decision; not the link to the
+        customer, nor the reason they wrote (their own words, which may name them)."""
+        for item in every_item(order_returns_partition(order_id), index="GSI1"):
+            if item.get("user_id") != user_id:
+                continue
+            try:
+                ddb().update_item(TableName=table_name(), Key=key(item["PK"], item["SK"]),
+                                  **Update().set("user_id", ERASED).remove("reason").request(
+                                      "user_id = :customer", values={":customer": user_id}))
+            except ClientError as exc:
+                if not condition_failed(exc):  # a repeat: forgotten already
+                    raise
 
     def of_order(self, order_id: str, limit: int, cursor: str | None) -> Page:
         page = query_page(order_returns_partition(order_id), index="GSI1", limit=limit, cursor=cursor)

@@ -25,6 +25,8 @@ from chalicelib.payments.repository import RefundExists
 from chalicelib.returns.events import ReturnReceived, ReturnRejected, ReturnRequested
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
 from chalicelib.returns.repository import ReturnDecided, ReturnExists, ReturnRepository
+from chalicelib.users import account_status
+from chalicelib.users.repository import AccountInactive
 
 _ATTEMPTS = 5
 
@@ -72,6 +74,8 @@ class ReturnService:
                 raise Conflict("The return could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
             except TransactionContended:
                 raise order_keeps_changing() from None
+            except AccountInactive:
+                raise account_status.inactive(who.user_id) from None
             announce(events)
             metrics.count("ReturnsRequested")
             return ret

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
+from chalicelib.core.errors import Unauthorized
 from chalicelib.core.ids import now
 from chalicelib.core.settings import settings
 
@@ -41,6 +42,18 @@ def status_of(user_id: str, read: Callable[[str], str | None]) -> str | None:
             while len(_seen) > MAX_ENTRIES:
                 _seen.popitem(last=False)
     return status
+
+
+def refusal() -> Unauthorized:
+    """The answer to a request of a suspended or erased account."""
+    return Unauthorized("This account is not active.", code="ACCOUNT_INACTIVE")
+
+
+def inactive(user_id: str) -> Unauthorized:
+    """The answer to a write its condition refused because the account is no longer active, though the check
+    remembered it active: forgotten here, so the account's next request is refused at once."""
+    forget(user_id)
+    return refusal()
 
 
 def forget(user_id: str | None = None) -> None:

@@ -1,12 +1,18 @@
-"""Sign-in against Cognito, with TOTP as an optional second factor; failures never reveal whether an
-account exists."""
+"""Sign-up and sign-in against Cognito, with TOTP as an optional second factor. No answer tells whether an
+account exists: registering a known email answers as a new one (its holder is told), an unconfirmed account
+answers as a wrong password. Wrong guesses (passwords, codes) are counted per account and per account and
+client address, and a key that failed too often must wait (core/attempts.py)."""
 from __future__ import annotations
 
 import base64
 import functools
+import uuid
+from datetime import timedelta
 from urllib.parse import quote
 
+from chalicelib.core.attempts import Attempts, Limit
 from chalicelib.core.auth import Caller
+from chalicelib.core.dynamo import TransactionRejected
 from chalicelib.core.errors import (
     BadRequest,
     Conflict,
@@ -17,13 +23,14 @@ from chalicelib.core.errors import (
     ValidationFailed,
 )
 from chalicelib.core.events import envelope
-from chalicelib.core.gateways import Challenge, ProviderError, SignedIn, identity_provider
-from chalicelib.core.ids import iso
+from chalicelib.core.gateways import Challenge, IdentityProvider, ProviderError, SignedIn, SignedUp, identity_provider
+from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
 from chalicelib.core.models import load_json
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
-from chalicelib.users.events import UserRegistered
+from chalicelib.users import account_status
+from chalicelib.users.events import MfaChanged, SignUpRepeated, UserRegistered
 from chalicelib.users.models import (
     ConfirmRequest,
     ForgotPasswordRequest,
@@ -31,6 +38,7 @@ from chalicelib.users.models import (
     LoginResult,
     MfaAnswer,
     MfaChallenge,
+    MfaDisableRequest,
     Profile,
     RefreshRequest,
     Registered,
@@ -41,9 +49,18 @@ from chalicelib.users.models import (
     TotpSetupRequest,
     TotpVerifyRequest,
 )
-from chalicelib.users.repository import UserRepository
+from chalicelib.users.repository import AccountInactive, UserRepository
 
 BAD_CREDENTIALS = "Incorrect email or password."
+# Wrong passwords and codes: an account from one address gets three free, then waits 1 s, 2 s, 4 s, ... (one
+# client cannot reach Cognito's own lockout of the account, which would hold its holder back too); an account
+# from anywhere gets twenty (many addresses guessing one account).
+SIGN_IN_FROM = Limit("sign-in-from", free=3)
+SIGN_IN = Limit("sign-in", free=20)
+# Cognito's answers to a wrong secret (or an account that cannot sign in, answered alike).
+_WRONG = {"NotAuthorizedException", "UserNotFoundException", "UserNotConfirmedException",
+          "ResourceNotFoundException", "CodeMismatchException", "ExpiredCodeException"}
+REAUTHENTICATION_FAILED = "The password or the code is not right."
 
 _THROTTLED = {"TooManyRequestsException", "LimitExceededException",
               "TooManyFailedAttemptsException"}
@@ -59,8 +76,6 @@ TOTP_ISSUER = "Shop"
 def _cognito_failure(exc: ProviderError, unauthorized_message: str = BAD_CREDENTIALS) -> Exception:
     """Map a Cognito error to our answer; unknown accounts look exactly like wrong secrets."""
     code = exc.code
-    if code == "UsernameExistsException":
-        return Conflict("An account with this email already exists.", code="EMAIL_TAKEN")
     if code == "InvalidPasswordException":
         return ValidationFailed("The password does not meet the policy.",
                                 [{"field": "password", "issue": "weak_password",
@@ -69,15 +84,15 @@ def _cognito_failure(exc: ProviderError, unauthorized_message: str = BAD_CREDENT
         return BadRequest(INVALID_CODE, code="INVALID_CODE")
     if code == "InvalidParameterException":
         return BadRequest("The request was refused by the identity provider.", code="INVALID_PARAMETER")
-    if code in ("NotAuthorizedException", "UserNotFoundException", "ResourceNotFoundException"):
+    # An unconfirmed account: Cognito says so before it checks the password, so it is answered as a wrong one.
+    if code in ("NotAuthorizedException", "UserNotFoundException", "ResourceNotFoundException",
+                "UserNotConfirmedException"):
         if code == "ResourceNotFoundException":
             # The emulator's answer for an unknown user; in AWS a misconfigured client id.
             get_logger("auth").warning("Cognito resource not found", extra={"cognitoError": code})
         if unauthorized_message == INVALID_CODE:
             return BadRequest(INVALID_CODE, code="INVALID_CODE")
         return Unauthorized(unauthorized_message)
-    if code == "UserNotConfirmedException":
-        return Forbidden("Confirm your email address before signing in.", code="USER_NOT_CONFIRMED")
     if code == "PasswordResetRequiredException":
         return Forbidden("A password reset is required.", code="PASSWORD_RESET_REQUIRED")
     if code in _THROTTLED:
@@ -98,25 +113,73 @@ def _mfa_failure(exc: ProviderError) -> Exception:
     return _cognito_failure(exc)
 
 
+def sign_in_attempts(email: str, address: str | None) -> Attempts:
+    """The counters a guess at this account's password or code counts against."""
+    return Attempts([(SIGN_IN_FROM, f"{email}\n{address or '-'}"), (SIGN_IN, email)])
+
+
 class AuthService:
     def __init__(self, users: UserRepository | None = None):
         self.users = users or UserRepository()
 
     def register(self, request: RegisterRequest) -> Registered:
+        """A new account (201 with its id), or, for an email that has one, the same answer with an id that
+        names nothing, and its holder is told: the caller learns nothing about who has an account."""
         idp = identity_provider()
         try:
-            signed_up = idp.sign_up(request.email, request.password, request.name)
-            if settings().auto_confirm_users and not signed_up.confirmed:
+            signed_up = self._sign_up(idp, request)
+            if signed_up is not None and settings().auto_confirm_users and not signed_up.confirmed:
                 # Local stack only: no mailbox to read the code from.
                 idp.admin_confirm(signed_up.user_id)
         except ProviderError as exc:
             raise _cognito_failure(exc) from None
+        if signed_up is None:
+            return Registered(user_id=str(uuid.uuid4()))  # shaped as a pool's id (a UUID v4), naming no one
         user_id, moment = signed_up.user_id, iso()
         events = [envelope(UserRegistered(user_id=user_id), actor=user_id)]
         self.users.register(Profile(user_id=user_id, email=request.email, name=request.name,
                                     created_at=moment, updated_at=moment), events)
         announce(events)
         return Registered(user_id=user_id)
+
+    def _sign_up(self, idp: IdentityProvider, request: RegisterRequest) -> SignedUp | None:
+        """Sign up; None when the email already has an account that keeps it. An unconfirmed sign-up older than
+        `unconfirmed_signup_hours` (its code has expired) no longer holds the email: this registration, with its
+        own password, replaces it. A confirmed account's holder is told someone tried."""
+        try:
+            return idp.sign_up(request.email, request.password)
+        except ProviderError as exc:
+            if exc.code != "UsernameExistsException":
+                raise
+        existing = idp.find(request.email)
+        if existing is None:  # removed in between: the email is free again
+            return self._sign_up_once(idp, request)
+        if existing.confirmed:
+            # Its holder is told once a day at most, however often the email is registered (no mail bombing).
+            day = now().date().isoformat()
+            events = [envelope(SignUpRepeated(user_id=existing.user_id),
+                               event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"SignUpRepeated:{existing.user_id}:{day}").hex)]
+            try:
+                self.users.keep_events(events)
+            except TransactionRejected:
+                return None  # told today already
+            announce(events)
+            return None
+        if existing.created_at > now() - timedelta(hours=settings().unconfirmed_signup_hours):
+            return None  # its code still runs: whoever holds the mailbox may confirm it
+        idp.delete(existing.user_id)
+        self.users.forget_unconfirmed(existing.user_id)
+        get_logger("auth").info("an expired unconfirmed sign-up was replaced", extra={"userId": existing.user_id})
+        return self._sign_up_once(idp, request)
+
+    @staticmethod
+    def _sign_up_once(idp: IdentityProvider, request: RegisterRequest) -> SignedUp | None:
+        try:
+            return idp.sign_up(request.email, request.password)
+        except ProviderError as exc:
+            if exc.code == "UsernameExistsException":  # another registration got there first: it keeps the email
+                return None
+            raise
 
     def confirm(self, request: ConfirmRequest) -> None:
         try:
@@ -139,26 +202,40 @@ class AuthService:
         except ProviderError as exc:
             raise _cognito_failure(exc, INVALID_CODE) from None
 
-    def login(self, request: LoginRequest) -> LoginResult:
-        """The tokens, or, for an account with TOTP on, the challenge to answer at POST /auth/mfa."""
+    def login(self, request: LoginRequest, address: str | None = None) -> LoginResult:
+        """The tokens, or, for an account with TOTP on, the challenge to answer at POST /auth/mfa. An account
+        (from `address`, or from anywhere) that failed too often answers 429 until its wait is over."""
+        attempts = sign_in_attempts(request.email, address)
+        attempts.check()
         try:
             signed_in = identity_provider().password_sign_in(request.email, request.password)
         except ProviderError as exc:
+            if exc.code in _WRONG:
+                attempts.failed()
             raise _cognito_failure(exc, BAD_CREDENTIALS) from None
         if isinstance(signed_in, Challenge) and signed_in.name == TOTP and signed_in.session:
+            # The counters stay until the code is right too: a known password buys no more guesses at the code.
             return LoginResult(MfaChallenge(challenge=TOTP, session=signed_in.session))
-        return LoginResult(self._tokens(signed_in, refresh_token=None))
+        tokens = self._tokens(signed_in, refresh_token=None)
+        attempts.succeeded()
+        return LoginResult(tokens)
 
-    def answer_mfa(self, request: MfaAnswer) -> Tokens:
+    def answer_mfa(self, request: MfaAnswer, address: str | None = None) -> Tokens:
         """The second step of a sign-in: the authenticator's code for the session /auth/login gave.
-        A wrong code and a spent or expired session are both 401, as a wrong password is."""
+        A wrong code and a spent or expired session are both 401, as a wrong password is, and count as one."""
+        attempts = sign_in_attempts(request.email, address)
+        attempts.check()
         try:
             signed_in = identity_provider().answer_totp_challenge(request.email, request.session, request.code)
         except ProviderError as exc:
+            if exc.code in _WRONG:
+                attempts.failed()
             if exc.code in ("CodeMismatchException", "ExpiredCodeException"):
                 raise Unauthorized(INVALID_CODE, code="INVALID_CODE") from None
             raise _cognito_failure(exc, "The sign-in session is invalid or has expired; sign in again.") from None
-        return self._tokens(signed_in, refresh_token=None)
+        tokens = self._tokens(signed_in, refresh_token=None)
+        attempts.succeeded()
+        return tokens
 
     # --- the second factor, for a signed-in user ------------------------------------------
 
@@ -174,23 +251,57 @@ class AuthService:
         return TotpSecret(secret_code=secret, otpauth_uri=uri)
 
     def verify_totp(self, who: Caller, request: TotpVerifyRequest) -> None:
-        """The authenticator's first code: proven, TOTP becomes the caller's second factor at every sign-in."""
+        """The authenticator's first code: proven, TOTP becomes the caller's second factor at every sign-in
+        (announced: audited, and the holder told)."""
         token = self._own_access_token(who, request.access_token)
         idp = identity_provider()
         try:
             idp.verify_totp(token, request.code)
-            idp.prefer_totp(who.user_id, enabled=True)
+            idp.set_totp(token, enabled=True)
         except ProviderError as exc:
             raise _mfa_failure(exc) from None
+        self._announce_mfa(who, enabled=True)
 
-    def disable_mfa(self, who: Caller) -> None:
-        """TOTP off: the password alone signs in again (the pool's MFA is OPTIONAL). Idempotent."""
+    def disable_mfa(self, who: Caller, request: MfaDisableRequest, address: str | None = None) -> None:
+        """TOTP off, only for the holder of the account: the access token of the caller (Cognito checks it on the
+        call that turns TOTP off), and a fresh sign-in with the password and the authenticator's current code
+        (wrong ones count as sign-in failures). The password alone signs in again afterwards; the change is
+        audited and the holder told. With TOTP already off, the password suffices and nothing changes."""
+        token = self._own_access_token(who, request.access_token)
+        email = who.email or getattr(self.users.get_profile(who.user_id), "email", None)
+        if not email:
+            raise Forbidden(REAUTHENTICATION_FAILED, code="REAUTHENTICATION_FAILED")
+        attempts = sign_in_attempts(email.lower(), address)
+        attempts.check()
+        idp = identity_provider()
         try:
-            identity_provider().prefer_totp(who.user_id, enabled=False)
+            signed_in = idp.password_sign_in(email, request.password)
+            totp_on = isinstance(signed_in, Challenge) and signed_in.name == TOTP
+            if totp_on:
+                signed_in = idp.answer_totp_challenge(email, signed_in.session, request.code)
         except ProviderError as exc:
-            if exc.code == "UserNotFoundException":  # a profile without a login: no factor to turn off
-                return
+            if exc.code not in _WRONG:
+                raise _cognito_failure(exc) from None
+            attempts.failed()
+            raise Forbidden(REAUTHENTICATION_FAILED, code="REAUTHENTICATION_FAILED") from None
+        if not isinstance(signed_in, SignedIn):
+            raise Forbidden("This account needs an action this API does not support.", code="CHALLENGE_REQUIRED")
+        attempts.succeeded()
+        if not totp_on:
+            return
+        try:
+            idp.set_totp(token, enabled=False)
+        except ProviderError as exc:
             raise _mfa_failure(exc) from None
+        self._announce_mfa(who, enabled=False)
+
+    def _announce_mfa(self, who: Caller, enabled: bool) -> None:
+        events = [envelope(MfaChanged(user_id=who.user_id, enabled=enabled), actor=who.user_id)]
+        try:
+            self.users.keep_events(events, of_active=who.user_id)
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
+        announce(events)
 
     @staticmethod
     def _own_access_token(who: Caller, token: str) -> str:

@@ -23,3 +23,17 @@ class UserErased(_UserEvent):
 class UserStatusChanged(_UserEvent):
     event_type = "UserStatusChanged"
     status: Literal["ACTIVE", "SUSPENDED"]
+
+
+class MfaChanged(_UserEvent):
+    """The account's second factor (TOTP) was turned on or off: audited, and its holder told."""
+
+    event_type = "MfaChanged"
+    enabled: bool
+
+
+class SignUpRepeated(_UserEvent):
+    """Someone registered again with the email of this (confirmed) account: its holder is told, the caller is
+    answered as any registration is."""
+
+    event_type = "SignUpRepeated"

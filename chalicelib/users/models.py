@@ -90,6 +90,26 @@ class TotpVerifyRequest(ApiModel):
     code: TotpCode
 
 
+class MfaDisableRequest(ApiModel):
+    """Proof that the holder of the account, not only of a token, turns TOTP off: the access token of a sign-in,
+    the password and the authenticator's current code (checked by a fresh sign-in)."""
+
+    access_token: AccessToken
+    password: AnyPassword
+    code: TotpCode
+
+
+def claimed(model: type, value: object) -> object:
+    """A token claim where it enters a profile, held to what the API itself would accept (an attribute set by
+    calling Cognito directly is not validated there); None when it is not."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(model).validate_python(value) if isinstance(value, str) else None
+    except ValidationError:
+        return None
+
+
 def _strong_password(value: str) -> str:
     """The pool's policy (SPEC §3), checked before Cognito is called."""
     problems = []

@@ -1,10 +1,14 @@
 """What the shop holds about a person, gathered for export and removed on erasure.
 
 Each domain that keeps personal data registers an exporter and an eraser here, so export
-and erasure grow with the shop without this module changing.
+and erasure grow with the shop without this module changing. Records a person's orders and
+checkouts gave rise to in other domains (returns, refunds, audit records) are found through those
+entities: a domain registers what it forgets about a person in an order or a checkout, and the orders'
+eraser asks every one of them, entity by entity, before the order leaves the person's index.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +18,15 @@ Exporter = Callable[[str], Any]
 # consumer starts over (from what is left) when it runs out of time or a message is delivered twice.
 HasTime = Callable[[], bool]
 Eraser = Callable[[str, HasTime], bool]
+# What a domain forgets about a person in one of their orders or checkouts: (entity id, user id). Idempotent.
+EntityEraser = Callable[[str, str], None]
+
+# What stands for an erased person wherever a record keeps what happened without who it was.
+ERASED = "erased"
 
 _exporters: dict[str, Exporter] = {}
 _erasers: dict[str, Eraser] = {}
+_entity_erasers: dict[str, dict[str, EntityEraser]] = {}  # entity type (ORDER, CHECKOUT) -> name -> eraser
 
 
 def register_exporter(section: str, exporter: Exporter) -> None:
@@ -25,6 +35,10 @@ def register_exporter(section: str, exporter: Exporter) -> None:
 
 def register_eraser(name: str, eraser: Eraser) -> None:
     _erasers[name] = eraser
+
+
+def register_entity_eraser(entity_type: str, name: str, eraser: EntityEraser) -> None:
+    _entity_erasers.setdefault(entity_type, {})[name] = eraser
 
 
 def export_sections(user_id: str) -> dict[str, Any]:
@@ -37,3 +51,27 @@ def erase_everywhere(user_id: str, has_time: HasTime) -> bool:
         if not has_time() or not eraser(user_id, has_time):
             return False
     return True
+
+
+def forget_about(entity_type: str, entity_id: str, user_id: str) -> None:
+    """Every domain's records of `entity_type` `entity_id` (an order, a checkout), rid of `user_id`."""
+    for eraser in _entity_erasers.get(entity_type, {}).values():
+        eraser(entity_id, user_id)
+
+
+def without(value: Any, user_id: str) -> Any:
+    """`value` (an item or any part of one) with every string naming `user_id` made to name ERASED instead:
+    the id on its own, within a key (`AUDIT#USER#<id>`) or in JSON kept in a string (an event in the outbox)."""
+    if isinstance(value, str):
+        if not user_id or user_id not in value:
+            return value
+        return re.sub(rf"(?<![\w@.-]){re.escape(user_id)}(?![\w@.-])", ERASED, value)
+    if isinstance(value, dict):
+        return {without(k, user_id): without(v, user_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without(v, user_id) for v in value]
+    return value
+
+
+def names(value: Any, user_id: str) -> bool:
+    return without(value, user_id) != value

@@ -1,6 +1,7 @@
 """Profiles and address books in DynamoDB: one partition per user."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,7 @@ from chalicelib.core.dynamo import (
     Update,
     condition_failed,
     ddb,
+    every_item,
     from_item,
     key,
     model_from_item,
@@ -34,6 +36,10 @@ class ProfileMissing(Exception):
 
 class ProfileChanged(Exception):
     """The profile's status is no longer the one read: read it again."""
+
+
+class AccountInactive(Exception):
+    """The account is suspended or erased: nothing of it may be written on its own behalf."""
 
 
 class AddressBookFull(Exception):
@@ -132,24 +138,54 @@ class UserRepository:
         return changed
 
     def erase_profile(self, user_id: str, erased_at: str, events: list[Envelope]) -> bool:
-        """Replace the profile by a tombstone without personal data (the erasure's record), written with
-        `events` in one transaction. Safe to repeat: False (and no events) if the account was already erased.
-        The rest (addresses, orders, ...) is the erasure consumer's, announced by `events`."""
+        """Replace the profile of an active account by a tombstone without personal data (the erasure's
+        record), written with `events` in one transaction. Safe to repeat: False (and no events) if the account
+        was already erased. Raises AccountInactive for a suspended account (suspended meanwhile, too): its
+        fate is staff's. The rest (addresses, orders, ...) is the erasure consumer's, announced by `events`."""
         profile = self.get_profile(user_id)
         # No profile yet (never used the API): the tombstone still stops one being made from the token.
         created_at = profile.created_at if profile else erased_at
         tombstone = Profile(user_id=user_id, status="ERASED", created_at=created_at, updated_at=erased_at)
         put = {"Put": {"TableName": table_name(), "Item": to_item(_profile_item(tombstone, erased_at=erased_at)),
-                       "ConditionExpression": "attribute_not_exists(PK) OR #status <> :erased",
+                       "ConditionExpression": "attribute_not_exists(PK) OR #status = :active",
                        "ExpressionAttributeNames": {"#status": "status"},
-                       "ExpressionAttributeValues": {":erased": to_attr("ERASED")}}}
+                       "ExpressionAttributeValues": {":active": to_attr("ACTIVE")},
+                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
         try:
             transact_write([put, *outbox_puts(events)])
         except TransactionRejected as rejected:
             if rejected.failed(0):
-                return False  # erased before: announced then
+                if (rejected.old(0) or {}).get("status") == "ERASED":
+                    return False  # erased before: announced then
+                raise AccountInactive(user_id) from None
             raise
         return True
+
+    @staticmethod
+    def active(user_id: str) -> dict[str, Any]:
+        """A transaction item refused unless the account is active (or has no profile yet): what a request
+        writes on the account's behalf never lands for a suspended or erased one, even while the account
+        check remembers it active (users/account_status.py)."""
+        return {"ConditionCheck": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
+                                   "ConditionExpression": "attribute_not_exists(PK) OR #status = :active",
+                                   "ExpressionAttributeNames": {"#status": "status"},
+                                   "ExpressionAttributeValues": {":active": to_attr("ACTIVE")}}}
+
+    def keep_events(self, events: list[Envelope], *, of_active: str | None = None) -> None:
+        """Keep events that change no item of their own (a factor turned off) in the outbox; with `of_active`,
+        only while that account is active (AccountInactive otherwise)."""
+        check = [self.active(of_active)] if of_active else []
+        try:
+            transact_write([*check, *outbox_puts(events)])
+        except TransactionRejected as rejected:
+            if check and rejected.failed(0):
+                raise AccountInactive(of_active) from None
+            raise
+
+    def forget_unconfirmed(self, user_id: str) -> None:
+        """The profile of a sign-up whose email was never confirmed, replaced by a newer registration (it never
+        signed in: nothing else of it exists)."""
+        ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.PROFILE_SK))
 
     def not_erased(self, user_id: str) -> dict[str, Any]:
         """A transaction item refused once the user is erased: what is written with it never outlives
@@ -180,12 +216,17 @@ class UserRepository:
             raise
         return True
 
-    def delete_addresses(self, user_id: str) -> int:
-        """Delete the whole address book (erasure: the profile is a tombstone already). How many went."""
-        items = self._address_items(user_id)
-        for item in items:
+    def delete_all_but_the_tombstone(self, user_id: str, has_time: Callable[[], bool]) -> bool:
+        """Erasure: every item of the user's partition but the tombstone (the address book, and whatever any
+        domain keeps there: basket, notifications, promotion markers, ...), each while `has_time()`; True
+        once only the tombstone is left."""
+        for item in every_item(keys.user_pk(user_id)):
+            if item["SK"] == keys.PROFILE_SK:
+                continue
+            if not has_time():
+                return False
             ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
-        return len(items)
+        return True
 
     # --- addresses -------------------------------------------------------------------
 
@@ -213,17 +254,22 @@ class UserRepository:
             transact_write([
                 {"Update": {
                     "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                    # The counter on the profile makes the bound hold under concurrent requests.
-                    **profile.request("attribute_exists(PK) AND "
+                    # The counter on the profile makes the bound hold under concurrent requests; only an
+                    # active account adds to its book.
+                    **profile.request("attribute_exists(PK) AND #status = :active AND "
                                       "(attribute_not_exists(#address_count) OR #address_count < :max)",
-                                      values={":max": MAX_ADDRESSES}),
+                                      names={"#status": "status"}, values={":max": MAX_ADDRESSES, ":active": "ACTIVE"}),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
                 {"Put": {"TableName": table_name(), "Item": to_item(item),
                          "ConditionExpression": "attribute_not_exists(PK)"}},
             ])
         except TransactionRejected as rejected:
             if rejected.failed(0):
-                raise (AddressBookFull(user_id) if rejected.old(0) else ProfileMissing(user_id)) from None
+                as_was = rejected.old(0)
+                if not as_was:
+                    raise ProfileMissing(user_id) from None
+                raise (AddressBookFull(user_id) if as_was.get("status") == "ACTIVE" else AccountInactive(user_id)) \
+                    from None
             raise AddressConflict() from None
         except TransactionContended:
             raise AddressConflict() from None
@@ -243,13 +289,16 @@ class UserRepository:
             items.append({"Update": {
                 "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
                 **Update().set_all({"default_address_id": address_id, "updated_at": now})
-                .request("attribute_exists(PK)")}})
+                .request("attribute_exists(PK) AND #status = :active", names={"#status": "status"},
+                         values={":active": "ACTIVE"})}})
+        else:
+            items.append(self.active(user_id))
         try:
             transact_write(items)
         except TransactionRejected as rejected:
             if rejected.failed(0):
                 raise AddressMissing(address_id) from None
-            raise ProfileMissing(user_id) from None
+            raise AccountInactive(user_id) from None
         except TransactionContended:
             raise AddressConflict() from None
 
@@ -261,15 +310,17 @@ class UserRepository:
             profile.set("default_address_id", successor)
         elif was_default:
             profile.remove("default_address_id")
-        # The default is still what was read: the one deleted, or another.
+        # The default is still what was read: the one deleted, or another; and the account is active.
         condition = ("#default_address_id = :gone" if was_default
-                     else "attribute_not_exists(#default_address_id) OR #default_address_id <> :gone")
+                     else "(attribute_not_exists(#default_address_id) OR #default_address_id <> :gone)")
         items: list[dict[str, Any]] = [
             {"Delete": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(address_id)),
                         "ConditionExpression": "attribute_exists(PK)"}},
             {"Update": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                        **profile.request(condition, names={"#default_address_id": "default_address_id"},
-                                          values={":gone": address_id})}},
+                        **profile.request(f"{condition} AND #status = :active",
+                                          names={"#default_address_id": "default_address_id", "#status": "status"},
+                                          values={":gone": address_id, ":active": "ACTIVE"}),
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
         ]
         if successor:
             items.append({"ConditionCheck": {
@@ -280,6 +331,8 @@ class UserRepository:
         except TransactionRejected as rejected:
             if rejected.failed(0):
                 raise AddressMissing(address_id) from None
+            if rejected.failed(1) and (rejected.old(1) or {}).get("status") != "ACTIVE":
+                raise AccountInactive(user_id) from None
             raise AddressConflict() from None  # the default moved, or the successor went
         except TransactionContended:
             raise AddressConflict() from None

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from chalicelib.core.http import body, caller, doc, page, query, respond
+from chalicelib.core.http import body, caller, client_address, doc, page, query, respond
 from chalicelib.users.models import (
     Address,
     AddressIn,
@@ -17,6 +17,7 @@ from chalicelib.users.models import (
     LoginRequest,
     LoginResult,
     MfaAnswer,
+    MfaDisableRequest,
     ProfileOut,
     ProfilePatch,
     RefreshRequest,
@@ -54,7 +55,8 @@ def users() -> UserService:
 # --- sign-up and sign-in -----------------------------------------------------------------
 
 @routes.route("/auth/register", methods=["POST"])
-@doc("Register a new account", "public", body=RegisterRequest, returns=Registered, status=201, errors=(409, 429))
+@doc("Register a new account (an email that has one is answered alike; its holder is told)", "public",
+     body=RegisterRequest, returns=Registered, status=201, errors=(429,))
 def register():
     return respond(auth_service().register(body(RegisterRequest)), status=201)
 
@@ -67,17 +69,18 @@ def confirm_registration():
 
 
 @routes.route("/auth/login", methods=["POST"])
-@doc("Log in: ID, access and refresh tokens, or the TOTP challenge to answer at /auth/mfa", "public",
-     body=LoginRequest, returns=LoginResult, errors=(401, 403, 429))
+@doc("Log in: ID, access and refresh tokens, or the TOTP challenge to answer at /auth/mfa (an account that "
+     "failed too often waits: 429 with Retry-After)", "public", body=LoginRequest, returns=LoginResult,
+     errors=(401, 403, 429))
 def login():
-    return respond(auth_service().login(body(LoginRequest)))
+    return respond(auth_service().login(body(LoginRequest), client_address()))
 
 
 @routes.route("/auth/mfa", methods=["POST"])
 @doc("Finish a login with the authenticator's code: the tokens", "public", body=MfaAnswer, returns=Tokens,
      errors=(401, 403, 429))
 def answer_mfa():
-    return respond(auth_service().answer_mfa(body(MfaAnswer)))
+    return respond(auth_service().answer_mfa(body(MfaAnswer), client_address()))
 
 
 @routes.route("/auth/refresh", methods=["POST"])
@@ -117,7 +120,7 @@ def update_me():
 
 @routes.route("/me", methods=["DELETE"])
 @doc("Erase my personal data: the login at once, the rest within minutes (orders stay, anonymised)", "user",
-     returns=ErasureAccepted, status=202, allows_inactive=True)
+     returns=ErasureAccepted, status=202, allows_erased=True)
 def erase_me():
     users().erase(caller())
     return respond(ErasureAccepted(), status=202)
@@ -174,9 +177,10 @@ def verify_totp():
 
 
 @routes.route("/me/mfa", methods=["DELETE"])
-@doc("Turn TOTP off: the password alone signs in again", "user", status=204, errors=(429,))
+@doc("Turn TOTP off with the access token, the password and the authenticator's current code: the password "
+     "alone signs in again", "user", body=MfaDisableRequest, status=204, errors=(403, 429))
 def disable_mfa():
-    auth_service().disable_mfa(caller())
+    auth_service().disable_mfa(caller(), body(MfaDisableRequest), client_address())
     return respond(status=204)
 
 

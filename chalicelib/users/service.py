@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound, Unauthorized
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import envelope
 from chalicelib.core.gateways import ProviderError, identity_provider
 from chalicelib.core.ids import iso, new_id
@@ -21,13 +21,17 @@ from chalicelib.users.models import (
     Address,
     AddressIn,
     AdminUser,
+    Email,
+    PersonName,
     Profile,
     ProfileOut,
     ProfilePatch,
     UserListQuery,
     UserStatusChange,
+    claimed,
 )
 from chalicelib.users.repository import (
+    AccountInactive,
     AddressBookFull,
     AddressConflict,
     AddressMissing,
@@ -36,7 +40,6 @@ from chalicelib.users.repository import (
     UserRepository,
 )
 
-_INACTIVE = "This account is not active."
 # Reads and writes of one change (a status, an address deletion) before giving up to a faster concurrent one.
 _ATTEMPTS = 3
 
@@ -55,20 +58,24 @@ class UserService:
 
     # --- access ----------------------------------------------------------------------
 
-    def refuse_inactive(self, who: Caller) -> None:
-        """API Gateway honours a token until it expires: the app refuses suspended or erased users."""
-        if account_status.status_of(who.user_id, self.users.status_of) in ("SUSPENDED", "ERASED"):
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE")
+    def refuse_inactive(self, who: Caller, allows_erased: bool = False) -> None:
+        """API Gateway honours a token until it expires: the app refuses suspended or erased users (an erased
+        one may repeat its erasure, where the route allows it)."""
+        refused = ("SUSPENDED",) if allows_erased else ("SUSPENDED", "ERASED")
+        if account_status.status_of(who.user_id, self.users.status_of) in refused:
+            raise account_status.refusal()
 
     # --- profile ---------------------------------------------------------------------
 
     def profile(self, who: Caller) -> Profile:
-        """The caller's profile, created from the token's claims on first need."""
+        """The caller's profile, created from the token's claims on first need. The claims are held to what the
+        API accepts (an attribute set by calling Cognito directly is not checked there): one that is not
+        stays out of the profile."""
         existing = self.users.get_profile(who.user_id)
         if existing:
             return existing
         moment = iso()
-        fresh = Profile(user_id=who.user_id, email=(who.email or "").lower() or None, name=who.name,
+        fresh = Profile(user_id=who.user_id, email=claimed(Email, who.email), name=claimed(PersonName, who.name),
                         created_at=moment, updated_at=moment)
         if self.users.create_profile(fresh):
             return fresh
@@ -83,7 +90,7 @@ class UserService:
         try:
             updated = self.users.update_profile(who.user_id, changes, iso(), allowed_statuses=("ACTIVE",))
         except ProfileMissing:
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+            raise account_status.inactive(who.user_id) from None
         return project(ProfileOut, updated)
 
     # --- addresses -------------------------------------------------------------------
@@ -107,8 +114,8 @@ class UserService:
         except AddressBookFull:
             raise Conflict(f"An address book holds at most {MAX_ADDRESSES} addresses.",
                            code="ADDRESS_LIMIT") from None
-        except ProfileMissing:
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+        except (ProfileMissing, AccountInactive):
+            raise account_status.inactive(who.user_id) from None
         except AddressConflict:
             raise _busy_address_book() from None
         return self.address(who, address_id)
@@ -119,8 +126,8 @@ class UserService:
             self.users.replace_address(who.user_id, address_id, new, new.is_default, iso())
         except AddressMissing:
             raise _address_not_found(address_id) from None
-        except ProfileMissing:
-            raise Unauthorized(_INACTIVE, code="ACCOUNT_INACTIVE") from None
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
         except AddressConflict:
             raise _busy_address_book() from None
         return self.address(who, address_id)
@@ -138,8 +145,11 @@ class UserService:
                 raise _address_not_found(address_id) from None
 
         # AddressConflict: the book changed under us, look again.
-        read_then_write(lambda: self.addresses(who), delete, lost=AddressConflict, attempts=_ATTEMPTS,
-                        gave_up=_busy_address_book)
+        try:
+            read_then_write(lambda: self.addresses(who), delete, lost=AddressConflict, attempts=_ATTEMPTS,
+                            gave_up=_busy_address_book)
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
 
     # --- export and erasure ----------------------------------------------------------
 
@@ -159,14 +169,18 @@ class UserService:
         self._for_login(idp.disable, who.user_id)
         self._for_login(idp.global_sign_out, who.user_id)
         events = [envelope(UserErased(user_id=who.user_id), actor=who.user_id)]
-        erased = self.users.erase_profile(who.user_id, iso(), events)
+        try:
+            erased = self.users.erase_profile(who.user_id, iso(), events)
+        except AccountInactive:
+            raise account_status.inactive(who.user_id) from None
         account_status.forget(who.user_id)  # refused at once here; elsewhere within the cache's bound
         if erased:  # announced once, by the erasure that did it
             announce(events)
 
     def complete_erasure(self, user_id: str, has_time: personal_data.HasTime) -> bool:
-        """Everything else of an erased user: the login deleted from the pool (email and name with it),
-        the address book, then every domain's eraser (orders anonymised, notifications, basket, ...).
+        """Everything else of an erased user: the login deleted from the pool (email and name with it), every
+        domain's eraser (checkouts and orders with what hangs off them anonymised, notifications, basket, audit
+        records), then whatever is left in their partition but the tombstone (the address book among it).
 
         Each step is idempotent and resumes from what is left, so a redelivery or a continuation is
         safe. True once nothing is left (noted on the tombstone, so a later redelivery writes nothing);
@@ -176,8 +190,9 @@ class UserService:
         if not erased or finished:
             return True  # never erased (nothing to do), or done before: a redelivery changes nothing
         self._for_login(identity_provider().delete, user_id)
-        self.users.delete_addresses(user_id)
         if not personal_data.erase_everywhere(user_id, has_time):
+            return False
+        if not self.users.delete_all_but_the_tombstone(user_id, has_time):
             return False
         if self.users.finish_erasure(user_id, iso()):
             get_logger("users").info("erasure finished", extra={"userId": user_id})
@@ -243,6 +258,6 @@ def users() -> UserService:
     return UserService()
 
 
-def refuse_inactive_users(who: Caller) -> None:
+def refuse_inactive_users(who: Caller, allows_erased: bool = False) -> None:
     """Registered as a caller check: runs on every authenticated request."""
-    users().refuse_inactive(who)
+    users().refuse_inactive(who, allows_erased=allows_erased)

@@ -55,7 +55,7 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
     measured(calls, "GET /products/{id}", ["GetItem"], lambda: call(client, "get", f"/products/{mug['id']}"))
     measured(calls, "GET /orders (account not cached)", ["GetItem", "Query"],
              lambda: call(client, "get", "/orders", headers=ANN))
-    measured(calls, "PUT /basket/items/{id}", ["GetItem", "BatchGetItem", "PutItem"],
+    measured(calls, "PUT /basket/items/{id}", ["GetItem", "BatchGetItem", "TransactWriteItems"],
              lambda: put_in_basket(client, ANN, mug["id"], 1))
     measured(calls, "GET /basket", ["GetItem", "BatchGetItem"], lambda: call(client, "get", "/basket", headers=ANN))
     accepted = measured(calls, "POST /basket/checkout",
@@ -100,7 +100,7 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
     assert returned.status_code == 201, returned.body
     call(client, "post", "/admin/promotions", {"code": "CALLS10", "percentOff": 10, "oncePerCustomer": True}, ADMIN)
     put_in_basket(client, ANN, mug["id"], 1)
-    applied = measured(calls, "PUT /basket/promotion", ["GetItem", "BatchGetItem", "PutItem"],
+    applied = measured(calls, "PUT /basket/promotion", ["GetItem", "BatchGetItem", "TransactWriteItems"],
                        lambda: call(client, "put", "/basket/promotion", {"code": "CALLS10"}, ANN))
     assert applied.status_code == 200 and applied.json["discount"] == 10, applied.body
     redeemed = measured(calls, "POST /basket/checkout (with a promotion)",

@@ -39,7 +39,7 @@ def provider_says(monkeypatch):
 def test_a_cognito_refusal_surfaces_with_cognitos_code(provider_says):
     provider_says("UsernameExistsException")
     with pytest.raises(ProviderError) as refused:
-        identity_provider().sign_up("ann@example.com", "Str0ngpass", "Ann")
+        identity_provider().sign_up("ann@example.com", "Str0ngpass")
     assert (refused.value.service, refused.value.code) == ("cognito-idp", "UsernameExistsException")
     assert "ann@example.com" not in str(refused.value)
 

@@ -204,6 +204,21 @@ def test_gateway_responses_live_in_the_api_definition(packaged):
     assert body == {"error": {"code": "UNAUTHORIZED", "message": "m"}, "requestId": "r"}
 
 
+def test_no_origin_is_allowed_unless_the_stack_is_given_one_and_every_gateway_answer_says_nosniff(packaged):
+    def edge(deployed: Deployed) -> tuple[set, list]:
+        responses = deployed.resources["RestAPI"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+        assert all(r["responseParameters"]["gatewayresponse.header.X-Content-Type-Options"] == "'nosniff'"
+                   for r in responses.values())
+        origins = {r["responseParameters"].get("gatewayresponse.header.Access-Control-Allow-Origin")
+                   for r in responses.values()}
+        bucket = deployed.resources["ImagesBucket"]["Properties"]
+        return origins, [rule["AllowedOrigins"] for rule in bucket.get("CorsConfiguration", {}).get("CorsRules", [])]
+
+    assert edge(deploy(packaged.expanded, "prod")) == ({None}, [])
+    assert edge(deploy(packaged.expanded, "prod", {"AllowedOrigin": "https://shop.example.com"})) == (
+        {"'https://shop.example.com'"}, [["https://shop.example.com"]])
+
+
 # --- the edge: throttling per route, WAF, reserved concurrency, the user pool, the cursor key ----------
 
 def _stage(deployed: Deployed) -> tuple[str, dict]:
@@ -227,6 +242,8 @@ def test_the_sign_in_routes_and_the_webhook_are_throttled_tighter_than_the_stage
     stage_wide = limits[("/*", "*")]
     assert all(rate < stage_wide[0] and burst < stage_wide[1] for path, (rate, burst) in limits.items()
                if path != ("/*", "*"))
+    # One address's whole WAF budget on /auth/* never empties a sign-in route's bucket for everyone else.
+    assert defaults["WafAuthRateLimit"] < defaults["AuthThrottlingBurstLimit"]
 
 
 def test_the_access_log_names_request_caller_address_route_status_and_latency(deployed):
@@ -250,14 +267,25 @@ def test_the_web_acl_guards_the_real_stage_with_a_rate_rule_and_the_managed_grou
     acl = deployed.resources["WebAcl"]["Properties"]
     assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
     rules = {r["Name"]: r for r in acl["Rules"]}
-    assert set(rules) == {"RatePerIp", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
-    rate = rules["RatePerIp"]
-    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
-    assert rate["Statement"]["RateBasedStatement"]["Limit"] == deployed.parameters["WafRateLimit"]
-    blocked = rate["Action"]["Block"]["CustomResponse"]
-    assert blocked["ResponseCode"] == 429
-    body = json.loads(acl["CustomResponseBodies"][blocked["CustomResponseBodyKey"]]["Content"])
-    assert body == {"error": {"code": "TOO_MANY_REQUESTS", "message": body["error"]["message"]}, "requestId": None}
+    assert [r["Name"] for r in sorted(acl["Rules"], key=lambda r: r["Priority"])] == [
+        "AuthRatePerIp", "RatePerIp", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
+    for name, limit in (("AuthRatePerIp", "WafAuthRateLimit"), ("RatePerIp", "WafRateLimit")):
+        rate = rules[name]
+        assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+        assert rate["Statement"]["RateBasedStatement"]["Limit"] == deployed.parameters[limit]
+        blocked = rate["Action"]["Block"]["CustomResponse"]
+        assert blocked["ResponseCode"] == 429
+        assert {"Name": "X-Content-Type-Options", "Value": "nosniff"} in blocked["ResponseHeaders"]
+        body = json.loads(acl["CustomResponseBodies"][blocked["CustomResponseBodyKey"]]["Content"])
+        assert body == {"error": {"code": "TOO_MANY_REQUESTS", "message": body["error"]["message"]},
+                        "requestId": None}
+    # The sign-in routes' budget per address: only their paths (with the stage's name in front or not).
+    scope = rules["AuthRatePerIp"]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]["RegexMatchStatement"]
+    assert scope["FieldToMatch"] == {"UriPath": {}}
+    import re
+
+    assert all(re.search(scope["RegexString"], path) for path in ("/api/auth/login", "/auth/mfa"))
+    assert not any(re.search(scope["RegexString"], path) for path in ("/api/products", "/me/mfa", "/api/me/mfa"))
     for name in ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"):
         group = dict(rules[name]["Statement"]["ManagedRuleGroupStatement"])
         overrides = group.pop("RuleActionOverrides", [])
@@ -310,6 +338,14 @@ def test_the_user_pool_verifies_new_emails_offers_totp_and_threat_protection_is_
     assert "UserPoolAddOns" not in pool and "UserPoolTier" not in pool  # default: OFF, no Plus plan
     audited = deploy(packaged.expanded, "prod", {"ThreatProtectionMode": "AUDIT"}).resources["UserPool"]["Properties"]
     assert audited["UserPoolAddOns"] == {"AdvancedSecurityMode": "AUDIT"} and audited["UserPoolTier"] == "PLUS"
+
+
+def test_the_app_client_anyone_may_call_directly_writes_no_attribute_but_the_verified_email(deployed):
+    client = deployed.resources["UserPoolClient"]["Properties"]
+    assert client["WriteAttributes"] == ["email"]  # no name (or anything else) reaches the pool unchecked
+    assert client["PreventUserExistenceErrors"] == "ENABLED" and client["GenerateSecret"] is False
+    assert deployed.resources["UserPool"]["Properties"]["UserAttributeUpdateSettings"] == {
+        "AttributesRequireVerificationBeforeUpdate": ["email"]}
 
 
 def test_only_the_functions_that_page_may_read_the_cursor_key(deployed):
@@ -381,16 +417,19 @@ def test_package_fails_on_any_structural_finding_and_names_it(packaged, tmp_path
     assert capsys.readouterr().out.splitlines()[-1] == f"structural checks: {len(CHECKS)} passed"
 
 
-def test_only_the_erasure_function_deletes_logins_and_only_from_the_stacks_pool(deployed):
+def test_only_the_erasure_and_the_registration_delete_logins_and_only_from_the_stacks_pool(deployed):
+    """The erasure deletes an erased person's login; the API an unconfirmed sign-up a newer registration replaces."""
     from local.iam import Decision, evaluate
 
     pool, foreign = deployed.arn("UserPool"), f"arn:aws:cognito-idp:{REGION}:123456789012:userpool/{REGION}_other"
     deleters = {function for function in deployed.of_type("AWS::Lambda::Function")
                 if evaluate(deployed.role_policies(deployed.function_role(function)), "cognito-idp:AdminDeleteUser",
                             pool) is Decision.ALLOWED}
-    assert deleters == {"EraseUsers"}
+    assert deleters == {"EraseUsers", "APIHandler"}
+    for function in deleters:
+        role = deployed.role_policies(deployed.function_role(function))
+        assert evaluate(role, "cognito-idp:AdminDeleteUser", foreign) is not Decision.ALLOWED
     eraser = deployed.role_policies(deployed.function_role("EraseUsers"))
-    assert evaluate(eraser, "cognito-idp:AdminDeleteUser", foreign) is not Decision.ALLOWED
     # It continues an erasure on its own queue, and may send nowhere else.
     assert evaluate(eraser, "sqs:SendMessage", deployed.arn("ErasuresQueue")) is Decision.ALLOWED
     assert evaluate(eraser, "sqs:SendMessage", deployed.arn("OrdersQueue")) is not Decision.ALLOWED

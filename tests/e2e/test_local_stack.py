@@ -141,6 +141,19 @@ def test_forged_and_garbage_tokens_answer_401_over_http(stack):
     assert api.call("GET", "/me")[0] == 401
 
 
+def test_an_admin_token_signed_with_the_key_inside_the_emulators_package_answers_401(stack):
+    from tests.local import tokens
+
+    api, _, _ = stack
+    genuine = api.login(*CUSTOMER)["Authorization"].removeprefix("Bearer ")
+    assert api.call("GET", "/me", headers={"Authorization": genuine})[0] == 200
+    admin = {**tokens.claims_of(genuine), "cognito:groups": ["admin"]}
+    for kid in ("dummy", tokens.header_of(genuine)["kid"]):
+        forged = tokens.sign(admin, tokens.packaged_private_key(), kid)
+        status, body = api.call("GET", "/admin/users", headers={"Authorization": forged})
+        assert status == 401, (kid, body)
+
+
 def test_register_basket_checkout_order_payment_shipped(stack):
     api, _, _ = stack
     email = f"shopper-{uuid.uuid4().hex[:8]}@example.com"

@@ -31,6 +31,12 @@ def small_shop(reached: list[str]) -> Chalice:
         reached.append("ping")
         return {"ok": True}
 
+    @app.route("/auth/login", methods=["POST"])
+    @doc("Sign in", access="public")
+    def sign_in():
+        reached.append("login")
+        return {"ok": True}
+
     @app.route("/items/{item_id}", methods=["POST"])
     @doc("Echo", access="public")
     def echo(item_id):
@@ -99,7 +105,9 @@ def test_a_request_no_route_declares_is_the_gateways_404_and_its_body_is_not_the
     response, body = exchange(connection, method, path, smuggled, {"Content-Type": "application/json"})
     assert response.status == 404
     assert body["error"] == NOT_FOUND and body["requestId"]
-    assert response.getheader("Access-Control-Allow-Origin") == "*"
+    # The template's gateway responses: nosniff, and no CORS origin unless the stack is given one.
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("Access-Control-Allow-Origin") is None
     assert server["reached"] == before
     still_in_step(connection)
     assert server["reached"] == [*before, "ping"]
@@ -274,3 +282,82 @@ def test_over_its_burst_a_route_answers_429_in_the_error_shape_until_tokens_refi
         clock.now += 0.5  # the stage's rate is 2 per second: one token back
         assert [exchange(conn, "GET", "/ping")[0].status for _ in range(2)] == [200, 429]
         conn.close()
+
+
+# --- the web ACL's rate limits per client address --------------------------------------------
+
+def test_the_web_acls_rate_rules_per_address_are_read_from_the_merge_template():
+    gateway = Gateway.from_template(throttling=True)
+    by_name = {rule.name: rule for rule in gateway.rate_rules}
+    assert set(by_name) == {"AuthRatePerIp", "RatePerIp"}
+    auth, everything = by_name["AuthRatePerIp"], by_name["RatePerIp"]
+    assert (auth.limit, auth.window, everything.limit) == (100, 300, 2000)
+    status, headers, body = auth.blocked
+    assert status == 429 and headers["Retry-After"] == "300" and headers["X-Content-Type-Options"] == "nosniff"
+    assert json.loads(body)["error"]["code"] == "TOO_MANY_REQUESTS"
+    # The sign-in routes' rule covers them with or without the stage's name in front, and nothing else.
+    for path, covered in (("/auth/login", True), ("/api/auth/refresh", True), ("/products", False),
+                          ("/me/mfa", False)):
+        assert (auth._scope.search(path) is not None) is covered, path
+    # One address's whole window on /auth/* is less than what one sign-in route admits at once.
+    assert all(gateway.limits(path, "POST")[1] > auth.limit for path in ("/auth/login", "/auth/mfa", "/auth/refresh"))
+
+
+WAF_TEMPLATE = {
+    "Parameters": {"EnableWaf": {"Type": "String", "Default": "true"}},
+    "Conditions": {"HasWaf": {"Fn::Equals": [{"Ref": "EnableWaf"}, "true"]}},
+    "Resources": {"WebAcl": {"Condition": "HasWaf", "Properties": {
+        "CustomResponseBodies": {"slow": {"ContentType": "APPLICATION_JSON", "Content": '{"error":{"code":"SLOW"}}'}},
+        "Rules": [{"Name": "Auth", "Priority": 0, "Statement": {"RateBasedStatement": {
+            "Limit": 3, "AggregateKeyType": "IP", "EvaluationWindowSec": 60, "ScopeDownStatement": {
+                "RegexMatchStatement": {"RegexString": "^/auth/", "FieldToMatch": {"UriPath": {}}}}}},
+            "Action": {"Block": {"CustomResponse": {"ResponseCode": 429, "CustomResponseBodyKey": "slow"}}}}]}}},
+}
+
+
+def _from(address: str, port: int, path: str, method: str = "POST") -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(address, 0))
+    try:
+        conn.request(method, path, body=b"{}", headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_one_address_hammering_a_sign_in_route_is_stopped_and_another_address_still_gets_in():
+    clock = Clock()
+    with serving(Gateway.from_template(WAF_TEMPLATE, throttling=True, clock=clock)) as running:
+        port = running["port"]
+        assert [_from("127.0.0.2", port, "/auth/login") for _ in range(5)] == [200, 200, 200, 429, 429]
+        assert running["reached"].count("login") == 3  # blocked requests never reach the app
+        assert _from("127.0.0.3", port, "/auth/login") == 200  # another client is not held back
+        assert _from("127.0.0.2", port, "/ping", "GET") == 200  # the rule covers the sign-in routes only
+        clock.now += 61  # the window passes: the address is admitted again
+        assert _from("127.0.0.2", port, "/auth/login") == 200
+
+
+def test_the_app_sees_the_callers_address_as_the_gateway_gives_it():
+    seen: list[str] = []
+    app = Chalice(app_name="address")
+    app.register_middleware(http_middleware(app), "http")
+
+    @app.route("/who")
+    @doc("Who", access="public")
+    def who():
+        seen.append(app.current_request.context["identity"]["sourceIp"])
+        return {}
+
+    verifier = TokenVerifier("http://127.0.0.1:9/jwks.json", issuer="nobody", audience="nobody")
+    port = free_port()
+    server = create_server(app, Config.create(chalice_stage="local", lambda_timeout=10, lambda_memory_size=128),
+                           "127.0.0.1", port, verifier, Gateway.from_template(throttling=False))
+    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        assert _from("127.0.0.4", port, "/who", "GET") == 200 and _from("127.0.0.5", port, "/who", "GET") == 200
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    assert seen == ["127.0.0.4", "127.0.0.5"]

@@ -36,14 +36,36 @@ def test_genuine_id_token_yields_its_claims(verifier, pool):
     assert claims["sub"]
 
 
-def test_token_signed_again_with_the_pool_key_verifies(verifier, id_claims):
+def test_token_signed_again_with_the_pool_key_verifies(verifier, id_claims, pool):
     # Control for the expiry test below: the same key and claims pass while current.
-    assert verifier.verify(tokens.sign(id_claims, tokens.emulator_private_key()))["sub"] == id_claims["sub"]
+    assert verifier.verify(tokens.signed_by_pool(id_claims, pool["pool_id"]))["sub"] == id_claims["sub"]
 
 
-def test_expired_token_is_refused(verifier, id_claims):
+def test_expired_token_is_refused(verifier, id_claims, pool):
     with pytest.raises(InvalidToken):
-        verifier.verify(tokens.sign(tokens.expired(id_claims), tokens.emulator_private_key()))
+        verifier.verify(tokens.signed_by_pool(tokens.expired(id_claims), pool["pool_id"]))
+
+
+def test_a_token_signed_with_the_key_inside_the_emulators_package_is_refused(verifier, id_claims, pool):
+    admin = {**id_claims, "cognito:groups": ["admin"]}
+    for kid in ("dummy", tokens.pool_private_key(pool["pool_id"])[1]):
+        with pytest.raises(InvalidToken):
+            verifier.verify(tokens.sign(admin, tokens.packaged_private_key(), kid))
+
+
+def test_each_pool_signs_with_its_own_key_named_in_its_tokens(pool, emulator):
+    import json
+
+    from local.emulator import local_opener
+
+    idp = pool["idp"]
+    other = idp.create_user_pool(PoolName="another-stack", UsernameAttributes=["email"])["UserPool"]["Id"]
+    keys = {}
+    for pool_id in (pool["pool_id"], other):
+        with local_opener().open(f"{emulator.url}/{pool_id}/.well-known/jwks.json", timeout=10) as answer:
+            (keys[pool_id],) = json.loads(answer.read())["keys"]
+    assert keys[pool["pool_id"]]["n"] != keys[other]["n"] and keys[pool["pool_id"]]["kid"] != keys[other]["kid"]
+    assert tokens.header_of(pool["tokens"]["IdToken"])["kid"] == keys[pool["pool_id"]]["kid"]
 
 
 def test_access_token_is_not_an_id_token(verifier, pool):
@@ -80,7 +102,6 @@ def test_token_of_another_pool_is_refused(verifier, pool):
                                                ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])
     client_id = other_client["UserPoolClient"]["ClientId"]
     email = tokens.make_user(idp, other, "stranger@example.com")
-    # The emulator signs every pool's tokens with one key: only the issuer tells them apart.
     with pytest.raises(InvalidToken):
         verifier.verify(tokens.login(idp, client_id, email)["IdToken"])
 

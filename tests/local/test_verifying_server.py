@@ -105,7 +105,8 @@ def test_forged_tokens_are_refused(server, pool):
     claims = tokens.claims_of(pool["tokens"]["IdToken"])
     for forged in (tokens.unsigned(claims), tokens.sign(claims, tokens.foreign_key()),
                    tokens.tampered(pool["tokens"]["IdToken"], sub="someone-else"),
-                   tokens.sign(tokens.expired(claims), tokens.emulator_private_key())):
+                   tokens.signed_by_pool(tokens.expired(claims), pool["id"]),
+                   tokens.sign({**claims, "cognito:groups": ["admin"]}, tokens.packaged_private_key())):
         refused_without_reaching_the_app(server, forged)
 
 

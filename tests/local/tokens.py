@@ -36,14 +36,31 @@ def claims_of(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def emulator_private_key() -> Any:
-    """The emulator signs every pool's tokens with this key (shipped with moto)."""
+def header_of(token: str) -> dict[str, Any]:
+    return jwt.get_unverified_header(token)
+
+
+def packaged_private_key() -> Any:
+    """The private key shipped inside moto's package, which every moto pool would sign with: anyone has it."""
     path = pathlib.Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-private.json.gz"
     return jwt.PyJWK(json.loads(gzip.decompress(path.read_bytes())), algorithm="RS256").key
 
 
+def pool_private_key(pool_id: str) -> tuple[Any, str]:
+    """The pool's own signing key and its kid, from where the emulator keeps it (local/signing_keys.py)."""
+    from local.signing_keys import directory
+
+    found = json.loads((directory() / f"{pool_id}.json").read_text())
+    return jwt.PyJWK(found, algorithm="RS256").key, found["kid"]
+
+
 def sign(claims: dict[str, Any], key: Any, kid: str = "dummy") -> str:
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def signed_by_pool(claims: dict[str, Any], pool_id: str) -> str:
+    key, kid = pool_private_key(pool_id)
+    return sign(claims, key, kid)
 
 
 def foreign_key() -> Any:

@@ -39,11 +39,20 @@ def test_registration_announces_the_user_without_personal_data(client, bus):
     assert [(e.type, e.data) for e in bus.events] == [("UserRegistered", {"userId": user_id})]
 
 
-def test_duplicate_email_is_409(client):
-    register(client)
-    response = register(client, email="NEW@example.com")
-    assert response.status_code == 409
-    assert json_of(response)["error"]["code"] == "EMAIL_TAKEN"
+def test_registration_answers_a_known_email_as_a_new_one_and_tells_its_holder(client, bus):
+    first = register(client)
+    again = register(client, email="NEW@example.com", password="Other9pass", name="Someone Else")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert set(json_of(again)) == set(json_of(first)) == {"userId"}
+    import uuid
+
+    held, answered = json_of(first)["userId"], json_of(again)["userId"]
+    assert answered != held and uuid.UUID(answered).version == uuid.UUID(held).version == 4
+    assert [e.data for e in bus.of_type("SignUpRepeated")] == [{"userId": held}]  # its holder is told
+    assert register(client, email="new@example.com", password="Third9pass").status_code == 201
+    assert len(bus.of_type("SignUpRepeated")) == 1  # once a day at most, however often
+    assert login(client, "new@example.com").status_code == 200  # the account keeps its holder's password
+    assert login(client, "new@example.com", "Other9pass").status_code == 401
 
 
 @pytest.mark.parametrize("password,missing", [("short1A", "8 characters"), ("alllower1", "upper-case"),
@@ -65,19 +74,47 @@ def test_registration_validates_every_field(client, payload):
     assert post(client, "/auth/register", payload).status_code == 422
 
 
-def test_without_auto_confirm_login_waits_for_the_code(aws, monkeypatch):
-    from chalicelib.core.errors import Forbidden
-    from chalicelib.core.settings import reset_settings
-    from chalicelib.users.auth import AuthService
-    from chalicelib.users.models import LoginRequest, RegisterRequest
+@pytest.fixture
+def confirming(monkeypatch):
+    """As in dev and prod: a sign-up waits for its emailed code (the test client applies the local stage's
+    settings on every request, so the sign-up reads them changed)."""
+    from chalicelib.core.settings import settings
 
-    monkeypatch.setenv("AUTO_CONFIRM_USERS", "false")  # as in dev and prod
-    reset_settings()
-    service = AuthService()
-    service.register(RegisterRequest(email="wait@example.com", password="Str0ngpass", name="W"))
-    with pytest.raises(Forbidden) as refused:
-        service.login(LoginRequest(email="wait@example.com", password="Str0ngpass"))
-    assert refused.value.code == "USER_NOT_CONFIRMED"
+    monkeypatch.setattr("chalicelib.users.auth.settings",
+                        lambda: settings().model_copy(update={"auto_confirm_users": False}))
+
+
+def test_login_answers_an_unconfirmed_account_exactly_as_a_wrong_password(client, confirming):
+    assert register(client, email="wait@example.com").status_code == 201
+    unconfirmed = login(client, "wait@example.com")  # the right password, the email not confirmed yet
+    unknown = login(client, "nobody@example.com", "Wrong1password")
+    assert unconfirmed.status_code == unknown.status_code == 401
+    assert json_of(unconfirmed)["error"] == json_of(unknown)["error"]
+
+
+def test_an_expired_unconfirmed_sign_up_gives_way_to_a_new_registration_with_its_own_password(client, aws, confirming):
+    from datetime import timedelta
+
+    from chalicelib.core.ids import now, set_clock
+    from chalicelib.users.repository import UserRepository
+
+    squatter = json_of(register(client, email="mine@example.com", password="Squat1pass", name="Squatter"))["userId"]
+    # While its code runs, the sign-up keeps the email: a second registration is answered alike, changing nothing.
+    within = json_of(register(client, email="mine@example.com", password="Owner1pass", name="Owner"))["userId"]
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    assert idp.admin_get_user(UserPoolId=aws["user_pool_id"], Username="mine@example.com")["Username"] != within
+    later = now() + timedelta(hours=25)
+    set_clock(lambda: later)
+    try:
+        owner = json_of(register(client, email="mine@example.com", password="Owner1pass", name="Owner"))["userId"]
+    finally:
+        set_clock(None)
+    assert owner not in (squatter, within)
+    assert UserRepository().get_profile(squatter) is None  # the squatter's profile (their name) went with it
+    assert UserRepository().get_profile(owner).name == "Owner"
+    idp.admin_confirm_sign_up(UserPoolId=aws["user_pool_id"], Username="mine@example.com")  # the emailed code
+    assert login(client, "mine@example.com", "Owner1pass").status_code == 200
+    assert login(client, "mine@example.com", "Squat1pass").status_code == 401
 
 
 def test_confirm_with_a_wrong_code_is_400(client):
@@ -119,12 +156,12 @@ def test_cognito_errors_are_never_500(client):
 
     for code, status in [("LimitExceededException", 429), ("CodeMismatchException", 400),
                          ("ExpiredCodeException", 400), ("InvalidPasswordException", 422),
-                         ("UsernameExistsException", 409), ("InternalErrorException", 503)]:
+                         ("InternalErrorException", 503)]:
         class Failing:
             def __init__(self, code):
                 self.code = code
 
-            def sign_up(self, email, password, name):
+            def sign_up(self, email, password):
                 raise ProviderError("cognito-idp", self.code)
 
         with replaced(identity_provider=Failing(code)):
@@ -235,3 +272,58 @@ def test_erased_account_cannot_be_reactivated(client):
     response = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
                                  body=json.dumps({"status": "ACTIVE"}))
     assert response.status_code == 409
+
+
+def test_a_registration_racing_the_replacement_of_an_expired_sign_up_keeps_whoever_signed_up_first(
+        client, aws, confirming, monkeypatch):
+    """Between the expired sign-up's deletion and this registration's own sign-up, another registration of
+    the email gets in: it keeps the email, and this one is answered as any registration of a taken email."""
+    from datetime import timedelta
+
+    from chalicelib.core.gateways import CognitoUserPool
+    from chalicelib.core.ids import now, set_clock
+
+    register(client, email="race@example.com", password="Squat1pass")
+    real_delete, raced = CognitoUserPool.delete, []
+
+    def delete_then_someone_signs_up(self, username):
+        real_delete(self, username)
+        if not raced:
+            raced.append(CognitoUserPool().sign_up("race@example.com", "First1pass"))
+
+    monkeypatch.setattr(CognitoUserPool, "delete", delete_then_someone_signs_up)
+    later = now() + timedelta(hours=25)
+    set_clock(lambda: later)
+    try:
+        answered = register(client, email="race@example.com", password="Second1pass")
+    finally:
+        set_clock(None)
+    assert answered.status_code == 201 and json_of(answered)["userId"] != raced[0].user_id
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    idp.admin_confirm_sign_up(UserPoolId=aws["user_pool_id"], Username="race@example.com")
+    assert login(client, "race@example.com", "First1pass").status_code == 200
+    assert login(client, "race@example.com", "Second1pass").status_code == 401
+
+
+def test_a_suspended_account_cannot_erase_itself_and_staff_can_still_reactivate_it(client, bus):
+    user_id, headers = _registered(client, "fraud@example.com")
+    client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN}, body=json.dumps({"status": "SUSPENDED"}))
+    refused = client.http.delete("/me", headers=headers)
+    assert refused.status_code == 401 and json_of(refused)["error"]["code"] == "ACCOUNT_INACTIVE"
+    assert bus.of_type("UserErased") == []
+    back = client.http.patch(f"/admin/users/{user_id}", headers={**JSON, **ADMIN},
+                             body=json.dumps({"status": "ACTIVE"}))
+    assert back.status_code == 200 and json_of(back)["status"] == "ACTIVE"
+    assert json_of(client.http.get("/me", headers=headers))["email"] == "fraud@example.com"
+
+
+def test_a_suspension_landing_while_the_account_is_remembered_active_still_stops_its_erasure(client, bus):
+    from chalicelib.users.repository import UserRepository
+
+    user_id, headers = _registered(client, "late@example.com")
+    assert client.http.get("/me", headers=headers).status_code == 200  # remembered ACTIVE in this container
+    seen = UserRepository().get_profile(user_id)
+    UserRepository().change_status(seen, "SUSPENDED", "2026-12-07T00:00:00.000Z", [])  # another container
+    refused = client.http.delete("/me", headers=headers)
+    assert refused.status_code == 401 and json_of(refused)["error"]["code"] == "ACCOUNT_INACTIVE"
+    assert UserRepository().get_profile(user_id).status == "SUSPENDED" and bus.of_type("UserErased") == []

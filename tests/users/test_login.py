@@ -99,3 +99,58 @@ def test_a_challenge_the_api_does_not_offer_is_403(client):
     with replaced(identity_provider=AsksForANewPassword()):
         response = login(client, "ann@example.com", PASSWORD)
     assert response.status_code == 403 and json_of(response)["error"]["code"] == "CHALLENGE_REQUIRED"
+
+
+# --- wrong passwords are counted: per account from one address, and per account -------------------
+
+def _from(client, address, email, password):
+    from tests.shop import from_address
+
+    with from_address(address):
+        return login(client, email, password)
+
+
+def test_one_client_hammering_sign_in_does_not_hold_back_the_real_customer(client, member):
+    attacker = "198.51.100.66"
+    answers = [_from(client, attacker, email, "Wrong1password").status_code
+               for email in [member] * 10 + [f"victim{n}@example.com" for n in range(30)]]
+    assert set(answers) <= {401, 429} and answers.count(429) >= 7  # it waits after three misses per account
+    assert _from(client, "203.0.113.20", member, PASSWORD).status_code == 200  # the customer, from home
+
+
+def test_after_three_misses_from_an_address_even_the_right_password_waits_there_and_says_how_long(client, member):
+    address = "198.51.100.1"
+    assert [_from(client, address, member, "Wrong1password").status_code for _ in range(3)] == [401] * 3
+    held = _from(client, address, member, PASSWORD)
+    assert held.status_code == 429 and json_of(held)["error"]["code"] == "TOO_MANY_ATTEMPTS"
+    assert int(held.headers["Retry-After"]) >= 1 and held.headers["Cache-Control"] == "no-store"
+
+
+def test_the_wait_doubles_with_each_miss_and_ends_with_a_success(client, member):
+    from datetime import timedelta
+
+    from chalicelib.core.ids import now, set_clock
+
+    address, moment = "198.51.100.2", [now()]
+    set_clock(lambda: moment[0])
+    try:
+        for _ in range(3):
+            assert _from(client, address, member, "Wrong1password").status_code == 401
+        for wait in (1, 2, 4):
+            assert _from(client, address, member, "Wrong1password").status_code == 429
+            moment[0] += timedelta(seconds=wait)
+            assert _from(client, address, member, "Wrong1password").status_code == 401
+        moment[0] += timedelta(seconds=8)
+        assert _from(client, address, member, PASSWORD).status_code == 200
+        assert _from(client, address, member, "Wrong1password").status_code == 401  # counted afresh
+    finally:
+        set_clock(None)
+
+
+def test_an_account_guessed_from_many_addresses_waits_everywhere_known_or_not(client, member):
+    for email in (member, "nobody@example.com"):
+        for n in range(20):
+            assert _from(client, f"198.51.100.{100 + n}", email, "Wrong1password").status_code == 401
+        held = _from(client, "203.0.113.50", email, "Wrong1password")
+        assert held.status_code == 429, email  # an unknown email waits exactly as a known one
+        assert json_of(held)["error"] == {"code": "TOO_MANY_ATTEMPTS", "message": json_of(held)["error"]["message"]}

@@ -141,12 +141,63 @@ def test_an_access_token_the_pool_did_not_issue_is_400_not_500(client, ann):
     assert response.status_code == 400 and response.json["error"]["code"] == "INVALID_ACCESS_TOKEN"
 
 
-def test_turning_totp_off_signs_in_with_the_password_alone_again(client, ann):
-    tokens, _ = enrol(client, ann)
+def turn_off(client, tokens: dict, code: str, password: str = PASSWORD, access_token: str | None = None):
+    return call(client, "delete", "/me/mfa", {"accessToken": access_token or tokens["accessToken"],
+                                              "password": password, "code": code},
+                {"Authorization": tokens["idToken"]})
+
+
+def test_turning_totp_off_signs_in_with_the_password_alone_again_and_is_audited_and_told(client, ann, bus):
+    tokens, secret = enrol(client, ann)
     assert "challenge" in login(client, ann).json
-    assert call(client, "delete", "/me/mfa", headers={"Authorization": tokens["idToken"]}).status_code == 204
+    assert turn_off(client, tokens, code_for(secret)).status_code == 204
     assert "idToken" in login(client, ann).json
-    assert call(client, "delete", "/me/mfa", headers={"Authorization": tokens["idToken"]}).status_code == 204
+    changes = [(e.data, e.actor) for e in bus.of_type("MfaChanged")]
+    sub = changes[0][0]["userId"]
+    assert changes == [({"userId": sub, "enabled": True}, sub), ({"userId": sub, "enabled": False}, sub)]
+    from chalicelib.notifications.service import NotificationService
+
+    for event in bus.of_type("MfaChanged"):
+        NotificationService().handle(event)
+    feed = call(client, "get", "/me/notifications", headers={"Authorization": tokens["idToken"]}).json["items"]
+    assert [n["kind"] for n in feed] == ["MFA_OFF", "MFA_ON"]
+    # Off already: the password is checked, nothing changes, nothing is announced.
+    assert turn_off(client, tokens, "000000").status_code == 204 and len(bus.of_type("MfaChanged")) == 2
+
+
+def test_an_id_token_alone_cannot_turn_totp_off_nor_a_token_with_a_wrong_code_or_password(client, ann, aws):
+    tokens, secret = enrol(client, ann)
+    headers = {"Authorization": tokens["idToken"]}
+    assert call(client, "delete", "/me/mfa", headers=headers).status_code == 400  # no proof at all
+    assert call(client, "delete", "/me/mfa", {"code": code_for(secret)}, headers).status_code == 422
+    right = code_for(secret)
+    wrong_code = turn_off(client, tokens, f"{(int(right) + 1) % 1_000_000:06d}")
+    assert wrong_code.status_code == 403 and wrong_code.json["error"]["code"] == "REAUTHENTICATION_FAILED"
+    wrong_password = turn_off(client, tokens, right, password="Wrong1horse")
+    assert wrong_password.status_code == 403 and wrong_password.json["error"]["code"] == "REAUTHENTICATION_FAILED"
+    bob = login(client, person(aws, "bob@example.com")).json
+    theirs = turn_off(client, tokens, right, access_token=bob["accessToken"])
+    assert theirs.status_code == 400 and theirs.json["error"]["code"] == "INVALID_ACCESS_TOKEN"
+    assert "challenge" in login(client, ann).json  # TOTP is still on
+
+
+def test_failed_codes_at_sign_in_are_counted_and_the_account_waits_from_that_address(client, ann):
+    from tests.shop import from_address
+
+    _, secret = enrol(client, ann)
+    session = login(client, ann).json["session"]
+    right = code_for(secret)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    with from_address("198.51.100.7"):
+        answers = [call(client, "post", "/auth/mfa", {"email": ann, "session": session, "code": wrong})
+                   for _ in range(4)]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429]
+        assert answers[-1].json["error"]["code"] == "TOO_MANY_ATTEMPTS" and int(answers[-1].headers["Retry-After"]) >= 1
+        assert call(client, "post", "/auth/mfa", {"email": ann, "session": session, "code": right}).status_code == 429
+    with from_address("203.0.113.9"):  # the holder, elsewhere, is not held back by it
+        session = login(client, ann).json["session"]
+        assert call(client, "post", "/auth/mfa", {"email": ann, "session": session,
+                                                 "code": code_for(secret)}).status_code == 200
 
 
 @pytest.mark.parametrize("payload", [{"email": "ann@example.com", "session": "A" * 40, "code": "12345"},
@@ -157,10 +208,11 @@ def test_the_mfa_answer_is_validated_before_cognito_is_asked(client, payload):
     assert call(client, "post", "/auth/mfa", payload).status_code == 422
 
 
-def test_the_api_may_turn_totp_on_and_off_and_nothing_more_of_mfa():
+def test_the_api_can_change_no_ones_factors_by_itself():
+    """TOTP on or off is authorised by the user's own access token (SetUserMFAPreference), never by an IAM grant."""
     from tools.iam_policies import policies
 
     actions = {action for statement in policies("prod")["api_handler"]["Statement"]
                for action in statement["Action"] if "MFA" in action or "SoftwareToken" in action
                or "AuthChallenge" in action}
-    assert actions == {"cognito-idp:AdminSetUserMFAPreference"}
+    assert actions == set()

@@ -30,6 +30,16 @@ def test_profile_is_created_from_the_token_on_first_visit(client):
     assert me["status"] == "ACTIVE" and me["marketing"] == {"email": False, "sms": False}
 
 
+def test_claims_set_by_calling_cognito_directly_enter_a_profile_only_as_the_api_would_take_them(client):
+    """Whoever holds the app client id can sign up at Cognito itself; what the claims carry is checked here."""
+    odd = auth("odd", email="not an email", name="<script>" + "x" * 5000 + "\u0007")
+    me = json_of(client.http.get("/me", headers=odd))
+    assert (me["email"], me["name"]) == (None, None)
+    fine = auth("fine", email=" Fine@Example.com ", name=" Fine Person ")
+    assert json_of(client.http.get("/me", headers=fine))["name"] == "Fine Person"
+    assert json_of(client.http.get("/me", headers=fine))["email"] == "fine@example.com"
+
+
 def test_me_requires_a_token(client):
     response = client.http.get("/me")
     assert response.status_code == 401
