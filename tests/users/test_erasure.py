@@ -123,7 +123,8 @@ def test_after_erasure_no_item_in_any_partition_and_no_later_event_names_the_per
     assert pay(client, order).json["outcome"] == "APPLIED"
     _advance(client, order["id"], "SHIPPED", "DELIVERED")
     asked = call(client, "post", f"/orders/{order['id']}/returns",
-                 {"lines": [{"productId": mug["id"], "quantity": 1}], "reason": OWN_WORDS}, headers)
+                 {"lines": [{"productId": mug["id"], "quantity": 1}], "reason": OWN_WORDS},
+                 {**headers, "Idempotency-Key": "erasure-return-0001"})
     assert asked.status_code == 201, asked.body
     assert call(client, "post", f"/admin/returns/{asked.json['id']}/receive", headers=ADMIN).status_code == 200
     # A second one, to an inline address, is still queued when the customer leaves.
