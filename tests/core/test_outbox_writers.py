@@ -107,6 +107,10 @@ def test_every_writer_of_an_outbox_record_publishes_it_right_after_its_commit(cl
                                                          "name": "Walk"})
     assert registered.status_code == 201, registered.body
     walk("a registration")
+    again = call(client, "post", "/auth/register", {"email": "walk@example.com", "password": "Str0ngpass",
+                                                    "name": "Walk"})
+    assert again.status_code == 201 and again.json["userId"] != registered.json["userId"], again.body
+    walk("a registration of a taken email (its holder told)")
     for status in ("SUSPENDED", "ACTIVE"):
         assert call(client, "patch", f"/admin/users/{registered.json['userId']}", {"status": status},
                     ADMIN).status_code == 200
