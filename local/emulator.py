@@ -1,8 +1,10 @@
 """The embedded AWS emulator: moto in server mode, as a child process on a loopback port.
 
-By default it enforces IAM as AWS does (see `local.enforcement`): every key but the operator's
-must belong to a role or user in the emulator, and gets only what its policies allow. Run as
-`python -m local.emulator -H <host> -p <port>` it is that server.
+It answers one request at a time, so overlapping requests keep DynamoDB's (and SQS', EventBridge's,
+Cognito's) guarantees (see `local.consistency`). By default it enforces IAM as AWS does (see
+`local.enforcement`): every key but the operator's must belong to a role or user in the emulator, and
+gets only what its policies allow. Run as `python -m local.emulator -H <host> -p <port>` it is that
+server.
 """
 from __future__ import annotations
 
@@ -59,12 +61,13 @@ class Emulator:
             env.pop(name, None)
         if self.enforce_iam:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
+        else:
+            env["LOCAL_ENFORCE_IAM"] = "off"
         # A TOTP code is checked against the user's secret, as Cognito does (moto accepts any otherwise).
         env["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
-        module = "local.emulator" if self.enforce_iam else "moto.server"
         # Its own session: Ctrl-C in the terminal reaches only the orchestrator, which stops the
         # emulator last, after the server and the worker have let go of it.
-        self._process = subprocess.Popen([sys.executable, "-m", module, "-H", HOST, "-p", str(self.port)],
+        self._process = subprocess.Popen([sys.executable, "-m", "local.emulator", "-H", HOST, "-p", str(self.port)],
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env=env, cwd=_ROOT, start_new_session=True)
         self._pump = threading.Thread(target=self._copy_output, name="emulator-log", daemon=True)
@@ -138,10 +141,13 @@ def _exit_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """moto's server with IAM enforced as AWS enforces it."""
-    from local.enforcement import install
+    """moto's server answering one request at a time, with IAM enforced as AWS enforces it."""
+    from local import consistency, enforcement
 
-    install()
+    enforcement.check_version()
+    consistency.install()
+    if os.environ.get("LOCAL_ENFORCE_IAM") != "off":
+        enforcement.install()
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     from moto.server import main as serve
 
