@@ -26,11 +26,12 @@ import contextlib
 import copy
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _lock = threading.Lock()
 _holder = threading.local()
+_after_request: list[Callable[[dict[str, Any]], None]] = []
 
 
 @contextlib.contextmanager
@@ -59,6 +60,11 @@ def others_admitted() -> Iterator[None]:
         _holder.holds = True
 
 
+def after_each_request(callback: Callable[[dict[str, Any]], None]) -> None:
+    """`callback(environ)` at the end of every request, still alone, before the answer leaves."""
+    _after_request.append(callback)
+
+
 def install() -> None:
     """Make the moto server in this process answer as described above (idempotent)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -81,11 +87,14 @@ def _serialise_requests(application: type) -> None:
         with one_request():
             answer = dispatch(self, environ, start_response)
             try:
-                return [b"".join(answer)]  # produced inside: the body is the state as the request left it
+                body = [b"".join(answer)]  # produced inside: the body is the state as the request left it
             finally:
                 close = getattr(answer, "close", None)
                 if close is not None:
                     close()
+            for callback in _after_request:
+                callback(environ)
+            return body
 
     application.__call__ = __call__
 

@@ -63,7 +63,7 @@ def stack(tmp_path_factory):
     log = tmp_path_factory.mktemp("stack") / "make-run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     # The fuzzer calls /auth/* faster than the stage's throttling admits (tests/local checks the throttling).
-    env.update(PORT=str(port), PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_SCHEDULE_SECONDS="2", PAYMENT_WINDOW_MINUTES="1",
+    env.update(PORT=str(port), LOCAL_STACK_DIR=str(log.parent / "local-stack"), PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_SCHEDULE_SECONDS="2", PAYMENT_WINDOW_MINUTES="1",
                LOCAL_THROTTLING="off",
                LOCAL_ADMIN_EMAIL=ADMIN[0], LOCAL_ADMIN_PASSWORD=ADMIN[1],
                LOCAL_CUSTOMER_EMAIL=CUSTOMER[0], LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1])
