@@ -15,8 +15,11 @@ promises the shop relies on, with the simplest mechanism that is obviously right
   transaction's cost grew with the table).
 - a DynamoDB Query on the table's key reads only its partition (moto sorted the whole table for
   each), and one on a secondary index sorts only the items of the index partition it names.
-- an SQS receive checks each message's retention period alone (moto computed every attribute of the
-  queue, counting all its messages, for each message it handed out).
+- what moto did for every request that grew with what the emulator holds, or cost far more than the
+  request, is done once or directly: an SQS receive checks each message's retention period alone
+  (moto computed every attribute of the queue, counting all its messages, for each message it handed
+  out), SQS reads the clock directly, a bus parses each target's input paths once, and the services
+  moto serves are listed once (it read its package's folders for every request).
 
 Written against the moto releases `local.enforcement.TESTED_MOTO` names (checked there).
 """
@@ -24,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -74,6 +79,9 @@ def install() -> None:
     _serialise_requests(DomainDispatcherApplication)
     _release_while_waiting_for_messages()
     _receive_reads_only_the_retention_period()
+    _sqs_reads_the_clock_once()
+    _input_paths_parsed_once()
+    _services_listed_once()
     _undo_only_touched_items()
     _query_only_what_a_key_can_match()
     DomainDispatcherApplication._one_request_at_a_time = True
@@ -136,6 +144,39 @@ def _receive_reads_only_the_retention_period() -> None:
         return retention + message.sent_timestamp / 1000 > unix_time()
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+
+
+def _sqs_reads_the_clock_once() -> None:
+    """moto's queues ask the time for every message they look at (is it visible? delayed?), each time building
+    two datetimes to subtract: the same seconds since the epoch, read directly."""
+    import moto.sqs.models as sqs
+
+    to_seconds = sqs.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else to_seconds(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    sqs.unix_time, sqs.unix_time_millis = unix_time, unix_time_millis
+
+
+def _services_listed_once() -> None:
+    """moto finds the service a request is for by listing its own package's folders, for every request (a
+    folder read and a stat per service, most of a small request's time): listed once, they do not change."""
+    import moto.backends as backends
+
+    services = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: services
+
+
+def _input_paths_parsed_once() -> None:
+    """A bus delivering an event to a target applies the target's input paths (by default, eight), and moto built
+    a JSONPath parser for each path of each delivery: each path is parsed once (a parsed path is never changed)."""
+    import jsonpath_ng.ext
+
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parse)
 
 
 # --- DynamoDB -----------------------------------------------------------------------------------

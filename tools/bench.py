@@ -565,6 +565,135 @@ def iam_enforcement(requests: int = 200) -> dict:
             os.environ.update(saved)
 
 
+# --- the local stack under load -----------------------------------------------------------------
+
+def checkout_under_load(shoppers: int = 32, seconds: float = 40, warmup: float = 8, filler: int = 50_000) -> dict:
+    """Checkout latency with `shoppers` customers shopping at once against the whole local stack (`python -m
+    local.run`: the emulator, every function in its own process): each puts a product in the basket, checks
+    out and pays, again and again, for `seconds` after `warmup`; on a new stack, then with `filler` more items
+    in the table. The figures are the checkout's whole HTTP round trip as a shopper sees it."""
+    import signal
+
+    import boto3
+
+    from local.emulator import OPERATOR, free_port
+    from tools.load import Shop
+
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-stack-"))
+    port, emulator_port = free_port(), free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update(PORT=str(port), MOTO_PORT=str(emulator_port), LOCAL_STACK_DIR=str(folder), FRESH="1",
+                       LOCAL_THROTTLING="off")  # the load, not the stage's throttling, is measured
+    log = open(folder / "run.log", "w")  # noqa: SIM115 (closed below)
+    stack = subprocess.Popen([PY, "-m", "local.run"], cwd=ROOT, env=environment, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    shop = Shop(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 180
+        while not (_stack_answers(port) and shop.call("GET", "/health")[0] == 200):
+            if stack.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the local stack did not start:\n" + (folder / "run.log").read_text()[-3000:])
+            time.sleep(0.5)
+        from local.seed import logins
+
+        email, password, _ = logins()["admin"]
+        staff = shop.login(email, password)
+        buyers = shop.shoppers(shoppers)
+        products = [shop.product(staff, stock=10**6, price=1000 + i) for i in range(24)]
+        results = {"shoppers": shoppers, "seconds": seconds}
+        results["new_stack"] = _shopping(shop, buyers, products, seconds, warmup)
+        operator = boto3.session.Session(region_name="us-east-1", **OPERATOR)
+        results["filled_items"] = _fill(operator.client("dynamodb", endpoint_url=f"http://127.0.0.1:{emulator_port}"),
+                                        filler)
+        results["full_table"] = _shopping(shop, buyers, products, seconds, warmup)
+        results["p95_ratio"] = round(results["full_table"]["checkout"]["p95_ms"]
+                                     / results["new_stack"]["checkout"]["p95_ms"], 2)
+        results["server_errors"] = len(shop.server_errors)
+        return results
+    finally:
+        if stack.poll() is None:
+            os.killpg(stack.pid, signal.SIGTERM)
+            stack.wait(60)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stack_answers(port: int) -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def _shopping(shop, buyers: list[dict], products: list[dict], seconds: float, warmup: float) -> dict:
+    """Every buyer in a loop: basket, checkout, payment. Latency of each, counted after the warm-up."""
+    import random
+    import threading
+
+    from tools.load import latency
+
+    measured: dict[str, list[float]] = {"basket": [], "checkout": [], "payment": []}
+    refused: list[int] = []
+    lock = threading.Lock()
+    start = time.monotonic()
+    counting_from, stop_at = start + warmup, start + warmup + seconds
+
+    def timed(label: str, call):
+        began = time.perf_counter()
+        status, answer = call()
+        took = time.perf_counter() - began
+        if time.monotonic() >= counting_from:
+            with lock:
+                measured[label].append(took)
+        return status, answer
+
+    def shopper(headers: dict) -> None:
+        chooser = random.Random(headers["Authorization"])
+        while time.monotonic() < stop_at:
+            product = chooser.choice(products)
+            timed("basket", lambda: shop.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, headers))
+            status, accepted = timed("checkout", lambda: shop.checkout(headers))
+            if status != 202:
+                with lock:
+                    refused.append(status)
+                continue
+            timed("payment", lambda: shop.pay(accepted["orderId"], product["price"]))
+
+    threads = [threading.Thread(target=shopper, args=(headers,)) for headers in buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = {label: latency(samples) for label, samples in measured.items()}
+    result["checkouts_per_second"] = round(len(measured["checkout"]) / seconds, 1)
+    result["checkouts_refused"] = len(refused)
+    return result
+
+
+def _fill(ddb, count: int) -> int:
+    """`count` more products in the table, as the catalogue stores them (their listings' keys with them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.catalogue.models import Product
+    from chalicelib.catalogue.repository import product_item
+
+    now = "2026-12-07T00:00:00.000Z"
+
+    def batch(first: int) -> None:
+        requests = [{"PutRequest": {"Item": product_item(Product(
+            id=f"filler{i:07}", name=f"Filler {i}", description="A product the benchmark adds.",
+            category=f"filler-{i % 40}", price=990, currency="EUR", stock=10, status="ACTIVE", version=1,
+            created_at=now, updated_at=now))}} for i in range(first, min(first + 25, count))]
+        while requests:
+            left = ddb.batch_write_item(RequestItems={"shop-local": requests}).get("UnprocessedItems", {})
+            requests = left.get("shop-local", [])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(batch, range(0, count, 25)))
+    return count
+
+
 # --- package size --------------------------------------------------------------------------
 
 def package_size() -> dict:
@@ -620,8 +749,26 @@ def _forget_caches() -> None:
     account_status.forget()
 
 
-def main() -> None:
+# Sections `make bench BENCH=<name>` runs alone (their figures merged into dist/bench.json).
+ALONE = {"checkout_under_load": checkout_under_load}
+
+
+def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(ROOT))
+    out = ROOT / "dist" / "bench.json"
+    names = argv if argv is not None else sys.argv[1:]
+    if names:
+        unknown = [name for name in names if name not in ALONE]
+        if unknown:
+            raise SystemExit(f"no section {unknown}; these run alone: {', '.join(ALONE)}")
+        report = json.loads(out.read_text()) if out.exists() else {}
+        for name in names:
+            report[name] = ALONE[name]()
+            print(name, json.dumps(report[name], indent=1), flush=True)
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
+        return
     report = {"cold_import": cold_import()}
     print("cold import   ", report["cold_import"], flush=True)
     report["cold_request"] = cold_request()
@@ -642,6 +789,8 @@ def main() -> None:
     for label, row in report["iam_enforcement"].items():
         print(f"iam enforced   {label:32} role {row['checked_ms']} ms, operator {row['unchecked_ms']} ms, "
               f"ratio {row['ratio']} (+{row['added_ms']} ms)")
+    report["checkout_under_load"] = checkout_under_load()
+    print("checkout load ", json.dumps(report["checkout_under_load"]), flush=True)
     report["observability"] = observability_overhead()
     print("observability ", report["observability"])
     from tools.bench_memory import describe, peak_memory
@@ -652,7 +801,6 @@ def main() -> None:
     report["package"] = package_size()
     print("package       ", {k: v for k, v in report["package"].items() if k != "largest_unpacked"})
     print("               largest:", report["package"]["largest_unpacked"])
-    out = ROOT / "dist" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
