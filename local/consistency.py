@@ -37,6 +37,7 @@ from typing import Any
 _lock = threading.Lock()
 _holder = threading.local()
 _after_request: list[Callable[[dict[str, Any]], None]] = []
+_before_answer: list[Callable[[dict[str, Any]], None]] = []
 
 
 @contextlib.contextmanager
@@ -65,9 +66,13 @@ def others_admitted() -> Iterator[None]:
         _holder.holds = True
 
 
-def after_each_request(callback: Callable[[dict[str, Any]], None]) -> None:
-    """`callback(environ)` at the end of every request, still alone, before the answer leaves."""
+def after_each_request(callback: Callable[[dict[str, Any]], None], *,
+                       before_answer: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """`callback(environ)` at the end of every request, still alone; then `before_answer(environ)` once other
+    requests may run again, before the answer leaves."""
     _after_request.append(callback)
+    if before_answer is not None:
+        _before_answer.append(before_answer)
 
 
 def install() -> None:
@@ -102,7 +107,9 @@ def _serialise_requests(application: type) -> None:
                     close()
             for callback in _after_request:
                 callback(environ)
-            return body
+        for callback in _before_answer:
+            callback(environ)
+        return body
 
     application.__call__ = __call__
 

@@ -7,8 +7,8 @@ Three files in one folder (`make run` uses `.local-stack/state/emulator/`, which
   (or gone), appended before the request is answered; flushed to disk every second;
 - `services.pickle`: every other service's state (queues and their messages, the bus and its rules,
   users and their keys, roles, buckets and objects, secrets) and the tables' definitions, written
-  each second something changed, to a temporary file renamed over the last (so a crash never
-  leaves half a file).
+  each second something changed (and before a table made or changed is answered), to a temporary
+  file renamed over the last (so a crash never leaves half a file).
 
 So a crash of the emulator loses no acknowledged DynamoDB write, and at most the last second of
 the other services' changes (a machine crash: also at most the last second of DynamoDB writes).
@@ -30,6 +30,7 @@ from local import consistency
 
 ITEMS, JOURNAL, SERVICES = "dynamodb-items.jsonl", "dynamodb-journal.jsonl", "services.pickle"
 SYNC_SECONDS = 1.0
+_SAVE_BEFORE_ANSWER = "local.persistence.save"
 # Requests that change no state but DynamoDB items (those are journalled): all others mark the services dirty.
 ITEM_REQUESTS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
                            "BatchWriteItem", "TransactGetItems", "TransactWriteItems", "DescribeTable",
@@ -56,7 +57,7 @@ class Persistence:
         self.directory.mkdir(parents=True, exist_ok=True)
         restored = self._restore()
         _track_item_writes(self._touched)
-        consistency.after_each_request(self._after_request)
+        consistency.after_each_request(self._after_request, before_answer=self._before_answer)
         with consistency.one_request():
             self._compact()
         self.save()
@@ -90,6 +91,8 @@ class Persistence:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not (target.startswith("DynamoDB_") and target.split(".", 1)[-1] in ITEM_REQUESTS):
             self._services_changed = True
+            if target.startswith("DynamoDB_"):  # a table made or changed: on disk before it is answered
+                environ[_SAVE_BEFORE_ANSWER] = True
         if not self._touched:
             return
         lines = [_line(table, hash_key, range_key, _current(table, hash_key, range_key))
@@ -98,6 +101,12 @@ class Persistence:
         self._journal.write("".join(lines))
         self._journal.flush()  # in the operating system's hands before the answer: a crash of this process keeps it
         self._written += 1
+
+    def _before_answer(self, environ: dict[str, Any]) -> None:
+        """A table's definition is saved before the request that made or changed it is answered, so the
+        journalled writes to it that follow are never restored without it."""
+        if environ.get(_SAVE_BEFORE_ANSWER):
+            self.save(if_changed=True)
 
     def _keep_writing(self) -> None:
         """Each second: the services' state if a request changed it, the journal synced."""

@@ -31,6 +31,14 @@ def key(pk: str) -> dict:
     return {"PK": {"S": pk}, "SK": {"S": "X"}}
 
 
+def table(emulator: Emulator, session) -> None:
+    """The shop's table alone (what these tests need of the stack), as the template declares its keys."""
+    session.client("dynamodb", endpoint_url=emulator.url).create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}, {"AttributeName": "SK", "AttributeType": "S"}])
+
+
 def crash(emulator: Emulator) -> None:
     """kill -9: no chance to write anything on the way out."""
     emulator._process.send_signal(signal.SIGKILL)
@@ -41,7 +49,7 @@ def crash(emulator: Emulator) -> None:
 def test_no_acknowledged_dynamodb_write_is_lost_when_the_emulator_is_killed(tmp_path, session):
     emulator = Emulator(state=tmp_path).start()
     try:
-        bootstrap_stack("local", emulator.url, session=session)
+        table(emulator, session)
         ddb = session.client("dynamodb", endpoint_url=emulator.url, config=CONFIG)
         ddb.put_item(TableName=TABLE, Item={**key("counter"), "n": {"N": "0"}})
         ddb.put_item(TableName=TABLE, Item={**key("doomed"), "v": {"S": "x"}})
@@ -130,7 +138,7 @@ def _jwks(emulator: Emulator, pool: str) -> dict:
 def test_a_journal_cut_short_by_a_crash_restores_up_to_its_last_whole_line(tmp_path, session):
     emulator = Emulator(state=tmp_path).start()
     try:
-        bootstrap_stack("local", emulator.url, session=session)
+        table(emulator, session)
         ddb = session.client("dynamodb", endpoint_url=emulator.url)
         for i in range(5):
             ddb.put_item(TableName=TABLE, Item={**key(f"j-{i}"), "v": {"N": str(i)}})
