@@ -18,8 +18,10 @@ promises the shop relies on, with the simplest mechanism that is obviously right
 - what moto did for every request that grew with what the emulator holds, or cost far more than the
   request, is done once or directly: an SQS receive checks each message's retention period alone
   (moto computed every attribute of the queue, counting all its messages, for each message it handed
-  out), SQS reads the clock directly, a bus parses each target's input paths once, and the services
-  moto serves are listed once (it read its package's folders for every request).
+  out), SQS reads the clock directly, a bus parses each target's input paths once, the services
+  moto serves are listed once (it read its package's folders for every request), names are
+  converted once (a handler found by inspecting a class, an attribute name by a regular expression),
+  and an update expression is parsed once per text.
 
 Written against the moto releases `local.enforcement.TESTED_MOTO` names (checked there).
 """
@@ -29,6 +31,7 @@ import contextlib
 import copy
 import functools
 import io
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -87,6 +90,8 @@ def install() -> None:
     _sqs_reads_the_clock_once()
     _input_paths_parsed_once()
     _services_listed_once()
+    _names_converted_once()
+    _update_expressions_parsed_once()
     _undo_only_touched_items()
     _query_only_what_a_key_can_match()
     DomainDispatcherApplication._one_request_at_a_time = True
@@ -112,6 +117,43 @@ def _serialise_requests(application: type) -> None:
         return body
 
     application.__call__ = __call__
+
+
+def keep_alive(handler: type) -> type:
+    """moto's request handler (werkzeug's), keeping each connection open for the client's next request.
+
+    werkzeug closes every connection after one answer, then lingers on it up to 10 ms to discard any body
+    left unread (on an open connection that would swallow the next request). Here every body is read whole
+    before the request is served, so nothing is ever left: the linger goes, and a client's requests no
+    longer each pay for a new connection (and the emulator for a new thread)."""
+    import werkzeug.serving
+
+    class NothingLeftToRead:
+        def register(self, *args: Any) -> None:
+            pass
+
+        def select(self, timeout: float | None = None) -> list:
+            return []
+
+        def close(self) -> None:
+            pass
+
+    werkzeug.serving.selectors = type("selectors", (), {"DefaultSelector": NothingLeftToRead,
+                                                        "EVENT_READ": 1})
+
+    class KeepAlive(handler):
+        def setup(self) -> None:
+            super().setup()
+            # The status line and headers, then the body, go out as separate writes: on an open connection,
+            # Nagle's algorithm would hold the body until the client's delayed acknowledgement (40 ms).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def send_header(self, keyword: str, value: str) -> None:
+            if keyword.lower() == "connection" and value.lower() == "close" and not self.close_connection:
+                return  # the client asked to keep it (HTTP/1.1), and nothing of its request is left unread
+            super().send_header(keyword, value)
+
+    return KeepAlive
 
 
 def _read_body_first(environ: dict[str, Any]) -> None:
@@ -176,6 +218,26 @@ def _services_listed_once() -> None:
 
     services = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: services
+
+
+def _names_converted_once() -> None:
+    """moto turns the same names into attribute names for every request: each operation's handler (finding it
+    among the class's members, inspected afresh each time) and, for each message sent, each attribute of its
+    queue (a regular expression per name). Both are pure functions of what they are given: each is done once."""
+    import moto.core.responses as responses
+    import moto.sqs.models as sqs
+
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+    sqs.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(sqs.camelcase_to_underscores)
+
+
+def _update_expressions_parsed_once() -> None:
+    """moto parses an update expression two or three times per request (the request's checks, then the write);
+    the same text always gives the same tree, which is only read or copied before use: parsed once per text."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    make = UpdateExpressionParser.make.__func__
+    UpdateExpressionParser.make = classmethod(functools.lru_cache(maxsize=1024)(make))
 
 
 def _input_paths_parsed_once() -> None:

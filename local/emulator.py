@@ -195,10 +195,11 @@ def main(argv: list[str] | None = None) -> None:
 
         signal.signal(signal.SIGUSR1, save_now)
     threading.Thread(target=_exit_with_parent, args=(persistence,), name="parent-watch", daemon=True).start()
-    from moto.server import main as serve
+    import moto.server
 
+    moto.server.MotoRequestHandler = consistency.keep_alive(moto.server.MotoRequestHandler)
     try:
-        serve(argv if argv is not None else sys.argv[1:])
+        moto.server.main(argv if argv is not None else sys.argv[1:])
     finally:
         if persistence is not None:
             persistence.stop()

@@ -600,12 +600,14 @@ def checkout_under_load(shoppers: int = 32, seconds: float = 40, warmup: float =
         staff = shop.login(email, password)
         buyers = shop.shoppers(shoppers)
         products = [shop.product(staff, stock=10**6, price=1000 + i) for i in range(24)]
-        results = {"shoppers": shoppers, "seconds": seconds}
+        # The machine is shared: how busy it was (1-minute load average, 2 cores) says how to read the figures.
+        results = {"shoppers": shoppers, "seconds": seconds, "load_average_before": round(os.getloadavg()[0], 1)}
         results["new_stack"] = _shopping(shop, buyers, products, seconds, warmup)
         operator = boto3.session.Session(region_name="us-east-1", **OPERATOR)
         results["filled_items"] = _fill(operator.client("dynamodb", endpoint_url=f"http://127.0.0.1:{emulator_port}"),
                                         filler)
         results["full_table"] = _shopping(shop, buyers, products, seconds, warmup)
+        results["load_average_after"] = round(os.getloadavg()[0], 1)
         results["p95_ratio"] = round(results["full_table"]["checkout"]["p95_ms"]
                                      / results["new_stack"]["checkout"]["p95_ms"], 2)
         results["server_errors"] = len(shop.server_errors)
