@@ -217,9 +217,11 @@ def _all_ready(functions: Any, port: int, stopping: threading.Event, emulator: A
 
 
 def _emulator_gone(emulator: Any, state: pathlib.Path) -> None:
-    print(f"[run] the AWS emulator exited ({emulator.returncode}): every function works against it, so the shop "
-          f"cannot go on; stopping everything. Its state is in {state} (a crash loses at most its last second "
-          f"of changes, none of DynamoDB's); `make run` starts again from it.", flush=True)
+    from local.supervisor import describe_exit
+
+    print(f"[run] the AWS emulator exited ({describe_exit(emulator.returncode)}): every function works against it, "
+          f"so the shop cannot go on; stopping everything. Its state is in {state} (a crash loses at most its last "
+          f"second of changes, none of DynamoDB's); `make run` starts again from it.", flush=True)
 
 
 def _answers(port: int) -> bool:

@@ -67,8 +67,8 @@ class Supervisor:
                 if ran >= SETTLED_SECONDS:
                     function.pause = FIRST_PAUSE
                 function.restart_at = now + function.pause
-                self.say(f"[run] the {function.name} process exited ({_exit(function.process.returncode)}) after "
-                         f"{ran:.0f} s; starting it again in {function.pause:.0f} s")
+                self.say(f"[run] the {function.name} process exited ({describe_exit(function.process.returncode)}) "
+                         f"after {ran:.0f} s; starting it again in {function.pause:.0f} s")
                 function.pause = min(LONGEST_PAUSE, function.pause * 2)
             elif function.restart_at is not None and now >= function.restart_at:
                 function.restart_at = None
@@ -90,6 +90,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        for function in self.functions.values():
+            function.ready_file.unlink(missing_ok=True)  # it names a process that is gone
 
     def pid(self, name: str) -> int | None:
         process = self.functions[name].process
@@ -104,7 +106,8 @@ class Supervisor:
                                             start_new_session=True)
 
 
-def _exit(code: int) -> str:
+def describe_exit(code: int) -> str:
+    """How a process ended, in words: `exit code 1`, `killed by SIGKILL`."""
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"

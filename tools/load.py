@@ -229,6 +229,8 @@ def kill_every_function(folder: pathlib.Path, shop: Shop, wait_seconds: float = 
         if only is not None and ready.stem not in only:
             continue
         function, pid = ready.stem, int(ready.read_text() or 0)
+        if not _runs_function(pid, function):
+            raise Broken(f"{ready} names process {pid}, which is not {function}'s: is the stack running?")
         os.kill(pid, signal.SIGKILL)
         started = time.monotonic()
         eventually(lambda r=ready, p=pid: r.exists() and r.read_text() not in ("", str(p)), wait_seconds,
@@ -239,6 +241,15 @@ def kill_every_function(folder: pathlib.Path, shop: Shop, wait_seconds: float = 
     if not back:
         raise Broken(f"no function's ready file in {folder}")
     return back
+
+
+def _runs_function(pid: int, function: str) -> bool:
+    """Process `pid` is `python -m local.function <function>` (a ready file outliving its process must not
+    make this kill another)."""
+    import subprocess
+
+    command = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True).stdout.split()
+    return "local.function" in command and function in command
 
 
 def check(shop: Shop, shoppers: int, units: int, folder: pathlib.Path | None = None, say=print,

@@ -88,10 +88,11 @@ def test_a_function_that_keeps_exiting_waits_longer_each_time_up_to_a_limit(tmp_
         supervisor.stop()
 
 
-def test_stopping_ends_every_function_process(tmp_path):
+def test_stopping_ends_every_function_process_and_forgets_their_ids(tmp_path):
     supervisor, _ = supervised(tmp_path, Clock())
     pids = [supervisor.pid(name) for name in supervisor.functions]
     supervisor.stop()
+    assert list(tmp_path.glob("*.ready")) == []  # a stale id must never be taken for a running function
     for pid in pids:
         try:
             os.kill(pid, 0)
