@@ -567,110 +567,134 @@ def iam_enforcement(requests: int = 200) -> dict:
 
 # --- the local stack under load -----------------------------------------------------------------
 
-def checkout_under_load(shoppers: int = 32, seconds: float = 40, warmup: float = 8, filler: int = 50_000) -> dict:
+def checkout_under_load(shoppers: int = 32, seconds: float = 40, rounds: int = 4, filler: int = 50_000) -> dict:
     """Checkout latency with `shoppers` customers shopping at once against the whole local stack (`python -m
     local.run`: the emulator, every function in its own process): each puts a product in the basket, checks
-    out and pays, again and again, for `seconds` after `warmup`; on a new stack, then with `filler` more items
-    in the table. The figures are the checkout's whole HTTP round trip as a shopper sees it."""
-    import signal
+    out and pays, again and again. Two stacks run side by side, one new and one holding `filler` more items,
+    shopped in turns (`rounds` each, `seconds` in all per stack after a warm-up), so a machine shared with
+    other work loads both alike. The figures are each request's whole HTTP round trip as a shopper sees it."""
+    with _BenchStack(shoppers) as new, _BenchStack(shoppers) as full:
+        import boto3
 
-    import boto3
+        from local.emulator import OPERATOR
 
-    from local.emulator import OPERATOR, free_port
-    from tools.load import Shop
-
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-stack-"))
-    port, emulator_port = free_port(), free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environment.update(PORT=str(port), MOTO_PORT=str(emulator_port), LOCAL_STACK_DIR=str(folder), FRESH="1",
-                       LOCAL_THROTTLING="off")  # the load, not the stage's throttling, is measured
-    log = open(folder / "run.log", "w")  # noqa: SIM115 (closed below)
-    stack = subprocess.Popen([PY, "-m", "local.run"], cwd=ROOT, env=environment, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
-    shop = Shop(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 180
-        while not (_stack_answers(port) and shop.call("GET", "/health")[0] == 200):
-            if stack.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the local stack did not start:\n" + (folder / "run.log").read_text()[-3000:])
-            time.sleep(0.5)
-        from local.seed import logins
-
-        email, password, _ = logins()["admin"]
-        staff = shop.login(email, password)
-        buyers = shop.shoppers(shoppers)
-        products = [shop.product(staff, stock=10**6, price=1000 + i) for i in range(24)]
-        # The machine is shared: how busy it was (1-minute load average, 2 cores) says how to read the figures.
-        results = {"shoppers": shoppers, "seconds": seconds, "load_average_before": round(os.getloadavg()[0], 1)}
-        results["new_stack"] = _shopping(shop, buyers, products, seconds, warmup)
         operator = boto3.session.Session(region_name="us-east-1", **OPERATOR)
-        results["filled_items"] = _fill(operator.client("dynamodb", endpoint_url=f"http://127.0.0.1:{emulator_port}"),
-                                        filler)
-        results["full_table"] = _shopping(shop, buyers, products, seconds, warmup)
+        filled = _fill(operator.client("dynamodb", endpoint_url=full.emulator_url), filler)
+        # The machine is shared: how busy it was (1-minute load average, 2 cores) says how to read the figures.
+        results: dict = {"shoppers": shoppers, "seconds": seconds, "filled_items": filled,
+                         "load_average_before": round(os.getloadavg()[0], 1)}
+        samples: dict = {"new_stack": _Samples(), "full_table": _Samples()}
+        for stack in (new, full):  # warm-up: not counted
+            _shopping(stack, seconds / rounds / 2, _Samples())
+        for round_ in range(rounds):
+            for stack, label in ((new, "new_stack"), (full, "full_table"))[::1 if round_ % 2 == 0 else -1]:
+                _shopping(stack, seconds / rounds, samples[label])
+        for label, taken in samples.items():
+            results[label] = taken.summary(seconds)
         results["load_average_after"] = round(os.getloadavg()[0], 1)
         results["p95_ratio"] = round(results["full_table"]["checkout"]["p95_ms"]
                                      / results["new_stack"]["checkout"]["p95_ms"], 2)
-        results["server_errors"] = len(shop.server_errors)
+        results["server_errors"] = len(new.shop.server_errors) + len(full.shop.server_errors)
         return results
-    finally:
-        if stack.poll() is None:
-            os.killpg(stack.pid, signal.SIGTERM)
-            stack.wait(60)
-        log.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _stack_answers(port: int) -> bool:
-    import socket
+class _BenchStack:
+    """`python -m local.run` in a folder of its own (new, throttling off: the load is measured, not the stage's
+    limits), with a logged-in staff member, `shoppers` registered customers and 24 products stocked for ever."""
 
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-    return False
+    def __init__(self, shoppers: int):
+        from local.emulator import free_port
+
+        self.shoppers = shoppers
+        self.folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-stack-"))
+        self.port, emulator_port = free_port(), free_port()
+        self.emulator_url = f"http://127.0.0.1:{emulator_port}"
+        self.environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.environment.update(PORT=str(self.port), MOTO_PORT=str(emulator_port), LOCAL_STACK_DIR=str(self.folder),
+                                FRESH="1", LOCAL_THROTTLING="off")
+
+    def __enter__(self) -> "_BenchStack":
+        from local.seed import logins
+        from tools.load import Shop
+
+        self._log = open(self.folder / "run.log", "w")  # noqa: SIM115 (closed on leaving)
+        self.process = subprocess.Popen([PY, "-m", "local.run"], cwd=ROOT, env=self.environment, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.shop = Shop(f"http://127.0.0.1:{self.port}")
+        try:
+            deadline = time.monotonic() + 180
+            while "Ctrl-C stops everything" not in (self.folder / "run.log").read_text():
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the local stack did not start:\n" +
+                                       (self.folder / "run.log").read_text()[-3000:])
+                time.sleep(0.5)
+            email, password, _ = logins()["admin"]
+            staff = self.shop.login(email, password)
+            self.buyers = self.shop.shoppers(self.shoppers)
+            self.products = [self.shop.product(staff, stock=10**6, price=1000 + i) for i in range(24)]
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(60)
+        self._log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _shopping(shop, buyers: list[dict], products: list[dict], seconds: float, warmup: float) -> dict:
-    """Every buyer in a loop: basket, checkout, payment. Latency of each, counted after the warm-up."""
+class _Samples:
+    def __init__(self) -> None:
+        import threading
+
+        self.taken: dict[str, list[float]] = {"basket": [], "checkout": [], "payment": []}
+        self.refused = 0
+        self.lock = threading.Lock()
+
+    def summary(self, seconds: float) -> dict:
+        from tools.load import latency
+
+        result = {label: latency(taken) for label, taken in self.taken.items()}
+        result["checkouts_per_second"] = round(len(self.taken["checkout"]) / seconds, 1)
+        result["checkouts_refused"] = self.refused
+        return result
+
+
+def _shopping(stack: _BenchStack, seconds: float, samples: _Samples) -> None:
+    """Every buyer in a loop for `seconds`: basket, checkout, payment; each one's latency into `samples`."""
     import random
     import threading
 
-    from tools.load import latency
-
-    measured: dict[str, list[float]] = {"basket": [], "checkout": [], "payment": []}
-    refused: list[int] = []
-    lock = threading.Lock()
-    start = time.monotonic()
-    counting_from, stop_at = start + warmup, start + warmup + seconds
+    shop, stop_at = stack.shop, time.monotonic() + seconds
 
     def timed(label: str, call):
         began = time.perf_counter()
         status, answer = call()
-        took = time.perf_counter() - began
-        if time.monotonic() >= counting_from:
-            with lock:
-                measured[label].append(took)
+        with samples.lock:
+            samples.taken[label].append(time.perf_counter() - began)
         return status, answer
 
     def shopper(headers: dict) -> None:
         chooser = random.Random(headers["Authorization"])
         while time.monotonic() < stop_at:
-            product = chooser.choice(products)
+            product = chooser.choice(stack.products)
             timed("basket", lambda: shop.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, headers))
             status, accepted = timed("checkout", lambda: shop.checkout(headers))
             if status != 202:
-                with lock:
-                    refused.append(status)
+                with samples.lock:
+                    samples.refused += 1
                 continue
             timed("payment", lambda: shop.pay(accepted["orderId"], product["price"]))
 
-    threads = [threading.Thread(target=shopper, args=(headers,)) for headers in buyers]
+    threads = [threading.Thread(target=shopper, args=(headers,)) for headers in stack.buyers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    result = {label: latency(samples) for label, samples in measured.items()}
-    result["checkouts_per_second"] = round(len(measured["checkout"]) / seconds, 1)
-    result["checkouts_refused"] = len(refused)
-    return result
 
 
 def _fill(ddb, count: int) -> int:
