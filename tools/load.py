@@ -9,6 +9,8 @@ What it checks, as a shopper, the payment provider and staff would see it:
   orders as units are accepted and made, and the stock ends at zero;
 - each order's payment event sent three times at once is applied once (one payment, captured once);
 - every consumer's write can be read: each order's audit trail and each buyer's notifications;
+- the other races for the last of something (see `races`): a checkout sent many times with one key, a
+  promotion's last redemption, refunds and returns asked for at once;
 - no answer is a 5xx;
 - with `--kill <stack folder>`: every function process is killed (`kill -9`) while the sale's orders are
   on their way; each comes back, and the sale still ends with every order made (a message a killed
@@ -220,6 +222,72 @@ def consumers_wrote(shop: Shop, staff: dict, orders: list[tuple[dict, dict]], wa
     return {"audit_trails": len(orders), "notified_buyers": len(orders)}
 
 
+def races(shop: Shop, staff: dict, buyers: list[dict]) -> dict:
+    """The shop's other last-unit races, each run at once over HTTP (at least 8 buyers):
+    - one checkout sent eight times with the same Idempotency-Key makes one order and reserves once;
+    - a promotion capped at N, checked out by 2N buyers at once, is redeemed exactly N times;
+    - six refunds of half an order's money at once: two are accepted, never more than was captured;
+    - six returns of one unit of a delivered order of three at once: three are accepted."""
+    for buyer in buyers:
+        shop.call("DELETE", "/basket", headers=buyer)
+    product = shop.product(staff, stock=1000)
+    report = {}
+
+    buyer = buyers[0]
+    shop.basket(buyer, product["id"], 2)
+    same = {**buyer, "Idempotency-Key": uuid.uuid4().hex}
+    answers = together([lambda: shop.call("POST", "/basket/checkout", {"shippingAddress": ADDRESS}, same)] * 8, 8)
+    orders = {answer["orderId"] for status, answer in answers if status == 202}
+    if len(orders) != 1 or any(status not in (202, 409) for status, _ in answers) or shop.stock(product["id"]) != 998:
+        raise Broken(f"one checkout sent 8 times at once: {[s for s, _ in answers]}, orders {orders}, "
+                     f"stock {shop.stock(product['id'])} (998 expected)")
+    report["same_key_checkouts"] = dict(collections.Counter(status for status, _ in answers))
+
+    cap, group = len(buyers) // 4, buyers[:len(buyers) // 2]
+    code = f"LOAD{uuid.uuid4().hex[:8].upper()}"
+    status, answer = shop.call("POST", "/admin/promotions", {"code": code, "percentOff": 10, "maxRedemptions": cap,
+                                                            "oncePerCustomer": True}, staff)
+    if status != 201:
+        raise Broken(f"create a promotion: {status} {answer}")
+    for buyer in group:
+        shop.call("DELETE", "/basket", headers=buyer)
+        shop.basket(buyer, product["id"])
+        shop.call("PUT", "/basket/promotion", {"code": code}, buyer)
+    answers = together([lambda b=b: shop.checkout(b) for b in group], len(group))
+    promotion = next(p for p in shop.call("GET", "/admin/promotions?limit=100", headers=staff)[1]["items"]
+                     if p["code"] == code)
+    accepted = sum(status == 202 for status, _ in answers)
+    if accepted != cap or promotion["redemptions"] != cap:
+        raise Broken(f"a promotion capped at {cap}, {len(group)} buyers at once: {accepted} accepted, "
+                     f"{promotion['redemptions']} redemptions")
+    report["promotion_cap"] = {"cap": cap, "buyers": len(group), "redeemed": promotion["redemptions"]}
+
+    buyer = buyers[-1]
+    shop.call("DELETE", "/basket", headers=buyer)
+    shop.basket(buyer, product["id"], 3)
+    status, answer = shop.checkout(buyer)
+    order = eventually(lambda: shop.order(buyer, answer["orderId"]), 60, "the refunded order was never made")
+    shop.pay(order["id"], order["total"])
+    half = order["total"] // 2
+    answers = together([lambda: shop.call("POST", f"/admin/orders/{order['id']}/refunds",
+                                          {"amount": half, "reason": "load"},
+                                          {**staff, "Idempotency-Key": uuid.uuid4().hex})] * 6, 6)
+    refunds = shop.call("GET", f"/admin/orders/{order['id']}/refunds", headers=staff)[1]["items"]
+    if sum(status == 201 for status, _ in answers) != 2 or sum(r["amount"] for r in refunds) > order["total"]:
+        raise Broken(f"six refunds of half at once: {[s for s, _ in answers]}, refunds {refunds}")
+    report["refunds_of_half"] = dict(collections.Counter(status for status, _ in answers))
+
+    for target in ("SHIPPED", "DELIVERED"):
+        shop.call("POST", f"/admin/orders/{order['id']}/status", {"status": target}, staff)
+    answers = together([lambda: shop.call("POST", f"/orders/{order['id']}/returns",
+                                          {"lines": [{"productId": product["id"], "quantity": 1}], "reason": "load"},
+                                          buyer)] * 6, 6)
+    if sum(status == 201 for status, _ in answers) != 3:
+        raise Broken(f"six returns of one of three units at once: {[s for s, _ in answers]}")
+    report["returns_of_one"] = dict(collections.Counter(status for status, _ in answers))
+    return report
+
+
 def kill_every_function(folder: pathlib.Path, shop: Shop, wait_seconds: float = 90,
                         only: Iterable[str] | None = None) -> dict:
     """`kill -9` of each function process (or those named in `only`), its id from its ready file; each must come
@@ -277,6 +345,8 @@ def check(shop: Shop, shoppers: int, units: int, folder: pathlib.Path | None = N
     report["payments"] = triple_payments(shop, orders)
     say("reading what the consumers wrote…")
     report["consumers"] = consumers_wrote(shop, staff, orders)
+    say("the other races: one checkout sent eight times, a promotion's last redemption, refunds, returns…")
+    report["races"] = races(shop, staff, buyers)
     report["statuses"] = {str(k): v for k, v in sorted(shop.statuses.items())}
     if shop.server_errors:
         raise Broken(f"{len(shop.server_errors)} answers were 5xx: {shop.server_errors[:5]}")
