@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from typing import Self
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -613,11 +614,11 @@ class _BenchStack:
         self.environment.update(PORT=str(self.port), MOTO_PORT=str(emulator_port), LOCAL_STACK_DIR=str(self.folder),
                                 FRESH="1", LOCAL_THROTTLING="off")
 
-    def __enter__(self) -> "_BenchStack":
+    def __enter__(self) -> Self:
         from local.seed import logins
         from tools.load import Shop
 
-        self._log = open(self.folder / "run.log", "w")  # noqa: SIM115 (closed on leaving)
+        self._log = open(self.folder / "run.log", "w")  # closed on leaving
         self.process = subprocess.Popen([PY, "-m", "local.run"], cwd=ROOT, env=self.environment, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self.shop = Shop(f"http://127.0.0.1:{self.port}")
@@ -671,9 +672,9 @@ def _shopping(stack: _BenchStack, seconds: float, samples: _Samples) -> None:
 
     shop, stop_at = stack.shop, time.monotonic() + seconds
 
-    def timed(label: str, call):
+    def timed(label: str, call, *args):
         began = time.perf_counter()
-        status, answer = call()
+        status, answer = call(*args)
         with samples.lock:
             samples.taken[label].append(time.perf_counter() - began)
         return status, answer
@@ -682,13 +683,13 @@ def _shopping(stack: _BenchStack, seconds: float, samples: _Samples) -> None:
         chooser = random.Random(headers["Authorization"])
         while time.monotonic() < stop_at:
             product = chooser.choice(stack.products)
-            timed("basket", lambda: shop.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, headers))
-            status, accepted = timed("checkout", lambda: shop.checkout(headers))
+            timed("basket", shop.call, "PUT", f"/basket/items/{product['id']}", {"quantity": 1}, headers)
+            status, accepted = timed("checkout", shop.checkout, headers)
             if status != 202:
                 with samples.lock:
                     samples.refused += 1
                 continue
-            timed("payment", lambda: shop.pay(accepted["orderId"], product["price"]))
+            timed("payment", shop.pay, accepted["orderId"], product["price"])
 
     threads = [threading.Thread(target=shopper, args=(headers,)) for headers in stack.buyers]
     for thread in threads:
