@@ -26,7 +26,9 @@ VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 # €10.00 in EUR (2), 1.000 BHD in BHD (3). MAX_PRICE bounds one unit's price; MAX_AMOUNT every other amount
 # on the wire (totals, payments, refunds, thresholds): the largest integer every JSON client reads exactly
 # (2**53 - 1), far above any order total the checkout accepts (settings().max_order_total, bounded by it).
-MAX_PRICE = 100_000_000  # minor units: one million in a two-decimal currency
+# A unit may cost what a whole order may (the default MAX_ORDER_TOTAL): a car priced in IDR (2) or VND (0)
+# runs to 10**10 minor units and more. 50 lines of 99 units at this price still sum below MAX_AMOUNT.
+MAX_PRICE = 100_000_000_000  # minor units: a thousand million in a two-decimal currency
 MAX_AMOUNT = 2**53 - 1
 # ISO 4217 exponents other than 2 (minor units per major unit: 10 ** exponent), for currencies in ISO_4217.
 EXPONENTS = {**dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),

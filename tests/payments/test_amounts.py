@@ -26,10 +26,10 @@ def _placed(client, bus, *, price, quantity, currency):
 
 @pytest.mark.parametrize("currency", ["IDR", "JPY", "BHD"])
 def test_a_total_far_above_any_unit_price_is_paid_refunded_and_confirmed(client, bus, currency):
-    """Three units at the highest price: 300,000,000 minor units, an ordinary order in IDR. The payment and
-    the refund's confirmation were refused (422) above one unit's price: captured money recorded nowhere."""
-    order = _placed(client, bus, price=MAX_PRICE, quantity=3, currency=currency)
-    assert order["total"] == 3 * MAX_PRICE > MAX_PRICE
+    """Three units of a car priced in IDR: 3 x 10**10 minor units. The payment and the refund's confirmation
+    were refused (422) above 10**8, then the highest price: captured money recorded nowhere."""
+    order = _placed(client, bus, price=10**10, quantity=3, currency=currency)
+    assert order["total"] == 3 * 10**10
     paid = pay(client, order)
     assert paid.status_code == 200 and (paid.json["outcome"], paid.json["orderStatus"]) == ("APPLIED", "PAID"), \
         paid.body
@@ -88,3 +88,15 @@ def test_amounts_are_shown_in_their_currencys_minor_unit():
     assert [shown(123456, c) for c in ("EUR", "JPY", "BHD", "IDR")] == [
         "1,234.56 EUR", "123,456 JPY", "123.456 BHD", "1,234.56 IDR"]
     assert shown(-5, "EUR") == "-0.05 EUR"
+
+
+def test_one_unit_at_the_highest_price_is_an_order_and_the_fullest_basket_of_it_sums_exactly(client, bus):
+    """A unit may cost what an order may total; the fullest basket at that price is still an exact JSON
+    integer, so the checkout refuses it by its setting (409), never by overflow."""
+    from chalicelib.basket.models import MAX_LINES, MAX_QUANTITY
+    from chalicelib.core.settings import Settings
+
+    assert MAX_LINES * MAX_QUANTITY * MAX_PRICE <= MAX_AMOUNT
+    assert Settings.model_fields["max_order_total"].default >= MAX_PRICE
+    order = _placed(client, bus, price=MAX_PRICE, quantity=1, currency="IDR")
+    assert order["total"] == MAX_PRICE
