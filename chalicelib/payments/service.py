@@ -72,7 +72,7 @@ class PaymentService:
                     raise  # recorded, not yet readable: look again
                 return repeat
             self._count(entry)
-            return _ack(entry, duplicate=False)
+            return acknowledgement(entry, duplicate=False)
 
         # A lost race (the order changed, the ledger record is not readable yet) is judged again from a new read.
         return read_then_write(lambda: self._order_of(event.order_id), write,
@@ -97,7 +97,7 @@ class PaymentService:
             entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
                                 currency=event.currency, outcome="REVIEW", reason=verdict.reason,
                                 received_at=received, **outcome_of)
-            events = [self._recorded(entry, order)]
+            events = [recorded(entry, order)]
             self.ledger.record(entry, events)
             announce(events)  # kept in the outbox by the same write; published now, like every writer's
             return entry
@@ -109,16 +109,8 @@ class PaymentService:
                             currency=event.currency, outcome=verdict.outcome, reason=verdict.reason,
                             refund_due=refund_due, received_at=received, **outcome_of)
         self.orders.record_payment(order, payment, verdict.target, self.ledger.put_item(entry),
-                                   [self._recorded(entry, order)])
+                                   [recorded(entry, order)])
         return entry
-
-    @staticmethod
-    def _recorded(entry: LedgerEntry, order: Order | None) -> Envelope:
-        data = PaymentRecorded(order_id=entry.order_id, user_id=order.user_id if order else None,
-                               provider_event_id=entry.id, payment_type=entry.type, amount=entry.amount,
-                               currency=entry.currency, outcome=entry.outcome, reason=entry.reason,
-                               order_status=entry.order_status, refund_due=entry.refund_due)
-        return envelope(data, actor="payment-provider", event_id=keys.event_id_for("PaymentRecorded", entry.id))
 
     @staticmethod
     def _count(entry: LedgerEntry) -> None:
@@ -140,10 +132,20 @@ def answer_repeat(ledger: PaymentLedger, event_id: str) -> PaymentAck | None:
     if known is None:
         return None
     metrics.count("DuplicatesSuppressed")
-    return _ack(known, duplicate=True)
+    return acknowledgement(known, duplicate=True)
 
 
-def _ack(entry: LedgerEntry, *, duplicate: bool) -> PaymentAck:
+def recorded(entry: LedgerEntry, order: Order | None) -> Envelope:
+    """The ledger's PaymentRecorded event for an entry (a payment's or a refund's), filed under its order."""
+    data = PaymentRecorded(order_id=entry.order_id, user_id=order.user_id if order else None,
+                           provider_event_id=entry.id, payment_type=entry.type, amount=entry.amount,
+                           currency=entry.currency, outcome=entry.outcome, reason=entry.reason,
+                           order_status=entry.order_status, refund_due=entry.refund_due)
+    return envelope(data, actor="payment-provider", event_id=keys.event_id_for("PaymentRecorded", entry.id))
+
+
+def acknowledgement(entry: LedgerEntry, *, duplicate: bool) -> PaymentAck:
+    """What the provider is answered for a recorded event (a payment's or a refund's)."""
     return PaymentAck(duplicate=duplicate, outcome=entry.outcome, order_id=entry.order_id,
                       order_status=entry.order_status, refund_due=entry.refund_due)
 
