@@ -2,7 +2,6 @@
 provider confirms or refuses each one through the payment webhook."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +48,10 @@ def refundable(order: Order) -> int:
 
 
 class RefundService:
-    def __init__(self, orders: OrderRepository | None = None, refunds: RefundRepository | None = None,
-                 ledger: PaymentLedger | None = None):
-        self.orders = orders or OrderRepository()
-        self.refunds = refunds or RefundRepository()
-        self.ledger = ledger or PaymentLedger()
+    def __init__(self, orders: OrderRepository, refunds: RefundRepository, ledger: PaymentLedger):
+        self.orders = orders
+        self.refunds = refunds
+        self.ledger = ledger
 
     # --- staff asking for money back ----------------------------------------------------
 
@@ -200,7 +198,8 @@ class RefundService:
 
         # A lost race (the order or the refund changed, the ledger record is not readable yet) is judged again
         # from a new read.
-        return read_then_write(lambda: self.orders.get_many(event.order_id, payment_keys.refund_sk(event.refund_id)), write,
+        return read_then_write(lambda: self.orders.get_many(event.order_id, payment_keys.refund_sk(event.refund_id)),
+                               write,
                                lost=(OrderChanged, TransactionContended, _RefundChanged, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
@@ -233,8 +232,3 @@ class _RefundChanged(Exception):
 
 def keys_of(refund: Refund) -> tuple[str, str]:
     return payment_keys.refund_key(refund.order_id, refund.id)
-
-
-@functools.lru_cache(maxsize=1)
-def refund_service() -> RefundService:
-    return RefundService()

@@ -1,8 +1,8 @@
 """The payment ledger's rules: every verified provider event recorded once, the order moved only where it may."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.core import metrics
 from chalicelib.core.dynamo import Page, TransactionContended
@@ -19,6 +19,9 @@ from chalicelib.orders.service import OrderService, PaymentAlreadyNoted
 from chalicelib.payments.events import PaymentRecorded
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger
+
+if TYPE_CHECKING:
+    from chalicelib.payments.refunds import RefundService
 
 _ATTEMPTS = 5
 
@@ -48,9 +51,10 @@ def judge(order: Order | None, event: PaymentEvent) -> Verdict:
 
 
 class PaymentService:
-    def __init__(self, orders: OrderService | None = None, ledger: PaymentLedger | None = None):
-        self.orders = orders or OrderService()
-        self.ledger = ledger or PaymentLedger()
+    def __init__(self, orders: OrderService, ledger: PaymentLedger, refunds: RefundService):
+        self.orders = orders
+        self.ledger = ledger
+        self.refunds = refunds  # a refund's outcome is settled there
 
     def record(self, event: PaymentEvent) -> PaymentAck:
         """Record a verified event once, whatever the order's state; move the order only where the
@@ -59,9 +63,7 @@ class PaymentService:
         The ledger is read only when its record's condition (`attribute_not_exists`, in the same
         write) refuses a repeat: a first delivery, by far the common one, costs no ledger read."""
         if event.refund_id is not None:  # a refund's outcome: settled against the refund it names
-            from chalicelib.payments.refunds import refund_service
-
-            return refund_service().record(event)
+            return self.refunds.record(event)
 
         def write(order: Order | None) -> PaymentAck:
             try:
@@ -148,8 +150,3 @@ def acknowledgement(entry: LedgerEntry, *, duplicate: bool) -> PaymentAck:
     """What the provider is answered for a recorded event (a payment's or a refund's)."""
     return PaymentAck(duplicate=duplicate, outcome=entry.outcome, order_id=entry.order_id,
                       order_status=entry.order_status, refund_due=entry.refund_due)
-
-
-@functools.lru_cache(maxsize=1)
-def payment_service() -> PaymentService:
-    return PaymentService()

@@ -2,7 +2,6 @@
 and refunded) or rejected once."""
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 from typing import Any
 
@@ -37,11 +36,10 @@ def _already_decided(ret: Return) -> Conflict:
 
 
 class ReturnService:
-    def __init__(self, orders: OrderRepository | None = None, returns: ReturnRepository | None = None,
-                 refunds: RefundService | None = None):
-        self.orders = orders or OrderRepository()
-        self.returns = returns or ReturnRepository()
-        self.refunds = refunds or RefundService(orders=self.orders)
+    def __init__(self, orders: OrderRepository, returns: ReturnRepository, refunds: RefundService):
+        self.orders = orders
+        self.returns = returns
+        self.refunds = refunds
 
     # --- customers ----------------------------------------------------------------------
 
@@ -196,8 +194,3 @@ class ReturnService:
         metrics.count("ReturnsRejected")
         return ret.model_copy(update={"status": "REJECTED", "decided_at": moment,
                                       "rejection_reason": rejection.reason})
-
-
-@functools.lru_cache(maxsize=1)
-def return_service() -> ReturnService:
-    return ReturnService()

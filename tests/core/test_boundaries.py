@@ -36,7 +36,8 @@ def private_reaches(source: str, where: str) -> list[str]:
         if isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 if _private(alias.name):
-                    found.append((node.lineno, f"{where}:{node.lineno} from {'.' * node.level}{node.module or ''} import {alias.name}"))
+                    module = "." * node.level + (node.module or "")
+                    found.append((node.lineno, f"{where}:{node.lineno} from {module} import {alias.name}"))
                 imported.add(alias.asname or alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
