@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,19 +58,19 @@ def test_no_module_imports_or_reads_another_modules_private_names():
 
 
 def test_the_boundary_check_sees_each_way_of_reaching_in():
-    source = "\n".join([
-        "import chalicelib.payments.service",
-        "from chalicelib.payments import service as payments",
-        "from chalicelib.payments.service import _ack, PaymentService",
-        "def lazily():",
-        "    from chalicelib.users import personal_data",
-        "    return personal_data._exporters",
-        "a = PaymentService._recorded",
-        "b = payments._ack",
-        "c = chalicelib.payments.service._ack",
-        "d = self._own",  # its own attributes: not another module's
-        "e = PaymentService.__name__",
-    ])
+    source = textwrap.dedent("""
+        import chalicelib.payments.service
+        from chalicelib.payments import service as payments
+        from chalicelib.payments.service import _ack, PaymentService
+        def lazily():
+            from chalicelib.users import personal_data
+            return personal_data._exporters
+        a = PaymentService._recorded
+        b = payments._ack
+        c = chalicelib.payments.service._ack
+        d = self._own  # its own attributes: not another module's
+        e = PaymentService.__name__
+    """)
     assert [reach.split(" ", 1)[1] for reach in private_reaches(source, "m.py")] == [
         "from chalicelib.payments.service import _ack",
         "personal_data._exporters",
