@@ -4,11 +4,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import Page, TransactionContended
+from chalicelib.core.dynamo import Page, TransactionContended, Write
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import Envelope, InvalidEvent, envelope
 from chalicelib.core.ids import iso, now
@@ -29,19 +28,15 @@ from chalicelib.orders.models import (
     StatusChange,
     can_move,
 )
-from chalicelib.orders.repository import CheckoutRepository, CompanionRejected, OrderChanged, OrderRepository
+from chalicelib.orders.repository import CheckoutRepository, OrderChanged, OrderRepository
 from chalicelib.users import account_status, personal_data
-from chalicelib.users.repository import UserRepository
+from chalicelib.users.repository import AccountInactive, PeopleErased, UserRepository
 
 _EXPORT_LIMIT = 1000
 
 
 class InvalidCheckoutEvent(InvalidEvent):
     """A CheckoutRequested event that can never become an order (it belongs in the DLQ)."""
-
-
-class PaymentAlreadyNoted(Exception):
-    """The provider event's ledger record exists already."""
 
 
 def _not_found(order_id: str) -> NotFound:
@@ -140,13 +135,12 @@ class OrderService:
         def kept(made: Order) -> list[Envelope]:
             return [keeping(made)] if keeping else []
 
-        address_removal = self.checkouts.address_removal(order.checkout_id)
         try:
-            return self.orders.create(order, companions=[address_removal, self.users.not_erased(order.user_id)],
+            return self.orders.create(order, companions=[self.users.not_erased(order.user_id),
+                                                         self.checkouts.address_removal(order.checkout_id)],
                                       events=kept(order))
-        except CompanionRejected as rejected:
-            if rejected.position != 1:
-                raise
+        except PeopleErased:
+            pass
         country = order.shipping_address.country if order.shipping_address else ""
         anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None})
         # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held), and the
@@ -181,7 +175,7 @@ class OrderService:
         try:  # written only while the customer's account is active
             return self.move(order, "CANCELLED", actor=who.user_id, reason="cancelled by customer",
                              companions=[self.users.active(who.user_id)])
-        except CompanionRejected:
+        except AccountInactive:
             raise account_status.inactive(who.user_id) from None
 
     def set_status(self, staff: Caller, order_id: str, change: StatusChange) -> Order:
@@ -193,7 +187,7 @@ class OrderService:
         return self.move(order, change.status, actor=staff.user_id, reason=change.reason, retry=False)
 
     def move(self, order: Order, target: str, *, actor: str, reason: str | None = None,
-             retry: bool = True, companions: list[dict] | None = None) -> Order:
+             retry: bool = True, companions: list[Write] | None = None) -> Order:
         """Apply one state-machine step; 409 if it is not legal from where the order is now.
 
         With `retry`, a change that lost a race is judged again from the order's new state (a
@@ -232,7 +226,7 @@ class OrderService:
         return True
 
     def _step(self, order: Order, target: str, *, actor: str, reason: str | None,
-              companions: list[dict] | None = None) -> Order:
+              companions: list[Write] | None = None) -> Order:
         held, refund_due = order.settle(target)
         events = self._transition_events(order, target, actor, reason, refund_due)
         moved = self.orders.change(order, status=target, updated_at=iso(), events=events, captured_amount=held,
@@ -266,12 +260,12 @@ class OrderService:
     def find(self, order_id: str) -> Order | None:
         return self.orders.get(order_id)
 
-    def record_payment(self, order: Order, payment: OrderPayment, target: str | None, ledger_item: dict[str, Any],
+    def record_payment(self, order: Order, payment: OrderPayment, target: str | None, ledger_item: Write,
                        events: list[Envelope]) -> Order:
         """Apply (or only note) a provider's verdict on `order` as read, with its ledger record, in one write.
 
-        Raises OrderChanged (judge again from the order as it is now) or PaymentAlreadyNoted (the
-        ledger record exists: a repeat). The state moves only to `target`, if given.
+        Raises what the ledger record's refusal names (a repeat), or OrderChanged (judge again from the order as
+        it is now). The state moves only to `target`, if given.
         """
         status = target or order.status
         captured = payment.amount if payment.type == "payment.succeeded" else 0
@@ -281,12 +275,8 @@ class OrderService:
             events = self._transition_events(order, target, "payment-provider", reason, refund_due) + events
         else:
             reason = None
-        try:
-            moved = self.orders.change(order, status=status, updated_at=iso(), events=events, captured_amount=held,
-                                       refund_due=refund_due, payment=payment, reason=reason,
-                                       companions=[ledger_item])
-        except CompanionRejected:
-            raise PaymentAlreadyNoted(payment.id) from None
+        moved = self.orders.change(order, status=status, updated_at=iso(), events=events, captured_amount=held,
+                                   refund_due=refund_due, payment=payment, reason=reason, companions=[ledger_item])
         self._count_money_owed(order, moved)
         announce(events)
         return moved

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import Page, TransactionContended, model_from_item
+from chalicelib.core.dynamo import Page, TransactionContended, Write, model_from_item
 from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
@@ -18,10 +18,16 @@ from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
 from chalicelib.orders.models import MAX_REFUNDS_SHOWN, RESTOCKABLE, Order, OrderRefund
-from chalicelib.orders.repository import CompanionRejected, OrderChanged, OrderNotAsRead, OrderRepository
+from chalicelib.orders.repository import OrderChanged, OrderNotAsRead, OrderRepository
 from chalicelib.payments.events import RefundRequested
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
-from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger, RefundExists, RefundRepository
+from chalicelib.payments.repository import (
+    PaymentAlreadyRecorded,
+    PaymentLedger,
+    RefundChanged,
+    RefundExists,
+    RefundRepository,
+)
 from chalicelib.payments.service import PaymentService, _ack, answer_repeat
 
 _ATTEMPTS = 5
@@ -34,8 +40,7 @@ class Planned:
     refund: Refund
     restock: dict[str, int]
     event: Envelope
-    items: list[dict[str, Any]]
-    companions: int = 0  # items written alongside, after the order's and the refund's
+    writes: list[Write]
 
 
 def order_keeps_changing() -> Conflict:
@@ -92,7 +97,7 @@ class RefundService:
 
     def plan(self, order: Order, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
              actor: str, request_hash: str, return_id: str | None = None,
-             companions: list[dict[str, Any]] | None = None) -> Planned:
+             companions: list[Write] | None = None) -> Planned:
         """Judge a refund of `amount` (all still refundable if None) against `order` as read: 409 beyond it."""
         left = refundable(order)
         if order.captured_amount <= 0 or (amount is None and left <= 0):
@@ -114,17 +119,17 @@ class RefundService:
         listed = OrderRefund(id=refund_id, amount=amount, currency=order.currency, status="REQUESTED",
                              created_at=now)
         _held, refund_due = order.settle(order.status, taking_back=restock)  # goods back are no longer kept
-        items = [self.orders.refund_reservation(order, listed, restock, now, refund_due),
-                 self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
-                                       position=count if count < MAX_REFUNDS_SHOWN else None,
-                                       user_id=order.user_id, event=event, return_id=return_id),
-                 *(companions or []), *self.orders.restock_items(restock)]
-        return Planned(refund, restock, event, items, companions=len(companions or []))
+        writes = [self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
+                                        position=count if count < MAX_REFUNDS_SHOWN else None,
+                                        user_id=order.user_id, event=event, return_id=return_id),
+                  self.orders.refund_reservation(order, listed, restock, now, refund_due),
+                  *(companions or []), *self.orders.restock_items(restock)]
+        return Planned(refund, restock, event, writes)
 
     def write(self, planned: Planned) -> None:
-        """Commit a planned refund, then publish its event. Raises RefundExists, OrderNotAsRead, or
-        CompanionRejected (a companion's condition)."""
-        self.refunds.commit(planned.items, companions=planned.companions)
+        """Commit a planned refund, then publish its event. Raises RefundExists, OrderNotAsRead, or what a
+        companion's refusal names."""
+        self.refunds.commit(planned.writes)
         metrics.count("RefundsRequested")
         metrics.count("RefundRequestedAmount", planned.refund.amount)
         announce([(*keys_of(planned.refund), planned.event)])
@@ -200,7 +205,7 @@ class RefundService:
         # A lost race (the order or the refund changed, the ledger record is not readable yet) is judged again
         # from a new read.
         return read_then_write(lambda: self.orders.get_many(event.order_id, keys.refund_sk(event.refund_id)), write,
-                               lost=(OrderChanged, TransactionContended, _RefundChanged, PaymentAlreadyRecorded),
+                               lost=(OrderChanged, TransactionContended, RefundChanged, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
@@ -214,20 +219,13 @@ class RefundService:
         status = "SUCCEEDED" if succeeded else "FAILED"
         events = [_recorded(entry, order)]
         position = item.get("position")
-        try:
-            self.orders.change(order, status=order.status, updated_at=received, events=events, refund_due=refund_due,
-                               companions=[self.ledger.put_item(entry),
-                                           self.refunds.settle_item(order.id, refund.id, status, received, event.id)],
-                               refunded=refunded, refund_released=0 if succeeded else refund.amount,
-                               refund_settled=(position, status) if position is not None else None)
-        except CompanionRejected as rejected:
-            raise (PaymentAlreadyRecorded() if rejected.position == 0 else _RefundChanged()) from None
+        self.orders.change(order, status=order.status, updated_at=received, events=events, refund_due=refund_due,
+                           companions=[self.ledger.put_item(entry),
+                                       self.refunds.settle_item(order.id, refund.id, status, received, event.id)],
+                           refunded=refunded, refund_released=0 if succeeded else refund.amount,
+                           refund_settled=(position, status) if position is not None else None)
         announce(events)
         return entry
-
-
-class _RefundChanged(Exception):
-    pass
 
 
 def keys_of(refund: Refund) -> tuple[str, str]:

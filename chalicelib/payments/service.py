@@ -15,7 +15,7 @@ from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order, OrderPayment
 from chalicelib.orders.repository import OrderChanged
-from chalicelib.orders.service import OrderService, PaymentAlreadyNoted
+from chalicelib.orders.service import OrderService
 from chalicelib.payments.events import PaymentRecorded
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger
@@ -66,7 +66,7 @@ class PaymentService:
         def write(order: Order | None) -> PaymentAck:
             try:
                 entry = self._write(order, event, judge(order, event))
-            except (PaymentAlreadyNoted, PaymentAlreadyRecorded):
+            except PaymentAlreadyRecorded:
                 repeat = answer_repeat(self.ledger, event.id)
                 if repeat is None:
                     raise  # recorded, not yet readable: look again
@@ -76,7 +76,7 @@ class PaymentService:
 
         # A lost race (the order changed, the ledger record is not readable yet) is judged again from a new read.
         return read_then_write(lambda: self._order_of(event.order_id), write,
-                               lost=(OrderChanged, TransactionContended, PaymentAlreadyNoted, PaymentAlreadyRecorded),
+                               lost=(OrderChanged, TransactionContended, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 

@@ -19,7 +19,7 @@ from chalicelib.core.outbox import announce, outbox_puts
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order
-from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, OrderRepository
+from chalicelib.orders.repository import OrderNotAsRead, OrderRepository
 from chalicelib.payments.refunds import RefundService, order_keeps_changing, refundable
 from chalicelib.payments.repository import RefundExists
 from chalicelib.returns.events import ReturnReceived, ReturnRejected, ReturnRequested
@@ -162,7 +162,7 @@ class ReturnService:
                     _held, refund_due = order.settle(order.status, taking_back=lines)
                     self.returns.receive(self.orders.refund_reservation(order, None, lines, moment, refund_due),
                                          decided, self.orders.restock_items(lines), events)
-            except (RefundExists, CompanionRejected, ReturnDecided):
+            except (RefundExists, ReturnDecided):
                 raise _already_decided(self._requested(return_id)) from None  # received or rejected meanwhile
             except TransactionContended:
                 raise order_keeps_changing() from None
