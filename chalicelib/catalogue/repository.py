@@ -81,6 +81,18 @@ def _product(item: dict[str, Any]) -> Product:
     return model_from_item(Product, item)
 
 
+def stored_product(product: Product) -> dict[str, Any]:
+    """A new product as stored (its listings' keys with it)."""
+    return {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
+            **product.model_dump(), "images": {}, "image_slots": 0,
+            **keys.listing_keys(product.name, product.category, product.id)}
+
+
+def product_item(product: Product) -> dict[str, Any]:
+    """A new product as stored, in DynamoDB's JSON."""
+    return to_item(stored_product(product))
+
+
 def _product_key(product_id: str) -> dict[str, Any]:
     return key(keys.product_pk(product_id), keys.PRODUCT_SK)
 
@@ -121,10 +133,7 @@ class ProductRepository:
 
     def create(self, product: Product, events: list[Envelope]) -> None:
         """Store a new product with the events announcing it, in one transaction."""
-        item = {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
-                **product.model_dump(), "images": {}, "image_slots": 0,
-                **keys.listing_keys(product.name, product.category, product.id)}
-        transact([put(item), *outbox_puts(events)])
+        transact([put(stored_product(product)), *outbox_puts(events)])
 
     def save(self, seen: Product, saved: Product, events: list[Envelope]) -> None:
         """Write what changed from `seen` (the product as read) to `saved`, with `events`, in one transaction.
