@@ -1,7 +1,7 @@
 """Checkouts and orders in DynamoDB: the checkout transaction, conditional order creation, transitions."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,13 +36,12 @@ from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_even
 from chalicelib.orders import keys
 from chalicelib.orders.models import (
     ERASED_BUYER,
-    MAX_PAYMENTS_SHOWN,
-    MAX_REFUNDS_SHOWN,
-    RETURNS_STOCK,
     Order,
-    OrderPayment,
-    OrderRefund,
+    OrderChange,
     RedemptionHeld,
+    RefundReservation,
+    ReturnReservation,
+    StoredOrder,
 )
 from chalicelib.users.personal_data import without
 
@@ -108,17 +107,26 @@ _TALLIES = ("refund_reserved", "refund_count")
 _LINE_TALLIES = ("restocked#", "returning#")
 
 
-def _order(item: dict[str, Any]) -> Order:
+def _order(item: dict[str, Any]) -> StoredOrder:
     tallies = {name: value for name, value in item.items() if name in _TALLIES or name.startswith(_LINE_TALLIES)}
-    return model_from_item(Order, item).holding_allowance(bool(item.get("holds_allowance"))).with_tallies(
-        tallies).holding_redemption(_redemption_of(item.get("promotion_hold")))
+    return model_from_item(StoredOrder, item, holds_allowance=bool(item.get("holds_allowance")), tallies=tallies,
+                           redemption=_redemption_of(item.get("promotion_hold")))
+
+
+def _list_refunds_owed(diff: Update, listed: bool | None, order: Order, at: str | None = None) -> None:
+    """GSI3 lists an order owing money back by when it was flagged (True), or none (False: an order awaiting
+    payment is listed there by its deadline until it leaves PENDING); None leaves it as it is."""
+    if listed:
+        diff.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{at or order.updated_at}#{order.id}")
+    elif listed is False:
+        diff.remove("GSI3PK", "GSI3SK")
 
 
 def _redemption_of(stored: dict[str, Any] | None) -> RedemptionHeld | None:
     return RedemptionHeld(stored["code"], bool(stored.get("once_per_customer"))) if stored else None
 
 
-def order_from_item(item: dict[str, Any]) -> Order:
+def order_from_item(item: dict[str, Any]) -> StoredOrder:
     """An order as an item of the table holds it (e.g. one a refused transaction handed back)."""
     return _order(item)
 
@@ -358,113 +366,72 @@ class OrderRepository:
         page.items = [_order(item) for item in page.items]
         return page
 
-    def change(self, order: Order, *, status: str, updated_at: str, events: list[Envelope],
-               captured_amount: int | None = None, refund_due: bool | None = None,
-               payment: OrderPayment | None = None, reason: str | None = None,
-               companions: list[Write] | None = None, refunded: int = 0, refund_released: int = 0,
-               refund_settled: tuple[int, str] | None = None) -> Order:
-        """Change `order` (as read) in one transaction with its stock returns, its events and any
-        `companions` (items of other domains that belong to the same change, e.g. a ledger record).
+    def save(self, change: OrderChange, companions: Sequence[Write] = ()) -> StoredOrder:
+        """Write a step the order decided (`StoredOrder.transition`, `.settle_refund`) in one transaction with
+        its stock returns, what it gives back, its events and any `companions` (writes of other domains that
+        belong to the same change, e.g. a ledger record), listed first: their refusals say most.
 
-        Conditioned on the status and version that were read, so of two concurrent changes exactly
-        one wins and stock comes back exactly once. Raises what a refused companion names, else OrderChanged
-        (with the order as it is now).
-
-        A refund's confirmation adds `refunded` to `refunded_amount`; its failure gives `refund_released`
-        back to what staff may refund; `refund_settled` is (its position on the order's list, its status).
-        """
-        diff = Update().set("updated_at", updated_at).add("version", 1)
-        if refunded:
-            diff.add("refunded_amount", refunded)
-        if refund_released:
-            diff.add("refund_reserved", -refund_released)
-        if refund_settled is not None and refund_settled[0] < len(order.refunds):
-            diff.set_in_list("refunds", refund_settled[0], "status", refund_settled[1])
-        if status == "DELIVERED" and status != order.status:
-            diff.set("delivered_at", updated_at)  # the return window counts from here
-        moving = status != order.status
-        if moving:
-            diff.set("status", status).set("GSI2PK", keys.status_partition(status))
-        if captured_amount is not None:
-            diff.set("captured_amount", captured_amount)
-        if refund_due is not None:
-            diff.set("refund_due", refund_due)
-        if reason and moving:
-            diff.set("status_reason", reason)
-        shown = payment is not None and len(order.payments) < MAX_PAYMENTS_SHOWN
-        if shown:
-            diff.append("payments", [payment.model_dump(mode="json")])
-        gives_back = moving and order.status == "PENDING" and order.holds_allowance
-        # GSI3 lists a PENDING order by its payment deadline, any other by when it was flagged refundDue.
-        flagged_now = refund_due is not None and refund_due and status != "PENDING" and (
-            not order.refund_due or (moving and order.status == "PENDING"))
-        if flagged_now:
-            diff.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{updated_at}#{order.id}")
-        elif moving and order.status == "PENDING":
-            diff.remove("GSI3PK", "GSI3SK")  # no longer awaiting payment
-        elif refund_due is False and order.refund_due:
-            diff.remove("GSI3PK", "GSI3SK")  # nothing owed back any more
-        if gives_back:
+        Conditioned on the status and version that were read, so of two concurrent changes exactly one wins
+        and stock comes back exactly once. Raises what a refused companion names, else OrderChanged (with the
+        order as it is now). Returns the order as written."""
+        before, after = change.before, change.after
+        diff = Update().set("updated_at", after.updated_at).add("version", 1)
+        diff.set("captured_amount", after.captured_amount).set("refund_due", after.refund_due)
+        if change.moving:
+            diff.set("status", after.status).set("GSI2PK", keys.status_partition(after.status))
+        if after.delivered_at != before.delivered_at:
+            diff.set("delivered_at", after.delivered_at)
+        if after.status_reason != before.status_reason:
+            diff.set("status_reason", after.status_reason)
+        if change.refunded:
+            diff.add("refunded_amount", change.refunded)
+        if change.refund_released:
+            diff.add("refund_reserved", -change.refund_released)
+        if change.refund_settled is not None:
+            diff.set_in_list("refunds", change.refund_settled, "status", after.refunds[change.refund_settled].status)
+        if change.payment_shown is not None:
+            diff.append("payments", [change.payment_shown.model_dump(mode="json")])
+        _list_refunds_owed(diff, change.refunds_owed, after)
+        if change.allowance_back:
             diff.remove("holds_allowance")
-        # Leaving PENDING unpaid, the promotion redemption goes back (once: the same update drops the hold).
-        gives_redemption = moving and order.status == "PENDING" and status in RETURNS_STOCK and order.redemption
-        if gives_redemption:
+        if change.redemption_back:
             diff.remove("promotion_hold")
-        items = [*(companions or []), update(
-            keys.order_pk(order.id), keys.ORDER_SK, diff, "#status = :from AND #version = :seen_version",
+        writes = [*companions, update(
+            keys.order_pk(before.id), keys.ORDER_SK, diff, "#status = :from AND #version = :seen_version",
             names={"#status": "status", "#version": "version"},
-            values={":from": order.status, ":seen_version": order.version},
+            values={":from": before.status, ":seen_version": before.version},
             refused=lambda found: OrderChanged(_order(found) if found else None))]
-        if moving and status in RETURNS_STOCK:
-            items += [self.products.restock_in_transaction(line.product_id, line.quantity) for line in order.items]
-        if gives_back:  # no longer unpaid: the buyer may hold another
-            items.append(_give_back_allowance(order))
-        if gives_redemption:
+        writes += self.restock_items(change.restock)
+        if change.allowance_back:  # no longer unpaid: the buyer may hold another
+            writes.append(_give_back_allowance(before))
+        if change.redemption_back:
             from chalicelib.promotions.repository import PromotionRepository
 
-            items += PromotionRepository.give_back_in_transaction(order.redemption.code, order.user_id,
-                                                                  order.redemption.once_per_customer)
-        transact([*items, *outbox_puts(events)])
-        return order.model_copy(update={
-            "status": status, "updated_at": updated_at, "version": order.version + 1,
-            "captured_amount": order.captured_amount if captured_amount is None else captured_amount,
-            "refund_due": order.refund_due if refund_due is None else refund_due,
-            "payments": order.payments + ([payment] if shown else []),
-            "refunded_amount": order.refunded_amount + refunded,
-            "refunds": [refund.model_copy(update={"status": refund_settled[1]})
-                        if refund_settled is not None and position == refund_settled[0] else refund
-                        for position, refund in enumerate(order.refunds)],
-            "delivered_at": updated_at if (status == "DELIVERED" and moving) else order.delivered_at,
-            "status_reason": reason if (reason and moving) else order.status_reason}).holding_allowance(
-                order.holds_allowance and not gives_back).with_tallies(
-                    {**order._tallies, "refund_reserved": order.tally("refund_reserved") - refund_released}
-                ).holding_redemption(None if gives_redemption else order.redemption)
+            writes += PromotionRepository.give_back_in_transaction(
+                change.redemption_back.code, before.user_id, change.redemption_back.once_per_customer)
+        transact([*writes, *outbox_puts(list(change.events))])
+        return after
 
     # --- refunds and returns: items of the refund's or the return's transaction ----------------
 
-    def refund_reservation(self, order: Order, refund: OrderRefund | None, restock: dict[str, int],
-                           updated_at: str, refund_due: bool) -> Write:
-        """The transaction item reserving `refund.amount` of the money captured for `order` (as read) and
-        counting `restock` (product id -> units) as back on the shelf, refused unless the order is still
-        as read (its version: what it keeps, and so `refund_due`, was judged on it): no other refund since
-        (`refund_count`), never more reserved than captured (`refund_reserved + amount <= captured_amount`),
-        never more units restocked than bought. With no refund, only the restock (a received return with
-        nothing left to pay back). `refund_due` as judged with the restock (goods taken back are no longer
-        kept): the refunds-owed index follows it."""
-        diff = Update().set("updated_at", updated_at).add("version", 1)
+    def refund_reservation(self, reservation: RefundReservation) -> Write:
+        """The transaction item writing a refund reservation the order judged (`StoredOrder.reserve_refund`):
+        `refund.amount` of the money captured reserved and the units counted back on the shelf, refused
+        (OrderNotAsRead) unless the order is still as read (its version: what it keeps, and so `refund_due`, was
+        judged on it): no other refund since (`refund_count`), never more reserved than captured
+        (`refund_reserved + amount <= captured_amount`), never more units restocked than bought."""
+        order, refund = reservation.order, reservation.refund
+        diff = Update().set("updated_at", reservation.at).add("version", 1)
         conditions = ["attribute_exists(PK)", "#version = :seen_version"]
         names: dict[str, str] = {"#version": "version"}
         values: dict[str, Any] = {":seen_version": order.version}
-        if refund_due != order.refund_due:  # never PENDING here: GSI3 is the refunds-owed index's
-            diff.set("refund_due", refund_due)
-            if refund_due:
-                diff.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{updated_at}#{order.id}")
-            else:
-                diff.remove("GSI3PK", "GSI3SK")
+        if reservation.refund_due != order.refund_due:  # never PENDING here: GSI3 is the refunds-owed index's
+            diff.set("refund_due", reservation.refund_due)
+            _list_refunds_owed(diff, reservation.refund_due, order, at=reservation.at)
         if refund is not None:
-            count = order.tally("refund_count")
+            count = reservation.refunds_seen
             diff.add("refund_count", 1).add("refund_reserved", refund.amount)
-            if count < MAX_REFUNDS_SHOWN:
+            if reservation.listed:
                 diff.append("refunds", [refund.model_dump(mode="json")])
             conditions += ["#captured_amount >= :captured_seen",
                            "attribute_not_exists(#refund_count)" if count == 0 else "#refund_count = :count_seen",
@@ -474,11 +441,11 @@ class OrderRepository:
             values.update({":captured_seen": order.captured_amount, ":money_room": order.captured_amount - refund.amount})
             if count:
                 values[":count_seen"] = count
-        if restock:
+        if reservation.restock:
             conditions.append("#status IN (:shipped, :delivered)")
             names["#status"] = "status"
             values.update({":shipped": "SHIPPED", ":delivered": "DELIVERED"})
-            _bounded_lines(diff, order, keys.restocked_attribute, restock, conditions, names, values)
+            _bounded_lines(diff, order, keys.restocked_attribute, reservation.restock, conditions, names, values)
         return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
                       values=values, refused=_not_as_read)
 
@@ -487,21 +454,21 @@ class OrderRepository:
         return [self.products.restock_in_transaction(product_id, quantity)
                 for product_id, quantity in sorted(restock.items())]
 
-    def return_reservation(self, order: Order, lines: dict[str, int], window_opened: str) -> Write:
-        """The transaction item counting `lines` (product id -> units) as being returned, refused unless
-        the order is DELIVERED, was delivered at or after `window_opened`, and no line would have more
-        units in returns than were bought."""
-        diff = Update()
+    def return_reservation(self, reservation: ReturnReservation) -> Write:
+        """The transaction item counting a return's units (`StoredOrder.reserve_return`) as being returned, refused
+        (OrderNotAsRead) unless the order is DELIVERED, was delivered at or after the window opened, and no line
+        would have more units in returns than were bought."""
+        order, diff = reservation.order, Update()
         names = {"#status": "status", "#delivered_at": "delivered_at"}
-        values: dict[str, Any] = {":delivered": "DELIVERED", ":window_opened": window_opened}
-        if order.delivered_at is None:  # delivered before orders kept the moment: dated from its last change
-            diff.set("delivered_at", order.updated_at)
+        values: dict[str, Any] = {":delivered": "DELIVERED", ":window_opened": reservation.window_opened}
+        if reservation.dated_now:
+            diff.set("delivered_at", reservation.delivered_at)
             conditions = ["#status = :delivered", "attribute_not_exists(#delivered_at)",
                           "#updated_at >= :window_opened"]
             names["#updated_at"] = "updated_at"
         else:
             conditions = ["#status = :delivered", "#delivered_at >= :window_opened"]
-        _bounded_lines(diff, order, keys.returning_attribute, lines, conditions, names, values)
+        _bounded_lines(diff, order, keys.returning_attribute, reservation.lines, conditions, names, values)
         return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
                       values=values, refused=_not_as_read)
 

@@ -17,7 +17,7 @@ from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
-from chalicelib.orders.models import MAX_REFUNDS_SHOWN, RESTOCKABLE, Order, OrderRefund
+from chalicelib.orders.models import RESTOCKABLE, OrderRefund, StoredOrder
 from chalicelib.orders.repository import OrderChanged, OrderNotAsRead, OrderRepository
 from chalicelib.payments.events import RefundRequested
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
@@ -47,7 +47,7 @@ def order_keeps_changing() -> Conflict:
     return Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
 
 
-def refundable(order: Order) -> int:
+def refundable(order: StoredOrder) -> int:
     """Captured, less refunds requested or confirmed (a failed one gives its amount back)."""
     return order.captured_amount - order.tally("refund_reserved")
 
@@ -67,7 +67,7 @@ class RefundService:
         this_hash = request_hash(request)
         restock = {line.product_id: line.quantity for line in request.restock}
 
-        def write(order: Order | None) -> Refund:
+        def write(order: StoredOrder | None) -> Refund:
             if order is None:
                 raise NotFound(f"Order {order_id} was not found.")
             try:
@@ -95,7 +95,7 @@ class RefundService:
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
                                gave_up=order_keeps_changing)
 
-    def plan(self, order: Order, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
+    def plan(self, order: StoredOrder, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
              actor: str, request_hash: str, return_id: str | None = None,
              companions: list[Write] | None = None) -> Planned:
         """Judge a refund of `amount` (all still refundable if None) against `order` as read: 409 beyond it."""
@@ -115,14 +115,12 @@ class RefundService:
         requested = RefundRequested(order_id=order.id, user_id=order.user_id, refund_id=refund_id, amount=amount,
                                     currency=order.currency, reason=reason, return_id=return_id)
         event = envelope(requested, actor=actor, event_id=keys.event_id_for("RefundRequested", refund_id))
-        count = order.tally("refund_count")
-        listed = OrderRefund(id=refund_id, amount=amount, currency=order.currency, status="REQUESTED",
-                             created_at=now)
-        _held, refund_due = order.settle(order.status, taking_back=restock)  # goods back are no longer kept
+        reservation = order.reserve_refund(OrderRefund(id=refund_id, amount=amount, currency=order.currency,
+                                                       status="REQUESTED", created_at=now), restock, now)
         writes = [self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
-                                        position=count if count < MAX_REFUNDS_SHOWN else None,
+                                        position=reservation.refunds_seen if reservation.listed else None,
                                         user_id=order.user_id, event=event, return_id=return_id),
-                  self.orders.refund_reservation(order, listed, restock, now, refund_due),
+                  self.orders.refund_reservation(reservation),
                   *(companions or []), *self.orders.restock_items(restock)]
         return Planned(refund, restock, event, writes)
 
@@ -135,7 +133,7 @@ class RefundService:
         announce([(*keys_of(planned.refund), planned.event)])
 
     @staticmethod
-    def _check_restock(order: Order, restock: dict[str, int]) -> None:
+    def _check_restock(order: StoredOrder, restock: dict[str, int]) -> None:
         if not restock:
             return
         over = order.units_beyond_what_is_left(restock, "restock", keys.restocked_attribute)
@@ -162,7 +160,7 @@ class RefundService:
     def record(self, event: PaymentEvent) -> PaymentAck:
         """Record a refund's confirmation or refusal once; settle the refund and its order in the same write.
         An unknown refund, or an amount or currency not the refund's, is recorded for review."""
-        def write(read: tuple[Order | None, dict[str, Any] | None]) -> PaymentAck:
+        def write(read: tuple[StoredOrder | None, dict[str, Any] | None]) -> PaymentAck:
             order, item = read
             refund = model_from_item(Refund, item) if item and order else None
             received = iso()
@@ -209,21 +207,17 @@ class RefundService:
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
-    def _settle(self, order: Order, refund: Refund, item: dict[str, Any], event: PaymentEvent, succeeded: bool,
+    def _settle(self, order: StoredOrder, refund: Refund, item: dict[str, Any], event: PaymentEvent, succeeded: bool,
                 received: str) -> LedgerEntry:
-        refunded = refund.amount if succeeded else 0
-        _held, refund_due = order.settle(order.status, refunded=refunded)
+        change = order.settle_refund(refund.id, refund.amount, succeeded, received)
         entry = LedgerEntry(id=event.id, type=event.type, order_id=order.id, amount=event.amount,
                             currency=event.currency, outcome="APPLIED", order_status=order.status,
-                            refund_due=refund_due, received_at=received)
+                            refund_due=change.after.refund_due, received_at=received)
         status = "SUCCEEDED" if succeeded else "FAILED"
         events = [_recorded(entry, order)]
-        position = item.get("position")
-        self.orders.change(order, status=order.status, updated_at=received, events=events, refund_due=refund_due,
-                           companions=[self.ledger.put_item(entry),
-                                       self.refunds.settle_item(order.id, refund.id, status, received, event.id)],
-                           refunded=refunded, refund_released=0 if succeeded else refund.amount,
-                           refund_settled=(position, status) if position is not None else None)
+        self.orders.save(change.announcing(events),
+                         [self.ledger.put_item(entry),
+                          self.refunds.settle_item(order.id, refund.id, status, received, event.id)])
         announce(events)
         return entry
 

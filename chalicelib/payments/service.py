@@ -13,7 +13,7 @@ from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
-from chalicelib.orders.models import Order, OrderPayment
+from chalicelib.orders.models import OrderPayment, StoredOrder
 from chalicelib.orders.repository import OrderChanged
 from chalicelib.orders.service import OrderService
 from chalicelib.payments.events import PaymentRecorded
@@ -32,7 +32,7 @@ class Verdict:
     reason: str | None = None
 
 
-def judge(order: Order | None, event: PaymentEvent) -> Verdict:
+def judge(order: StoredOrder | None, event: PaymentEvent) -> Verdict:
     """The payment rules. Money is never refused: whatever cannot move the order is recorded with why."""
     if order is None:
         return Verdict("REVIEW", reason="unknown order")
@@ -63,7 +63,7 @@ class PaymentService:
 
             return refund_service().record(event)
 
-        def write(order: Order | None) -> PaymentAck:
+        def write(order: StoredOrder | None) -> PaymentAck:
             try:
                 entry = self._write(order, event, judge(order, event))
             except PaymentAlreadyRecorded:
@@ -80,7 +80,7 @@ class PaymentService:
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
-    def _order_of(self, order_id: str) -> Order | None:
+    def _order_of(self, order_id: str) -> StoredOrder | None:
         """The order as it is now. Missing, it may be on its way: a checkout accepted it and the queue has
         not made it yet; then it is made here, so the payment is applied, not left for review."""
         order = self.orders.find(order_id)
@@ -90,7 +90,7 @@ class PaymentService:
             order = create_ahead_of_the_queue(order_id, self.orders)
         return order
 
-    def _write(self, order: Order | None, event: PaymentEvent, verdict: Verdict) -> LedgerEntry:
+    def _write(self, order: StoredOrder | None, event: PaymentEvent, verdict: Verdict) -> LedgerEntry:
         received = iso()
         outcome_of = {"order_status": verdict.target or (order.status if order else None)}
         if order is None or verdict.outcome == "REVIEW":
@@ -113,7 +113,7 @@ class PaymentService:
         return entry
 
     @staticmethod
-    def _recorded(entry: LedgerEntry, order: Order | None) -> Envelope:
+    def _recorded(entry: LedgerEntry, order: StoredOrder | None) -> Envelope:
         data = PaymentRecorded(order_id=entry.order_id, user_id=order.user_id if order else None,
                                provider_event_id=entry.id, payment_type=entry.type, amount=entry.amount,
                                currency=entry.currency, outcome=entry.outcome, reason=entry.reason,
