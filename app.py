@@ -12,7 +12,6 @@ from chalicelib.core.http import http_middleware, register_account_check
 from chalicelib.core.observability import observe
 from chalicelib.core.routing import serve_domains
 from chalicelib.core.snapstart import register as register_restore_hooks, snapshotting
-from chalicelib.users.personal_data import register_entity_eraser, register_eraser, register_exporter
 
 app = Chalice(app_name="shop")
 register_restore_hooks()  # a snapshotted version refreshes what its snapshot must not share (SnapStart)
@@ -37,70 +36,12 @@ if snapshotting():  # the snapshot holds every domain, so no restored environmen
 
 def refuse_inactive_accounts(who, allows_erased=False):
     """Before every user and admin route: a suspended or erased account's token is still valid."""
-    from chalicelib.users.service import refuse_inactive_users
+    from chalicelib.composition import services
 
-    refuse_inactive_users(who, allows_erased=allows_erased)
+    services().users.refuse_inactive(who, allows_erased=allows_erased)
 
 
 register_account_check(refuse_inactive_accounts)
-
-
-# What each domain holds about a person, for export and erasure (DELETE /me, GET /me/export).
-def _orders():
-    from chalicelib.orders.service import order_service
-
-    return order_service()
-
-
-def _notifications():
-    from chalicelib.notifications.service import notification_service
-
-    return notification_service()
-
-
-def _erase_basket(user_id, has_time):
-    from chalicelib.basket.service import basket_service
-
-    basket_service().erase_for(user_id)
-    return True
-
-
-def _audit():
-    from chalicelib.audit.service import audit_service
-
-    return audit_service()
-
-
-def _forget_in_returns(order_id, user_id):
-    from chalicelib.returns.repository import ReturnRepository
-
-    ReturnRepository().forget_customer(order_id, user_id)
-
-
-def _forget_in_refunds(order_id, user_id):
-    from chalicelib.payments.repository import RefundRepository
-
-    RefundRepository().forget_customer(order_id, user_id)
-
-
-def _erase_audit(user_id, has_time):
-    _audit().forget("USER", user_id, user_id)
-    return True
-
-
-# Erasers run in the erase_users function, a page at a time while there is time (see users/erasure.py).
-register_exporter("orders", lambda user_id: _orders().export_for(user_id))
-register_eraser("orders", lambda user_id, has_time: _orders().anonymise_for(user_id, has_time))
-register_exporter("notifications", lambda user_id: _notifications().export_for(user_id))
-register_eraser("notifications", lambda user_id, has_time: _notifications().erase_for(user_id, has_time))
-register_eraser("basket", _erase_basket)
-register_eraser("audit", _erase_audit)
-# What other domains hold about the person through each of their checkouts and orders (the orders' eraser asks).
-register_entity_eraser("ORDER", "returns", _forget_in_returns)
-register_entity_eraser("ORDER", "refunds", _forget_in_refunds)
-for _entity in ("ORDER", "CHECKOUT"):
-    register_entity_eraser(_entity, "audit", lambda entity_id, user_id, entity=_entity:
-                           _audit().forget(entity, entity_id, user_id))
 
 
 # --- asynchronous handlers (their names are the deployed functions': see .chalice/config.json) ---
@@ -115,26 +56,28 @@ NOTIFY_QUEUE = os.environ.get("NOTIFY_QUEUE_NAME", "shop-local-notify")
 
 @app.on_sqs_message(queue=ORDERS_QUEUE, batch_size=10, name="create_orders")
 def on_checkout_requested(event):
+    from chalicelib.composition import services
     from chalicelib.orders.pipeline import create_orders
 
-    return create_orders(record.to_dict() for record in event)
+    return create_orders((record.to_dict() for record in event), services().orders)
 
 
 @app.on_sqs_message(queue=AUDIT_QUEUE, batch_size=10, name="record_audit")
 def on_audited_event(event):
-    from chalicelib.audit.service import audit_service
+    from chalicelib.composition import services
     from chalicelib.core.messages import batch_response, consume
 
-    failures, _ = consume((record.to_dict() for record in event), audit_service().record, "audit")
+    failures, _ = consume((record.to_dict() for record in event), services().audit.record, "audit")
     return batch_response(failures)
 
 
 # One erasure per invocation: each gets the whole timeout, and continues itself when that is not enough.
 @app.on_sqs_message(queue=ERASURES_QUEUE, batch_size=1, name="erase_users")
 def on_user_erased(event):
+    from chalicelib.composition import services
     from chalicelib.users.erasure import erase_users
 
-    return erase_users((record.to_dict() for record in event), queue_name=ERASURES_QUEUE,
+    return erase_users((record.to_dict() for record in event), services().users, queue_name=ERASURES_QUEUE,
                        remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None))
 
 
@@ -142,23 +85,27 @@ def on_user_erased(event):
 @app.on_sqs_message(queue=IMAGES_QUEUE, batch_size=10, name="validate_images")
 def on_image_uploaded(event):
     from chalicelib.catalogue.images import validate_uploads
+    from chalicelib.composition import services
 
-    return validate_uploads(record.to_dict() for record in event)
+    return validate_uploads((record.to_dict() for record in event), services().images)
 
 
 # A rule on the shop's own bus feeds this queue (the merge template's NotifyRule, NOTIFIED_EVENTS): Chalice's
 # on_cw_event knows only the default bus, so every consumer of the shop's bus reads a queue (docs/decisions.md).
 @app.on_sqs_message(queue=NOTIFY_QUEUE, batch_size=10, name="notify")
 def on_notified_event(event):
+    from chalicelib.composition import services
     from chalicelib.core.messages import batch_response, consume
-    from chalicelib.notifications.service import notification_service
 
-    failures, _ = consume((record.to_dict() for record in event), notification_service().handle, "notify")
+    failures, _ = consume((record.to_dict() for record in event), services().notifications.handle, "notify")
     return batch_response(failures)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="housekeeping")
 def housekeeping(event):
+    from chalicelib.composition import services
     from chalicelib.housekeeping.service import sweep
 
-    return sweep(remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None))
+    root = services()
+    return sweep(root.orders, root.basket_records,
+                 remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None))

@@ -42,19 +42,20 @@ def shop_is_empty(ddb: Any, table: str) -> bool:
 
 def seed_catalogue() -> int:
     from chalicelib.catalogue.models import ProductCreate
-    from chalicelib.catalogue.service import catalogue
+    from chalicelib.composition import services
 
+    catalogue = services().catalogue
     for category, name, description, price, stock in DEMO_PRODUCTS:
-        catalogue().create(ProductCreate(name=name, description=description, category=category, price=price,
-                                         currency="EUR", stock=stock), actor="seed")
+        catalogue.create(ProductCreate(name=name, description=description, category=category, price=price,
+                                       currency="EUR", stock=stock), actor="seed")
     return len(DEMO_PRODUCTS)
 
 
 def seed_users(idp: Any, pool_id: str) -> dict[str, tuple[str, str, str]]:
     """Create the demo admin and customer (confirmed, permanent passwords) with their profiles; a login the pool
     holds already (an emptied table, a restored pool) keeps its password and gets its profile back."""
+    from chalicelib.composition import services
     from chalicelib.core.auth import Caller
-    from chalicelib.users.service import users
 
     accounts = logins()
     for role, (email, password, name) in accounts.items():
@@ -69,5 +70,5 @@ def seed_users(idp: Any, pool_id: str) -> dict[str, tuple[str, str, str]]:
         if role == "admin":
             idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName="admin")
         sub = next(a["Value"] for a in attributes if a["Name"] == "sub")
-        users().profile(Caller(user_id=sub, email=email, name=name))
+        services().users.profile(Caller(user_id=sub, email=email, name=name))
     return accounts

@@ -34,13 +34,6 @@ def _forget_caches():
     from chalicelib.core.dynamo import cursor_key
 
     cursor_key.cache_clear()  # each test's emulator generates its own key
-    from chalicelib.catalogue.service import catalogue
-    from chalicelib.users.auth import auth_service
-    from chalicelib.users.service import users
-
-    catalogue.cache_clear()
-    auth_service.cache_clear()
-    users.cache_clear()
     from chalicelib.users import account_status
 
     account_status.forget()  # each test's accounts are its own

@@ -143,10 +143,10 @@ def _lamp_on_an_emulator(**env: str):
         os.environ["TABLE_NAME"] = stack["table_name"]
         _forget_caches()
         from chalicelib.catalogue.models import ProductCreate
-        from chalicelib.catalogue.service import CatalogueService
+        from chalicelib.composition import Services
 
-        product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100,
-                                                          currency="EUR", stock=5), actor="bench")
+        product = Services().catalogue.create(ProductCreate(name="Lamp", category="bench", price=100,
+                                                            currency="EUR", stock=5), actor="bench")
         yield endpoint, stack, product, sink
     finally:
         server.stop()
@@ -444,10 +444,10 @@ def _latency(requests: int) -> dict:
     reset_clients()
     from app import app
     from chalicelib.catalogue.models import ProductCreate
-    from chalicelib.catalogue.service import CatalogueService
+    from chalicelib.composition import Services
 
-    product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100, currency="EUR",
-                                                      stock=5), actor="bench")
+    product = Services().catalogue.create(ProductCreate(name="Lamp", category="bench", price=100, currency="EUR",
+                                                        stock=5), actor="bench")
     bare = types.ModuleType("bare_app")
     exec(compile(BARE_APP, "bare_app.py", "exec"), bare.__dict__)
     routes = {"GET /products/{id}": f"/products/{product.id}", "GET /products": "/products"}
@@ -531,10 +531,10 @@ def iam_enforcement(requests: int = 200) -> dict:
             reset_clients()
             from app import app
             from chalicelib.catalogue.models import ProductCreate
-            from chalicelib.catalogue.service import CatalogueService
+            from chalicelib.composition import Services
 
-            product = CatalogueService().create(ProductCreate(name="Lamp", category="bench", price=100,
-                                                              currency="EUR", stock=10_000), actor="bench")
+            product = Services().catalogue.create(ProductCreate(name="Lamp", category="bench", price=100,
+                                                                currency="EUR", stock=10_000), actor="bench")
             shopper = {"Authorization": token("bench-shopper"), "Content-Type": "application/json"}
             operations = {
                 "GET /products/{id}": lambda c: c.http.get(f"/products/{product.id}"),

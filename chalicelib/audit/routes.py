@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.audit.models import AuditQuery, AuditRecord
+from chalicelib.composition import services
 from chalicelib.core.http import doc, page, query
 
 if TYPE_CHECKING:
@@ -15,9 +16,7 @@ routes = Blueprint(__name__)
 
 
 def audit() -> AuditService:
-    from chalicelib.audit.service import audit_service
-
-    return audit_service()
+    return services().audit
 
 
 @routes.route("/admin/audit", methods=["GET"])

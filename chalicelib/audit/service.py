@@ -1,7 +1,6 @@
 """Appending one audit record per domain event, and answering staff's questions about them."""
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 
 from chalicelib.audit.models import AuditQuery, AuditRecord
@@ -17,8 +16,8 @@ _NOT_AUDITED = {"shippingAddress", "email", "name", "phone"}
 
 
 class AuditService:
-    def __init__(self, records: AuditRepository | None = None):
-        self.records = records or AuditRepository()
+    def __init__(self, records: AuditRepository):
+        self.records = records
 
     def record(self, event: Envelope) -> bool:
         """Append the event's record; False if it was already there (a repeated delivery). A record naming a
@@ -45,8 +44,3 @@ def _customers_named(record: AuditRecord) -> frozenset[str]:
     account event is about (staff acting name no customer but themselves)."""
     named = {record.summary.get("userId"), record.entity_id if record.entity_type == "USER" else None}
     return frozenset(person for person in named if isinstance(person, str) and person and person != ERASED)
-
-
-@functools.lru_cache(maxsize=1)
-def audit_service() -> AuditService:
-    return AuditService()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint
 
 from chalicelib.basket.models import BasketOut, QuantityChange
+from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, respond
 from chalicelib.promotions.models import PromotionCodeIn
 
@@ -16,9 +17,7 @@ routes = Blueprint(__name__)
 
 
 def baskets() -> BasketService:
-    from chalicelib.basket.service import basket_service
-
-    return basket_service()
+    return services().baskets
 
 
 @routes.route("/basket", methods=["GET"])

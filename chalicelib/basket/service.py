@@ -1,7 +1,6 @@
 """Basket rules: catalogue prices only, bounded lines and quantities, one currency."""
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 
 from chalicelib.basket.models import MAX_LINES, BasketLine, BasketOut
@@ -59,11 +58,10 @@ def read_for_pricing(products: ProductRepository, promotions: PromotionRepositor
 
 
 class BasketService:
-    def __init__(self, baskets: BasketRepository | None = None, products: ProductRepository | None = None,
-                 promotions: PromotionRepository | None = None):
-        self.baskets = baskets or BasketRepository()
-        self.products = products or ProductRepository()
-        self.promotions = promotions or PromotionRepository()
+    def __init__(self, baskets: BasketRepository, products: ProductRepository, promotions: PromotionRepository):
+        self.baskets = baskets
+        self.products = products
+        self.promotions = promotions
 
     def view(self, user_id: str) -> BasketOut:
         basket = self.baskets.get(user_id)
@@ -175,8 +173,3 @@ class BasketService:
             raise Conflict(f"Only {product.stock} in stock.",
                            [{"field": "quantity", "issue": "insufficient_stock",
                              "message": f"at most {product.stock} available"}], code="INSUFFICIENT_STOCK")
-
-
-@functools.lru_cache(maxsize=1)
-def basket_service() -> BasketService:
-    return BasketService()

@@ -7,7 +7,6 @@ rejects it. The product item holds its images by id; every change is one conditi
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
@@ -42,8 +41,8 @@ def sniff(head: bytes) -> str | None:
 
 
 class ImageService:
-    def __init__(self, products: ProductRepository | None = None):
-        self.products = products or ProductRepository()
+    def __init__(self, products: ProductRepository):
+        self.products = products
 
     def request_upload(self, product_id: str, request: ImageUploadRequest) -> ImageUpload:
         """A PENDING image and the presigned POST that uploads its file."""
@@ -164,9 +163,8 @@ def object_keys(body: str) -> list[str]:
     return [event["detail"]["object"]["key"]]
 
 
-def validate_uploads(records: Any) -> dict[str, list[dict[str, str]]]:
+def validate_uploads(records: Any, service: ImageService) -> dict[str, list[dict[str, str]]]:
     """The validator's batch: each message on its own; a failing one is retried alone (then the DLQ)."""
-    service = image_service()
     failures = []
     for record in records:
         try:
@@ -178,8 +176,3 @@ def validate_uploads(records: Any) -> dict[str, list[dict[str, str]]]:
             log.exception("upload not checked; it will be retried", extra={"messageId": record["messageId"]})
             failures.append(record["messageId"])
     return batch_response(failures)
-
-
-@functools.lru_cache(maxsize=1)
-def image_service() -> ImageService:
-    return ImageService()

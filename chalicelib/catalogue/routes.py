@@ -15,6 +15,7 @@ from chalicelib.catalogue.models import (
     ProductPatch,
     StockAdjustment,
 )
+from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
 
 if TYPE_CHECKING:
@@ -26,15 +27,11 @@ routes = Blueprint(__name__)
 
 def catalogue() -> CatalogueService:
     """Imported on first use: a cold start loads only the domain its first request needs."""
-    from chalicelib.catalogue.service import catalogue as service
-
-    return service()
+    return services().catalogue
 
 
 def images() -> ImageService:
-    from chalicelib.catalogue.images import image_service
-
-    return image_service()
+    return services().images
 
 
 @routes.route("/products", methods=["GET"])

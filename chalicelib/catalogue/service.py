@@ -5,7 +5,6 @@ the audit trail misses none, even when the bus is down at that moment.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from chalicelib.catalogue.events import ProductArchived, ProductCreated, ProductUpdated, StockAdjusted, low_stock
@@ -37,8 +36,8 @@ def _not_found(product_id: str) -> NotFound:
 
 
 class CatalogueService:
-    def __init__(self, products: ProductRepository | None = None):
-        self.products = products or ProductRepository()
+    def __init__(self, products: ProductRepository):
+        self.products = products
 
     def get(self, product_id: str) -> Product:
         """A product as anyone may see it: only its READY images."""
@@ -136,8 +135,3 @@ class CatalogueService:
         return read_then_write(lambda: self.read(product_id), write, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
                                gave_up=lambda: Conflict("The product is changing too often right now; try again.",
                                                         code="CONCURRENT_CHANGE"))
-
-
-@functools.lru_cache(maxsize=1)
-def catalogue() -> CatalogueService:
-    return CatalogueService()

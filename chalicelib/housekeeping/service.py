@@ -29,11 +29,9 @@ REFUND_REMINDER_AFTER = timedelta(days=1)
 _MOST_COUNTED = 1000  # pages of the reminder's count, bounded: past this, the metric says "at least"
 
 
-def sweep(orders: OrderService | None = None, baskets: BasketRepository | None = None,
+def sweep(orders: OrderService, baskets: BasketRepository,
           remaining_ms: Callable[[], int] | None = None) -> dict[str, int]:
     """One scheduled run. `remaining_ms` is the invocation's clock (Lambda's context)."""
-    orders = orders or OrderService()
-    baskets = baskets or BasketRepository()
     started = time.monotonic()
 
     def time_left() -> float:

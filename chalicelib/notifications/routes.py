@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
+from chalicelib.composition import services
 from chalicelib.core.http import caller, doc, page, query, respond
 from chalicelib.core.models import PageQuery
 from chalicelib.notifications.models import Notification
@@ -16,9 +17,7 @@ routes = Blueprint(__name__)
 
 
 def notifications() -> NotificationService:
-    from chalicelib.notifications.service import notification_service
-
-    return notification_service()
+    return services().notifications
 
 
 @routes.route("/me/notifications", methods=["GET"])

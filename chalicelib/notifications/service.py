@@ -7,7 +7,6 @@ the next delivery finds the email still pending and sends it.
 """
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -64,9 +63,9 @@ class EmailNotSent(Exception):
 
 
 class NotificationService:
-    def __init__(self, notifications: NotificationRepository | None = None, users: UserRepository | None = None):
-        self.notifications = notifications or NotificationRepository()
-        self.users = users or UserRepository()
+    def __init__(self, notifications: NotificationRepository, users: UserRepository):
+        self.notifications = notifications
+        self.users = users
 
     def handle(self, event: Envelope) -> int:
         """Record the notifications an event calls for and send their emails; returns how many were new.
@@ -182,8 +181,3 @@ class NotificationService:
             if not cursor:
                 return items
         return items
-
-
-@functools.lru_cache(maxsize=1)
-def notification_service() -> NotificationService:
-    return NotificationService()

@@ -1,8 +1,6 @@
 """Checkout: one transaction turns a basket into an accepted order request, never twice per key."""
 from __future__ import annotations
 
-import functools
-
 from chalicelib.basket.repository import BasketChanged, BasketRepository
 from chalicelib.basket.service import read_for_pricing
 from chalicelib.catalogue.events import low_stock
@@ -49,14 +47,13 @@ def _lines_conflict(problems: list[dict]) -> Conflict:
 
 
 class CheckoutService:
-    def __init__(self, checkouts: CheckoutRepository | None = None, baskets: BasketRepository | None = None,
-                 products: ProductRepository | None = None, users: UserRepository | None = None,
-                 promotions: PromotionRepository | None = None):
-        self.checkouts = checkouts or CheckoutRepository()
-        self.baskets = baskets or BasketRepository()
-        self.products = products or ProductRepository()
-        self.users = users or UserRepository()
-        self.promotions = promotions or PromotionRepository()
+    def __init__(self, checkouts: CheckoutRepository, baskets: BasketRepository, products: ProductRepository,
+                 users: UserRepository, promotions: PromotionRepository):
+        self.checkouts = checkouts
+        self.baskets = baskets
+        self.products = products
+        self.users = users
+        self.promotions = promotions
 
     def checkout(self, who: Caller, idempotency_key: IdempotencyKey, request: CheckoutRequest) -> CheckoutAccepted:
         """Turn the caller's basket into an accepted order request, once per idempotency key."""
@@ -283,8 +280,3 @@ class CheckoutService:
 
 def allowance_units(lines: list[OrderLine]) -> int:
     return sum(line.quantity for line in lines)
-
-
-@functools.lru_cache(maxsize=1)
-def checkout_service() -> CheckoutService:
-    return CheckoutService()

@@ -1,4 +1,4 @@
-"""Key design of checkouts, orders and payment events (see docs/access-patterns.md)."""
+"""Key design of checkouts and orders (see docs/access-patterns.md); payments' keys are in payments/keys.py."""
 from __future__ import annotations
 
 import uuid
@@ -8,9 +8,11 @@ CHECKOUT_SK = "CHECKOUT"  # also, in an order's partition, the pointer to the ch
 CHECKOUT_POINTER_DAYS = 30  # the queue has long delivered the checkout by then (TTL takes the pointer)
 PAYMENT_DUE = "PAYMENTDUE"
 REFUND_DUE = "REFUNDDUE"  # GSI3: orders flagged refundDue, by when they were flagged
-REFUND_SK_PREFIX = "REFUND#"  # a refund lives in its order's partition
 ALLOWANCE_SK = "UNPAID"
-_NAMESPACE = uuid.UUID("5b0d7c1e-3f7e-4a55-9a43-6f1f0c6f9e21")
+# Every id the shop derives (checkouts, orders, returns, refunds, events) comes from this one namespace; ids
+# derived from different sources still never meet: each derivation starts with its own tag, and a caller's
+# text (an Idempotency-Key) only ever comes last, so no key can spell another source's id.
+ID_NAMESPACE = uuid.UUID("5b0d7c1e-3f7e-4a55-9a43-6f1f0c6f9e21")
 
 
 def order_pk(order_id: str) -> str:
@@ -25,10 +27,6 @@ def checkout_pointer_key(order_id: str) -> tuple[str, str]:
     """The checkout an order is to come from, in the order's partition: a payment that arrives before the
     queue made the order finds the checkout from the order id (the order id cannot be turned back)."""
     return order_pk(order_id), CHECKOUT_SK
-
-
-def payment_event_pk(provider_event_id: str) -> str:
-    return f"PAYMENTEVENT#{provider_event_id}"
 
 
 def allowance_pk(user_id: str) -> str:
@@ -51,33 +49,17 @@ def status_partition(status: str) -> str:
 
 def checkout_id_for(user_id: str, idempotency_key: str) -> str:
     """The same user and key always name the same checkout: retries find the first attempt."""
-    return uuid.uuid5(_NAMESPACE, f"checkout:{user_id}:{idempotency_key}").hex
+    return uuid.uuid5(ID_NAMESPACE, f"checkout:{user_id}:{idempotency_key}").hex
 
 
 def order_id_for(checkout_id: str) -> str:
     """The order of a checkout has a fixed id, so a redelivered message cannot make a second one."""
-    return uuid.uuid5(_NAMESPACE, f"order:{checkout_id}").hex
-
-
-def refund_sk(refund_id: str) -> str:
-    return f"{REFUND_SK_PREFIX}{refund_id}"
-
-
-# Ids derived from different sources never share a namespace: each derivation starts with its own tag, and a
-# caller's text (an Idempotency-Key) only ever comes last, so no key can spell another source's id.
-def refund_id_for(order_id: str, idempotency_key: str) -> str:
-    """The same order and key always name the same refund: a retry finds the first request."""
-    return uuid.uuid5(_NAMESPACE, f"refund:{order_id}:{idempotency_key}").hex
-
-
-def return_refund_id_for(return_id: str) -> str:
-    """The refund a received return asks for: one per return, in a namespace no staff refund key reaches."""
-    return uuid.uuid5(_NAMESPACE, f"return-refund:{return_id}").hex
+    return uuid.uuid5(ID_NAMESPACE, f"order:{checkout_id}").hex
 
 
 def return_id_for(order_id: str, idempotency_key: str) -> str:
     """The same order and key always name the same return: a retry finds the first request."""
-    return uuid.uuid5(_NAMESPACE, f"return:{order_id}:{idempotency_key}").hex
+    return uuid.uuid5(ID_NAMESPACE, f"return:{order_id}:{idempotency_key}").hex
 
 
 def restocked_attribute(product_id: str) -> str:
@@ -92,7 +74,7 @@ def returning_attribute(product_id: str) -> str:
 
 def event_id_for(kind: str, subject_id: str) -> str:
     """Deterministic event ids let consumers drop an event published twice."""
-    return uuid.uuid5(_NAMESPACE, f"event:{kind}:{subject_id}").hex
+    return uuid.uuid5(ID_NAMESPACE, f"event:{kind}:{subject_id}").hex
 
 
 def index_keys(user_id: str | None, status: str, created_at: str, order_id: str,

@@ -8,16 +8,15 @@ from chalicelib.core.events import InvalidEvent, PublishError, publish
 from chalicelib.core.logs import get_logger
 from chalicelib.core.messages import PoisonMessage, batch_response, consume, envelope_of
 from chalicelib.orders.models import Order
-from chalicelib.orders.service import OrderService, order_service
+from chalicelib.orders.service import OrderService
 
 
-def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None = None) -> dict[str, list]:
+def create_orders(records: Iterable[dict[str, Any]], orders: OrderService) -> dict[str, list]:
     """Handle one SQS batch. Returns the partial-batch response naming only the failed messages.
 
     A duplicate delivery (same checkout) finds its order already there and counts as done;
     OrderCreated goes out for it again with the same event id, which consumers drop.
     """
-    orders = orders or order_service()
     records = list(records)
     addresses = orders.shipping_addresses_of(_checkout_ids(records))  # one read for the batch
 
@@ -37,13 +36,12 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService | None
     return batch_response(failures)
 
 
-def create_ahead_of_the_queue(order_id: str, orders: OrderService | None = None) -> Order | None:
+def create_ahead_of_the_queue(order_id: str, orders: OrderService) -> Order | None:
     """The order of a checkout whose CheckoutRequested the queue has not delivered yet, created now as the
     queue would (a payment arrived first); None when no checkout names it. Whichever of this and the
     queue comes first creates the order, the other finds it; OrderCreated has the same id either way.
     Made here, the order's write keeps its OrderCreated in the outbox: published after the commit, or by
     the sweeper if the bus refuses it now (the queue's later delivery announces it again, the same event)."""
-    orders = orders or order_service()
     found = orders.checkout_in_flight(order_id)
     if found is None:
         return None

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
+from chalicelib.composition import services
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.http import body, caller, doc, header, page, query, respond
 from chalicelib.orders.models import (
@@ -25,15 +26,11 @@ routes = Blueprint(__name__)
 
 
 def checkouts() -> CheckoutService:
-    from chalicelib.orders.checkout import checkout_service
-
-    return checkout_service()
+    return services().checkouts
 
 
 def orders() -> OrderService:
-    from chalicelib.orders.service import order_service
-
-    return order_service()
+    return services().orders
 
 
 def idempotency_key() -> IdempotencyKey:

@@ -1,7 +1,6 @@
 """Order rules: creation from checkouts, who may see what, and every status change."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -30,7 +29,8 @@ from chalicelib.orders.models import (
     can_move,
 )
 from chalicelib.orders.repository import CheckoutRepository, CompanionRejected, OrderChanged, OrderRepository
-from chalicelib.users import account_status, personal_data
+from chalicelib.users import account_status
+from chalicelib.users.personal_data import PersonalData
 from chalicelib.users.repository import UserRepository
 
 _EXPORT_LIMIT = 1000
@@ -49,11 +49,12 @@ def _not_found(order_id: str) -> NotFound:
 
 
 class OrderService:
-    def __init__(self, orders: OrderRepository | None = None, checkouts: CheckoutRepository | None = None,
-                 users: UserRepository | None = None):
-        self.orders = orders or OrderRepository()
-        self.checkouts = checkouts or CheckoutRepository()
-        self.users = users or UserRepository()
+    def __init__(self, orders: OrderRepository, checkouts: CheckoutRepository, users: UserRepository,
+                 personal_data: PersonalData):
+        self.orders = orders
+        self.checkouts = checkouts
+        self.users = users
+        self.personal_data = personal_data  # what other domains hold about a person through an order
 
     # --- creation (from the queue) ---------------------------------------------------
 
@@ -335,20 +336,15 @@ class OrderService:
         for record in self.checkouts.of_user(user_id):  # its order made or not (still queued at the erasure)
             if not has_time():
                 return False
-            personal_data.forget_about("CHECKOUT", record["checkout_id"], user_id)
+            self.personal_data.forget_about("CHECKOUT", record["checkout_id"], user_id)
             self.checkouts.forget_buyer(record["checkout_id"], user_id)
         for order in self.orders.every_order_of(user_id):
             if not has_time():
                 return False
-            personal_data.forget_about("ORDER", order.id, user_id)
+            self.personal_data.forget_about("ORDER", order.id, user_id)
             if self.checkouts.names(order.checkout_id, user_id):  # made before checkouts were listed under buyers
-                personal_data.forget_about("CHECKOUT", order.checkout_id, user_id)
+                self.personal_data.forget_about("CHECKOUT", order.checkout_id, user_id)
                 self.checkouts.forget_buyer(order.checkout_id, user_id)
             self.orders.anonymise(order, iso())
         self.orders.forget_allowance(user_id)
         return True
-
-
-@functools.lru_cache(maxsize=1)
-def order_service() -> OrderService:
-    return OrderService()

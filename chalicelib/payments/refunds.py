@@ -2,7 +2,6 @@
 provider confirms or refuses each one through the payment webhook."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +18,11 @@ from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
 from chalicelib.orders.models import MAX_REFUNDS_SHOWN, RESTOCKABLE, Order, OrderRefund
 from chalicelib.orders.repository import CompanionRejected, OrderChanged, OrderNotAsRead, OrderRepository
+from chalicelib.payments import keys as payment_keys
 from chalicelib.payments.events import RefundRequested
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger, RefundExists, RefundRepository
-from chalicelib.payments.service import PaymentService, _ack, answer_repeat
+from chalicelib.payments.service import acknowledgement, answer_repeat, recorded
 
 _ATTEMPTS = 5
 
@@ -48,17 +48,16 @@ def refundable(order: Order) -> int:
 
 
 class RefundService:
-    def __init__(self, orders: OrderRepository | None = None, refunds: RefundRepository | None = None,
-                 ledger: PaymentLedger | None = None):
-        self.orders = orders or OrderRepository()
-        self.refunds = refunds or RefundRepository()
-        self.ledger = ledger or PaymentLedger()
+    def __init__(self, orders: OrderRepository, refunds: RefundRepository, ledger: PaymentLedger):
+        self.orders = orders
+        self.refunds = refunds
+        self.ledger = ledger
 
     # --- staff asking for money back ----------------------------------------------------
 
     def request(self, staff: Caller, order_id: str, idempotency_key: str, request: RefundRequest) -> Refund:
         """Reserve and record a refund in one conditional write; the same key and body answer the same refund."""
-        refund_id = keys.refund_id_for(order_id, idempotency_key)
+        refund_id = payment_keys.refund_id_for(order_id, idempotency_key)
         this_hash = request_hash(request)
         restock = {line.product_id: line.quantity for line in request.restock}
 
@@ -103,7 +102,7 @@ class RefundService:
             raise Conflict(f"At most {left} {order.currency} of this order can still be refunded.",
                            [{"field": "amount", "issue": "exceeds_payment", "refundable": left,
                              "message": f"at most {left}"}], code="REFUND_EXCEEDS_PAYMENT")
-        self._check_restock(order, restock)
+        self.check_restock(order, restock)
         now = iso()
         refund = Refund(id=refund_id, order_id=order.id, amount=amount, currency=order.currency,
                         status="REQUESTED", reason=reason, created_at=now)
@@ -130,7 +129,7 @@ class RefundService:
         announce([(*keys_of(planned.refund), planned.event)])
 
     @staticmethod
-    def _check_restock(order: Order, restock: dict[str, int]) -> None:
+    def check_restock(order: Order, restock: dict[str, int]) -> None:
         if not restock:
             return
         over = order.units_beyond_what_is_left(restock, "restock", keys.restocked_attribute)
@@ -179,7 +178,7 @@ class RefundService:
                                         currency=event.currency, outcome=outcome, reason=reason,
                                         order_status=order.status if order else None,
                                         refund_due=order.refund_due if order else False, received_at=received)
-                    events = [_recorded(entry, order)]
+                    events = [recorded(entry, order)]
                     self.ledger.record(entry, events)
                     announce(events)
                 else:
@@ -195,11 +194,12 @@ class RefundService:
                 metrics.count("RefundsSucceeded" if succeeded else "RefundsFailed")
             else:
                 metrics.count("PaymentsNotApplied")
-            return _ack(entry, duplicate=False)
+            return acknowledgement(entry, duplicate=False)
 
         # A lost race (the order or the refund changed, the ledger record is not readable yet) is judged again
         # from a new read.
-        return read_then_write(lambda: self.orders.get_many(event.order_id, keys.refund_sk(event.refund_id)), write,
+        return read_then_write(lambda: self.orders.get_many(event.order_id, payment_keys.refund_sk(event.refund_id)),
+                               write,
                                lost=(OrderChanged, TransactionContended, _RefundChanged, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
@@ -212,7 +212,7 @@ class RefundService:
                             currency=event.currency, outcome="APPLIED", order_status=order.status,
                             refund_due=refund_due, received_at=received)
         status = "SUCCEEDED" if succeeded else "FAILED"
-        events = [_recorded(entry, order)]
+        events = [recorded(entry, order)]
         position = item.get("position")
         try:
             self.orders.change(order, status=order.status, updated_at=received, events=events, refund_due=refund_due,
@@ -231,12 +231,4 @@ class _RefundChanged(Exception):
 
 
 def keys_of(refund: Refund) -> tuple[str, str]:
-    return keys.order_pk(refund.order_id), keys.refund_sk(refund.id)
-
-
-_recorded = PaymentService._recorded  # the ledger's PaymentRecorded, as for payments
-
-
-@functools.lru_cache(maxsize=1)
-def refund_service() -> RefundService:
-    return RefundService()
+    return payment_keys.refund_key(refund.order_id, refund.id)

@@ -28,8 +28,9 @@ from chalicelib.core.dynamo import (
 )
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
-from chalicelib.orders.keys import REFUND_SK_PREFIX, order_pk, payment_event_pk, refund_sk
+from chalicelib.orders.keys import order_pk
 from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, order_from_item
+from chalicelib.payments.keys import REFUND_SK_PREFIX, payment_event_pk, refund_sk
 from chalicelib.payments.models import LedgerEntry, Refund
 from chalicelib.users.personal_data import ERASED, without
 
@@ -161,7 +162,3 @@ class RefundRepository:
                 if rejected.failed(2 + position):
                     raise CompanionRejected(position) from None
             raise
-
-
-def refund_key(order_id: str, refund_id: str) -> tuple[str, str]:
-    return order_pk(order_id), refund_sk(refund_id)

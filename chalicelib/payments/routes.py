@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
+from chalicelib.composition import services
 from chalicelib.core.http import body, caller, current_request, doc, header, page, query, respond
 from chalicelib.core.models import PageQuery
 from chalicelib.orders.models import IdempotencyKey
@@ -18,15 +19,11 @@ routes = Blueprint(__name__)
 
 
 def payments() -> PaymentService:
-    from chalicelib.payments.service import payment_service
-
-    return payment_service()
+    return services().payments
 
 
 def refunds() -> RefundService:
-    from chalicelib.payments.refunds import refund_service
-
-    return refund_service()
+    return services().refunds
 
 
 @routes.route("/webhooks/payments", methods=["POST"])

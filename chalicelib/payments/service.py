@@ -1,8 +1,8 @@
 """The payment ledger's rules: every verified provider event recorded once, the order moved only where it may."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib.core import metrics
 from chalicelib.core.dynamo import Page, TransactionContended
@@ -19,6 +19,9 @@ from chalicelib.orders.service import OrderService, PaymentAlreadyNoted
 from chalicelib.payments.events import PaymentRecorded
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger
+
+if TYPE_CHECKING:
+    from chalicelib.payments.refunds import RefundService
 
 _ATTEMPTS = 5
 
@@ -48,9 +51,10 @@ def judge(order: Order | None, event: PaymentEvent) -> Verdict:
 
 
 class PaymentService:
-    def __init__(self, orders: OrderService | None = None, ledger: PaymentLedger | None = None):
-        self.orders = orders or OrderService()
-        self.ledger = ledger or PaymentLedger()
+    def __init__(self, orders: OrderService, ledger: PaymentLedger, refunds: RefundService):
+        self.orders = orders
+        self.ledger = ledger
+        self.refunds = refunds  # a refund's outcome is settled there
 
     def record(self, event: PaymentEvent) -> PaymentAck:
         """Record a verified event once, whatever the order's state; move the order only where the
@@ -59,9 +63,7 @@ class PaymentService:
         The ledger is read only when its record's condition (`attribute_not_exists`, in the same
         write) refuses a repeat: a first delivery, by far the common one, costs no ledger read."""
         if event.refund_id is not None:  # a refund's outcome: settled against the refund it names
-            from chalicelib.payments.refunds import refund_service
-
-            return refund_service().record(event)
+            return self.refunds.record(event)
 
         def write(order: Order | None) -> PaymentAck:
             try:
@@ -72,7 +74,7 @@ class PaymentService:
                     raise  # recorded, not yet readable: look again
                 return repeat
             self._count(entry)
-            return _ack(entry, duplicate=False)
+            return acknowledgement(entry, duplicate=False)
 
         # A lost race (the order changed, the ledger record is not readable yet) is judged again from a new read.
         return read_then_write(lambda: self._order_of(event.order_id), write,
@@ -97,7 +99,7 @@ class PaymentService:
             entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
                                 currency=event.currency, outcome="REVIEW", reason=verdict.reason,
                                 received_at=received, **outcome_of)
-            events = [self._recorded(entry, order)]
+            events = [recorded(entry, order)]
             self.ledger.record(entry, events)
             announce(events)  # kept in the outbox by the same write; published now, like every writer's
             return entry
@@ -109,16 +111,8 @@ class PaymentService:
                             currency=event.currency, outcome=verdict.outcome, reason=verdict.reason,
                             refund_due=refund_due, received_at=received, **outcome_of)
         self.orders.record_payment(order, payment, verdict.target, self.ledger.put_item(entry),
-                                   [self._recorded(entry, order)])
+                                   [recorded(entry, order)])
         return entry
-
-    @staticmethod
-    def _recorded(entry: LedgerEntry, order: Order | None) -> Envelope:
-        data = PaymentRecorded(order_id=entry.order_id, user_id=order.user_id if order else None,
-                               provider_event_id=entry.id, payment_type=entry.type, amount=entry.amount,
-                               currency=entry.currency, outcome=entry.outcome, reason=entry.reason,
-                               order_status=entry.order_status, refund_due=entry.refund_due)
-        return envelope(data, actor="payment-provider", event_id=keys.event_id_for("PaymentRecorded", entry.id))
 
     @staticmethod
     def _count(entry: LedgerEntry) -> None:
@@ -140,14 +134,19 @@ def answer_repeat(ledger: PaymentLedger, event_id: str) -> PaymentAck | None:
     if known is None:
         return None
     metrics.count("DuplicatesSuppressed")
-    return _ack(known, duplicate=True)
+    return acknowledgement(known, duplicate=True)
 
 
-def _ack(entry: LedgerEntry, *, duplicate: bool) -> PaymentAck:
+def recorded(entry: LedgerEntry, order: Order | None) -> Envelope:
+    """The ledger's PaymentRecorded event for an entry (a payment's or a refund's), filed under its order."""
+    data = PaymentRecorded(order_id=entry.order_id, user_id=order.user_id if order else None,
+                           provider_event_id=entry.id, payment_type=entry.type, amount=entry.amount,
+                           currency=entry.currency, outcome=entry.outcome, reason=entry.reason,
+                           order_status=entry.order_status, refund_due=entry.refund_due)
+    return envelope(data, actor="payment-provider", event_id=keys.event_id_for("PaymentRecorded", entry.id))
+
+
+def acknowledgement(entry: LedgerEntry, *, duplicate: bool) -> PaymentAck:
+    """What the provider is answered for a recorded event (a payment's or a refund's)."""
     return PaymentAck(duplicate=duplicate, outcome=entry.outcome, order_id=entry.order_id,
                       order_status=entry.order_status, refund_due=entry.refund_due)
-
-
-@functools.lru_cache(maxsize=1)
-def payment_service() -> PaymentService:
-    return PaymentService()

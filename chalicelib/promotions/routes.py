@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
+from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
 from chalicelib.promotions.models import Promotion, PromotionCreate, PromotionListQuery, PromotionPatch
 
@@ -15,9 +16,7 @@ routes = Blueprint(__name__)
 
 
 def promotions() -> PromotionService:
-    from chalicelib.promotions.service import promotion_service
-
-    return promotion_service()
+    return services().promotions
 
 
 @routes.route("/admin/promotions", methods=["POST"])

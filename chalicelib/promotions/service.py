@@ -4,7 +4,6 @@ Every change is written with the event that announces it (the outbox), so the au
 """
 from __future__ import annotations
 
-import functools
 import re
 
 from chalicelib.core.attempts import Attempts, Limit
@@ -61,8 +60,8 @@ def normalised(code: str) -> str | None:
 
 
 class PromotionService:
-    def __init__(self, promotions: PromotionRepository | None = None):
-        self.promotions = promotions or PromotionRepository()
+    def __init__(self, promotions: PromotionRepository):
+        self.promotions = promotions
 
     def create(self, new: PromotionCreate, actor: str) -> Promotion:
         moment = iso()
@@ -115,8 +114,3 @@ class PromotionService:
         return read_then_write(lambda: self.get(code), write, lost=PromotionChanged, attempts=_CHANGE_ATTEMPTS,
                                gave_up=lambda: Conflict("The promotion is changing too often right now; try again.",
                                                         code="CONCURRENT_CHANGE"))
-
-
-@functools.lru_cache(maxsize=1)
-def promotion_service() -> PromotionService:
-    return PromotionService()

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
+from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
 from chalicelib.core.models import PageQuery
 from chalicelib.orders.models import IdempotencyKey
@@ -17,9 +18,7 @@ routes = Blueprint(__name__)
 
 
 def returns() -> ReturnService:
-    from chalicelib.returns.service import return_service
-
-    return return_service()
+    return services().returns
 
 
 @routes.route("/orders/{order_id}/returns", methods=["POST"])

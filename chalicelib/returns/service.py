@@ -2,7 +2,6 @@
 and refunded) or rejected once."""
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from chalicelib.core.settings import settings
 from chalicelib.orders import keys
 from chalicelib.orders.models import Order
 from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, OrderRepository
+from chalicelib.payments.keys import return_refund_id_for
 from chalicelib.payments.refunds import RefundService, order_keeps_changing, refundable
 from chalicelib.payments.repository import RefundExists
 from chalicelib.returns.events import ReturnReceived, ReturnRejected, ReturnRequested
@@ -36,11 +36,10 @@ def _already_decided(ret: Return) -> Conflict:
 
 
 class ReturnService:
-    def __init__(self, orders: OrderRepository | None = None, returns: ReturnRepository | None = None,
-                 refunds: RefundService | None = None):
-        self.orders = orders or OrderRepository()
-        self.returns = returns or ReturnRepository()
-        self.refunds = refunds or RefundService(orders=self.orders)
+    def __init__(self, orders: OrderRepository, returns: ReturnRepository, refunds: RefundService):
+        self.orders = orders
+        self.returns = returns
+        self.refunds = refunds
 
     # --- customers ----------------------------------------------------------------------
 
@@ -147,7 +146,7 @@ class ReturnService:
             moment = iso()
             # What the units paid, counted after those back already: parcels refund exactly what was paid.
             amount = min(order.value_back(lines), max(refundable(order), 0))
-            refund_id = keys.return_refund_id_for(ret.id) if amount > 0 else None
+            refund_id = return_refund_id_for(ret.id) if amount > 0 else None
             decided = self.returns.decide_item(ret, "RECEIVED", moment, refund_id=refund_id)
             events = [self._event(ReturnReceived, ret, order.user_id, staff.user_id, refund_id=refund_id,
                                   amount=amount, currency=order.currency)]
@@ -158,7 +157,7 @@ class ReturnService:
                                                 return_id=ret.id, companions=[decided, *outbox_puts(events)])
                     self.refunds.write(planned)
                 else:
-                    RefundService._check_restock(order, lines)
+                    RefundService.check_restock(order, lines)
                     _held, refund_due = order.settle(order.status, taking_back=lines)
                     self.returns.receive(self.orders.refund_reservation(order, None, lines, moment, refund_due),
                                          decided, self.orders.restock_items(lines), events)
@@ -195,8 +194,3 @@ class ReturnService:
         metrics.count("ReturnsRejected")
         return ret.model_copy(update={"status": "REJECTED", "decided_at": moment,
                                       "rejection_reason": rejection.reason})
-
-
-@functools.lru_cache(maxsize=1)
-def return_service() -> ReturnService:
-    return ReturnService()

@@ -5,7 +5,6 @@ client address, and a key that failed too often must wait (core/attempts.py)."""
 from __future__ import annotations
 
 import base64
-import functools
 import uuid
 from datetime import timedelta
 from urllib.parse import quote
@@ -119,8 +118,8 @@ def sign_in_attempts(email: str, address: str | None) -> Attempts:
 
 
 class AuthService:
-    def __init__(self, users: UserRepository | None = None):
-        self.users = users or UserRepository()
+    def __init__(self, users: UserRepository):
+        self.users = users
 
     def register(self, request: RegisterRequest) -> Registered:
         """A new account (201 with its id), or, for an email that has one, the same answer with an id that
@@ -332,8 +331,3 @@ class AuthService:
         return Tokens(id_token=signed_in.id_token, access_token=signed_in.access_token,
                       refresh_token=signed_in.refresh_token or refresh_token or "",
                       expires_in=signed_in.expires_in)
-
-
-@functools.lru_cache(maxsize=1)
-def auth_service() -> AuthService:
-    return AuthService()

@@ -9,7 +9,7 @@ erased over a few invocations and none of them times out.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import metrics
 from chalicelib.core.aws import client
@@ -17,6 +17,9 @@ from chalicelib.core.events import Envelope, InvalidEvent
 from chalicelib.core.logs import get_logger
 from chalicelib.core.messages import batch_response, consume
 from chalicelib.users.events import UserErased
+
+if TYPE_CHECKING:
+    from chalicelib.users.service import UserService
 
 # No item is started with less than this left: one takes a few milliseconds, and the continuation
 # still has to be sent.
@@ -28,12 +31,9 @@ def time_budget(remaining_ms: Callable[[], int] | None) -> Callable[[], bool]:
     return lambda: remaining_ms is None or remaining_ms() > RESERVE_MS
 
 
-def erase_users(records: Iterable[dict[str, Any]], *, queue_name: str,
-                remaining_ms: Callable[[], int] | None = None, users: Any = None) -> dict[str, list]:
+def erase_users(records: Iterable[dict[str, Any]], users: UserService, *, queue_name: str,
+                remaining_ms: Callable[[], int] | None = None) -> dict[str, list]:
     """Handle one SQS batch of UserErased events; the partial-batch response names only failures."""
-    from chalicelib.users.service import users as user_service
-
-    service = users or user_service()
     has_time = time_budget(remaining_ms)
     log = get_logger("users.erasure")
 
@@ -41,7 +41,7 @@ def erase_users(records: Iterable[dict[str, Any]], *, queue_name: str,
         data = event.parsed()
         if not isinstance(data, UserErased):
             raise InvalidEvent(f"unexpected event type {event.type}")
-        if service.complete_erasure(data.user_id, has_time):
+        if users.complete_erasure(data.user_id, has_time):
             metrics.count("ErasuresCompleted")
             return
         continue_later(event, queue_name)

@@ -1,9 +1,9 @@
 """What the shop holds about a person, gathered for export and removed on erasure.
 
-Each domain that keeps personal data registers an exporter and an eraser here, so export
-and erasure grow with the shop without this module changing. Records a person's orders and
-checkouts gave rise to in other domains (returns, refunds, audit records) are found through those
-entities: a domain registers what it forgets about a person in an order or a checkout, and the orders'
+Each domain that keeps personal data registers an exporter and an eraser (the composition root does,
+in `chalicelib/composition.py`), so export and erasure grow with the shop without this module changing.
+Records a person's orders and checkouts gave rise to in other domains (returns, refunds, audit
+records) are found through those entities: a domain registers what it forgets about a person in an order or a checkout, and the orders'
 eraser asks every one of them, entity by entity, before the order leaves the person's index.
 """
 from __future__ import annotations
@@ -24,39 +24,37 @@ EntityEraser = Callable[[str, str], None]
 # What stands for an erased person wherever a record keeps what happened without who it was.
 ERASED = "erased"
 
-_exporters: dict[str, Exporter] = {}
-_erasers: dict[str, Eraser] = {}
-_entity_erasers: dict[str, dict[str, EntityEraser]] = {}  # entity type (ORDER, CHECKOUT) -> name -> eraser
+class PersonalData:
+    """The registrations of one composition root (`chalicelib/composition.py` makes them, explicitly)."""
 
+    def __init__(self) -> None:
+        self.exporters: dict[str, Exporter] = {}
+        self.erasers: dict[str, Eraser] = {}
+        self.entity_erasers: dict[str, dict[str, EntityEraser]] = {}  # entity type (ORDER, CHECKOUT) -> name -> eraser
 
-def register_exporter(section: str, exporter: Exporter) -> None:
-    _exporters[section] = exporter
+    def register_exporter(self, section: str, exporter: Exporter) -> None:
+        self.exporters[section] = exporter
 
+    def register_eraser(self, name: str, eraser: Eraser) -> None:
+        self.erasers[name] = eraser
 
-def register_eraser(name: str, eraser: Eraser) -> None:
-    _erasers[name] = eraser
+    def register_entity_eraser(self, entity_type: str, name: str, eraser: EntityEraser) -> None:
+        self.entity_erasers.setdefault(entity_type, {})[name] = eraser
 
+    def export_sections(self, user_id: str) -> dict[str, Any]:
+        return {section: exporter(user_id) for section, exporter in self.exporters.items()}
 
-def register_entity_eraser(entity_type: str, name: str, eraser: EntityEraser) -> None:
-    _entity_erasers.setdefault(entity_type, {})[name] = eraser
+    def erase_everywhere(self, user_id: str, has_time: HasTime) -> bool:
+        """Run every eraser in turn; False as soon as one is out of time (what it finished stays done)."""
+        for eraser in self.erasers.values():
+            if not has_time() or not eraser(user_id, has_time):
+                return False
+        return True
 
-
-def export_sections(user_id: str) -> dict[str, Any]:
-    return {section: exporter(user_id) for section, exporter in _exporters.items()}
-
-
-def erase_everywhere(user_id: str, has_time: HasTime) -> bool:
-    """Run every eraser in turn; False as soon as one is out of time (what it finished stays done)."""
-    for eraser in _erasers.values():
-        if not has_time() or not eraser(user_id, has_time):
-            return False
-    return True
-
-
-def forget_about(entity_type: str, entity_id: str, user_id: str) -> None:
-    """Every domain's records of `entity_type` `entity_id` (an order, a checkout), rid of `user_id`."""
-    for eraser in _entity_erasers.get(entity_type, {}).values():
-        eraser(entity_id, user_id)
+    def forget_about(self, entity_type: str, entity_id: str, user_id: str) -> None:
+        """Every domain's records of `entity_type` `entity_id` (an order, a checkout), rid of `user_id`."""
+        for eraser in self.entity_erasers.get(entity_type, {}).values():
+            eraser(entity_id, user_id)
 
 
 def without(value: Any, user_id: str) -> Any:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
+from chalicelib.composition import services
 from chalicelib.core.http import body, caller, client_address, doc, page, query, respond
 from chalicelib.users.models import (
     Address,
@@ -41,15 +42,11 @@ routes = Blueprint(__name__)
 
 # Services are imported on first use: a cold start loads only the domain its first request needs.
 def auth_service() -> AuthService:
-    from chalicelib.users.auth import auth_service as service
-
-    return service()
+    return services().auth
 
 
 def users() -> UserService:
-    from chalicelib.users.service import users as service
-
-    return service()
+    return services().users
 
 
 # --- sign-up and sign-in -----------------------------------------------------------------

@@ -1,7 +1,6 @@
 """User rules: profiles made on first need, a bounded address book, export, erasure, suspension."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from chalicelib.core.auth import Caller
@@ -14,7 +13,7 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.models import project
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
-from chalicelib.users import account_status, personal_data
+from chalicelib.users import account_status
 from chalicelib.users.events import UserErased, UserStatusChanged
 from chalicelib.users.models import (
     MAX_ADDRESSES,
@@ -30,6 +29,7 @@ from chalicelib.users.models import (
     UserStatusChange,
     claimed,
 )
+from chalicelib.users.personal_data import HasTime, PersonalData
 from chalicelib.users.repository import (
     AccountInactive,
     AddressBookFull,
@@ -53,8 +53,9 @@ def _busy_address_book() -> Conflict:
 
 
 class UserService:
-    def __init__(self, users: UserRepository | None = None):
-        self.users = users or UserRepository()
+    def __init__(self, users: UserRepository, personal_data: PersonalData):
+        self.users = users
+        self.personal_data = personal_data  # what every domain exports and erases of a person
 
     # --- access ----------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ class UserService:
                 "profile": project(ProfileOut, profile).model_dump(mode="json", by_alias=True),
                 "addresses": [a.model_dump(mode="json", by_alias=True) for a in
                               self.users.addresses_of(who.user_id, profile.default_address_id)],
-                **personal_data.export_sections(who.user_id)}
+                **self.personal_data.export_sections(who.user_id)}
 
     def erase(self, who: Caller) -> None:
         """Start an erasure: the login disabled and signed out, the profile a tombstone (the erasure's
@@ -177,7 +178,7 @@ class UserService:
         if erased:  # announced once, by the erasure that did it
             announce(events)
 
-    def complete_erasure(self, user_id: str, has_time: personal_data.HasTime) -> bool:
+    def complete_erasure(self, user_id: str, has_time: HasTime) -> bool:
         """Everything else of an erased user: the login deleted from the pool (email and name with it), every
         domain's eraser (checkouts and orders with what hangs off them anonymised, notifications, basket, audit
         records), then whatever is left in their partition but the tombstone (the address book among it).
@@ -190,7 +191,7 @@ class UserService:
         if not erased or finished:
             return True  # never erased (nothing to do), or done before: a redelivery changes nothing
         self._for_login(identity_provider().delete, user_id)
-        if not personal_data.erase_everywhere(user_id, has_time):
+        if not self.personal_data.erase_everywhere(user_id, has_time):
             return False
         if not self.users.delete_all_but_the_tombstone(user_id, has_time):
             return False
@@ -251,13 +252,3 @@ class UserService:
                                             extra={"userId": user_id, "op": getattr(step, "__name__", "")})
                 return
             raise
-
-
-@functools.lru_cache(maxsize=1)
-def users() -> UserService:
-    return UserService()
-
-
-def refuse_inactive_users(who: Caller, allows_erased: bool = False) -> None:
-    """Registered as a caller check: runs on every authenticated request."""
-    users().refuse_inactive(who, allows_erased=allows_erased)

@@ -61,9 +61,9 @@ def world(client, monkeypatch):
     monkeypatch.setattr("chalicelib.core.events.publish", bus.publish)
     order, product_id = placed_order(client, HEADERS["owner"], bus=bus)
     address = call(client, "post", "/me/addresses", ADDRESS, HEADERS["owner"]).json
-    from chalicelib.notifications.service import NotificationService
+    from chalicelib.composition import Services
 
-    NotificationService().handle(bus.of_type("OrderCreated")[0])
+    Services().notifications.handle(bus.of_type("OrderCreated")[0])
     notification = call(client, "get", "/me/notifications", headers=HEADERS["owner"]).json["items"][0]
     call(client, "get", "/me", headers=HEADERS["suspended"])  # Sue is known, active (and remembered so)
     suspended = call(client, "patch", "/admin/users/sue", {"status": "SUSPENDED"}, HEADERS["admin"])

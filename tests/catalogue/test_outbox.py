@@ -131,8 +131,8 @@ def sell_between_read_and_write(monkeypatch, sell, times=1):
 
 
 def test_a_checkout_between_the_read_and_the_write_makes_the_adjustment_retry(client, bus, monkeypatch):
+    from chalicelib.composition import Services
     from chalicelib.core.auth import Caller
-    from chalicelib.orders.checkout import checkout_service
     from chalicelib.orders.models import CheckoutRequest
 
     ann = auth("ann")
@@ -142,8 +142,8 @@ def test_a_checkout_between_the_read_and_the_write_makes_the_adjustment_retry(cl
     accepted = []
 
     def checkout():  # the real checkout transaction: ADD stock :minus, conditioned on stock >= 3
-        accepted.append(checkout_service().checkout(Caller(user_id="ann"), "race-checkout-0001",
-                                                    CheckoutRequest.model_validate({"shippingAddress": ADDRESS})))
+        accepted.append(Services().checkouts.checkout(Caller(user_id="ann"), "race-checkout-0001",
+                                                      CheckoutRequest.model_validate({"shippingAddress": ADDRESS})))
 
     reads = sell_between_read_and_write(monkeypatch, checkout)
     response = call(client, "post", f"/products/{mug['id']}/stock", {"delta": 5, "reason": "delivery"}, ADMIN)
@@ -177,10 +177,10 @@ def test_an_edit_retries_around_a_sale_and_answers_the_stock_it_wrote_against(cl
 
 def test_an_edit_that_lost_to_another_editor_is_a_version_conflict(client, bus, monkeypatch):
     from chalicelib.catalogue.models import ProductPatch
-    from chalicelib.catalogue.service import CatalogueService
+    from chalicelib.composition import Services
 
     mug = product(client)
-    sell_between_read_and_write(monkeypatch, lambda: CatalogueService().update(
+    sell_between_read_and_write(monkeypatch, lambda: Services().catalogue.update(
         mug["id"], ProductPatch(name="Theirs", version=1), actor="admin-2"))
     response = call(client, "patch", f"/products/{mug['id']}", {"name": "Mine", "version": 1}, ADMIN)
     assert response.status_code == 409 and response.json["error"]["code"] == "VERSION_CONFLICT"
@@ -188,10 +188,10 @@ def test_an_edit_that_lost_to_another_editor_is_a_version_conflict(client, bus, 
 
 
 def test_archiving_around_a_concurrent_archive_stays_idempotent(client, bus, monkeypatch):
-    from chalicelib.catalogue.service import CatalogueService
+    from chalicelib.composition import Services
 
     mug = product(client)
-    sell_between_read_and_write(monkeypatch, lambda: CatalogueService().archive(mug["id"], actor="admin-2"))
+    sell_between_read_and_write(monkeypatch, lambda: Services().catalogue.archive(mug["id"], actor="admin-2"))
     response = call(client, "delete", f"/products/{mug['id']}", headers=ADMIN)
     assert response.status_code == 200 and response.json["status"] == "ARCHIVED" and response.json["version"] == 2
     assert len(bus.of_type("ProductArchived")) == 1

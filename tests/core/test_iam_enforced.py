@@ -64,12 +64,13 @@ def test_with_the_real_policies_the_same_flows_succeed(client, bus, monkeypatch)
 
 def test_code_runs_with_the_keys_of_the_function_it_serves(aws):
     """The audit recorder may write the table but not read it; the API may read it."""
-    from chalicelib.catalogue.service import catalogue
+    from chalicelib.composition import Services
     from chalicelib.core.errors import NotFound
     from local.identities import running_as
 
+    catalogue = Services().catalogue
     with running_as("record_audit"), pytest.raises(ClientError) as refused:
-        catalogue().get("no-such-product")
+        catalogue.get("no-such-product")
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     with running_as("api_handler"), pytest.raises(NotFound):
-        catalogue().get("no-such-product")
+        catalogue.get("no-such-product")

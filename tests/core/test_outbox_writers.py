@@ -208,7 +208,7 @@ def _image_validated(client, product_id: str) -> None:
     import boto3
 
     from chalicelib.catalogue import keys
-    from chalicelib.catalogue.images import image_service
+    from chalicelib.composition import Services
     from chalicelib.core.settings import settings
     from tests.catalogue.test_images import request_upload, tiny_png
 
@@ -218,4 +218,4 @@ def _image_validated(client, product_id: str) -> None:
     from local import identities
 
     with identities.running_as("validate_images"):
-        assert image_service().validate(keys.upload_key(product_id, upload["imageId"])) == "ready"
+        assert Services().images.validate(keys.upload_key(product_id, upload["imageId"])) == "ready"

@@ -139,6 +139,7 @@ def test_an_event_the_bus_refuses_waits_for_the_next_tick(client, checked_bus):
 
 def test_basket_expiry_checks_the_time_left_before_each_basket(client, bus, monkeypatch):
     from chalicelib.basket.repository import BasketRepository
+    from chalicelib.composition import Services
     from chalicelib.housekeeping.service import sweep as run_sweep
 
     mug = product(client)
@@ -153,8 +154,10 @@ def test_basket_expiry_checks_the_time_left_before_each_basket(client, bus, monk
         return original(self, user_id, version)
 
     monkeypatch.setattr(BasketRepository, "delete_if_unchanged", delete_if_unchanged)
-    assert run_sweep(remaining_ms=lambda: 0 if expired else 60_000)["expiredBaskets"] == 1
-    assert run_sweep(remaining_ms=lambda: 60_000)["expiredBaskets"] == 2
+    shop = Services()
+    assert run_sweep(shop.orders, shop.basket_records, remaining_ms=lambda: 0 if expired else 60_000)[
+        "expiredBaskets"] == 1
+    assert run_sweep(shop.orders, shop.basket_records, remaining_ms=lambda: 60_000)["expiredBaskets"] == 2
 
 
 def test_abandoned_baskets_expire(client, bus, monkeypatch):
@@ -201,7 +204,10 @@ def test_a_failing_step_never_stops_the_others(client, bus, monkeypatch):
 
 
 def test_the_sweep_starts_no_work_it_has_no_time_for(aws, bus, monkeypatch):
+    from chalicelib.composition import Services
     from chalicelib.housekeeping.service import sweep as run_sweep
 
-    assert run_sweep(remaining_ms=lambda: 500) == {"republished": 0, "parkedEvents": 0, "cancelledUnpaid": 0,
-                                                   "expiredBaskets": 0, "refundsOverdue": 0, "failures": 0}
+    shop = Services()
+    assert run_sweep(shop.orders, shop.basket_records, remaining_ms=lambda: 500) == {
+        "republished": 0, "parkedEvents": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "refundsOverdue": 0,
+        "failures": 0}

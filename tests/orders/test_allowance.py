@@ -208,31 +208,28 @@ def test_concurrent_payments_cancellations_and_a_checkout_keep_the_count_exact(a
                                                                                atomic_dynamodb):
     """Everything that moves the allowance at once, for real threads: the count ends equal to the
     orders still PENDING, whoever won."""
-    from chalicelib.basket.service import BasketService
     from chalicelib.catalogue.models import ProductCreate
-    from chalicelib.catalogue.service import CatalogueService
+    from chalicelib.composition import Services
     from chalicelib.core.auth import Caller
     from chalicelib.core.errors import AppError
     from chalicelib.core.events import Envelope
-    from chalicelib.orders.checkout import CheckoutService
     from chalicelib.orders.models import CheckoutRequest
     from chalicelib.orders.repository import OrderRepository
-    from chalicelib.orders.service import OrderService
 
     ann = Caller(user_id="ann")
-    thing = CatalogueService().create(ProductCreate(name="Racy", category="race", price=500, currency="EUR",
-                                                    stock=50), actor="admin")
+    thing = Services().catalogue.create(ProductCreate(name="Racy", category="race", price=500, currency="EUR",
+                                                      stock=50), actor="admin")
     request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
     captured: list[Envelope] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("chalicelib.core.outbox.publish", captured.extend)
         orders = []
         for _ in range(2):
-            BasketService().set_quantity("ann", thing.id, 2)
-            accepted = CheckoutService().checkout(ann, uuid.uuid4().hex, request)
+            Services().baskets.set_quantity("ann", thing.id, 2)
+            accepted = Services().checkouts.checkout(ann, uuid.uuid4().hex, request)
             event = next(e for e in captured if e.type == "CheckoutRequested" and e.data["orderId"] == accepted.order_id)
-            orders.append(OrderService().create_from_checkout(event)[0])
-        BasketService().set_quantity("ann", thing.id, 1)
+            orders.append(Services().orders.create_from_checkout(event)[0])
+        Services().baskets.set_quantity("ann", thing.id, 1)
 
         start, outcomes = threading.Barrier(3), []
 
@@ -245,11 +242,11 @@ def test_concurrent_payments_cancellations_and_a_checkout_keep_the_count_exact(a
                 outcomes.append(f"{name} refused: {exc.code}")
 
         threads = [
-            threading.Thread(target=attempt, args=("cancel", lambda: OrderService().cancel_own(ann, orders[0].id))),
-            threading.Thread(target=attempt, args=("fail", lambda: OrderService().set_status(
+            threading.Thread(target=attempt, args=("cancel", lambda: Services().orders.cancel_own(ann, orders[0].id))),
+            threading.Thread(target=attempt, args=("fail", lambda: Services().orders.set_status(
                 Caller(user_id="admin-1", groups=frozenset({"admin"})), orders[1].id,
                 _status("PAYMENT_FAILED")))),
-            threading.Thread(target=attempt, args=("checkout", lambda: CheckoutService().checkout(
+            threading.Thread(target=attempt, args=("checkout", lambda: Services().checkouts.checkout(
                 ann, uuid.uuid4().hex, request))),
         ]
         for thread in threads:

@@ -212,26 +212,24 @@ def atomic_dynamodb(monkeypatch):
 
 def test_last_unit_goes_to_exactly_one_buyer_under_concurrency(aws, atomic_dynamodb):
     """Forty shoppers race for five units: five orders, stock exactly zero, never negative."""
-    from chalicelib.basket.service import BasketService
     from chalicelib.catalogue.models import ProductCreate
-    from chalicelib.catalogue.service import CatalogueService
+    from chalicelib.composition import Services
     from chalicelib.core.auth import Caller
     from chalicelib.core.errors import Conflict
-    from chalicelib.orders.checkout import CheckoutService
     from chalicelib.orders.models import CheckoutRequest
 
-    scarce = CatalogueService().create(ProductCreate(name="Last few", category="rare", price=999,
-                                                     currency="EUR", stock=5), actor="admin")
+    scarce = Services().catalogue.create(ProductCreate(name="Last few", category="rare", price=999,
+                                                       currency="EUR", stock=5), actor="admin")
     buyers = [Caller(user_id=f"buyer-{i}") for i in range(40)]
     for buyer in buyers:
-        BasketService().set_quantity(buyer.user_id, scarce.id, 1)
+        Services().baskets.set_quantity(buyer.user_id, scarce.id, 1)
     request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
     outcomes, start = [], threading.Barrier(len(buyers))
 
     def buy(buyer):
         start.wait()
         try:
-            CheckoutService().checkout(buyer, f"key-{buyer.user_id}", request)
+            Services().checkouts.checkout(buyer, f"key-{buyer.user_id}", request)
             outcomes.append("bought")
         except Conflict:
             outcomes.append("refused")
@@ -242,4 +240,4 @@ def test_last_unit_goes_to_exactly_one_buyer_under_concurrency(aws, atomic_dynam
     for t in threads:
         t.join()
     assert outcomes.count("bought") == 5 and outcomes.count("refused") == 35
-    assert CatalogueService().get(scarce.id).stock == 0
+    assert Services().catalogue.get(scarce.id).stock == 0

@@ -84,12 +84,13 @@ def test_two_staff_cannot_both_win(client, bus):
 
 
 def test_concurrent_cancellations_return_stock_once(client, bus):
+    from chalicelib.composition import Services
     from chalicelib.orders.repository import OrderRepository
-    from chalicelib.orders.service import OrderChanged, OrderService
+    from chalicelib.orders.service import OrderChanged
 
     order, product_id = order_in(client, "PENDING", stock=5, quantity=2)
     stale = OrderRepository().get(order["id"])
-    OrderService().move(stale, "CANCELLED", actor="admin")
+    Services().orders.move(stale, "CANCELLED", actor="admin")
     with pytest.raises(OrderChanged):
         OrderRepository().change(stale, status="CANCELLED", updated_at="2026-01-01T00:00:00.000Z", events=[])
     assert stock_of(client, product_id) == 5

@@ -124,10 +124,11 @@ def test_the_cap_never_goes_below_the_redemptions(client):
 def test_every_change_is_audited_under_the_promotion(client, bus):
     promotion(client, code="AUDITED")
     call(client, "patch", "/admin/promotions/AUDITED", {"active": False}, ADMIN)
-    from chalicelib.audit.service import audit_service
+    from chalicelib.composition import Services
 
+    audit = Services().audit
     for event in bus.events:
-        audit_service().record(event)
+        audit.record(event)
     records = call(client, "get", "/admin/audit?entityType=PROMOTION&entityId=AUDITED", headers=ADMIN).json
     assert sorted(r["action"] for r in records["items"]) == ["PromotionCreated", "PromotionUpdated"]
 
@@ -342,32 +343,29 @@ def test_the_redemption_comes_back_once_when_a_competitor_moves_the_order_in_bet
 @pytest.mark.usefixtures("atomic_dynamodb")
 def test_the_last_redemption_goes_to_exactly_one_buyer(aws):
     """Twelve shoppers race for a code with one redemption left: one checkout gets it, the others are told."""
-    from chalicelib.basket.service import BasketService
     from chalicelib.catalogue.models import ProductCreate
-    from chalicelib.catalogue.service import CatalogueService
+    from chalicelib.composition import Services
     from chalicelib.core.auth import Caller
     from chalicelib.core.errors import Conflict
-    from chalicelib.orders.checkout import CheckoutService
     from chalicelib.orders.models import CheckoutRequest
     from chalicelib.promotions.models import PromotionCreate
     from chalicelib.promotions.repository import PromotionRepository
-    from chalicelib.promotions.service import PromotionService
 
-    plenty = CatalogueService().create(ProductCreate(name="Plenty", category="common", price=1000,
-                                                     currency="EUR", stock=100), actor="admin")
-    PromotionService().create(PromotionCreate(code="LASTONE", percent_off=50, max_redemptions=1,
-                                              once_per_customer=False), actor="admin")
+    plenty = Services().catalogue.create(ProductCreate(name="Plenty", category="common", price=1000,
+                                                       currency="EUR", stock=100), actor="admin")
+    Services().promotions.create(PromotionCreate(code="LASTONE", percent_off=50, max_redemptions=1,
+                                                 once_per_customer=False), actor="admin")
     buyers = [Caller(user_id=f"buyer-{i}") for i in range(12)]
     for buyer in buyers:
-        BasketService().set_quantity(buyer.user_id, plenty.id, 1)
-        BasketService().apply_promotion(buyer.user_id, "LASTONE")
+        Services().baskets.set_quantity(buyer.user_id, plenty.id, 1)
+        Services().baskets.apply_promotion(buyer.user_id, "LASTONE")
     request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
     outcomes, start = [], threading.Barrier(len(buyers))
 
     def buy(buyer):
         start.wait()
         try:
-            CheckoutService().checkout(buyer, f"key-{buyer.user_id}", request)
+            Services().checkouts.checkout(buyer, f"key-{buyer.user_id}", request)
             outcomes.append("bought")
         except Conflict as refused:
             outcomes.append(refused.code)
@@ -380,7 +378,7 @@ def test_the_last_redemption_goes_to_exactly_one_buyer(aws):
     assert outcomes.count("bought") == 1, outcomes
     assert set(outcomes) - {"bought"} <= {"PROMOTION_EXHAUSTED", "CHECKOUT_CONFLICT"}, outcomes
     assert PromotionRepository().get("LASTONE").redemptions == 1
-    assert CatalogueService().get(plenty.id).stock == 99  # the refused reserved nothing
+    assert Services().catalogue.get(plenty.id).stock == 99  # the refused reserved nothing
 
 
 def test_redemptions_are_counted_per_code(client, bus, capsys):

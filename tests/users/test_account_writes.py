@@ -42,9 +42,9 @@ def world(client, bus):
     assert pay(client, delivered).json["outcome"] == "APPLIED"
     for status in ("SHIPPED", "DELIVERED"):
         call(client, "post", f"/admin/orders/{delivered['id']}/status", {"status": status}, ADMIN)
-    from chalicelib.notifications.service import NotificationService
+    from chalicelib.composition import Services
 
-    NotificationService().handle(bus.of_type("OrderCreated")[0])
+    Services().notifications.handle(bus.of_type("OrderCreated")[0])
     notification = call(client, "get", "/me/notifications", headers=ANN).json["items"][0]
     basket_product = product(client)["id"]
     put_in_basket(client, ANN, basket_product, 1)

@@ -250,19 +250,17 @@ def test_erasure_is_idempotent(client):
     assert client.http.delete("/me", headers=headers).status_code == 202
 
 
-def test_erasure_runs_every_registered_eraser(client):
-    from chalicelib.users import personal_data
+def test_erasure_runs_every_registered_eraser(client, monkeypatch):
+    from chalicelib.composition import services
     from tests.shop import erased as run_erasure
 
     erased = []
-    personal_data.register_eraser("test-domain", lambda user_id, has_time: erased.append(user_id) or True)
-    try:
-        user_id, headers = _registered(client, "domains@example.com")
-        client.http.delete("/me", headers=headers)
-        assert erased == []  # the request only disables the login and records the erasure
-        assert all(answer == {"batchItemFailures": []} for answer in run_erasure(client, user_id))
-    finally:
-        personal_data._erasers.pop("test-domain")
+    monkeypatch.setitem(services().personal_data.erasers, "test-domain",
+                        lambda user_id, has_time: erased.append(user_id) or True)
+    user_id, headers = _registered(client, "domains@example.com")
+    client.http.delete("/me", headers=headers)
+    assert erased == []  # the request only disables the login and records the erasure
+    assert all(answer == {"batchItemFailures": []} for answer in run_erasure(client, user_id))
     assert erased == [user_id]
 
 

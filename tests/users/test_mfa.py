@@ -155,10 +155,10 @@ def test_turning_totp_off_signs_in_with_the_password_alone_again_and_is_audited_
     changes = [(e.data, e.actor) for e in bus.of_type("MfaChanged")]
     sub = changes[0][0]["userId"]
     assert changes == [({"userId": sub, "enabled": True}, sub), ({"userId": sub, "enabled": False}, sub)]
-    from chalicelib.notifications.service import NotificationService
+    from chalicelib.composition import Services
 
     for event in bus.of_type("MfaChanged"):
-        NotificationService().handle(event)
+        Services().notifications.handle(event)
     feed = call(client, "get", "/me/notifications", headers={"Authorization": tokens["idToken"]}).json["items"]
     assert [n["kind"] for n in feed] == ["MFA_OFF", "MFA_ON"]
     # Off already: the password is checked, nothing changes, nothing is announced.

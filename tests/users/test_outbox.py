@@ -96,9 +96,9 @@ def test_with_the_bus_up_each_change_is_published_once_and_nothing_is_kept(clien
 
 
 def test_a_status_change_racing_the_same_change_is_announced_once(client, bus, monkeypatch):
+    from chalicelib.composition import Services
     from chalicelib.users.models import UserStatusChange
     from chalicelib.users.repository import UserRepository
-    from chalicelib.users.service import UserService
 
     user_id = registered(client, "race@example.com")
     real_get = UserRepository.get_profile
@@ -108,7 +108,7 @@ def test_a_status_change_racing_the_same_change_is_announced_once(client, bus, m
         found = real_get(self, wanted)
         if wanted == user_id and not raced:
             raced.append(True)
-            UserService().set_status(_staff("admin-2"), user_id, UserStatusChange(status="SUSPENDED"))
+            Services().users.set_status(_staff("admin-2"), user_id, UserStatusChange(status="SUSPENDED"))
         return found
 
     monkeypatch.setattr(UserRepository, "get_profile", get_then_race)

@@ -132,15 +132,12 @@ def test_addresses_are_validated(client, field, value):
     assert any(d["field"] == field for d in json_of(response)["error"]["details"])
 
 
-def test_export_holds_profile_addresses_and_registered_sections(client):
-    from chalicelib.users import personal_data
+def test_export_holds_profile_addresses_and_registered_sections(client, monkeypatch):
+    from chalicelib.composition import services
 
     add(client)
-    personal_data.register_exporter("wishlist", lambda user_id: [f"item-of-{user_id}"])
-    try:
-        export = json_of(client.http.get("/me/export", headers=ANN))
-    finally:
-        personal_data._exporters.pop("wishlist")
+    monkeypatch.setitem(services().personal_data.exporters, "wishlist", lambda user_id: [f"item-of-{user_id}"])
+    export = json_of(client.http.get("/me/export", headers=ANN))
     assert export["profile"]["userId"] == "ann"
     assert [a["line1"] for a in export["addresses"]] == ["1 Main St"]
     assert export["wishlist"] == ["item-of-ann"]
