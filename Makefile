@@ -7,7 +7,7 @@ STAGE  ?= dev
 SPECTRAL := tools/spectral/node_modules/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test fuzz model schemas template policies package deploy deploy-check smoke openapi bench clean chromium
+.PHONY: run reset load test fuzz model schemas template policies package deploy deploy-check smoke openapi bench clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -19,8 +19,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # Locally, a stand-in for the payment provider confirms every refund asked for (off: they stay REQUESTED).
 LOCAL_AUTO_CONFIRM_REFUNDS ?= on
 
-run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT)
-	PORT=$(PORT) LOCAL_AUTO_CONFIRM_REFUNDS=$(LOCAL_AUTO_CONFIRM_REFUNDS) $(PY) -m local.run
+# The local stack keeps its data in .local-stack/state across runs; FRESH=1 (or `make reset` first) starts empty.
+FRESH ?=
+
+run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT), its data kept across runs (FRESH=1: start empty)
+	PORT=$(PORT) FRESH=$(FRESH) LOCAL_AUTO_CONFIRM_REFUNDS=$(LOCAL_AUTO_CONFIRM_REFUNDS) $(PY) -m local.run
+
+reset:  ## forget the local stack's data (the next `make run` starts empty); refused while it runs
+	@if [ -f .local-stack/run.lock ] && ! $(PYTHON) -c 'import fcntl; fcntl.flock(open(".local-stack/run.lock"), \
+		fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null; then echo "make run is using .local-stack: stop it first"; exit 1; fi
+	rm -rf .local-stack/state
+
+load: $(VENV)/.installed  ## against a running `make run` on PORT: 200 shoppers race for 40 units, payments sent thrice, every function killed
+	$(PY) -m tools.load --url http://127.0.0.1:$(PORT) --shoppers $${SHOPPERS:-200} --units $${UNITS:-40} --kill .local-stack
 
 # Spectral and the OWASP API security ruleset (tests/api/test_spectral.py), from the lockfile, with no
 # install scripts run; again only when the lockfile changes.
@@ -51,8 +62,8 @@ model: $(VENV)/.installed  ## a long model-based run of money and stock invarian
 	MODEL_EXAMPLES=$${MODEL_EXAMPLES:-300} MODEL_STEPS=$${MODEL_STEPS:-50} MODEL_SEED=$${MODEL_SEED:-random} \
 		$(PY) -m pytest -p no:cacheprovider tests/orders/test_model.py
 
-bench: $(VENV)/.installed  ## cold start, AWS calls, warm latency, package size vs bare Chalice -> dist/bench.json
-	$(PY) -m tools.bench
+bench: $(VENV)/.installed  ## cold start, AWS calls, warm latency, checkout under load, package size -> dist/bench.json (BENCH=checkout_under_load: that alone)
+	$(PY) -m tools.bench $(BENCH)
 
 openapi: $(VENV)/.installed  ## regenerate openapi.json from the routes and models
 	$(PY) -m tools.openapi

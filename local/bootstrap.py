@@ -333,7 +333,10 @@ def create_in_order(pending: dict[str, dict], resolver: Resolver, stack: Stack,
 
 
 def bootstrap_stack(stage: str = "local", endpoint_url: str | None = None, *, region: str = "us-east-1",
-                    template: dict | None = None, session: boto3.session.Session | None = None) -> Stack:
+                    template: dict | None = None, session: boto3.session.Session | None = None,
+                    existing: Callable[[str, str, dict], tuple[Any, dict] | None] | None = None) -> Stack:
+    """As `bootstrap`, returning the `Stack`. `existing(logical id, type, properties)` may name a resource
+    already there (its physical id and attributes), which is then kept instead of created."""
     template = template if template is not None else load_template()
     stack = Stack()
     resolver = Resolver(template, stack, {"Stage": stage}, region)
@@ -348,6 +351,9 @@ def bootstrap_stack(stage: str = "local", endpoint_url: str | None = None, *, re
         pending[logical] = resource
 
     def create(logical: str, kind: str, properties: dict) -> tuple[str, dict]:
+        kept = existing(logical, kind, properties) if existing is not None else None
+        if kept is not None:
+            return kept
         physical, attributes = creator.create(kind, properties)
         log.debug("created %s %s = %s", kind, logical, physical)
         return physical, attributes

@@ -45,7 +45,7 @@ class UnsupportedMoto(RuntimeError):
     pass
 
 
-def _check_version() -> None:
+def check_version() -> None:
     import moto
 
     if not moto.__version__.startswith(TESTED_MOTO):
@@ -105,7 +105,7 @@ def _function_of(principal: str) -> str:
 
 def install(report: Callable[[str], None] | None = None) -> None:
     """Replace moto's per-request authorization hook (idempotent)."""
-    _check_version()
+    check_version()
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam.access_control import IAMPolicy, IAMRequest

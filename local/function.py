@@ -92,9 +92,12 @@ def _deliver(function: str, app_module: Any, stopping: threading.Event) -> None:
 
 
 def _ready() -> None:
+    """Tell whoever started this process that it serves: the ready file, holding this process's id."""
     marker = os.environ.get("LOCAL_READY_FILE")
     if marker:
-        pathlib.Path(marker).touch()
+        temporary = pathlib.Path(marker + ".tmp")
+        temporary.write_text(str(os.getpid()))
+        os.replace(temporary, marker)  # never seen empty
 
 
 def _watch_parent(stopping: threading.Event) -> None:

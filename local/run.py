@@ -1,22 +1,30 @@
 """`make run`: the whole shop on this machine, no AWS account needed.
 
-Starts the emulator (IAM enforced), creates the stack's resources from the merge template and
-a role per function from its policy file, seeds demo data, then runs every function of the
-app in its own process under its own role: the API (tokens verified) on PORT, and a worker
-per event handler. Ctrl-C or SIGTERM stops everything it started; so does any function
-process dying. A call a function's policy does not allow is printed as `[iam] AccessDenied ...`.
+Starts the emulator (IAM enforced, one request at a time, its state restored from the stack's
+folder), creates the stack's resources from the merge template (or keeps those a restored state
+holds) and a role per function from its policy file, seeds demo data into an empty shop, then
+runs every function of the app in its own process under its own role: the API (tokens verified)
+on PORT, and a worker per event handler. A function process that exits is started again (see
+`local.supervisor`). Ctrl-C or SIGTERM stops everything it started, and so does the emulator
+dying (said plainly). A call a function's policy does not allow is printed as `[iam] AccessDenied ...`.
+
+Everything of one stack lives in one folder, `.local-stack/` (`LOCAL_STACK_DIR`): its logs, and in
+`state/` the emulator's state and what the stack created, kept across runs; `FRESH=1` empties it first.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import pathlib
+import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -25,16 +33,36 @@ STARTUP_SECONDS = 60
 
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
-    state = ROOT / ".local-stack"
-    state.mkdir(exist_ok=True)
+    folder = pathlib.Path(os.environ.get("LOCAL_STACK_DIR") or ROOT / ".local-stack").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    with _only_stack_using(folder) as holder:
+        if holder is not None:
+            print(f"[run] another `make run` (pid {holder}) is using {folder}: stop it first, or give this one a "
+                  f"folder of its own with LOCAL_STACK_DIR", flush=True)
+            return 1
+        return _run(port, folder)
+
+
+def _run(port: int, folder: pathlib.Path) -> int:
+    state = folder / "state"
+    if _fresh(os.environ.get("FRESH", "")) and state.exists():
+        shutil.rmtree(state)
+        print(f"[run] FRESH: starting empty ({state} removed)", flush=True)
+    record = _StackRecord(state / "stack.json")
+    if (state / "emulator").exists() and not record.exists():
+        # The emulator's state is older than the resources (a crash during the first start): nothing to keep.
+        shutil.rmtree(state / "emulator")
 
     from local.emulator import OPERATOR, REGION, Emulator
 
     emulator = Emulator(int(os.environ["MOTO_PORT"]) if os.environ.get("MOTO_PORT") else None,
-                        log_path=str(state / "emulator.log"),
-                        on_denial=lambda line: print(f"[iam] {line}", flush=True)).start()
+                        log_path=str(folder / "emulator.log"), state=state / "emulator",
+                        on_denial=lambda line: print(f"[iam] {line}", flush=True),
+                        on_state=lambda line: print(line, flush=True)).start(timeout=300)
     stopping = threading.Event()
-    children: dict[str, subprocess.Popen] = {}
+    from local.supervisor import Supervisor
+
+    functions = Supervisor(ROOT)
     provider = None
 
     def stop(*_args) -> None:
@@ -56,7 +84,7 @@ def main() -> int:
         from local.identities import create_identities
 
         operator = boto3.session.Session(region_name=REGION, **OPERATOR)
-        stack = bootstrap_stack(STAGE, emulator.url, session=operator)
+        stack = bootstrap_stack(STAGE, emulator.url, session=operator, existing=record.kept)
         summary = stack.summary()
         identities = create_identities(STAGE, stack, session=operator, endpoint_url=emulator.url, region=REGION)
         stack_environment = {"TABLE_NAME": summary["table_name"], "EVENT_BUS_NAME": summary["event_bus_name"],
@@ -66,19 +94,24 @@ def main() -> int:
         if stopping.is_set():
             return 0
 
-        from local.seed import seed_catalogue, seed_users
+        from local.seed import seed_catalogue, seed_users, shop_is_empty
 
-        products = seed_catalogue()
-        accounts = seed_users(operator.client("cognito-idp", endpoint_url=emulator.url), summary["user_pool_id"])
+        if shop_is_empty(operator.client("dynamodb", endpoint_url=emulator.url), summary["table_name"]):
+            data = f"new: {seed_catalogue()} demo products, two demo logins (kept in {state} across runs)"
+            record.logins = seed_users(operator.client("cognito-idp", endpoint_url=emulator.url),
+                                       summary["user_pool_id"])
+        else:
+            restored = next((line for line in emulator.state_said if line.startswith("[state] restored ")), "")
+            data = (f"kept from the last run ({restored.removeprefix('[state] restored ') or 'restored'}); "
+                    f"no demo data added; `make run FRESH=1` starts empty")
+        emulator.save()  # what the stack created is in the emulator's state before the record names it
+        record.write(stack)
 
         for function, identity in identities.items():
-            ready = state / f"{function}.ready"
-            ready.unlink(missing_ok=True)
-            environment = {**os.environ, **identity.environment(), "PORT": str(port),
-                           "LOCAL_READY_FILE": str(ready)}
-            children[function] = subprocess.Popen([sys.executable, "-m", "local.function", function], cwd=ROOT,
-                                                  env=environment, stdin=subprocess.DEVNULL, start_new_session=True)
-        if not _all_ready(children, state, port, stopping):
+            functions.add(function, {**os.environ, **identity.environment(), "PORT": str(port)},
+                          folder / f"{function}.ready")
+        functions.start()
+        if not _all_ready(functions, port, stopping, emulator):
             return 1
         from local import refund_provider
 
@@ -88,38 +121,107 @@ def main() -> int:
                 events=operator.client("events", endpoint_url=emulator.url),
                 bus_name=summary["event_bus_name"], api_url=f"http://127.0.0.1:{port}",
                 secret=os.environ.get("PAYMENT_WEBHOOK_SECRET") or refund_provider.DEFAULT_SECRET).start()
-        _banner(port, emulator.url, products, accounts, sorted(children), refunds_confirmed=provider is not None)
+        _banner(port, emulator.url, data, record.logins, sorted(functions.functions),
+                refunds_confirmed=provider is not None)
         while not stopping.wait(0.5):
-            for function, child in children.items():
-                if child.poll() is not None:
-                    print(f"[run] the {function} process exited ({child.returncode}); stopping everything",
-                          flush=True)
-                    stopping.set()
-                    return 1
+            if not emulator.running:
+                _emulator_gone(emulator, state)
+                return 1
+            functions.watch()
         return 0
     finally:
         if provider is not None:
             provider.stop()
-        _stop_all(children)
-        emulator.stop()
+        functions.stop()
+        emulator.stop(timeout=30)  # it writes its state on the way out
         print("Stopped.", flush=True)
 
 
-def _all_ready(children: dict[str, subprocess.Popen], state: pathlib.Path, port: int,
-               stopping: threading.Event) -> bool:
+def _fresh(value: str) -> bool:
+    return value.strip().lower() in ("1", "yes", "true", "on")
+
+
+@contextlib.contextmanager
+def _only_stack_using(folder: pathlib.Path):
+    """Yields None while this process alone uses the folder, else the pid of the one that does."""
+    with open(folder / "run.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            yield lock.read().strip() or "?"
+            return
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield None
+
+
+class _StackRecord:
+    """What the stack created in the emulator (each resource's ids, attributes and the properties it was created
+    with), so a restart keeps those resources instead of creating them again; and the demo logins seeded."""
+
+    def __init__(self, path: pathlib.Path):
+        self.path = path
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        self.resources: dict[str, dict] = saved.get("resources", {})
+        self.logins: dict[str, list[str]] = saved.get("logins", {})
+        self._properties: dict[str, dict] = {}
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def kept(self, logical: str, kind: str, properties: dict) -> tuple[Any, dict] | None:
+        self._properties[logical] = properties
+        resource = self.resources.get(logical)
+        if resource is None or resource["type"] != kind:
+            return None
+        if resource["properties"] != _plain(properties):
+            print(f"[run] {logical} ({kind}) differs in the template from what was created before: kept as it was; "
+                  f"`make run FRESH=1` creates it anew (and starts empty)", flush=True)
+            properties = resource["properties"]
+        self._properties[logical] = properties
+        return resource["ref"], resource["attributes"]
+
+    def write(self, stack: Any) -> None:
+        resources = {logical: {"type": stack.types[logical], "ref": stack.refs[logical],
+                               "attributes": stack.attributes[logical],
+                               "properties": _plain(self._properties.get(logical, {}))}
+                     for logical in stack.refs}
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps({"resources": resources, "logins": self.logins}, indent=1, default=str))
+        os.replace(temporary, self.path)
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _all_ready(functions: Any, port: int, stopping: threading.Event, emulator: Any) -> bool:
     """Every function process has started its server or its deliveries, and the API answers."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline and not stopping.is_set():
-        for function, child in children.items():
-            if child.poll() is not None:
-                print(f"[run] the {function} process failed to start ({child.returncode})", flush=True)
-                return False
-        if all((state / f"{function}.ready").exists() for function in children) and _answers(port):
+        exited = functions.first_exit()
+        if exited is not None:
+            print(f"[run] the {exited[0]} process failed to start ({exited[1]})", flush=True)
+            return False
+        if not emulator.running:
+            return False
+        if functions.all_ready() and _answers(port):
             return True
         time.sleep(0.1)
     if not stopping.is_set():
         print(f"[run] the functions did not start within {STARTUP_SECONDS} s", flush=True)
     return False
+
+
+def _emulator_gone(emulator: Any, state: pathlib.Path) -> None:
+    from local.supervisor import describe_exit
+
+    print(f"[run] the AWS emulator exited ({describe_exit(emulator.returncode)}): every function works against it, "
+          f"so the shop cannot go on; stopping everything. Its state is in {state} (a crash loses at most its last "
+          f"second of changes, none of DynamoDB's); `make run` starts again from it.", flush=True)
 
 
 def _answers(port: int) -> bool:
@@ -131,39 +233,26 @@ def _answers(port: int) -> bool:
     return False
 
 
-def _stop_all(children: dict[str, subprocess.Popen], timeout: float = 10) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + timeout
-    for child in children.values():
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(5)
-
-
 def _throttling() -> str:
     from local.verifying_server import Gateway
 
     return Gateway.from_template().describe()
 
 
-def _banner(port: int, emulator_url: str, products: int, accounts: dict, functions: list[str],
+def _banner(port: int, emulator_url: str, data: str, logins: dict, functions: list[str],
             refunds_confirmed: bool = False) -> None:
-    admin, customer = accounts["admin"], accounts["customer"]
     refunds = "confirmed by a local stand-in for the provider" if refunds_confirmed else \
         "left REQUESTED (LOCAL_AUTO_CONFIRM_REFUNDS=on confirms them)"
+    accounts = "".join(f"\n  {role.capitalize() + ' login ':.<17} {email} / {password}"
+                       for role, (email, password, *_rest) in logins.items())
+    admin = logins.get("admin", ("admin@example.com", "<password>"))
     print(f"""
   Shop API ........ http://localhost:{port}      (docs: http://localhost:{port}/docs)
   AWS emulator .... {emulator_url}      (IAM enforced: each function under its own policy)
-  Functions ....... {", ".join(functions)}
+  Functions ....... {", ".join(functions)}      (one exiting is started again)
   Throttling ...... {_throttling()}
   Refunds ......... {refunds}
-  Demo catalogue .. {products} products
-  Admin login ..... {admin[0]} / {admin[1]}
-  Customer login .. {customer[0]} / {customer[1]}
+  Data ............ {data}{accounts}
 
   Log in:  curl -s -X POST localhost:{port}/auth/login -H 'Content-Type: application/json' \\
              -d '{{"email":"{admin[0]}","password":"{admin[1]}"}}'

@@ -1,4 +1,5 @@
-"""Demo data for the local stack: a small catalogue and two logins (overridable by environment)."""
+"""Demo data for the local stack: a small catalogue and two logins (overridable by environment), seeded only
+into an empty shop (a restarted stack keeps what it had, demo data changed or deleted included)."""
 from __future__ import annotations
 
 import os
@@ -34,6 +35,11 @@ def logins() -> dict[str, tuple[str, str, str]]:
             for role, (e_var, email, p_var, password, name) in DEFAULT_LOGINS.items()}
 
 
+def shop_is_empty(ddb: Any, table: str) -> bool:
+    """Nothing in the shop's table at all: a new stack, or one emptied on purpose."""
+    return not ddb.scan(TableName=table, Limit=1, Select="COUNT", ConsistentRead=True)["Count"]
+
+
 def seed_catalogue() -> int:
     from chalicelib.catalogue.models import ProductCreate
     from chalicelib.catalogue.service import catalogue
@@ -45,19 +51,23 @@ def seed_catalogue() -> int:
 
 
 def seed_users(idp: Any, pool_id: str) -> dict[str, tuple[str, str, str]]:
-    """Create the demo admin and customer (confirmed, permanent passwords) with their profiles."""
+    """Create the demo admin and customer (confirmed, permanent passwords) with their profiles; a login the pool
+    holds already (an emptied table, a restored pool) keeps its password and gets its profile back."""
     from chalicelib.core.auth import Caller
     from chalicelib.users.service import users
 
     accounts = logins()
     for role, (email, password, name) in accounts.items():
-        created = idp.admin_create_user(
-            UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
-            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"},
-                            {"Name": "name", "Value": name}])["User"]
-        idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+        try:
+            attributes = idp.admin_create_user(
+                UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+                UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"},
+                                {"Name": "name", "Value": name}])["User"]["Attributes"]
+            idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+        except idp.exceptions.UsernameExistsException:
+            attributes = idp.admin_get_user(UserPoolId=pool_id, Username=email)["UserAttributes"]
         if role == "admin":
             idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName="admin")
-        sub = next(a["Value"] for a in created["Attributes"] if a["Name"] == "sub")
+        sub = next(a["Value"] for a in attributes if a["Name"] == "sub")
         users().profile(Caller(user_id=sub, email=email, name=name))
     return accounts

@@ -92,14 +92,15 @@ class FunctionClient(Client):
 def local_run(log: pathlib.Path, **env: str) -> Iterator[str]:
     """`python -m local.run` (what `make run` starts) on a free port: its base URL once /health answers.
 
-    The stack makes its own emulator and credentials (no AWS_* variable is passed on); `env` adds
-    settings such as the demo logins. Stopped, with everything it started, on leaving.
+    The stack makes its own emulator and credentials (no AWS_* variable is passed on) and keeps its state
+    in a folder of its own beside the log, starting empty; `env` adds settings such as the demo logins.
+    Stopped, with everything it started, on leaving.
     """
     from local.emulator import free_port
 
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environment.update(PORT=str(port), **env)
+    environment.update(PORT=str(port), LOCAL_STACK_DIR=str(log.parent / "local-stack"), **env)
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=_ROOT, env=environment, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from typing import Self
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -566,6 +567,161 @@ def iam_enforcement(requests: int = 200) -> dict:
             os.environ.update(saved)
 
 
+# --- the local stack under load -----------------------------------------------------------------
+
+def checkout_under_load(shoppers: int = 32, seconds: float = 40, rounds: int = 4, filler: int = 50_000) -> dict:
+    """Checkout latency with `shoppers` customers shopping at once against the whole local stack (`python -m
+    local.run`: the emulator, every function in its own process): each puts a product in the basket, checks
+    out and pays, again and again. Two stacks run side by side, one new and one holding `filler` more items,
+    shopped in turns (`rounds` each, `seconds` in all per stack after a warm-up), so a machine shared with
+    other work loads both alike. The figures are each request's whole HTTP round trip as a shopper sees it."""
+    with _BenchStack(shoppers) as new, _BenchStack(shoppers) as full:
+        import boto3
+
+        from local.emulator import OPERATOR
+
+        operator = boto3.session.Session(region_name="us-east-1", **OPERATOR)
+        filled = _fill(operator.client("dynamodb", endpoint_url=full.emulator_url), filler)
+        # The machine is shared: how busy it was (1-minute load average, 2 cores) says how to read the figures.
+        results: dict = {"shoppers": shoppers, "seconds": seconds, "filled_items": filled,
+                         "load_average_before": round(os.getloadavg()[0], 1)}
+        samples: dict = {"new_stack": _Samples(), "full_table": _Samples()}
+        for stack in (new, full):  # warm-up: not counted
+            _shopping(stack, seconds / rounds / 2, _Samples())
+        for round_ in range(rounds):
+            for stack, label in ((new, "new_stack"), (full, "full_table"))[::1 if round_ % 2 == 0 else -1]:
+                _shopping(stack, seconds / rounds, samples[label])
+        for label, taken in samples.items():
+            results[label] = taken.summary(seconds)
+        results["load_average_after"] = round(os.getloadavg()[0], 1)
+        results["p95_ratio"] = round(results["full_table"]["checkout"]["p95_ms"]
+                                     / results["new_stack"]["checkout"]["p95_ms"], 2)
+        results["server_errors"] = len(new.shop.server_errors) + len(full.shop.server_errors)
+        return results
+
+
+class _BenchStack:
+    """`python -m local.run` in a folder of its own (new, throttling off: the load is measured, not the stage's
+    limits), with a logged-in staff member, `shoppers` registered customers and 24 products stocked for ever."""
+
+    def __init__(self, shoppers: int):
+        from local.emulator import free_port
+
+        self.shoppers = shoppers
+        self.folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-stack-"))
+        self.port, emulator_port = free_port(), free_port()
+        self.emulator_url = f"http://127.0.0.1:{emulator_port}"
+        self.environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.environment.update(PORT=str(self.port), MOTO_PORT=str(emulator_port), LOCAL_STACK_DIR=str(self.folder),
+                                FRESH="1", LOCAL_THROTTLING="off")
+
+    def __enter__(self) -> Self:
+        from local.seed import logins
+        from tools.load import Shop
+
+        self._log = open(self.folder / "run.log", "w")  # closed on leaving
+        self.process = subprocess.Popen([PY, "-m", "local.run"], cwd=ROOT, env=self.environment, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.shop = Shop(f"http://127.0.0.1:{self.port}")
+        try:
+            deadline = time.monotonic() + 180
+            while "Ctrl-C stops everything" not in (self.folder / "run.log").read_text():
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the local stack did not start:\n" +
+                                       (self.folder / "run.log").read_text()[-3000:])
+                time.sleep(0.5)
+            email, password, _ = logins()["admin"]
+            staff = self.shop.login(email, password)
+            self.buyers = self.shop.shoppers(self.shoppers)
+            self.products = [self.shop.product(staff, stock=10**6, price=1000 + i) for i in range(24)]
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(60)
+        self._log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _Samples:
+    def __init__(self) -> None:
+        import threading
+
+        self.taken: dict[str, list[float]] = {"basket": [], "checkout": [], "payment": []}
+        self.refused = 0
+        self.lock = threading.Lock()
+
+    def summary(self, seconds: float) -> dict:
+        from tools.load import latency
+
+        result = {label: latency(taken) for label, taken in self.taken.items()}
+        result["checkouts_per_second"] = round(len(self.taken["checkout"]) / seconds, 1)
+        result["checkouts_refused"] = self.refused
+        return result
+
+
+def _shopping(stack: _BenchStack, seconds: float, samples: _Samples) -> None:
+    """Every buyer in a loop for `seconds`: basket, checkout, payment; each one's latency into `samples`."""
+    import random
+    import threading
+
+    shop, stop_at = stack.shop, time.monotonic() + seconds
+
+    def timed(label: str, call, *args):
+        began = time.perf_counter()
+        status, answer = call(*args)
+        with samples.lock:
+            samples.taken[label].append(time.perf_counter() - began)
+        return status, answer
+
+    def shopper(headers: dict) -> None:
+        chooser = random.Random(headers["Authorization"])
+        while time.monotonic() < stop_at:
+            product = chooser.choice(stack.products)
+            timed("basket", shop.call, "PUT", f"/basket/items/{product['id']}", {"quantity": 1}, headers)
+            status, accepted = timed("checkout", shop.checkout, headers)
+            if status != 202:
+                with samples.lock:
+                    samples.refused += 1
+                continue
+            timed("payment", shop.pay, accepted["orderId"], product["price"])
+
+    threads = [threading.Thread(target=shopper, args=(headers,)) for headers in stack.buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _fill(ddb, count: int) -> int:
+    """`count` more products in the table, as the catalogue stores them (their listings' keys with them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.catalogue.models import Product
+    from chalicelib.catalogue.repository import product_item
+
+    now = "2026-12-07T00:00:00.000Z"
+
+    def batch(first: int) -> None:
+        requests = [{"PutRequest": {"Item": product_item(Product(
+            id=f"filler{i:07}", name=f"Filler {i}", description="A product the benchmark adds.",
+            category=f"filler-{i % 40}", price=990, currency="EUR", stock=10, status="ACTIVE", version=1,
+            created_at=now, updated_at=now))}} for i in range(first, min(first + 25, count))]
+        while requests:
+            left = ddb.batch_write_item(RequestItems={"shop-local": requests}).get("UnprocessedItems", {})
+            requests = left.get("shop-local", [])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(batch, range(0, count, 25)))
+    return count
+
+
 # --- package size --------------------------------------------------------------------------
 
 def package_size() -> dict:
@@ -621,8 +777,26 @@ def _forget_caches() -> None:
     account_status.forget()
 
 
-def main() -> None:
+# Sections `make bench BENCH=<name>` runs alone (their figures merged into dist/bench.json).
+ALONE = {"checkout_under_load": checkout_under_load}
+
+
+def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(ROOT))
+    out = ROOT / "dist" / "bench.json"
+    names = argv if argv is not None else sys.argv[1:]
+    if names:
+        unknown = [name for name in names if name not in ALONE]
+        if unknown:
+            raise SystemExit(f"no section {unknown}; these run alone: {', '.join(ALONE)}")
+        report = json.loads(out.read_text()) if out.exists() else {}
+        for name in names:
+            report[name] = ALONE[name]()
+            print(name, json.dumps(report[name], indent=1), flush=True)
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
+        return
     report = {"cold_import": cold_import()}
     print("cold import   ", report["cold_import"], flush=True)
     report["cold_request"] = cold_request()
@@ -643,6 +817,8 @@ def main() -> None:
     for label, row in report["iam_enforcement"].items():
         print(f"iam enforced   {label:32} role {row['checked_ms']} ms, operator {row['unchecked_ms']} ms, "
               f"ratio {row['ratio']} (+{row['added_ms']} ms)")
+    report["checkout_under_load"] = checkout_under_load()
+    print("checkout load ", json.dumps(report["checkout_under_load"]), flush=True)
     report["observability"] = observability_overhead()
     print("observability ", report["observability"])
     from tools.bench_memory import describe, peak_memory
@@ -653,7 +829,6 @@ def main() -> None:
     report["package"] = package_size()
     print("package       ", {k: v for k, v in report["package"].items() if k != "largest_unpacked"})
     print("               largest:", report["package"]["largest_unpacked"])
-    out = ROOT / "dist" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")

@@ -61,6 +61,13 @@ def _product(item: dict[str, Any]) -> Product:
     return model_from_item(Product, item)
 
 
+def product_item(product: Product) -> dict[str, Any]:
+    """A new product as stored (its listings' keys with it), in DynamoDB's JSON."""
+    return to_item({"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
+                    **product.model_dump(), "images": {}, "image_slots": 0,
+                    **keys.listing_keys(product.name, product.category, product.id)})
+
+
 def _product_key(product_id: str) -> dict[str, Any]:
     return key(keys.product_pk(product_id), keys.PRODUCT_SK)
 
@@ -101,10 +108,7 @@ class ProductRepository:
 
     def create(self, product: Product, events: list[Envelope]) -> None:
         """Store a new product with the events announcing it, in one transaction."""
-        item = {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
-                **product.model_dump(), "images": {}, "image_slots": 0,
-                **keys.listing_keys(product.name, product.category, product.id)}
-        transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
+        transact_write([{"Put": {"TableName": table_name(), "Item": product_item(product),
                                  "ConditionExpression": "attribute_not_exists(PK)"}}, *outbox_puts(events)])
 
     def save(self, seen: Product, saved: Product, events: list[Envelope]) -> None:

@@ -123,4 +123,4 @@ def test_an_untested_moto_release_refuses_to_enforce(monkeypatch):
 
     monkeypatch.setattr(moto, "__version__", "9.0.0")
     with pytest.raises(enforcement.UnsupportedMoto):
-        enforcement._check_version()
+        enforcement.check_version()

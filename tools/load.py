@@ -1,0 +1,387 @@
+"""`make load`: the shop's promises under load and faults, checked over HTTP against a running local stack.
+
+    make run PORT=8000                       # in one terminal
+    make load PORT=8000                      # in another: 200 shoppers race for 40 units, and so on
+    python -m tools.load --url http://127.0.0.1:8000 --shoppers 200 --units 40 --kill .local-stack
+
+What it checks, as a shopper, the payment provider and staff would see it:
+- a flash sale: every shopper puts one unit in the basket and all check out at once; exactly as many
+  orders as units are accepted and made, and the stock ends at zero;
+- each order's payment event sent three times at once is applied once (one payment, captured once);
+- every consumer's write can be read: each order's audit trail and each buyer's notifications;
+- the other races for the last of something (see `races`): a checkout sent many times with one key, a
+  promotion's last redemption, refunds and returns asked for at once;
+- no answer is a 5xx;
+- with `--kill <stack folder>`: every function process is killed (`kill -9`) while the sale's orders are
+  on their way; each comes back, and the sale still ends with every order made (a message a killed
+  consumer held comes back after its queue's visibility timeout, as in AWS: up to three minutes).
+
+`Shop` is also what `make bench` (checkout latency under load) and tests/e2e drive the stack with.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import pathlib
+import signal
+import statistics
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+ADDRESS = {"name": "Load Tester", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+PASSWORD = "Shopper123!load"
+
+
+class Broken(AssertionError):
+    """A promise the shop did not keep."""
+
+
+class Shop:
+    """The shop's HTTP API as its clients use it. Every answer's status is counted; a 429 is waited out and
+    asked again (the stage's throttling is not what is measured), a 5xx is kept with what was asked."""
+
+    def __init__(self, base: str, webhook_secret: str | None = None, timeout: float = 60):
+        self.base = base.rstrip("/")
+        self.secret = webhook_secret or os.environ.get("PAYMENT_WEBHOOK_SECRET") or "local-webhook-secret"
+        self.timeout = timeout
+        self.statuses: collections.Counter = collections.Counter()
+        self.server_errors: list[str] = []
+        self._lock = threading.Lock()
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict | None = None,
+             raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        for attempt in range(60):
+            request = urllib.request.Request(self.base + path, data=data, method=method,
+                                             headers={"Content-Type": "application/json", **(headers or {})})
+            try:
+                with self._opener.open(request, timeout=self.timeout) as answer:
+                    status, payload = answer.status, answer.read()
+            except urllib.error.HTTPError as error:
+                status, payload = error.code, error.read()
+            with self._lock:
+                self.statuses[status] += 1
+                if status >= 500:
+                    self.server_errors.append(f"{method} {path} -> {status} {payload[:300]!r}")
+            if status != 429:
+                break
+            time.sleep(min(2.0, 0.1 * (attempt + 1)))
+        return status, (json.loads(payload) if payload else None)
+
+    def login(self, email: str, password: str) -> dict[str, str]:
+        status, tokens = self.call("POST", "/auth/login", {"email": email, "password": password})
+        if status != 200:
+            raise Broken(f"login as {email}: {status} {tokens}")
+        return {"Authorization": f"Bearer {tokens['idToken']}"}
+
+    def shoppers(self, count: int, threads: int = 8) -> list[dict[str, str]]:
+        """`count` new customers, registered and logged in: each one's Authorization header."""
+        run = uuid.uuid4().hex[:8]
+
+        def one(i: int) -> dict[str, str]:
+            email = f"load-{run}-{i}@example.com"
+            status, answer = self.call("POST", "/auth/register", {"email": email, "password": PASSWORD,
+                                                                  "name": f"Shopper {i}"})
+            if status != 201:
+                raise Broken(f"register {email}: {status} {answer}")
+            return self.login(email, PASSWORD)
+
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(one, range(count)))
+
+    def product(self, staff: dict, stock: int, price: int = 1500) -> dict:
+        status, product = self.call("POST", "/products", {"name": f"Load {uuid.uuid4().hex[:8]}", "category": "load",
+                                                          "price": price, "currency": "EUR", "stock": stock}, staff)
+        if status != 201:
+            raise Broken(f"create a product: {status} {product}")
+        return product
+
+    def basket(self, shopper: dict, product_id: str, quantity: int = 1) -> None:
+        status, answer = self.call("PUT", f"/basket/items/{product_id}", {"quantity": quantity}, shopper)
+        if status != 200:
+            raise Broken(f"put {product_id} in a basket: {status} {answer}")
+
+    def checkout(self, shopper: dict) -> tuple[int, Any]:
+        return self.call("POST", "/basket/checkout", {"shippingAddress": ADDRESS},
+                         {**shopper, "Idempotency-Key": uuid.uuid4().hex})
+
+    def pay(self, order_id: str, amount: int, event_id: str | None = None) -> tuple[int, Any]:
+        from chalicelib.payments.signature import sign
+
+        raw = json.dumps({"id": event_id or f"evt_{uuid.uuid4().hex}", "type": "payment.succeeded",
+                          "orderId": order_id, "amount": amount, "currency": "EUR"}).encode()
+        return self.call("POST", "/webhooks/payments", headers={"X-Signature": sign(self.secret, raw)}, raw=raw)
+
+    def order(self, shopper: dict, order_id: str) -> dict | None:
+        status, order = self.call("GET", f"/orders/{order_id}", headers=shopper)
+        return order if status == 200 else None
+
+    def stock(self, product_id: str) -> int:
+        return self.call("GET", f"/products/{product_id}")[1]["stock"]
+
+
+def together(calls: Iterable[Callable[[], Any]], threads: int) -> list[Any]:
+    """Every call on its own thread (up to `threads` at a time), the first `threads` released at once."""
+    calls = list(calls)
+    go = threading.Event()
+
+    def run(call: Callable[[], Any]) -> Any:
+        go.wait(30)
+        return call()
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(run, call) for call in calls]
+        time.sleep(0.3)
+        go.set()
+        return [future.result() for future in futures]
+
+
+def eventually(probe: Callable[[], Any], seconds: float, what: str) -> Any:
+    """`probe()` until it answers something true; Broken naming `what` once `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise Broken(f"after {seconds:.0f} s: {what}")
+        time.sleep(0.5)
+
+
+# --- the checks --------------------------------------------------------------------------------
+
+def flash_sale(shop: Shop, staff: dict, shoppers: list[dict], units: int, *, during: Callable[[], None] = None,
+               wait_seconds: float = 60) -> dict:
+    """Everyone wants one of `units`: exactly `units` checkouts accepted, as many orders made, no stock left."""
+    product = shop.product(staff, stock=units)
+    together([lambda s=s: shop.basket(s, product["id"]) for s in shoppers], threads=16)
+    started = time.perf_counter()
+    answers = together([lambda s=s: shop.checkout(s) for s in shoppers], threads=len(shoppers))
+    took = time.perf_counter() - started
+    accepted = [(shopper, answer["orderId"]) for shopper, (status, answer) in zip(shoppers, answers)
+                if status == 202]
+    refused = collections.Counter((status, ((answer or {}).get("error") or {}).get("code"))
+                                  for status, answer in answers if status != 202)
+    if len(accepted) != units or set(refused) - {(409, "OUT_OF_STOCK")}:
+        raise Broken(f"{len(shoppers)} shoppers for {units} units: {len(accepted)} accepted, refused {dict(refused)}")
+    if during is not None:
+        during()
+    orders = [eventually(lambda s=s, o=o: shop.order(s, o), wait_seconds, f"order {o} was never made")
+              for s, o in accepted]
+    left = shop.stock(product["id"])
+    if left != 0:
+        raise Broken(f"{units} units sold, {left} still in stock")
+    return {"shoppers": len(shoppers), "units": units, "accepted": len(accepted), "orders_made": len(orders),
+            "refused": {f"{s} {c}": n for (s, c), n in refused.items()}, "checkout_seconds": round(took, 2),
+            "orders": [(shopper, order) for (shopper, _), order in zip(accepted, orders)]}
+
+
+def triple_payments(shop: Shop, orders: list[tuple[dict, dict]]) -> dict:
+    """Each order's payment event sent three times at once: one payment applied, the money captured once."""
+    events = [(order, f"evt_{uuid.uuid4().hex}") for _, order in orders]
+    answers = together([lambda o=o, e=e: shop.pay(o["id"], o["total"], e) for o, e in events for _ in range(3)],
+                       threads=min(96, 3 * len(events)))
+    if any(status != 200 for status, _ in answers):
+        raise Broken(f"payment answers: {collections.Counter(status for status, _ in answers)}")
+    wrong = []
+    for shopper, order in orders:
+        paid = shop.order(shopper, order["id"])
+        if (paid["status"], paid["capturedAmount"], len(paid["payments"])) != ("PAID", order["total"], 1):
+            wrong.append((order["id"], paid["status"], paid["capturedAmount"], order["total"], len(paid["payments"])))
+    if wrong:
+        raise Broken(f"payments applied other than once (id, status, captured, total, payments): {wrong}")
+    outcomes = collections.Counter(answer["outcome"] for _, answer in answers)
+    return {"events": len(events), "sent": len(answers), "outcomes": dict(outcomes)}
+
+
+def consumers_wrote(shop: Shop, staff: dict, orders: list[tuple[dict, dict]], wait_seconds: float = 90) -> dict:
+    """What the audit and notification consumers wrote is there to read: each order's trail, each buyer's news."""
+    def trail(order_id: str) -> set[str]:
+        status, body = shop.call("GET", f"/admin/audit?entityType=ORDER&entityId={order_id}", headers=staff)
+        return {record["action"] for record in body["items"]} if status == 200 else set()
+
+    def news(shopper: dict) -> set[str]:
+        status, body = shop.call("GET", "/me/notifications", headers=shopper)
+        return {item["kind"] for item in body["items"]} if status == 200 else set()
+
+    for shopper, order in orders:
+        eventually(lambda o=order: {"OrderCreated", "PaymentRecorded"} <= trail(o["id"]), wait_seconds,
+                   f"order {order['id']}'s audit trail lacks OrderCreated or PaymentRecorded: {trail(order['id'])}")
+        eventually(lambda s=shopper: {"ORDER_CREATED", "ORDER_PAID"} <= news(s), wait_seconds,
+                   f"the buyer of {order['id']} lacks ORDER_CREATED or ORDER_PAID: {news(shopper)}")
+    return {"audit_trails": len(orders), "notified_buyers": len(orders)}
+
+
+def races(shop: Shop, staff: dict, buyers: list[dict]) -> dict:
+    """The shop's other last-unit races, each run at once over HTTP (at least 8 buyers):
+    - one checkout sent eight times with the same Idempotency-Key makes one order and reserves once;
+    - a promotion capped at N, checked out by 2N buyers at once, is redeemed exactly N times;
+    - six refunds of half an order's money at once: two are accepted, never more than was captured;
+    - six returns of one unit of a delivered order of three at once: three are accepted."""
+    for buyer in buyers:
+        shop.call("DELETE", "/basket", headers=buyer)
+    product = shop.product(staff, stock=1000)
+    report = {}
+
+    buyer = buyers[0]
+    shop.basket(buyer, product["id"], 2)
+    same = {**buyer, "Idempotency-Key": uuid.uuid4().hex}
+    answers = together([lambda: shop.call("POST", "/basket/checkout", {"shippingAddress": ADDRESS}, same)] * 8, 8)
+    orders = {answer["orderId"] for status, answer in answers if status == 202}
+    if len(orders) != 1 or any(status not in (202, 409) for status, _ in answers) or shop.stock(product["id"]) != 998:
+        raise Broken(f"one checkout sent 8 times at once: {[s for s, _ in answers]}, orders {orders}, "
+                     f"stock {shop.stock(product['id'])} (998 expected)")
+    report["same_key_checkouts"] = dict(collections.Counter(status for status, _ in answers))
+
+    cap, group = len(buyers) // 4, buyers[:len(buyers) // 2]
+    code = f"LOAD{uuid.uuid4().hex[:8].upper()}"
+    status, answer = shop.call("POST", "/admin/promotions", {"code": code, "percentOff": 10, "maxRedemptions": cap,
+                                                            "oncePerCustomer": True}, staff)
+    if status != 201:
+        raise Broken(f"create a promotion: {status} {answer}")
+    for buyer in group:
+        shop.call("DELETE", "/basket", headers=buyer)
+        shop.basket(buyer, product["id"])
+        shop.call("PUT", "/basket/promotion", {"code": code}, buyer)
+    answers = together([lambda b=b: shop.checkout(b) for b in group], len(group))
+    promotion = next(p for p in shop.call("GET", "/admin/promotions?limit=100", headers=staff)[1]["items"]
+                     if p["code"] == code)
+    accepted = sum(status == 202 for status, _ in answers)
+    if accepted != cap or promotion["redemptions"] != cap:
+        raise Broken(f"a promotion capped at {cap}, {len(group)} buyers at once: {accepted} accepted, "
+                     f"{promotion['redemptions']} redemptions")
+    report["promotion_cap"] = {"cap": cap, "buyers": len(group), "redeemed": promotion["redemptions"]}
+
+    buyer = buyers[-1]
+    shop.call("DELETE", "/basket", headers=buyer)
+    shop.basket(buyer, product["id"], 3)
+    status, answer = shop.checkout(buyer)
+    order = eventually(lambda: shop.order(buyer, answer["orderId"]), 60, "the refunded order was never made")
+    shop.pay(order["id"], order["total"])
+    half = order["total"] // 2
+    answers = together([lambda: shop.call("POST", f"/admin/orders/{order['id']}/refunds",
+                                          {"amount": half, "reason": "load"},
+                                          {**staff, "Idempotency-Key": uuid.uuid4().hex})] * 6, 6)
+    refunds = shop.call("GET", f"/admin/orders/{order['id']}/refunds", headers=staff)[1]["items"]
+    if sum(status == 201 for status, _ in answers) != 2 or sum(r["amount"] for r in refunds) > order["total"]:
+        raise Broken(f"six refunds of half at once: {[s for s, _ in answers]}, refunds {refunds}")
+    report["refunds_of_half"] = dict(collections.Counter(status for status, _ in answers))
+
+    for target in ("SHIPPED", "DELIVERED"):
+        shop.call("POST", f"/admin/orders/{order['id']}/status", {"status": target}, staff)
+    answers = together([lambda: shop.call("POST", f"/orders/{order['id']}/returns",
+                                          {"lines": [{"productId": product["id"], "quantity": 1}], "reason": "load"},
+                                          {**buyer, "Idempotency-Key": uuid.uuid4().hex})] * 6, 6)
+    if sum(status == 201 for status, _ in answers) != 3:
+        raise Broken(f"six returns of one of three units at once: {[s for s, _ in answers]}")
+    report["returns_of_one"] = dict(collections.Counter(status for status, _ in answers))
+    return report
+
+
+def kill_every_function(folder: pathlib.Path, shop: Shop, wait_seconds: float = 90,
+                        only: Iterable[str] | None = None) -> dict:
+    """`kill -9` of each function process (or those named in `only`), its id from its ready file; each must come
+    back, the API answering again. How long each took to come back, in seconds."""
+    back = {}
+    for ready in sorted(folder.glob("*.ready")):
+        if only is not None and ready.stem not in only:
+            continue
+        function, pid = ready.stem, int(ready.read_text() or 0)
+        if not _runs_function(pid, function):
+            raise Broken(f"{ready} names process {pid}, which is not {function}'s: is the stack running?")
+        os.kill(pid, signal.SIGKILL)
+        started = time.monotonic()
+        eventually(lambda r=ready, p=pid: r.exists() and r.read_text() not in ("", str(p)), wait_seconds,
+                   f"{function} did not come back after kill -9")
+        if function == "api_handler":
+            eventually(lambda: shop.call("GET", "/health")[0] == 200, wait_seconds, "the API did not answer again")
+        back[function] = round(time.monotonic() - started, 1)
+    if not back:
+        raise Broken(f"no function's ready file in {folder}")
+    return back
+
+
+def _runs_function(pid: int, function: str) -> bool:
+    """Process `pid` is `python -m local.function <function>` (a ready file outliving its process must not
+    make this kill another)."""
+    import subprocess
+
+    command = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True).stdout.split()
+    return "local.function" in command and function in command
+
+
+def check(shop: Shop, shoppers: int, units: int, folder: pathlib.Path | None = None, say=print,
+          staff: dict | None = None) -> dict:
+    """Every check above in turn, as `staff` (default: the demo admin); Broken at the first promise not kept.
+    What was measured, as a dict."""
+    if staff is None:
+        from local.seed import logins
+
+        email, password, _ = logins()["admin"]
+        staff = shop.login(email, password)
+    report: dict[str, Any] = {}
+    say(f"registering {shoppers} shoppers…")
+    buyers = shop.shoppers(shoppers)
+    killed: dict = {}
+    during = (lambda: killed.update(kill_every_function(folder, shop))) if folder is not None else None
+    say(f"{shoppers} shoppers check out at once for {units} units" + (", every function killed meanwhile…"
+                                                                      if folder is not None else "…"))
+    sale = flash_sale(shop, staff, buyers, units, during=during, wait_seconds=240 if folder is not None else 60)
+    orders = sale.pop("orders")
+    report["flash_sale"] = sale
+    if killed:
+        report["functions_back_after_kill_seconds"] = killed
+    say("each payment event sent three times at once…")
+    report["payments"] = triple_payments(shop, orders)
+    say("reading what the consumers wrote…")
+    report["consumers"] = consumers_wrote(shop, staff, orders)
+    say("the other races: one checkout sent eight times, a promotion's last redemption, refunds, returns…")
+    report["races"] = races(shop, staff, buyers)
+    report["statuses"] = {str(k): v for k, v in sorted(shop.statuses.items())}
+    if shop.server_errors:
+        raise Broken(f"{len(shop.server_errors)} answers were 5xx: {shop.server_errors[:5]}")
+    return report
+
+
+def latency(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 1)
+
+    return {"count": len(samples), "p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99),
+            "mean_ms": round(statistics.mean(samples) * 1000, 1) if samples else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
+    parser.add_argument("--shoppers", type=int, default=200)
+    parser.add_argument("--units", type=int, default=40)
+    parser.add_argument("--kill", metavar="STACK_FOLDER", type=pathlib.Path,
+                        help="kill -9 every function of the stack using this folder (.local-stack) during the sale")
+    args = parser.parse_args(argv)
+    shop = Shop(args.url)
+    try:
+        report = check(shop, args.shoppers, args.units, args.kill)
+    except Broken as broken:
+        print(f"BROKEN: {broken}", file=sys.stderr)
+        print(json.dumps({"statuses": dict(shop.statuses), "server_errors": shop.server_errors[:20]}, indent=1))
+        return 1
+    print(json.dumps(report, indent=1))
+    print("every promise kept")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
