@@ -106,3 +106,21 @@ def test_registering_every_domain_builds_no_models_validator():
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
+
+
+def test_a_catalogue_read_loads_neither_events_nor_the_outbox():
+    """The commonest cold first request reads a product: the modules that announce changes (events, the outbox)
+    are imported by the changes that announce something."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app\n"
+            "from chalicelib.catalogue.routes import catalogue\n"
+            "catalogue()\n"
+            "loaded = [m for m in ('chalicelib.core.events', 'chalicelib.core.outbox', 'chalicelib.catalogue.events')\n"
+            "          if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
+                                 "AWS_LAMBDA_FUNCTION_NAME": "shop-test"})
+    assert result.returncode == 0, result.stderr
