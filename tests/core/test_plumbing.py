@@ -66,7 +66,8 @@ def test_settings_read_the_environment_and_validate():
 
 
 def test_importing_the_app_loads_no_service_reads_no_settings_and_creates_no_clients():
-    """Services, repositories and AWS load on first use; in Lambda the routes and models too (tests/core/test_routing.py)."""
+    """Services, repositories and AWS load on first use; in Lambda the routes and models too
+    (tests/core/test_routing.py)."""
     import subprocess
     import sys
 
@@ -76,7 +77,8 @@ def test_importing_the_app_loads_no_service_reads_no_settings_and_creates_no_cli
             "bad = [m for m in ('moto', 'pytest', 'aws_xray_sdk', 'opentelemetry', 'tests', 'boto3', 'botocore')\n"
             "       if m in sys.modules]\n"
             "bad += [m for m in sys.modules if m.startswith('chalicelib.') and\n"
-            "        m.rsplit('.', 1)[-1] in first_use and m not in ('chalicelib.core.auth', 'chalicelib.core.models')]\n"
+            "        m.rsplit('.', 1)[-1] in first_use and\n"
+            "        m not in ('chalicelib.core.auth', 'chalicelib.core.models')]\n"
             "assert not bad, bad\n"
             "from chalicelib.core.settings import settings\n"
             "from chalicelib.core.aws import client\n"

@@ -252,5 +252,6 @@ def test_tracing_on_imports_no_generic_aws_instrumentation():
             "loaded = [m for m in sys.modules if m.startswith(('opentelemetry.instrumentation', 'wrapt'))]\n"
             "assert not loaded, loaded\n")
     env = {"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": "us-east-1", "TRACING": "true"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=False, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=False, capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr
