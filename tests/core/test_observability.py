@@ -61,8 +61,7 @@ def test_every_answer_logs_one_line_joining_the_gateways_request_id_to_the_corre
 def test_a_request_that_counts_nothing_never_imports_powertools():
     """A cold start pays for what its request uses: log lines come from the standard library's logging, and
     Powertools (its package imports a tracer and JMESPath helpers too) only once something is counted."""
-    import subprocess
-    import sys
+    from tests.core.processes import run_fresh
 
     event = {"resource": "/orders/{order_id}", "path": "/orders/o1", "httpMethod": "GET", "headers": {},
              "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
@@ -77,11 +76,7 @@ def test_a_request_that_counts_nothing_never_imports_powertools():
             "from chalicelib.core import metrics\n"
             "metrics.count('Counted')\n"
             "assert 'aws_lambda_powertools' in sys.modules\n")
-    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
-                                 "AWS_LAMBDA_FUNCTION_NAME": "shop-test"})
-    assert result.returncode == 0, result.stderr
-    (answered,) = [json.loads(line) for line in result.stdout.splitlines() if '"answered"' in line]
+    (answered,) = [json.loads(line) for line in run_fresh(code).splitlines() if '"answered"' in line]
     assert answered["status"] == 401 and answered["requestId"] == "cold-request"
 
 

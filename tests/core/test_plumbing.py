@@ -93,8 +93,7 @@ def test_importing_the_app_loads_no_service_reads_no_settings_and_creates_no_cli
 def test_registering_every_domain_builds_no_models_validator():
     """Models defer their validators to first use (ApiModel's defer_build): defining every domain's costs a cold
     start or a SnapStart restore no schema. A parametrised RootModel is a class of its own that would not defer."""
-    import subprocess
-    import sys
+    from tests.core.processes import run_fresh
 
     code = ("import app, pydantic\n"
             "assert app.domains.registered\n"
@@ -105,16 +104,13 @@ def test_registering_every_domain_builds_no_models_validator():
             "built = sorted({m.__module__ + '.' + m.__qualname__ for m in subclasses(pydantic.BaseModel)\n"
             "                if m.__module__.startswith('chalicelib.') and m.__pydantic_complete__})\n"
             "assert not built, built\n")
-    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr
+    run_fresh(code, env={"PATH": "/usr/bin:/bin"})
 
 
 def test_a_catalogue_read_loads_neither_events_nor_the_outbox():
     """The commonest cold first request reads a product: the modules that announce changes (events, the outbox)
     are imported by the changes that announce something."""
-    import subprocess
-    import sys
+    from tests.core.processes import run_fresh
 
     code = ("import sys, app\n"
             "from chalicelib.catalogue.routes import catalogue\n"
@@ -122,7 +118,4 @@ def test_a_catalogue_read_loads_neither_events_nor_the_outbox():
             "loaded = [m for m in ('chalicelib.core.events', 'chalicelib.core.outbox', 'chalicelib.catalogue.events')\n"
             "          if m in sys.modules]\n"
             "assert not loaded, loaded\n")
-    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1",
-                                 "AWS_LAMBDA_FUNCTION_NAME": "shop-test"})
-    assert result.returncode == 0, result.stderr
+    run_fresh(code)
