@@ -1,7 +1,7 @@
 """Products in DynamoDB: one item each, listed through sparse indexes (no scans)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product, ProductImage
@@ -24,8 +24,9 @@ from chalicelib.core.dynamo import (
     to_item,
     transact_write,
 )
-from chalicelib.core.events import Envelope
-from chalicelib.core.outbox import outbox_puts
+
+if TYPE_CHECKING:
+    from chalicelib.core.events import Envelope
 
 
 class ProductNotFound(Exception):
@@ -108,6 +109,8 @@ class ProductRepository:
 
     def create(self, product: Product, events: list[Envelope]) -> None:
         """Store a new product with the events announcing it, in one transaction."""
+        from chalicelib.core.outbox import outbox_puts  # only writes that announce something load the outbox
+
         transact_write([{"Put": {"TableName": table_name(), "Item": product_item(product),
                                  "ConditionExpression": "attribute_not_exists(PK)"}}, *outbox_puts(events)])
 
@@ -118,6 +121,8 @@ class ProductRepository:
         checkout (or a stock return) changes stock without a new version. Raises ProductChanged
         when someone got in between; read it again and decide again.
         """
+        from chalicelib.core.outbox import outbox_puts
+
         old, new = seen.model_dump(), saved.model_dump()
         # Images change on their own conditions (add_image, settle_image, remove_image), never here.
         change = Update().set_all({name: value for name, value in new.items()
@@ -193,6 +198,8 @@ class ProductRepository:
     def settle_image(self, product_id: str, image_id: str, fields: dict[str, Any], events: list[Envelope]) -> None:
         """Mark a PENDING image READY or REJECTED (`fields`), with the events announcing it, in one transaction.
         A rejected image frees its slot. Raises ImageChanged if it is no longer pending (a redelivery)."""
+        from chalicelib.core.outbox import outbox_puts
+
         change = Update()
         for name, value in fields.items():
             change.set(("images", image_id, name), value)
