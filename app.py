@@ -1,8 +1,8 @@
 """The shop's Lambda functions: the API (one blueprint per domain) and the six event handlers.
 
 Every route lives beside the service it calls (`chalicelib/<domain>/routes.py`) and declares
-once who may call it; the middleware enforces that. A domain's routes and services are imported
-on first use, so a cold start loads only what its first request needs.
+once who may call it; the middleware enforces that. Services are imported on first use; in Lambda a
+domain's routes are registered when a request first needs one of its paths (chalicelib/core/routing.py).
 """
 import os
 
@@ -10,28 +10,26 @@ from chalice import Chalice, Rate
 
 from chalicelib.core.http import http_middleware, register_account_check
 from chalicelib.core.observability import observe
-from chalicelib.core.routing import serve_domains
-from chalicelib.core.snapstart import register as register_restore_hooks, snapshotting
+from chalicelib.core.routing import Domains
+from chalicelib.core.snapstart import register as register_restore_hooks
 
 app = Chalice(app_name="shop")
 register_restore_hooks()  # a snapshotted version refreshes what its snapshot must not share (SnapStart)
 app.register_middleware(observe, "all")
+# Each domain's routes (its `routes` blueprint, app.register_blueprint) and the paths they serve (the longest
+# prefix wins). In Lambda a domain is registered when a request first needs one of its paths, elsewhere at once.
+domains = Domains(app)
+domains.add("chalicelib.api.routes", "/health", "/openapi.json", "/docs")
+domains.add("chalicelib.users.routes", "/auth", "/me", "/admin/users")
+domains.add("chalicelib.catalogue.routes", "/products")
+domains.add("chalicelib.basket.routes", "/basket")
+domains.add("chalicelib.orders.routes", "/orders", "/basket/checkout", "/admin/orders")
+domains.add("chalicelib.payments.routes", "/webhooks", "/admin/orders/{order_id}/refunds", "/admin/payments")
+domains.add("chalicelib.promotions.routes", "/admin/promotions")
+domains.add("chalicelib.returns.routes", "/orders/{order_id}/returns", "/admin/returns")
+domains.add("chalicelib.notifications.routes", "/me/notifications")
+domains.add("chalicelib.audit.routes", "/admin/audit")
 app.register_middleware(http_middleware(app), "http")
-# Each domain's routes (a `routes` blueprint), registered when a request first needs one of its paths.
-serve_domains(app, (
-    "chalicelib.api.routes",
-    "chalicelib.users.routes",
-    "chalicelib.catalogue.routes",
-    "chalicelib.basket.routes",
-    "chalicelib.orders.routes",
-    "chalicelib.payments.routes",
-    "chalicelib.promotions.routes",
-    "chalicelib.returns.routes",
-    "chalicelib.notifications.routes",
-    "chalicelib.audit.routes",
-))
-if snapshotting():  # the snapshot holds every domain, so no restored environment imports one on a request
-    app.routes.load()
 
 
 def refuse_inactive_accounts(who, allows_erased=False):

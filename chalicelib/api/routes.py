@@ -1,11 +1,10 @@
 """Routes of the API about itself: its health, its OpenAPI document and a browsable page of it."""
 from __future__ import annotations
 
-from chalice import Blueprint
-
 from chalicelib.core.http import doc
+from chalicelib.core.routing import Routes
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 @routes.route("/openapi.json", methods=["GET"])

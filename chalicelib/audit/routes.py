@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.audit.models import AuditQuery, AuditRecord
 from chalicelib.composition import services
 from chalicelib.core.http import doc, page, query
+from chalicelib.core.routing import Routes
 
 if TYPE_CHECKING:
     from chalicelib.audit.service import AuditService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def audit() -> AuditService:

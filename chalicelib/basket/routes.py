@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.basket.models import BasketOut, QuantityChange
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, respond
+from chalicelib.core.routing import Routes
 from chalicelib.promotions.models import PromotionCodeIn
 
 if TYPE_CHECKING:
     from chalicelib.basket.service import BasketService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def baskets() -> BasketService:

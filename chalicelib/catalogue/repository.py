@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product, ProductImage
@@ -25,11 +25,13 @@ from chalicelib.core.dynamo import (
     put,
     query_page,
     table_name,
+    to_item,
     transact,
     update,
 )
-from chalicelib.core.events import Envelope
-from chalicelib.core.outbox import outbox_puts
+
+if TYPE_CHECKING:
+    from chalicelib.core.events import Envelope
 
 
 class ProductNotFound(Exception):
@@ -133,6 +135,8 @@ class ProductRepository:
 
     def create(self, product: Product, events: list[Envelope]) -> None:
         """Store a new product with the events announcing it, in one transaction."""
+        from chalicelib.core.outbox import outbox_puts  # only writes that announce something load the outbox
+
         transact([put(stored_product(product)), *outbox_puts(events)])
 
     def save(self, seen: Product, saved: Product, events: list[Envelope]) -> None:
@@ -142,6 +146,8 @@ class ProductRepository:
         checkout (or a stock return) changes stock without a new version. Raises ProductChanged
         when someone got in between; read it again and decide again.
         """
+        from chalicelib.core.outbox import outbox_puts
+
         old, new = seen.model_dump(), saved.model_dump()
         # Images change on their own conditions (add_image, settle_image, remove_image), never here.
         change = Update().set_all({name: value for name, value in new.items()
@@ -216,6 +222,8 @@ class ProductRepository:
     def settle_image(self, product_id: str, image_id: str, fields: dict[str, Any], events: list[Envelope]) -> None:
         """Mark a PENDING image READY or REJECTED (`fields`), with the events announcing it, in one transaction.
         A rejected image frees its slot. Raises ImageChanged if it is no longer pending (a redelivery)."""
+        from chalicelib.core.outbox import outbox_puts
+
         change = Update()
         for name, value in fields.items():
             change.set(("images", image_id, name), value)

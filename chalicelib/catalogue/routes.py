@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.catalogue.models import (
     ImageUpload,
     ImageUploadRequest,
@@ -17,12 +15,13 @@ from chalicelib.catalogue.models import (
 )
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
+from chalicelib.core.routing import Routes
 
 if TYPE_CHECKING:
     from chalicelib.catalogue.images import ImageService
     from chalicelib.catalogue.service import CatalogueService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def catalogue() -> CatalogueService:

@@ -6,20 +6,24 @@ the audit trail misses none, even when the bus is down at that moment.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from chalicelib.catalogue.events import ProductArchived, ProductCreated, ProductUpdated, StockAdjusted, low_stock
 from chalicelib.catalogue.models import Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
 from chalicelib.catalogue.repository import ProductChanged, ProductRepository
 from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound
-from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.optimistic import read_then_write
-from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 
+if TYPE_CHECKING:
+    from chalicelib.core.events import Envelope
+
+# The events and the outbox are imported by the changes that announce something: a cold start reading the
+# catalogue (the shop's commonest first request) loads neither.
+
 # A change and the events announcing it, written together.
-Change = tuple[Product, list[Envelope]]
+Change = tuple[Product, "list[Envelope]"]
 # Reads and writes of one change before giving up to someone changing the product faster (a busy sale).
 CHANGE_ATTEMPTS = 5
 
@@ -60,6 +64,10 @@ class CatalogueService:
         return found
 
     def create(self, new: ProductCreate, actor: str) -> Product:
+        from chalicelib.catalogue.events import ProductCreated
+        from chalicelib.core.events import envelope
+        from chalicelib.core.outbox import announce
+
         moment = iso()
         fields = new.model_dump()
         if fields["low_stock_threshold"] is None:
@@ -72,6 +80,9 @@ class CatalogueService:
         return product
 
     def update(self, product_id: str, patch: ProductPatch, actor: str) -> Product:
+        from chalicelib.catalogue.events import ProductUpdated
+        from chalicelib.core.events import envelope
+
         changes = patch.changes()
 
         def edit(current: Product) -> Change:
@@ -91,6 +102,9 @@ class CatalogueService:
         return self._change(product_id, edit)
 
     def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
+        from chalicelib.catalogue.events import StockAdjusted, low_stock
+        from chalicelib.core.events import envelope
+
         def adjust(current: Product) -> Change:
             stock = current.stock + adjustment.delta
             if stock < 0:
@@ -110,6 +124,9 @@ class CatalogueService:
         return self._change(product_id, adjust)
 
     def archive(self, product_id: str, actor: str) -> Product:
+        from chalicelib.catalogue.events import ProductArchived
+        from chalicelib.core.events import envelope
+
         def archive(current: Product) -> Change | None:
             if current.status == "ARCHIVED":
                 return None  # archiving is idempotent: nothing to write, nothing to announce
@@ -122,6 +139,7 @@ class CatalogueService:
     def _change(self, product_id: str, decide: Callable[[Product], Change | None]) -> Product:
         """Read the product, decide the change and its events, and write both in one transaction
         conditioned on what was read; read and decide again when a sale or an editor got in between."""
+        from chalicelib.core.outbox import announce
 
         def write(current: Product) -> Product:
             change = decide(current)

@@ -1,10 +1,11 @@
-"""AWS clients and the table handle, created once per container on first use."""
+"""AWS clients, created once per container on first use, each with a client span per call while tracing is on."""
 from __future__ import annotations
 
 import functools
 import threading
 from typing import Any
 
+from chalicelib.core.observability import trace_calls
 from chalicelib.core.settings import settings
 
 _creating = threading.Lock()
@@ -34,20 +35,14 @@ def client(service: str) -> Any:
     config = Config(retries={"max_attempts": 3, "mode": "standard"},
                     connect_timeout=3, read_timeout=10, **({"signature_version": "s3v4"} if service == "s3" else {}))
     with _creating:  # a session may not build clients from two threads at once (the local server is threaded)
-        return _session().client(service, region_name=settings().region, config=config)
-
-
-@functools.lru_cache(maxsize=None)
-def table() -> Any:
-    with _creating:
-        resource = _session().resource("dynamodb", region_name=settings().region)
-    return resource.Table(settings().table_name)
+        made = _session().client(service, region_name=settings().region, config=config)
+    trace_calls(made.meta.events)
+    return made
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests swap the environment between cases); the session and its models stay."""
     client.cache_clear()
-    table.cache_clear()
 
 
 def renew_session() -> None:

@@ -33,7 +33,10 @@ def count_by(name: str, dimension: str, value: str, amount: int = 1) -> None:
 
 
 def flush() -> None:
-    """Write what this invocation counted as one EMF log line (nothing if it counted nothing)."""
+    """Write what this invocation counted as one EMF log line (nothing if it counted nothing). Until something
+    is counted in this container, Powertools is not even imported: a request that counts nothing never needs it."""
+    if not _metrics.cache_info().currsize:
+        return
     metrics = _metrics()
     if metrics.metric_set:
         metrics.flush_metrics(raise_on_empty_metrics=False)

@@ -1,7 +1,8 @@
 """The OpenAPI 3 document, built from the route table and the pydantic models the handlers use.
 
 Each route carries a `@doc(...)` declaration (core/http.py) naming its models and who may call
-it; the document, the middleware, the authorization tests and the fuzzer all read that one table.
+it; the document, the middleware, the authorization tests and the fuzzer all read that one table,
+with every domain registered (core/routing.py).
 
 The document is as strict as the server: the models' constraints (and their `SchemaHint`s, for what
 validators enforce), the answers each operation can really give (429 on all of them: the stage
@@ -14,6 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.http import RouteDoc, route_doc
+from chalicelib.core.routing import every_route
 
 MAX_PAGE_ITEMS = 100  # a page holds at most `limit` items (PageQuery: 1-100)
 MAX_CURSOR_LENGTH = 2048  # PageQuery.cursor
@@ -60,7 +62,7 @@ def build(app: Any, *, title: str = "Shop API", version: str = "1.0.0") -> dict[
     from pydantic.json_schema import models_json_schema  # only when the document is built
 
     docs = []
-    for path, methods in sorted(app.routes.items()):
+    for path, methods in sorted(every_route(app).items()):
         for method, entry in sorted(methods.items()):
             route = route_doc(entry.view_function)
             if route is None:

@@ -1,144 +1,132 @@
-"""The API's route table, filled one domain at a time: a cold start imports only the domain its first request needs.
+"""Each domain's routes: a blueprint whose every route is behind the gateway authorizer its declared access
+needs, registered on the app with `app.register_blueprint`, all at once or, in Lambda, as requests need them.
 
-Chalice keeps its routes in `app.routes` (path -> method -> entry) and looks a request's resource path
-up there. Each domain's routes module declares its routes on a blueprint, and importing it brings its
-models with it (pydantic builds each class at import). `DomainRoutes` replaces the table: a lookup of
-a path imports the module that owns it (from `route-index.json`, written by `make openapi` beside
-`openapi.json`) and registers its blueprint; walking the table (packaging, the OpenAPI document, the
-local server) registers every domain first. A path the index does not know registers every domain,
-so a stale index costs time, never a route.
-
-A route says who may call it once, in its `@doc`; as its domain is registered, each route entry is
-given the gateway authorizer that access needs (`authorizer_of`, core/http.py's `gateway_authorizer`),
-on both paths that fill the table: a request's lookup and the walk that packages the API.
+Registering a domain imports its routes module and, with it, its models: a pydantic class costs a fraction
+of a millisecond to define even with its validators deferred, and the ten domains' 70 models add about a
+tenth to a cold first request (docs/decisions.md). So where a process answers requests as they come and
+nothing walks the route table, a Lambda execution environment, the HTTP middleware registers a domain
+when a request first needs one of the paths it serves; everywhere else (the local server, the tests,
+packaging, the tools, and an initialisation that ends in a SnapStart snapshot) every domain is registered
+at once. Only Chalice's public API is used: `Blueprint.route`, `Chalice.register_blueprint`,
+`Chalice.register_middleware`, and reading `app.routes`.
 """
 from __future__ import annotations
 
 import importlib
-import json
-import pathlib
+import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
-INDEX = pathlib.Path(__file__).resolve().parent.parent / "route-index.json"
+from chalice import Blueprint
+
+from chalicelib.core.http import gateway_authorizer
 
 
-def read_index(path: pathlib.Path = INDEX) -> dict[str, list[str]]:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:  # no index yet: every lookup registers every domain
-        return {}
+class Routes(Blueprint):
+    """A domain's blueprint. A route says who may call it once, in its `@doc`; API Gateway's authorizer follows
+    from that (`gateway_authorizer`) and is given to `route()` here. A route naming an authorizer itself is
+    refused: said twice, the two could disagree."""
+
+    def route(self, path: str, **kwargs: Any) -> Callable[[Callable], Callable]:
+        if "authorizer" in kwargs:
+            methods = "/".join(kwargs.get("methods", ["GET"]))
+            raise ValueError(f"{methods} {path} names an authorizer; its @doc access decides the gateway's")
+        register = super().route
+
+        def declare(view: Callable) -> Callable:
+            return register(path, authorizer=gateway_authorizer(view), **kwargs)(view)
+        return declare
 
 
-def index_of(app: Any) -> dict[str, list[str]]:
-    """Which routes module declares each path, from a table with every domain registered."""
-    owners: dict[str, set[str]] = {}
-    for path, methods in app.routes.items():
-        for entry in methods.values():
-            owners.setdefault(path, set()).add(entry.view_function.__module__)
-    return {path: sorted(modules) for path, modules in sorted(owners.items())}
+def in_lambda() -> bool:
+    """A Lambda execution environment (its reserved variable), answering one invocation at a time."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
-class DomainRoutes(dict):
-    """`app.routes` with each domain's blueprint registered when one of its paths is first looked up."""
+def _answering_as_needed() -> bool:
+    from chalicelib.core.snapstart import snapshotting
 
-    def __init__(self, app: Any, modules: Sequence[str], index: Mapping[str, Sequence[str]],
-                 import_module: Callable[[str], Any] = importlib.import_module,
-                 authorizer_of: Callable[[Callable], Any] | None = None):
-        super().__init__(app.routes)  # routes registered on the app itself before
+    # A snapshot holds every domain, so no environment restored from it imports one on a request.
+    return in_lambda() and not snapshotting()
+
+
+_of_app: weakref.WeakKeyDictionary[Any, Domains] = weakref.WeakKeyDictionary()
+
+
+class Domains:
+    """The API's domains: each a routes module (with a `routes` blueprint) and the paths it serves, by prefix
+    (whole segments; the longest prefix wins, so `/basket/checkout` can belong to another domain than `/basket`).
+
+    `lazy` (in Lambda, unless snapshotting) leaves each domain unregistered until a request needs one of its
+    paths; the middleware that registers it is added to the app here, so create this after the middleware that
+    should see the registration (tracing) and before the middleware that reads the route (access)."""
+
+    def __init__(self, app: Any, lazy: bool | None = None,
+                 import_module: Callable[[str], Any] = importlib.import_module) -> None:
         self._app = app
         self._import = import_module
-        self._pending = list(modules)
-        self._index = index
-        self._authorizer_of = authorizer_of
-        self._lock = threading.RLock()  # the local server answers on threads; Lambda on one
-        self._registering = 0
-        self._authorize(self._entries())
+        self.lazy = _answering_as_needed() if lazy is None else lazy
+        self._owners: dict[tuple[str, ...], str] = {}  # a prefix's segments -> the module serving it
+        self._modules: list[str] = []
+        self._registered: set[str] = set()
+        self._lock = threading.Lock()
+        _of_app[app] = self
+        if self.lazy:
+            app.register_middleware(self._register_needed, "http")
 
-    def load(self, modules: Iterable[str] | None = None) -> None:
-        """Register these domains' blueprints (all that are not yet registered when None)."""
-        with self._lock:
-            for module in list(self._pending if modules is None else modules):
-                if module not in self._pending:
-                    continue
-                blueprint = self._import(module).routes
-                self._pending.remove(module)
-                self._registering += 1
-                try:
-                    before = {id(entry) for entry in self._entries()}
-                    self._app.register_blueprint(blueprint)
-                    self._authorize(entry for entry in self._entries() if id(entry) not in before)
-                finally:
-                    self._registering -= 1
+    def add(self, module: str, *prefixes: str) -> None:
+        """`module`'s routes serve the paths under these prefixes."""
+        for prefix in prefixes:
+            self._owners[_segments(prefix)] = module
+        self._modules.append(module)
+        if not self.lazy:
+            self._register([module])
 
-    def _entries(self) -> list[Any]:
-        return [entry for methods in dict.values(self) for entry in methods.values()]
-
-    def _authorize(self, entries: Iterable[Any]) -> None:
-        """Give each newly registered entry the authorizer its declared access needs. An authorizer given
-        to `route()` as well would be a second declaration, one that could disagree: it is refused."""
-        if self._authorizer_of is None:
-            return
-        for entry in entries:
-            if entry.authorizer is not None:
-                raise ValueError(f"{entry.method} {entry.uri_pattern} names an authorizer; its @doc access "
-                                 "decides the gateway's")
-            entry.authorizer = self._authorizer_of(entry.view_function)
+    def owner(self, path: str) -> str | None:
+        """The module whose prefix is the longest one `path` starts with."""
+        segments = _segments(path)
+        for end in range(len(segments), 0, -1):
+            module = self._owners.get(segments[:end])
+            if module is not None:
+                return module
+        return None
 
     @property
-    def loaded(self) -> bool:
-        return not self._pending
+    def registered(self) -> bool:
+        """Every domain's routes are in `app.routes`."""
+        return len(self._registered) == len(self._modules)
 
-    def _find(self, path: str) -> bool:
-        if not dict.__contains__(self, path) and self._pending and not self._registering:
-            self.load(self._index.get(path))
-            if not dict.__contains__(self, path):
-                self.load()  # not in the index (a route added since it was written)
-        return dict.__contains__(self, path)
+    def register_all(self) -> None:
+        self._register(self._modules)
 
-    # Chalice registers with `routes[path][method] = entry` on what it made a defaultdict(dict).
-    def __missing__(self, path: str) -> dict:
-        if self._find(path):
-            return dict.__getitem__(self, path)
-        return self.setdefault(path, {})
+    def _register(self, modules: Iterable[str]) -> None:
+        with self._lock:  # requests arriving together register a domain once
+            for module in modules:
+                if module not in self._registered:
+                    self._app.register_blueprint(self._import(module).routes)
+                    self._registered.add(module)
 
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self._find(path)
-
-    def get(self, path: str, default: Any = None) -> Any:
-        return dict.__getitem__(self, path) if self._find(path) else default
-
-    # Walking the whole table needs every domain.
-    def __iter__(self) -> Iterator[str]:
-        self.load()
-        return dict.__iter__(self)
-
-    def __len__(self) -> int:
-        self.load()
-        return dict.__len__(self)
-
-    def keys(self):  # type: ignore[override]
-        self.load()
-        return dict.keys(self)
-
-    def values(self):  # type: ignore[override]
-        self.load()
-        return dict.values(self)
-
-    def items(self):  # type: ignore[override]
-        self.load()
-        return dict.items(self)
+    def _register_needed(self, event: Any, get_response: Callable[[Any], Any]) -> Any:
+        """HTTP middleware: the domain serving the request's path, registered before Chalice looks the path up."""
+        if not self.registered:
+            path = (event.context or {}).get("resourcePath") or ""
+            if not self._app.routes.get(path):
+                owner = self.owner(path)
+                self._register([owner] if owner else [])
+                if not self._app.routes.get(path):  # a path no prefix names: it costs time, never a route
+                    self.register_all()
+        return get_response(event)
 
 
-def serve_domains(app: Any, modules: Sequence[str], index: Mapping[str, Sequence[str]] | None = None,
-                  import_module: Callable[[str], Any] = importlib.import_module,
-                  authorizer_of: Callable[[Callable], Any] | None = None) -> DomainRoutes:
-    """Give `app` a route table that registers each of these routes modules (each with a `routes`
-    blueprint) when a request first needs it, each route behind the gateway authorizer its `@doc`
-    access needs (`authorizer_of(view)`: core/http.py's `gateway_authorizer` unless given)."""
-    if authorizer_of is None:
-        from chalicelib.core.http import gateway_authorizer as authorizer_of  # the app imported it already
-    table = DomainRoutes(app, modules, read_index() if index is None else index, import_module, authorizer_of)
-    app.routes = table
-    return table
+def _segments(path: str) -> tuple[str, ...]:
+    return tuple(segment for segment in path.split("/") if segment)
+
+
+def every_route(app: Any) -> dict[str, dict[str, Any]]:
+    """`app.routes` with every domain registered: what describes the whole API (the OpenAPI document) reads it."""
+    domains = _of_app.get(app)
+    if domains is not None:
+        domains.register_all()
+    return app.routes

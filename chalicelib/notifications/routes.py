@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.composition import services
 from chalicelib.core.http import caller, doc, page, query, respond
 from chalicelib.core.models import PageQuery
+from chalicelib.core.routing import Routes
 from chalicelib.notifications.models import Notification
 
 if TYPE_CHECKING:
     from chalicelib.notifications.service import NotificationService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def notifications() -> NotificationService:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.composition import services
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.http import body, caller, doc, header, page, query, respond
+from chalicelib.core.routing import Routes
 from chalicelib.orders.models import (
     AdminOrderQuery,
     CheckoutAccepted,
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.orders.checkout import CheckoutService
     from chalicelib.orders.service import OrderService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def checkouts() -> CheckoutService:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, current_request, doc, header, page, query, respond
 from chalicelib.core.models import PageQuery
+from chalicelib.core.routing import Routes
 from chalicelib.orders.models import IdempotencyKey
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
 
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from chalicelib.payments.refunds import RefundService
     from chalicelib.payments.service import PaymentService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def payments() -> PaymentService:

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
+from chalicelib.core.routing import Routes
 from chalicelib.promotions.models import Promotion, PromotionCreate, PromotionListQuery, PromotionPatch
 
 if TYPE_CHECKING:
     from chalicelib.promotions.service import PromotionService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def promotions() -> PromotionService:

@@ -3,18 +3,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
 from chalicelib.core.models import PageQuery
+from chalicelib.core.routing import Routes
 from chalicelib.orders.models import IdempotencyKey
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
 
 if TYPE_CHECKING:
     from chalicelib.returns.service import ReturnService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 def returns() -> ReturnService:

@@ -59,9 +59,12 @@ def _one_of(schema: dict, model: type) -> None:
     schema["oneOf"] = schema.pop("anyOf")
 
 
-class LoginResult(RootModel[Tokens | MfaChallenge]):
+class LoginResult(RootModel):
     """What POST /auth/login answers: the tokens, or the second factor's challenge."""
 
+    # The root declared here, not as RootModel[...]: a parametrised RootModel is a class of its own, built at
+    # import (with Tokens and MfaChallenge) whatever this one defers.
+    root: Tokens | MfaChallenge
     model_config = ConfigDict(json_schema_extra=_one_of, defer_build=True)
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalice import Blueprint
-
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, client_address, doc, page, query, respond
+from chalicelib.core.routing import Routes
 from chalicelib.users.models import (
     Address,
     AddressIn,
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.users.auth import AuthService
     from chalicelib.users.service import UserService
 
-routes = Blueprint(__name__)
+routes = Routes(__name__)
 
 
 # Services are imported on first use: a cold start loads only the domain its first request needs.

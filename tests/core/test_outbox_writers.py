@@ -78,17 +78,25 @@ def walk(client, bus, monkeypatch):
     from chalicelib.core.dynamo import query_page
     from chalicelib.core.outbox import PARTITION
 
+    from chalicelib.core import outbox
+
     seen: set[str] = set()
+
+    def recording(original):
+        def record(*args, **kwargs):
+            caller = sys._getframe(1)
+            seen.add(f"{caller.f_globals['__name__']}:{caller.f_code.co_qualname}")
+            return original(*args, **kwargs)
+        return record
+
+    originals = {builder: getattr(outbox, builder) for builder in BUILDERS}
+    # Where a writer imports a builder: at its module's top (its own name for it) or in the function that writes.
+    for builder, original in originals.items():
+        monkeypatch.setattr(outbox, builder, recording(original))
     for module_name in WRITERS:
         module = importlib.import_module(module_name)
         for builder in BUILDERS & set(vars(module)):
-            original = getattr(module, builder)
-
-            def recording(*args, _original=original, _module=module_name, **kwargs):
-                seen.add(f"{_module}:{sys._getframe(1).f_code.co_qualname}")
-                return _original(*args, **kwargs)
-
-            monkeypatch.setattr(module, builder, recording)
+            monkeypatch.setattr(module, builder, recording(originals[builder]))
 
     def step(label: str) -> None:
         waiting = query_page(PARTITION, index="GSI3", limit=100).items

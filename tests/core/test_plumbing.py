@@ -66,21 +66,56 @@ def test_settings_read_the_environment_and_validate():
 
 
 def test_importing_the_app_loads_no_service_reads_no_settings_and_creates_no_clients():
-    """Routes, their models, services, repositories and AWS all load on first use (tests/core/test_routing.py)."""
+    """Services, repositories and AWS load on first use; in Lambda the routes and models too
+    (tests/core/test_routing.py)."""
     import subprocess
     import sys
 
-    code = ("import sys, app\n"
+    code = ("import os, sys, app\n"
+            "first_use = ('service', 'repository', 'checkout', 'pipeline', 'auth')\n"
+            "first_use += ('routes', 'models') if os.environ.get('AWS_LAMBDA_FUNCTION_NAME') else ()\n"
             "bad = [m for m in ('moto', 'pytest', 'aws_xray_sdk', 'opentelemetry', 'tests', 'boto3', 'botocore')\n"
             "       if m in sys.modules]\n"
             "bad += [m for m in sys.modules if m.startswith('chalicelib.') and\n"
-            "        m.rsplit('.', 1)[-1] in ('service', 'repository', 'checkout', 'pipeline', 'auth', 'routes')\n"
-            "        and m != 'chalicelib.core.auth']\n"
+            "        m.rsplit('.', 1)[-1] in first_use and\n"
+            "        m not in ('chalicelib.core.auth', 'chalicelib.core.models')]\n"
             "assert not bad, bad\n"
             "from chalicelib.core.settings import settings\n"
             "from chalicelib.core.aws import client\n"
             "assert settings.cache_info().currsize == 0\n"
             "assert client.cache_info().currsize == 0\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr
+    for lambda_environment in ({}, {"AWS_LAMBDA_FUNCTION_NAME": "shop-test"}):
+        result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                                env={"PATH": "/usr/bin:/bin", **lambda_environment})
+        assert result.returncode == 0, (lambda_environment, result.stderr)
+
+
+def test_registering_every_domain_builds_no_models_validator():
+    """Models defer their validators to first use (ApiModel's defer_build): defining every domain's costs a cold
+    start or a SnapStart restore no schema. A parametrised RootModel is a class of its own that would not defer."""
+    from tests.core.processes import run_fresh
+
+    code = ("import app, pydantic\n"
+            "assert app.domains.registered\n"
+            "def subclasses(of):\n"
+            "    for model in of.__subclasses__():\n"
+            "        yield model\n"
+            "        yield from subclasses(model)\n"
+            "built = sorted({m.__module__ + '.' + m.__qualname__ for m in subclasses(pydantic.BaseModel)\n"
+            "                if m.__module__.startswith('chalicelib.') and m.__pydantic_complete__})\n"
+            "assert not built, built\n")
+    run_fresh(code, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_a_catalogue_read_loads_neither_events_nor_the_outbox():
+    """The commonest cold first request reads a product: the modules that announce changes (events, the outbox)
+    are imported by the changes that announce something."""
+    from tests.core.processes import run_fresh
+
+    code = ("import sys, app\n"
+            "from chalicelib.catalogue.routes import catalogue\n"
+            "catalogue()\n"
+            "loaded = [m for m in ('chalicelib.core.events', 'chalicelib.core.outbox', 'chalicelib.catalogue.events')\n"
+            "          if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    run_fresh(code)
