@@ -84,13 +84,7 @@ class CheckoutService:
                                       promotion_code=promotion.code if promotion else None,
                                       promotion_once_per_customer=once)
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
-        data = event.data
-        record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
-                  "request_hash": this_hash, "created_at": created_at, "items": data["items"],
-                  "subtotal": subtotal, "discount": discount, "total": subtotal - discount,
-                  "promotion_code": promotion.code if promotion else None, "promotion_once_per_customer": once,
-                  "holds_allowance": allowance is not None, "currency": currency,
-                  "correlation_id": event.correlationId,
+        record = {**requested.record(), "request_hash": this_hash, "correlation_id": event.correlationId,
                   # Only here, never on the bus: the order pipeline reads it from this record.
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:

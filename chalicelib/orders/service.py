@@ -114,13 +114,7 @@ class OrderService:
         record = self.checkouts.of_order(order_id)
         if record is None:
             return None
-        requested = CheckoutRequested(
-            checkout_id=record["checkout_id"], order_id=record["order_id"], user_id=record["user_id"],
-            items=record["items"], subtotal=record["subtotal"], currency=record["currency"],
-            created_at=record["created_at"], holds_allowance=bool(record.get("holds_allowance")),
-            discount=record.get("discount", 0), total=record["total"], promotion_code=record.get("promotion_code"),
-            promotion_once_per_customer=bool(record.get("promotion_once_per_customer")))
-        event = envelope(requested, actor=record["user_id"], correlation_id=record.get("correlation_id"),
+        event = envelope(CheckoutRequested.from_record(record), actor=record["user_id"], correlation_id=record.get("correlation_id"),
                          event_id=keys.event_id_for("CheckoutRequested", record["checkout_id"]),
                          occurred_at=record["created_at"])
         address = record.get("shipping_address")

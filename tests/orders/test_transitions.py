@@ -137,3 +137,18 @@ def test_what_the_shop_keeps_never_leaves_the_wire_or_the_export():
     stored = order(holds_allowance=True, redemption=RedemptionHeld("SPRING", True), tallies={"refund_count": 1})
     dumped = stored.model_dump(mode="json", by_alias=True)
     assert not {"holdsAllowance", "tallies", "redemption", "holds_allowance"} & set(dumped)
+
+
+def test_the_checkout_record_gives_back_the_very_event_it_was_made_with():
+    from chalicelib.orders.events import CheckoutRequested
+
+    requested = CheckoutRequested(checkout_id="c1", order_id="o1", user_id="u1", items=order().items, subtotal=3000,
+                                  currency="EUR", created_at=AT, holds_allowance=True, discount=500, total=2500,
+                                  promotion_code="SPRING", promotion_once_per_customer=True)
+    record = {**requested.record(), "request_hash": "h", "correlation_id": "x", "shipping_address": {"city": "Y"}}
+    assert record["items"][0]["productId"] == "mug"  # lines as the record always kept them
+    assert CheckoutRequested.from_record(record) == requested
+    older = {name: value for name, value in record.items()  # before promotions and the allowance
+             if name not in ("discount", "total", "promotion_code", "promotion_once_per_customer", "holds_allowance")}
+    made_again = CheckoutRequested.from_record(older)
+    assert (made_again.total, made_again.discount, made_again.holds_allowance) == (3000, 0, False)
