@@ -6,15 +6,15 @@ from typing import Any
 from chalicelib.audit.models import AuditRecord
 from chalicelib.core.dynamo import (
     Page,
-    TransactionRejected,
     ddb,
     every_item,
     model_from_item,
+    put,
     put_if_absent,
     query_page,
     table_name,
     to_item,
-    transact_write,
+    transact,
 )
 from chalicelib.users.personal_data import names, without
 
@@ -24,6 +24,10 @@ _KEYS = ("PK", "SK")
 
 def entity_partition(entity_type: str, entity_id: str) -> str:
     return f"AUDIT#{entity_type}#{entity_id}"
+
+
+class RecordExists(Exception):
+    """The event's record is in the trail already (a repeated delivery)."""
 
 
 def _record(item: dict[str, Any]) -> AuditRecord:
@@ -41,19 +45,15 @@ class AuditRepository:
                 "GSI2PK": entity_partition(record.entity_type, record.entity_id), "GSI2SK": sort_key}
         if not people:
             return put_if_absent(item)
-        from chalicelib.users.repository import UserRepository
+        from chalicelib.users.repository import PeopleErased, UserRepository
 
-        named = sorted(people)
         try:
-            transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
-                                     "ConditionExpression": "attribute_not_exists(PK)"}},
-                            *(UserRepository().not_erased(person) for person in named)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                return False
-            for position, person in enumerate(named, start=1):
-                if rejected.failed(position):
-                    item = _without(item, person)
+            transact([put(item, refused=RecordExists), *(UserRepository().not_erased(person) for person in sorted(people))])
+        except RecordExists:
+            return False
+        except PeopleErased as erased:
+            for person in erased.parts:
+                item = _without(item, person)
             return put_if_absent(item)
         return True
 

@@ -2,25 +2,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.basket import keys
 from chalicelib.core.dynamo import (
     TransactionContended,
-    TransactionRejected,
+    Write,
     condition_failed,
     ddb,
+    delete,
     from_item,
     key,
+    put,
     query_page,
     table_name,
     to_attr,
-    to_item,
-    transact_write,
+    transact,
 )
-from chalicelib.users.repository import AccountInactive, UserRepository
+from chalicelib.users.repository import UserRepository
 
 
 @dataclass
@@ -58,26 +58,18 @@ class BasketRepository:
                 # Indexed by expiry so housekeeping can find abandoned baskets without a scan.
                 "GSI3PK": keys.EXPIRY_PARTITION, "GSI3SK": f"{expires_at_iso}#{basket.user_id}"}
         if basket.version:
-            condition, values = "version = :v", {":v": to_attr(basket.version)}
+            written = put(item, "version = :v", values={":v": basket.version}, refused=BasketChanged)
         else:
-            condition, values = "attribute_not_exists(PK)", None
-        request: dict[str, Any] = {"TableName": table_name(), "Item": to_item(item),
-                                   "ConditionExpression": condition}
-        if values:
-            request["ExpressionAttributeValues"] = values
-        self._write_for(basket.user_id, {"Put": request})
+            written = put(item, refused=BasketChanged)
+        self._write_for(basket.user_id, written)
         basket.version += 1
         basket.updated_at = updated_at
 
     @staticmethod
-    def _write_for(user_id: str, write: dict[str, Any]) -> None:
+    def _write_for(user_id: str, write: Write) -> None:
         """One write on the basket, with the check that its owner's account is active, in one transaction."""
         try:
-            transact_write([write, UserRepository.active(user_id)])
-        except TransactionRejected as rejected:
-            if rejected.failed(1):
-                raise AccountInactive(user_id) from None
-            raise BasketChanged() from None
+            transact([UserRepository.active(user_id), write])
         except TransactionContended:
             raise BasketChanged() from None
 
@@ -87,8 +79,7 @@ class BasketRepository:
 
     def empty(self, user_id: str) -> None:
         """The owner empties their basket (AccountInactive unless their account is active)."""
-        self._write_for(user_id, {"Delete": {"TableName": table_name(),
-                                             "Key": key(keys.user_pk(user_id), keys.BASKET_SK)}})
+        self._write_for(user_id, delete(keys.user_pk(user_id), keys.BASKET_SK))
 
     def delete_if_unchanged(self, user_id: str, version: int) -> bool:
         try:
@@ -101,11 +92,10 @@ class BasketRepository:
             raise
         return True
 
-    def clear_in_transaction(self, user_id: str, version: int) -> dict[str, Any]:
-        """The transaction item that empties the basket exactly as it was read."""
-        return {"Delete": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.BASKET_SK),
-                           "ConditionExpression": "version = :v",
-                           "ExpressionAttributeValues": {":v": to_attr(version)}}}
+    def clear_in_transaction(self, user_id: str, version: int) -> Write:
+        """The transaction item that empties the basket exactly as it was read (BasketChanged if it changed)."""
+        return delete(keys.user_pk(user_id), keys.BASKET_SK, "version = :v", values={":v": version},
+                      refused=BasketChanged)
 
     def expired(self, before_iso: str, limit: int, cursor: str | None = None):
         """Baskets whose expiry passed (TTL may take up to two days to remove them)."""

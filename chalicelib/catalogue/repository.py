@@ -1,16 +1,19 @@
 """Products in DynamoDB: one item each, listed through sparse indexes (no scans)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product, ProductImage
 from chalicelib.core.aws import error_code
 from chalicelib.core.dynamo import (
+    Found,
+    Gathered,
     Page,
     TransactionContended,
-    TransactionRejected,
     Update,
+    Write,
     batch_get,
     condition_failed,
     conditional_update,
@@ -19,10 +22,12 @@ from chalicelib.core.dynamo import (
     key,
     model_from_item,
     old_item_of,
+    put,
     query_page,
     table_name,
     to_item,
-    transact_write,
+    transact,
+    update,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +58,22 @@ class ImageChanged(Exception):
     """The image is gone or no longer in the state its change was decided on."""
 
 
+@dataclass(frozen=True)
+class LineRefused:
+    """Why a sale's reservation refused one line: `unavailable`, `currency_changed`, `price_changed` or
+    `out_of_stock`; `current` is the product as the transaction found it (None if it is gone)."""
+
+    product_id: str
+    issue: str
+    current: dict[str, Any] | None
+
+
+class StockRefused(Gathered):
+    """A sale's reservation refused these lines (`parts`: every LineRefused of the transaction)."""
+
+    parts: list[LineRefused]
+
+
 def _product(item: dict[str, Any]) -> Product:
     stored = item.get("images")
     if isinstance(stored, dict):  # kept as a map by image id; answered as a list, oldest first
@@ -62,11 +83,16 @@ def _product(item: dict[str, Any]) -> Product:
     return model_from_item(Product, item)
 
 
+def stored_product(product: Product) -> dict[str, Any]:
+    """A new product as stored (its listings' keys with it)."""
+    return {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
+            **product.model_dump(), "images": {}, "image_slots": 0,
+            **keys.listing_keys(product.name, product.category, product.id)}
+
+
 def product_item(product: Product) -> dict[str, Any]:
-    """A new product as stored (its listings' keys with it), in DynamoDB's JSON."""
-    return to_item({"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
-                    **product.model_dump(), "images": {}, "image_slots": 0,
-                    **keys.listing_keys(product.name, product.category, product.id)})
+    """A new product as stored, in DynamoDB's JSON."""
+    return to_item(stored_product(product))
 
 
 def _product_key(product_id: str) -> dict[str, Any]:
@@ -111,8 +137,7 @@ class ProductRepository:
         """Store a new product with the events announcing it, in one transaction."""
         from chalicelib.core.outbox import outbox_puts  # only writes that announce something load the outbox
 
-        transact_write([{"Put": {"TableName": table_name(), "Item": product_item(product),
-                                 "ConditionExpression": "attribute_not_exists(PK)"}}, *outbox_puts(events)])
+        transact([put(stored_product(product)), *outbox_puts(events)])
 
     def save(self, seen: Product, saved: Product, events: list[Envelope]) -> None:
         """Write what changed from `seen` (the product as read) to `saved`, with `events`, in one transaction.
@@ -133,14 +158,13 @@ class ProductRepository:
                 change.set_all(keys.listing_keys(saved.name, saved.category, saved.id))
         elif seen.status == "ACTIVE":
             change.remove(*keys.listing_keys(saved.name, saved.category, saved.id))  # out of every listing
-        update = {"Update": {
-            "TableName": table_name(), "Key": _product_key(seen.id),
-            **change.request("#version = :seen_version AND #stock = :seen_stock",
-                             names={"#version": "version", "#stock": "stock"},
-                             values={":seen_version": seen.version, ":seen_stock": seen.stock})}}
+        written = update(*_product_key_pair(seen.id), change, "#version = :seen_version AND #stock = :seen_stock",
+                         names={"#version": "version", "#stock": "stock"},
+                         values={":seen_version": seen.version, ":seen_stock": seen.stock},
+                         refused=ProductChanged(seen.id))
         try:
-            transact_write([update, *outbox_puts(events)])
-        except (TransactionRejected, TransactionContended):
+            transact([written, *outbox_puts(events)])
+        except TransactionContended:
             raise ProductChanged(seen.id) from None
 
     def adjust_stock(self, product_id: str, delta: int, updated_at: str) -> Product:
@@ -205,13 +229,9 @@ class ProductRepository:
             change.set(("images", image_id, name), value)
         if fields.get("status") == "REJECTED":
             change.add("image_slots", -1)
-        update = {"Update": {"TableName": table_name(), "Key": _product_key(product_id), **change.request(
-            "#images.#image.#status = :pending", names={"#image": image_id, "#status": "status"},
-            values={":pending": "PENDING"})}}
-        try:
-            transact_write([update, *outbox_puts(events)])
-        except TransactionRejected:
-            raise ImageChanged(image_id) from None
+        transact([update(*_product_key_pair(product_id), change, "#images.#image.#status = :pending",
+                         names={"#image": image_id, "#status": "status"}, values={":pending": "PENDING"},
+                         refused=ImageChanged(image_id)), *outbox_puts(events)])
 
     def remove_image(self, product_id: str, image_id: str, status: str) -> None:
         """Remove an image still in `status` (freeing its slot unless it was rejected, which freed it)."""
@@ -231,17 +251,18 @@ class ProductRepository:
 
     # --- stock in other domains' transactions (the checkout, an order's cancellation) ----
 
-    def reserve_in_transaction(self, product_id: str, quantity: int, unit_price: int, currency: str) -> dict[str, Any]:
+    def reserve_in_transaction(self, product_id: str, quantity: int, unit_price: int, currency: str) -> Write:
         """The transaction item taking `quantity` units for a sale at the price and currency the buyer
-        was shown. Refused (with the product as it was, for `reservation_refusal`) if that would take
-        stock below zero, if the product is no longer sold, or if its price or currency changed since."""
-        return {"Update": {
-            "TableName": table_name(), "Key": _product_key(product_id),
-            **Update().add("stock", -quantity).request(
-                "#stock >= :quantity AND #status = :active AND #price = :price AND #currency = :currency",
-                names={"#status": "status", "#price": "price", "#currency": "currency"},
-                values={":quantity": quantity, ":active": "ACTIVE", ":price": unit_price, ":currency": currency}),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        was shown. Refused (StockRefused, saying why from the product as it was) if that would take stock
+        below zero, if the product is no longer sold, or if its price or currency changed since."""
+        def refused(found: Found) -> StockRefused:
+            return StockRefused(LineRefused(product_id, self.reservation_refusal(found, unit_price, currency), found))
+
+        return update(*_product_key_pair(product_id), Update().add("stock", -quantity),
+                      "#stock >= :quantity AND #status = :active AND #price = :price AND #currency = :currency",
+                      names={"#status": "status", "#price": "price", "#currency": "currency"},
+                      values={":quantity": quantity, ":active": "ACTIVE", ":price": unit_price, ":currency": currency},
+                      refused=refused)
 
     @staticmethod
     def reservation_refusal(as_was: dict[str, Any] | None, unit_price: int, currency: str) -> str:
@@ -255,8 +276,7 @@ class ProductRepository:
             return "price_changed"
         return "out_of_stock"
 
-    def restock_in_transaction(self, product_id: str, quantity: int) -> dict[str, Any]:
+    def restock_in_transaction(self, product_id: str, quantity: int) -> Write:
         """The transaction item giving `quantity` units back (an order cancelled or failed), to a
         product that still exists, archived or not."""
-        return {"Update": {"TableName": table_name(), "Key": _product_key(product_id),
-                           **Update().add("stock", quantity).request("attribute_exists(PK)")}}
+        return update(*_product_key_pair(product_id), Update().add("stock", quantity), "attribute_exists(PK)")

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -379,27 +379,94 @@ def conditional_update(**request: Any) -> tuple[bool, dict[str, Any] | None]:
     return True, from_item(result["Attributes"])
 
 
-class TransactionRejected(Exception):
-    """A transaction its conditions refused: one reason per item ("None" where the item was fine) and,
-    where the item asked for it (ReturnValuesOnConditionCheckFailure), the item as it was."""
+# --- writes that name their refusals --------------------------------------------------------
 
-    def __init__(self, reasons: list[str], old_items: list[dict[str, Any] | None]):
-        super().__init__(f"transaction cancelled: {reasons}")
-        self.reasons = reasons
-        self.old_items = old_items
+Found = dict[str, Any] | None  # an item as a refused write found it (None: there was none)
+# What a refused condition raises: an exception (or its class) as it is, or a function of the item as the write
+# found it, which DynamoDB then hands back with the refusal.
+Refusal = BaseException | type[BaseException] | Callable[[Found], BaseException]
 
-    def failed(self, index: int) -> bool:
-        """Did the item at `index` fail its condition? (Negative indexes count from the end.)"""
-        try:
-            return self.reasons[index] == "ConditionalCheckFailed"
-        except IndexError:
-            return False
 
-    def old(self, index: int) -> dict[str, Any] | None:
-        try:
-            return self.old_items[index]
-        except IndexError:
+@dataclass(frozen=True)
+class Write:
+    """One write of a transaction (or on its own) and what its refusal means: built by `put`, `update`, `delete`
+    and `check`, so whoever writes an item also says what a failed condition on it means."""
+
+    request: dict[str, Any]  # {"Put" | "Update" | "Delete" | "ConditionCheck": {...}}
+    refused: Refusal | None = None
+
+    def refusal(self, found: Found) -> BaseException | None:
+        if self.refused is None:
             return None
+        if isinstance(self.refused, BaseException):
+            return self.refused
+        if isinstance(self.refused, type):
+            return self.refused()
+        return self.refused(found)
+
+
+class Gathered(Exception):
+    """A refusal several writes of one transaction may each raise (every short line of a checkout, every
+    erased person an audit record names): the transaction raises one, holding the `parts` of all of them."""
+
+    def __init__(self, *parts: Any):
+        super().__init__(*parts)
+        self.parts = list(parts)
+
+
+def _wants_item(refused: Refusal | None) -> bool:
+    return callable(refused) and not isinstance(refused, (BaseException, type))
+
+
+def _write(kind: str, body: dict[str, Any], condition: str | None, names: dict[str, str] | None,
+           values: dict[str, Any] | None, refused: Refusal | None) -> Write:
+    body = {"TableName": table_name(), **body}
+    if condition:
+        body["ConditionExpression"] = condition
+    if names:
+        body["ExpressionAttributeNames"] = {**body.get("ExpressionAttributeNames", {}), **names}
+    if values:
+        body["ExpressionAttributeValues"] = {**body.get("ExpressionAttributeValues", {}),
+                                             **{k: to_attr(v) for k, v in values.items()}}
+    if _wants_item(refused):
+        body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return Write({kind: body}, refused)
+
+
+def put(item: dict[str, Any], condition: str | None = "attribute_not_exists(PK)", *,
+        names: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+        refused: Refusal | None = None) -> Write:
+    """Put `item` (a plain dict, None values left out), by default only where no item has its key."""
+    return _write("Put", {"Item": to_item(item)}, condition, names, values, refused)
+
+
+def update(pk: str, sk: str, change: Update, condition: str | None = None, *, names: dict[str, str] | None = None,
+           values: dict[str, Any] | None = None, refused: Refusal | None = None) -> Write:
+    """Apply `change` to the item (PK, SK); the condition's names and values join the update's own."""
+    return Write({"Update": {"TableName": table_name(), "Key": key(pk, sk),
+                             **change.request(condition, names=names, values=values),
+                             **({"ReturnValuesOnConditionCheckFailure": "ALL_OLD"} if _wants_item(refused) else {})}},
+                 refused)
+
+
+def delete(pk: str, sk: str, condition: str | None = None, *, names: dict[str, str] | None = None,
+           values: dict[str, Any] | None = None, refused: Refusal | None = None) -> Write:
+    return _write("Delete", {"Key": key(pk, sk)}, condition, names, values, refused)
+
+
+def check(pk: str, sk: str, condition: str, *, names: dict[str, str] | None = None,
+          values: dict[str, Any] | None = None, refused: Refusal | None = None) -> Write:
+    """A condition on an item the transaction does not change."""
+    return _write("ConditionCheck", {"Key": key(pk, sk)}, condition, names, values, refused)
+
+
+class TransactionRejected(Exception):
+    """A condition refused a write (or a transaction) and no refused write names what that means: the
+    cancellation reasons, for the log."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__(f"write refused: {reasons}")
+        self.reasons = reasons
 
 
 class TransactionContended(Exception):
@@ -414,12 +481,14 @@ _TRANSIENT_ERRORS = {"TransactionConflictException", "TransactionInProgressExcep
 TRANSACTION_ATTEMPTS = 4
 
 
-def transact_write(items: list[dict[str, Any]], *, attempts: int = TRANSACTION_ATTEMPTS,
-                   base_delay: float = 0.02) -> None:
-    """TransactWriteItems, retried with jittered backoff while it only collides with other transactions.
+def transact(writes: Sequence[Write], *, attempts: int = TRANSACTION_ATTEMPTS, base_delay: float = 0.02) -> None:
+    """All of `writes` or none (TransactWriteItems), retried with jittered backoff while it only collides with
+    other transactions.
 
-    Raises TransactionRejected when a condition fails (at once: conditions do not heal by waiting)
-    and TransactionContended when the collisions outlast `attempts`.
+    A refused condition (at once: conditions do not heal by waiting) raises what the first refused write names,
+    in the order given, so a transaction lists first the write whose refusal says most; a `Gathered` refusal
+    holds the parts of every refused write of its kind. TransactionRejected when no refused write names one;
+    TransactionContended when the collisions outlast `attempts`.
     """
     import random
     import time
@@ -428,7 +497,7 @@ def transact_write(items: list[dict[str, Any]], *, attempts: int = TRANSACTION_A
 
     for attempt in range(attempts):
         try:
-            ddb().transact_write_items(TransactItems=items)
+            ddb().transact_write_items(TransactItems=[one.request for one in writes])
             return
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
@@ -436,13 +505,40 @@ def transact_write(items: list[dict[str, Any]], *, attempts: int = TRANSACTION_A
                 found = exc.response.get("CancellationReasons", [])
                 reasons = [r.get("Code", "None") for r in found]
                 if not set(reasons) <= _TRANSIENT_REASONS | {"None"} or set(reasons) <= {"None"}:
-                    raise TransactionRejected(reasons, [from_item(r["Item"]) if r.get("Item") else None
+                    raise _refusal_of(writes, reasons, [from_item(r["Item"]) if r.get("Item") else None
                                                         for r in found]) from None
             elif code not in _TRANSIENT_ERRORS:
                 raise
         if attempt + 1 < attempts:
             time.sleep(random.uniform(0, base_delay * 2 ** attempt))
     raise TransactionContended(f"still contended after {attempts} attempts")
+
+
+def _refusal_of(writes: Sequence[Write], reasons: list[str], found: list[Found]) -> BaseException:
+    """What a cancelled transaction means: DynamoDB gives one reason per write, in the order they were sent."""
+    refusals = [refusal for one, reason, item in zip(writes, reasons, found)
+                if reason == "ConditionalCheckFailed" and (refusal := one.refusal(item)) is not None]
+    if not refusals:
+        return TransactionRejected(reasons)
+    first = refusals[0]
+    if isinstance(first, Gathered):
+        first.parts = [part for refusal in refusals if type(refusal) is type(first) for part in refusal.parts]
+    return first
+
+
+def write(one: Write) -> None:
+    """One write on its own (PutItem, UpdateItem or DeleteItem: half a transaction's cost). A refused condition
+    raises what the write names (TransactionRejected where it names nothing)."""
+    from botocore.exceptions import ClientError
+
+    (kind, body), = one.request.items()
+    call = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}[kind]
+    try:
+        getattr(ddb(), call)(**body)
+    except ClientError as exc:
+        if not condition_failed(exc):
+            raise
+        raise (one.refusal(old_item_of(exc)) or TransactionRejected(["ConditionalCheckFailed"])) from None
 
 
 def condition_failed(exc: Exception) -> bool:

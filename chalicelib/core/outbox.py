@@ -23,13 +23,16 @@ from chalicelib.core import metrics
 from chalicelib.core.dynamo import (
     TransactionRejected,
     Update,
+    Write,
     condition_failed,
     ddb,
     key,
+    put,
     query_page,
     table_name,
-    to_item,
-    transact_write,
+    transact,
+    update,
+    write,
 )
 from chalicelib.core.events import Envelope, PublishError, publish, unpublishable
 from chalicelib.core.ids import iso, now
@@ -49,13 +52,16 @@ def outbox_fields(event: Envelope) -> dict[str, Any]:
             "GSI3SK": f"{event.occurredAt}#{event.id}"}
 
 
-def outbox_put(event: Envelope) -> dict[str, Any]:
+class EventAlreadyKept(Exception):
+    """The outbox holds an event with this id already: the change it announces was written before."""
+
+
+def outbox_put(event: Envelope) -> Write:
     """A transaction item holding one event on its own (for changes with no record of their own). It has no
     expiry until it is published (`_published` gives it one): an event waiting out a long outage is never
     taken by TTL."""
     item = {"PK": f"{_RECORD_PREFIX}{event.id}", "SK": _EVENT_SK, "type": "OUTBOX", **outbox_fields(event)}
-    return {"Put": {"TableName": table_name(), "Item": to_item(item),
-                    "ConditionExpression": "attribute_not_exists(PK)"}}
+    return put(item, refused=EventAlreadyKept(event.id))
 
 
 def rewrite_kept_event(item: dict[str, Any], rewrite: Callable[[str], str], update: Update,
@@ -75,7 +81,7 @@ def record_key_of(event: Envelope) -> tuple[str, str]:
     return f"{_RECORD_PREFIX}{event.id}", _EVENT_SK
 
 
-def outbox_puts(events: list[Envelope]) -> list[dict[str, Any]]:
+def outbox_puts(events: list[Envelope]) -> list[Write]:
     """Transaction items keeping `events` until they are on the bus: add them to the write they announce."""
     return [outbox_put(event) for event in events]
 
@@ -96,22 +102,21 @@ def announce(events: list[Envelope | tuple[str, str, Envelope]], also: list[Enve
         return 0
 
 
-def _published(pk: str, sk: str) -> dict[str, Any]:
-    """An Update clearing a record's mark, for UpdateItem or a transaction. An event's record of its own is
+def _published(pk: str, sk: str) -> Write:
+    """The write clearing a record's mark, on its own or in a transaction. An event's record of its own is
     kept _KEEP_PUBLISHED_DAYS from now, its publication; a record of something else (a checkout, a refund)
     keeps the expiry it has, if any."""
-    update = Update().remove("outbox_event", "GSI3PK", "GSI3SK")
+    change = Update().remove("outbox_event", "GSI3PK", "GSI3SK")
     if pk.startswith(_RECORD_PREFIX):
-        update.set("expiresAt", int((now() + timedelta(days=_KEEP_PUBLISHED_DAYS)).timestamp()))
-    return {"TableName": table_name(), "Key": key(pk, sk), **update.request("attribute_exists(PK)")}
+        change.set("expiresAt", int((now() + timedelta(days=_KEEP_PUBLISHED_DAYS)).timestamp()))
+    return update(pk, sk, change, "attribute_exists(PK)")
 
 
 def mark_published(pk: str, sk: str) -> None:
     try:
-        ddb().update_item(**_published(pk, sk))
-    except ClientError as exc:
-        if not condition_failed(exc):  # already gone (TTL): nothing left to mark
-            raise
+        write(_published(pk, sk))
+    except TransactionRejected:  # already gone (TTL): nothing left to mark
+        pass
 
 
 # TransactWriteItems takes at most 100 items.
@@ -128,7 +133,7 @@ def mark_all_published(records: list[tuple[str, str]]) -> None:
     for start in range(0, len(records), _MARKS_PER_CALL):
         chunk = records[start:start + _MARKS_PER_CALL]
         try:
-            transact_write([{"Update": _published(pk, sk)} for pk, sk in chunk])
+            transact([_published(pk, sk) for pk, sk in chunk])
         except TransactionRejected:  # a record already gone (TTL): mark the others one by one
             for pk, sk in chunk:
                 mark_published(pk, sk)

@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core.dynamo import (
     Page,
-    TransactionRejected,
     Update,
     condition_failed,
     ddb,
@@ -20,15 +19,27 @@ from chalicelib.core.dynamo import (
     from_item,
     key,
     model_from_item,
+    put,
     query_page,
     table_name,
-    to_item,
-    transact_write,
+    transact,
+    update,
 )
 from chalicelib.notifications import keys
 from chalicelib.notifications.models import Notification
 
 EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED = "PENDING", "SENT", "SKIPPED"
+
+
+class NotificationExists(Exception):
+    """The notification is stored already (the same event again), its email in this state."""
+
+    def __init__(self, email_status: str | None):
+        self.email_status = email_status
+
+
+class NotificationMissing(Exception):
+    """No such notification of the user's."""
 
 
 def _notification(item: dict[str, Any]) -> Notification:
@@ -41,20 +52,18 @@ class NotificationRepository:
         or replayed from the archive, writes nothing of theirs again). Returns (stored now?, the email state of
         the one stored): a repeated event learns whether its email is still to be sent, in the same call; for an
         erased recipient, (False, None)."""
-        from chalicelib.users.repository import UserRepository
+        from chalicelib.users.repository import PeopleErased, UserRepository
 
         item = {"PK": keys.user_pk(notification.user_id), "SK": keys.notification_sk(notification.id),
                 "type": "NOTIFICATION", "expiresAt": expires_at, **notification.model_dump(),
                 "email_status": email_status, "GSI1PK": keys.feed_partition(notification.user_id),
                 "GSI1SK": keys.feed_sort(notification.created_at, notification.id)}
         try:
-            transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
-                                     "ConditionExpression": "attribute_not_exists(PK)",
-                                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-                            UserRepository().not_erased(notification.user_id)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                return False, (rejected.old(0) or {}).get("email_status")
+            transact([put(item, refused=lambda found: NotificationExists((found or {}).get("email_status"))),
+                      UserRepository().not_erased(notification.user_id)])
+        except NotificationExists as exists:
+            return False, exists.email_status
+        except PeopleErased:
             return False, None
         return True, email_status
 
@@ -99,18 +108,16 @@ class NotificationRepository:
     def mark_read(self, user_id: str, notification_id: str, read_at: str) -> Notification | None:
         """Mark the user's notification read (None if there is no such notification of theirs), while their
         account is active (AccountInactive otherwise)."""
-        from chalicelib.users.repository import AccountInactive, UserRepository
+        from chalicelib.users.repository import UserRepository
 
-        where = key(*keys.notification_key(user_id, notification_id))
+        pk, sk = keys.notification_key(user_id, notification_id)
         try:
-            transact_write([{"Update": {"TableName": table_name(), "Key": where,
-                                        **Update().set_if_absent("read_at", read_at).request("attribute_exists(PK)")}},
-                            UserRepository.active(user_id)])
-        except TransactionRejected as rejected:
-            if rejected.failed(1):
-                raise AccountInactive(user_id) from None
+            transact([UserRepository.active(user_id),
+                      update(pk, sk, Update().set_if_absent("read_at", read_at), "attribute_exists(PK)",
+                             refused=NotificationMissing)])
+        except NotificationMissing:
             return None
-        found = ddb().get_item(TableName=table_name(), Key=where).get("Item")
+        found = ddb().get_item(TableName=table_name(), Key=key(pk, sk)).get("Item")
         return _notification(from_item(found)) if found else None
 
     def delete_all_of(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:

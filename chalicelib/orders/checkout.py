@@ -5,10 +5,10 @@ from chalicelib.basket.repository import BasketChanged, BasketRepository
 from chalicelib.basket.service import read_for_pricing
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
-from chalicelib.catalogue.repository import ProductRepository
+from chalicelib.catalogue.repository import ProductRepository, StockRefused
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import TransactionContended
+from chalicelib.core.dynamo import TransactionContended, Write
 from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
@@ -25,11 +25,9 @@ from chalicelib.orders.repository import (
     CheckoutExists,
     CheckoutLine,
     CheckoutRepository,
-    LinesRejected,
-    RedemptionRefused,
 )
-from chalicelib.promotions.models import ALREADY_USED, NOT_FOUND, PromotionSeen
-from chalicelib.promotions.repository import PromotionRepository
+from chalicelib.promotions.models import NOT_FOUND, PromotionSeen
+from chalicelib.promotions.repository import PromotionRepository, RedemptionRefused
 from chalicelib.users import account_status
 from chalicelib.users.repository import AccountInactive, UserRepository
 
@@ -86,13 +84,7 @@ class CheckoutService:
                                       promotion_code=promotion.code if promotion else None,
                                       promotion_once_per_customer=once)
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
-        data = event.data
-        record = {"checkout_id": checkout_id, "order_id": order_id, "user_id": who.user_id,
-                  "request_hash": this_hash, "created_at": created_at, "items": data["items"],
-                  "subtotal": subtotal, "discount": discount, "total": subtotal - discount,
-                  "promotion_code": promotion.code if promotion else None, "promotion_once_per_customer": once,
-                  "holds_allowance": allowance is not None, "currency": currency,
-                  "correlation_id": event.correlationId,
+        record = {**requested.record(), "request_hash": this_hash, "correlation_id": event.correlationId,
                   # Only here, never on the bus: the order pipeline reads it from this record.
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:
@@ -110,8 +102,8 @@ class CheckoutService:
         except AllowanceExceeded as exceeded:
             raise self._over_allowance(allowance, exceeded) from None
         except RedemptionRefused as refused:
-            raise self._redemption_refused(refused, promotion.code, created_at) from None
-        except LinesRejected as rejected:
+            raise self._redemption_refused(refused, promotion.code) from None
+        except StockRefused as rejected:
             raise self._refused({line.product_id: line for line in lines}, rejected) from None
         except BasketChanged:
             raise Conflict("The basket changed during checkout; review it and try again.",
@@ -183,7 +175,7 @@ class CheckoutService:
                              "message": f"at most {limit} (MAX_ORDER_TOTAL)"}], code="ORDER_TOTAL_TOO_LARGE")
 
     def _redemption(self, promotion: PromotionSeen | None, who: Caller, order_id: str, at: str,
-                    once: bool) -> list[dict]:
+                    once: bool) -> list[Write]:
         """The transaction items redeeming the basket's code: the count (conditioned on the code being
         active, in its window and under its cap at `at`), and the buyer's marker when once per customer."""
         if promotion is None:
@@ -193,16 +185,14 @@ class CheckoutService:
             items.append(self.promotions.mark_redeemed_in_transaction(who.user_id, promotion.code, order_id, at))
         return items
 
-    def _redemption_refused(self, refused: RedemptionRefused, code: str, at: str) -> Exception:
-        """Why the transaction refused the code: the marker (position 1) says the buyer holds it already;
-        the count, the promotion as the transaction found it (changed since the basket was priced)."""
+    @staticmethod
+    def _redemption_refused(refused: RedemptionRefused, code: str) -> Exception:
+        """Why the transaction refused the code: the buyer holds it already, or the promotion as the transaction
+        found it (changed since the basket was priced, or gone)."""
         from chalicelib.promotions.service import not_found, refused as refusal
 
         metrics.count("PromotionRejections")
-        if refused.position == 1:
-            return refusal(ALREADY_USED)
-        why = self.promotions.redemption_refusal(refused.as_was, at)
-        return refusal(why) if why else not_found(code)
+        return refusal(refused.why) if refused.why else not_found(code)
 
     @staticmethod
     def _allowance(who: Caller, lines: list[OrderLine]) -> Allowance:
@@ -247,10 +237,10 @@ class CheckoutService:
         raise Conflict("The basket is empty.", code="BASKET_EMPTY")
 
     @staticmethod
-    def _refused(lines: dict[str, OrderLine], rejected: LinesRejected) -> Conflict:
+    def _refused(lines: dict[str, OrderLine], rejected: StockRefused) -> Conflict:
         """What changed between pricing the basket and the transaction, line by line."""
         problems = []
-        for refusal in rejected.lines:
+        for refusal in rejected.parts:
             line, current = lines[refusal.product_id], refusal.current or {}
             if refusal.issue == "unavailable":
                 problems.append(_line_problem(line.product_id, "unavailable", "this product is no longer sold"))

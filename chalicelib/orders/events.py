@@ -37,6 +37,18 @@ class CheckoutRequested(EventData):
     promotion_code: str | None = None
     promotion_once_per_customer: bool = False
 
+    def record(self) -> dict[str, Any]:
+        """What the checkout record keeps of this event (it is made again from it: `from_record`): its fields
+        by name, its lines as on the wire."""
+        return {**self.model_dump(mode="json", exclude={"items"}),
+                "items": [line.model_dump(mode="json", by_alias=True) for line in self.items]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> CheckoutRequested:
+        """The event a checkout record was made from (what the record lacks, a record older than a field, takes
+        the field's default)."""
+        return cls.model_validate({name: record[name] for name in cls.model_fields if record.get(name) is not None})
+
     @model_validator(mode="before")
     @classmethod
     def _read_without_the_address(cls, data: Any) -> Any:

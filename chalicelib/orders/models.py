@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from chalicelib.core.models import (
@@ -21,6 +21,9 @@ from chalicelib.core.models import (
 )
 from chalicelib.orders.keys import restocked_attribute
 from chalicelib.users.personal_data import ERASED
+
+if TYPE_CHECKING:
+    from chalicelib.core.events import Envelope
 
 OrderStatus = Literal["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
 
@@ -117,17 +120,6 @@ class Order(ApiModel):
     version: int = 1
     created_at: Timestamp
     updated_at: Timestamp
-    # Stored, never on the wire: whether this order counts against its buyer's unpaid allowance
-    # (orders from checkouts accepted before the allowance existed do not).
-    _holds_allowance: bool = PrivateAttr(default=False)
-    # Stored, never on the wire: counters the refund and return writes condition on (refund_reserved,
-    # refund_count, restocked#<product>, returning#<product>), as read.
-    _tallies: dict[str, int] = PrivateAttr(default_factory=dict)
-
-    # Stored, never on the wire: the promotion redemption this order holds while PENDING (given back,
-    # once, when it leaves PENDING unpaid).
-    _redemption: RedemptionHeld | None = PrivateAttr(default=None)
-
     @model_validator(mode="before")
     @classmethod
     def _total_of_earlier_orders(cls, data: Any) -> Any:
@@ -135,45 +127,6 @@ class Order(ApiModel):
         if isinstance(data, dict) and "total" not in data and isinstance(data.get("subtotal"), int):
             return {**data, "total": data["subtotal"] - int(data.get("discount") or 0)}
         return data
-
-    @property
-    def redemption(self) -> RedemptionHeld | None:
-        return self._redemption
-
-    def holding_redemption(self, redemption: RedemptionHeld | None) -> "Order":
-        self._redemption = redemption
-        return self
-
-    def with_tallies(self, tallies: dict[str, int]) -> "Order":
-        self._tallies = dict(tallies)
-        return self
-
-    def tally(self, name: str) -> int:
-        return int(self._tallies.get(name, 0))
-
-    def units_beyond_what_is_left(self, asked: dict[str, int], field: str,
-                                  counted: Callable[[str], str]) -> list[tuple[str, int, int]]:
-        """(productId, asked, left) for each line asking more units than bought less the tally `counted`
-        names (units restocked, units being returned); a product the order holds no line of is a 400."""
-        from chalicelib.core.errors import ValidationFailed
-
-        bought = {line.product_id: line.quantity for line in self.items}
-        unknown = [product_id for product_id in asked if product_id not in bought]
-        if unknown:
-            raise ValidationFailed("The order holds no such line.", [
-                {"field": field, "productId": product_id, "issue": "not_in_order",
-                 "message": "the order holds no such product"} for product_id in unknown])
-        left = {product_id: bought[product_id] - self.tally(counted(product_id)) for product_id in asked}
-        return [(product_id, quantity, left[product_id]) for product_id, quantity in asked.items()
-                if quantity > left[product_id]]
-
-    @property
-    def holds_allowance(self) -> bool:
-        return self._holds_allowance
-
-    def holding_allowance(self, holds: bool) -> "Order":
-        self._holds_allowance = holds
-        return self
 
     @property
     def units(self) -> int:
@@ -196,6 +149,48 @@ class Order(ApiModel):
         bought = {line.product_id: line.quantity for line in self.items}
         return sum(paid[product] * min(count, bought[product]) // bought[product]
                    for product, count in units.items() if bought.get(product))
+
+class IllegalTransition(Exception):
+    """The state machine has no step from the order's status to the one asked for."""
+
+    def __init__(self, current: str, target: str):
+        super().__init__(f"{current} -> {target}")
+        self.current, self.target = current, target
+
+
+class StoredOrder(Order):
+    """An order as the shop keeps it: what the API shows (`Order`) and what only the shop's own writes read.
+    The aggregate: it judges its own steps (`transition`, `settle_refund`, `reserve_refund`, `reserve_return`),
+    each returning what changes, which the repository writes in one transaction. Its own fields are left out of
+    every dump: the API and the personal-data export answer the order, never these."""
+
+    # Whether this order counts against its buyer's unpaid allowance (orders from checkouts accepted before
+    # the allowance existed do not).
+    holds_allowance: SkipJsonSchema[bool] = Field(default=False, exclude=True)
+    # Counters the refund and return writes condition on (refund_reserved, refund_count, restocked#<product>,
+    # returning#<product>), as read.
+    tallies: SkipJsonSchema[dict[str, int]] = Field(default_factory=dict, exclude=True)
+    # The promotion redemption this order holds while PENDING (given back, once, when it leaves PENDING unpaid).
+    redemption: SkipJsonSchema[RedemptionHeld | None] = Field(default=None, exclude=True)
+
+    def tally(self, name: str) -> int:
+        return int(self.tallies.get(name, 0))
+
+    def units_beyond_what_is_left(self, asked: dict[str, int], field: str,
+                                  counted: Callable[[str], str]) -> list[tuple[str, int, int]]:
+        """(productId, asked, left) for each line asking more units than bought less the tally `counted`
+        names (units restocked, units being returned); a product the order holds no line of is a 400."""
+        from chalicelib.core.errors import ValidationFailed
+
+        bought = {line.product_id: line.quantity for line in self.items}
+        unknown = [product_id for product_id in asked if product_id not in bought]
+        if unknown:
+            raise ValidationFailed("The order holds no such line.", [
+                {"field": field, "productId": product_id, "issue": "not_in_order",
+                 "message": "the order holds no such product"} for product_id in unknown])
+        left = {product_id: bought[product_id] - self.tally(counted(product_id)) for product_id in asked}
+        return [(product_id, quantity, left[product_id]) for product_id, quantity in asked.items()
+                if quantity > left[product_id]]
 
     def taken_back(self, more: dict[str, int] | None = None) -> dict[str, int]:
         """Units of each line the shop took back (restocked by a refund or a received return), and `more`."""
@@ -224,6 +219,149 @@ class Order(ApiModel):
         held = self.held() + captured
         return held, held - self.refunded_amount - refunded > self.keeps(status, taking_back)
 
+    # --- the order's steps: pure, each says what changes --------------------------------
+
+    def transition(self, to: str, at: str, *, actor: str, reason: str | None = None, captured: int = 0,
+                   payment: OrderPayment | None = None) -> OrderChange:
+        """One step of the state machine to `to` at `at` (to its own status: only `payment` noted, with `captured`
+        more money in hand). What the shop then holds and owes back, the moment it was delivered (the return
+        window counts from there), the stock that goes back on the shelf and, leaving PENDING, the buyer's unpaid
+        allowance and (unpaid) the promotion redemption given back, once: the step drops them from the order.
+        Raises IllegalTransition."""
+        moving = to != self.status
+        if moving and not can_move(self.status, to):
+            raise IllegalTransition(self.status, to)
+        held, refund_due = self.settle(to, captured)
+        leaving_pending = moving and self.status == "PENDING"
+        shown = payment if payment is not None and len(self.payments) < MAX_PAYMENTS_SHOWN else None
+        redemption_back = self.redemption if leaving_pending and to in RETURNS_STOCK else None
+        after = self.model_copy(update={
+            "status": to, "updated_at": at, "version": self.version + 1, "captured_amount": held,
+            "refund_due": refund_due, "payments": [*self.payments, *([shown] if shown else [])],
+            "delivered_at": at if moving and to == "DELIVERED" else self.delivered_at,
+            "status_reason": reason if reason and moving else self.status_reason,
+            "holds_allowance": self.holds_allowance and not leaving_pending,
+            "redemption": None if redemption_back else self.redemption})
+        restock: dict[str, int] = {}
+        if moving and to in RETURNS_STOCK:
+            for line in self.items:
+                restock[line.product_id] = restock.get(line.product_id, 0) + line.quantity
+        return OrderChange(
+            before=self, after=after, events=tuple(self._transition_events(to, actor, reason, refund_due)) if moving
+            else (), restock=restock, allowance_back=leaving_pending and self.holds_allowance,
+            redemption_back=redemption_back, refunds_owed=self._refunds_owed_listing(after), payment_shown=shown)
+
+    def settle_refund(self, refund_id: str, amount: int, succeeded: bool, at: str) -> OrderChange:
+        """The provider confirmed (`succeeded`) or refused a refund of `amount` asked for this order: confirmed,
+        it is paid back; refused, staff may refund it again. Its status on the order's list follows."""
+        refunded = amount if succeeded else 0
+        released = 0 if succeeded else amount
+        _held, refund_due = self.settle(self.status, refunded=refunded)
+        status: RefundStatus = "SUCCEEDED" if succeeded else "FAILED"
+        settled = next((position for position, listed in enumerate(self.refunds) if listed.id == refund_id), None)
+        after = self.model_copy(update={
+            "updated_at": at, "version": self.version + 1, "refund_due": refund_due,
+            "refunded_amount": self.refunded_amount + refunded,
+            "refunds": [listed.model_copy(update={"status": status}) if position == settled else listed
+                        for position, listed in enumerate(self.refunds)],
+            "tallies": {**self.tallies, "refund_reserved": self.tally("refund_reserved") - released}})
+        return OrderChange(before=self, after=after, refunds_owed=self._refunds_owed_listing(after),
+                           refunded=refunded, refund_released=released, refund_settled=settled)
+
+    def reserve_refund(self, refund: OrderRefund | None, restock: dict[str, int], at: str) -> RefundReservation:
+        """A refund of `refund.amount` asked for (None: only units back, a received return with nothing left to
+        pay back) and `restock` units back on the shelf: goods taken back are no longer kept, so what the shop
+        owes back is judged with them; the order lists the first MAX_REFUNDS_SHOWN refunds."""
+        _held, refund_due = self.settle(self.status, taking_back=restock)
+        count = self.tally("refund_count")
+        return RefundReservation(order=self, refund=refund, restock=dict(restock), at=at, refund_due=refund_due,
+                                 listed=refund is not None and count < MAX_REFUNDS_SHOWN, refunds_seen=count)
+
+    def reserve_return(self, lines: dict[str, int], window_opened: str) -> ReturnReservation:
+        """Units of `lines` asked back within the return window that opened at `window_opened`. An order delivered
+        before orders kept the moment is dated from its last change."""
+        return ReturnReservation(order=self, lines=dict(lines), window_opened=window_opened,
+                                 delivered_at=self.delivered_at or self.updated_at,
+                                 dated_now=self.delivered_at is None)
+
+    def _refunds_owed_listing(self, after: StoredOrder) -> bool | None:
+        """Whether `after` is on the refunds-owed list (True: from its `updated_at`), on no housekeeping list
+        (False), or where it was (None). An order awaiting payment is listed by its deadline instead."""
+        leaving_pending = self.status == "PENDING" and after.status != "PENDING"
+        if after.refund_due and after.status != "PENDING" and (not self.refund_due or leaving_pending):
+            return True
+        if leaving_pending or (self.refund_due and not after.refund_due):
+            return False
+        return None
+
+    def _transition_events(self, to: str, actor: str, reason: str | None, refund_due: bool) -> list[Envelope]:
+        from chalicelib.core.events import envelope
+        from chalicelib.orders.events import OrderCancelled, OrderStatusChanged
+        from chalicelib.orders.keys import event_id_for
+
+        step = f"{self.id}:{self.version + 1}"
+        changed = OrderStatusChanged(order_id=self.id, user_id=self.user_id, from_status=self.status,
+                                     to_status=to, refund_due=refund_due, reason=reason)
+        events = [envelope(changed, actor=actor, event_id=event_id_for("OrderStatusChanged", step))]
+        if to == "CANCELLED":
+            cancelled = OrderCancelled(order_id=self.id, user_id=self.user_id, checkout_id=self.checkout_id,
+                                       subtotal=self.subtotal, currency=self.currency, items=self.items,
+                                       refund_due=refund_due, reason=reason)
+            events.append(envelope(cancelled, actor=actor, event_id=event_id_for("OrderCancelled", self.id)))
+        return events
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """One step of an order, as the order decided it: the order as read (`before`: the write is conditioned on
+    its status and version), what it becomes, and what moves with it. Written as one transaction."""
+
+    before: StoredOrder
+    after: StoredOrder
+    events: tuple[Envelope, ...] = ()
+    restock: dict[str, int] = field(default_factory=dict)  # units back on the shelf, by product
+    allowance_back: bool = False  # the order no longer counts against its buyer's unpaid allowance
+    redemption_back: RedemptionHeld | None = None  # the promotion redemption (and marker) given back
+    refunds_owed: bool | None = None  # on the refunds-owed list from now, off every list, or as it was
+    payment_shown: OrderPayment | None = None  # a provider's verdict added to the order's list
+    refund_settled: int | None = None  # the position on the order's list of the refund settled
+    refunded: int = 0  # more money paid back
+    refund_released: int = 0  # a refused refund's amount, refundable again
+
+    @property
+    def moving(self) -> bool:
+        return self.after.status != self.before.status
+
+    def announcing(self, events: list[Envelope]) -> OrderChange:
+        """The same change, with more events announcing it (after its own)."""
+        return replace(self, events=(*self.events, *events))
+
+
+@dataclass(frozen=True)
+class RefundReservation:
+    """A refund asked for (or units back), judged on the order as read: the write reserves the money and counts
+    the units, refused unless the order is still as read."""
+
+    order: StoredOrder
+    refund: OrderRefund | None
+    restock: dict[str, int]
+    at: str
+    refund_due: bool  # with the units back
+    listed: bool  # the refund shows on the order's list
+    refunds_seen: int  # refunds asked for before this one, as read
+
+
+@dataclass(frozen=True)
+class ReturnReservation:
+    """Units asked back, judged on the order as read: counted as being returned, refused unless the order is
+    DELIVERED within the window and no line would have more units in returns than were bought."""
+
+    order: StoredOrder
+    lines: dict[str, int]
+    window_opened: str
+    delivered_at: str
+    dated_now: bool  # delivered before orders kept the moment: the reservation dates it
+
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,128}$"),
                            SchemaHint(minLength=8, maxLength=128)]
@@ -239,7 +377,7 @@ class CheckoutRequest(ApiModel):
     shipping_address: PostalAddress | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
-    def _exactly_one_address(self) -> "CheckoutRequest":
+    def _exactly_one_address(self) -> CheckoutRequest:
         if (self.address_id is None) == (self.shipping_address is None):
             raise ValueError("give exactly one of addressId or shippingAddress")
         return self
@@ -257,7 +395,7 @@ class OrderListQuery(PageQuery):
     status: OrderStatus | None = None
 
     @model_validator(mode="after")
-    def _ordered_range(self) -> "OrderListQuery":
+    def _ordered_range(self) -> OrderListQuery:
         if self.from_ and self.to and self.from_ > self.to:
             raise ValueError("from must not be after to")
         return self

@@ -7,7 +7,7 @@ from chalicelib.core import metrics
 from chalicelib.core.events import InvalidEvent, PublishError, publish
 from chalicelib.core.logs import get_logger
 from chalicelib.core.messages import PoisonMessage, batch_response, consume, envelope_of
-from chalicelib.orders.models import Order
+from chalicelib.orders.models import StoredOrder
 from chalicelib.orders.service import OrderService
 
 
@@ -36,7 +36,7 @@ def create_orders(records: Iterable[dict[str, Any]], orders: OrderService) -> di
     return batch_response(failures)
 
 
-def create_ahead_of_the_queue(order_id: str, orders: OrderService) -> Order | None:
+def create_ahead_of_the_queue(order_id: str, orders: OrderService) -> StoredOrder | None:
     """The order of a checkout whose CheckoutRequested the queue has not delivered yet, created now as the
     queue would (a payment arrived first); None when no checkout names it. Whichever of this and the
     queue comes first creates the order, the other finds it; OrderCreated has the same id either way.
@@ -50,7 +50,7 @@ def create_ahead_of_the_queue(order_id: str, orders: OrderService) -> Order | No
     return order
 
 
-def _counted(order: Order, created: bool) -> None:
+def _counted(order: StoredOrder, created: bool) -> None:
     get_logger("orders.pipeline").info(
         "order created" if created else "duplicate checkout delivery suppressed",
         extra={"orderId": order.id, "checkoutId": order.checkout_id, "duplicate": not created})

@@ -1,20 +1,20 @@
 """Checkouts and orders in DynamoDB: the checkout transaction, conditional order creation, transitions."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.basket.repository import BasketChanged
 from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core.dynamo import (
+    Found,
     Page,
     TransactionContended,
-    TransactionRejected,
     Update,
+    Write,
     batch_get,
     condition_failed,
     ddb,
@@ -22,10 +22,12 @@ from chalicelib.core.dynamo import (
     from_item,
     key,
     model_from_item,
+    put,
     query_page,
     table_name,
-    to_item,
-    transact_write,
+    transact,
+    update,
+    write,
 )
 from chalicelib.core.events import Envelope
 from chalicelib.core.ids import now
@@ -34,16 +36,14 @@ from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_even
 from chalicelib.orders import keys
 from chalicelib.orders.models import (
     ERASED_BUYER,
-    MAX_PAYMENTS_SHOWN,
-    MAX_REFUNDS_SHOWN,
-    RETURNS_STOCK,
     Order,
-    OrderPayment,
-    OrderRefund,
+    OrderChange,
     RedemptionHeld,
+    RefundReservation,
+    ReturnReservation,
+    StoredOrder,
 )
 from chalicelib.users.personal_data import without
-from chalicelib.users.repository import AccountInactive
 
 
 @dataclass
@@ -64,22 +64,6 @@ class CheckoutLine:
 
 
 @dataclass(frozen=True)
-class LineRejected:
-    """Why the transaction refused one line: `unavailable`, `currency_changed`, `price_changed` or
-    `out_of_stock`; `current` is the product as the transaction found it (None if it is gone)."""
-
-    product_id: str
-    issue: str
-    current: dict[str, Any] | None
-
-
-class LinesRejected(Exception):
-    def __init__(self, lines: list[LineRejected]):
-        super().__init__(f"{len(lines)} line(s) refused")
-        self.lines = lines
-
-
-@dataclass(frozen=True)
 class Allowance:
     """What one customer may hold unpaid at once: `orders` awaiting payment reserving `units` in all."""
 
@@ -97,18 +81,19 @@ class AllowanceExceeded(Exception):
         self.held_units = held_units
 
 
-class RedemptionRefused(Exception):
-    """An item of the promotion's redemption failed its condition: `position` in the items given, and the
-    item as it was (where it asked for it)."""
-
-    def __init__(self, position: int, as_was: dict[str, Any] | None):
-        super().__init__(f"redemption item {position} refused")
-        self.position = position
-        self.as_was = as_was
-
-
 class CheckoutExists(Exception):
     """A checkout with this id is already recorded (the same key, sent again or concurrently)."""
+
+
+class CheckoutMissing(Exception):
+    """The checkout record an order is made from is not there."""
+
+
+class OrderExists(Exception):
+    """The order is made already (a redelivery, or a payment ahead of the queue): as it was found."""
+
+    def __init__(self, found: Found):
+        self.found = found
 
 
 class OrderChanged(Exception):
@@ -118,28 +103,30 @@ class OrderChanged(Exception):
         self.current = current
 
 
-class CompanionRejected(Exception):
-    """An item written alongside an order change (e.g. a ledger record) failed its condition."""
-
-    def __init__(self, position: int):
-        self.position = position
-
-
 _TALLIES = ("refund_reserved", "refund_count")
 _LINE_TALLIES = ("restocked#", "returning#")
 
 
-def _order(item: dict[str, Any]) -> Order:
+def _order(item: dict[str, Any]) -> StoredOrder:
     tallies = {name: value for name, value in item.items() if name in _TALLIES or name.startswith(_LINE_TALLIES)}
-    return model_from_item(Order, item).holding_allowance(bool(item.get("holds_allowance"))).with_tallies(
-        tallies).holding_redemption(_redemption_of(item.get("promotion_hold")))
+    return model_from_item(StoredOrder, item, holds_allowance=bool(item.get("holds_allowance")), tallies=tallies,
+                           redemption=_redemption_of(item.get("promotion_hold")))
+
+
+def _list_refunds_owed(diff: Update, listed: bool | None, order: Order, at: str | None = None) -> None:
+    """GSI3 lists an order owing money back by when it was flagged (True), or none (False: an order awaiting
+    payment is listed there by its deadline until it leaves PENDING); None leaves it as it is."""
+    if listed:
+        diff.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{at or order.updated_at}#{order.id}")
+    elif listed is False:
+        diff.remove("GSI3PK", "GSI3SK")
 
 
 def _redemption_of(stored: dict[str, Any] | None) -> RedemptionHeld | None:
     return RedemptionHeld(stored["code"], bool(stored.get("once_per_customer"))) if stored else None
 
 
-def order_from_item(item: dict[str, Any]) -> Order:
+def order_from_item(item: dict[str, Any]) -> StoredOrder:
     """An order as an item of the table holds it (e.g. one a refused transaction handed back)."""
     return _order(item)
 
@@ -149,6 +136,10 @@ class OrderNotAsRead(Exception):
 
     def __init__(self, current: Order | None):
         self.current = current
+
+
+def _not_as_read(found: Found) -> OrderNotAsRead:
+    return OrderNotAsRead(_order(found) if found else None)
 
 
 def _bounded_lines(update: Update, order: Order, attribute_of: Any, quantities: dict[str, int],
@@ -163,35 +154,34 @@ def _bounded_lines(update: Update, order: Order, attribute_of: Any, quantities: 
         conditions.append(f"(attribute_not_exists(#line{number}) OR #line{number} <= :room{number})")
 
 
-def _take_allowance(allowance: Allowance, units: int) -> dict[str, Any]:
+def _take_allowance(allowance: Allowance, units: int) -> Write:
     """A transaction item counting one more unpaid order of `units` against the buyer's allowance,
-    refused when they already hold the most orders, or would hold more units, than it allows."""
-    update = Update().set("type", "ALLOWANCE").add("unpaid_orders", 1).add("unpaid_units", units)
-    return {"Update": {
-        "TableName": table_name(), "Key": key(keys.allowance_pk(allowance.user_id), keys.ALLOWANCE_SK),
-        **update.request("attribute_not_exists(#unpaid_orders) OR "
-                         "(#unpaid_orders < :most_orders AND #unpaid_units <= :room)",
-                         values={":most_orders": allowance.orders, ":room": allowance.units - units}),
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+    refused (AllowanceExceeded) when they already hold the most orders, or would hold more units, than it allows."""
+    def refused(found: Found) -> AllowanceExceeded:
+        return AllowanceExceeded(int((found or {}).get("unpaid_orders", 0)), int((found or {}).get("unpaid_units", 0)))
+
+    return update(keys.allowance_pk(allowance.user_id), keys.ALLOWANCE_SK,
+                  Update().set("type", "ALLOWANCE").add("unpaid_orders", 1).add("unpaid_units", units),
+                  "attribute_not_exists(#unpaid_orders) OR (#unpaid_orders < :most_orders AND #unpaid_units <= :room)",
+                  values={":most_orders": allowance.orders, ":room": allowance.units - units}, refused=refused)
 
 
-def _give_back_allowance(order: Order) -> dict[str, Any]:
+def _give_back_allowance(order: Order) -> Write:
     """The transaction item returning what `order` held against its buyer's allowance."""
-    update = Update().add("unpaid_orders", -1).add("unpaid_units", -order.units)
-    return {"Update": {"TableName": table_name(), "Key": key(keys.allowance_pk(order.user_id), keys.ALLOWANCE_SK),
-                       **update.request()}}
+    return update(keys.allowance_pk(order.user_id), keys.ALLOWANCE_SK,
+                  Update().add("unpaid_orders", -1).add("unpaid_units", -order.units))
 
 
 def _forgetting_the_buyer() -> Update:
     return Update().set("user_id", ERASED_BUYER).remove("shipping_address", "request_hash", "GSI1PK", "GSI1SK")
 
 
-def _checkout_pointer(order_id: str, checkout_id: str) -> dict[str, Any]:
+def _checkout_pointer(order_id: str, checkout_id: str) -> Write:
     """The transaction item pointing from the order's partition to its checkout (no personal data)."""
     expires = int((now() + timedelta(days=keys.CHECKOUT_POINTER_DAYS)).timestamp())
     pk, sk = keys.checkout_pointer_key(order_id)
-    item = {"PK": pk, "SK": sk, "type": "CHECKOUT_POINTER", "checkout_id": checkout_id, "expiresAt": expires}
-    return {"Put": {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}}
+    return put({"PK": pk, "SK": sk, "type": "CHECKOUT_POINTER", "checkout_id": checkout_id, "expiresAt": expires},
+               refused=CheckoutExists(order_id))
 
 
 class CheckoutRepository:
@@ -237,18 +227,16 @@ class CheckoutRepository:
                               ConsistentRead=True).get("Item")
         return from_item(item) if item else None
 
-    def address_removal(self, checkout_id: str) -> dict[str, Any]:
+    def address_removal(self, checkout_id: str) -> Write:
         """A transaction item taking the address off the checkout record: the order keeps the only copy."""
-        return {"Update": {"TableName": table_name(),
-                           "Key": key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
-                           **Update().remove("shipping_address").request("attribute_exists(PK)")}}
+        return update(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, Update().remove("shipping_address"),
+                      "attribute_exists(PK)", refused=CheckoutMissing(checkout_id))
 
-    def buyer_removal(self, checkout_id: str) -> dict[str, Any]:
+    def buyer_removal(self, checkout_id: str) -> Write:
         """A transaction item leaving nothing of an erased buyer on the checkout record (an order made for them
         after their erasure is made anonymised): no address, no link to them, no hash of their request."""
-        return {"Update": {"TableName": table_name(),
-                           "Key": key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
-                           **_forgetting_the_buyer().request("attribute_exists(PK)")}}
+        return update(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, _forgetting_the_buyer(),
+                      "attribute_exists(PK)", refused=CheckoutMissing(checkout_id))
 
     def of_user(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every checkout of a customer not yet rid of them (GSI1), a page at a time (erasure)."""
@@ -284,8 +272,8 @@ class CheckoutRepository:
         raise TransactionContended(f"checkout {checkout_id} kept changing")
 
     def commit(self, *, checkout: dict[str, Any], event: Envelope, lines: list[CheckoutLine],
-               basket_clear: dict[str, Any], allowance: Allowance | None, buyer_active: dict[str, Any],
-               redemption: list[dict[str, Any]] | None = None) -> None:
+               basket_clear: Write, allowance: Allowance | None, buyer_active: Write,
+               redemption: list[Write] | None = None) -> None:
         """One transaction: reserve every line's stock at the price and currency shown, record the
         checkout (with its CheckoutRequested event in the outbox), empty the basket, count the
         order against its buyer's unpaid `allowance` (None: an order with nothing to pay, never unpaid),
@@ -293,51 +281,24 @@ class CheckoutRepository:
         marker of a once-per-customer code), and check `buyer_active` (the buyer's account is active:
         a suspended or erased one buys nothing).
 
-        Raises CheckoutExists, AllowanceExceeded, LinesRejected (every refused line, with why),
-        BasketChanged, RedemptionRefused (which redemption item, and the promotion as it was),
-        AccountInactive, or TransactionContended when concurrent transactions kept colliding with it.
+        Raises CheckoutExists, AccountInactive, RedemptionRefused, AllowanceExceeded, StockRefused (every refused
+        line, with why) or BasketChanged, the first that applies in that order, or TransactionContended when
+        concurrent transactions kept colliding with it.
         """
-        items = [self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price, line.currency)
-                 for line in lines]
         record = {"PK": keys.checkout_pk(checkout["checkout_id"]), "SK": keys.CHECKOUT_SK, "type": "CHECKOUT",
                   **checkout, **outbox_fields(event),
                   # Listed under its buyer until their erasure: it finds every checkout, its order made or not.
                   "GSI1PK": keys.user_checkouts_partition(checkout["user_id"]),
                   "GSI1SK": f"{checkout['created_at']}#{checkout['checkout_id']}"}
-        items.append({"Put": {"TableName": table_name(), "Item": to_item(record),
-                              "ConditionExpression": "attribute_not_exists(PK)"}})
-        items.append(basket_clear)
-        allowance_at = len(items) if allowance is not None else None
-        if allowance is not None:
-            items.append(_take_allowance(allowance, sum(line.quantity for line in lines)))
-        first_redemption = len(items)
-        items += redemption or []
-        pointer = len(items)
-        items.append(_checkout_pointer(checkout["order_id"], checkout["checkout_id"]))
-        items.append(buyer_active)
         # At most MAX_LINES (50) lines + 7 items: within TransactWriteItems' 100.
-        try:
-            transact_write(items)
-        except TransactionRejected as rejected:
-            if rejected.failed(len(lines)) or rejected.failed(pointer):
-                raise CheckoutExists(checkout["checkout_id"]) from None
-            if rejected.failed(-1):
-                raise AccountInactive(checkout["user_id"]) from None
-            for position in range(len(redemption or [])):
-                if rejected.failed(first_redemption + position):
-                    raise RedemptionRefused(position, rejected.old(first_redemption + position)) from None
-            if allowance_at is not None and rejected.failed(allowance_at):
-                held = rejected.old(allowance_at) or {}
-                raise AllowanceExceeded(int(held.get("unpaid_orders", 0)), int(held.get("unpaid_units", 0))) from None
-            refused = [LineRejected(line.product_id,
-                                    self.products.reservation_refusal(rejected.old(i), line.unit_price, line.currency),
-                                    rejected.old(i))
-                       for i, line in enumerate(lines) if rejected.failed(i)]
-            if refused:
-                raise LinesRejected(refused) from None
-            if rejected.failed(len(lines) + 1):
-                raise BasketChanged() from None
-            raise
+        transact([put(record, refused=CheckoutExists(checkout["checkout_id"])),
+                  _checkout_pointer(checkout["order_id"], checkout["checkout_id"]),
+                  buyer_active,
+                  *(redemption or []),
+                  *([_take_allowance(allowance, sum(line.quantity for line in lines))] if allowance else []),
+                  *(self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price,
+                                                         line.currency) for line in lines),
+                  basket_clear])
 
 
 class OrderRepository:
@@ -348,12 +309,12 @@ class OrderRepository:
         item = ddb().get_item(TableName=table_name(), Key=key(keys.order_pk(order_id), keys.ORDER_SK)).get("Item")
         return _order(from_item(item)) if item else None
 
-    def create(self, order: Order, companions: list[dict[str, Any]] | None = None,
+    def create(self, order: Order, companions: list[Write] | None = None,
                extra: dict[str, Any] | None = None, events: list[Envelope] | None = None) -> tuple[Order, bool]:
         """Put the order unless it exists, with `companions` (items of the same write, such as its
         checkout record losing the address) and the `events` announcing it (outbox) in one transaction;
-        `extra` attributes go on the item. Returns (order as stored, created now?). Raises
-        CompanionRejected (the order is not made)."""
+        `extra` attributes go on the item. Returns (order as stored, created now?). A companion's refusal
+        is raised as it names it (the order is not made)."""
         item = {"PK": keys.order_pk(order.id), "SK": keys.ORDER_SK, "type": "ORDER",
                 **order.model_dump(mode="json"), **({"holds_allowance": True} if order.holds_allowance else {}),
                 **({"promotion_hold": {"code": order.redemption.code,
@@ -361,28 +322,15 @@ class OrderRepository:
                    if order.redemption else {}),
                 **keys.index_keys(order.user_id, order.status, order.created_at, order.id, order.payment_due_at),
                 **(extra or {})}
-        put = {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)",
-               "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-        companions = [*(companions or []), *outbox_puts(events or [])]
-        if companions:
-            try:
-                transact_write([{"Put": put}, *companions])
-            except TransactionRejected as rejected:
-                if rejected.failed(0):
-                    old = rejected.old(0)
-                    return (_order(old) if old else order), False
-                for position in range(len(companions)):
-                    if rejected.failed(1 + position):
-                        raise CompanionRejected(position) from None
-                raise
-            return order, True
+        stored = put(item, refused=lambda found: OrderExists(found))
         try:
-            ddb().put_item(**put)
-        except ClientError as exc:
-            if condition_failed(exc):
-                old = exc.response.get("Item")
-                return (_order(from_item(old)) if old else order), False
-            raise
+            companions = [*(companions or []), *outbox_puts(events or [])]
+            if companions:
+                transact([stored, *companions])
+            else:
+                write(stored)
+        except OrderExists as exists:
+            return (_order(exists.found) if exists.found else order), False
         return order, True
 
     def of_user(self, user_id: str, since: str | None, until: str | None, status: str | None,
@@ -418,127 +366,73 @@ class OrderRepository:
         page.items = [_order(item) for item in page.items]
         return page
 
-    def change(self, order: Order, *, status: str, updated_at: str, events: list[Envelope],
-               captured_amount: int | None = None, refund_due: bool | None = None,
-               payment: OrderPayment | None = None, reason: str | None = None,
-               companions: list[dict[str, Any]] | None = None, refunded: int = 0, refund_released: int = 0,
-               refund_settled: tuple[int, str] | None = None) -> Order:
-        """Change `order` (as read) in one transaction with its stock returns, its events and any
-        `companions` (items of other domains that belong to the same change, e.g. a ledger record).
+    def save(self, change: OrderChange, companions: Sequence[Write] = ()) -> StoredOrder:
+        """Write a step the order decided (`StoredOrder.transition`, `.settle_refund`) in one transaction with
+        its stock returns, what it gives back, its events and any `companions` (writes of other domains that
+        belong to the same change, e.g. a ledger record), listed first: their refusals say most.
 
-        Conditioned on the status and version that were read, so of two concurrent changes exactly
-        one wins and stock comes back exactly once. Raises OrderChanged (with the order as it is
-        now) or CompanionRejected (which companion failed its condition).
-
-        A refund's confirmation adds `refunded` to `refunded_amount`; its failure gives `refund_released`
-        back to what staff may refund; `refund_settled` is (its position on the order's list, its status).
-        """
-        update = Update().set("updated_at", updated_at).add("version", 1)
-        if refunded:
-            update.add("refunded_amount", refunded)
-        if refund_released:
-            update.add("refund_reserved", -refund_released)
-        if refund_settled is not None and refund_settled[0] < len(order.refunds):
-            update.set_in_list("refunds", refund_settled[0], "status", refund_settled[1])
-        if status == "DELIVERED" and status != order.status:
-            update.set("delivered_at", updated_at)  # the return window counts from here
-        moving = status != order.status
-        if moving:
-            update.set("status", status).set("GSI2PK", keys.status_partition(status))
-        if captured_amount is not None:
-            update.set("captured_amount", captured_amount)
-        if refund_due is not None:
-            update.set("refund_due", refund_due)
-        if reason and moving:
-            update.set("status_reason", reason)
-        shown = payment is not None and len(order.payments) < MAX_PAYMENTS_SHOWN
-        if shown:
-            update.append("payments", [payment.model_dump(mode="json")])
-        gives_back = moving and order.status == "PENDING" and order.holds_allowance
-        # GSI3 lists a PENDING order by its payment deadline, any other by when it was flagged refundDue.
-        flagged_now = refund_due is not None and refund_due and status != "PENDING" and (
-            not order.refund_due or (moving and order.status == "PENDING"))
-        if flagged_now:
-            update.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{updated_at}#{order.id}")
-        elif moving and order.status == "PENDING":
-            update.remove("GSI3PK", "GSI3SK")  # no longer awaiting payment
-        elif refund_due is False and order.refund_due:
-            update.remove("GSI3PK", "GSI3SK")  # nothing owed back any more
-        if gives_back:
-            update.remove("holds_allowance")
-        # Leaving PENDING unpaid, the promotion redemption goes back (once: the same update drops the hold).
-        gives_redemption = moving and order.status == "PENDING" and status in RETURNS_STOCK and order.redemption
-        if gives_redemption:
-            update.remove("promotion_hold")
-        items: list[dict[str, Any]] = [{"Update": {
-            "TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
-            **update.request("#status = :from AND #version = :seen_version",
-                             names={"#status": "status", "#version": "version"},
-                             values={":from": order.status, ":seen_version": order.version}),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]
-        if moving and status in RETURNS_STOCK:
-            items += [self.products.restock_in_transaction(line.product_id, line.quantity) for line in order.items]
-        if gives_back:  # no longer unpaid: the buyer may hold another
-            items.append(_give_back_allowance(order))
-        if gives_redemption:
+        Conditioned on the status and version that were read, so of two concurrent changes exactly one wins
+        and stock comes back exactly once. Raises what a refused companion names, else OrderChanged (with the
+        order as it is now). Returns the order as written."""
+        before, after = change.before, change.after
+        diff = Update().set("updated_at", after.updated_at).add("version", 1)
+        diff.set("captured_amount", after.captured_amount).set("refund_due", after.refund_due)
+        if change.moving:
+            diff.set("status", after.status).set("GSI2PK", keys.status_partition(after.status))
+        if after.delivered_at != before.delivered_at:
+            diff.set("delivered_at", after.delivered_at)
+        if after.status_reason != before.status_reason:
+            diff.set("status_reason", after.status_reason)
+        if change.refunded:
+            diff.add("refunded_amount", change.refunded)
+        if change.refund_released:
+            diff.add("refund_reserved", -change.refund_released)
+        if change.refund_settled is not None:
+            diff.set_in_list("refunds", change.refund_settled, "status", after.refunds[change.refund_settled].status)
+        if change.payment_shown is not None:
+            diff.append("payments", [change.payment_shown.model_dump(mode="json")])
+        _list_refunds_owed(diff, change.refunds_owed, after)
+        if change.allowance_back:
+            diff.remove("holds_allowance")
+        if change.redemption_back:
+            diff.remove("promotion_hold")
+        writes = [*companions, update(
+            keys.order_pk(before.id), keys.ORDER_SK, diff, "#status = :from AND #version = :seen_version",
+            names={"#status": "status", "#version": "version"},
+            values={":from": before.status, ":seen_version": before.version},
+            refused=lambda found: OrderChanged(_order(found) if found else None))]
+        writes += self.restock_items(change.restock)
+        if change.allowance_back:  # no longer unpaid: the buyer may hold another
+            writes.append(_give_back_allowance(before))
+        if change.redemption_back:
             from chalicelib.promotions.repository import PromotionRepository
 
-            items += PromotionRepository.give_back_in_transaction(order.redemption.code, order.user_id,
-                                                                  order.redemption.once_per_customer)
-        first_companion = len(items)
-        items += list(companions or [])
-        items += outbox_puts(events)
-        try:
-            transact_write(items)
-        except TransactionRejected as rejected:
-            for position in range(len(companions or [])):
-                if rejected.failed(first_companion + position):
-                    raise CompanionRejected(position) from None
-            if rejected.failed(0):
-                old = rejected.old(0)
-                raise OrderChanged(_order(old) if old else None) from None
-            raise
-        return order.model_copy(update={
-            "status": status, "updated_at": updated_at, "version": order.version + 1,
-            "captured_amount": order.captured_amount if captured_amount is None else captured_amount,
-            "refund_due": order.refund_due if refund_due is None else refund_due,
-            "payments": order.payments + ([payment] if shown else []),
-            "refunded_amount": order.refunded_amount + refunded,
-            "refunds": [refund.model_copy(update={"status": refund_settled[1]})
-                        if refund_settled is not None and position == refund_settled[0] else refund
-                        for position, refund in enumerate(order.refunds)],
-            "delivered_at": updated_at if (status == "DELIVERED" and moving) else order.delivered_at,
-            "status_reason": reason if (reason and moving) else order.status_reason}).holding_allowance(
-                order.holds_allowance and not gives_back).with_tallies(
-                    {**order._tallies, "refund_reserved": order.tally("refund_reserved") - refund_released}
-                ).holding_redemption(None if gives_redemption else order.redemption)
+            writes += PromotionRepository.give_back_in_transaction(
+                change.redemption_back.code, before.user_id, change.redemption_back.once_per_customer)
+        transact([*writes, *outbox_puts(list(change.events))])
+        return after
 
     # --- refunds and returns: items of the refund's or the return's transaction ----------------
 
-    def refund_reservation(self, order: Order, refund: OrderRefund | None, restock: dict[str, int],
-                           updated_at: str, refund_due: bool) -> dict[str, Any]:
-        """The transaction item reserving `refund.amount` of the money captured for `order` (as read) and
-        counting `restock` (product id -> units) as back on the shelf, refused unless the order is still
-        as read (its version: what it keeps, and so `refund_due`, was judged on it): no other refund since
-        (`refund_count`), never more reserved than captured (`refund_reserved + amount <= captured_amount`),
-        never more units restocked than bought. With no refund, only the restock (a received return with
-        nothing left to pay back). `refund_due` as judged with the restock (goods taken back are no longer
-        kept): the refunds-owed index follows it."""
-        update = Update().set("updated_at", updated_at).add("version", 1)
+    def refund_reservation(self, reservation: RefundReservation) -> Write:
+        """The transaction item writing a refund reservation the order judged (`StoredOrder.reserve_refund`):
+        `refund.amount` of the money captured reserved and the units counted back on the shelf, refused
+        (OrderNotAsRead) unless the order is still as read (its version: what it keeps, and so `refund_due`, was
+        judged on it): no other refund since (`refund_count`), never more reserved than captured
+        (`refund_reserved + amount <= captured_amount`), never more units restocked than bought."""
+        order, refund = reservation.order, reservation.refund
+        diff = Update().set("updated_at", reservation.at).add("version", 1)
         conditions = ["attribute_exists(PK)", "#version = :seen_version"]
         names: dict[str, str] = {"#version": "version"}
         values: dict[str, Any] = {":seen_version": order.version}
-        if refund_due != order.refund_due:  # never PENDING here: GSI3 is the refunds-owed index's
-            update.set("refund_due", refund_due)
-            if refund_due:
-                update.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{updated_at}#{order.id}")
-            else:
-                update.remove("GSI3PK", "GSI3SK")
+        if reservation.refund_due != order.refund_due:  # never PENDING here: GSI3 is the refunds-owed index's
+            diff.set("refund_due", reservation.refund_due)
+            _list_refunds_owed(diff, reservation.refund_due, order, at=reservation.at)
         if refund is not None:
-            count = order.tally("refund_count")
-            update.add("refund_count", 1).add("refund_reserved", refund.amount)
-            if count < MAX_REFUNDS_SHOWN:
-                update.append("refunds", [refund.model_dump(mode="json")])
+            count = reservation.refunds_seen
+            diff.add("refund_count", 1).add("refund_reserved", refund.amount)
+            if reservation.listed:
+                diff.append("refunds", [refund.model_dump(mode="json")])
             conditions += ["#captured_amount >= :captured_seen",
                            "attribute_not_exists(#refund_count)" if count == 0 else "#refund_count = :count_seen",
                            "(attribute_not_exists(#refund_reserved) OR #refund_reserved <= :money_room)"]
@@ -547,46 +441,43 @@ class OrderRepository:
             values.update({":captured_seen": order.captured_amount, ":money_room": order.captured_amount - refund.amount})
             if count:
                 values[":count_seen"] = count
-        if restock:
+        if reservation.restock:
             conditions.append("#status IN (:shipped, :delivered)")
             names["#status"] = "status"
             values.update({":shipped": "SHIPPED", ":delivered": "DELIVERED"})
-            _bounded_lines(update, order, keys.restocked_attribute, restock, conditions, names, values)
-        return {"Update": {"TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
-                           **update.request(" AND ".join(conditions), names=names, values=values),
-                           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+            _bounded_lines(diff, order, keys.restocked_attribute, reservation.restock, conditions, names, values)
+        return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
+                      values=values, refused=_not_as_read)
 
-    def restock_items(self, restock: dict[str, int]) -> list[dict[str, Any]]:
+    def restock_items(self, restock: dict[str, int]) -> list[Write]:
         """Transaction items putting units back on the shelf (the order's counters bound them)."""
         return [self.products.restock_in_transaction(product_id, quantity)
                 for product_id, quantity in sorted(restock.items())]
 
-    def return_reservation(self, order: Order, lines: dict[str, int], window_opened: str) -> dict[str, Any]:
-        """The transaction item counting `lines` (product id -> units) as being returned, refused unless
-        the order is DELIVERED, was delivered at or after `window_opened`, and no line would have more
-        units in returns than were bought."""
-        update = Update()
+    def return_reservation(self, reservation: ReturnReservation) -> Write:
+        """The transaction item counting a return's units (`StoredOrder.reserve_return`) as being returned, refused
+        (OrderNotAsRead) unless the order is DELIVERED, was delivered at or after the window opened, and no line
+        would have more units in returns than were bought."""
+        order, diff = reservation.order, Update()
         names = {"#status": "status", "#delivered_at": "delivered_at"}
-        values: dict[str, Any] = {":delivered": "DELIVERED", ":window_opened": window_opened}
-        if order.delivered_at is None:  # delivered before orders kept the moment: dated from its last change
-            update.set("delivered_at", order.updated_at)
+        values: dict[str, Any] = {":delivered": "DELIVERED", ":window_opened": reservation.window_opened}
+        if reservation.dated_now:
+            diff.set("delivered_at", reservation.delivered_at)
             conditions = ["#status = :delivered", "attribute_not_exists(#delivered_at)",
                           "#updated_at >= :window_opened"]
             names["#updated_at"] = "updated_at"
         else:
             conditions = ["#status = :delivered", "#delivered_at >= :window_opened"]
-        _bounded_lines(update, order, keys.returning_attribute, lines, conditions, names, values)
-        return {"Update": {"TableName": table_name(), "Key": key(keys.order_pk(order.id), keys.ORDER_SK),
-                           **update.request(" AND ".join(conditions), names=names, values=values),
-                           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        _bounded_lines(diff, order, keys.returning_attribute, reservation.lines, conditions, names, values)
+        return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
+                      values=values, refused=_not_as_read)
 
-    def return_release(self, order_id: str, lines: dict[str, int]) -> dict[str, Any]:
+    def return_release(self, order_id: str, lines: dict[str, int]) -> Write:
         """The transaction item taking a rejected return's units off the order's returning counters."""
-        update = Update()
+        diff = Update()
         for product_id, quantity in sorted(lines.items()):
-            update.add(keys.returning_attribute(product_id), -quantity)
-        return {"Update": {"TableName": table_name(), "Key": key(keys.order_pk(order_id), keys.ORDER_SK),
-                           **update.request("attribute_exists(PK)")}}
+            diff.add(keys.returning_attribute(product_id), -quantity)
+        return update(keys.order_pk(order_id), keys.ORDER_SK, diff, "attribute_exists(PK)")
 
     def get_many(self, order_id: str, other_sk: str) -> tuple[Order | None, dict[str, Any] | None]:
         """The order and another item of its partition (a refund), in one BatchGetItem."""

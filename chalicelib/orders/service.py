@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import Page, TransactionContended
+from chalicelib.core.dynamo import Page, TransactionContended, Write
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import Envelope, InvalidEvent, envelope
 from chalicelib.core.ids import iso, now
@@ -16,32 +15,28 @@ from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
-from chalicelib.orders.events import CheckoutRequested, OrderCancelled, OrderCreated, OrderStatusChanged
+from chalicelib.orders.events import CheckoutRequested, OrderCreated
 from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
     ERASED_BUYER,
     AdminOrderQuery,
-    Order,
     OrderListQuery,
     OrderPayment,
     RedemptionHeld,
     StatusChange,
+    StoredOrder,
     can_move,
 )
-from chalicelib.orders.repository import CheckoutRepository, CompanionRejected, OrderChanged, OrderRepository
+from chalicelib.orders.repository import CheckoutRepository, OrderChanged, OrderRepository
 from chalicelib.users import account_status
 from chalicelib.users.personal_data import PersonalData
-from chalicelib.users.repository import UserRepository
+from chalicelib.users.repository import AccountInactive, PeopleErased, UserRepository
 
 _EXPORT_LIMIT = 1000
 
 
 class InvalidCheckoutEvent(InvalidEvent):
     """A CheckoutRequested event that can never become an order (it belongs in the DLQ)."""
-
-
-class PaymentAlreadyNoted(Exception):
-    """The provider event's ledger record exists already."""
 
 
 def _not_found(order_id: str) -> NotFound:
@@ -59,7 +54,7 @@ class OrderService:
     # --- creation (from the queue) ---------------------------------------------------
 
     def create_from_checkout(self, event: Envelope, addresses: dict[str, PostalAddress | None] | None = None,
-                             *, kept: bool = False) -> tuple[Order, bool, Envelope]:
+                             *, kept: bool = False) -> tuple[StoredOrder, bool, Envelope]:
         """Create the order a CheckoutRequested event asks for; a repeat finds the first one.
 
         `addresses`: checkout id -> shipping address, read for a whole queue batch at once
@@ -83,17 +78,18 @@ class OrderService:
         paid = data.total == 0
         due = None if paid else iso(now() + timedelta(minutes=settings().payment_window_minutes))
         # The address travels on no event: the checkout record holds it until this order takes it.
-        order = Order(id=data.order_id, user_id=data.user_id, status="PAID" if paid else "PENDING", items=data.items,
+        order = StoredOrder(id=data.order_id, user_id=data.user_id, status="PAID" if paid else "PENDING",
+                            items=data.items,
                       status_reason="nothing to pay" if paid else None,
                       subtotal=data.subtotal, discount=data.discount, total=data.total,
                       promotion_code=data.promotion_code, currency=data.currency,
                       shipping_address=addresses[data.checkout_id] if data.checkout_id in (addresses or {})
                       else self.checkouts.shipping_address(data.checkout_id),
                       checkout_id=data.checkout_id, payment_due_at=due, created_at=data.created_at,
-                      updated_at=moment).holding_allowance(data.holds_allowance).holding_redemption(
-                          RedemptionHeld(data.promotion_code, data.promotion_once_per_customer)
-                          if data.promotion_code else None)
-        def announcement_of(made: Order) -> Envelope:
+                      updated_at=moment, holds_allowance=data.holds_allowance,
+                      redemption=RedemptionHeld(data.promotion_code, data.promotion_once_per_customer)
+                      if data.promotion_code else None)
+        def announcement_of(made: StoredOrder) -> Envelope:
             return self._announcement(made, event.correlationId)
 
         stored, created = self._create(order, keeping=announcement_of if kept else None)
@@ -103,7 +99,7 @@ class OrderService:
         return stored, created, announcement
 
     @staticmethod
-    def _announcement(order: Order, correlation_id: str | None) -> Envelope:
+    def _announcement(order: StoredOrder, correlation_id: str | None) -> Envelope:
         """OrderCreated for `order` as stored: id and time come from it, so a repeat is the same event."""
         return envelope(OrderCreated(order_id=order.id, user_id=order.user_id, checkout_id=order.checkout_id,
                                      status=order.status, subtotal=order.subtotal, currency=order.currency,
@@ -118,13 +114,7 @@ class OrderService:
         record = self.checkouts.of_order(order_id)
         if record is None:
             return None
-        requested = CheckoutRequested(
-            checkout_id=record["checkout_id"], order_id=record["order_id"], user_id=record["user_id"],
-            items=record["items"], subtotal=record["subtotal"], currency=record["currency"],
-            created_at=record["created_at"], holds_allowance=bool(record.get("holds_allowance")),
-            discount=record.get("discount", 0), total=record["total"], promotion_code=record.get("promotion_code"),
-            promotion_once_per_customer=bool(record.get("promotion_once_per_customer")))
-        event = envelope(requested, actor=record["user_id"], correlation_id=record.get("correlation_id"),
+        event = envelope(CheckoutRequested.from_record(record), actor=record["user_id"], correlation_id=record.get("correlation_id"),
                          event_id=keys.event_id_for("CheckoutRequested", record["checkout_id"]),
                          occurred_at=record["created_at"])
         address = record.get("shipping_address")
@@ -134,31 +124,32 @@ class OrderService:
         """The addresses of a batch's checkouts, in one read (the address travels on no event)."""
         return self.checkouts.shipping_addresses(checkout_ids) if checkout_ids else {}
 
-    def _create(self, order: Order, keeping: Callable[[Order], Envelope] | None = None) -> tuple[Order, bool]:
+    def _create(self, order: StoredOrder,
+                keeping: Callable[[StoredOrder], Envelope] | None = None) -> tuple[StoredOrder, bool]:
         """The order, and in the same write the address off its checkout record, unless its buyer was
         erased meanwhile: then the order is made anonymised (the erasure has run or runs without it).
         With `keeping`, the write also keeps the event it makes of the order as written (the outbox)."""
-        def kept(made: Order) -> list[Envelope]:
+        def kept(made: StoredOrder) -> list[Envelope]:
             return [keeping(made)] if keeping else []
 
-        address_removal = self.checkouts.address_removal(order.checkout_id)
         try:
-            return self.orders.create(order, companions=[address_removal, self.users.not_erased(order.user_id)],
+            return self.orders.create(order, companions=[self.users.not_erased(order.user_id),
+                                                         self.checkouts.address_removal(order.checkout_id)],
                                       events=kept(order))
-        except CompanionRejected as rejected:
-            if rejected.position != 1:
-                raise
+        except PeopleErased:
+            pass
         country = order.shipping_address.country if order.shipping_address else ""
-        anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None})
         # Nobody is left to hold an allowance for (the promotion's count is not personal: it stays held), and the
         # checkout record keeps nothing of the buyer either.
-        return self.orders.create(anonymous.holding_allowance(False),
+        anonymous = order.model_copy(update={"user_id": ERASED_BUYER, "shipping_address": None,
+                                             "holds_allowance": False})
+        return self.orders.create(anonymous,
                                   companions=[self.checkouts.buyer_removal(order.checkout_id)],
                                   extra={"shipping_country": country}, events=kept(anonymous))
 
     # --- reads -----------------------------------------------------------------------
 
-    def get_for(self, who: Caller, order_id: str) -> Order:
+    def get_for(self, who: Caller, order_id: str) -> StoredOrder:
         order = self.orders.get(order_id)
         # Another user's order is indistinguishable from one that does not exist.
         if order is None or (order.user_id != who.user_id and not who.is_admin):
@@ -173,7 +164,7 @@ class OrderService:
 
     # --- transitions -----------------------------------------------------------------
 
-    def cancel_own(self, who: Caller, order_id: str) -> Order:
+    def cancel_own(self, who: Caller, order_id: str) -> StoredOrder:
         order = self.orders.get(order_id)
         if order is None or order.user_id != who.user_id:
             raise _not_found(order_id)
@@ -182,10 +173,10 @@ class OrderService:
         try:  # written only while the customer's account is active
             return self.move(order, "CANCELLED", actor=who.user_id, reason="cancelled by customer",
                              companions=[self.users.active(who.user_id)])
-        except CompanionRejected:
+        except AccountInactive:
             raise account_status.inactive(who.user_id) from None
 
-    def set_status(self, staff: Caller, order_id: str, change: StatusChange) -> Order:
+    def set_status(self, staff: Caller, order_id: str, change: StatusChange) -> StoredOrder:
         order = self.orders.get(order_id)
         if order is None:
             raise _not_found(order_id)
@@ -193,8 +184,8 @@ class OrderService:
             raise Conflict("The order was changed by someone else; reload it.", code="VERSION_CONFLICT")
         return self.move(order, change.status, actor=staff.user_id, reason=change.reason, retry=False)
 
-    def move(self, order: Order, target: str, *, actor: str, reason: str | None = None,
-             retry: bool = True, companions: list[dict] | None = None) -> Order:
+    def move(self, order: StoredOrder, target: str, *, actor: str, reason: str | None = None,
+             retry: bool = True, companions: list[Write] | None = None) -> StoredOrder:
         """Apply one state-machine step; 409 if it is not legal from where the order is now.
 
         With `retry`, a change that lost a race is judged again from the order's new state (a
@@ -219,7 +210,7 @@ class OrderService:
                 break
         raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
 
-    def expire(self, order: Order) -> bool:
+    def expire(self, order: StoredOrder) -> bool:
         """Cancel an order the sweeper judged overdue, only if it is still exactly as judged.
 
         Never judged again: whatever happened since (a payment, a cancel) is left as it is.
@@ -232,64 +223,40 @@ class OrderService:
             return False
         return True
 
-    def _step(self, order: Order, target: str, *, actor: str, reason: str | None,
-              companions: list[dict] | None = None) -> Order:
-        held, refund_due = order.settle(target)
-        events = self._transition_events(order, target, actor, reason, refund_due)
-        moved = self.orders.change(order, status=target, updated_at=iso(), events=events, captured_amount=held,
-                                   refund_due=refund_due, reason=reason, companions=companions)
+    def _step(self, order: StoredOrder, target: str, *, actor: str, reason: str | None,
+              companions: list[Write] | None = None) -> StoredOrder:
+        change = order.transition(target, iso(), actor=actor, reason=reason)
+        moved = self.orders.save(change, companions or [])
         self._count_money_owed(order, moved)
-        announce(events)
+        announce(list(change.events))
         return moved
 
     @staticmethod
-    def _count_money_owed(before: Order, after: Order) -> None:
+    def _count_money_owed(before: StoredOrder, after: StoredOrder) -> None:
         owed_before = before.held() - before.keeps()
         owed_after = after.held() - after.keeps()
         if owed_after > max(owed_before, 0):
             metrics.count("MoneyOwedBack", owed_after - max(owed_before, 0))
 
-    def _transition_events(self, order: Order, target: str, actor: str, reason: str | None,
-                           refund_due: bool) -> list[Envelope]:
-        step = f"{order.id}:{order.version + 1}"
-        changed = OrderStatusChanged(order_id=order.id, user_id=order.user_id, from_status=order.status,
-                                     to_status=target, refund_due=refund_due, reason=reason)
-        events = [envelope(changed, actor=actor, event_id=keys.event_id_for("OrderStatusChanged", step))]
-        if target == "CANCELLED":
-            cancelled = OrderCancelled(order_id=order.id, user_id=order.user_id, checkout_id=order.checkout_id,
-                                       subtotal=order.subtotal, currency=order.currency, items=order.items,
-                                       refund_due=refund_due, reason=reason)
-            events.append(envelope(cancelled, actor=actor, event_id=keys.event_id_for("OrderCancelled", order.id)))
-        return events
-
     # --- payments and housekeeping ---------------------------------------------------
 
-    def find(self, order_id: str) -> Order | None:
+    def find(self, order_id: str) -> StoredOrder | None:
         return self.orders.get(order_id)
 
-    def record_payment(self, order: Order, payment: OrderPayment, target: str | None, ledger_item: dict[str, Any],
-                       events: list[Envelope]) -> Order:
+    def record_payment(self, order: StoredOrder, payment: OrderPayment, target: str | None, ledger_item: Write,
+                       events: list[Envelope]) -> StoredOrder:
         """Apply (or only note) a provider's verdict on `order` as read, with its ledger record, in one write.
 
-        Raises OrderChanged (judge again from the order as it is now) or PaymentAlreadyNoted (the
-        ledger record exists: a repeat). The state moves only to `target`, if given.
+        Raises what the ledger record's refusal names (a repeat), or OrderChanged (judge again from the order as
+        it is now). The state moves only to `target`, if given.
         """
-        status = target or order.status
         captured = payment.amount if payment.type == "payment.succeeded" else 0
-        held, refund_due = order.settle(status, captured)
-        if target:
-            reason = f"provider event {payment.id}"
-            events = self._transition_events(order, target, "payment-provider", reason, refund_due) + events
-        else:
-            reason = None
-        try:
-            moved = self.orders.change(order, status=status, updated_at=iso(), events=events, captured_amount=held,
-                                       refund_due=refund_due, payment=payment, reason=reason,
-                                       companions=[ledger_item])
-        except CompanionRejected:
-            raise PaymentAlreadyNoted(payment.id) from None
+        change = order.transition(target or order.status, iso(), actor="payment-provider", captured=captured,
+                                  payment=payment, reason=f"provider event {payment.id}" if target else None)
+        change = change.announcing(events)
+        moved = self.orders.save(change, [ledger_item])
         self._count_money_owed(order, moved)
-        announce(events)
+        announce(list(change.events))
         return moved
 
     def expire_overdue(self, *, limit: int = 100, time_left: Callable[[], float] | None = None) -> dict[str, int]:

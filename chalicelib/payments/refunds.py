@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import Page, TransactionContended, model_from_item
+from chalicelib.core.dynamo import Page, TransactionContended, Write, model_from_item
 from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
@@ -16,12 +16,18 @@ from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
-from chalicelib.orders.models import MAX_REFUNDS_SHOWN, RESTOCKABLE, Order, OrderRefund
-from chalicelib.orders.repository import CompanionRejected, OrderChanged, OrderNotAsRead, OrderRepository
+from chalicelib.orders.models import RESTOCKABLE, OrderRefund, StoredOrder
+from chalicelib.orders.repository import OrderChanged, OrderNotAsRead, OrderRepository
 from chalicelib.payments import keys as payment_keys
 from chalicelib.payments.events import RefundRequested
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
-from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger, RefundExists, RefundRepository
+from chalicelib.payments.repository import (
+    PaymentAlreadyRecorded,
+    PaymentLedger,
+    RefundChanged,
+    RefundExists,
+    RefundRepository,
+)
 from chalicelib.payments.service import acknowledgement, answer_repeat, recorded
 
 _ATTEMPTS = 5
@@ -34,15 +40,14 @@ class Planned:
     refund: Refund
     restock: dict[str, int]
     event: Envelope
-    items: list[dict[str, Any]]
-    companions: int = 0  # items written alongside, after the order's and the refund's
+    writes: list[Write]
 
 
 def order_keeps_changing() -> Conflict:
     return Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
 
 
-def refundable(order: Order) -> int:
+def refundable(order: StoredOrder) -> int:
     """Captured, less refunds requested or confirmed (a failed one gives its amount back)."""
     return order.captured_amount - order.tally("refund_reserved")
 
@@ -61,7 +66,7 @@ class RefundService:
         this_hash = request_hash(request)
         restock = {line.product_id: line.quantity for line in request.restock}
 
-        def write(order: Order | None) -> Refund:
+        def write(order: StoredOrder | None) -> Refund:
             if order is None:
                 raise NotFound(f"Order {order_id} was not found.")
             try:
@@ -89,9 +94,9 @@ class RefundService:
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
                                gave_up=order_keeps_changing)
 
-    def plan(self, order: Order, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
+    def plan(self, order: StoredOrder, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
              actor: str, request_hash: str, return_id: str | None = None,
-             companions: list[dict[str, Any]] | None = None) -> Planned:
+             companions: list[Write] | None = None) -> Planned:
         """Judge a refund of `amount` (all still refundable if None) against `order` as read: 409 beyond it."""
         left = refundable(order)
         if order.captured_amount <= 0 or (amount is None and left <= 0):
@@ -109,27 +114,25 @@ class RefundService:
         requested = RefundRequested(order_id=order.id, user_id=order.user_id, refund_id=refund_id, amount=amount,
                                     currency=order.currency, reason=reason, return_id=return_id)
         event = envelope(requested, actor=actor, event_id=keys.event_id_for("RefundRequested", refund_id))
-        count = order.tally("refund_count")
-        listed = OrderRefund(id=refund_id, amount=amount, currency=order.currency, status="REQUESTED",
-                             created_at=now)
-        _held, refund_due = order.settle(order.status, taking_back=restock)  # goods back are no longer kept
-        items = [self.orders.refund_reservation(order, listed, restock, now, refund_due),
-                 self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
-                                       position=count if count < MAX_REFUNDS_SHOWN else None,
-                                       user_id=order.user_id, event=event, return_id=return_id),
-                 *(companions or []), *self.orders.restock_items(restock)]
-        return Planned(refund, restock, event, items, companions=len(companions or []))
+        reservation = order.reserve_refund(OrderRefund(id=refund_id, amount=amount, currency=order.currency,
+                                                       status="REQUESTED", created_at=now), restock, now)
+        writes = [self.refunds.put_item(refund, request_hash=request_hash, restock=restock,
+                                        position=reservation.refunds_seen if reservation.listed else None,
+                                        user_id=order.user_id, event=event, return_id=return_id),
+                  self.orders.refund_reservation(reservation),
+                  *(companions or []), *self.orders.restock_items(restock)]
+        return Planned(refund, restock, event, writes)
 
     def write(self, planned: Planned) -> None:
-        """Commit a planned refund, then publish its event. Raises RefundExists, OrderNotAsRead, or
-        CompanionRejected (a companion's condition)."""
-        self.refunds.commit(planned.items, companions=planned.companions)
+        """Commit a planned refund, then publish its event. Raises RefundExists, OrderNotAsRead, or what a
+        companion's refusal names."""
+        self.refunds.commit(planned.writes)
         metrics.count("RefundsRequested")
         metrics.count("RefundRequestedAmount", planned.refund.amount)
         announce([(*keys_of(planned.refund), planned.event)])
 
     @staticmethod
-    def check_restock(order: Order, restock: dict[str, int]) -> None:
+    def check_restock(order: StoredOrder, restock: dict[str, int]) -> None:
         if not restock:
             return
         over = order.units_beyond_what_is_left(restock, "restock", keys.restocked_attribute)
@@ -156,7 +159,7 @@ class RefundService:
     def record(self, event: PaymentEvent) -> PaymentAck:
         """Record a refund's confirmation or refusal once; settle the refund and its order in the same write.
         An unknown refund, or an amount or currency not the refund's, is recorded for review."""
-        def write(read: tuple[Order | None, dict[str, Any] | None]) -> PaymentAck:
+        def write(read: tuple[StoredOrder | None, dict[str, Any] | None]) -> PaymentAck:
             order, item = read
             refund = model_from_item(Refund, item) if item and order else None
             received = iso()
@@ -200,34 +203,23 @@ class RefundService:
         # from a new read.
         return read_then_write(lambda: self.orders.get_many(event.order_id, payment_keys.refund_sk(event.refund_id)),
                                write,
-                               lost=(OrderChanged, TransactionContended, _RefundChanged, PaymentAlreadyRecorded),
+                               lost=(OrderChanged, TransactionContended, RefundChanged, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
-    def _settle(self, order: Order, refund: Refund, item: dict[str, Any], event: PaymentEvent, succeeded: bool,
+    def _settle(self, order: StoredOrder, refund: Refund, item: dict[str, Any], event: PaymentEvent, succeeded: bool,
                 received: str) -> LedgerEntry:
-        refunded = refund.amount if succeeded else 0
-        _held, refund_due = order.settle(order.status, refunded=refunded)
+        change = order.settle_refund(refund.id, refund.amount, succeeded, received)
         entry = LedgerEntry(id=event.id, type=event.type, order_id=order.id, amount=event.amount,
                             currency=event.currency, outcome="APPLIED", order_status=order.status,
-                            refund_due=refund_due, received_at=received)
+                            refund_due=change.after.refund_due, received_at=received)
         status = "SUCCEEDED" if succeeded else "FAILED"
         events = [recorded(entry, order)]
-        position = item.get("position")
-        try:
-            self.orders.change(order, status=order.status, updated_at=received, events=events, refund_due=refund_due,
-                               companions=[self.ledger.put_item(entry),
-                                           self.refunds.settle_item(order.id, refund.id, status, received, event.id)],
-                               refunded=refunded, refund_released=0 if succeeded else refund.amount,
-                               refund_settled=(position, status) if position is not None else None)
-        except CompanionRejected as rejected:
-            raise (PaymentAlreadyRecorded() if rejected.position == 0 else _RefundChanged()) from None
+        self.orders.save(change.announcing(events),
+                         [self.ledger.put_item(entry),
+                          self.refunds.settle_item(order.id, refund.id, status, received, event.id)])
         announce(events)
         return entry
-
-
-class _RefundChanged(Exception):
-    pass
 
 
 def keys_of(refund: Refund) -> tuple[str, str]:

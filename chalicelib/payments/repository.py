@@ -13,23 +13,23 @@ from botocore.exceptions import ClientError
 from chalicelib.core.dynamo import (
     Page,
     TransactionContended,
-    TransactionRejected,
     Update,
+    Write,
     condition_failed,
     ddb,
     every_item,
     from_item,
     key,
     model_from_item,
+    put,
     query_page,
     table_name,
-    to_item,
-    transact_write,
+    transact,
+    update,
 )
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
 from chalicelib.orders.keys import order_pk
-from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, order_from_item
 from chalicelib.payments.keys import REFUND_SK_PREFIX, payment_event_pk, refund_sk
 from chalicelib.payments.models import LedgerEntry, Refund
 from chalicelib.users.personal_data import ERASED, without
@@ -58,23 +58,18 @@ class PaymentLedger:
                               ConsistentRead=True).get("Item")
         return _entry(from_item(item)) if item else None
 
-    def put_item(self, entry: LedgerEntry) -> dict[str, Any]:
-        """The transaction item recording `entry`, refused if its event id is recorded already."""
+    def put_item(self, entry: LedgerEntry) -> Write:
+        """The transaction item recording `entry`, refused (PaymentAlreadyRecorded) if its event id is recorded
+        already."""
         item = {"PK": payment_event_pk(entry.id), "SK": SK, "type": "PAYMENTEVENT", "payment_type": entry.type,
                 **entry.model_dump(exclude={"id", "type"})}
         if entry.outcome == "REVIEW":
             item.update(GSI2PK=REVIEW_PARTITION, GSI2SK=f"{entry.received_at}#{entry.id}")
-        return {"Put": {"TableName": table_name(), "Item": to_item(item),
-                        "ConditionExpression": "attribute_not_exists(PK)"}}
+        return put(item, refused=PaymentAlreadyRecorded(entry.id))
 
     def record(self, entry: LedgerEntry, events: list[Envelope]) -> None:
         """Record an entry that changes no order, with its events. Raises PaymentAlreadyRecorded."""
-        try:
-            transact_write([self.put_item(entry), *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                raise PaymentAlreadyRecorded(entry.id) from None
-            raise
+        transact([self.put_item(entry), *outbox_puts(events)])
 
     def for_review(self, limit: int, cursor: str | None) -> Page:
         page = query_page(REVIEW_PARTITION, index="GSI2", limit=limit, cursor=cursor, forward=False)
@@ -84,6 +79,10 @@ class PaymentLedger:
 
 class RefundExists(Exception):
     """A refund with this id is recorded already (the same request key, sent again or concurrently)."""
+
+
+class RefundChanged(Exception):
+    """The refund is no longer REQUESTED: settled meanwhile."""
 
 
 def _refund(item: dict[str, Any]) -> Refund:
@@ -108,22 +107,21 @@ class RefundRepository:
         return page
 
     def put_item(self, refund: Refund, *, request_hash: str, restock: dict[str, int], position: int | None,
-                 user_id: str, event: Envelope, return_id: str | None = None) -> dict[str, Any]:
-        """The transaction item recording a new refund, carrying its RefundRequested event (outbox)."""
-        item = {"PK": order_pk(refund.order_id), "SK": refund_sk(refund.id), "type": "REFUND",
-                **refund.model_dump(mode="json"), "request_hash": request_hash, "user_id": user_id,
-                "restock": restock or None, "position": position, "return_id": return_id,
-                **outbox_fields(event)}
-        return {"Put": {"TableName": table_name(), "Item": to_item(item),
-                        "ConditionExpression": "attribute_not_exists(PK)"}}
+                 user_id: str, event: Envelope, return_id: str | None = None) -> Write:
+        """The transaction item recording a new refund (RefundExists if its id is taken), carrying its
+        RefundRequested event (outbox)."""
+        return put({"PK": order_pk(refund.order_id), "SK": refund_sk(refund.id), "type": "REFUND",
+                    **refund.model_dump(mode="json"), "request_hash": request_hash, "user_id": user_id,
+                    "restock": restock or None, "position": position, "return_id": return_id,
+                    **outbox_fields(event)}, refused=RefundExists)
 
     def settle_item(self, order_id: str, refund_id: str, status: str, settled_at: str,
-                    provider_event_id: str) -> dict[str, Any]:
-        """The transaction item settling a refund the provider confirmed or refused, once."""
-        update = Update().set_all({"status": status, "settled_at": settled_at,
-                                   "provider_event_id": provider_event_id})
-        return {"Update": {"TableName": table_name(), "Key": key(order_pk(order_id), refund_sk(refund_id)),
-                           **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
+                    provider_event_id: str) -> Write:
+        """The transaction item settling a refund the provider confirmed or refused, once (RefundChanged)."""
+        return update(order_pk(order_id), refund_sk(refund_id),
+                      Update().set_all({"status": status, "settled_at": settled_at,
+                                        "provider_event_id": provider_event_id}),
+                      "#status = :requested", values={":requested": "REQUESTED"}, refused=RefundChanged)
 
     def forget_customer(self, order_id: str, user_id: str) -> None:
         """Erasure: the order's refunds keep the money and staff's reason, not the link to the customer (nor
@@ -135,30 +133,18 @@ class RefundRepository:
             if not left:
                 return
             for item in left:
-                update, conditions = Update().set("user_id", ERASED), ["user_id = :customer"]
+                change, conditions = Update().set("user_id", ERASED), ["user_id = :customer"]
                 values: dict[str, Any] = {":customer": user_id}
-                rewrite_kept_event(item, lambda text: without(text, user_id), update, conditions, values)
+                rewrite_kept_event(item, lambda text: without(text, user_id), change, conditions, values)
                 try:
                     ddb().update_item(TableName=table_name(), Key=key(item["PK"], item["SK"]),
-                                      **update.request(" AND ".join(conditions), values=values))
+                                      **change.request(" AND ".join(conditions), values=values))
                 except ClientError as exc:
                     if not condition_failed(exc):
                         raise
         raise TransactionContended(f"the refunds of order {order_id} kept changing")
 
-    def commit(self, items: list[dict[str, Any]], companions: int = 0) -> None:
-        """Write a refund's transaction: its order's reservation, the refund, then `companions` items written
-        alongside (then any restock). Raises RefundExists, OrderNotAsRead (the order as the refused write
-        found it) or CompanionRejected (the companion's position among them)."""
-        try:
-            transact_write(items)
-        except TransactionRejected as rejected:
-            if rejected.failed(1):
-                raise RefundExists() from None
-            if rejected.failed(0):
-                old = rejected.old(0)
-                raise OrderNotAsRead(order_from_item(old) if old else None) from None
-            for position in range(companions):
-                if rejected.failed(2 + position):
-                    raise CompanionRejected(position) from None
-            raise
+    def commit(self, writes: list[Write]) -> None:
+        """Write a refund's transaction: the refund, its order's reservation, what is written alongside, any
+        restock. Raises what a refused write names (RefundExists, OrderNotAsRead, ...)."""
+        transact(writes)

@@ -13,9 +13,9 @@ from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
-from chalicelib.orders.models import Order, OrderPayment
+from chalicelib.orders.models import OrderPayment, StoredOrder
 from chalicelib.orders.repository import OrderChanged
-from chalicelib.orders.service import OrderService, PaymentAlreadyNoted
+from chalicelib.orders.service import OrderService
 from chalicelib.payments.events import PaymentRecorded
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger
@@ -35,7 +35,7 @@ class Verdict:
     reason: str | None = None
 
 
-def judge(order: Order | None, event: PaymentEvent) -> Verdict:
+def judge(order: StoredOrder | None, event: PaymentEvent) -> Verdict:
     """The payment rules. Money is never refused: whatever cannot move the order is recorded with why."""
     if order is None:
         return Verdict("REVIEW", reason="unknown order")
@@ -65,10 +65,10 @@ class PaymentService:
         if event.refund_id is not None:  # a refund's outcome: settled against the refund it names
             return self.refunds.record(event)
 
-        def write(order: Order | None) -> PaymentAck:
+        def write(order: StoredOrder | None) -> PaymentAck:
             try:
                 entry = self._write(order, event, judge(order, event))
-            except (PaymentAlreadyNoted, PaymentAlreadyRecorded):
+            except PaymentAlreadyRecorded:
                 repeat = answer_repeat(self.ledger, event.id)
                 if repeat is None:
                     raise  # recorded, not yet readable: look again
@@ -78,11 +78,11 @@ class PaymentService:
 
         # A lost race (the order changed, the ledger record is not readable yet) is judged again from a new read.
         return read_then_write(lambda: self._order_of(event.order_id), write,
-                               lost=(OrderChanged, TransactionContended, PaymentAlreadyNoted, PaymentAlreadyRecorded),
+                               lost=(OrderChanged, TransactionContended, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
-    def _order_of(self, order_id: str) -> Order | None:
+    def _order_of(self, order_id: str) -> StoredOrder | None:
         """The order as it is now. Missing, it may be on its way: a checkout accepted it and the queue has
         not made it yet; then it is made here, so the payment is applied, not left for review."""
         order = self.orders.find(order_id)
@@ -92,7 +92,7 @@ class PaymentService:
             order = create_ahead_of_the_queue(order_id, self.orders)
         return order
 
-    def _write(self, order: Order | None, event: PaymentEvent, verdict: Verdict) -> LedgerEntry:
+    def _write(self, order: StoredOrder | None, event: PaymentEvent, verdict: Verdict) -> LedgerEntry:
         received = iso()
         outcome_of = {"order_status": verdict.target or (order.status if order else None)}
         if order is None or verdict.outcome == "REVIEW":
@@ -137,7 +137,7 @@ def answer_repeat(ledger: PaymentLedger, event_id: str) -> PaymentAck | None:
     return acknowledgement(known, duplicate=True)
 
 
-def recorded(entry: LedgerEntry, order: Order | None) -> Envelope:
+def recorded(entry: LedgerEntry, order: StoredOrder | None) -> Envelope:
     """The ledger's PaymentRecorded event for an entry (a payment's or a refund's), filed under its order."""
     data = PaymentRecorded(order_id=entry.order_id, user_id=order.user_id if order else None,
                            provider_event_id=entry.id, payment_type=entry.type, amount=entry.amount,

@@ -5,23 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core.dynamo import (
+    Found,
     Page,
     TransactionContended,
-    TransactionRejected,
     Update,
+    Write,
+    delete,
     ddb,
     from_item,
     key,
     model_from_item,
+    put,
     query_page,
     table_name,
-    to_item,
-    transact_write,
+    transact,
+    update,
 )
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_puts
 from chalicelib.promotions import keys
-from chalicelib.promotions.models import EXHAUSTED, EXPIRED, INACTIVE, NOT_STARTED, Promotion, PromotionSeen
+from chalicelib.promotions.models import (
+    ALREADY_USED,
+    EXHAUSTED,
+    EXPIRED,
+    INACTIVE,
+    NOT_STARTED,
+    Promotion,
+    PromotionSeen,
+)
 
 
 class PromotionExists(Exception):
@@ -30,6 +41,15 @@ class PromotionExists(Exception):
 
 class PromotionChanged(Exception):
     """The promotion changed between the read and the write (another editor, or a checkout past the new cap)."""
+
+
+class RedemptionRefused(Exception):
+    """A checkout's redemption was refused: `why` is the 409 code (PROMOTION_EXHAUSTED, PROMOTION_ALREADY_USED...),
+    None when the code is gone."""
+
+    def __init__(self, why: str | None):
+        super().__init__(why or "unknown promotion")
+        self.why = why
 
 
 def promotion_of(item: dict[str, Any]) -> Promotion:
@@ -61,13 +81,7 @@ class PromotionRepository:
     def create(self, promotion: Promotion, events: list[Envelope]) -> None:
         item = {"PK": keys.promotion_pk(promotion.code), "SK": keys.PROMOTION_SK, "type": "PROMOTION",
                 **promotion.model_dump(), **keys.listing_keys(promotion.code)}
-        try:
-            transact_write([{"Put": {"TableName": table_name(), "Item": to_item(item),
-                                     "ConditionExpression": "attribute_not_exists(PK)"}}, *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                raise PromotionExists(promotion.code) from None
-            raise
+        transact([put(item, refused=PromotionExists(promotion.code)), *outbox_puts(events)])
 
     def save(self, seen: Promotion, saved: Promotion, events: list[Envelope]) -> None:
         """Write what changed from `seen` to `saved` with `events`, conditioned on the version read and,
@@ -80,31 +94,29 @@ class PromotionRepository:
             condition += " AND #redemptions <= :cap"
             names["#redemptions"] = "redemptions"
             values[":cap"] = saved.max_redemptions
-        update = {"Update": {"TableName": table_name(), "Key": key(*keys.promotion_key(seen.code)),
-                             **change.request(condition, names=names, values=values)}}
+        written = update(*keys.promotion_key(seen.code), change, condition, names=names, values=values,
+                         refused=PromotionChanged(seen.code))
         try:
-            transact_write([update, *outbox_puts(events)])
-        except (TransactionRejected, TransactionContended):
+            transact([written, *outbox_puts(events)])
+        except TransactionContended:
             raise PromotionChanged(seen.code) from None
 
     # --- redemptions in other domains' transactions ------------------------------------
 
-    def redeem_in_transaction(self, code: str, at: str) -> dict[str, Any]:
-        """The transaction item counting one redemption: refused (with the promotion as it was, for
-        `redemption_refusal`) unless the code is active, within its window at `at` and under its cap."""
-        return {"Update": {
-            "TableName": table_name(), "Key": key(*keys.promotion_key(code)),
-            **Update().add("redemptions", 1).request(
-                "#active = :yes AND (attribute_not_exists(#valid_from) OR #valid_from <= :at) AND "
-                "(attribute_not_exists(#valid_until) OR #valid_until > :at) AND "
-                "(attribute_not_exists(#max_redemptions) OR #redemptions < #max_redemptions)",
-                names={"#active": "active", "#valid_from": "valid_from", "#valid_until": "valid_until",
-                       "#max_redemptions": "max_redemptions"},
-                values={":yes": True, ":at": at}),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+    def redeem_in_transaction(self, code: str, at: str) -> Write:
+        """The transaction item counting one redemption: refused (RedemptionRefused, saying why from the promotion
+        as it was) unless the code is active, within its window at `at` and under its cap."""
+        return update(*keys.promotion_key(code), Update().add("redemptions", 1),
+                      "#active = :yes AND (attribute_not_exists(#valid_from) OR #valid_from <= :at) AND "
+                      "(attribute_not_exists(#valid_until) OR #valid_until > :at) AND "
+                      "(attribute_not_exists(#max_redemptions) OR #redemptions < #max_redemptions)",
+                      names={"#active": "active", "#valid_from": "valid_from", "#valid_until": "valid_until",
+                             "#max_redemptions": "max_redemptions"},
+                      values={":yes": True, ":at": at},
+                      refused=lambda found: RedemptionRefused(self.redemption_refusal(found, at)))
 
     @staticmethod
-    def redemption_refusal(as_was: dict[str, Any] | None, at: str) -> str | None:
+    def redemption_refusal(as_was: Found, at: str) -> str | None:
         """Why `redeem_in_transaction` was refused, from the promotion as the transaction found it:
         None when it is gone (unknown), else the 409 code."""
         if as_was is None:
@@ -118,20 +130,18 @@ class PromotionRepository:
         return EXHAUSTED
 
     @staticmethod
-    def mark_redeemed_in_transaction(user_id: str, code: str, order_id: str, at: str) -> dict[str, Any]:
-        """The transaction item recording that `user_id` redeemed a once-per-customer code: refused if
-        they already hold it."""
+    def mark_redeemed_in_transaction(user_id: str, code: str, order_id: str, at: str) -> Write:
+        """The transaction item recording that `user_id` redeemed a once-per-customer code: refused
+        (RedemptionRefused: PROMOTION_ALREADY_USED) if they already hold it."""
         pk, sk = keys.redeemed_key(user_id, code)
-        item = {"PK": pk, "SK": sk, "type": "REDEMPTION", "code": code, "order_id": order_id, "redeemed_at": at}
-        return {"Put": {"TableName": table_name(), "Item": to_item(item),
-                        "ConditionExpression": "attribute_not_exists(PK)"}}
+        return put({"PK": pk, "SK": sk, "type": "REDEMPTION", "code": code, "order_id": order_id, "redeemed_at": at},
+                   refused=RedemptionRefused(ALREADY_USED))
 
     @staticmethod
-    def give_back_in_transaction(code: str, user_id: str, once_per_customer: bool) -> list[dict[str, Any]]:
+    def give_back_in_transaction(code: str, user_id: str, once_per_customer: bool) -> list[Write]:
         """The transaction items returning one redemption of `code` (and the customer's marker): for an
         order leaving PENDING unpaid, in the transaction that moves it, so it happens once."""
-        items: list[dict[str, Any]] = [{"Update": {"TableName": table_name(), "Key": key(*keys.promotion_key(code)),
-                                                   **Update().add("redemptions", -1).request()}}]
+        items = [update(*keys.promotion_key(code), Update().add("redemptions", -1))]
         if once_per_customer:
-            items.append({"Delete": {"TableName": table_name(), "Key": key(*keys.redeemed_key(user_id, code))}})
+            items.append(delete(*keys.redeemed_key(user_id, code)))
         return items

@@ -7,26 +7,26 @@ from botocore.exceptions import ClientError
 
 from chalicelib.core.dynamo import (
     Page,
-    TransactionRejected,
     Update,
+    Write,
     condition_failed,
     ddb,
     every_item,
     from_item,
     key,
     model_from_item,
+    put,
     query_page,
     table_name,
-    to_item,
-    transact_write,
+    transact,
+    update,
 )
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_puts
-from chalicelib.orders.repository import OrderNotAsRead, order_from_item
 from chalicelib.returns.keys import RETURN_SK, order_returns_partition, return_pk, status_partition
 from chalicelib.returns.models import Return
 from chalicelib.users.personal_data import ERASED
-from chalicelib.users.repository import AccountInactive, UserRepository
+from chalicelib.users.repository import UserRepository
 
 
 class ReturnDecided(Exception):
@@ -35,12 +35,6 @@ class ReturnDecided(Exception):
 
 class ReturnExists(Exception):
     """A return with this id is recorded already (the same request key, sent again or concurrently)."""
-
-
-def _order_not_as_read(rejected: TransactionRejected) -> OrderNotAsRead:
-    """The order's item (first in the transaction) refused: the order as it was, to judge again from."""
-    old = rejected.old(0)
-    return OrderNotAsRead(order_from_item(old) if old else None)
 
 
 def _return(item: dict[str, Any]) -> Return:
@@ -65,66 +59,43 @@ class ReturnRepository:
         plain = from_item(item)
         return _return(plain), plain
 
-    def put_item(self, ret: Return, user_id: str, request_hash: str | None = None) -> dict[str, Any]:
+    def put_item(self, ret: Return, user_id: str, request_hash: str | None = None) -> Write:
+        """The transaction item recording a new return (ReturnExists if its id is taken)."""
         sort_key = f"{ret.created_at}#{ret.id}"
-        item = {"PK": return_pk(ret.id), "SK": RETURN_SK, "type": "RETURN", **ret.model_dump(mode="json"),
-                "user_id": user_id, "request_hash": request_hash, "GSI1PK": order_returns_partition(ret.order_id),
-                "GSI1SK": sort_key, "GSI2PK": status_partition(ret.status), "GSI2SK": sort_key}
-        return {"Put": {"TableName": table_name(), "Item": to_item(item),
-                        "ConditionExpression": "attribute_not_exists(PK)"}}
+        return put({"PK": return_pk(ret.id), "SK": RETURN_SK, "type": "RETURN", **ret.model_dump(mode="json"),
+                    "user_id": user_id, "request_hash": request_hash, "GSI1PK": order_returns_partition(ret.order_id),
+                    "GSI1SK": sort_key, "GSI2PK": status_partition(ret.status), "GSI2SK": sort_key},
+                   refused=ReturnExists)
 
     def decide_item(self, ret: Return, status: str, decided_at: str, *, refund_id: str | None = None,
-                    rejection_reason: str | None = None) -> dict[str, Any]:
-        """The transaction item moving a return out of REQUESTED, once (the condition refuses a second)."""
-        update = Update().set_all({"status": status, "decided_at": decided_at,
-                                   "GSI2PK": status_partition(status)})
+                    rejection_reason: str | None = None) -> Write:
+        """The transaction item moving a return out of REQUESTED, once (ReturnDecided refuses a second)."""
+        change = Update().set_all({"status": status, "decided_at": decided_at, "GSI2PK": status_partition(status)})
         if refund_id:
-            update.set("refund_id", refund_id)
+            change.set("refund_id", refund_id)
         if rejection_reason:
-            update.set("rejection_reason", rejection_reason)
-        return {"Update": {"TableName": table_name(), "Key": key(return_pk(ret.id), RETURN_SK),
-                           **update.request("#status = :requested", values={":requested": "REQUESTED"})}}
+            change.set("rejection_reason", rejection_reason)
+        return update(return_pk(ret.id), RETURN_SK, change, "#status = :requested",
+                      values={":requested": "REQUESTED"}, refused=ReturnDecided)
 
-    def record(self, ret: Return, user_id: str, request_hash: str, reservation: dict[str, Any],
+    def record(self, ret: Return, user_id: str, request_hash: str, reservation: Write,
                events: list[Envelope]) -> None:
         """Write a new return with its order's `reservation` of the units and the `events` announcing it,
-        while the customer's account is active. Raises OrderNotAsRead, ReturnExists (its id is taken: the
-        same request key again) or AccountInactive."""
-        try:
-            transact_write([reservation, self.put_item(ret, user_id, request_hash), UserRepository.active(user_id),
-                            *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if rejected.failed(1):
-                raise ReturnExists() from None
-            if rejected.failed(0):
-                raise _order_not_as_read(rejected) from None
-            if rejected.failed(2):
-                raise AccountInactive(user_id) from None
-            raise
+        while the customer's account is active. Raises ReturnExists (its id is taken: the same request key
+        again), OrderNotAsRead or AccountInactive."""
+        transact([self.put_item(ret, user_id, request_hash), reservation, UserRepository.active(user_id),
+                  *outbox_puts(events)])
 
-    def receive(self, reservation: dict[str, Any], decided: dict[str, Any], restock: list[dict[str, Any]],
-                events: list[Envelope]) -> None:
+    def receive(self, reservation: Write, decided: Write, restock: list[Write], events: list[Envelope]) -> None:
         """Receive a return with nothing left to refund: its order's `reservation` counting the units back,
         the return `decided`, the units `restock`ed, the `events` announcing it. Raises OrderNotAsRead or
         ReturnDecided."""
-        try:
-            transact_write([reservation, decided, *restock, *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                raise _order_not_as_read(rejected) from None
-            if rejected.failed(1):
-                raise ReturnDecided() from None
-            raise
+        transact([reservation, decided, *restock, *outbox_puts(events)])
 
-    def reject(self, decided: dict[str, Any], release: dict[str, Any], events: list[Envelope]) -> None:
+    def reject(self, decided: Write, release: Write, events: list[Envelope]) -> None:
         """Reject a return: it is `decided`, its order's `release` frees its units, the `events` announce it.
         Raises ReturnDecided."""
-        try:
-            transact_write([decided, release, *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                raise ReturnDecided() from None
-            raise
+        transact([decided, release, *outbox_puts(events)])
 
     def forget_customer(self, order_id: str, user_id: str) -> None:
         """Erasure: the order's returns keep their lines, status and staff's decision; not the link to the

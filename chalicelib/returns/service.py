@@ -17,8 +17,8 @@ from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce, outbox_puts
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
-from chalicelib.orders.models import Order
-from chalicelib.orders.repository import CompanionRejected, OrderNotAsRead, OrderRepository
+from chalicelib.orders.models import StoredOrder
+from chalicelib.orders.repository import OrderNotAsRead, OrderRepository
 from chalicelib.payments.keys import return_refund_id_for
 from chalicelib.payments.refunds import RefundService, order_keeps_changing, refundable
 from chalicelib.payments.repository import RefundExists
@@ -49,7 +49,7 @@ class ReturnService:
         return_id = keys.return_id_for(order_id, idempotency_key)
         this_hash = request_hash(request)
 
-        def write(order: Order | None) -> Return:
+        def write(order: StoredOrder | None) -> Return:
             if order is None or order.user_id != who.user_id:
                 raise NotFound(f"Order {order_id} was not found.")
             try:
@@ -65,7 +65,7 @@ class ReturnService:
             events = [self._event(ReturnRequested, ret, order.user_id, who.user_id)]
             try:
                 self.returns.record(ret, who.user_id, this_hash,
-                                    self.orders.return_reservation(order, lines, window_opened), events)
+                                    self.orders.return_reservation(order.reserve_return(lines, window_opened)), events)
             except ReturnExists:
                 replay = self._replay(who, return_id, this_hash)
                 if replay:
@@ -97,7 +97,7 @@ class ReturnService:
                         actor=actor, event_id=keys.event_id_for(kind.event_type, ret.id))
 
     @staticmethod
-    def _check(order: Order, lines: dict[str, int]) -> str:
+    def _check(order: StoredOrder, lines: dict[str, int]) -> str:
         """The start of the return window (409s when the order cannot be returned as asked)."""
         if order.status != "DELIVERED":
             raise Conflict(f"Only a delivered order can be returned; this one is {order.status}.",
@@ -140,7 +140,7 @@ class ReturnService:
         ret = self._requested(return_id)
         lines = {line.product_id: line.quantity for line in ret.lines}
 
-        def write(order: Order | None) -> Return:
+        def write(order: StoredOrder | None) -> Return:
             if order is None:
                 raise NotFound(f"Order {ret.order_id} was not found.")
             moment = iso()
@@ -158,10 +158,9 @@ class ReturnService:
                     self.refunds.write(planned)
                 else:
                     RefundService.check_restock(order, lines)
-                    _held, refund_due = order.settle(order.status, taking_back=lines)
-                    self.returns.receive(self.orders.refund_reservation(order, None, lines, moment, refund_due),
+                    self.returns.receive(self.orders.refund_reservation(order.reserve_refund(None, lines, moment)),
                                          decided, self.orders.restock_items(lines), events)
-            except (RefundExists, CompanionRejected, ReturnDecided):
+            except (RefundExists, ReturnDecided):
                 raise _already_decided(self._requested(return_id)) from None  # received or rejected meanwhile
             except TransactionContended:
                 raise order_keeps_changing() from None

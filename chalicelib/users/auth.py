@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 from chalicelib.core.attempts import Attempts, Limit
 from chalicelib.core.auth import Caller
-from chalicelib.core.dynamo import TransactionRejected
 from chalicelib.core.errors import (
     BadRequest,
     Conflict,
@@ -26,7 +25,7 @@ from chalicelib.core.gateways import Challenge, IdentityProvider, ProviderError,
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
 from chalicelib.core.models import load_json
-from chalicelib.core.outbox import announce
+from chalicelib.core.outbox import EventAlreadyKept, announce
 from chalicelib.core.settings import settings
 from chalicelib.users import account_status
 from chalicelib.users.events import MfaChanged, SignUpRepeated, UserRegistered
@@ -160,7 +159,7 @@ class AuthService:
                                event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"SignUpRepeated:{existing.user_id}:{day}").hex)]
             try:
                 self.users.keep_events(events)
-            except TransactionRejected:
+            except EventAlreadyKept:
                 return None  # told today already
             announce(events)
             return None

@@ -7,22 +7,26 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.core.dynamo import (
+    Found,
+    Gathered,
     Page,
     TransactionContended,
-    TransactionRejected,
     Update,
+    Write,
+    check,
     condition_failed,
     ddb,
+    delete,
     every_item,
     from_item,
     key,
     model_from_item,
+    put,
     put_if_absent,
     query_page,
     table_name,
-    to_attr,
-    to_item,
-    transact_write,
+    transact,
+    update,
 )
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_puts
@@ -40,6 +44,18 @@ class ProfileChanged(Exception):
 
 class AccountInactive(Exception):
     """The account is suspended or erased: nothing of it may be written on its own behalf."""
+
+
+class PeopleErased(Gathered):
+    """These people (`parts`: user ids) were erased: nothing naming them may be written again."""
+
+
+class ProfileExists(Exception):
+    """A profile with this id is stored already."""
+
+
+class AccountErasedBefore(Exception):
+    """The account was erased already (its erasure announced then)."""
 
 
 class AddressBookFull(Exception):
@@ -89,14 +105,10 @@ class UserRepository:
     def register(self, profile: Profile, events: list[Envelope]) -> None:
         """Store a new account's profile with the events announcing it, in one transaction. A profile
         already there (made from the token on a first request a moment earlier) keeps the events all the same."""
-        put = {"Put": {"TableName": table_name(), "Item": to_item(_profile_item(profile)),
-                       "ConditionExpression": "attribute_not_exists(PK)"}}
         try:
-            transact_write([put, *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if not rejected.failed(0):
-                raise
-            transact_write(outbox_puts(events))
+            transact([put(_profile_item(profile), refused=ProfileExists), *outbox_puts(events)])
+        except ProfileExists:
+            transact(outbox_puts(events))
 
     def update_profile(self, user_id: str, fields: dict[str, Any], updated_at: str,
                        allowed_statuses: tuple[str, ...] = ("ACTIVE", "SUSPENDED")) -> Profile:
@@ -127,13 +139,12 @@ class UserRepository:
         """Move an account from the status read to `status`, with its events, in one transaction.
         Raises ProfileChanged when the status is no longer the one read."""
         changed = seen.model_copy(update={"status": status, "updated_at": updated_at})
-        update = {"Update": {
-            "TableName": table_name(), "Key": key(keys.user_pk(seen.user_id), keys.PROFILE_SK),
-            **Update().set_all({"status": status, "updated_at": updated_at, "GSI1PK": keys.status_partition(status)})
-            .request("#status = :seen", values={":seen": seen.status})}}
+        written = update(keys.user_pk(seen.user_id), keys.PROFILE_SK, Update().set_all(
+            {"status": status, "updated_at": updated_at, "GSI1PK": keys.status_partition(status)}),
+            "#status = :seen", values={":seen": seen.status}, refused=ProfileChanged(seen.user_id))
         try:
-            transact_write([update, *outbox_puts(events)])
-        except (TransactionRejected, TransactionContended):
+            transact([written, *outbox_puts(events)])
+        except TransactionContended:
             raise ProfileChanged(seen.user_id) from None
         return changed
 
@@ -146,54 +157,41 @@ class UserRepository:
         # No profile yet (never used the API): the tombstone still stops one being made from the token.
         created_at = profile.created_at if profile else erased_at
         tombstone = Profile(user_id=user_id, status="ERASED", created_at=created_at, updated_at=erased_at)
-        put = {"Put": {"TableName": table_name(), "Item": to_item(_profile_item(tombstone, erased_at=erased_at)),
-                       "ConditionExpression": "attribute_not_exists(PK) OR #status = :active",
-                       "ExpressionAttributeNames": {"#status": "status"},
-                       "ExpressionAttributeValues": {":active": to_attr("ACTIVE")},
-                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+        def refused(found: Found) -> Exception:
+            # Erased before: announced then. Otherwise suspended: staff's.
+            return AccountErasedBefore() if (found or {}).get("status") == "ERASED" else AccountInactive(user_id)
+
         try:
-            transact_write([put, *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                if (rejected.old(0) or {}).get("status") == "ERASED":
-                    return False  # erased before: announced then
-                raise AccountInactive(user_id) from None
-            raise
+            transact([put(_profile_item(tombstone, erased_at=erased_at), "attribute_not_exists(PK) OR #status = :active",
+                          names={"#status": "status"}, values={":active": "ACTIVE"}, refused=refused),
+                      *outbox_puts(events)])
+        except AccountErasedBefore:
+            return False
         return True
 
     @staticmethod
-    def active(user_id: str) -> dict[str, Any]:
-        """A transaction item refused unless the account is active (or has no profile yet): what a request
-        writes on the account's behalf never lands for a suspended or erased one, even while the account
-        check remembers it active (users/account_status.py)."""
-        return {"ConditionCheck": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                                   "ConditionExpression": "attribute_not_exists(PK) OR #status = :active",
-                                   "ExpressionAttributeNames": {"#status": "status"},
-                                   "ExpressionAttributeValues": {":active": to_attr("ACTIVE")}}}
+    def active(user_id: str) -> Write:
+        """A transaction item refused (AccountInactive) unless the account is active (or has no profile yet): what
+        a request writes on the account's behalf never lands for a suspended or erased one, even while the
+        account check remembers it active (users/account_status.py)."""
+        return check(keys.user_pk(user_id), keys.PROFILE_SK, "attribute_not_exists(PK) OR #status = :active",
+                     names={"#status": "status"}, values={":active": "ACTIVE"}, refused=AccountInactive(user_id))
 
     def keep_events(self, events: list[Envelope], *, of_active: str | None = None) -> None:
         """Keep events that change no item of their own (a factor turned off) in the outbox; with `of_active`,
-        only while that account is active (AccountInactive otherwise)."""
-        check = [self.active(of_active)] if of_active else []
-        try:
-            transact_write([*check, *outbox_puts(events)])
-        except TransactionRejected as rejected:
-            if check and rejected.failed(0):
-                raise AccountInactive(of_active) from None
-            raise
+        only while that account is active (AccountInactive otherwise). EventAlreadyKept: kept before."""
+        transact([*([self.active(of_active)] if of_active else []), *outbox_puts(events)])
 
     def forget_unconfirmed(self, user_id: str) -> None:
         """The profile of a sign-up whose email was never confirmed, replaced by a newer registration (it never
         signed in: nothing else of it exists)."""
         ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.PROFILE_SK))
 
-    def not_erased(self, user_id: str) -> dict[str, Any]:
-        """A transaction item refused once the user is erased: what is written with it never outlives
-        the erasure (an order created from a checkout still queued when its buyer left)."""
-        return {"ConditionCheck": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                                   "ConditionExpression": "attribute_not_exists(PK) OR #status <> :erased",
-                                   "ExpressionAttributeNames": {"#status": "status"},
-                                   "ExpressionAttributeValues": {":erased": to_attr("ERASED")}}}
+    def not_erased(self, user_id: str) -> Write:
+        """A transaction item refused (PeopleErased) once the user is erased: what is written with it never
+        outlives the erasure (an order created from a checkout still queued when its buyer left)."""
+        return check(keys.user_pk(user_id), keys.PROFILE_SK, "attribute_not_exists(PK) OR #status <> :erased",
+                     names={"#status": "status"}, values={":erased": "ERASED"}, refused=PeopleErased(user_id))
 
     def erasure_state(self, user_id: str) -> tuple[bool, bool]:
         """(erased?, erasure finished?) from the tombstone."""
@@ -250,27 +248,22 @@ class UserRepository:
             profile.set("default_address_id", address_id)
         else:
             profile.set_if_absent("default_address_id", address_id)
+        def refused(found: Found) -> Exception:
+            if not found:
+                return ProfileMissing(user_id)
+            return AddressBookFull(user_id) if found.get("status") == "ACTIVE" else AccountInactive(user_id)
+
         try:
-            transact_write([
-                {"Update": {
-                    "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                    # The counter on the profile makes the bound hold under concurrent requests; only an
-                    # active account adds to its book.
-                    **profile.request("attribute_exists(PK) AND #status = :active AND "
-                                      "(attribute_not_exists(#address_count) OR #address_count < :max)",
-                                      names={"#status": "status"}, values={":max": MAX_ADDRESSES, ":active": "ACTIVE"}),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-                {"Put": {"TableName": table_name(), "Item": to_item(item),
-                         "ConditionExpression": "attribute_not_exists(PK)"}},
+            transact([
+                # The counter on the profile makes the bound hold under concurrent requests; only an active
+                # account adds to its book.
+                update(keys.user_pk(user_id), keys.PROFILE_SK, profile,
+                       "attribute_exists(PK) AND #status = :active AND "
+                       "(attribute_not_exists(#address_count) OR #address_count < :max)",
+                       names={"#status": "status"}, values={":max": MAX_ADDRESSES, ":active": "ACTIVE"},
+                       refused=refused),
+                put(item, refused=AddressConflict),
             ])
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                as_was = rejected.old(0)
-                if not as_was:
-                    raise ProfileMissing(user_id) from None
-                raise (AddressBookFull(user_id) if as_was.get("status") == "ACTIVE" else AccountInactive(user_id)) \
-                    from None
-            raise AddressConflict() from None
         except TransactionContended:
             raise AddressConflict() from None
 
@@ -282,23 +275,17 @@ class UserRepository:
     def replace_address(self, user_id: str, address_id: str, address: PostalAddress, make_default: bool,
                         now: str) -> None:
         fields = dict(address.model_dump(include=set(PostalAddress.model_fields)), updated_at=now)
-        items: list[dict[str, Any]] = [{"Update": {
-            "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(address_id)),
-            **Update().set_or_remove(fields).request("attribute_exists(PK)")}}]
+        items = [update(keys.user_pk(user_id), keys.address_sk(address_id), Update().set_or_remove(fields),
+                        "attribute_exists(PK)", refused=AddressMissing(address_id))]
         if make_default:
-            items.append({"Update": {
-                "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                **Update().set_all({"default_address_id": address_id, "updated_at": now})
-                .request("attribute_exists(PK) AND #status = :active", names={"#status": "status"},
-                         values={":active": "ACTIVE"})}})
+            items.append(update(keys.user_pk(user_id), keys.PROFILE_SK,
+                                Update().set_all({"default_address_id": address_id, "updated_at": now}),
+                                "attribute_exists(PK) AND #status = :active", names={"#status": "status"},
+                                values={":active": "ACTIVE"}, refused=AccountInactive(user_id)))
         else:
             items.append(self.active(user_id))
         try:
-            transact_write(items)
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                raise AddressMissing(address_id) from None
-            raise AccountInactive(user_id) from None
+            transact(items)
         except TransactionContended:
             raise AddressConflict() from None
 
@@ -313,26 +300,18 @@ class UserRepository:
         # The default is still what was read: the one deleted, or another; and the account is active.
         condition = ("#default_address_id = :gone" if was_default
                      else "(attribute_not_exists(#default_address_id) OR #default_address_id <> :gone)")
-        items: list[dict[str, Any]] = [
-            {"Delete": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(address_id)),
-                        "ConditionExpression": "attribute_exists(PK)"}},
-            {"Update": {"TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.PROFILE_SK),
-                        **profile.request(f"{condition} AND #status = :active",
-                                          names={"#default_address_id": "default_address_id", "#status": "status"},
-                                          values={":gone": address_id, ":active": "ACTIVE"}),
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-        ]
-        if successor:
-            items.append({"ConditionCheck": {
-                "TableName": table_name(), "Key": key(keys.user_pk(user_id), keys.address_sk(successor)),
-                "ConditionExpression": "attribute_exists(PK)"}})
+        def refused(found: Found) -> Exception:
+            return AccountInactive(user_id) if (found or {}).get("status") != "ACTIVE" else AddressConflict()
+
+        items = [delete(keys.user_pk(user_id), keys.address_sk(address_id), "attribute_exists(PK)",
+                        refused=AddressMissing(address_id)),
+                 update(keys.user_pk(user_id), keys.PROFILE_SK, profile, f"{condition} AND #status = :active",
+                        names={"#default_address_id": "default_address_id", "#status": "status"},
+                        values={":gone": address_id, ":active": "ACTIVE"}, refused=refused)]
+        if successor:  # still there
+            items.append(check(keys.user_pk(user_id), keys.address_sk(successor), "attribute_exists(PK)",
+                               refused=AddressConflict))
         try:
-            transact_write(items)
-        except TransactionRejected as rejected:
-            if rejected.failed(0):
-                raise AddressMissing(address_id) from None
-            if rejected.failed(1) and (rejected.old(1) or {}).get("status") != "ACTIVE":
-                raise AccountInactive(user_id) from None
-            raise AddressConflict() from None  # the default moved, or the successor went
+            transact(items)
         except TransactionContended:
             raise AddressConflict() from None

@@ -25,12 +25,14 @@ def test_a_refused_reservation_says_why_from_the_product_as_it_was(as_was, why):
 
 
 def reserve(products, product_id, quantity, price=1000, currency="EUR"):
-    from chalicelib.core.dynamo import TransactionRejected, transact_write
+    from chalicelib.catalogue.repository import StockRefused
+    from chalicelib.core.dynamo import transact
 
     try:
-        transact_write([products.reserve_in_transaction(product_id, quantity, price, currency)])
-    except TransactionRejected as rejected:
-        return products.reservation_refusal(rejected.old(0), price, currency)
+        transact([products.reserve_in_transaction(product_id, quantity, price, currency)])
+    except StockRefused as refused:
+        (line,) = refused.parts
+        return line.issue
     return "reserved"
 
 
@@ -45,11 +47,11 @@ def test_a_reservation_takes_stock_at_the_price_shown_and_never_below_zero(clien
 
 
 def test_returned_stock_goes_back_to_products_that_still_exist_only(client):
-    from chalicelib.core.dynamo import TransactionRejected, transact_write
+    from chalicelib.core.dynamo import TransactionRejected, transact
 
     products = ProductRepository()
     mug = product(client, stock=3)
-    transact_write([products.restock_in_transaction(mug["id"], 2)])
+    transact([products.restock_in_transaction(mug["id"], 2)])
     assert stock_of(client, mug["id"]) == 5
     with pytest.raises(TransactionRejected):
-        transact_write([products.restock_in_transaction("no-such-product", 2)])
+        transact([products.restock_in_transaction("no-such-product", 2)])

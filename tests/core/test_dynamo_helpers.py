@@ -102,6 +102,82 @@ def test_a_map_of_images_is_changed_through_paths_in_the_table(aws):
     assert done and item["images"] == {} and item["image_slots"] == 0
 
 
+class Taken(Exception):
+    def __init__(self, found=None):
+        self.found = found
+
+
+class Short(Exception):
+    pass
+
+
+def test_a_refused_transaction_raises_what_its_first_refused_write_names_with_the_item_as_found(aws):
+    from chalicelib.core.dynamo import Update, check, put, put_if_absent, transact, update
+
+    put_if_absent({"PK": "THING#1", "SK": "THING", "stock": 1})
+    put_if_absent({"PK": "THING#2", "SK": "THING", "stock": 0})
+    short = update("THING#2", "THING", Update().add("stock", -1), "#stock >= :one", values={":one": 1},
+                   refused=Short)
+    taken = put({"PK": "THING#1", "SK": "THING", "stock": 9}, refused=lambda found: Taken(found))
+    with pytest.raises(Taken) as raised:  # both refused: the first listed says what it means
+        transact([taken, short, check("THING#3", "THING", "attribute_exists(PK)")])
+    assert raised.value.found == {"PK": "THING#1", "SK": "THING", "stock": 1}
+    with pytest.raises(Short):
+        transact([short, taken])
+
+
+def test_a_refusal_of_the_nth_write_raises_that_writes_own_exception_whatever_stands_before_it(aws):
+    from chalicelib.core.dynamo import Update, check, ddb, key, put, put_if_absent, table_name, transact, update
+
+    class Fourth(Exception):
+        def __init__(self, found):
+            self.found = found
+
+    put_if_absent({"PK": "THING#4", "SK": "THING", "stock": 0})
+    writes = [put({"PK": f"THING#{number}", "SK": "THING"}, refused=Taken) for number in (1, 2, 3)]
+    writes.append(update("THING#4", "THING", Update().add("stock", -1), "#stock >= :one", values={":one": 1},
+                         refused=lambda found: Fourth(found)))
+    writes.append(check("THING#9", "THING", "attribute_not_exists(PK)", refused=Short))
+    with pytest.raises(Fourth) as raised:
+        transact(writes)
+    assert raised.value.found == {"PK": "THING#4", "SK": "THING", "stock": 0}
+    assert all("Item" not in ddb().get_item(TableName=table_name(), Key=key(f"THING#{n}", "THING")) for n in (1, 2, 3))
+
+
+def test_every_refused_write_of_a_gathered_kind_is_held_by_the_one_refusal_raised(aws):
+    from chalicelib.core.dynamo import Gathered, Update, put, put_if_absent, transact, update
+
+    class Lines(Gathered):
+        pass
+
+    for number, stock in ((1, 0), (2, 5), (3, 0)):
+        put_if_absent({"PK": f"THING#{number}", "SK": "THING", "stock": stock})
+
+    def take(number):
+        return update(f"THING#{number}", "THING", Update().add("stock", -1), "#stock >= :one", values={":one": 1},
+                      refused=lambda found: Lines((number, found["stock"])))
+
+    with pytest.raises(Lines) as raised:
+        transact([take(1), take(2), take(3), put({"PK": "THING#2", "SK": "OTHER"}, "attribute_exists(PK)",
+                                                 refused=Short)])
+    assert raised.value.parts == [(1, 0), (3, 0)]
+
+
+def test_a_refused_write_that_names_no_refusal_is_rejected_plainly_and_writes_nothing(aws):
+    from chalicelib.core.dynamo import TransactionRejected, check, ddb, key, put, table_name, transact, update, write
+
+    with pytest.raises(TransactionRejected):
+        transact([put({"PK": "THING#1", "SK": "THING"}), check("THING#9", "THING", "attribute_exists(PK)")])
+    assert "Item" not in ddb().get_item(TableName=table_name(), Key=key("THING#1", "THING"))
+    write(put({"PK": "THING#1", "SK": "THING"}))
+    with pytest.raises(TransactionRejected):
+        write(put({"PK": "THING#1", "SK": "THING"}))
+    with pytest.raises(Taken) as raised:
+        write(update("THING#1", "THING", Update().set("n", 1), "attribute_not_exists(PK)",
+                     refused=lambda found: Taken(found)))
+    assert raised.value.found == {"PK": "THING#1", "SK": "THING"}
+
+
 def test_a_batch_read_retries_what_dynamodb_leaves_unprocessed_and_names_what_it_never_read(monkeypatch):
     from chalicelib.core import dynamo
 

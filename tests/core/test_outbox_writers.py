@@ -66,7 +66,7 @@ WRITERS = outbox_writers()
 
 def test_the_writers_are_found():
     names = {f"{module}:{name}" for module, names in WRITERS.items() for name in names}
-    assert {"chalicelib.payments.repository:PaymentLedger.record", "chalicelib.orders.repository:OrderRepository.change",
+    assert {"chalicelib.payments.repository:PaymentLedger.record", "chalicelib.orders.repository:OrderRepository.save",
             "chalicelib.orders.repository:CheckoutRepository.commit"} <= names, names
 
 

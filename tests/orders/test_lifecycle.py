@@ -92,7 +92,7 @@ def test_concurrent_cancellations_return_stock_once(client, bus):
     stale = OrderRepository().get(order["id"])
     Services().orders.move(stale, "CANCELLED", actor="admin")
     with pytest.raises(OrderChanged):
-        OrderRepository().change(stale, status="CANCELLED", updated_at="2026-01-01T00:00:00.000Z", events=[])
+        OrderRepository().save(stale.transition("CANCELLED", "2026-01-01T00:00:00.000Z", actor="admin"))
     assert stock_of(client, product_id) == 5
 
 

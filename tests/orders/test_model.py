@@ -513,6 +513,24 @@ class ShopModel(RuleBasedStateMachine):
                 assert order.tally(keys.restocked_attribute(product_id)) == units
 
     @invariant()
+    def an_order_holds_what_only_unpaid_orders_hold_while_pending_and_sits_on_one_list_at_most(self):
+        """The allowance goes back with the step that leaves PENDING: an order past it holds none; an order sits on
+        the payment-due list only while PENDING, on the refunds-owed list exactly while it owes (never both)."""
+        from chalicelib.core.dynamo import ddb, from_item, key, table_name
+        from chalicelib.orders import keys
+
+        for order_id in self.delivered_checkouts:
+            item = from_item(ddb().get_item(TableName=table_name(),
+                                            Key=key(keys.order_pk(order_id), keys.ORDER_SK))["Item"])
+            listed = item.get("GSI3PK")
+            if item["status"] == "PENDING":
+                assert listed in (keys.PAYMENT_DUE, None), f"{order_id}: PENDING, listed {listed}"
+            else:
+                assert not item.get("holds_allowance"), f"{order_id} ({item['status']}) still holds an allowance"
+                assert listed == (keys.REFUND_DUE if item.get("refund_due") else None), (
+                    f"{order_id} ({item['status']}, refundDue {item.get('refund_due')}): listed {listed}")
+
+    @invariant()
     def redemptions_stay_within_the_cap_and_count_exactly_the_live_ones(self):
         """A redemption is live from its checkout until its order leaves PENDING unpaid; an order that was
         paid keeps it whatever happens next. The count equals the live ones, never passes the cap, and a

@@ -43,7 +43,7 @@ def test_payment_landing_between_sweeper_read_and_write_keeps_order_paid(client,
     order, product_id = placed_order(client, ANN, quantity=2, stock=5)
     make_overdue(monkeypatch)
     paid = {}
-    between(OrderRepository, "change", lambda: paid.update(response=pay(client, order)))
+    between(OrderRepository, "save", lambda: paid.update(response=pay(client, order)))
     report = sweep(client)
     assert paid["response"].json["outcome"] == "APPLIED"
     assert report["cancelledUnpaid"] == 0 and report["failures"] == 0
@@ -63,7 +63,7 @@ def test_sweeper_expiring_between_payment_read_and_write_records_money_to_give_b
             make_overdue(late)
             assert sweep(client)["cancelledUnpaid"] == 1
 
-    between(OrderRepository, "change", sweeper_first)
+    between(OrderRepository, "save", sweeper_first)
     response = pay(client, order)
     assert response.status_code == 200
     assert (response.json["outcome"], response.json["orderStatus"], response.json["refundDue"]) == (
@@ -78,7 +78,7 @@ def test_customer_cancel_losing_to_a_payment_cancels_the_paid_order_and_flags_th
     from chalicelib.orders.repository import OrderRepository
 
     order, product_id = placed_order(client, ANN, quantity=1, stock=4)
-    between(OrderRepository, "change", lambda: pay(client, order))
+    between(OrderRepository, "save", lambda: pay(client, order))
     response = call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN)
     assert response.status_code == 200
     assert (response.json["status"], response.json["refundDue"]) == ("CANCELLED", True)
@@ -89,7 +89,7 @@ def test_payment_losing_to_a_customer_cancel_is_recorded_as_money_to_give_back(c
     from chalicelib.orders.repository import OrderRepository
 
     order, product_id = placed_order(client, ANN, quantity=1, stock=4)
-    between(OrderRepository, "change",
+    between(OrderRepository, "save",
             lambda: call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN))
     response = pay(client, order)
     assert response.status_code == 200 and response.json["outcome"] == "REFUND_DUE"
@@ -103,7 +103,7 @@ def test_two_staff_acting_on_the_same_order_one_is_told_to_reload(client, bus, b
     order, _ = placed_order(client, ANN)
     assert pay(client, order).json["orderStatus"] == "PAID"
     shipped = {}
-    between(OrderRepository, "change", lambda: shipped.update(response=call(
+    between(OrderRepository, "save", lambda: shipped.update(response=call(
         client, "post", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"}, ADMIN)))
     response = call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "CANCELLED"}, ADMIN)
     assert shipped["response"].status_code == 200
@@ -115,7 +115,7 @@ def test_a_failure_landing_before_a_success_is_written_leaves_the_success_to_giv
     from chalicelib.orders.repository import OrderRepository
 
     order, product_id = placed_order(client, ANN, quantity=1, stock=2)
-    between(OrderRepository, "change", lambda: pay(client, order, "payment.failed"))
+    between(OrderRepository, "save", lambda: pay(client, order, "payment.failed"))
     success = pay(client, order)
     assert (success.status_code, success.json["outcome"]) == (200, "REFUND_DUE")
     final = order_of(client, order)
@@ -127,7 +127,7 @@ def test_a_success_landing_before_a_failure_is_written_leaves_the_order_paid(cli
     from chalicelib.orders.repository import OrderRepository
 
     order, product_id = placed_order(client, ANN, quantity=1, stock=2)
-    between(OrderRepository, "change", lambda: pay(client, order))
+    between(OrderRepository, "save", lambda: pay(client, order))
     failure = pay(client, order, "payment.failed")
     assert (failure.status_code, failure.json["outcome"], failure.json["orderStatus"]) == (200, "IGNORED", "PAID")
     final = order_of(client, order)
@@ -140,7 +140,7 @@ def test_the_same_provider_event_delivered_twice_at_once_is_recorded_once(client
 
     order, _ = placed_order(client, ANN)
     first = {}
-    between(OrderRepository, "change", lambda: first.update(response=pay(client, order, event_id="evt_twice")))
+    between(OrderRepository, "save", lambda: first.update(response=pay(client, order, event_id="evt_twice")))
     second = pay(client, order, event_id="evt_twice")
     assert first["response"].json["duplicate"] is False
     assert second.status_code == 200 and second.json["duplicate"] is True and second.json["outcome"] == "APPLIED"

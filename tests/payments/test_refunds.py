@@ -305,7 +305,7 @@ def test_a_confirmation_racing_a_transition_is_applied_once(client, between):
 
     order, _ = delivered_order(client, price=600)
     asked = refund(client, order, {"amount": 200, "reason": "late"}).json
-    between(OrderRepository, "change", lambda: provider(client, order, asked["id"], amount=200, event_id="evt_a"))
+    between(OrderRepository, "save", lambda: provider(client, order, asked["id"], amount=200, event_id="evt_a"))
     second = provider(client, order, asked["id"], amount=200, event_id="evt_b")
     assert second.status_code == 200 and second.json["outcome"] == "IGNORED"
     assert order_of(client, order)["refundedAmount"] == 200

@@ -325,16 +325,16 @@ def test_the_redemption_comes_back_once_when_a_competitor_moves_the_order_in_bet
 
     promotion(client, code="ONCEBACK", oncePerCustomer=True)
     order = placed_with(client, ANN, "ONCEBACK", bus)
-    change, state = OrderRepository.change, {"ran": False}
+    save, state = OrderRepository.save, {"ran": False}
 
     def competitor_first(self, *args, **kwargs):
         if not state["ran"]:
             state["ran"] = True  # the customer's cancel lands between the sweeper's read and its write
             assert call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN).status_code == 200
-        return change(self, *args, **kwargs)
+        return save(self, *args, **kwargs)
 
     monkeypatch.setattr("chalicelib.orders.service.iso", lambda moment=None: "9999-01-01T00:00:00.000Z")
-    monkeypatch.setattr(OrderRepository, "change", competitor_first)
+    monkeypatch.setattr(OrderRepository, "save", competitor_first)
     report = sweep(client)
     assert report["cancelledUnpaid"] == 0 and report["failures"] == 0
     assert redemptions(client, "ONCEBACK") == 0  # not -1

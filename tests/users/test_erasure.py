@@ -228,7 +228,7 @@ def _many_orders(user_id: str, count: int) -> list[str]:
     """`count` orders of the user, each with its checkout record holding an address (written directly)."""
     from chalicelib.core.dynamo import to_item
     from chalicelib.orders import keys
-    from chalicelib.orders.models import Order, OrderLine
+    from chalicelib.orders.models import OrderLine, StoredOrder
     from chalicelib.orders.repository import OrderRepository
 
     ids = []
@@ -236,7 +236,7 @@ def _many_orders(user_id: str, count: int) -> list[str]:
         checkout_id = f"bulk-checkout-{number:04d}"
         order_id = keys.order_id_for(checkout_id)
         moment = f"2026-11-{1 + number % 20:02d}T10:00:{number % 60:02d}.000Z"
-        OrderRepository().create(Order(
+        OrderRepository().create(StoredOrder(
             id=order_id, user_id=user_id, status="DELIVERED", subtotal=500, currency="EUR",
             items=[OrderLine(product_id="p", name="Thing", unit_price=500, quantity=1, line_total=500)],
             shipping_address=SAVED, checkout_id=checkout_id, created_at=moment, updated_at=moment))
