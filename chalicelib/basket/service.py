@@ -27,14 +27,11 @@ def price_lines(basket: StoredBasket, products: dict[str, Product], promotion: P
     Its promotion code (read with the products) is judged on that subtotal at `at` (now)."""
     lines, subtotal, currency = [], 0, None
     for held in basket.lines:
-        product_id, quantity = held.product_id, held.quantity
-        product = products.get(product_id)
+        product = products.get(held.product_id)
         available = product is not None and product.status == "ACTIVE" and (
             basket.currency is None or product.currency == basket.currency)
-        unit_price = product.price if product else 0
-        line = BasketLine(product_id=product_id, name=product.name if product else "(no longer sold)",
-                          unit_price=unit_price, quantity=quantity, line_total=unit_price * quantity,
-                          available=available)
+        line = BasketLine.priced(held, product.name if product else "(no longer sold)",
+                                 product.price if product else 0, available)
         if available:
             subtotal += line.line_total
             currency = product.currency

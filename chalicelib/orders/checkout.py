@@ -128,20 +128,18 @@ class CheckoutService:
     def _lines(self, wanted: Lines, products: dict[str, Product], currency: str | None) -> list[OrderLine]:
         problems, lines = [], []
         for line in wanted:
-            product_id, quantity = line.product_id, line.quantity
-            product = products.get(product_id)
+            product = products.get(line.product_id)
             if product is None or product.status != "ACTIVE":
                 problems.append(_line_problem(line, "unavailable", "this product is no longer sold"))
             elif product.currency != currency:  # re-priced in another currency since it was added
                 problems.append(_line_problem(line, "currency_changed",
                                               f"now priced in {product.currency}, the basket is in {currency}"))
-            elif product.stock < quantity:
+            elif product.stock < line.quantity:
                 problems.append({**_line_problem(line, "out_of_stock",
-                                                 f"{quantity} wanted, {product.stock} in stock"),
-                                 "requested": quantity, "available": product.stock})
+                                                 f"{line.quantity} wanted, {product.stock} in stock"),
+                                 "requested": line.quantity, "available": product.stock})
             else:
-                lines.append(OrderLine(product_id=product_id, name=product.name, unit_price=product.price,
-                                       quantity=quantity, line_total=product.price * quantity))
+                lines.append(OrderLine.priced(line, product.name, product.price))
         if problems:
             raise _lines_conflict(problems)
         return lines

@@ -73,6 +73,12 @@ class OrderLine(ApiModel):
     quantity: int
     line_total: int
 
+    @classmethod
+    def priced(cls, line: Line, name: str, unit_price: int) -> OrderLine:
+        """The order's line for `line`, at `unit_price` (Line.of(order_line) gives the line back)."""
+        return cls(product_id=line.product_id, name=name, unit_price=unit_price, quantity=line.quantity,
+                   line_total=unit_price * line.quantity)
+
 
 class OrderPayment(ApiModel):
     """A provider's verdict on this order, as recorded."""
