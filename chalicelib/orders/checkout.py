@@ -12,8 +12,8 @@ from chalicelib.core.dynamo import TransactionContended, Write
 from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
-from chalicelib.core.lines import Line, Lines
 from chalicelib.core.ids import iso
+from chalicelib.core.lines import Line, Lines
 from chalicelib.core.models import PostalAddress, shown
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings

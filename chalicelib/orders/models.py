@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from chalicelib.core.lines import Line, Lines
 from chalicelib.core.models import (
     ApiModel,
     DateFrom,
@@ -19,7 +20,6 @@ from chalicelib.core.models import (
     allocate,
     exactly_one_of,
 )
-from chalicelib.core.lines import Line, Lines
 from chalicelib.orders.keys import restocked_attribute
 from chalicelib.users.personal_data import ERASED
 

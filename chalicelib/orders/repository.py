@@ -30,8 +30,8 @@ from chalicelib.core.dynamo import (
     write,
 )
 from chalicelib.core.events import Envelope
-from chalicelib.core.lines import Line, Lines
 from chalicelib.core.ids import now
+from chalicelib.core.lines import Line, Lines
 from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
 from chalicelib.orders import keys

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.core.lines import Line
 from chalicelib.catalogue.repository import ProductRepository
+from chalicelib.core.lines import Line
 from tests.shop import product, stock_of
 
 ACTIVE = {"status": "ACTIVE", "price": 1000, "currency": "EUR", "stock": 1}

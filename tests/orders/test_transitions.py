@@ -2,7 +2,6 @@
 import pytest
 
 from chalicelib.core.lines import Lines
-
 from chalicelib.orders.models import (
     MAX_PAYMENTS_SHOWN,
     MAX_REFUNDS_SHOWN,
