@@ -316,7 +316,10 @@ def _runs_function(pid: int, function: str) -> bool:
     make this kill another)."""
     import subprocess
 
-    command = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True).stdout.split()
+    # -ww: the whole command line, however wide (ps cuts it to $COLUMNS otherwise, and a long path to the
+    # virtualenv's python then leaves the function's name out).
+    command = subprocess.run(["ps", "-ww", "-p", str(pid), "-o", "command="], capture_output=True,
+                             text=True).stdout.split()
     return "local.function" in command and function in command
 
 
