@@ -115,3 +115,24 @@ def between(monkeypatch):
         return state
 
     return install
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch):
+    """DynamoDB applies each request atomically; in-process moto does not, so serialise its requests.
+
+    Only single requests become atomic: the reads, decisions and writes of concurrent
+    checkouts still interleave freely, which is what the tests using it are about.
+    """
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with lock:
+            return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)

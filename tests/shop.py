@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from tests.fakes import ADMIN
 
@@ -143,6 +144,28 @@ def sweep(client) -> dict:
     event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
                                             resources=[])
     return client.lambda_.invoke("housekeeping", event).payload
+
+
+def kept():
+    """Events kept in the outbox, not yet on the bus."""
+    from chalicelib.core import outbox
+
+    return [event for _, _, event in outbox.unpublished(timedelta(0))]
+
+
+def swept(client, bus, monkeypatch):
+    """The bus is back and the sweeper's grace period has passed: one sweep publishes what was kept."""
+    from chalicelib.core.ids import set_clock
+
+    monkeypatch.setattr("chalicelib.core.outbox.publish", bus.publish)
+    set_clock(lambda: datetime.now(UTC) + timedelta(minutes=2))
+    try:
+        first, second = sweep(client)["republished"], sweep(client)["republished"]
+    finally:
+        set_clock(None)
+    assert second == 0  # published once: nothing left for a second sweep
+    assert kept() == []
+    return first
 
 
 def placed_order(client, headers, *, quantity=1, price=1000, stock=10, product_id=None, bus=None, promotion=None):

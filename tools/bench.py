@@ -30,7 +30,8 @@ def _import_ms(statement: str) -> float:
 
 # What a cold GET /products/{id} loads before it can answer: the app plus the catalogue domain,
 # against a bare Chalice app that defines one pydantic model and creates a DynamoDB client.
-FIRST_ROUTE = ("import app; from chalicelib.catalogue.routes import catalogue; catalogue(); "
+FIRST_ROUTE = ("import app, chalicelib.catalogue.routes; from chalicelib.composition import services;"
+               " services().catalogue; "
                "import chalicelib.core.dynamo, chalicelib.core.aws; chalicelib.core.aws.client('dynamodb')")
 BARE_FIRST_ROUTE = ("import chalice, boto3, pydantic; from pydantic import BaseModel\n"
                     "class Product(BaseModel):\n    id: str\n    price: int\n"

@@ -1,24 +1,15 @@
 """Routes of the audit trail: staff's questions about what happened."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalicelib.audit.models import AuditQuery, AuditRecord
 from chalicelib.composition import services
 from chalicelib.core.http import doc, page, query
 from chalicelib.core.routing import Routes
 
-if TYPE_CHECKING:
-    from chalicelib.audit.service import AuditService
-
 routes = Routes(__name__)
-
-
-def audit() -> AuditService:
-    return services().audit
 
 
 @routes.route("/admin/audit", methods=["GET"])
 @doc("Audit records by entity or date", "admin", query=AuditQuery, returns=AuditRecord, paged=True)
 def admin_audit():
-    return page(audit().query(query(AuditQuery)))
+    return page(services().audit.query(query(AuditQuery)))

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from chalicelib.core.lines import Line
 from chalicelib.core.models import ApiModel, Timestamp
 from chalicelib.promotions.models import AppliedPromotion
 
@@ -27,6 +28,12 @@ class BasketLine(ApiModel):
     quantity: int
     line_total: int
     available: bool = True
+
+    @classmethod
+    def priced(cls, line: Line, name: str, unit_price: int, available: bool) -> BasketLine:
+        """The basket's line for `line`, at `unit_price`."""
+        return cls(product_id=line.product_id, name=name, unit_price=unit_price, quantity=line.quantity,
+                   line_total=unit_price * line.quantity, available=available)
 
 
 class BasketOut(ApiModel):

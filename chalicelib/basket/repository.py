@@ -20,13 +20,14 @@ from chalicelib.core.dynamo import (
     to_attr,
     transact,
 )
+from chalicelib.core.lines import Lines
 from chalicelib.users.repository import UserRepository
 
 
 @dataclass
 class StoredBasket:
     user_id: str
-    lines: dict[str, int] = field(default_factory=dict)
+    lines: Lines = field(default_factory=Lines)
     currency: str | None = None  # every line shares one currency
     version: int = 0  # 0: not stored yet
     updated_at: str | None = None
@@ -43,7 +44,7 @@ class BasketRepository:
         if not item:
             return StoredBasket(user_id=user_id)
         data = from_item(item)
-        return StoredBasket(user_id=user_id, lines={k: int(v) for k, v in data.get("lines", {}).items()},
+        return StoredBasket(user_id=user_id, lines=Lines.from_stored(data.get("lines")),
                             currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"),
                             promotion_code=data.get("promotion_code"))
 
@@ -51,7 +52,7 @@ class BasketRepository:
         """Write the basket if it is still at the version that was read (optimistic locking) and its owner's
         account is active (AccountInactive otherwise: a suspended or erased account writes nothing)."""
         item = {"PK": keys.user_pk(basket.user_id), "SK": keys.BASKET_SK, "type": "BASKET",
-                "user_id": basket.user_id, "lines": basket.lines,
+                "user_id": basket.user_id, "lines": basket.lines.stored(),
                 "currency": basket.currency if basket.lines else None, "version": basket.version + 1,
                 "promotion_code": basket.promotion_code,
                 "updated_at": updated_at, "expiresAt": expires_at,

@@ -9,6 +9,7 @@ from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import iso, now
+from chalicelib.core.lines import Line
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
 from chalicelib.promotions.models import PromotionSeen
@@ -25,14 +26,12 @@ def price_lines(basket: StoredBasket, products: dict[str, Product], promotion: P
     re-priced in another currency than the basket's, are flagged and left out of the subtotal.
     Its promotion code (read with the products) is judged on that subtotal at `at` (now)."""
     lines, subtotal, currency = [], 0, None
-    for product_id, quantity in basket.lines.items():
-        product = products.get(product_id)
+    for held in basket.lines:
+        product = products.get(held.product_id)
         available = product is not None and product.status == "ACTIVE" and (
             basket.currency is None or product.currency == basket.currency)
-        unit_price = product.price if product else 0
-        line = BasketLine(product_id=product_id, name=product.name if product else "(no longer sold)",
-                          unit_price=unit_price, quantity=quantity, line_total=unit_price * quantity,
-                          available=available)
+        line = BasketLine.priced(held, product.name if product else "(no longer sold)",
+                                 product.price if product else 0, available)
         if available:
             subtotal += line.line_total
             currency = product.currency
@@ -69,7 +68,8 @@ class BasketService:
 
     def _priced(self, basket: StoredBasket, also: set[str] = frozenset()
                 ) -> tuple[dict[str, Product], PromotionSeen | None]:
-        return read_for_pricing(self.products, self.promotions, basket, sorted(set(basket.lines) | set(also)))[:2]
+        return read_for_pricing(self.products, self.promotions, basket,
+                                sorted(set(basket.lines.product_ids()) | set(also)))[:2]
 
     def apply_promotion(self, user_id: str, code: str) -> BasketOut:
         """Put a code on the basket if it discounts it now; one answer (409 PROMOTION_NOT_APPLICABLE) for every
@@ -84,7 +84,7 @@ class BasketService:
             basket = self.baskets.get(user_id)
             basket.promotion_code = code
             products, promotion, counters = read_for_pricing(
-                self.products, self.promotions, basket, sorted(basket.lines), also=guesses.wanted())
+                self.products, self.promotions, basket, sorted(basket.lines.product_ids()), also=guesses.wanted())
             guesses.check(counters, "Too many promotion codes that do not apply; try again later.")
             return basket, products, promotion
 
@@ -123,21 +123,22 @@ class BasketService:
 
         def write(seen: tuple[StoredBasket, dict[str, Product], PromotionSeen | None]) -> BasketOut:
             basket, products, promotion = seen
+            line = Line(product_id=product_id, quantity=quantity)
             if quantity == 0:
-                if product_id not in basket.lines:
+                if line.key not in basket.lines:
                     return price_lines(basket, products, promotion)
-                basket.lines.pop(product_id)
+                basket.lines = basket.lines.without(line.key)
                 if not basket.lines:
                     basket.currency = None  # as stored
             else:
                 product = products.get(product_id)
                 self._check_can_add(product_id, product, quantity)
-                if product_id not in basket.lines and len(basket.lines) >= MAX_LINES:
+                if line.key not in basket.lines and len(basket.lines) >= MAX_LINES:
                     raise Conflict(f"A basket holds at most {MAX_LINES} different products.", code="BASKET_FULL")
                 if basket.lines and basket.currency and basket.currency != product.currency:
                     raise Conflict("Every product in a basket must be priced in the same currency.",
                                    code="CURRENCY_MISMATCH")
-                basket.lines[product_id] = quantity
+                basket.lines = basket.lines.setting(line)
                 basket.currency = product.currency
             self._save(basket)  # conditioned on the version read: a concurrent change reads both again
             return price_lines(basket, products, promotion)

@@ -13,7 +13,6 @@ class _ProductEvent(EventData):
 
 
 class ProductCreated(_ProductEvent):
-    event_type = "ProductCreated"
     name: str
     category: str
     price: int
@@ -23,26 +22,23 @@ class ProductCreated(_ProductEvent):
 
 
 class ProductUpdated(_ProductEvent):
-    event_type = "ProductUpdated"
     version: int
     changes: dict[str, Any]
 
 
 class StockAdjusted(_ProductEvent):
-    event_type = "StockAdjusted"
     delta: int
     reason: str
     stock: int
 
 
 class ProductArchived(_ProductEvent):
-    event_type = "ProductArchived"
+    pass
 
 
 class ProductImageAdded(_ProductEvent):
     """An uploaded image passed validation and is published (served from `url`)."""
 
-    event_type = "ProductImageAdded"
     image_id: str
     url: str
     content_type: str
@@ -51,7 +47,6 @@ class ProductImageAdded(_ProductEvent):
 class LowStock(_ProductEvent):
     """Stock fell below the product's threshold."""
 
-    event_type = "LowStock"
     name: str
     stock: int
     threshold: int

@@ -29,6 +29,7 @@ from chalicelib.core.dynamo import (
     transact,
     update,
 )
+from chalicelib.core.lines import Line
 
 if TYPE_CHECKING:
     from chalicelib.core.events import Envelope
@@ -63,7 +64,7 @@ class LineRefused:
     """Why a sale's reservation refused one line: `unavailable`, `currency_changed`, `price_changed` or
     `out_of_stock`; `current` is the product as the transaction found it (None if it is gone)."""
 
-    product_id: str
+    line: Line
     issue: str
     current: dict[str, Any] | None
 
@@ -251,17 +252,17 @@ class ProductRepository:
 
     # --- stock in other domains' transactions (the checkout, an order's cancellation) ----
 
-    def reserve_in_transaction(self, product_id: str, quantity: int, unit_price: int, currency: str) -> Write:
-        """The transaction item taking `quantity` units for a sale at the price and currency the buyer
+    def reserve_in_transaction(self, line: Line, unit_price: int, currency: str) -> Write:
+        """The transaction item taking the line's units for a sale at the price and currency the buyer
         was shown. Refused (StockRefused, saying why from the product as it was) if that would take stock
         below zero, if the product is no longer sold, or if its price or currency changed since."""
         def refused(found: Found) -> StockRefused:
-            return StockRefused(LineRefused(product_id, self.reservation_refusal(found, unit_price, currency), found))
+            return StockRefused(LineRefused(line, self.reservation_refusal(found, unit_price, currency), found))
 
-        return update(*_product_key_pair(product_id), Update().add("stock", -quantity),
+        return update(*_product_key_pair(line.product_id), Update().add("stock", -line.quantity),
                       "#stock >= :quantity AND #status = :active AND #price = :price AND #currency = :currency",
                       names={"#status": "status", "#price": "price", "#currency": "currency"},
-                      values={":quantity": quantity, ":active": "ACTIVE", ":price": unit_price, ":currency": currency},
+                      values={":quantity": line.quantity, ":active": "ACTIVE", ":price": unit_price, ":currency": currency},
                       refused=refused)
 
     @staticmethod
@@ -276,7 +277,8 @@ class ProductRepository:
             return "price_changed"
         return "out_of_stock"
 
-    def restock_in_transaction(self, product_id: str, quantity: int) -> Write:
-        """The transaction item giving `quantity` units back (an order cancelled or failed), to a
+    def restock_in_transaction(self, line: Line) -> Write:
+        """The transaction item giving the line's units back (an order cancelled or failed, goods taken back), to a
         product that still exists, archived or not."""
-        return update(*_product_key_pair(product_id), Update().add("stock", quantity), "attribute_exists(PK)")
+        return update(*_product_key_pair(line.product_id), Update().add("stock", line.quantity),
+                      "attribute_exists(PK)")

@@ -1,8 +1,6 @@
 """Routes of the catalogue: products anyone may read, and what staff do to them."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalicelib.catalogue.models import (
     ImageUpload,
     ImageUploadRequest,
@@ -17,57 +15,44 @@ from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
 from chalicelib.core.routing import Routes
 
-if TYPE_CHECKING:
-    from chalicelib.catalogue.images import ImageService
-    from chalicelib.catalogue.service import CatalogueService
-
 routes = Routes(__name__)
-
-
-def catalogue() -> CatalogueService:
-    """Imported on first use: a cold start loads only the domain its first request needs."""
-    return services().catalogue
-
-
-def images() -> ImageService:
-    return services().images
 
 
 @routes.route("/products", methods=["GET"])
 @doc("Active products, by name, optionally of one category", "public",
      query=ProductListQuery, returns=Product, paged=True)
 def list_products():
-    return page(catalogue().list(query(ProductListQuery)))
+    return page(services().catalogue.list(query(ProductListQuery)))
 
 
 @routes.route("/products/{product_id}", methods=["GET"])
 @doc("One product (archived ones too)", "public", returns=Product)
 def get_product(product_id):
-    return respond(catalogue().get(product_id))
+    return respond(services().catalogue.get(product_id))
 
 
 @routes.route("/products", methods=["POST"])
 @doc("Create a product", "admin", body=ProductCreate, returns=Product, status=201)
 def create_product():
-    return respond(catalogue().create(body(ProductCreate), actor=caller().user_id), status=201)
+    return respond(services().catalogue.create(body(ProductCreate), actor=caller().user_id), status=201)
 
 
 @routes.route("/products/{product_id}", methods=["PATCH"])
 @doc("Edit a product (optimistic locking on version)", "admin", body=ProductPatch, returns=Product, errors=(409,))
 def update_product(product_id):
-    return respond(catalogue().update(product_id, body(ProductPatch), actor=caller().user_id))
+    return respond(services().catalogue.update(product_id, body(ProductPatch), actor=caller().user_id))
 
 
 @routes.route("/products/{product_id}", methods=["DELETE"])
 @doc("Archive a product (kept for past orders)", "admin", returns=Product)
 def archive_product(product_id):
-    return respond(catalogue().archive(product_id, actor=caller().user_id))
+    return respond(services().catalogue.archive(product_id, actor=caller().user_id))
 
 
 @routes.route("/products/{product_id}/stock", methods=["POST"])
 @doc("Adjust stock by a delta, never below zero", "admin", body=StockAdjustment, returns=Product, errors=(409,))
 def adjust_stock(product_id):
-    return respond(catalogue().adjust_stock(product_id, body(StockAdjustment), actor=caller().user_id))
+    return respond(services().catalogue.adjust_stock(product_id, body(StockAdjustment), actor=caller().user_id))
 
 
 @routes.route("/products/{product_id}/images", methods=["POST"])
@@ -75,7 +60,7 @@ def adjust_stock(product_id):
      "the image is PENDING until its bytes are checked (at most 10 per product)", "admin",
      body=ImageUploadRequest, returns=ImageUpload, status=201, errors=(409,))
 def request_image_upload(product_id):
-    return respond(images().request_upload(product_id, body(ImageUploadRequest)), status=201)
+    return respond(services().images.request_upload(product_id, body(ImageUploadRequest)), status=201)
 
 
 @routes.route("/products/{product_id}/images", methods=["GET"])
@@ -84,11 +69,11 @@ def request_image_upload(product_id):
 def list_product_images(product_id):
     from chalicelib.core.dynamo import Page
 
-    return page(Page(items=catalogue().read(product_id).images))
+    return page(Page(items=services().catalogue.read(product_id).images))
 
 
 @routes.route("/products/{product_id}/images/{image_id}", methods=["DELETE"])
 @doc("Remove an image from a product, and its file", "admin", status=204, errors=(409,))
 def delete_product_image(product_id, image_id):
-    images().remove(product_id, image_id)
+    services().images.remove(product_id, image_id)
     return respond(status=204)

@@ -17,7 +17,7 @@ _PUT_EVENTS_BATCH = 10  # the PutEvents limit per call
 
 
 class EventData(BaseModel):
-    """The `data` of one event type. Subclasses name the type and the entity the audit files it under."""
+    """The `data` of one event type, named by its class. Subclasses name the entity the audit files it under."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
@@ -28,7 +28,8 @@ class EventData(BaseModel):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "event_type" in cls.__dict__:
+        if not cls.__name__.startswith("_"):  # `_OrderEvent` and the like: what a domain's events share
+            cls.event_type = cls.__name__
             EVENT_TYPES[cls.event_type] = cls
 
     @property

@@ -19,21 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from chalicelib.core import metrics
-from chalicelib.core.dynamo import (
-    TransactionRejected,
-    Update,
-    Write,
-    condition_failed,
-    ddb,
-    key,
-    put,
-    query_page,
-    table_name,
-    transact,
-    update,
-    write,
-)
+from chalicelib.core import dynamo, metrics
 from chalicelib.core.events import Envelope, PublishError, publish, unpublishable
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
@@ -56,15 +42,15 @@ class EventAlreadyKept(Exception):
     """The outbox holds an event with this id already: the change it announces was written before."""
 
 
-def outbox_put(event: Envelope) -> Write:
+def outbox_put(event: Envelope) -> dynamo.Write:
     """A transaction item holding one event on its own (for changes with no record of their own). It has no
     expiry until it is published (`_published` gives it one): an event waiting out a long outage is never
     taken by TTL."""
     item = {"PK": f"{_RECORD_PREFIX}{event.id}", "SK": _EVENT_SK, "type": "OUTBOX", **outbox_fields(event)}
-    return put(item, refused=EventAlreadyKept(event.id))
+    return dynamo.put(item, refused=EventAlreadyKept(event.id))
 
 
-def rewrite_kept_event(item: dict[str, Any], rewrite: Callable[[str], str], update: Update,
+def rewrite_kept_event(item: dict[str, Any], rewrite: Callable[[str], str], update: dynamo.Update,
                        conditions: list[str], values: dict[str, Any]) -> None:
     """Add to `update` the event `item` keeps (not yet on the bus) rewritten, conditioned on it still being as
     read: one published meanwhile is gone, the condition refuses, and the caller reads the item again."""
@@ -81,7 +67,7 @@ def record_key_of(event: Envelope) -> tuple[str, str]:
     return f"{_RECORD_PREFIX}{event.id}", _EVENT_SK
 
 
-def outbox_puts(events: list[Envelope]) -> list[Write]:
+def outbox_puts(events: list[Envelope]) -> list[dynamo.Write]:
     """Transaction items keeping `events` until they are on the bus: add them to the write they announce."""
     return [outbox_put(event) for event in events]
 
@@ -102,20 +88,20 @@ def announce(events: list[Envelope | tuple[str, str, Envelope]], also: list[Enve
         return 0
 
 
-def _published(pk: str, sk: str) -> Write:
+def _published(pk: str, sk: str) -> dynamo.Write:
     """The write clearing a record's mark, on its own or in a transaction. An event's record of its own is
     kept _KEEP_PUBLISHED_DAYS from now, its publication; a record of something else (a checkout, a refund)
     keeps the expiry it has, if any."""
-    change = Update().remove("outbox_event", "GSI3PK", "GSI3SK")
+    change = dynamo.Update().remove("outbox_event", "GSI3PK", "GSI3SK")
     if pk.startswith(_RECORD_PREFIX):
         change.set("expiresAt", int((now() + timedelta(days=_KEEP_PUBLISHED_DAYS)).timestamp()))
-    return update(pk, sk, change, "attribute_exists(PK)")
+    return dynamo.update(pk, sk, change, "attribute_exists(PK)")
 
 
 def mark_published(pk: str, sk: str) -> None:
     try:
-        write(_published(pk, sk))
-    except TransactionRejected:  # already gone (TTL): nothing left to mark
+        dynamo.write(_published(pk, sk))
+    except dynamo.TransactionRejected:  # already gone (TTL): nothing left to mark
         pass
 
 
@@ -133,8 +119,8 @@ def mark_all_published(records: list[tuple[str, str]]) -> None:
     for start in range(0, len(records), _MARKS_PER_CALL):
         chunk = records[start:start + _MARKS_PER_CALL]
         try:
-            transact([_published(pk, sk) for pk, sk in chunk])
-        except TransactionRejected:  # a record already gone (TTL): mark the others one by one
+            dynamo.transact([_published(pk, sk) for pk, sk in chunk])
+        except dynamo.TransactionRejected:  # a record already gone (TTL): mark the others one by one
             for pk, sk in chunk:
                 mark_published(pk, sk)
 
@@ -144,15 +130,15 @@ def park(pk: str, sk: str, reason: str) -> bool:
     (GSI3 `OUTBOXPARKED`, same sort key; an event record of its own also loses its expiry).
     False if the record no longer waits (published or gone meanwhile) or could not be written."""
     log = get_logger("outbox")
-    update = Update().set_all({"GSI3PK": PARKED_PARTITION, "outbox_parked": reason[:_REASON_LENGTH],
-                               "outbox_parked_at": iso()})
+    update = dynamo.Update().set_all({"GSI3PK": PARKED_PARTITION, "outbox_parked": reason[:_REASON_LENGTH],
+                                      "outbox_parked_at": iso()})
     if pk.startswith(_RECORD_PREFIX):
         update.remove("expiresAt")
     try:
-        ddb().update_item(TableName=table_name(), Key=key(pk, sk),
-                          **update.request("#GSI3PK = :queued", values={":queued": PARTITION}))
+        dynamo.ddb().update_item(TableName=dynamo.table_name(), Key=dynamo.key(pk, sk),
+                                 **update.request("#GSI3PK = :queued", values={":queued": PARTITION}))
     except ClientError as exc:
-        if not condition_failed(exc):
+        if not dynamo.condition_failed(exc):
             log.exception("an unpublishable event could not be parked", extra={"pk": pk, "sk": sk, "reason": reason})
         return False
     log.error("event parked: it can never be published", extra={"pk": pk, "sk": sk, "reason": reason})
@@ -215,7 +201,7 @@ def _waiting(older_than: timedelta, limit: int) -> tuple[list[tuple[str, str, En
     """The oldest records waiting longer than `older_than` (the writer may still be at work): those whose
     event reads as an envelope, and (key, reason) of those whose event does not."""
     cutoff = iso(now() - older_than)
-    page = query_page(PARTITION, index="GSI3", limit=limit, sort_between=("0", cutoff))
+    page = dynamo.query_page(PARTITION, index="GSI3", limit=limit, sort_between=("0", cutoff))
     readable: list[tuple[str, str, Envelope]] = []
     unreadable: list[tuple[str, str, str]] = []
     for item in page.items:

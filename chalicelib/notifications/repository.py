@@ -10,21 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import (
-    Page,
-    Update,
-    condition_failed,
-    ddb,
-    every_item,
-    from_item,
-    key,
-    model_from_item,
-    put,
-    query_page,
-    table_name,
-    transact,
-    update,
-)
+from chalicelib.core import dynamo
 from chalicelib.notifications import keys
 from chalicelib.notifications.models import Notification
 
@@ -43,7 +29,7 @@ class NotificationMissing(Exception):
 
 
 def _notification(item: dict[str, Any]) -> Notification:
-    return model_from_item(Notification, item)
+    return dynamo.model_from_item(Notification, item)
 
 
 class NotificationRepository:
@@ -59,8 +45,9 @@ class NotificationRepository:
                 "email_status": email_status, "GSI1PK": keys.feed_partition(notification.user_id),
                 "GSI1SK": keys.feed_sort(notification.created_at, notification.id)}
         try:
-            transact([put(item, refused=lambda found: NotificationExists((found or {}).get("email_status"))),
-                      UserRepository().not_erased(notification.user_id)])
+            dynamo.transact([
+                dynamo.put(item, refused=lambda found: NotificationExists((found or {}).get("email_status"))),
+                UserRepository().not_erased(notification.user_id)])
         except NotificationExists as exists:
             return False, exists.email_status
         except PeopleErased:
@@ -71,37 +58,39 @@ class NotificationRepository:
         """Take a pending email to send it, until `until` (`at` is now): False while another delivery of the
         same event holds it, or once it is settled. A claim that was never settled (its sender died) lapses."""
         try:
-            ddb().update_item(
-                TableName=table_name(), Key=key(*keys.notification_key(notification.user_id, notification.id)),
-                **Update().set("email_claimed_until", until).request(
+            dynamo.ddb().update_item(
+                TableName=dynamo.table_name(),
+                Key=dynamo.key(*keys.notification_key(notification.user_id, notification.id)),
+                **dynamo.Update().set("email_claimed_until", until).request(
                     "#email_status = :pending AND (attribute_not_exists(#email_claimed_until) "
                     "OR #email_claimed_until < :now)", names={"#email_status": "email_status"},
                     values={":pending": EMAIL_PENDING, ":now": at}))
         except ClientError as exc:
-            if condition_failed(exc):
+            if dynamo.condition_failed(exc):
                 return False
             raise
         return True
 
     def release_email(self, notification: Notification) -> None:
         """Give a claimed email back, still pending, for the next delivery (it could not be sent now)."""
-        ddb().update_item(TableName=table_name(),
-                          Key=key(*keys.notification_key(notification.user_id, notification.id)),
-                          **Update().remove("email_claimed_until").request("attribute_exists(PK)"))
+        dynamo.ddb().update_item(TableName=dynamo.table_name(),
+                                 Key=dynamo.key(*keys.notification_key(notification.user_id, notification.id)),
+                                 **dynamo.Update().remove("email_claimed_until").request("attribute_exists(PK)"))
 
     def settle_email(self, notification: Notification, status: str, at: str) -> None:
         """Record that the email was sent (or will never be): a later delivery of the event sends nothing."""
         try:
-            ddb().update_item(
-                TableName=table_name(), Key=key(*keys.notification_key(notification.user_id, notification.id)),
-                **Update().set_all({"email_status": status, "email_settled_at": at}).request(
+            dynamo.ddb().update_item(
+                TableName=dynamo.table_name(),
+                Key=dynamo.key(*keys.notification_key(notification.user_id, notification.id)),
+                **dynamo.Update().set_all({"email_status": status, "email_settled_at": at}).request(
                     "#email_status = :pending", values={":pending": EMAIL_PENDING}))
         except ClientError as exc:
-            if not condition_failed(exc):  # settled already by a concurrent delivery, or erased since
+            if not dynamo.condition_failed(exc):  # settled already by a concurrent delivery, or erased since
                 raise
 
-    def feed(self, user_id: str, limit: int, cursor: str | None) -> Page:
-        page = query_page(keys.feed_partition(user_id), index="GSI1", limit=limit, cursor=cursor, forward=False)
+    def feed(self, user_id: str, limit: int, cursor: str | None) -> dynamo.Page:
+        page = dynamo.query_page(keys.feed_partition(user_id), index="GSI1", limit=limit, cursor=cursor, forward=False)
         page.items = [_notification(item) for item in page.items]
         return page
 
@@ -112,18 +101,18 @@ class NotificationRepository:
 
         pk, sk = keys.notification_key(user_id, notification_id)
         try:
-            transact([UserRepository.active(user_id),
-                      update(pk, sk, Update().set_if_absent("read_at", read_at), "attribute_exists(PK)",
-                             refused=NotificationMissing)])
+            dynamo.transact([UserRepository.active(user_id),
+                             dynamo.update(pk, sk, dynamo.Update().set_if_absent("read_at", read_at),
+                                           "attribute_exists(PK)", refused=NotificationMissing)])
         except NotificationMissing:
             return None
-        found = ddb().get_item(TableName=table_name(), Key=key(pk, sk)).get("Item")
-        return _notification(from_item(found)) if found else None
+        found = dynamo.ddb().get_item(TableName=dynamo.table_name(), Key=dynamo.key(pk, sk)).get("Item")
+        return _notification(dynamo.from_item(found)) if found else None
 
     def delete_all_of(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:
         """Delete a user's notifications, each while `has_time()`; True once none is left."""
-        for item in every_item(keys.feed_partition(user_id), index="GSI1"):
+        for item in dynamo.every_item(keys.feed_partition(user_id), index="GSI1"):
             if not has_time():
                 return False
-            ddb().delete_item(TableName=table_name(), Key=key(item["PK"], item["SK"]))
+            dynamo.ddb().delete_item(TableName=dynamo.table_name(), Key=dynamo.key(item["PK"], item["SK"]))
         return True

@@ -13,6 +13,7 @@ from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
+from chalicelib.core.lines import Line, Lines
 from chalicelib.core.models import PostalAddress, shown
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
@@ -32,8 +33,8 @@ from chalicelib.users import account_status
 from chalicelib.users.repository import AccountInactive, UserRepository
 
 
-def _line_problem(product_id: str, issue: str, message: str) -> dict:
-    return {"field": f"items.{product_id}", "productId": product_id, "issue": issue, "message": message}
+def _line_problem(line: Line, issue: str, message: str) -> dict:
+    return {"field": f"items.{line.key}", **line.named(), "issue": issue, "message": message}
 
 
 def _lines_conflict(problems: list[dict]) -> Conflict:
@@ -63,7 +64,7 @@ class CheckoutService:
             # An empty basket is also what a retry of a successful checkout finds.
             return self._replay(checkout_id, this_hash) or self._empty_basket()
         # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
-        products, promotion, _ = read_for_pricing(self.products, self.promotions, basket, list(basket.lines))
+        products, promotion, _ = read_for_pricing(self.products, self.promotions, basket, basket.lines.product_ids())
         # A basket holds one currency (set when its first line went in); every line must still be in it.
         currency = basket.currency or next((p.currency for p in products.values()), None)
         lines = self._lines(basket.lines, products, currency)
@@ -89,8 +90,7 @@ class CheckoutService:
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
         try:
             self.checkouts.commit(checkout=record, event=event,
-                                  lines=[CheckoutLine(line.product_id, line.quantity, line.unit_price, currency)
-                                         for line in lines],
+                                  lines=[CheckoutLine(Line.of(line), line.unit_price, currency) for line in lines],
                                   basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version),
                                   allowance=allowance, buyer_active=self.users.active(who.user_id),
                                   redemption=self._redemption(promotion, who, order_id, created_at, once))
@@ -104,7 +104,7 @@ class CheckoutService:
         except RedemptionRefused as refused:
             raise self._redemption_refused(refused, promotion.code) from None
         except StockRefused as rejected:
-            raise self._refused({line.product_id: line for line in lines}, rejected) from None
+            raise self._refused(rejected) from None
         except BasketChanged:
             raise Conflict("The basket changed during checkout; review it and try again.",
                            code="BASKET_CHANGED") from None
@@ -125,22 +125,21 @@ class CheckoutService:
 
     # --- steps -----------------------------------------------------------------------
 
-    def _lines(self, wanted: dict[str, int], products: dict[str, Product], currency: str | None) -> list[OrderLine]:
+    def _lines(self, wanted: Lines, products: dict[str, Product], currency: str | None) -> list[OrderLine]:
         problems, lines = [], []
-        for product_id, quantity in wanted.items():
-            product = products.get(product_id)
+        for line in wanted:
+            product = products.get(line.product_id)
             if product is None or product.status != "ACTIVE":
-                problems.append(_line_problem(product_id, "unavailable", "this product is no longer sold"))
+                problems.append(_line_problem(line, "unavailable", "this product is no longer sold"))
             elif product.currency != currency:  # re-priced in another currency since it was added
-                problems.append(_line_problem(product_id, "currency_changed",
+                problems.append(_line_problem(line, "currency_changed",
                                               f"now priced in {product.currency}, the basket is in {currency}"))
-            elif product.stock < quantity:
-                problems.append({**_line_problem(product_id, "out_of_stock",
-                                                 f"{quantity} wanted, {product.stock} in stock"),
-                                 "requested": quantity, "available": product.stock})
+            elif product.stock < line.quantity:
+                problems.append({**_line_problem(line, "out_of_stock",
+                                                 f"{line.quantity} wanted, {product.stock} in stock"),
+                                 "requested": line.quantity, "available": product.stock})
             else:
-                lines.append(OrderLine(product_id=product_id, name=product.name, unit_price=product.price,
-                                       quantity=quantity, line_total=product.price * quantity))
+                lines.append(OrderLine.priced(line, product.name, product.price))
         if problems:
             raise _lines_conflict(problems)
         return lines
@@ -237,21 +236,21 @@ class CheckoutService:
         raise Conflict("The basket is empty.", code="BASKET_EMPTY")
 
     @staticmethod
-    def _refused(lines: dict[str, OrderLine], rejected: StockRefused) -> Conflict:
+    def _refused(rejected: StockRefused) -> Conflict:
         """What changed between pricing the basket and the transaction, line by line."""
         problems = []
         for refusal in rejected.parts:
-            line, current = lines[refusal.product_id], refusal.current or {}
+            line, current = refusal.line, refusal.current or {}
             if refusal.issue == "unavailable":
-                problems.append(_line_problem(line.product_id, "unavailable", "this product is no longer sold"))
+                problems.append(_line_problem(line, "unavailable", "this product is no longer sold"))
             elif refusal.issue == "currency_changed":
-                problems.append(_line_problem(line.product_id, "currency_changed",
+                problems.append(_line_problem(line, "currency_changed",
                                               f"now priced in {current.get('currency')}"))
             elif refusal.issue == "price_changed":
-                problems.append(_line_problem(line.product_id, "price_changed",
+                problems.append(_line_problem(line, "price_changed",
                                               f"the price is now {current.get('price')}"))
             else:
-                problems.append({**_line_problem(line.product_id, "out_of_stock",
+                problems.append({**_line_problem(line, "out_of_stock",
                                                  f"{line.quantity} wanted, {current.get('stock', 0)} in stock"),
                                  "requested": line.quantity, "available": current.get("stock", 0)})
         return _lines_conflict(problems)

@@ -16,7 +16,6 @@ class CheckoutRequested(EventData):
     Version 3 adds the promotion: `discount`, `total` (what the order costs: subtotal - discount) and the
     code it redeemed; a version 2 event still queued is read with no discount."""
 
-    event_type = "CheckoutRequested"
     entity_type = "CHECKOUT"
     entity_id_field = "checkout_id"
     schema_version = 3
@@ -69,7 +68,6 @@ class _OrderEvent(EventData):
 
 
 class OrderCreated(_OrderEvent):
-    event_type = "OrderCreated"
     checkout_id: str
     status: OrderStatus
     subtotal: int
@@ -78,7 +76,6 @@ class OrderCreated(_OrderEvent):
 
 
 class OrderStatusChanged(_OrderEvent):
-    event_type = "OrderStatusChanged"
     from_status: OrderStatus = Field(alias="from")
     to_status: OrderStatus = Field(alias="to")
     refund_due: bool = False
@@ -86,7 +83,6 @@ class OrderStatusChanged(_OrderEvent):
 
 
 class OrderCancelled(_OrderEvent):
-    event_type = "OrderCancelled"
     checkout_id: str
     subtotal: int
     currency: str

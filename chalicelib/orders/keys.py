@@ -62,14 +62,14 @@ def return_id_for(order_id: str, idempotency_key: str) -> str:
     return uuid.uuid5(ID_NAMESPACE, f"return:{order_id}:{idempotency_key}").hex
 
 
-def restocked_attribute(product_id: str) -> str:
+def restocked_attribute(line_key: str) -> str:
     """The order's counter of a line's units put back on the shelf (a refund's restock, a received return)."""
-    return f"restocked#{product_id}"
+    return f"restocked#{line_key}"
 
 
-def returning_attribute(product_id: str) -> str:
+def returning_attribute(line_key: str) -> str:
     """The order's counter of a line's units in returns requested or received (not rejected)."""
-    return f"returning#{product_id}"
+    return f"returning#{line_key}"
 
 
 def event_id_for(kind: str, subject_id: str) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from chalicelib.core.lines import Line, Lines
 from chalicelib.core.models import (
     ApiModel,
     DateFrom,
@@ -71,6 +72,12 @@ class OrderLine(ApiModel):
     unit_price: int
     quantity: int
     line_total: int
+
+    @classmethod
+    def priced(cls, line: Line, name: str, unit_price: int) -> OrderLine:
+        """The order's line for `line`, at `unit_price` (Line.of(order_line) gives the line back)."""
+        return cls(product_id=line.product_id, name=name, unit_price=unit_price, quantity=line.quantity,
+                   line_total=unit_price * line.quantity)
 
 
 class OrderPayment(ApiModel):
@@ -136,19 +143,23 @@ class Order(ApiModel):
         """What the shop holds for this order. Staff marking an order PAID asserts its total arrived."""
         return max(self.captured_amount, self.total if self.status in KEEPS_PAYMENT else 0)
 
-    def line_payments(self) -> dict[str, int]:
-        """What each line paid: its total less its share of the discount, spread over the lines in proportion
-        with remainders, so that the lines together paid exactly the order's total."""
-        shares = allocate(self.discount, [line.line_total for line in self.items])
-        return {line.product_id: line.line_total - share for line, share in zip(self.items, shares)}
+    @property
+    def bought(self) -> Lines:
+        """The units this order bought, by line."""
+        return Lines.of(self.items)
 
-    def value_of(self, units: dict[str, int]) -> int:
-        """What the first `units[product]` units of each line paid: a line's payment spread over its units,
-        counted from its first unit and rounded down, so all of a line's units together paid exactly the line."""
-        paid = self.line_payments()
-        bought = {line.product_id: line.quantity for line in self.items}
-        return sum(paid[product] * min(count, bought[product]) // bought[product]
-                   for product, count in units.items() if bought.get(product))
+    def line_payments(self) -> dict[str, int]:
+        """What each line paid (by line key): its total less its share of the discount, spread over the lines in
+        proportion with remainders, so that the lines together paid exactly the order's total."""
+        shares = allocate(self.discount, [line.line_total for line in self.items])
+        return {Line.of(line).key: line.line_total - share for line, share in zip(self.items, shares)}
+
+    def value_of(self, units: Lines) -> int:
+        """What the first `units` units of each line paid: a line's payment spread over its units, counted from its
+        first unit and rounded down, so all of a line's units together paid exactly the line."""
+        paid, bought = self.line_payments(), self.bought
+        return sum(paid[line.key] * min(line.quantity, bought.units_of(line.key)) // bought.units_of(line.key)
+                   for line in units if bought.units_of(line.key))
 
 class IllegalTransition(Exception):
     """The state machine has no step from the order's status to the one asked for."""
@@ -176,35 +187,32 @@ class StoredOrder(Order):
     def tally(self, name: str) -> int:
         return int(self.tallies.get(name, 0))
 
-    def units_beyond_what_is_left(self, asked: dict[str, int], field: str,
-                                  counted: Callable[[str], str]) -> list[tuple[str, int, int]]:
-        """(productId, asked, left) for each line asking more units than bought less the tally `counted`
-        names (units restocked, units being returned); a product the order holds no line of is a 400."""
+    def units_beyond_what_is_left(self, asked: Lines, field: str,
+                                  counted: Callable[[str], str]) -> list[tuple[Line, int]]:
+        """(line asked, units left) for each line asking more units than bought less the tally `counted`
+        names (units restocked, units being returned); a line the order does not hold is a 400."""
         from chalicelib.core.errors import ValidationFailed
 
-        bought = {line.product_id: line.quantity for line in self.items}
-        unknown = [product_id for product_id in asked if product_id not in bought]
+        bought = self.bought
+        unknown = [line for line in asked if line.key not in bought]
         if unknown:
             raise ValidationFailed("The order holds no such line.", [
-                {"field": field, "productId": product_id, "issue": "not_in_order",
-                 "message": "the order holds no such product"} for product_id in unknown])
-        left = {product_id: bought[product_id] - self.tally(counted(product_id)) for product_id in asked}
-        return [(product_id, quantity, left[product_id]) for product_id, quantity in asked.items()
-                if quantity > left[product_id]]
+                {"field": field, **line.named(), "issue": "not_in_order",
+                 "message": "the order holds no such product"} for line in unknown])
+        left = [(line, bought.units_of(line.key) - self.tally(counted(line.key))) for line in asked]
+        return [(line, room) for line, room in left if line.quantity > room]
 
-    def taken_back(self, more: dict[str, int] | None = None) -> dict[str, int]:
+    def taken_back(self, more: Lines | None = None) -> Lines:
         """Units of each line the shop took back (restocked by a refund or a received return), and `more`."""
-        units = {line.product_id: self.tally(restocked_attribute(line.product_id)) for line in self.items}
-        for product, count in (more or {}).items():
-            units[product] = units.get(product, 0) + count
-        return units
+        return Lines(line.with_quantity(self.tally(restocked_attribute(line.key))) for line in self.bought) + \
+            (more or Lines())
 
-    def value_back(self, lines: dict[str, int]) -> int:
+    def value_back(self, lines: Lines) -> int:
         """What the units `lines` names paid, counted after those taken back already: returning everything,
         in parcels of any size, gives back exactly what was paid."""
         return self.value_of(self.taken_back(lines)) - self.value_of(self.taken_back())
 
-    def keeps(self, status: str | None = None, taking_back: dict[str, int] | None = None) -> int:
+    def keeps(self, status: str | None = None, taking_back: Lines | None = None) -> int:
         """What the shop may keep for this order in `status` (its own if None), once `taking_back` is back on
         the shelf too: the value of the goods it did not take back, if the order keeps its payment at all."""
         if (status or self.status) not in KEEPS_PAYMENT:
@@ -212,7 +220,7 @@ class StoredOrder(Order):
         return max(self.total - self.value_of(self.taken_back(taking_back)), 0)
 
     def settle(self, status: str, captured: int = 0, refunded: int = 0,
-               taking_back: dict[str, int] | None = None) -> tuple[int, bool]:
+               taking_back: Lines | None = None) -> tuple[int, bool]:
         """(money held, refund due?) once the order is in `status` with `captured` more money in hand,
         `refunded` more paid back and `taking_back` more units back on the shelf: the shop owes back whatever
         it holds, less what it paid back, beyond what it keeps for the goods it did not take back."""
@@ -242,10 +250,7 @@ class StoredOrder(Order):
             "status_reason": reason if reason and moving else self.status_reason,
             "holds_allowance": self.holds_allowance and not leaving_pending,
             "redemption": None if redemption_back else self.redemption})
-        restock: dict[str, int] = {}
-        if moving and to in RETURNS_STOCK:
-            for line in self.items:
-                restock[line.product_id] = restock.get(line.product_id, 0) + line.quantity
+        restock = self.bought if moving and to in RETURNS_STOCK else Lines()
         return OrderChange(
             before=self, after=after, events=tuple(self._transition_events(to, actor, reason, refund_due)) if moving
             else (), restock=restock, allowance_back=leaving_pending and self.holds_allowance,
@@ -268,19 +273,19 @@ class StoredOrder(Order):
         return OrderChange(before=self, after=after, refunds_owed=self._refunds_owed_listing(after),
                            refunded=refunded, refund_released=released, refund_settled=settled)
 
-    def reserve_refund(self, refund: OrderRefund | None, restock: dict[str, int], at: str) -> RefundReservation:
+    def reserve_refund(self, refund: OrderRefund | None, restock: Lines, at: str) -> RefundReservation:
         """A refund of `refund.amount` asked for (None: only units back, a received return with nothing left to
         pay back) and `restock` units back on the shelf: goods taken back are no longer kept, so what the shop
         owes back is judged with them; the order lists the first MAX_REFUNDS_SHOWN refunds."""
         _held, refund_due = self.settle(self.status, taking_back=restock)
         count = self.tally("refund_count")
-        return RefundReservation(order=self, refund=refund, restock=dict(restock), at=at, refund_due=refund_due,
+        return RefundReservation(order=self, refund=refund, restock=restock, at=at, refund_due=refund_due,
                                  listed=refund is not None and count < MAX_REFUNDS_SHOWN, refunds_seen=count)
 
-    def reserve_return(self, lines: dict[str, int], window_opened: str) -> ReturnReservation:
+    def reserve_return(self, lines: Lines, window_opened: str) -> ReturnReservation:
         """Units of `lines` asked back within the return window that opened at `window_opened`. An order delivered
         before orders kept the moment is dated from its last change."""
-        return ReturnReservation(order=self, lines=dict(lines), window_opened=window_opened,
+        return ReturnReservation(order=self, lines=lines, window_opened=window_opened,
                                  delivered_at=self.delivered_at or self.updated_at,
                                  dated_now=self.delivered_at is None)
 
@@ -319,7 +324,7 @@ class OrderChange:
     before: StoredOrder
     after: StoredOrder
     events: tuple[Envelope, ...] = ()
-    restock: dict[str, int] = field(default_factory=dict)  # units back on the shelf, by product
+    restock: Lines = field(default_factory=Lines)  # units back on the shelf
     allowance_back: bool = False  # the order no longer counts against its buyer's unpaid allowance
     redemption_back: RedemptionHeld | None = None  # the promotion redemption (and marker) given back
     refunds_owed: bool | None = None  # on the refunds-owed list from now, off every list, or as it was
@@ -344,7 +349,7 @@ class RefundReservation:
 
     order: StoredOrder
     refund: OrderRefund | None
-    restock: dict[str, int]
+    restock: Lines
     at: str
     refund_due: bool  # with the units back
     listed: bool  # the refund shows on the order's list
@@ -357,7 +362,7 @@ class ReturnReservation:
     DELIVERED within the window and no line would have more units in returns than were bought."""
 
     order: StoredOrder
-    lines: dict[str, int]
+    lines: Lines
     window_opened: str
     delivered_at: str
     dated_now: bool  # delivered before orders kept the moment: the reservation dates it

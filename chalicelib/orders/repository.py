@@ -31,6 +31,7 @@ from chalicelib.core.dynamo import (
 )
 from chalicelib.core.events import Envelope
 from chalicelib.core.ids import now
+from chalicelib.core.lines import Line, Lines
 from chalicelib.core.models import PostalAddress
 from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
 from chalicelib.orders import keys
@@ -57,8 +58,9 @@ class CheckoutRecord:
 
 @dataclass(frozen=True)
 class CheckoutLine:
-    product_id: str
-    quantity: int
+    """A line a checkout reserves, at the price and currency the buyer saw."""
+
+    line: Line
     unit_price: int
     currency: str
 
@@ -142,15 +144,15 @@ def _not_as_read(found: Found) -> OrderNotAsRead:
     return OrderNotAsRead(_order(found) if found else None)
 
 
-def _bounded_lines(update: Update, order: Order, attribute_of: Any, quantities: dict[str, int],
+def _bounded_lines(update: Update, order: Order, attribute_of: Any, lines: Lines,
                    conditions: list[str], names: dict[str, str], values: dict[str, Any]) -> None:
     """ADD each line's quantity to its counter, conditioned on the counter staying within what was bought."""
-    bought = {line.product_id: line.quantity for line in order.items}
-    for number, (product_id, quantity) in enumerate(sorted(quantities.items())):
-        attribute = attribute_of(product_id)
-        update.add(attribute, quantity)
+    bought = order.bought
+    for number, line in enumerate(lines.in_key_order()):
+        attribute = attribute_of(line.key)
+        update.add(attribute, line.quantity)
         names[f"#line{number}"] = attribute
-        values[f":room{number}"] = bought.get(product_id, 0) - quantity
+        values[f":room{number}"] = bought.units_of(line.key) - line.quantity
         conditions.append(f"(attribute_not_exists(#line{number}) OR #line{number} <= :room{number})")
 
 
@@ -295,9 +297,9 @@ class CheckoutRepository:
                   _checkout_pointer(checkout["order_id"], checkout["checkout_id"]),
                   buyer_active,
                   *(redemption or []),
-                  *([_take_allowance(allowance, sum(line.quantity for line in lines))] if allowance else []),
-                  *(self.products.reserve_in_transaction(line.product_id, line.quantity, line.unit_price,
-                                                         line.currency) for line in lines),
+                  *([_take_allowance(allowance, sum(line.line.quantity for line in lines))] if allowance else []),
+                  *(self.products.reserve_in_transaction(line.line, line.unit_price, line.currency)
+                    for line in lines),
                   basket_clear])
 
 
@@ -449,10 +451,9 @@ class OrderRepository:
         return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
                       values=values, refused=_not_as_read)
 
-    def restock_items(self, restock: dict[str, int]) -> list[Write]:
+    def restock_items(self, restock: Lines) -> list[Write]:
         """Transaction items putting units back on the shelf (the order's counters bound them)."""
-        return [self.products.restock_in_transaction(product_id, quantity)
-                for product_id, quantity in sorted(restock.items())]
+        return [self.products.restock_in_transaction(line) for line in restock.in_key_order()]
 
     def return_reservation(self, reservation: ReturnReservation) -> Write:
         """The transaction item counting a return's units (`StoredOrder.reserve_return`) as being returned, refused
@@ -472,11 +473,11 @@ class OrderRepository:
         return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
                       values=values, refused=_not_as_read)
 
-    def return_release(self, order_id: str, lines: dict[str, int]) -> Write:
+    def return_release(self, order_id: str, lines: Lines) -> Write:
         """The transaction item taking a rejected return's units off the order's returning counters."""
         diff = Update()
-        for product_id, quantity in sorted(lines.items()):
-            diff.add(keys.returning_attribute(product_id), -quantity)
+        for line in lines.in_key_order():
+            diff.add(keys.returning_attribute(line.key), -line.quantity)
         return update(keys.order_pk(order_id), keys.ORDER_SK, diff, "attribute_exists(PK)")
 
     def get_many(self, order_id: str, other_sk: str) -> tuple[Order | None, dict[str, Any] | None]:

@@ -1,8 +1,6 @@
 """Routes of checkout and orders: mine, and the state machine staff drive."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalicelib.composition import services
 from chalicelib.core.errors import BadRequest
 from chalicelib.core.http import body, caller, doc, header, page, query, respond
@@ -17,19 +15,7 @@ from chalicelib.orders.models import (
     StatusChange,
 )
 
-if TYPE_CHECKING:
-    from chalicelib.orders.checkout import CheckoutService
-    from chalicelib.orders.service import OrderService
-
 routes = Routes(__name__)
-
-
-def checkouts() -> CheckoutService:
-    return services().checkouts
-
-
-def orders() -> OrderService:
-    return services().orders
 
 
 def idempotency_key() -> IdempotencyKey:
@@ -53,34 +39,34 @@ def idempotency_key() -> IdempotencyKey:
                IdempotencyKey),))
 def checkout():
     request = body(CheckoutRequest)
-    return respond(checkouts().checkout(caller(), idempotency_key(), request), status=202)
+    return respond(services().checkouts.checkout(caller(), idempotency_key(), request), status=202)
 
 
 @routes.route("/orders", methods=["GET"])
 @doc("My orders, newest first", "user", query=OrderListQuery, returns=Order, paged=True)
 def list_orders():
-    return page(orders().list_own(caller(), query(OrderListQuery)))
+    return page(services().orders.list_own(caller(), query(OrderListQuery)))
 
 
 @routes.route("/orders/{order_id}", methods=["GET"])
 @doc("One of my orders (staff: any order)", "user", returns=Order)
 def get_order(order_id):
-    return respond(orders().get_for(caller(), order_id))
+    return respond(services().orders.get_for(caller(), order_id))
 
 
 @routes.route("/orders/{order_id}/cancel", methods=["POST"])
 @doc("Cancel my order while it is not shipped", "user", returns=Order, errors=(409,))
 def cancel_order(order_id):
-    return respond(orders().cancel_own(caller(), order_id))
+    return respond(services().orders.cancel_own(caller(), order_id))
 
 
 @routes.route("/admin/orders", methods=["GET"])
 @doc("Orders by status", "admin", query=AdminOrderQuery, returns=Order, paged=True)
 def admin_list_orders():
-    return page(orders().list_by_status(query(AdminOrderQuery)))
+    return page(services().orders.list_by_status(query(AdminOrderQuery)))
 
 
 @routes.route("/admin/orders/{order_id}/status", methods=["POST"])
 @doc("Move an order through the state machine", "admin", body=StatusChange, returns=Order, errors=(409,))
 def admin_set_order_status(order_id):
-    return respond(orders().set_status(caller(), order_id, body(StatusChange)))
+    return respond(services().orders.set_status(caller(), order_id, body(StatusChange)))

@@ -8,7 +8,6 @@ from chalicelib.orders.models import PaymentOutcome, PaymentType
 class PaymentRecorded(EventData):
     """A verified provider event entered the ledger, with what it did (filed under its order)."""
 
-    event_type = "PaymentRecorded"
     entity_type = "ORDER"
     entity_id_field = "order_id"
     order_id: str
@@ -26,7 +25,6 @@ class PaymentRecorded(EventData):
 class RefundRequested(EventData):
     """Staff asked for money back (a refund, or a received return's); the provider confirms it by webhook."""
 
-    event_type = "RefundRequested"
     entity_type = "ORDER"
     entity_id_field = "order_id"
     order_id: str

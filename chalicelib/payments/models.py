@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from chalicelib.core.lines import Lines
 from chalicelib.core.models import MAX_AMOUNT, ApiModel, Currency, Money, SchemaHint, Text, Timestamp
 from chalicelib.orders.models import PaymentOutcome, PaymentType, RefundStatus
 
@@ -47,10 +48,14 @@ class RefundRequest(ApiModel):
 
     @model_validator(mode="after")
     def _each_product_once(self) -> "RefundRequest":
-        products = [line.product_id for line in self.restock]
-        if len(products) != len(set(products)):
+        if len(self.restock_lines) != len(self.restock):
             raise ValueError("restock names each product once")
         return self
+
+    @property
+    def restock_lines(self) -> Lines:
+        """The units to put back on the shelf, as every domain passes them."""
+        return Lines.of(self.restock)
 
 
 class Refund(ApiModel):

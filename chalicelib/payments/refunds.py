@@ -12,6 +12,7 @@ from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
+from chalicelib.core.lines import Lines
 from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
@@ -38,7 +39,7 @@ class Planned:
     """A refund judged against its order as read, ready to be written."""
 
     refund: Refund
-    restock: dict[str, int]
+    restock: Lines
     event: Envelope
     writes: list[Write]
 
@@ -64,7 +65,7 @@ class RefundService:
         """Reserve and record a refund in one conditional write; the same key and body answer the same refund."""
         refund_id = payment_keys.refund_id_for(order_id, idempotency_key)
         this_hash = request_hash(request)
-        restock = {line.product_id: line.quantity for line in request.restock}
+        restock = request.restock_lines
 
         def write(order: StoredOrder | None) -> Refund:
             if order is None:
@@ -94,7 +95,7 @@ class RefundService:
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
                                gave_up=order_keeps_changing)
 
-    def plan(self, order: StoredOrder, refund_id: str, amount: int | None, reason: str, restock: dict[str, int], *,
+    def plan(self, order: StoredOrder, refund_id: str, amount: int | None, reason: str, restock: Lines, *,
              actor: str, request_hash: str, return_id: str | None = None,
              companions: list[Write] | None = None) -> Planned:
         """Judge a refund of `amount` (all still refundable if None) against `order` as read: 409 beyond it."""
@@ -132,7 +133,7 @@ class RefundService:
         announce([(*keys_of(planned.refund), planned.event)])
 
     @staticmethod
-    def check_restock(order: StoredOrder, restock: dict[str, int]) -> None:
+    def check_restock(order: StoredOrder, restock: Lines) -> None:
         if not restock:
             return
         over = order.units_beyond_what_is_left(restock, "restock", keys.restocked_attribute)
@@ -141,8 +142,8 @@ class RefundService:
                            code="RESTOCK_NOT_ALLOWED")
         if over:
             raise Conflict("More units than the order holds would go back on the shelf.", [
-                {"field": "restock", "productId": product_id, "issue": "exceeds_order", "requested": quantity,
-                 "available": room, "message": f"at most {room} more"} for product_id, quantity, room in over],
+                {"field": "restock", **line.named(), "issue": "exceeds_order", "requested": line.quantity,
+                 "available": room, "message": f"at most {room} more"} for line, room in over],
                 code="RESTOCK_EXCEEDS_ORDER")
 
     def _replay(self, order_id: str, refund_id: str, this_hash: str) -> Refund | None:

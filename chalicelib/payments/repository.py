@@ -28,6 +28,7 @@ from chalicelib.core.dynamo import (
     update,
 )
 from chalicelib.core.events import Envelope
+from chalicelib.core.lines import Lines
 from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
 from chalicelib.orders.keys import order_pk
 from chalicelib.payments.keys import REFUND_SK_PREFIX, payment_event_pk, refund_sk
@@ -106,13 +107,13 @@ class RefundRepository:
         page.items = [_refund(item) for item in page.items]
         return page
 
-    def put_item(self, refund: Refund, *, request_hash: str, restock: dict[str, int], position: int | None,
+    def put_item(self, refund: Refund, *, request_hash: str, restock: Lines, position: int | None,
                  user_id: str, event: Envelope, return_id: str | None = None) -> Write:
         """The transaction item recording a new refund (RefundExists if its id is taken), carrying its
         RefundRequested event (outbox)."""
         return put({"PK": order_pk(refund.order_id), "SK": refund_sk(refund.id), "type": "REFUND",
                     **refund.model_dump(mode="json"), "request_hash": request_hash, "user_id": user_id,
-                    "restock": restock or None, "position": position, "return_id": return_id,
+                    "restock": restock.stored() or None, "position": position, "return_id": return_id,
                     **outbox_fields(event)}, refused=RefundExists)
 
     def settle_item(self, order_id: str, refund_id: str, status: str, settled_at: str,

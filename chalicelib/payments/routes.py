@@ -1,8 +1,6 @@
 """Routes of payments: the provider's signed webhook, and what staff must look at."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, current_request, doc, header, page, query, respond
 from chalicelib.core.models import PageQuery
@@ -10,19 +8,7 @@ from chalicelib.core.routing import Routes
 from chalicelib.orders.models import IdempotencyKey
 from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
 
-if TYPE_CHECKING:
-    from chalicelib.payments.refunds import RefundService
-    from chalicelib.payments.service import PaymentService
-
 routes = Routes(__name__)
-
-
-def payments() -> PaymentService:
-    return services().payments
-
-
-def refunds() -> RefundService:
-    return services().refunds
 
 
 @routes.route("/webhooks/payments", methods=["POST"])
@@ -32,14 +18,14 @@ def payment_webhook():
     from chalicelib.payments.webhook import verified_event
 
     event = verified_event(current_request().raw_body or b"", header("X-Signature"))
-    return respond(payments().record(event))
+    return respond(services().payments.record(event))
 
 
 @routes.route("/admin/payments/review", methods=["GET"])
 @doc("Provider events needing a person: unknown orders, amounts or currencies not the order's", "admin",
      query=PageQuery, returns=LedgerEntry, paged=True)
 def admin_payments_for_review():
-    return page(payments().for_review(query(PageQuery)))
+    return page(services().payments.for_review(query(PageQuery)))
 
 
 @routes.route("/admin/orders/{order_id}/refunds", methods=["POST"])
@@ -52,11 +38,11 @@ def admin_refund_order(order_id):
     from chalicelib.orders.routes import idempotency_key
 
     request = body(RefundRequest)
-    return respond(refunds().request(caller(), order_id, idempotency_key(), request), status=201)
+    return respond(services().refunds.request(caller(), order_id, idempotency_key(), request), status=201)
 
 
 @routes.route("/admin/orders/{order_id}/refunds", methods=["GET"])
 @doc("Every refund of an order (the order itself lists its first 20)", "admin", query=PageQuery, returns=Refund, paged=True,
      errors=(404,))
 def admin_order_refunds(order_id):
-    return page(refunds().list_for_order(order_id, query(PageQuery)))
+    return page(services().refunds.list_for_order(order_id, query(PageQuery)))

@@ -13,7 +13,6 @@ class _PromotionEvent(EventData):
 
 
 class PromotionCreated(_PromotionEvent):
-    event_type = "PromotionCreated"
     percent_off: int | None = None
     amount_off: int | None = None
     currency: str | None = None
@@ -26,6 +25,5 @@ class PromotionCreated(_PromotionEvent):
 
 
 class PromotionUpdated(_PromotionEvent):
-    event_type = "PromotionUpdated"
     version: int
     changes: dict[str, Any]

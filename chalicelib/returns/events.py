@@ -17,14 +17,11 @@ class _ReturnEvent(EventData):
 class ReturnRequested(_ReturnEvent):
     """A customer asked to send units back."""
 
-    event_type = "ReturnRequested"
-
 
 class ReturnReceived(_ReturnEvent):
     """The parcel arrived: its units are back on the shelf, and their value asked back from the provider
     (`refundId`, `amount`; none when nothing was left to pay back)."""
 
-    event_type = "ReturnReceived"
     refund_id: str | None = None
     amount: int = 0
     currency: str
@@ -32,5 +29,3 @@ class ReturnReceived(_ReturnEvent):
 
 class ReturnRejected(_ReturnEvent):
     """Staff refused the return; its units may be asked for again."""
-
-    event_type = "ReturnRejected"

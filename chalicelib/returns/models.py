@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from chalicelib.core.lines import Lines
 from chalicelib.core.models import ApiModel, PageQuery, Text, Timestamp
 from chalicelib.payments.models import MAX_RESTOCK_LINES, RestockLine
 
@@ -17,10 +18,14 @@ class ReturnRequest(ApiModel):
 
     @model_validator(mode="after")
     def _each_product_once(self) -> "ReturnRequest":
-        products = [line.product_id for line in self.lines]
-        if len(products) != len(set(products)):
+        if len(self.units) != len(self.lines):
             raise ValueError("lines name each product once")
         return self
+
+    @property
+    def units(self) -> Lines:
+        """The units asked back, as every domain passes them."""
+        return Lines.of(self.lines)
 
 
 class Rejection(ApiModel):
@@ -37,6 +42,11 @@ class Return(ApiModel):
     decided_at: Timestamp | None = None
     rejection_reason: str | None = None
     refund_id: str | None = None  # the refund a received return asked for (none when nothing was left to pay back)
+
+    @property
+    def units(self) -> Lines:
+        """The units of this return, as every domain passes them."""
+        return Lines.of(self.lines)
 
 
 class ReturnQuery(PageQuery):

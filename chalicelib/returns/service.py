@@ -12,6 +12,7 @@ from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.events import Envelope, EventData, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso, now
+from chalicelib.core.lines import Lines
 from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce, outbox_puts
@@ -45,7 +46,7 @@ class ReturnService:
 
     def request(self, who: Caller, order_id: str, idempotency_key: str, request: ReturnRequest) -> Return:
         """Record a return of delivered units, once per request key: the same key and body answer the same return."""
-        lines = {line.product_id: line.quantity for line in request.lines}
+        lines = request.units
         return_id = keys.return_id_for(order_id, idempotency_key)
         this_hash = request_hash(request)
 
@@ -97,7 +98,7 @@ class ReturnService:
                         actor=actor, event_id=keys.event_id_for(kind.event_type, ret.id))
 
     @staticmethod
-    def _check(order: StoredOrder, lines: dict[str, int]) -> str:
+    def _check(order: StoredOrder, lines: Lines) -> str:
         """The start of the return window (409s when the order cannot be returned as asked)."""
         if order.status != "DELIVERED":
             raise Conflict(f"Only a delivered order can be returned; this one is {order.status}.",
@@ -109,8 +110,8 @@ class ReturnService:
         over = order.units_beyond_what_is_left(lines, "lines", keys.returning_attribute)
         if over:
             raise Conflict("More units than were bought (less those being returned) would be returned.", [
-                {"field": "lines", "productId": product_id, "issue": "exceeds_order", "requested": quantity,
-                 "available": room, "message": f"at most {room}"} for product_id, quantity, room in over],
+                {"field": "lines", **line.named(), "issue": "exceeds_order", "requested": line.quantity,
+                 "available": room, "message": f"at most {room}"} for line, room in over],
                 code="RETURN_EXCEEDS_ORDER")
         return window_opened
 
@@ -138,7 +139,7 @@ class ReturnService:
         """Restock the lines once and ask for the refund of their value (what is left of it to refund),
         with the return's move to RECEIVED and its event, in one write."""
         ret = self._requested(return_id)
-        lines = {line.product_id: line.quantity for line in ret.lines}
+        lines = ret.units
 
         def write(order: StoredOrder | None) -> Return:
             if order is None:
@@ -182,7 +183,7 @@ class ReturnService:
         if ret.status != "REQUESTED":
             raise _already_decided(ret)
         moment = iso()
-        lines = {line.product_id: line.quantity for line in ret.lines}
+        lines = ret.units
         events = [self._event(ReturnRejected, ret, buyer, staff.user_id)]
         try:
             self.returns.reject(self.returns.decide_item(ret, "REJECTED", moment, rejection_reason=rejection.reason),

@@ -13,27 +13,23 @@ class _UserEvent(EventData):
 
 
 class UserRegistered(_UserEvent):
-    event_type = "UserRegistered"
+    pass
 
 
 class UserErased(_UserEvent):
-    event_type = "UserErased"
+    pass
 
 
 class UserStatusChanged(_UserEvent):
-    event_type = "UserStatusChanged"
     status: Literal["ACTIVE", "SUSPENDED"]
 
 
 class MfaChanged(_UserEvent):
     """The account's second factor (TOTP) was turned on or off: audited, and its holder told."""
 
-    event_type = "MfaChanged"
     enabled: bool
 
 
 class SignUpRepeated(_UserEvent):
     """Someone registered again with the email of this (confirmed) account: its holder is told, the caller is
     answered as any registration is."""
-
-    event_type = "SignUpRepeated"

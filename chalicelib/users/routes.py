@@ -2,8 +2,6 @@
 erasure, staff's view."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, client_address, doc, page, query, respond
 from chalicelib.core.routing import Routes
@@ -32,20 +30,7 @@ from chalicelib.users.models import (
     UserStatusChange,
 )
 
-if TYPE_CHECKING:
-    from chalicelib.users.auth import AuthService
-    from chalicelib.users.service import UserService
-
 routes = Routes(__name__)
-
-
-# Services are imported on first use: a cold start loads only the domain its first request needs.
-def auth_service() -> AuthService:
-    return services().auth
-
-
-def users() -> UserService:
-    return services().users
 
 
 # --- sign-up and sign-in -----------------------------------------------------------------
@@ -54,13 +39,13 @@ def users() -> UserService:
 @doc("Register a new account (an email that has one is answered alike; its holder is told)", "public",
      body=RegisterRequest, returns=Registered, status=201, errors=(429,))
 def register():
-    return respond(auth_service().register(body(RegisterRequest)), status=201)
+    return respond(services().auth.register(body(RegisterRequest)), status=201)
 
 
 @routes.route("/auth/confirm", methods=["POST"])
 @doc("Confirm an account with the emailed code", "public", body=ConfirmRequest, status=204)
 def confirm_registration():
-    auth_service().confirm(body(ConfirmRequest))
+    services().auth.confirm(body(ConfirmRequest))
     return respond(status=204)
 
 
@@ -69,34 +54,34 @@ def confirm_registration():
      "failed too often waits: 429 with Retry-After)", "public", body=LoginRequest, returns=LoginResult,
      errors=(401, 403, 429))
 def login():
-    return respond(auth_service().login(body(LoginRequest), client_address()))
+    return respond(services().auth.login(body(LoginRequest), client_address()))
 
 
 @routes.route("/auth/mfa", methods=["POST"])
 @doc("Finish a login with the authenticator's code: the tokens", "public", body=MfaAnswer, returns=Tokens,
      errors=(401, 403, 429))
 def answer_mfa():
-    return respond(auth_service().answer_mfa(body(MfaAnswer), client_address()))
+    return respond(services().auth.answer_mfa(body(MfaAnswer), client_address()))
 
 
 @routes.route("/auth/refresh", methods=["POST"])
 @doc("New tokens for a refresh token", "public", body=RefreshRequest, returns=Tokens, errors=(401, 429))
 def refresh_tokens():
-    return respond(auth_service().refresh(body(RefreshRequest)))
+    return respond(services().auth.refresh(body(RefreshRequest)))
 
 
 @routes.route("/auth/forgot-password", methods=["POST"])
 @doc("Send a password reset code (never says whether the email exists)", "public", body=ForgotPasswordRequest,
      status=202, raw_response={"type": "object"}, errors=(429,))
 def forgot_password():
-    auth_service().forgot_password(body(ForgotPasswordRequest))
+    services().auth.forgot_password(body(ForgotPasswordRequest))
     return respond({"status": "If the account exists, a reset code has been sent."}, status=202)
 
 
 @routes.route("/auth/reset-password", methods=["POST"])
 @doc("Set a new password with the emailed code", "public", body=ResetPasswordRequest, status=204, errors=(429,))
 def reset_password():
-    auth_service().reset_password(body(ResetPasswordRequest))
+    services().auth.reset_password(body(ResetPasswordRequest))
     return respond(status=204)
 
 
@@ -105,33 +90,33 @@ def reset_password():
 @routes.route("/me", methods=["GET"])
 @doc("My profile", "user", returns=ProfileOut)
 def get_me():
-    return respond(users().me(caller()))
+    return respond(services().users.me(caller()))
 
 
 @routes.route("/me", methods=["PATCH"])
 @doc("Change my name, phone or marketing preferences", "user", body=ProfilePatch, returns=ProfileOut)
 def update_me():
-    return respond(users().update_me(caller(), body(ProfilePatch)))
+    return respond(services().users.update_me(caller(), body(ProfilePatch)))
 
 
 @routes.route("/me", methods=["DELETE"])
 @doc("Erase my personal data: the login at once, the rest within minutes (orders stay, anonymised)", "user",
      returns=ErasureAccepted, status=202, allows_erased=True)
 def erase_me():
-    users().erase(caller())
+    services().users.erase(caller())
     return respond(ErasureAccepted(), status=202)
 
 
 @routes.route("/me/export", methods=["GET"])
 @doc("Everything the shop holds about me", "user", raw_response={"type": "object"})
 def export_me():
-    return users().export(caller())
+    return services().users.export(caller())
 
 
 @routes.route("/me/addresses", methods=["GET"])
 @doc("My address book", "user", returns=Address, paged=True)
 def list_addresses():
-    return {"items": [a.model_dump(mode="json", by_alias=True) for a in users().addresses(caller())],
+    return {"items": [a.model_dump(mode="json", by_alias=True) for a in services().users.addresses(caller())],
             "nextCursor": None}
 
 
@@ -139,19 +124,19 @@ def list_addresses():
 @doc("Add an address (at most 10; the first is the default)", "user",
      body=AddressIn, returns=Address, status=201, errors=(409,))
 def add_address():
-    return respond(users().add_address(caller(), body(AddressIn)), status=201)
+    return respond(services().users.add_address(caller(), body(AddressIn)), status=201)
 
 
 @routes.route("/me/addresses/{address_id}", methods=["PUT"])
 @doc("Replace an address", "user", body=AddressIn, returns=Address)
 def replace_address(address_id):
-    return respond(users().replace_address(caller(), address_id, body(AddressIn)))
+    return respond(services().users.replace_address(caller(), address_id, body(AddressIn)))
 
 
 @routes.route("/me/addresses/{address_id}", methods=["DELETE"])
 @doc("Delete an address (the default passes to another)", "user", status=204, errors=(409,))
 def delete_address(address_id):
-    users().delete_address(caller(), address_id)
+    services().users.delete_address(caller(), address_id)
     return respond(status=204)
 
 
@@ -161,14 +146,14 @@ def delete_address(address_id):
 @doc("Start TOTP enrolment: a secret (and otpauth URI) for an authenticator app", "user",
      body=TotpSetupRequest, returns=TotpSecret, errors=(429,))
 def start_totp():
-    return respond(auth_service().start_totp(caller(), body(TotpSetupRequest)))
+    return respond(services().auth.start_totp(caller(), body(TotpSetupRequest)))
 
 
 @routes.route("/me/mfa/totp/verify", methods=["POST"])
 @doc("Finish TOTP enrolment with the authenticator's first code: every later login asks for a code", "user",
      body=TotpVerifyRequest, status=204, errors=(409, 429))
 def verify_totp():
-    auth_service().verify_totp(caller(), body(TotpVerifyRequest))
+    services().auth.verify_totp(caller(), body(TotpVerifyRequest))
     return respond(status=204)
 
 
@@ -176,7 +161,7 @@ def verify_totp():
 @doc("Turn TOTP off with the access token, the password and the authenticator's current code: the password "
      "alone signs in again", "user", body=MfaDisableRequest, status=204, errors=(403, 429))
 def disable_mfa():
-    auth_service().disable_mfa(caller(), body(MfaDisableRequest), client_address())
+    services().auth.disable_mfa(caller(), body(MfaDisableRequest), client_address())
     return respond(status=204)
 
 
@@ -185,10 +170,10 @@ def disable_mfa():
 @routes.route("/admin/users", methods=["GET"])
 @doc("Users, optionally by status", "admin", query=UserListQuery, returns=AdminUser, paged=True)
 def admin_list_users():
-    return page(users().list_users(query(UserListQuery)))
+    return page(services().users.list_users(query(UserListQuery)))
 
 
 @routes.route("/admin/users/{user_id}", methods=["PATCH"])
 @doc("Suspend or reactivate a user", "admin", body=UserStatusChange, returns=AdminUser, errors=(409,))
 def admin_set_user_status(user_id):
-    return respond(users().set_status(caller(), user_id, body(UserStatusChange)))
+    return respond(services().users.set_status(caller(), user_id, body(UserStatusChange)))

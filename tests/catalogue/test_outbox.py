@@ -10,31 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, bus_down, call, product, put_in_basket, stock_of, sweep
+from tests.shop import ADDRESS, bus_down, call, kept, product, put_in_basket, stock_of, sweep, swept
 
 NEW = {"name": "Espresso Cup", "category": "kitchen", "price": 1299, "currency": "EUR", "stock": 10}
-
-
-def kept():
-    """Events kept in the outbox, not yet on the bus."""
-    from chalicelib.core import outbox
-
-    return [event for _, _, event in outbox.unpublished(timedelta(0))]
-
-
-def swept(client, bus, monkeypatch):
-    """The bus is back and the sweeper's grace period has passed: one sweep publishes what was kept."""
-    from chalicelib.core.ids import set_clock
-
-    monkeypatch.setattr("chalicelib.core.outbox.publish", bus.publish)
-    set_clock(lambda: datetime.now(UTC) + timedelta(minutes=2))
-    try:
-        first, second = sweep(client)["republished"], sweep(client)["republished"]
-    finally:
-        set_clock(None)
-    assert second == 0  # published once: nothing left for a second sweep
-    assert kept() == []
-    return first
 
 
 # Each change: (request, status answered, event type, what the event says).

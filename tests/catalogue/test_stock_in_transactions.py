@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.catalogue.repository import ProductRepository
+from chalicelib.core.lines import Line
 from tests.shop import product, stock_of
 
 ACTIVE = {"status": "ACTIVE", "price": 1000, "currency": "EUR", "stock": 1}
@@ -29,7 +30,7 @@ def reserve(products, product_id, quantity, price=1000, currency="EUR"):
     from chalicelib.core.dynamo import transact
 
     try:
-        transact([products.reserve_in_transaction(product_id, quantity, price, currency)])
+        transact([products.reserve_in_transaction(Line(product_id, quantity), price, currency)])
     except StockRefused as refused:
         (line,) = refused.parts
         return line.issue
@@ -51,7 +52,7 @@ def test_returned_stock_goes_back_to_products_that_still_exist_only(client):
 
     products = ProductRepository()
     mug = product(client, stock=3)
-    transact([products.restock_in_transaction(mug["id"], 2)])
+    transact([products.restock_in_transaction(Line(mug["id"], 2))])
     assert stock_of(client, mug["id"]) == 5
     with pytest.raises(TransactionRejected):
-        transact([products.restock_in_transaction("no-such-product", 2)])
+        transact([products.restock_in_transaction(Line("no-such-product", 2))])

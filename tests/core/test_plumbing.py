@@ -113,8 +113,9 @@ def test_a_catalogue_read_loads_neither_events_nor_the_outbox():
     from tests.core.processes import run_fresh
 
     code = ("import sys, app\n"
-            "from chalicelib.catalogue.routes import catalogue\n"
-            "catalogue()\n"
+            "import chalicelib.catalogue.routes\n"
+            "from chalicelib.composition import services\n"
+            "services().catalogue\n"
             "loaded = [m for m in ('chalicelib.core.events', 'chalicelib.core.outbox', 'chalicelib.catalogue.events')\n"
             "          if m in sys.modules]\n"
             "assert not loaded, loaded\n")

@@ -266,17 +266,3 @@ def _status(status):
 
     return StatusChange(status=status)
 
-
-@pytest.fixture
-def atomic_dynamodb(monkeypatch):
-    """DynamoDB applies each request atomically; in-process moto does not, so serialise its requests."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def call_action(self):
-        with lock:
-            return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", call_action)

@@ -191,24 +191,6 @@ def test_checkout_costs_the_calls_its_access_pattern_needs(client):
     assert calls == ["GetItem", "BatchGetItem", "TransactWriteItems", "PutEvents", "UpdateItem"]
 
 
-@pytest.fixture
-def atomic_dynamodb(monkeypatch):
-    """DynamoDB applies each request atomically; in-process moto does not, so serialise its requests.
-
-    Only single requests become atomic: the reads, decisions and writes of concurrent
-    checkouts still interleave freely, which is what this test is about.
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def call_action(self):
-        with lock:
-            return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
-
 
 def test_last_unit_goes_to_exactly_one_buyer_under_concurrency(aws, atomic_dynamodb):
     """Forty shoppers race for five units: five orders, stock exactly zero, never negative."""

@@ -1,6 +1,7 @@
 """The order decides its own steps: pure methods returning what changes, judged here with no table at all."""
 import pytest
 
+from chalicelib.core.lines import Lines
 from chalicelib.orders.models import (
     MAX_PAYMENTS_SHOWN,
     MAX_REFUNDS_SHOWN,
@@ -13,6 +14,10 @@ from chalicelib.orders.models import (
 )
 
 AT = "2026-12-07T12:00:00.000Z"
+
+
+def units(**by_product: int) -> Lines:
+    return Lines.from_stored(by_product)
 
 
 def order(status="PENDING", **fields) -> StoredOrder:
@@ -38,7 +43,7 @@ def test_an_unpaid_order_cancelled_gives_back_its_stock_allowance_and_redemption
     held = RedemptionHeld("SPRING", once_per_customer=True)
     pending = order(holds_allowance=True, redemption=held)
     change = pending.transition("CANCELLED", AT, actor="u1", reason="changed my mind")
-    assert change.restock == {"mug": 3, "pot": 1}  # every line, a product's lines together
+    assert change.restock == units(mug=3, pot=1)  # every line, a product's lines together
     assert change.allowance_back and change.redemption_back == held
     assert not change.after.holds_allowance and change.after.redemption is None  # given back once
     assert change.refunds_owed is False  # off the payment-due list, owing nothing
@@ -53,7 +58,7 @@ def test_a_paid_order_keeps_its_stock_and_redemption_and_frees_the_allowance():
     held = RedemptionHeld("SPRING", once_per_customer=False)
     change = order(holds_allowance=True, redemption=held).transition(
         "PAID", AT, actor="payment-provider", reason="provider event evt_1", captured=2500, payment=payment())
-    assert change.restock == {} and change.redemption_back is None and change.after.redemption == held
+    assert change.restock == Lines() and change.redemption_back is None and change.after.redemption == held
     assert change.allowance_back and not change.after.holds_allowance
     assert change.after.captured_amount == 2500 and not change.after.refund_due
     assert change.refunds_owed is False and change.payment_shown == payment()
@@ -64,7 +69,7 @@ def test_a_paid_order_cancelled_owes_everything_back_and_is_listed_for_it():
     paid = order("PAID", captured_amount=2500)
     change = paid.transition("CANCELLED", AT, actor="staff")
     assert change.after.refund_due and change.after.captured_amount == 2500
-    assert change.refunds_owed is True and change.restock == {"mug": 3, "pot": 1}
+    assert change.refunds_owed is True and change.restock == units(mug=3, pot=1)
     assert not change.allowance_back and change.redemption_back is None
 
 
@@ -117,19 +122,19 @@ def test_a_verdict_that_moves_nothing_is_only_noted_and_the_list_stops_at_its_ca
 def test_a_refund_reservation_judges_what_is_owed_with_the_units_taken_back():
     shipped = order("SHIPPED", captured_amount=2500)
     refund = OrderRefund(id="r1", amount=1250, currency="EUR", status="REQUESTED", created_at=AT)
-    reservation = shipped.reserve_refund(refund, {"pot": 1}, AT)
+    reservation = shipped.reserve_refund(refund, units(pot=1), AT)
     assert reservation.refund_due and reservation.listed and reservation.refunds_seen == 0
-    assert not shipped.reserve_refund(refund, {}, AT).refund_due  # goods kept: the payment is kept
+    assert not shipped.reserve_refund(refund, Lines(), AT).refund_due  # goods kept: the payment is kept
     crowded = shipped.model_copy(update={"tallies": {"refund_count": MAX_REFUNDS_SHOWN}})
-    assert not crowded.reserve_refund(refund, {}, AT).listed
-    assert not shipped.reserve_refund(None, {"pot": 1}, AT).listed
+    assert not crowded.reserve_refund(refund, Lines(), AT).listed
+    assert not shipped.reserve_refund(None, units(pot=1), AT).listed
 
 
 def test_a_return_of_an_order_delivered_before_the_moment_was_kept_is_dated_from_its_last_change():
     undated = order("DELIVERED", updated_at="2026-12-05T00:00:00.000Z")
-    reservation = undated.reserve_return({"mug": 1}, "2026-11-20T00:00:00.000Z")
+    reservation = undated.reserve_return(units(mug=1), "2026-11-20T00:00:00.000Z")
     assert reservation.dated_now and reservation.delivered_at == "2026-12-05T00:00:00.000Z"
-    dated = order("DELIVERED", delivered_at=AT).reserve_return({"mug": 1}, "2026-11-20T00:00:00.000Z")
+    dated = order("DELIVERED", delivered_at=AT).reserve_return(units(mug=1), "2026-11-20T00:00:00.000Z")
     assert not dated.dated_now and dated.delivered_at == AT
 
 

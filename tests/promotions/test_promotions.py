@@ -7,7 +7,6 @@ from unittest import mock
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.orders.test_checkout import atomic_dynamodb  # noqa: F401  (a fixture)
 from tests.shop import ADDRESS, call, checkout, deliver, eventbridge_body, pay, product, put_in_basket, sweep
 
 ANN = auth("ann")

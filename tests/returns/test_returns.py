@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from chalicelib.core.lines import Lines
 from tests.fakes import ADMIN, auth
 from tests.shop import call, pay, placed_order, stock_of
 
@@ -148,9 +149,9 @@ def test_a_discounted_orders_return_refunds_its_share_of_the_discount():
     discounted = _order([(333, 3), (1001, 1)], discount=300)
     # the discount over the lines with remainders: 149.85 -> 150, 150.15 -> 150; the units of a line share it
     assert discounted.line_payments() == {"p0": 849, "p1": 851}
-    assert discounted.value_back({"p0": 1}) == 283
-    assert discounted.value_back({"p0": 3, "p1": 1}) == 1700  # everything: what was paid
-    assert _order([(333, 3), (1001, 1)], discount=0).value_back({"p0": 2, "p1": 1}) == 1667
+    assert discounted.value_back(Lines.from_stored({"p0": 1})) == 283
+    assert discounted.value_back(Lines.from_stored({"p0": 3, "p1": 1})) == 1700  # everything: what was paid
+    assert _order([(333, 3), (1001, 1)], discount=0).value_back(Lines.from_stored({"p0": 2, "p1": 1})) == 1667
 
 
 @given(lines=st.lists(st.tuples(st.integers(1, 10**8), st.integers(1, 99)), min_size=1, max_size=6),
@@ -170,7 +171,7 @@ def test_returning_everything_in_parcels_of_any_size_refunds_exactly_what_was_pa
         for product in units[:seed.randint(1, 4)]:
             parcel[product] = parcel.get(product, 0) + 1
         del units[:sum(parcel.values())]
-        refunded += order.value_back(parcel)
+        refunded += order.value_back(Lines.from_stored(parcel))
         for product, count in parcel.items():
             back[product] = back.get(product, 0) + count
         order = order.model_copy(update={"tallies": {keys.restocked_attribute(p): n for p, n in back.items()}})

@@ -2,36 +2,12 @@
 delays them, never loses them, and each is announced once however often it is asked for."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import bus_down, call, sweep
+from tests.shop import bus_down, call, kept, swept
 
 PASSWORD = "Str0ngpass"
-
-
-def kept():
-    """Events kept in the outbox, not yet on the bus."""
-    from chalicelib.core import outbox
-
-    return [event for _, _, event in outbox.unpublished(timedelta(0))]
-
-
-def swept(client, bus, monkeypatch):
-    """The bus is back and the sweeper's grace period has passed: one sweep publishes what was kept."""
-    from chalicelib.core.ids import set_clock
-
-    monkeypatch.setattr("chalicelib.core.outbox.publish", bus.publish)
-    set_clock(lambda: datetime.now(UTC) + timedelta(minutes=2))
-    try:
-        first, second = sweep(client)["republished"], sweep(client)["republished"]
-    finally:
-        set_clock(None)
-    assert second == 0  # published once: nothing left for a second sweep
-    assert kept() == []
-    return first
 
 
 def registered(client, email):
