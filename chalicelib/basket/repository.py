@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
-
 from chalicelib.basket import keys
 from chalicelib.core.dynamo import (
     TransactionContended,
     Write,
-    condition_failed,
+    applied,
     ddb,
     delete,
     from_item,
@@ -17,7 +15,6 @@ from chalicelib.core.dynamo import (
     put,
     query_page,
     table_name,
-    to_attr,
     transact,
 )
 from chalicelib.core.lines import Lines
@@ -83,15 +80,7 @@ class BasketRepository:
         self._write_for(user_id, delete(keys.user_pk(user_id), keys.BASKET_SK))
 
     def delete_if_unchanged(self, user_id: str, version: int) -> bool:
-        try:
-            ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.BASKET_SK),
-                              ConditionExpression="version = :v",
-                              ExpressionAttributeValues={":v": to_attr(version)})
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return applied(delete(keys.user_pk(user_id), keys.BASKET_SK, "version = :v", values={":v": version}))
 
     def clear_in_transaction(self, user_id: str, version: int) -> Write:
         """The transaction item that empties the basket exactly as it was read (BasketChanged if it changed)."""

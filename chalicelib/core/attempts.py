@@ -16,17 +16,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.core.dynamo import (
+    applied,
     batch_get,
-    condition_failed,
     conditional_update,
     ddb,
     key,
+    put,
     table_name,
     to_attr,
-    to_item,
 )
 from chalicelib.core.errors import TooManyRequests
 from chalicelib.core.ids import now
@@ -125,14 +123,6 @@ def _add_to_recent(pk: str, moment: int, quiet: int) -> bool:
 def _start(pk: str, moment: int, quiet: int) -> bool:
     """This failure is the key's first (none before, or only quiet ones); False when another failure started
     a counter meanwhile (then this one counts on it)."""
-    try:
-        ddb().put_item(TableName=table_name(), Item=to_item({
-            "PK": pk, "SK": _SK, "type": "ATTEMPTS", "failures": 1, "last_failure": moment,
-            "expiresAt": moment // 1000 + _KEEP_SECONDS}),
-            ConditionExpression="attribute_not_exists(PK) OR last_failure <= :quiet",
-            ExpressionAttributeValues={":quiet": to_attr(quiet)})
-    except ClientError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return applied(put({"PK": pk, "SK": _SK, "type": "ATTEMPTS", "failures": 1, "last_failure": moment,
+                        "expiresAt": moment // 1000 + _KEEP_SECONDS},
+                       "attribute_not_exists(PK) OR last_failure <= :quiet", values={":quiet": quiet}))

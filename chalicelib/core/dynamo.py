@@ -353,15 +353,7 @@ def batch_get(keys: list[tuple[str, str]], attempts: int = 5, *, consistent: boo
 
 def put_if_absent(item: dict[str, Any]) -> bool:
     """Write a new item; False (and nothing written) if one with its key exists: the idempotency primitive."""
-    from botocore.exceptions import ClientError
-
-    try:
-        ddb().put_item(TableName=table_name(), Item=to_item(item), ConditionExpression="attribute_not_exists(PK)")
-    except ClientError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    return applied(put(item))
 
 
 def conditional_update(**request: Any) -> tuple[bool, dict[str, Any] | None]:
@@ -531,14 +523,30 @@ def write(one: Write) -> None:
     raises what the write names (TransactionRejected where it names nothing)."""
     from botocore.exceptions import ClientError
 
-    (kind, body), = one.request.items()
-    call = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}[kind]
     try:
-        getattr(ddb(), call)(**body)
+        _send(one)
     except ClientError as exc:
         if not condition_failed(exc):
             raise
         raise (one.refusal(old_item_of(exc)) or TransactionRejected(["ConditionalCheckFailed"])) from None
+
+
+def applied(one: Write) -> bool:
+    """One write on its own; False (and nothing written) when its condition refuses it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _send(one)
+    except ClientError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def _send(one: Write) -> None:
+    (kind, body), = one.request.items()
+    getattr(ddb(), {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}[kind])(**body)
 
 
 def condition_failed(exc: Exception) -> bool:
