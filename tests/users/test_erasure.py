@@ -327,20 +327,26 @@ def test_a_checkouts_event_published_between_the_erasures_read_and_write_still_l
     assert "shipping_address" not in record and record["user_id"] == {"S": "erased"}
 
 
-def test_a_refund_whose_event_is_still_kept_is_rid_of_the_customer_and_its_event_too(client, aws, bus, shopper,
-                                                                                     monkeypatch):
-    from chalicelib.payments.repository import RefundRepository
-
+def _refunded_with_its_event_kept(client, bus, shopper, monkeypatch, checkout_key, refund_key):
+    """The shopper's paid order and a refund of it whose event the outbox still keeps (publishing fails)."""
     user_id, headers, _ = shopper
     put_in_basket(client, headers, product(client)["id"], 1)
-    accepted, requested = _checkout(client, headers, bus, {"shippingAddress": INLINE}, "erasure-key-0006")
+    accepted, requested = _checkout(client, headers, bus, {"shippingAddress": INLINE}, f"erasure-key-{checkout_key}")
     assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
     order = call(client, "get", f"/orders/{accepted['orderId']}", headers=headers).json
     assert pay(client, order).json["outcome"] == "APPLIED"
     monkeypatch.setattr("chalicelib.core.outbox.publish", lambda events: (_ for _ in ()).throw(RuntimeError()))
     refund = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "damaged"},
-                  {**ADMIN, "Idempotency-Key": "erasure-refund-1"})
+                  {**ADMIN, "Idempotency-Key": refund_key})
     assert refund.status_code == 201, refund.body
+    return user_id, order
+
+
+def test_a_refund_whose_event_is_still_kept_is_rid_of_the_customer_and_its_event_too(client, aws, bus, shopper,
+                                                                                     monkeypatch):
+    from chalicelib.payments.repository import RefundRepository
+
+    user_id, order = _refunded_with_its_event_kept(client, bus, shopper, monkeypatch, "0006", "erasure-refund-1")
     RefundRepository().forget_customer(order["id"], user_id)
     kept = [item for item in scan_everything() if item["SK"]["S"].startswith("REFUND#")]
     assert len(kept) == 1 and "outbox_event" in kept[0] and not _named(kept[0], user_id)
@@ -353,15 +359,7 @@ def test_a_refunds_event_published_between_the_erasures_read_and_write_still_lea
     from chalicelib.core.outbox import mark_published
     from chalicelib.payments.repository import RefundRepository
 
-    user_id, headers, _ = shopper
-    put_in_basket(client, headers, product(client)["id"], 1)
-    accepted, requested = _checkout(client, headers, bus, {"shippingAddress": INLINE}, "erasure-key-0007")
-    assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
-    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=headers).json
-    assert pay(client, order).json["outcome"] == "APPLIED"
-    monkeypatch.setattr("chalicelib.core.outbox.publish", lambda events: (_ for _ in ()).throw(RuntimeError()))
-    assert call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "damaged"},
-                {**ADMIN, "Idempotency-Key": "erasure-refund-2"}).status_code == 201
+    user_id, order = _refunded_with_its_event_kept(client, bus, shopper, monkeypatch, "0007", "erasure-refund-2")
     (refund,) = [item for item in scan_everything() if item["SK"]["S"].startswith("REFUND#")]
     real, competed = payments_repository.rewrite_kept_event, []
 
