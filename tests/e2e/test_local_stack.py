@@ -302,7 +302,7 @@ def test_fuzzing_the_openapi_document_finds_no_5xx_and_no_schema_violation(stack
                "--warnings", "off", "--report", "junit", "--report-dir", str(tmp_path)]
     for operation in FUZZ_EXCLUDED:
         command += ["--exclude-operation-id", _operation_id(operation)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:]
 
 
@@ -359,7 +359,9 @@ def test_every_function_ran_under_its_own_policy_and_none_was_refused(stack):
 
 def test_sigterm_stops_everything(stack):
     api, process, log = stack
+    # As the stack is when it stops: the admin fuzzer edits the stock of what it finds listed, the flow's product too.
     KEPT["listed"] = api.call("GET", "/products?limit=100")[1]["items"]
+    KEPT["product"] = api.call("GET", f"/products/{KEPT['product']['id']}")[1]
     os.killpg(process.pid, signal.SIGTERM)
     assert process.wait(20) is not None
     # make returns as soon as it has passed the signal on; the runner then stops every function's process
