@@ -4,18 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.audit.models import AuditRecord
-from chalicelib.core.dynamo import (
-    Page,
-    ddb,
-    every_item,
-    model_from_item,
-    put,
-    put_if_absent,
-    query_page,
-    table_name,
-    to_item,
-    transact,
-)
+from chalicelib.core import dynamo
+from chalicelib.core.dynamo import Page
 from chalicelib.users.personal_data import names, without
 
 LOG_PARTITION = "AUDITLOG"  # one time-ordered log; shard by day if writes pass ~1,000/s
@@ -31,7 +21,7 @@ class RecordExists(Exception):
 
 
 def _record(item: dict[str, Any]) -> AuditRecord:
-    return model_from_item(AuditRecord, item)
+    return dynamo.model_from_item(AuditRecord, item)
 
 
 class AuditRepository:
@@ -44,37 +34,38 @@ class AuditRepository:
                 **record.model_dump(), "GSI1PK": LOG_PARTITION, "GSI1SK": sort_key,
                 "GSI2PK": entity_partition(record.entity_type, record.entity_id), "GSI2SK": sort_key}
         if not people:
-            return put_if_absent(item)
+            return dynamo.put_if_absent(item)
         from chalicelib.users.repository import PeopleErased, UserRepository
 
         try:
-            transact([put(item, refused=RecordExists), *(UserRepository().not_erased(person) for person in sorted(people))])
+            dynamo.transact([dynamo.put(item, refused=RecordExists),
+                             *(UserRepository().not_erased(person) for person in sorted(people))])
         except RecordExists:
             return False
         except PeopleErased as erased:
             for person in erased.parts:
                 item = _without(item, person)
-            return put_if_absent(item)
+            return dynamo.put_if_absent(item)
         return True
 
     def forget(self, entity_type: str, entity_id: str, user_id: str) -> None:
         """Erasure: the entity's records keep what happened and when, with `user_id` made `erased` wherever
         they name it (the actor, the entity, the summary; a user's own records move to `AUDIT#USER#erased`).
         Records are appended once and never changed otherwise: each is rewritten whole."""
-        for item in every_item(entity_partition(entity_type, entity_id), index="GSI2"):
+        for item in dynamo.every_item(entity_partition(entity_type, entity_id), index="GSI2"):
             if names({k: v for k, v in item.items() if k not in _KEYS}, user_id):
-                ddb().put_item(TableName=table_name(), Item=to_item(_without(item, user_id)),
-                               ConditionExpression="attribute_exists(PK)")
+                dynamo.ddb().put_item(TableName=dynamo.table_name(), Item=dynamo.to_item(_without(item, user_id)),
+                                      ConditionExpression="attribute_exists(PK)")
 
     def query(self, entity: tuple[str, str] | None, since: str | None, until: str | None, limit: int,
               cursor: str | None) -> Page:
         between = (since or "0", (until or "9") + "\uffff") if (since or until) else None
         if entity:
-            page = query_page(entity_partition(*entity), index="GSI2", limit=limit, cursor=cursor, forward=False,
-                              sort_between=between)
+            page = dynamo.query_page(entity_partition(*entity), index="GSI2", limit=limit, cursor=cursor, forward=False,
+                                     sort_between=between)
         else:
-            page = query_page(LOG_PARTITION, index="GSI1", limit=limit, cursor=cursor, forward=False,
-                              sort_between=between)
+            page = dynamo.query_page(LOG_PARTITION, index="GSI1", limit=limit, cursor=cursor, forward=False,
+                                     sort_between=between)
         page.items = [_record(item) for item in page.items]
         return page
 

@@ -4,19 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chalicelib.basket import keys
-from chalicelib.core.dynamo import (
-    TransactionContended,
-    Write,
-    applied,
-    ddb,
-    delete,
-    from_item,
-    key,
-    put,
-    query_page,
-    table_name,
-    transact,
-)
+from chalicelib.core import dynamo
+from chalicelib.core.dynamo import TransactionContended, Write
 from chalicelib.core.lines import Lines
 from chalicelib.users.repository import UserRepository
 
@@ -37,10 +26,10 @@ class BasketChanged(Exception):
 
 class BasketRepository:
     def get(self, user_id: str) -> StoredBasket:
-        item = ddb().get_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.BASKET_SK)).get("Item")
+        item = dynamo.get(keys.user_pk(user_id), keys.BASKET_SK)
         if not item:
             return StoredBasket(user_id=user_id)
-        data = from_item(item)
+        data = dynamo.from_item(item)
         return StoredBasket(user_id=user_id, lines=Lines.from_stored(data.get("lines")),
                             currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"),
                             promotion_code=data.get("promotion_code"))
@@ -56,9 +45,9 @@ class BasketRepository:
                 # Indexed by expiry so housekeeping can find abandoned baskets without a scan.
                 "GSI3PK": keys.EXPIRY_PARTITION, "GSI3SK": f"{expires_at_iso}#{basket.user_id}"}
         if basket.version:
-            written = put(item, "version = :v", values={":v": basket.version}, refused=BasketChanged)
+            written = dynamo.put(item, "version = :v", values={":v": basket.version}, refused=BasketChanged)
         else:
-            written = put(item, refused=BasketChanged)
+            written = dynamo.put(item, refused=BasketChanged)
         self._write_for(basket.user_id, written)
         basket.version += 1
         basket.updated_at = updated_at
@@ -67,28 +56,29 @@ class BasketRepository:
     def _write_for(user_id: str, write: Write) -> None:
         """One write on the basket, with the check that its owner's account is active, in one transaction."""
         try:
-            transact([UserRepository.active(user_id), write])
+            dynamo.transact([UserRepository.active(user_id), write])
         except TransactionContended:
             raise BasketChanged() from None
 
     def delete(self, user_id: str) -> None:
         """Erasure's: the basket goes, whatever the account's state."""
-        ddb().delete_item(TableName=table_name(), Key=key(keys.user_pk(user_id), keys.BASKET_SK))
+        dynamo.ddb().delete_item(TableName=dynamo.table_name(), Key=dynamo.key(keys.user_pk(user_id), keys.BASKET_SK))
 
     def empty(self, user_id: str) -> None:
         """The owner empties their basket (AccountInactive unless their account is active)."""
-        self._write_for(user_id, delete(keys.user_pk(user_id), keys.BASKET_SK))
+        self._write_for(user_id, dynamo.delete(keys.user_pk(user_id), keys.BASKET_SK))
 
     def delete_if_unchanged(self, user_id: str, version: int) -> bool:
-        return applied(delete(keys.user_pk(user_id), keys.BASKET_SK, "version = :v", values={":v": version}))
+        unchanged = dynamo.delete(keys.user_pk(user_id), keys.BASKET_SK, "version = :v", values={":v": version})
+        return dynamo.applied(unchanged)
 
     def clear_in_transaction(self, user_id: str, version: int) -> Write:
         """The transaction item that empties the basket exactly as it was read (BasketChanged if it changed)."""
-        return delete(keys.user_pk(user_id), keys.BASKET_SK, "version = :v", values={":v": version},
-                      refused=BasketChanged)
+        return dynamo.delete(keys.user_pk(user_id), keys.BASKET_SK, "version = :v", values={":v": version},
+                             refused=BasketChanged)
 
     def expired(self, before_iso: str, limit: int, cursor: str | None = None):
         """Baskets whose expiry passed (TTL may take up to two days to remove them)."""
-        page = query_page(keys.EXPIRY_PARTITION, index="GSI3", limit=limit, cursor=cursor,
-                          sort_between=("0", before_iso))
+        page = dynamo.query_page(keys.EXPIRY_PARTITION, index="GSI3", limit=limit, cursor=cursor,
+                                 sort_between=("0", before_iso))
         return [(item["user_id"], item["version"]) for item in page.items], page.next_cursor

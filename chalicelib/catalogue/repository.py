@@ -6,29 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import Product, ProductImage
+from chalicelib.core import dynamo
 from chalicelib.core.aws import error_code
-from chalicelib.core.dynamo import (
-    Found,
-    Gathered,
-    Page,
-    TransactionContended,
-    Update,
-    Write,
-    batch_get,
-    condition_failed,
-    conditional_update,
-    ddb,
-    from_item,
-    key,
-    model_from_item,
-    old_item_of,
-    put,
-    query_page,
-    table_name,
-    to_item,
-    transact,
-    update,
-)
+from chalicelib.core.dynamo import Found, Gathered, Page, TransactionContended, Update, Write
 from chalicelib.core.lines import Line
 
 if TYPE_CHECKING:
@@ -81,7 +61,7 @@ def _product(item: dict[str, Any]) -> Product:
         shown = ProductImage.model_fields
         item = {**item, "images": [{k: v for k, v in image.items() if k in shown}
                                    for image in sorted(stored.values(), key=lambda i: (i["created_at"], i["id"]))]}
-    return model_from_item(Product, item)
+    return dynamo.model_from_item(Product, item)
 
 
 def stored_product(product: Product) -> dict[str, Any]:
@@ -93,11 +73,11 @@ def stored_product(product: Product) -> dict[str, Any]:
 
 def product_item(product: Product) -> dict[str, Any]:
     """A new product as stored, in DynamoDB's JSON."""
-    return to_item(stored_product(product))
+    return dynamo.to_item(stored_product(product))
 
 
 def _product_key(product_id: str) -> dict[str, Any]:
-    return key(keys.product_pk(product_id), keys.PRODUCT_SK)
+    return dynamo.key(keys.product_pk(product_id), keys.PRODUCT_SK)
 
 
 def _product_key_pair(product_id: str) -> tuple[str, str]:
@@ -106,9 +86,8 @@ def _product_key_pair(product_id: str) -> tuple[str, str]:
 
 class ProductRepository:
     def get(self, product_id: str) -> Product | None:
-        result = ddb().get_item(TableName=table_name(), Key=_product_key(product_id))
-        item = result.get("Item")
-        return _product(from_item(item)) if item else None
+        item = dynamo.get(*_product_key_pair(product_id))
+        return _product(dynamo.from_item(item)) if item else None
 
     def get_many(self, product_ids: list[str]) -> dict[str, Product]:
         """Several products by id in BatchGetItem calls (retrying what DynamoDB leaves unprocessed)."""
@@ -118,7 +97,7 @@ class ProductRepository:
                       ) -> tuple[dict[str, Product], dict[tuple[str, str], dict[str, Any]]]:
         """Products by id and other domains' items by (PK, SK) in the same BatchGetItem calls (a
         basket's prices with its promotion): the products, and each of `also` found, as stored."""
-        found = batch_get([_product_key_pair(pid) for pid in product_ids] + list(also))
+        found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids] + list(also))
         products = {pid: _product(found[pair]) for pid in product_ids
                     if (pair := _product_key_pair(pid)) in found}
         return products, {pair: found[pair] for pair in also if pair in found}
@@ -130,7 +109,7 @@ class ProductRepository:
         return self._listing(keys.category_partition(category), "GSI1", limit, cursor)
 
     def _listing(self, partition: str, index: str, limit: int, cursor: str | None) -> Page:
-        page = query_page(partition, index=index, limit=limit, cursor=cursor)
+        page = dynamo.query_page(partition, index=index, limit=limit, cursor=cursor)
         page.items = [_product(item) for item in page.items]
         return page
 
@@ -138,7 +117,7 @@ class ProductRepository:
         """Store a new product with the events announcing it, in one transaction."""
         from chalicelib.core.outbox import outbox_puts  # only writes that announce something load the outbox
 
-        transact([put(stored_product(product)), *outbox_puts(events)])
+        dynamo.transact([dynamo.put(stored_product(product)), *outbox_puts(events)])
 
     def save(self, seen: Product, saved: Product, events: list[Envelope]) -> None:
         """Write what changed from `seen` (the product as read) to `saved`, with `events`, in one transaction.
@@ -159,12 +138,12 @@ class ProductRepository:
                 change.set_all(keys.listing_keys(saved.name, saved.category, saved.id))
         elif seen.status == "ACTIVE":
             change.remove(*keys.listing_keys(saved.name, saved.category, saved.id))  # out of every listing
-        written = update(*_product_key_pair(seen.id), change, "#version = :seen_version AND #stock = :seen_stock",
-                         names={"#version": "version", "#stock": "stock"},
-                         values={":seen_version": seen.version, ":seen_stock": seen.stock},
-                         refused=ProductChanged(seen.id))
+        written = dynamo.update(*_product_key_pair(seen.id), change,
+                                "#version = :seen_version AND #stock = :seen_stock", names={"#version": "version", "#stock": "stock"},
+                                values={":seen_version": seen.version, ":seen_stock": seen.stock},
+                                refused=ProductChanged(seen.id))
         try:
-            transact([written, *outbox_puts(events)])
+            dynamo.transact([written, *outbox_puts(events)])
         except TransactionContended:
             raise ProductChanged(seen.id) from None
 
@@ -174,7 +153,7 @@ class ProductRepository:
         condition, values = "attribute_exists(PK)", {}
         if delta < 0:
             condition, values = condition + " AND #stock >= :needed", {":needed": -delta}
-        updated, item = conditional_update(
+        updated, item = dynamo.conditional_update(
             Key=_product_key(product_id),
             **Update().add("stock", delta).set("updated_at", updated_at).request(condition, values=values))
         if item is None:
@@ -187,17 +166,16 @@ class ProductRepository:
 
     def image_record(self, product_id: str, image_id: str) -> dict[str, Any] | None:
         """An image as stored (with what only the validator needs: the declared length), or None."""
-        result = ddb().get_item(TableName=table_name(), Key=_product_key(product_id),
-                                ProjectionExpression="#images.#id", ExpressionAttributeNames={
-                                    "#images": "images", "#id": image_id})
-        return from_item(result.get("Item") or {}).get("images", {}).get(image_id)
+        item = dynamo.get(*_product_key_pair(product_id), attributes="#images.#id",
+                          names={"#images": "images", "#id": image_id})
+        return dynamo.from_item(item or {}).get("images", {}).get(image_id)
 
     def add_image(self, product_id: str, image: dict[str, Any], max_images: int) -> None:
         """Add a PENDING image to an active product holding fewer than `max_images` pending and ready ones:
         one conditional write, so two uploads racing for the last slot never both get it."""
         from botocore.exceptions import ClientError
 
-        request = {"TableName": table_name(), "Key": _product_key(product_id),
+        request = {"TableName": dynamo.table_name(), "Key": _product_key(product_id),
                    **Update().set(("images", image["id"]), image).add("image_slots", 1).request(
                        "attribute_exists(PK) AND #status = :active "
                        "AND (attribute_not_exists(#image_slots) OR #image_slots < :max)",
@@ -205,17 +183,17 @@ class ProductRepository:
                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         for _attempt in range(2):
             try:
-                ddb().update_item(**request)
+                dynamo.ddb().update_item(**request)
                 return
             except ClientError as exc:
-                if condition_failed(exc):
-                    item = old_item_of(exc)
+                if dynamo.condition_failed(exc):
+                    item = dynamo.old_item_of(exc)
                     raise ImageRefused(_product(item) if item else None) from None
                 if error_code(exc) != "ValidationException":
                     raise
                 # A product from before images has no map to add to: start one, then add.
-                updated, _ = conditional_update(Key=_product_key(product_id),
-                                                **Update().set_if_absent("images", {}).request("attribute_exists(PK)"))
+                start_the_map = Update().set_if_absent("images", {}).request("attribute_exists(PK)")
+                updated, _ = dynamo.conditional_update(Key=_product_key(product_id), **start_the_map)
                 if not updated:
                     raise ImageRefused(None) from None
         raise ImageChanged(image["id"])
@@ -230,9 +208,9 @@ class ProductRepository:
             change.set(("images", image_id, name), value)
         if fields.get("status") == "REJECTED":
             change.add("image_slots", -1)
-        transact([update(*_product_key_pair(product_id), change, "#images.#image.#status = :pending",
-                         names={"#image": image_id, "#status": "status"}, values={":pending": "PENDING"},
-                         refused=ImageChanged(image_id)), *outbox_puts(events)])
+        dynamo.transact([dynamo.update(*_product_key_pair(product_id), change, "#images.#image.#status = :pending",
+                                       names={"#image": image_id, "#status": "status"}, values={":pending": "PENDING"},
+                                       refused=ImageChanged(image_id)), *outbox_puts(events)])
 
     def remove_image(self, product_id: str, image_id: str, status: str) -> None:
         """Remove an image still in `status` (freeing its slot unless it was rejected, which freed it)."""
@@ -242,11 +220,11 @@ class ProductRepository:
         if status != "REJECTED":
             change.add("image_slots", -1)
         try:
-            ddb().update_item(TableName=table_name(), Key=_product_key(product_id), **change.request(
+            dynamo.ddb().update_item(TableName=dynamo.table_name(), Key=_product_key(product_id), **change.request(
                 "#images.#image.#status = :seen", names={"#image": image_id, "#status": "status"},
                 values={":seen": status}))
         except ClientError as exc:
-            if condition_failed(exc):
+            if dynamo.condition_failed(exc):
                 raise ImageChanged(image_id) from None
             raise
 
@@ -259,11 +237,12 @@ class ProductRepository:
         def refused(found: Found) -> StockRefused:
             return StockRefused(LineRefused(line, self.reservation_refusal(found, unit_price, currency), found))
 
-        return update(*_product_key_pair(line.product_id), Update().add("stock", -line.quantity),
-                      "#stock >= :quantity AND #status = :active AND #price = :price AND #currency = :currency",
-                      names={"#status": "status", "#price": "price", "#currency": "currency"},
-                      values={":quantity": line.quantity, ":active": "ACTIVE", ":price": unit_price, ":currency": currency},
-                      refused=refused)
+        return dynamo.update(*_product_key_pair(line.product_id), Update().add("stock", -line.quantity),
+                             "#stock >= :quantity AND #status = :active AND #price = :price AND #currency = :currency",
+                             names={"#status": "status", "#price": "price", "#currency": "currency"},
+                             values={":quantity": line.quantity, ":active": "ACTIVE", ":price": unit_price,
+                                     ":currency": currency},
+                             refused=refused)
 
     @staticmethod
     def reservation_refusal(as_was: dict[str, Any] | None, unit_price: int, currency: str) -> str:
@@ -280,5 +259,5 @@ class ProductRepository:
     def restock_in_transaction(self, line: Line) -> Write:
         """The transaction item giving the line's units back (an order cancelled or failed, goods taken back), to a
         product that still exists, archived or not."""
-        return update(*_product_key_pair(line.product_id), Update().add("stock", line.quantity),
-                      "attribute_exists(PK)")
+        return dynamo.update(*_product_key_pair(line.product_id), Update().add("stock", line.quantity),
+                             "attribute_exists(PK)")

@@ -16,16 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core.dynamo import (
-    applied,
-    batch_get,
-    conditional_update,
-    ddb,
-    key,
-    put,
-    table_name,
-    to_attr,
-)
+from chalicelib.core import dynamo
 from chalicelib.core.errors import TooManyRequests
 from chalicelib.core.ids import now
 
@@ -80,7 +71,7 @@ class Attempts:
         the counters as the caller read them (`wanted()`), else they are read here."""
         wanted = self.wanted()
         if found is None:
-            found = batch_get(wanted)
+            found = dynamo.batch_get(wanted)
         self._seen = {pair[0]: found[pair] for pair in wanted if pair in found}
         moment = now().timestamp()
         wait = max((limit.wait(int(item.get("failures", 0)), int(item.get("last_failure", 0)) / 1000, moment)
@@ -97,7 +88,7 @@ class Attempts:
     def succeeded(self) -> None:
         """Clear the keys that had failures (nothing to write for the others)."""
         for pk in self._seen:
-            ddb().delete_item(TableName=table_name(), Key=key(pk, _SK))
+            dynamo.ddb().delete_item(TableName=dynamo.table_name(), Key=dynamo.key(pk, _SK))
 
 
 def _count(counted: Key, moment: int) -> None:
@@ -112,17 +103,17 @@ def _count(counted: Key, moment: int) -> None:
 
 def _add_to_recent(pk: str, moment: int, quiet: int) -> bool:
     """Count on a counter whose last failure is recent; False when there is none (or it is quiet)."""
-    counted, _ = conditional_update(
-        Key=key(pk, _SK), UpdateExpression="ADD failures :one SET last_failure = :now, expiresAt = :expires",
+    counted, _ = dynamo.conditional_update(
+        Key=dynamo.key(pk, _SK), UpdateExpression="ADD failures :one SET last_failure = :now, expiresAt = :expires",
         ConditionExpression="last_failure > :quiet",
-        ExpressionAttributeValues={":one": to_attr(1), ":now": to_attr(moment), ":quiet": to_attr(quiet),
-                                   ":expires": to_attr(moment // 1000 + _KEEP_SECONDS)})
+        ExpressionAttributeValues={":one": dynamo.to_attr(1), ":now": dynamo.to_attr(moment),
+                                   ":quiet": dynamo.to_attr(quiet), ":expires": dynamo.to_attr(moment // 1000 + _KEEP_SECONDS)})
     return counted
 
 
 def _start(pk: str, moment: int, quiet: int) -> bool:
     """This failure is the key's first (none before, or only quiet ones); False when another failure started
     a counter meanwhile (then this one counts on it)."""
-    return applied(put({"PK": pk, "SK": _SK, "type": "ATTEMPTS", "failures": 1, "last_failure": moment,
+    return dynamo.applied(dynamo.put({"PK": pk, "SK": _SK, "type": "ATTEMPTS", "failures": 1, "last_failure": moment,
                         "expiresAt": moment // 1000 + _KEEP_SECONDS},
-                       "attribute_not_exists(PK) OR last_failure <= :quiet", values={":quiet": quiet}))
+                                     "attribute_not_exists(PK) OR last_failure <= :quiet", values={":quiet": quiet}))

@@ -70,6 +70,19 @@ def key(pk: str, sk: str) -> dict[str, Any]:
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 
 
+def get(pk: str, sk: str, *, consistent: bool = False, attributes: str | None = None,
+        names: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """One item as DynamoDB holds it (None: no such item); `attributes` a projection of it."""
+    request: dict[str, Any] = {"TableName": table_name(), "Key": key(pk, sk)}
+    if consistent:
+        request["ConsistentRead"] = True
+    if attributes:
+        request["ProjectionExpression"] = attributes
+    if names:
+        request["ExpressionAttributeNames"] = names
+    return ddb().get_item(**request).get("Item")
+
+
 ModelT = TypeVar("ModelT", bound="BaseModel")
 
 

@@ -106,7 +106,7 @@ class NotificationRepository:
                                            "attribute_exists(PK)", refused=NotificationMissing)])
         except NotificationMissing:
             return None
-        found = dynamo.ddb().get_item(TableName=dynamo.table_name(), Key=dynamo.key(pk, sk)).get("Item")
+        found = dynamo.get(pk, sk)
         return _notification(dynamo.from_item(found)) if found else None
 
     def delete_all_of(self, user_id: str, has_time: Callable[[], bool] = lambda: True) -> bool:

@@ -9,26 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.catalogue.repository import ProductRepository
-from chalicelib.core.dynamo import (
-    Found,
-    Page,
-    TransactionContended,
-    Update,
-    Write,
-    batch_get,
-    condition_failed,
-    ddb,
-    every_item,
-    from_item,
-    key,
-    model_from_item,
-    put,
-    query_page,
-    table_name,
-    transact,
-    update,
-    write,
-)
+from chalicelib.core import dynamo
+from chalicelib.core.dynamo import Found, Page, TransactionContended, Update, Write
 from chalicelib.core.events import Envelope
 from chalicelib.core.ids import now
 from chalicelib.core.lines import Line, Lines
@@ -111,8 +93,8 @@ _LINE_TALLIES = ("restocked#", "returning#")
 
 def _order(item: dict[str, Any]) -> StoredOrder:
     tallies = {name: value for name, value in item.items() if name in _TALLIES or name.startswith(_LINE_TALLIES)}
-    return model_from_item(StoredOrder, item, holds_allowance=bool(item.get("holds_allowance")), tallies=tallies,
-                           redemption=_redemption_of(item.get("promotion_hold")))
+    return dynamo.model_from_item(StoredOrder, item, holds_allowance=bool(item.get("holds_allowance")), tallies=tallies,
+                                  redemption=_redemption_of(item.get("promotion_hold")))
 
 
 def _list_refunds_owed(diff: Update, listed: bool | None, order: Order, at: str | None = None) -> None:
@@ -162,16 +144,16 @@ def _take_allowance(allowance: Allowance, units: int) -> Write:
     def refused(found: Found) -> AllowanceExceeded:
         return AllowanceExceeded(int((found or {}).get("unpaid_orders", 0)), int((found or {}).get("unpaid_units", 0)))
 
-    return update(keys.allowance_pk(allowance.user_id), keys.ALLOWANCE_SK,
-                  Update().set("type", "ALLOWANCE").add("unpaid_orders", 1).add("unpaid_units", units),
-                  "attribute_not_exists(#unpaid_orders) OR (#unpaid_orders < :most_orders AND #unpaid_units <= :room)",
-                  values={":most_orders": allowance.orders, ":room": allowance.units - units}, refused=refused)
+    room = "attribute_not_exists(#unpaid_orders) OR (#unpaid_orders < :most_orders AND #unpaid_units <= :room)"
+    return dynamo.update(keys.allowance_pk(allowance.user_id), keys.ALLOWANCE_SK,
+                         Update().set("type", "ALLOWANCE").add("unpaid_orders", 1).add("unpaid_units", units), room,
+                         values={":most_orders": allowance.orders, ":room": allowance.units - units}, refused=refused)
 
 
 def _give_back_allowance(order: Order) -> Write:
     """The transaction item returning what `order` held against its buyer's allowance."""
-    return update(keys.allowance_pk(order.user_id), keys.ALLOWANCE_SK,
-                  Update().add("unpaid_orders", -1).add("unpaid_units", -order.units))
+    return dynamo.update(keys.allowance_pk(order.user_id), keys.ALLOWANCE_SK,
+                         Update().add("unpaid_orders", -1).add("unpaid_units", -order.units))
 
 
 def _forgetting_the_buyer() -> Update:
@@ -182,8 +164,8 @@ def _checkout_pointer(order_id: str, checkout_id: str) -> Write:
     """The transaction item pointing from the order's partition to its checkout (no personal data)."""
     expires = int((now() + timedelta(days=keys.CHECKOUT_POINTER_DAYS)).timestamp())
     pk, sk = keys.checkout_pointer_key(order_id)
-    return put({"PK": pk, "SK": sk, "type": "CHECKOUT_POINTER", "checkout_id": checkout_id, "expiresAt": expires},
-               refused=CheckoutExists(order_id))
+    pointer = {"PK": pk, "SK": sk, "type": "CHECKOUT_POINTER", "checkout_id": checkout_id, "expiresAt": expires}
+    return dynamo.put(pointer, refused=CheckoutExists(order_id))
 
 
 class CheckoutRepository:
@@ -191,25 +173,23 @@ class CheckoutRepository:
         self.products = products or ProductRepository()
 
     def get(self, checkout_id: str) -> CheckoutRecord | None:
-        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
-                              ProjectionExpression="checkout_id, order_id, user_id, request_hash, created_at"
-                              ).get("Item")
+        item = dynamo.get(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK,
+                          attributes="checkout_id, order_id, user_id, request_hash, created_at")
         if not item:
             return None
-        return CheckoutRecord(**from_item(item))
+        return CheckoutRecord(**dynamo.from_item(item))
 
     def shipping_address(self, checkout_id: str) -> PostalAddress | None:
         """Where the checkout ships to; None once its order took it, or its buyer was erased."""
-        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
-                              ProjectionExpression="shipping_address").get("Item")
-        address = from_item(item).get("shipping_address") if item else None
+        item = dynamo.get(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, attributes="shipping_address")
+        address = dynamo.from_item(item).get("shipping_address") if item else None
         return PostalAddress.model_validate(address) if address else None
 
     def shipping_addresses(self, checkout_ids: list[str]) -> dict[str, PostalAddress | None]:
         """Where several checkouts ship to, in BatchGetItem calls: a queue batch's addresses at once.
         An id DynamoDB left unprocessed is missing from the answer (read it on its own)."""
         pairs = {checkout_id: (keys.checkout_pk(checkout_id), keys.CHECKOUT_SK) for checkout_id in checkout_ids}
-        found = batch_get(list(pairs.values()), attempts=3, projection="checkout_id, shipping_address")
+        found = dynamo.batch_get(list(pairs.values()), attempts=3, projection="checkout_id, shipping_address")
         addresses: dict[str, PostalAddress | None] = {}
         for checkout_id, pair in pairs.items():  # no record: nothing to ship to, as shipping_address says
             if pair not in found.unprocessed:
@@ -220,56 +200,53 @@ class CheckoutRepository:
     def of_order(self, order_id: str) -> dict[str, Any] | None:
         """The checkout record an order is to come from, found through the order's pointer (two strongly
         consistent reads); None when no pointer names the order (no checkout, or one made before pointers)."""
-        pointer = ddb().get_item(TableName=table_name(), Key=key(*keys.checkout_pointer_key(order_id)),
-                                 ProjectionExpression="checkout_id", ConsistentRead=True).get("Item")
+        pointer = dynamo.get(*keys.checkout_pointer_key(order_id), consistent=True, attributes="checkout_id")
         if not pointer:
             return None
-        checkout_id = from_item(pointer)["checkout_id"]
-        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
-                              ConsistentRead=True).get("Item")
-        return from_item(item) if item else None
+        checkout_id = dynamo.from_item(pointer)["checkout_id"]
+        item = dynamo.get(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, consistent=True)
+        return dynamo.from_item(item) if item else None
 
     def address_removal(self, checkout_id: str) -> Write:
         """A transaction item taking the address off the checkout record: the order keeps the only copy."""
-        return update(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, Update().remove("shipping_address"),
-                      "attribute_exists(PK)", refused=CheckoutMissing(checkout_id))
+        return dynamo.update(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, Update().remove("shipping_address"),
+                             "attribute_exists(PK)", refused=CheckoutMissing(checkout_id))
 
     def buyer_removal(self, checkout_id: str) -> Write:
         """A transaction item leaving nothing of an erased buyer on the checkout record (an order made for them
         after their erasure is made anonymised): no address, no link to them, no hash of their request."""
-        return update(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, _forgetting_the_buyer(),
-                      "attribute_exists(PK)", refused=CheckoutMissing(checkout_id))
+        return dynamo.update(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, _forgetting_the_buyer(),
+                             "attribute_exists(PK)", refused=CheckoutMissing(checkout_id))
 
     def of_user(self, user_id: str) -> Iterator[dict[str, Any]]:
         """Every checkout of a customer not yet rid of them (GSI1), a page at a time (erasure)."""
-        return every_item(keys.user_checkouts_partition(user_id), index="GSI1")
+        return dynamo.every_item(keys.user_checkouts_partition(user_id), index="GSI1")
 
     def names(self, checkout_id: str, user_id: str) -> bool:
         """Does the checkout record still name `user_id` as its buyer?"""
-        item = ddb().get_item(TableName=table_name(), Key=key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK),
-                              ProjectionExpression="user_id").get("Item")
-        return bool(item) and from_item(item).get("user_id") == user_id
+        item = dynamo.get(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, attributes="user_id")
+        return bool(item) and dynamo.from_item(item).get("user_id") == user_id
 
     def forget_buyer(self, checkout_id: str, user_id: str) -> bool:
         """Leave nothing of `user_id` on the checkout record (erasure): its address, the link to them, the
         hash of their request, its listing under them, and their id in an event it still keeps. Conditioned
         on what was read, so a record changed meanwhile (its order made, its event published) is read again;
         False when there was nothing of them left."""
-        where = key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK)
+        where = dynamo.key(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK)
         for _attempt in range(3):
-            item = ddb().get_item(TableName=table_name(), Key=where, ConsistentRead=True).get("Item")
-            record = from_item(item) if item else {}
+            item = dynamo.get(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, consistent=True)
+            record = dynamo.from_item(item) if item else {}
             if record.get("user_id") != user_id:
                 return False
             update, conditions = _forgetting_the_buyer(), ["user_id = :buyer"]
             values: dict[str, Any] = {":buyer": user_id}
             rewrite_kept_event(record, lambda text: without(text, user_id), update, conditions, values)
             try:
-                ddb().update_item(TableName=table_name(), Key=where,
-                                  **update.request(" AND ".join(conditions), values=values))
+                dynamo.ddb().update_item(TableName=dynamo.table_name(), Key=where,
+                                         **update.request(" AND ".join(conditions), values=values))
                 return True
             except ClientError as exc:
-                if not condition_failed(exc):
+                if not dynamo.condition_failed(exc):
                     raise
         raise TransactionContended(f"checkout {checkout_id} kept changing")
 
@@ -293,7 +270,7 @@ class CheckoutRepository:
                   "GSI1PK": keys.user_checkouts_partition(checkout["user_id"]),
                   "GSI1SK": f"{checkout['created_at']}#{checkout['checkout_id']}"}
         # At most MAX_LINES (50) lines + 7 items: within TransactWriteItems' 100.
-        transact([put(record, refused=CheckoutExists(checkout["checkout_id"])),
+        dynamo.transact([dynamo.put(record, refused=CheckoutExists(checkout["checkout_id"])),
                   _checkout_pointer(checkout["order_id"], checkout["checkout_id"]),
                   buyer_active,
                   *(redemption or []),
@@ -308,8 +285,8 @@ class OrderRepository:
         self.products = products or ProductRepository()
 
     def get(self, order_id: str) -> Order | None:
-        item = ddb().get_item(TableName=table_name(), Key=key(keys.order_pk(order_id), keys.ORDER_SK)).get("Item")
-        return _order(from_item(item)) if item else None
+        item = dynamo.get(keys.order_pk(order_id), keys.ORDER_SK)
+        return _order(dynamo.from_item(item)) if item else None
 
     def create(self, order: Order, companions: list[Write] | None = None,
                extra: dict[str, Any] | None = None, events: list[Envelope] | None = None) -> tuple[Order, bool]:
@@ -324,13 +301,13 @@ class OrderRepository:
                    if order.redemption else {}),
                 **keys.index_keys(order.user_id, order.status, order.created_at, order.id, order.payment_due_at),
                 **(extra or {})}
-        stored = put(item, refused=lambda found: OrderExists(found))
+        stored = dynamo.put(item, refused=lambda found: OrderExists(found))
         try:
             companions = [*(companions or []), *outbox_puts(events or [])]
             if companions:
-                transact([stored, *companions])
+                dynamo.transact([stored, *companions])
             else:
-                write(stored)
+                dynamo.write(stored)
         except OrderExists as exists:
             return (_order(exists.found) if exists.found else order), False
         return order, True
@@ -339,32 +316,32 @@ class OrderRepository:
                 limit: int, cursor: str | None) -> Page:
         """A user's orders, newest first, optionally within a date range and of one status."""
         between = (since or "0", (until or "9") + "\uffff") if (since or until) else None
-        page = query_page(keys.user_orders_partition(user_id), index="GSI1", limit=limit, cursor=cursor,
-                          forward=False, sort_between=between,
-                          filter_expression="#st = :st" if status else None,
-                          filter_names={"#st": "status"} if status else None,
-                          filter_values={":st": status} if status else None)
+        page = dynamo.query_page(keys.user_orders_partition(user_id), index="GSI1", limit=limit, cursor=cursor,
+                                 forward=False, sort_between=between,
+                                 filter_expression="#st = :st" if status else None,
+                                 filter_names={"#st": "status"} if status else None,
+                                 filter_values={":st": status} if status else None)
         page.items = [_order(item) for item in page.items]
         return page
 
     def every_order_of(self, user_id: str) -> Iterator[Order]:
         """All of a user's orders, a page read at a time as the caller goes (erasure)."""
-        return (_order(item) for item in every_item(keys.user_orders_partition(user_id), index="GSI1"))
+        return (_order(item) for item in dynamo.every_item(keys.user_orders_partition(user_id), index="GSI1"))
 
     def with_status(self, status: str, limit: int, cursor: str | None) -> Page:
-        page = query_page(keys.status_partition(status), index="GSI2", limit=limit, cursor=cursor, forward=False)
+        page = dynamo.query_page(keys.status_partition(status), index="GSI2", limit=limit, cursor=cursor, forward=False)
         page.items = [_order(item) for item in page.items]
         return page
 
     def payment_overdue(self, before: str, limit: int, cursor: str | None = None) -> Page:
         """Orders whose payment window closed before `before`, oldest first (the index lags: re-check)."""
-        page = query_page(keys.PAYMENT_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
+        page = dynamo.query_page(keys.PAYMENT_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
         page.items = [_order(item) for item in page.items]
         return page
 
     def refund_due_since(self, before: str, limit: int, cursor: str | None = None) -> Page:
         """Orders flagged refundDue before `before`, oldest flag first (GSI3 `REFUNDDUE`)."""
-        page = query_page(keys.REFUND_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
+        page = dynamo.query_page(keys.REFUND_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
         page.items = [_order(item) for item in page.items]
         return page
 
@@ -398,7 +375,7 @@ class OrderRepository:
             diff.remove("holds_allowance")
         if change.redemption_back:
             diff.remove("promotion_hold")
-        writes = [*companions, update(
+        writes = [*companions, dynamo.update(
             keys.order_pk(before.id), keys.ORDER_SK, diff, "#status = :from AND #version = :seen_version",
             names={"#status": "status", "#version": "version"},
             values={":from": before.status, ":seen_version": before.version},
@@ -411,7 +388,7 @@ class OrderRepository:
 
             writes += PromotionRepository.give_back_in_transaction(
                 change.redemption_back.code, before.user_id, change.redemption_back.once_per_customer)
-        transact([*writes, *outbox_puts(list(change.events))])
+        dynamo.transact([*writes, *outbox_puts(list(change.events))])
         return after
 
     # --- refunds and returns: items of the refund's or the return's transaction ----------------
@@ -448,8 +425,8 @@ class OrderRepository:
             names["#status"] = "status"
             values.update({":shipped": "SHIPPED", ":delivered": "DELIVERED"})
             _bounded_lines(diff, order, keys.restocked_attribute, reservation.restock, conditions, names, values)
-        return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
-                      values=values, refused=_not_as_read)
+        return dynamo.update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
+                             values=values, refused=_not_as_read)
 
     def restock_items(self, restock: Lines) -> list[Write]:
         """Transaction items putting units back on the shelf (the order's counters bound them)."""
@@ -470,20 +447,20 @@ class OrderRepository:
         else:
             conditions = ["#status = :delivered", "#delivered_at >= :window_opened"]
         _bounded_lines(diff, order, keys.returning_attribute, reservation.lines, conditions, names, values)
-        return update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
-                      values=values, refused=_not_as_read)
+        return dynamo.update(keys.order_pk(order.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names,
+                             values=values, refused=_not_as_read)
 
     def return_release(self, order_id: str, lines: Lines) -> Write:
         """The transaction item taking a rejected return's units off the order's returning counters."""
         diff = Update()
         for line in lines.in_key_order():
             diff.add(keys.returning_attribute(line.key), -line.quantity)
-        return update(keys.order_pk(order_id), keys.ORDER_SK, diff, "attribute_exists(PK)")
+        return dynamo.update(keys.order_pk(order_id), keys.ORDER_SK, diff, "attribute_exists(PK)")
 
     def get_many(self, order_id: str, other_sk: str) -> tuple[Order | None, dict[str, Any] | None]:
         """The order and another item of its partition (a refund), in one BatchGetItem."""
         order_key, other_key = (keys.order_pk(order_id), keys.ORDER_SK), (keys.order_pk(order_id), other_sk)
-        found = batch_get([order_key, other_key], attempts=3, consistent=True)
+        found = dynamo.batch_get([order_key, other_key], attempts=3, consistent=True)
         if found.unprocessed:
             raise RuntimeError("the order could not be read")
         order = found.get(order_key)
@@ -495,8 +472,8 @@ class OrderRepository:
         False then."""
         country = order.shipping_address.country if order.shipping_address else ""
         try:
-            ddb().update_item(
-                TableName=table_name(), Key=key(keys.order_pk(order.id), keys.ORDER_SK),
+            dynamo.ddb().update_item(
+                TableName=dynamo.table_name(), Key=dynamo.key(keys.order_pk(order.id), keys.ORDER_SK),
                 # A new version: a transition that read the order before it was anonymised must read it again.
                 **Update().set_all({"user_id": ERASED_BUYER, "updated_at": updated_at, "shipping_country": country})
                 .add("version", 1)
@@ -504,7 +481,7 @@ class OrderRepository:
                 .remove("shipping_address", "GSI1PK", "GSI1SK", "holds_allowance")
                 .request("#user_id = :buyer", names={"#user_id": "user_id"}, values={":buyer": order.user_id}))
         except ClientError as exc:
-            if condition_failed(exc):
+            if dynamo.condition_failed(exc):
                 return False
             raise
         return True
@@ -512,5 +489,5 @@ class OrderRepository:
 
     def forget_allowance(self, user_id: str) -> None:
         """Erasure, once every order of the user is anonymised: their unpaid allowance goes too."""
-        ddb().delete_item(TableName=table_name(), Key=key(keys.allowance_pk(user_id), keys.ALLOWANCE_SK))
+        dynamo.write(dynamo.delete(keys.allowance_pk(user_id), keys.ALLOWANCE_SK))
 

@@ -10,23 +10,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core.dynamo import (
-    Page,
-    TransactionContended,
-    Update,
-    Write,
-    condition_failed,
-    ddb,
-    every_item,
-    from_item,
-    key,
-    model_from_item,
-    put,
-    query_page,
-    table_name,
-    transact,
-    update,
-)
+from chalicelib.core import dynamo
+from chalicelib.core.dynamo import Page, TransactionContended, Update, Write
 from chalicelib.core.events import Envelope
 from chalicelib.core.lines import Lines
 from chalicelib.core.outbox import outbox_fields, outbox_puts, rewrite_kept_event
@@ -55,9 +40,8 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
 
 class PaymentLedger:
     def get(self, provider_event_id: str) -> LedgerEntry | None:
-        item = ddb().get_item(TableName=table_name(), Key=key(payment_event_pk(provider_event_id), SK),
-                              ConsistentRead=True).get("Item")
-        return _entry(from_item(item)) if item else None
+        item = dynamo.get(payment_event_pk(provider_event_id), SK, consistent=True)
+        return _entry(dynamo.from_item(item)) if item else None
 
     def put_item(self, entry: LedgerEntry) -> Write:
         """The transaction item recording `entry`, refused (PaymentAlreadyRecorded) if its event id is recorded
@@ -66,14 +50,14 @@ class PaymentLedger:
                 **entry.model_dump(exclude={"id", "type"})}
         if entry.outcome == "REVIEW":
             item.update(GSI2PK=REVIEW_PARTITION, GSI2SK=f"{entry.received_at}#{entry.id}")
-        return put(item, refused=PaymentAlreadyRecorded(entry.id))
+        return dynamo.put(item, refused=PaymentAlreadyRecorded(entry.id))
 
     def record(self, entry: LedgerEntry, events: list[Envelope]) -> None:
         """Record an entry that changes no order, with its events. Raises PaymentAlreadyRecorded."""
-        transact([self.put_item(entry), *outbox_puts(events)])
+        dynamo.transact([self.put_item(entry), *outbox_puts(events)])
 
     def for_review(self, limit: int, cursor: str | None) -> Page:
-        page = query_page(REVIEW_PARTITION, index="GSI2", limit=limit, cursor=cursor, forward=False)
+        page = dynamo.query_page(REVIEW_PARTITION, index="GSI2", limit=limit, cursor=cursor, forward=False)
         page.items = [_entry(item) for item in page.items]
         return page
 
@@ -87,7 +71,7 @@ class RefundChanged(Exception):
 
 
 def _refund(item: dict[str, Any]) -> Refund:
-    return model_from_item(Refund, item)
+    return dynamo.model_from_item(Refund, item)
 
 
 class RefundRepository:
@@ -95,15 +79,14 @@ class RefundRepository:
 
     def get(self, order_id: str, refund_id: str) -> tuple[Refund, dict[str, Any]] | None:
         """The refund and what it stored beside the wire fields (request hash, restock, list position)."""
-        item = ddb().get_item(TableName=table_name(), Key=key(order_pk(order_id), refund_sk(refund_id)),
-                              ConsistentRead=True).get("Item")
+        item = dynamo.get(order_pk(order_id), refund_sk(refund_id), consistent=True)
         if not item:
             return None
-        plain = from_item(item)
+        plain = dynamo.from_item(item)
         return _refund(plain), plain
 
     def of_order(self, order_id: str, limit: int, cursor: str | None) -> Page:
-        page = query_page(order_pk(order_id), limit=limit, cursor=cursor, sort_prefix=REFUND_SK_PREFIX)
+        page = dynamo.query_page(order_pk(order_id), limit=limit, cursor=cursor, sort_prefix=REFUND_SK_PREFIX)
         page.items = [_refund(item) for item in page.items]
         return page
 
@@ -111,7 +94,7 @@ class RefundRepository:
                  user_id: str, event: Envelope, return_id: str | None = None) -> Write:
         """The transaction item recording a new refund (RefundExists if its id is taken), carrying its
         RefundRequested event (outbox)."""
-        return put({"PK": order_pk(refund.order_id), "SK": refund_sk(refund.id), "type": "REFUND",
+        return dynamo.put({"PK": order_pk(refund.order_id), "SK": refund_sk(refund.id), "type": "REFUND",
                     **refund.model_dump(mode="json"), "request_hash": request_hash, "user_id": user_id,
                     "restock": restock.stored() or None, "position": position, "return_id": return_id,
                     **outbox_fields(event)}, refused=RefundExists)
@@ -119,17 +102,17 @@ class RefundRepository:
     def settle_item(self, order_id: str, refund_id: str, status: str, settled_at: str,
                     provider_event_id: str) -> Write:
         """The transaction item settling a refund the provider confirmed or refused, once (RefundChanged)."""
-        return update(order_pk(order_id), refund_sk(refund_id),
-                      Update().set_all({"status": status, "settled_at": settled_at,
+        return dynamo.update(order_pk(order_id), refund_sk(refund_id),
+                             Update().set_all({"status": status, "settled_at": settled_at,
                                         "provider_event_id": provider_event_id}),
-                      "#status = :requested", values={":requested": "REQUESTED"}, refused=RefundChanged)
+                             "#status = :requested", values={":requested": "REQUESTED"}, refused=RefundChanged)
 
     def forget_customer(self, order_id: str, user_id: str) -> None:
         """Erasure: the order's refunds keep the money and staff's reason, not the link to the customer (nor
         their id in a RefundRequested still waiting in the outbox). Conditioned on what was read: a refund whose
         event was published meanwhile is read again."""
         for _attempt in range(3):
-            left = [item for item in every_item(order_pk(order_id))
+            left = [item for item in dynamo.every_item(order_pk(order_id))
                     if item["SK"].startswith(REFUND_SK_PREFIX) and item.get("user_id") == user_id]
             if not left:
                 return
@@ -138,14 +121,14 @@ class RefundRepository:
                 values: dict[str, Any] = {":customer": user_id}
                 rewrite_kept_event(item, lambda text: without(text, user_id), change, conditions, values)
                 try:
-                    ddb().update_item(TableName=table_name(), Key=key(item["PK"], item["SK"]),
-                                      **change.request(" AND ".join(conditions), values=values))
+                    dynamo.ddb().update_item(TableName=dynamo.table_name(), Key=dynamo.key(item["PK"], item["SK"]),
+                                             **change.request(" AND ".join(conditions), values=values))
                 except ClientError as exc:
-                    if not condition_failed(exc):
+                    if not dynamo.condition_failed(exc):
                         raise
         raise TransactionContended(f"the refunds of order {order_id} kept changing")
 
     def commit(self, writes: list[Write]) -> None:
         """Write a refund's transaction: the refund, its order's reservation, what is written alongside, any
         restock. Raises what a refused write names (RefundExists, OrderNotAsRead, ...)."""
-        transact(writes)
+        dynamo.transact(writes)

@@ -42,8 +42,7 @@ def promotion_of(item: dict[str, Any]) -> Promotion:
 
 class PromotionRepository:
     def get(self, code: str) -> Promotion | None:
-        item = dynamo.ddb().get_item(TableName=dynamo.table_name(),
-                                     Key=dynamo.key(*keys.promotion_key(code))).get("Item")
+        item = dynamo.get(*keys.promotion_key(code))
         return promotion_of(dynamo.from_item(item)) if item else None
 
     @staticmethod

@@ -66,16 +66,12 @@ class UserRepository:
     # --- profiles --------------------------------------------------------------------
 
     def get_profile(self, user_id: str) -> Profile | None:
-        item = dynamo.ddb().get_item(TableName=dynamo.table_name(),
-                                     Key=dynamo.key(keys.user_pk(user_id), keys.PROFILE_SK)).get("Item")
+        item = dynamo.get(keys.user_pk(user_id), keys.PROFILE_SK)
         return _profile(dynamo.from_item(item)) if item else None
 
     def status_of(self, user_id: str) -> str | None:
         """Just the account status: the check every authenticated request pays for."""
-        item = dynamo.ddb().get_item(TableName=dynamo.table_name(),
-                                     Key=dynamo.key(keys.user_pk(user_id), keys.PROFILE_SK),
-                                     ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"}
-                                     ).get("Item")
+        item = dynamo.get(keys.user_pk(user_id), keys.PROFILE_SK, attributes="#s", names={"#s": "status"})
         return dynamo.from_item(item).get("status") if item else None
 
     def create_profile(self, profile: Profile) -> bool:
@@ -177,10 +173,8 @@ class UserRepository:
 
     def erasure_state(self, user_id: str) -> tuple[bool, bool]:
         """(erased?, erasure finished?) from the tombstone."""
-        item = dynamo.ddb().get_item(TableName=dynamo.table_name(),
-                                     Key=dynamo.key(keys.user_pk(user_id), keys.PROFILE_SK),
-                                     ProjectionExpression="#s, erasure_completed_at",
-                                     ExpressionAttributeNames={"#s": "status"}).get("Item")
+        item = dynamo.get(keys.user_pk(user_id), keys.PROFILE_SK, attributes="#s, erasure_completed_at",
+                          names={"#s": "status"})
         found = dynamo.from_item(item) if item else {}
         return found.get("status") == "ERASED", "erasure_completed_at" in found
 
@@ -252,8 +246,7 @@ class UserRepository:
             raise AddressConflict() from None
 
     def get_address(self, user_id: str, address_id: str, default_id: str | None) -> Address | None:
-        item = dynamo.ddb().get_item(TableName=dynamo.table_name(),
-                                     Key=dynamo.key(keys.user_pk(user_id), keys.address_sk(address_id))).get("Item")
+        item = dynamo.get(keys.user_pk(user_id), keys.address_sk(address_id))
         return _address(dynamo.from_item(item), default_id) if item else None
 
     def replace_address(self, user_id: str, address_id: str, address: PostalAddress, make_default: bool,
