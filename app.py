@@ -63,10 +63,9 @@ def on_checkout_requested(event):
 @app.on_sqs_message(queue=AUDIT_QUEUE, batch_size=10, name="record_audit")
 def on_audited_event(event):
     from chalicelib.composition import services
-    from chalicelib.core.messages import batch_response, consume
+    from chalicelib.core.messages import each_event
 
-    failures, _ = consume((record.to_dict() for record in event), services().audit.record, "audit")
-    return batch_response(failures)
+    return each_event((record.to_dict() for record in event), services().audit.record, "audit")
 
 
 # One erasure per invocation: each gets the whole timeout, and continues itself when that is not enough.
@@ -93,10 +92,9 @@ def on_image_uploaded(event):
 @app.on_sqs_message(queue=NOTIFY_QUEUE, batch_size=10, name="notify")
 def on_notified_event(event):
     from chalicelib.composition import services
-    from chalicelib.core.messages import batch_response, consume
+    from chalicelib.core.messages import each_event
 
-    failures, _ = consume((record.to_dict() for record in event), services().notifications.handle, "notify")
-    return batch_response(failures)
+    return each_event((record.to_dict() for record in event), services().notifications.handle, "notify")
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="housekeeping")

@@ -7,7 +7,7 @@ from chalicelib.basket.models import MAX_LINES, BasketLine, BasketOut
 from chalicelib.basket.repository import BasketChanged, BasketRepository, StoredBasket
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, still_changing
 from chalicelib.core.ids import iso, now
 from chalicelib.core.lines import Line
 from chalicelib.core.optimistic import read_then_write
@@ -98,8 +98,7 @@ class BasketService:
             return priced.model_copy(update={"updated_at": basket.updated_at})
 
         return read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
-                               gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
-                                                        code="CONCURRENT_CHANGE"))
+                               gave_up=still_changing("The basket"))
 
     def remove_promotion(self, user_id: str) -> None:
         def read() -> StoredBasket:
@@ -111,8 +110,7 @@ class BasketService:
                 self._save(basket)
 
         read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
-                        gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
-                                                 code="CONCURRENT_CHANGE"))
+                        gave_up=still_changing("The basket"))
 
     def set_quantity(self, user_id: str, product_id: str, quantity: int) -> BasketOut:
         """One read of the basket, one of its products (the line's own among them), one conditional
@@ -144,8 +142,7 @@ class BasketService:
             return price_lines(basket, products, promotion)
 
         return read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
-                               gave_up=lambda: Conflict("The basket changed while it was being updated; try again.",
-                                                        code="CONCURRENT_CHANGE"))
+                               gave_up=still_changing("The basket"))
 
     def erase_for(self, user_id: str) -> None:
         """Erasure: the basket goes, whatever it holds."""

@@ -1,16 +1,7 @@
 """Routes of the catalogue: products anyone may read, and what staff do to them."""
 from __future__ import annotations
 
-from chalicelib.catalogue.models import (
-    ImageUpload,
-    ImageUploadRequest,
-    Product,
-    ProductCreate,
-    ProductImage,
-    ProductListQuery,
-    ProductPatch,
-    StockAdjustment,
-)
+from chalicelib.catalogue import models
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
 from chalicelib.core.routing import Routes
@@ -20,52 +11,54 @@ routes = Routes(__name__)
 
 @routes.route("/products", methods=["GET"])
 @doc("Active products, by name, optionally of one category", "public",
-     query=ProductListQuery, returns=Product, paged=True)
+     query=models.ProductListQuery, returns=models.Product, paged=True)
 def list_products():
-    return page(services().catalogue.list(query(ProductListQuery)))
+    return page(services().catalogue.list(query(models.ProductListQuery)))
 
 
 @routes.route("/products/{product_id}", methods=["GET"])
-@doc("One product (archived ones too)", "public", returns=Product)
+@doc("One product (archived ones too)", "public", returns=models.Product)
 def get_product(product_id):
     return respond(services().catalogue.get(product_id))
 
 
 @routes.route("/products", methods=["POST"])
-@doc("Create a product", "admin", body=ProductCreate, returns=Product, status=201)
+@doc("Create a product", "admin", body=models.ProductCreate, returns=models.Product, status=201)
 def create_product():
-    return respond(services().catalogue.create(body(ProductCreate), actor=caller().user_id), status=201)
+    return respond(services().catalogue.create(body(models.ProductCreate), actor=caller().user_id), status=201)
 
 
 @routes.route("/products/{product_id}", methods=["PATCH"])
-@doc("Edit a product (optimistic locking on version)", "admin", body=ProductPatch, returns=Product, errors=(409,))
+@doc("Edit a product (optimistic locking on version)", "admin", body=models.ProductPatch, returns=models.Product,
+     errors=(409,))
 def update_product(product_id):
-    return respond(services().catalogue.update(product_id, body(ProductPatch), actor=caller().user_id))
+    return respond(services().catalogue.update(product_id, body(models.ProductPatch), actor=caller().user_id))
 
 
 @routes.route("/products/{product_id}", methods=["DELETE"])
-@doc("Archive a product (kept for past orders)", "admin", returns=Product)
+@doc("Archive a product (kept for past orders)", "admin", returns=models.Product)
 def archive_product(product_id):
     return respond(services().catalogue.archive(product_id, actor=caller().user_id))
 
 
 @routes.route("/products/{product_id}/stock", methods=["POST"])
-@doc("Adjust stock by a delta, never below zero", "admin", body=StockAdjustment, returns=Product, errors=(409,))
+@doc("Adjust stock by a delta, never below zero", "admin", body=models.StockAdjustment, returns=models.Product,
+     errors=(409,))
 def adjust_stock(product_id):
-    return respond(services().catalogue.adjust_stock(product_id, body(StockAdjustment), actor=caller().user_id))
+    return respond(services().catalogue.adjust_stock(product_id, body(models.StockAdjustment), actor=caller().user_id))
 
 
 @routes.route("/products/{product_id}/images", methods=["POST"])
 @doc("Start an image upload: a presigned POST to S3 for exactly this type and length, valid 10 minutes; "
      "the image is PENDING until its bytes are checked (at most 10 per product)", "admin",
-     body=ImageUploadRequest, returns=ImageUpload, status=201, errors=(409,))
+     body=models.ImageUploadRequest, returns=models.ImageUpload, status=201, errors=(409,))
 def request_image_upload(product_id):
-    return respond(services().images.request_upload(product_id, body(ImageUploadRequest)), status=201)
+    return respond(services().images.request_upload(product_id, body(models.ImageUploadRequest)), status=201)
 
 
 @routes.route("/products/{product_id}/images", methods=["GET"])
 @doc("Every image of a product, pending and rejected ones too (public reads show READY ones)", "admin",
-     returns=ProductImage, paged=True)
+     returns=models.ProductImage, paged=True)
 def list_product_images(product_id):
     from chalicelib.core.dynamo import Page
 

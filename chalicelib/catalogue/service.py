@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from chalicelib.catalogue.models import Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
 from chalicelib.catalogue.repository import ProductChanged, ProductRepository
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, still_changing
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
@@ -151,5 +151,4 @@ class CatalogueService:
             return saved
 
         return read_then_write(lambda: self.read(product_id), write, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
-                               gave_up=lambda: Conflict("The product is changing too often right now; try again.",
-                                                        code="CONCURRENT_CHANGE"))
+                               gave_up=still_changing("The product"))

@@ -73,14 +73,9 @@ def key(pk: str, sk: str) -> dict[str, Any]:
 def get(pk: str, sk: str, *, consistent: bool = False, attributes: str | None = None,
         names: dict[str, str] | None = None) -> dict[str, Any] | None:
     """One item as DynamoDB holds it (None: no such item); `attributes` a projection of it."""
-    request: dict[str, Any] = {"TableName": table_name(), "Key": key(pk, sk)}
-    if consistent:
-        request["ConsistentRead"] = True
-    if attributes:
-        request["ProjectionExpression"] = attributes
-    if names:
-        request["ExpressionAttributeNames"] = names
-    return ddb().get_item(**request).get("Item")
+    options = {"ConsistentRead": consistent, "ProjectionExpression": attributes, "ExpressionAttributeNames": names}
+    return ddb().get_item(TableName=table_name(), Key=key(pk, sk),
+                          **{name: value for name, value in options.items() if value}).get("Item")
 
 
 ModelT = TypeVar("ModelT", bound="BaseModel")

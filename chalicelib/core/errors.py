@@ -57,6 +57,11 @@ class ServiceUnavailable(AppError):
     status, code = 503, "SERVICE_UNAVAILABLE"
 
 
+def still_changing(what: str) -> Conflict:
+    """Others kept changing `what` ("The basket") between this request's reads and writes, each time."""
+    return Conflict(f"{what} keeps changing; try again.", code="CONCURRENT_CHANGE")
+
+
 def error_body(code: str, message: str, request_id: str | None,
                details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}

@@ -69,6 +69,12 @@ def consume(records: Iterable[dict[str, Any]], handle: Callable[[Envelope], Any]
     return failures, results
 
 
+def each_event(records: Iterable[dict[str, Any]], handle: Callable[[Envelope], Any], log_name: str) -> dict[str, Any]:
+    """`consume` for a queue's function: the partial-batch answer naming the messages to retry."""
+    failures, _ = consume(records, handle, log_name)
+    return batch_response(failures)
+
+
 def batch_response(failures: Iterable[str]) -> dict[str, list[dict[str, str]]]:
     """The partial-batch answer SQS understands (ReportBatchItemFailures)."""
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}

@@ -7,7 +7,7 @@ from datetime import timedelta
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended, Write
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, still_changing
 from chalicelib.core.events import Envelope, InvalidEvent, envelope
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
@@ -208,7 +208,7 @@ class OrderService:
                 order = changed.current
             except TransactionContended:
                 break
-        raise Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
+        raise still_changing("The order")
 
     def expire(self, order: StoredOrder) -> bool:
         """Cancel an order the sweeper judged overdue, only if it is still exactly as judged.

@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended, Write, model_from_item
-from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable
+from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable, still_changing
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
@@ -42,10 +42,6 @@ class Planned:
     restock: Lines
     event: Envelope
     writes: list[Write]
-
-
-def order_keeps_changing() -> Conflict:
-    return Conflict("The order keeps changing; try again.", code="CONCURRENT_CHANGE")
 
 
 def refundable(order: StoredOrder) -> int:
@@ -87,13 +83,13 @@ class RefundService:
                     return replay
                 raise Conflict("The refund could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
             except TransactionContended:
-                raise order_keeps_changing() from None
+                raise still_changing("The order") from None
             return planned.refund
 
         # Another refund or a transition got in first: judged again from the order as the refused write found it.
         return read_then_write(lambda: self.orders.get(order_id), write, lost=OrderNotAsRead,
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
-                               gave_up=order_keeps_changing)
+                               gave_up=still_changing("The order"))
 
     def plan(self, order: StoredOrder, refund_id: str, amount: int | None, reason: str, restock: Lines, *,
              actor: str, request_hash: str, return_id: str | None = None,

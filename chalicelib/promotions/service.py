@@ -8,7 +8,7 @@ import re
 
 from chalicelib.core.attempts import Attempts, Limit
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, still_changing
 from chalicelib.core.events import envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.optimistic import read_then_write
@@ -112,5 +112,4 @@ class PromotionService:
             return edited
 
         return read_then_write(lambda: self.get(code), write, lost=PromotionChanged, attempts=_CHANGE_ATTEMPTS,
-                               gave_up=lambda: Conflict("The promotion is changing too often right now; try again.",
-                                                        code="CONCURRENT_CHANGE"))
+                               gave_up=still_changing("The promotion"))

@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, still_changing
 from chalicelib.core.events import Envelope, EventData, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso, now
@@ -21,7 +21,7 @@ from chalicelib.orders import keys
 from chalicelib.orders.models import StoredOrder
 from chalicelib.orders.repository import OrderNotAsRead, OrderRepository
 from chalicelib.payments.keys import return_refund_id_for
-from chalicelib.payments.refunds import RefundService, order_keeps_changing, refundable
+from chalicelib.payments.refunds import RefundService, refundable
 from chalicelib.payments.repository import RefundExists
 from chalicelib.returns.events import ReturnReceived, ReturnRejected, ReturnRequested
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
@@ -73,7 +73,7 @@ class ReturnService:
                     return replay
                 raise Conflict("The return could not be recorded; try again.", code="CONCURRENT_CHANGE") from None
             except TransactionContended:
-                raise order_keeps_changing() from None
+                raise still_changing("The order") from None
             except AccountInactive:
                 raise account_status.inactive(who.user_id) from None
             announce(events)
@@ -83,7 +83,7 @@ class ReturnService:
         # Another return got in first: judged again from the order as the refused write found it.
         return read_then_write(lambda: self.orders.get(order_id), write, lost=OrderNotAsRead,
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
-                               gave_up=order_keeps_changing)
+                               gave_up=still_changing("The order"))
 
     def _replay(self, who: Caller, return_id: str, this_hash: str) -> Return | None:
         found = self.returns.get_stored(return_id)
@@ -164,7 +164,7 @@ class ReturnService:
             except (RefundExists, ReturnDecided):
                 raise _already_decided(self._requested(return_id)) from None  # received or rejected meanwhile
             except TransactionContended:
-                raise order_keeps_changing() from None
+                raise still_changing("The order") from None
             announce(events)
             metrics.count("ReturnsReceived")
             return ret.model_copy(update={"status": "RECEIVED", "decided_at": moment, "refund_id": refund_id})
@@ -172,7 +172,7 @@ class ReturnService:
         # Another refund or a transition got in first: judged again from the order as the refused write found it.
         return read_then_write(lambda: self.orders.get(ret.order_id), write, lost=OrderNotAsRead,
                                seen_in=lambda changed: changed.current, attempts=_ATTEMPTS,
-                               gave_up=order_keeps_changing)
+                               gave_up=still_changing("The order"))
 
     def reject(self, staff: Caller, return_id: str, rejection: Rejection) -> Return:
         """Refuse a return: its units are no longer being returned (the customer may ask again)."""

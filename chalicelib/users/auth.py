@@ -27,26 +27,8 @@ from chalicelib.core.logs import get_logger
 from chalicelib.core.models import load_json
 from chalicelib.core.outbox import EventAlreadyKept, announce
 from chalicelib.core.settings import settings
-from chalicelib.users import account_status
+from chalicelib.users import account_status, models
 from chalicelib.users.events import MfaChanged, SignUpRepeated, UserRegistered
-from chalicelib.users.models import (
-    ConfirmRequest,
-    ForgotPasswordRequest,
-    LoginRequest,
-    LoginResult,
-    MfaAnswer,
-    MfaChallenge,
-    MfaDisableRequest,
-    Profile,
-    RefreshRequest,
-    Registered,
-    RegisterRequest,
-    ResetPasswordRequest,
-    Tokens,
-    TotpSecret,
-    TotpSetupRequest,
-    TotpVerifyRequest,
-)
 from chalicelib.users.repository import AccountInactive, UserRepository
 
 BAD_CREDENTIALS = "Incorrect email or password."
@@ -120,7 +102,7 @@ class AuthService:
     def __init__(self, users: UserRepository):
         self.users = users
 
-    def register(self, request: RegisterRequest) -> Registered:
+    def register(self, request: models.RegisterRequest) -> models.Registered:
         """A new account (201 with its id), or, for an email that has one, the same answer with an id that
         names nothing, and its holder is told: the caller learns nothing about who has an account."""
         idp = identity_provider()
@@ -132,15 +114,15 @@ class AuthService:
         except ProviderError as exc:
             raise _cognito_failure(exc) from None
         if signed_up is None:
-            return Registered(user_id=str(uuid.uuid4()))  # shaped as a pool's id (a UUID v4), naming no one
+            return models.Registered(user_id=str(uuid.uuid4()))  # shaped as a pool's id (a UUID v4), naming no one
         user_id, moment = signed_up.user_id, iso()
         events = [envelope(UserRegistered(user_id=user_id), actor=user_id)]
-        self.users.register(Profile(user_id=user_id, email=request.email, name=request.name,
-                                    created_at=moment, updated_at=moment), events)
+        self.users.register(models.Profile(user_id=user_id, email=request.email, name=request.name,
+                                           created_at=moment, updated_at=moment), events)
         announce(events)
-        return Registered(user_id=user_id)
+        return models.Registered(user_id=user_id)
 
-    def _sign_up(self, idp: IdentityProvider, request: RegisterRequest) -> SignedUp | None:
+    def _sign_up(self, idp: IdentityProvider, request: models.RegisterRequest) -> SignedUp | None:
         """Sign up; None when the email already has an account that keeps it. An unconfirmed sign-up older than
         `unconfirmed_signup_hours` (its code has expired) no longer holds the email: this registration, with its
         own password, replaces it. A confirmed account's holder is told someone tried."""
@@ -171,7 +153,7 @@ class AuthService:
         return self._sign_up_once(idp, request)
 
     @staticmethod
-    def _sign_up_once(idp: IdentityProvider, request: RegisterRequest) -> SignedUp | None:
+    def _sign_up_once(idp: IdentityProvider, request: models.RegisterRequest) -> SignedUp | None:
         try:
             return idp.sign_up(request.email, request.password)
         except ProviderError as exc:
@@ -179,13 +161,13 @@ class AuthService:
                 return None
             raise
 
-    def confirm(self, request: ConfirmRequest) -> None:
+    def confirm(self, request: models.ConfirmRequest) -> None:
         try:
             identity_provider().confirm_sign_up(request.email, request.code)
         except ProviderError as exc:
             raise _cognito_failure(exc, INVALID_CODE) from None
 
-    def forgot_password(self, request: ForgotPasswordRequest) -> None:
+    def forgot_password(self, request: models.ForgotPasswordRequest) -> None:
         """Always accepted: whether the email has an account is not for the caller to learn."""
         try:
             identity_provider().forgot_password(request.email)
@@ -194,13 +176,13 @@ class AuthService:
                 return
             raise _cognito_failure(exc) from None
 
-    def reset_password(self, request: ResetPasswordRequest) -> None:
+    def reset_password(self, request: models.ResetPasswordRequest) -> None:
         try:
             identity_provider().confirm_forgot_password(request.email, request.code, request.password)
         except ProviderError as exc:
             raise _cognito_failure(exc, INVALID_CODE) from None
 
-    def login(self, request: LoginRequest, address: str | None = None) -> LoginResult:
+    def login(self, request: models.LoginRequest, address: str | None = None) -> models.LoginResult:
         """The tokens, or, for an account with TOTP on, the challenge to answer at POST /auth/mfa. An account
         (from `address`, or from anywhere) that failed too often answers 429 until its wait is over."""
         attempts = sign_in_attempts(request.email, address)
@@ -213,12 +195,12 @@ class AuthService:
             raise _cognito_failure(exc, BAD_CREDENTIALS) from None
         if isinstance(signed_in, Challenge) and signed_in.name == TOTP and signed_in.session:
             # The counters stay until the code is right too: a known password buys no more guesses at the code.
-            return LoginResult(MfaChallenge(challenge=TOTP, session=signed_in.session))
+            return models.LoginResult(models.MfaChallenge(challenge=TOTP, session=signed_in.session))
         tokens = self._tokens(signed_in, refresh_token=None)
         attempts.succeeded()
-        return LoginResult(tokens)
+        return models.LoginResult(tokens)
 
-    def answer_mfa(self, request: MfaAnswer, address: str | None = None) -> Tokens:
+    def answer_mfa(self, request: models.MfaAnswer, address: str | None = None) -> models.Tokens:
         """The second step of a sign-in: the authenticator's code for the session /auth/login gave.
         A wrong code and a spent or expired session are both 401, as a wrong password is, and count as one."""
         attempts = sign_in_attempts(request.email, address)
@@ -237,7 +219,7 @@ class AuthService:
 
     # --- the second factor, for a signed-in user ------------------------------------------
 
-    def start_totp(self, who: Caller, request: TotpSetupRequest) -> TotpSecret:
+    def start_totp(self, who: Caller, request: models.TotpSetupRequest) -> models.TotpSecret:
         """A new TOTP secret for the caller, to enter in an authenticator; it counts once verified."""
         token = self._own_access_token(who, request.access_token)
         try:
@@ -246,9 +228,9 @@ class AuthService:
             raise _mfa_failure(exc) from None
         label = quote(f"{TOTP_ISSUER}:{who.email or who.user_id}")
         uri = f"otpauth://totp/{label}?secret={secret}&issuer={quote(TOTP_ISSUER)}&algorithm=SHA1&digits=6&period=30"
-        return TotpSecret(secret_code=secret, otpauth_uri=uri)
+        return models.TotpSecret(secret_code=secret, otpauth_uri=uri)
 
-    def verify_totp(self, who: Caller, request: TotpVerifyRequest) -> None:
+    def verify_totp(self, who: Caller, request: models.TotpVerifyRequest) -> None:
         """The authenticator's first code: proven, TOTP becomes the caller's second factor at every sign-in
         (announced: audited, and the holder told)."""
         token = self._own_access_token(who, request.access_token)
@@ -260,7 +242,7 @@ class AuthService:
             raise _mfa_failure(exc) from None
         self._announce_mfa(who, enabled=True)
 
-    def disable_mfa(self, who: Caller, request: MfaDisableRequest, address: str | None = None) -> None:
+    def disable_mfa(self, who: Caller, request: models.MfaDisableRequest, address: str | None = None) -> None:
         """TOTP off, only for the holder of the account: the access token of the caller (Cognito checks it on the
         call that turns TOTP off), and a fresh sign-in with the password and the authenticator's current code
         (wrong ones count as sign-in failures). The password alone signs in again afterwards; the change is
@@ -314,7 +296,7 @@ class AuthService:
             raise BadRequest(INVALID_ACCESS_TOKEN, code="INVALID_ACCESS_TOKEN")
         return token
 
-    def refresh(self, request: RefreshRequest) -> Tokens:
+    def refresh(self, request: models.RefreshRequest) -> models.Tokens:
         try:
             signed_in = identity_provider().refresh_sign_in(request.refresh_token)
         except ProviderError as exc:
@@ -322,11 +304,11 @@ class AuthService:
         return self._tokens(signed_in, refresh_token=request.refresh_token)
 
     @staticmethod
-    def _tokens(signed_in: SignedIn | Challenge | None, refresh_token: str | None) -> Tokens:
+    def _tokens(signed_in: SignedIn | Challenge | None, refresh_token: str | None) -> models.Tokens:
         if not isinstance(signed_in, SignedIn):  # a challenge (e.g. NEW_PASSWORD_REQUIRED) this API does not offer
             raise Forbidden("This account needs an action this API does not support.",
                             code="CHALLENGE_REQUIRED")
         # Cognito issues no new refresh token on refresh: the caller keeps theirs.
-        return Tokens(id_token=signed_in.id_token, access_token=signed_in.access_token,
-                      refresh_token=signed_in.refresh_token or refresh_token or "",
-                      expires_in=signed_in.expires_in)
+        return models.Tokens(id_token=signed_in.id_token, access_token=signed_in.access_token,
+                             refresh_token=signed_in.refresh_token or refresh_token or "",
+                             expires_in=signed_in.expires_in)

@@ -15,7 +15,7 @@ from chalicelib.core import metrics
 from chalicelib.core.aws import client
 from chalicelib.core.events import Envelope, InvalidEvent
 from chalicelib.core.logs import get_logger
-from chalicelib.core.messages import batch_response, consume
+from chalicelib.core.messages import each_event
 from chalicelib.users.events import UserErased
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ def erase_users(records: Iterable[dict[str, Any]], users: UserService, *, queue_
         log.info("erasure continues in the next invocation", extra={"userId": data.user_id, "eventId": event.id})
         metrics.count("ErasuresContinued")
 
-    failures, _ = consume(records, erase, "users.erasure")
-    return batch_response(failures)
+    return each_event(records, erase, "users.erasure")
 
 
 def continue_later(event: Envelope, queue_name: str) -> None:

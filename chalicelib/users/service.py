@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, NotFound, still_changing
 from chalicelib.core.events import envelope
 from chalicelib.core.gateways import ProviderError, identity_provider
 from chalicelib.core.ids import iso, new_id
@@ -48,8 +48,6 @@ def _address_not_found(address_id: str) -> NotFound:
     return NotFound(f"Address {address_id} was not found.")
 
 
-def _busy_address_book() -> Conflict:
-    return Conflict("The address book is changing; try again.", code="CONCURRENT_CHANGE")
 
 
 class UserService:
@@ -118,7 +116,7 @@ class UserService:
         except (ProfileMissing, AccountInactive):
             raise account_status.inactive(who.user_id) from None
         except AddressConflict:
-            raise _busy_address_book() from None
+            raise still_changing("The address book") from None
         return self.address(who, address_id)
 
     def replace_address(self, who: Caller, address_id: str, new: AddressIn) -> Address:
@@ -130,7 +128,7 @@ class UserService:
         except AccountInactive:
             raise account_status.inactive(who.user_id) from None
         except AddressConflict:
-            raise _busy_address_book() from None
+            raise still_changing("The address book") from None
         return self.address(who, address_id)
 
     def delete_address(self, who: Caller, address_id: str) -> None:
@@ -148,7 +146,7 @@ class UserService:
         # AddressConflict: the book changed under us, look again.
         try:
             read_then_write(lambda: self.addresses(who), delete, lost=AddressConflict, attempts=_ATTEMPTS,
-                            gave_up=_busy_address_book)
+                            gave_up=still_changing("The address book"))
         except AccountInactive:
             raise account_status.inactive(who.user_id) from None
 
@@ -229,8 +227,7 @@ class UserService:
             return project(AdminUser, changed)
 
         return read_then_write(lambda: self._changeable(user_id), write, seen=current, lost=ProfileChanged,
-                               attempts=_ATTEMPTS, gave_up=lambda: Conflict("The account is changing; try again.",
-                                                                            code="CONCURRENT_CHANGE"))
+                               attempts=_ATTEMPTS, gave_up=still_changing("The account"))
 
     def _changeable(self, user_id: str) -> Profile:
         current = self.users.get_profile(user_id)
