@@ -85,15 +85,36 @@ def json_of(response) -> dict:
     return json.loads(response.body)
 
 
+PUBLISHERS = ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish", "chalicelib.core.events.publish")
+
+
 @pytest.fixture
 def bus(monkeypatch):
     """Captures every event the app publishes (publisher, outbox and order pipeline alike)."""
     from tests.shop import Bus
 
     captured = Bus()
-    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish",
-                  "chalicelib.core.events.publish"):
+    for where in PUBLISHERS:
         monkeypatch.setattr(where, captured.publish)
+    return captured
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Captures every event the app publishes and still puts it on the (moto) bus: PutEvents is made
+    (counted, traced) as in production."""
+    from chalicelib.core import events
+    from tests.shop import Bus
+
+    captured, publish = Bus(), events.publish
+
+    def through(batch):
+        batch = list(batch)
+        captured.publish(batch)
+        publish(batch)
+
+    for where in PUBLISHERS:
+        monkeypatch.setattr(where, through)
     return captured
 
 

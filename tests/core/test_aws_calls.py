@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, Bus, call, checkout, eventbridge_body, pay, product, put_in_basket, sqs_event
+from tests.shop import ADDRESS, call, checkout, eventbridge_body, pay, product, put_in_basket, sqs_event
 from tools.bench import MINIMUM
 
 ANN = auth("calls-ann")
@@ -22,24 +22,6 @@ def calls(client):
         aws_client(service).meta.events.register(f"before-call.{service}.*",
                                                  lambda model, **kw: made.append(model.name))
     return made
-
-
-@pytest.fixture
-def published(monkeypatch):
-    """Events still go to the bus (PutEvents counts); the test sees them too."""
-    import chalicelib.core.outbox as outbox
-    import chalicelib.orders.pipeline as pipeline
-
-    seen, real = Bus(), outbox.publish
-
-    def publish(events):
-        events = list(events)
-        seen.publish(events)
-        real(events)
-
-    monkeypatch.setattr(outbox, "publish", publish)
-    monkeypatch.setattr(pipeline, "publish", publish)
-    return seen
 
 
 def measured(calls, label, expected, operation):
