@@ -54,6 +54,34 @@ def checkout(client, headers, key=None, payload=None):
                 {**headers, "Idempotency-Key": key or uuid.uuid4().hex})
 
 
+def race_checkouts(buyers) -> list[str]:
+    """Every buyer (a Caller with a filled basket) checks out at the same moment, each on a thread: an outcome a
+    buyer, "bought" or the code of the Conflict that refused the checkout."""
+    import threading
+
+    from chalicelib.composition import Services
+    from chalicelib.core.errors import Conflict
+    from chalicelib.orders.models import CheckoutRequest
+
+    request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
+    outcomes, start = [], threading.Barrier(len(buyers))
+
+    def buy(buyer):
+        start.wait()
+        try:
+            Services().checkouts.checkout(buyer, f"key-{buyer.user_id}", request)
+            outcomes.append("bought")
+        except Conflict as refused:
+            outcomes.append(refused.code)
+
+    threads = [threading.Thread(target=buy, args=(b,)) for b in buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def stock_of(client, product_id):
     return call(client, "get", f"/products/{product_id}").json["stock"]
 
