@@ -85,13 +85,10 @@ def json_of(response) -> dict:
     return json.loads(response.body)
 
 
-PUBLISHERS = ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish", "chalicelib.core.events.publish")
-
-
 @pytest.fixture
 def bus(monkeypatch):
     """Captures every event the app publishes (publisher, outbox and order pipeline alike)."""
-    from tests.shop import Bus
+    from tests.shop import PUBLISHERS, Bus
 
     captured = Bus()
     for where in PUBLISHERS:
@@ -100,22 +97,12 @@ def bus(monkeypatch):
 
 
 @pytest.fixture
-def published(monkeypatch):
-    """Captures every event the app publishes and still puts it on the (moto) bus: PutEvents is made
-    (counted, traced) as in production."""
-    from chalicelib.core import events
-    from tests.shop import Bus
+def published():
+    """Captures every event the app publishes and still puts it on the (moto) bus."""
+    from tests.shop import published_through
 
-    captured, publish = Bus(), events.publish
-
-    def through(batch):
-        batch = list(batch)
-        captured.publish(batch)
-        publish(batch)
-
-    for where in PUBLISHERS:
-        monkeypatch.setattr(where, through)
-    return captured
+    with published_through() as captured:
+        yield captured
 
 
 @pytest.fixture

@@ -99,6 +99,30 @@ class Bus:
         return [e for e in self.events if e.type == event_type]
 
 
+PUBLISHERS = ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish", "chalicelib.core.events.publish")
+
+
+@contextlib.contextmanager
+def published_through(bus: Bus | None = None):
+    """Every event the app publishes is captured on a Bus and still put on the (emulated) event bus: PutEvents is
+    made, counted and traced as in production. Yields the Bus."""
+    from unittest import mock
+
+    from chalicelib.core import events
+
+    captured, publish = bus if bus is not None else Bus(), events.publish
+
+    def through(batch):
+        batch = list(batch)
+        captured.publish(batch)
+        publish(batch)
+
+    with contextlib.ExitStack() as patches:
+        for where in PUBLISHERS:
+            patches.enter_context(mock.patch(where, through))
+        yield captured
+
+
 def bus_down(events):
     """A bus that refuses everything (stand-in for `publish` during an outage)."""
     from chalicelib.core.events import PublishError
