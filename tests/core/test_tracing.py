@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.fakes import auth
+from tests.fakes import auth, http_receiver
 from tests.shop import checkout, deliver, eventbridge_body, product, put_in_basket
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -83,34 +83,19 @@ def test_a_stage_without_tracing_never_imports_a_tracing_sdk():
 
 
 def test_spans_leave_for_the_collector_as_otlp_json(client):
-    import http.server
     import json
-    import threading
 
     from chalicelib.core.observability import start_tracing, stop_tracing
     from chalicelib.core.otlp import OtlpJsonExporter
 
-    received = []
-
-    class Collector(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        start_tracing(OtlpJsonExporter(f"http://127.0.0.1:{server.server_port}"), per_invocation=True)
-        assert client.http.get("/products/nope").status_code == 404
-    finally:
-        stop_tracing()
-        server.shutdown()
-    (path, body), = received  # one request per invocation
+    with http_receiver() as (url, received):
+        try:
+            start_tracing(OtlpJsonExporter(url), per_invocation=True)
+            assert client.http.get("/products/nope").status_code == 404
+        finally:
+            stop_tracing()
+    (path, _, raw), = received  # one request per invocation
+    body = json.loads(raw)
     assert path == "/v1/traces"
     spans = [s for r in body["resourceSpans"] for scope in r["scopeSpans"] for s in scope["spans"]]
     (handler,) = [s for s in spans if s["name"] == "GET /products/{product_id}"]
