@@ -88,13 +88,21 @@ def json_of(response) -> dict:
 @pytest.fixture
 def bus(monkeypatch):
     """Captures every event the app publishes (publisher, outbox and order pipeline alike)."""
-    from tests.shop import Bus
+    from tests.shop import PUBLISHERS, Bus
 
     captured = Bus()
-    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish",
-                  "chalicelib.core.events.publish"):
+    for where in PUBLISHERS:
         monkeypatch.setattr(where, captured.publish)
     return captured
+
+
+@pytest.fixture
+def published():
+    """Captures every event the app publishes and still puts it on the (moto) bus."""
+    from tests.shop import published_through
+
+    with published_through() as captured:
+        yield captured
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""Test helpers: tokens carrying chosen claims, as API Gateway would hand them to the app."""
+"""Test helpers: tokens carrying chosen claims, as API Gateway would hand them to the app; stand-ins for the
+identity provider, the mailer and any HTTP endpoint the app posts to."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 
 
@@ -113,3 +115,31 @@ class FakeMailer:
         if self.refusing:
             raise ProviderError("ses", self.refusing)
         self.sent.append((to, subject, text))
+
+
+@contextlib.contextmanager
+def http_receiver():
+    """An HTTP endpoint on 127.0.0.1 that records each POST as (path, headers, raw body) and answers 200 with no
+    body. Yields its URL and the list of what it received; stops when the block ends."""
+    import http.server
+    import threading
+
+    received: list[tuple[str, object, bytes]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, self.headers, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -54,6 +54,34 @@ def checkout(client, headers, key=None, payload=None):
                 {**headers, "Idempotency-Key": key or uuid.uuid4().hex})
 
 
+def race_checkouts(buyers) -> list[str]:
+    """Every buyer (a Caller with a filled basket) checks out at the same moment, each on a thread: an outcome a
+    buyer, "bought" or the code of the Conflict that refused the checkout."""
+    import threading
+
+    from chalicelib.composition import Services
+    from chalicelib.core.errors import Conflict
+    from chalicelib.orders.models import CheckoutRequest
+
+    request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
+    outcomes, start = [], threading.Barrier(len(buyers))
+
+    def buy(buyer):
+        start.wait()
+        try:
+            Services().checkouts.checkout(buyer, f"key-{buyer.user_id}", request)
+            outcomes.append("bought")
+        except Conflict as refused:
+            outcomes.append(refused.code)
+
+    threads = [threading.Thread(target=buy, args=(b,)) for b in buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def stock_of(client, product_id):
     return call(client, "get", f"/products/{product_id}").json["stock"]
 
@@ -69,6 +97,30 @@ class Bus:
 
     def of_type(self, event_type):
         return [e for e in self.events if e.type == event_type]
+
+
+PUBLISHERS = ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish", "chalicelib.core.events.publish")
+
+
+@contextlib.contextmanager
+def published_through(bus: Bus | None = None):
+    """Every event the app publishes is captured on a Bus and still put on the (emulated) event bus: PutEvents is
+    made, counted and traced as in production. Yields the Bus."""
+    from unittest import mock
+
+    from chalicelib.core import events
+
+    captured, publish = bus if bus is not None else Bus(), events.publish
+
+    def through(batch):
+        batch = list(batch)
+        captured.publish(batch)
+        publish(batch)
+
+    with contextlib.ExitStack() as patches:
+        for where in PUBLISHERS:
+            patches.enter_context(mock.patch(where, through))
+        yield captured
 
 
 def bus_down(events):

@@ -291,7 +291,7 @@ def _count_calls() -> dict:
     from chalicelib.core.aws import client as aws_client
     from chalicelib.payments.signature import sign
     from tests.fakes import ADMIN, auth
-    from tests.shop import ADDRESS, Bus, eventbridge_body, sqs_event
+    from tests.shop import ADDRESS, eventbridge_body, published_through, sqs_event
 
     calls: list[str] = []
     for service in ("dynamodb", "events", "cognito-idp"):
@@ -299,18 +299,7 @@ def _count_calls() -> dict:
                                                  lambda model, **kw: calls.append(model.name))
     ann = auth("bench-ann")
     results = {}
-    bus = Bus()
-    import chalicelib.core.outbox as outbox
-    import chalicelib.orders.pipeline as pipeline
-    real_publish = outbox.publish
-
-    def capture(events):
-        events = list(events)
-        bus.publish(events)
-        real_publish(events)
-
-    outbox.publish = pipeline.publish = capture
-    with Client(app, stage_name="local") as client:
+    with published_through() as bus, Client(app, stage_name="local") as client:
         def measure(label, method, path, body=None, headers=None):
             calls.clear()
             response = getattr(client.http, method)(path, headers={"Content-Type": "application/json",

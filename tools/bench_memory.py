@@ -152,32 +152,21 @@ def peak_memory(runs: int = 3) -> dict:
                    "USER_POOL_ID": stack["user_pool_id"], "USER_POOL_CLIENT_ID": stack["user_pool_client_id"]}
         os.environ.update(outputs)
         sys.path.insert(0, str(ROOT))
-        import chalicelib.core.outbox as outbox
-        import chalicelib.orders.pipeline as pipeline
         from app import app
         from chalicelib.core.aws import reset_clients
         from chalicelib.core.settings import reset_settings
         from tests.fakes import ADMIN
-        from tests.shop import Bus
+        from tests.shop import published_through
 
         reset_settings()
         reset_clients()
-        bus, real_publish = Bus(), outbox.publish
-
-        def capture(events):
-            events = list(events)
-            bus.publish(events)
-            real_publish(events)
-
-        outbox.publish = pipeline.publish = capture
-        with Client(app, stage_name="local") as client:
+        with published_through() as bus, Client(app, stage_name="local") as client:
             product = json.loads(client.http.post(
                 "/products", headers={"Content-Type": "application/json", **ADMIN},
                 body=json.dumps({"name": "Memory", "category": "bench", "price": 100, "currency": "EUR",
                                  "stock": 1000})).body)
             with contextlib.redirect_stdout(io.StringIO()):  # the app's own log lines
                 workloads = _workloads(client, bus, product)
-        outbox.publish = pipeline.publish = real_publish
         # The local stage's resources with prod's tracing: what a prod container holds.
         env = {"PATH": os.environ.get("PATH", ""), **AWS_ENV, **_stage_environment("local"), **outputs,
                "TRACING": _stage_environment("prod").get("TRACING", "false"), "AWS_ENDPOINT_URL": endpoint,

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, Bus, call, checkout, eventbridge_body, pay, product, put_in_basket, sqs_event
+from tests.shop import ADDRESS, call, checkout, eventbridge_body, pay, placed_order, product, put_in_basket, sqs_event
 from tools.bench import MINIMUM
 
 ANN = auth("calls-ann")
@@ -22,24 +22,6 @@ def calls(client):
         aws_client(service).meta.events.register(f"before-call.{service}.*",
                                                  lambda model, **kw: made.append(model.name))
     return made
-
-
-@pytest.fixture
-def published(monkeypatch):
-    """Events still go to the bus (PutEvents counts); the test sees them too."""
-    import chalicelib.core.outbox as outbox
-    import chalicelib.orders.pipeline as pipeline
-
-    seen, real = Bus(), outbox.publish
-
-    def publish(events):
-        events = list(events)
-        seen.publish(events)
-        real(events)
-
-    monkeypatch.setattr(outbox, "publish", publish)
-    monkeypatch.setattr(pipeline, "publish", publish)
-    return seen
 
 
 def measured(calls, label, expected, operation):
@@ -109,13 +91,8 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
     assert redeemed.status_code == 202, redeemed.body
 
 
-def test_a_repeated_payment_answers_from_the_ledger_and_changes_nothing(client, calls, published):
-    mug = product(client, stock=10, price=100)
-    put_in_basket(client, ANN, mug["id"], 1)
-    accepted = checkout(client, ANN).json
-    client.lambda_.invoke("create_orders", sqs_event(client, [eventbridge_body(
-        published.of_type("CheckoutRequested")[-1])]))
-    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=ANN).json
+def test_a_repeated_payment_answers_from_the_ledger_and_changes_nothing(client, calls):
+    order, _ = placed_order(client, ANN, price=100)
     assert pay(client, order, event_id="evt-twice").json["duplicate"] is False
     calls.clear()
     again = pay(client, order, event_id="evt-twice")
@@ -124,14 +101,9 @@ def test_a_repeated_payment_answers_from_the_ledger_and_changes_nothing(client, 
     assert calls == ["GetItem", "TransactWriteItems", "GetItem"]
 
 
-def test_the_address_of_a_message_the_batch_read_left_out_is_read_on_its_own(client, published, monkeypatch):
+def test_the_address_of_a_message_the_batch_read_left_out_is_read_on_its_own(client, monkeypatch):
     from chalicelib.orders.repository import CheckoutRepository
 
     monkeypatch.setattr(CheckoutRepository, "shipping_addresses", lambda self, ids: {})
-    mug = product(client, stock=10, price=100)
-    put_in_basket(client, ANN, mug["id"], 1)
-    accepted = checkout(client, ANN).json
-    client.lambda_.invoke("create_orders", sqs_event(client, [eventbridge_body(
-        published.of_type("CheckoutRequested")[-1])]))
-    order = call(client, "get", f"/orders/{accepted['orderId']}", headers=ANN).json
+    order, _ = placed_order(client, ANN, price=100)
     assert order["shippingAddress"]["line1"] == ADDRESS["line1"]

@@ -46,10 +46,15 @@ def _stage(monkeypatch, **environment: str) -> None:
     cursor_key.cache_clear()
 
 
-def test_a_cursor_round_trips_under_the_key():
+def test_a_cursor_round_trips_under_the_key_and_is_opaque():
     cursor = encode_cursor(LAST_KEY, "PRODUCTS")
     assert "PRODUCT#1" not in cursor
     assert decode_cursor(cursor, "PRODUCTS", "GSI2") == LAST_KEY
+
+
+def test_no_last_key_means_no_cursor():
+    assert encode_cursor(None, "PRODUCTS") is None
+    assert decode_cursor(None, "PRODUCTS", "GSI2") is None
 
 
 def test_an_edited_cursor_is_refused():

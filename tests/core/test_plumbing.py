@@ -1,11 +1,10 @@
-"""Shared plumbing: claims, cursors, settings, error rendering."""
+"""Shared plumbing: claims, settings, error rendering (cursors: test_cursors.py)."""
 from __future__ import annotations
 
 import pytest
 
 from chalicelib.core.auth import caller_from_claims, parse_groups
-from chalicelib.core.dynamo import decode_cursor, encode_cursor
-from chalicelib.core.errors import BadRequest, Unauthorized
+from chalicelib.core.errors import Unauthorized
 from chalicelib.core.settings import Settings
 
 
@@ -31,29 +30,6 @@ def test_claims_without_sub_are_refused():
 def test_admin_is_recognised_from_groups():
     assert caller_from_claims({"sub": "u1", "cognito:groups": "admin"}).is_admin
     assert not caller_from_claims({"sub": "u1", "cognito:groups": "administrators"}).is_admin
-
-
-LAST_KEY = {"PK": {"S": "PRODUCT#1"}, "SK": {"S": "PRODUCT"},
-            "GSI2PK": {"S": "PRODUCTS"}, "GSI2SK": {"S": "mug#1"}}
-
-
-def test_cursor_round_trips_and_is_opaque():
-    cursor = encode_cursor(LAST_KEY, "PRODUCTS")
-    assert "PRODUCT#1" not in cursor
-    assert decode_cursor(cursor, "PRODUCTS", "GSI2") == LAST_KEY
-
-
-def test_cursor_is_bound_to_its_partition_and_index():
-    cursor = encode_cursor(LAST_KEY, "PRODUCTS")
-    with pytest.raises(BadRequest):
-        decode_cursor(cursor, "CATEGORY#kitchen", "GSI2")
-    with pytest.raises(BadRequest):
-        decode_cursor(cursor, "PRODUCTS", "GSI1")
-
-
-def test_no_last_key_means_no_cursor():
-    assert encode_cursor(None, "PRODUCTS") is None
-    assert decode_cursor(None, "PRODUCTS", "GSI2") is None
 
 
 def test_settings_read_the_environment_and_validate():

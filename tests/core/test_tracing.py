@@ -8,29 +8,10 @@ import sys
 
 import pytest
 
-from tests.fakes import auth
+from tests.fakes import auth, http_receiver
 from tests.shop import checkout, deliver, eventbridge_body, product, put_in_basket
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def bus(monkeypatch):
-    """Captures what the app publishes and still puts it on the (moto) bus: PutEvents is traced too."""
-    from chalicelib.core import events
-    from tests.shop import Bus
-
-    captured, publish = Bus(), events.publish
-
-    def through(published):
-        published = list(published)
-        captured.publish(published)
-        publish(published)
-
-    for where in ("chalicelib.core.outbox.publish", "chalicelib.orders.pipeline.publish",
-                  "chalicelib.core.events.publish"):
-        monkeypatch.setattr(where, through)
-    return captured
 
 
 @pytest.fixture
@@ -45,12 +26,12 @@ def spans():
     stop_tracing()
 
 
-def test_one_trace_runs_from_the_checkout_to_the_orders_creation(client, bus, spans):
+def test_one_trace_runs_from_the_checkout_to_the_orders_creation(client, published, spans):
     lamp = product(client, stock=3)
     put_in_basket(client, auth("ann"), lamp["id"], 1)
     spans.clear()
     assert checkout(client, auth("ann")).status_code == 202
-    (requested,) = bus.of_type("CheckoutRequested")
+    (requested,) = published.of_type("CheckoutRequested")
     assert requested.traceContext
     deliver(client, [eventbridge_body(requested)])
 
@@ -72,23 +53,23 @@ def test_one_trace_runs_from_the_checkout_to_the_orders_creation(client, bus, sp
     assert abs(int(f"{http.context.trace_id:032x}"[:8], 16) - http.start_time // 10**9) < 5
 
 
-def test_events_without_a_trace_context_are_still_consumed(client, bus, spans):
+def test_events_without_a_trace_context_are_still_consumed(client, published, spans):
     lamp = product(client, stock=3)
     put_in_basket(client, auth("ann"), lamp["id"], 1)
     checkout(client, auth("ann"))
-    (requested,) = bus.of_type("CheckoutRequested")
+    (requested,) = published.of_type("CheckoutRequested")
     untraced = requested.model_copy(update={"traceContext": None})
     assert deliver(client, [eventbridge_body(untraced)]) == {"batchItemFailures": []}
 
 
-def test_tracing_off_imports_no_tracing_sdk_and_carries_no_context(client, bus):
+def test_tracing_off_imports_no_tracing_sdk_and_carries_no_context(client, published):
     from chalicelib.core.observability import _tracing
 
     lamp = product(client, stock=3)
     put_in_basket(client, auth("ann"), lamp["id"], 1)
     checkout(client, auth("ann"))
     assert _tracing() is None
-    assert bus.of_type("CheckoutRequested")[0].traceContext is None
+    assert published.of_type("CheckoutRequested")[0].traceContext is None
 
 
 def test_a_stage_without_tracing_never_imports_a_tracing_sdk():
@@ -102,34 +83,19 @@ def test_a_stage_without_tracing_never_imports_a_tracing_sdk():
 
 
 def test_spans_leave_for_the_collector_as_otlp_json(client):
-    import http.server
     import json
-    import threading
 
     from chalicelib.core.observability import start_tracing, stop_tracing
     from chalicelib.core.otlp import OtlpJsonExporter
 
-    received = []
-
-    class Collector(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        start_tracing(OtlpJsonExporter(f"http://127.0.0.1:{server.server_port}"), per_invocation=True)
-        assert client.http.get("/products/nope").status_code == 404
-    finally:
-        stop_tracing()
-        server.shutdown()
-    (path, body), = received  # one request per invocation
+    with http_receiver() as (url, received):
+        try:
+            start_tracing(OtlpJsonExporter(url), per_invocation=True)
+            assert client.http.get("/products/nope").status_code == 404
+        finally:
+            stop_tracing()
+    (path, _, raw), = received  # one request per invocation
+    body = json.loads(raw)
     assert path == "/v1/traces"
     spans = [s for r in body["resourceSpans"] for scope in r["scopeSpans"] for s in scope["spans"]]
     (handler,) = [s for s in spans if s["name"] == "GET /products/{product_id}"]

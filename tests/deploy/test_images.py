@@ -88,24 +88,24 @@ def test_uploads_reach_the_validator_through_the_default_bus_and_its_queue(deplo
     assert queue["VisibilityTimeout"] >= 6 * timeout
 
 
-@pytest.mark.parametrize("function,action,key,allowed", [
+UPLOAD, PUBLISHED = "uploads/p/i", "published/p/i.png"
+# Each function's role on the bucket: (what it may do, what it may not).
+BUCKET_ACCESS = {
     # The API signs uploads (a presigned POST is authorised as its signer) and removes images; nothing else.
-    ("APIHandler", "s3:PutObject", "uploads/p/i", True),
-    ("APIHandler", "s3:PutObject", "published/p/i.png", False),
-    ("APIHandler", "s3:GetObject", "uploads/p/i", False),
-    ("APIHandler", "s3:DeleteObject", "published/p/i.png", True),
-    ("APIHandler", "s3:PutObject", "elsewhere/x", False),
+    "APIHandler": ([("s3:PutObject", UPLOAD), ("s3:DeleteObject", PUBLISHED)],
+                   [("s3:PutObject", PUBLISHED), ("s3:GetObject", UPLOAD), ("s3:PutObject", "elsewhere/x")]),
     # The validator reads and deletes uploads, and writes the published prefix.
-    ("ValidateImages", "s3:GetObject", "uploads/p/i", True),
-    ("ValidateImages", "s3:DeleteObject", "uploads/p/i", True),
-    ("ValidateImages", "s3:PutObject", "published/p/i.png", True),
-    ("ValidateImages", "s3:PutObject", "uploads/p/i", False),
-    ("ValidateImages", "s3:GetObject", "published/p/i.png", False),
-    ("ValidateImages", "s3:ListBucket", "", False),
+    "ValidateImages": ([("s3:GetObject", UPLOAD), ("s3:DeleteObject", UPLOAD), ("s3:PutObject", PUBLISHED)],
+                       [("s3:PutObject", UPLOAD), ("s3:GetObject", PUBLISHED), ("s3:ListBucket", "")]),
     # No other function touches the bucket.
-    ("CreateOrders", "s3:GetObject", "uploads/p/i", False),
-    ("Notify", "s3:PutObject", "published/p/i.png", False),
-])
+    "CreateOrders": ([], [("s3:GetObject", UPLOAD)]),
+    "Notify": ([], [("s3:PutObject", PUBLISHED)]),
+}
+
+
+@pytest.mark.parametrize("function,action,key,allowed", [
+    (function, action, key, allowed) for function, (may, may_not) in BUCKET_ACCESS.items()
+    for allowed, pairs in ((True, may), (False, may_not)) for action, key in pairs])
 def test_each_role_reaches_only_the_prefixes_its_code_uses(deployed, function, action, key, allowed):
     resource = f"arn:aws:s3:::{BUCKET}" + (f"/{key}" if key else "")
     assert _role_allows(deployed, function, action, resource) is allowed

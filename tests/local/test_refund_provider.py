@@ -1,12 +1,11 @@
 """The local stand-in for the provider confirms each refund the shop asks for with a signed webhook."""
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 
 from local.refund_provider import PATTERN, RefundProvider, confirmation, enabled, post_webhook
+from tests.fakes import http_receiver
 
 
 def test_it_is_off_unless_turned_on():
@@ -40,23 +39,8 @@ def test_each_refund_requested_on_the_bus_is_confirmed_once_acknowledged(stack, 
 def test_the_webhook_call_is_signed_as_the_provider_signs(monkeypatch):
     from chalicelib.payments.signature import verify
 
-    seen = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            raw = self.rfile.read(int(self.headers["Content-Length"]))
-            verify("s3cret", self.headers["X-Signature"], raw)  # raises (and answers 500) if not
-            seen.update(path=self.path, body=json.loads(raw))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        status = post_webhook(f"http://127.0.0.1:{server.server_port}", "s3cret", {"id": "evt", "type": "x"})
-    finally:
-        server.shutdown()
-    assert status == 200 and seen == {"path": "/webhooks/payments", "body": {"id": "evt", "type": "x"}}
+    with http_receiver() as (url, received):
+        status = post_webhook(url, "s3cret", {"id": "evt", "type": "x"})
+    (path, headers, raw), = received
+    verify("s3cret", headers["X-Signature"], raw)  # raises if not
+    assert status == 200 and (path, json.loads(raw)) == ("/webhooks/payments", {"id": "evt", "type": "x"})

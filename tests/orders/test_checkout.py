@@ -1,13 +1,11 @@
 """Checkout: all or nothing, once per key, never overselling."""
 from __future__ import annotations
 
-import threading
-
 import boto3
 import pytest
 
 from tests.fakes import auth
-from tests.shop import ADDRESS, call, checkout, product, put_in_basket, stock_of
+from tests.shop import ADDRESS, call, checkout, product, put_in_basket, race_checkouts, stock_of
 
 ANN = auth("ann")
 BOB = auth("bob")
@@ -197,29 +195,12 @@ def test_last_unit_goes_to_exactly_one_buyer_under_concurrency(aws, atomic_dynam
     from chalicelib.catalogue.models import ProductCreate
     from chalicelib.composition import Services
     from chalicelib.core.auth import Caller
-    from chalicelib.core.errors import Conflict
-    from chalicelib.orders.models import CheckoutRequest
 
     scarce = Services().catalogue.create(ProductCreate(name="Last few", category="rare", price=999,
                                                        currency="EUR", stock=5), actor="admin")
     buyers = [Caller(user_id=f"buyer-{i}") for i in range(40)]
     for buyer in buyers:
         Services().baskets.set_quantity(buyer.user_id, scarce.id, 1)
-    request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
-    outcomes, start = [], threading.Barrier(len(buyers))
-
-    def buy(buyer):
-        start.wait()
-        try:
-            Services().checkouts.checkout(buyer, f"key-{buyer.user_id}", request)
-            outcomes.append("bought")
-        except Conflict:
-            outcomes.append("refused")
-
-    threads = [threading.Thread(target=buy, args=(b,)) for b in buyers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert outcomes.count("bought") == 5 and outcomes.count("refused") == 35
+    outcomes = race_checkouts(buyers)
+    assert outcomes.count("bought") == 5 and len(outcomes) == 40, outcomes  # the other 35 refused with a Conflict
     assert Services().catalogue.get(scarce.id).stock == 0

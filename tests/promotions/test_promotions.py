@@ -1,13 +1,12 @@
 """Promotion codes: what staff define, what a basket shows, what a checkout redeems and an unpaid order gives back."""
 from __future__ import annotations
 
-import threading
 from unittest import mock
 
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, call, checkout, deliver, eventbridge_body, pay, product, put_in_basket, sweep
+from tests.shop import call, checkout, deliver, eventbridge_body, pay, product, put_in_basket, race_checkouts, sweep
 
 ANN = auth("ann")
 BOB = auth("bob")
@@ -345,8 +344,6 @@ def test_the_last_redemption_goes_to_exactly_one_buyer(aws):
     from chalicelib.catalogue.models import ProductCreate
     from chalicelib.composition import Services
     from chalicelib.core.auth import Caller
-    from chalicelib.core.errors import Conflict
-    from chalicelib.orders.models import CheckoutRequest
     from chalicelib.promotions.models import PromotionCreate
     from chalicelib.promotions.repository import PromotionRepository
 
@@ -358,22 +355,7 @@ def test_the_last_redemption_goes_to_exactly_one_buyer(aws):
     for buyer in buyers:
         Services().baskets.set_quantity(buyer.user_id, plenty.id, 1)
         Services().baskets.apply_promotion(buyer.user_id, "LASTONE")
-    request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
-    outcomes, start = [], threading.Barrier(len(buyers))
-
-    def buy(buyer):
-        start.wait()
-        try:
-            Services().checkouts.checkout(buyer, f"key-{buyer.user_id}", request)
-            outcomes.append("bought")
-        except Conflict as refused:
-            outcomes.append(refused.code)
-
-    threads = [threading.Thread(target=buy, args=(b,)) for b in buyers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = race_checkouts(buyers)
     assert outcomes.count("bought") == 1, outcomes
     assert set(outcomes) - {"bought"} <= {"PROMOTION_EXHAUSTED", "CHECKOUT_CONFLICT"}, outcomes
     assert PromotionRepository().get("LASTONE").redemptions == 1
