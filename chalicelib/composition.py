@@ -9,8 +9,9 @@ of clearing caches.
 """
 from __future__ import annotations
 
+import importlib
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chalicelib.audit.repository import AuditRepository
@@ -38,159 +39,68 @@ if TYPE_CHECKING:
     from chalicelib.users.service import UserService
 
 
+class built:  # lower case: used as a declaration, like cached_property
+    """A part of the root: the class named by its dotted path, imported and built on first use from the root's
+    parts named in `needs` (each built the same way), then kept. The import waits for the first use, so a
+    function's cold start imports only what it reaches."""
+
+    def __init__(self, path: str, *needs: str):
+        self.path, self.needs = path, needs
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, root: Any, owner: type | None = None) -> Any:
+        if root is None:
+            return self
+        module, _, name = self.path.rpartition(".")
+        part = getattr(importlib.import_module(module), name)(*(getattr(root, need) for need in self.needs))
+        root.__dict__[self.name] = part  # kept: found before this descriptor from now on
+        return part
+
+
 class Services:
-    """Each service and repository built on first use, then kept for the life of this root.
+    """Each service and repository built on first use, then kept for the life of this root: what each is, and
+    what it is built from, is declared below.
 
     Services hold no per-request state: one of each serves every invocation of the environment."""
 
     # --- repositories ------------------------------------------------------------------
 
-    @cached_property
-    def products(self) -> ProductRepository:
-        from chalicelib.catalogue.repository import ProductRepository
-
-        return ProductRepository()
-
-    @cached_property
-    def user_records(self) -> UserRepository:
-        from chalicelib.users.repository import UserRepository
-
-        return UserRepository()
-
-    @cached_property
-    def basket_records(self) -> BasketRepository:
-        from chalicelib.basket.repository import BasketRepository
-
-        return BasketRepository()
-
-    @cached_property
-    def promotion_records(self) -> PromotionRepository:
-        from chalicelib.promotions.repository import PromotionRepository
-
-        return PromotionRepository()
-
-    @cached_property
-    def checkout_records(self) -> CheckoutRepository:
-        from chalicelib.orders.repository import CheckoutRepository
-
-        return CheckoutRepository(self.products)
-
-    @cached_property
-    def order_records(self) -> OrderRepository:
-        from chalicelib.orders.repository import OrderRepository
-
-        return OrderRepository(self.products)
-
-    @cached_property
-    def ledger(self) -> PaymentLedger:
-        from chalicelib.payments.repository import PaymentLedger
-
-        return PaymentLedger()
-
-    @cached_property
-    def refund_records(self) -> RefundRepository:
-        from chalicelib.payments.repository import RefundRepository
-
-        return RefundRepository()
-
-    @cached_property
-    def return_records(self) -> ReturnRepository:
-        from chalicelib.returns.repository import ReturnRepository
-
-        return ReturnRepository()
-
-    @cached_property
-    def notification_records(self) -> NotificationRepository:
-        from chalicelib.notifications.repository import NotificationRepository
-
-        return NotificationRepository()
-
-    @cached_property
-    def audit_records(self) -> AuditRepository:
-        from chalicelib.audit.repository import AuditRepository
-
-        return AuditRepository()
+    products: ProductRepository = built("chalicelib.catalogue.repository.ProductRepository")
+    user_records: UserRepository = built("chalicelib.users.repository.UserRepository")
+    basket_records: BasketRepository = built("chalicelib.basket.repository.BasketRepository")
+    promotion_records: PromotionRepository = built("chalicelib.promotions.repository.PromotionRepository")
+    checkout_records: CheckoutRepository = built("chalicelib.orders.repository.CheckoutRepository", "products")
+    order_records: OrderRepository = built("chalicelib.orders.repository.OrderRepository", "products")
+    ledger: PaymentLedger = built("chalicelib.payments.repository.PaymentLedger")
+    refund_records: RefundRepository = built("chalicelib.payments.repository.RefundRepository")
+    return_records: ReturnRepository = built("chalicelib.returns.repository.ReturnRepository")
+    notification_records: NotificationRepository = built("chalicelib.notifications.repository.NotificationRepository")
+    audit_records: AuditRepository = built("chalicelib.audit.repository.AuditRepository")
 
     # --- services ----------------------------------------------------------------------
 
-    @cached_property
-    def users(self) -> UserService:
-        from chalicelib.users.service import UserService
-
-        return UserService(self.user_records, self.personal_data)
-
-    @cached_property
-    def auth(self) -> AuthService:
-        from chalicelib.users.auth import AuthService
-
-        return AuthService(self.user_records)
-
-    @cached_property
-    def catalogue(self) -> CatalogueService:
-        from chalicelib.catalogue.service import CatalogueService
-
-        return CatalogueService(self.products)
-
-    @cached_property
-    def images(self) -> ImageService:
-        from chalicelib.catalogue.images import ImageService
-
-        return ImageService(self.products)
-
-    @cached_property
-    def baskets(self) -> BasketService:
-        from chalicelib.basket.service import BasketService
-
-        return BasketService(self.basket_records, self.products, self.promotion_records)
-
-    @cached_property
-    def checkouts(self) -> CheckoutService:
-        from chalicelib.orders.checkout import CheckoutService
-
-        return CheckoutService(self.checkout_records, self.basket_records, self.products, self.user_records,
-                               self.promotion_records)
-
-    @cached_property
-    def orders(self) -> OrderService:
-        from chalicelib.orders.service import OrderService
-
-        return OrderService(self.order_records, self.checkout_records, self.user_records, self.personal_data)
-
-    @cached_property
-    def payments(self) -> PaymentService:
-        from chalicelib.payments.service import PaymentService
-
-        return PaymentService(self.orders, self.ledger, self.refunds)
-
-    @cached_property
-    def refunds(self) -> RefundService:
-        from chalicelib.payments.refunds import RefundService
-
-        return RefundService(self.order_records, self.refund_records, self.ledger)
-
-    @cached_property
-    def returns(self) -> ReturnService:
-        from chalicelib.returns.service import ReturnService
-
-        return ReturnService(self.order_records, self.return_records, self.refunds)
-
-    @cached_property
-    def promotions(self) -> PromotionService:
-        from chalicelib.promotions.service import PromotionService
-
-        return PromotionService(self.promotion_records)
-
-    @cached_property
-    def notifications(self) -> NotificationService:
-        from chalicelib.notifications.service import NotificationService
-
-        return NotificationService(self.notification_records, self.user_records)
-
-    @cached_property
-    def audit(self) -> AuditService:
-        from chalicelib.audit.service import AuditService
-
-        return AuditService(self.audit_records)
+    users: UserService = built("chalicelib.users.service.UserService", "user_records", "personal_data")
+    auth: AuthService = built("chalicelib.users.auth.AuthService", "user_records")
+    catalogue: CatalogueService = built("chalicelib.catalogue.service.CatalogueService", "products")
+    images: ImageService = built("chalicelib.catalogue.images.ImageService", "products")
+    baskets: BasketService = built("chalicelib.basket.service.BasketService",
+                                   "basket_records", "products", "promotion_records")
+    checkouts: CheckoutService = built("chalicelib.orders.checkout.CheckoutService", "checkout_records",
+                                       "basket_records", "products", "user_records", "promotion_records")
+    orders: OrderService = built("chalicelib.orders.service.OrderService",
+                                 "order_records", "checkout_records", "user_records", "personal_data")
+    payments: PaymentService = built("chalicelib.payments.service.PaymentService", "orders", "ledger", "refunds")
+    refunds: RefundService = built("chalicelib.payments.refunds.RefundService",
+                                   "order_records", "refund_records", "ledger")
+    returns: ReturnService = built("chalicelib.returns.service.ReturnService",
+                                   "order_records", "return_records", "refunds")
+    promotions: PromotionService = built("chalicelib.promotions.service.PromotionService", "promotion_records")
+    notifications: NotificationService = built("chalicelib.notifications.service.NotificationService",
+                                               "notification_records", "user_records")
+    audit: AuditService = built("chalicelib.audit.service.AuditService", "audit_records")
 
     # --- registries --------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ class AuditRepository:
 
         try:
             dynamo.transact([dynamo.put(item, refused=RecordExists),
-                             *(UserRepository().not_erased(person) for person in sorted(people))])
+                             *(UserRepository.not_erased(person) for person in sorted(people))])
         except RecordExists:
             return False
         except PeopleErased as erased:

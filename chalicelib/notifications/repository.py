@@ -47,7 +47,7 @@ class NotificationRepository:
         try:
             dynamo.transact([
                 dynamo.put(item, refused=lambda found: NotificationExists((found or {}).get("email_status"))),
-                UserRepository().not_erased(notification.user_id)])
+                UserRepository.not_erased(notification.user_id)])
         except NotificationExists as exists:
             return False, exists.email_status
         except PeopleErased:

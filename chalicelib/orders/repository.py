@@ -4,11 +4,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core import dynamo
 from chalicelib.core.dynamo import Found, Page, TransactionContended, Update, Write
 from chalicelib.core.events import Envelope
@@ -27,6 +26,9 @@ from chalicelib.orders.models import (
     StoredOrder,
 )
 from chalicelib.users.personal_data import without
+
+if TYPE_CHECKING:
+    from chalicelib.catalogue.repository import ProductRepository
 
 
 @dataclass
@@ -169,8 +171,8 @@ def _checkout_pointer(order_id: str, checkout_id: str) -> Write:
 
 
 class CheckoutRepository:
-    def __init__(self, products: ProductRepository | None = None):
-        self.products = products or ProductRepository()
+    def __init__(self, products: ProductRepository):
+        self.products = products
 
     def get(self, checkout_id: str) -> CheckoutRecord | None:
         item = dynamo.get(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK,
@@ -281,8 +283,8 @@ class CheckoutRepository:
 
 
 class OrderRepository:
-    def __init__(self, products: ProductRepository | None = None):
-        self.products = products or ProductRepository()
+    def __init__(self, products: ProductRepository):
+        self.products = products
 
     def get(self, order_id: str) -> Order | None:
         item = dynamo.get(keys.order_pk(order_id), keys.ORDER_SK)

@@ -163,9 +163,10 @@ class UserRepository:
     def forget_unconfirmed(self, user_id: str) -> None:
         """The profile of a sign-up whose email was never confirmed, replaced by a newer registration (it never
         signed in: nothing else of it exists)."""
-        dynamo.ddb().delete_item(TableName=dynamo.table_name(), Key=dynamo.key(keys.user_pk(user_id), keys.PROFILE_SK))
+        dynamo.write(dynamo.delete(keys.user_pk(user_id), keys.PROFILE_SK))
 
-    def not_erased(self, user_id: str) -> dynamo.Write:
+    @staticmethod
+    def not_erased(user_id: str) -> dynamo.Write:
         """A transaction item refused (PeopleErased) once the user is erased: what is written with it never
         outlives the erasure (an order created from a checkout still queued when its buyer left)."""
         return dynamo.check(keys.user_pk(user_id), keys.PROFILE_SK, "attribute_not_exists(PK) OR #status <> :erased",

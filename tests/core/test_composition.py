@@ -14,21 +14,18 @@ COMPOSITION = ROOT / "chalicelib" / "composition.py"
 
 
 def _service_classes() -> list[type]:
-    """Every class the root builds (read from its source: each property imports the class it returns)."""
+    """Every class the root builds (read from its source: each part is declared `built("module.Class", ...)`)."""
     found = []
     for node in ast.walk(ast.parse(COMPOSITION.read_text())):
-        if isinstance(node, ast.FunctionDef):
-            for statement in node.body:
-                if isinstance(statement, ast.ImportFrom):
-                    module = importlib.import_module(statement.module)
-                    found += [getattr(module, alias.name) for alias in statement.names
-                              if isinstance(getattr(module, alias.name), type)]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "built":
+            module, _, name = node.args[0].value.rpartition(".")
+            found.append(getattr(importlib.import_module(module), name))
     return found
 
 
-def test_no_service_fills_in_its_own_dependencies():
-    built = [cls for cls in _service_classes() if cls.__name__.endswith("Service")]
-    assert len(built) == 13
+def test_no_service_or_repository_fills_in_its_own_dependencies():
+    built = _service_classes()
+    assert len([cls for cls in built if cls.__name__.endswith("Service")]) == 13
     defaulted = [f"{cls.__name__}.{name}" for cls in built
                  for name, parameter in inspect.signature(cls.__init__).parameters.items()
                  if parameter.default is not inspect.Parameter.empty]

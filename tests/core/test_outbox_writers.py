@@ -75,10 +75,9 @@ def walk(client, bus, monkeypatch):
     """Records which writer built each outbox record; `step(label)` asserts nothing waits in the outbox."""
     import importlib
 
+    from chalicelib.core import outbox
     from chalicelib.core.dynamo import query_page
     from chalicelib.core.outbox import PARTITION
-
-    from chalicelib.core import outbox
 
     seen: set[str] = set()
 
@@ -107,6 +106,7 @@ def walk(client, bus, monkeypatch):
 
 
 def test_every_writer_of_an_outbox_record_publishes_it_right_after_its_commit(client, bus, walk):
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.orders.repository import CheckoutRepository
 
     ann = auth("ann")
@@ -176,7 +176,7 @@ def test_every_writer_of_an_outbox_record_publishes_it_right_after_its_commit(cl
     assert deliver(client, [eventbridge_body(bus.of_type("CheckoutRequested")[-1])]) == {"batchItemFailures": []}
     assert call(client, "post", f"/orders/{second['orderId']}/cancel", headers=ann).status_code == 200
     walk("an order cancelled")
-    assert CheckoutRepository().of_order(second["orderId"]) is not None
+    assert CheckoutRepository(ProductRepository()).of_order(second["orderId"]) is not None
     put_in_basket(client, ann, item["id"], 1)
     third = checkout(client, ann).json
     walk("a checkout")

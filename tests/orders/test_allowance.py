@@ -214,6 +214,7 @@ def test_concurrent_payments_cancellations_and_a_checkout_keep_the_count_exact(a
     from chalicelib.core.errors import AppError
     from chalicelib.core.events import Envelope
     from chalicelib.orders.models import CheckoutRequest
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.orders.repository import OrderRepository
 
     ann = Caller(user_id="ann")
@@ -254,7 +255,8 @@ def test_concurrent_payments_cancellations_and_a_checkout_keep_the_count_exact(a
         for thread in threads:
             thread.join()
 
-    pending_orders = [o for o in (OrderRepository().get(o.id) for o in orders) if o.status == "PENDING"]
+    stored = OrderRepository(ProductRepository())
+    pending_orders = [o for o in (stored.get(o.id) for o in orders) if o.status == "PENDING"]
     accepted_now = 1 if "checkout" in outcomes else 0  # its order is not made yet: it still holds a slot
     held = (len(pending_orders) + accepted_now,
             sum(o.units for o in pending_orders) + accepted_now)

@@ -84,15 +84,16 @@ def test_two_staff_cannot_both_win(client, bus):
 
 
 def test_concurrent_cancellations_return_stock_once(client, bus):
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.composition import Services
     from chalicelib.orders.repository import OrderRepository
     from chalicelib.orders.service import OrderChanged
 
     order, product_id = order_in(client, "PENDING", stock=5, quantity=2)
-    stale = OrderRepository().get(order["id"])
+    stale = OrderRepository(ProductRepository()).get(order["id"])
     Services().orders.move(stale, "CANCELLED", actor="admin")
     with pytest.raises(OrderChanged):
-        OrderRepository().save(stale.transition("CANCELLED", "2026-01-01T00:00:00.000Z", actor="admin"))
+        OrderRepository(ProductRepository()).save(stale.transition("CANCELLED", "2026-01-01T00:00:00.000Z", actor="admin"))
     assert stock_of(client, product_id) == 5
 
 

@@ -234,12 +234,13 @@ class ShopModel(RuleBasedStateMachine):
     def provider_pays_before_the_order_is_made(self, pick, kind):
         """The provider is quicker than the queue: the CheckoutRequested is still undelivered (or kept by an
         outage) when the payment arrives. The payment makes the order, and is applied to it."""
+        from chalicelib.catalogue.repository import ProductRepository
         from chalicelib.orders.repository import CheckoutRepository
 
         waiting = sorted(set(self.checkouts) - self.delivered_checkouts)
         order_id = waiting[pick % len(waiting)]
         assert self._stored(order_id) is None
-        record = CheckoutRepository().of_order(order_id)
+        record = CheckoutRepository(ProductRepository()).of_order(order_id)
         body = {"id": f"evt_{uuid.uuid4().hex[:10]}", "type": kind, "orderId": order_id, "amount": record["total"],
                 "currency": record["currency"]}
         response = pay(self.client, {"id": order_id, "total": body["amount"], "currency": body["currency"]}, kind,
@@ -439,9 +440,10 @@ class ShopModel(RuleBasedStateMachine):
 
     @staticmethod
     def _orders():
+        from chalicelib.catalogue.repository import ProductRepository
         from chalicelib.orders.repository import OrderRepository
 
-        return OrderRepository()
+        return OrderRepository(ProductRepository())
 
     def _order(self, pick):
         created = sorted(self.delivered_checkouts)

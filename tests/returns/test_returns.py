@@ -215,15 +215,17 @@ def test_money_still_held_after_everything_came_back_keeps_the_refund_due(client
     assert confirmed.json["outcome"] == "APPLIED" and confirmed.json["refundDue"] is True, confirmed.body
     after = order_of(client, order)
     assert (after["capturedAmount"], after["refundedAmount"], after["refundDue"]) == (6000, 3000, True)
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.orders.repository import OrderRepository
 
-    owed = OrderRepository().refund_due_since("9", 10).items  # the refunds-owed index, which the alarm reads
+    owed = OrderRepository(ProductRepository()).refund_due_since("9", 10).items  # the refunds-owed index, which the alarm reads
     assert [o.id for o in owed] == [order["id"]]
 
 
 def test_a_return_received_while_the_shop_holds_nothing_more_flags_the_refund_until_it_is_confirmed(client):
     """Receiving takes the goods back: until their refund is confirmed, the shop holds money for goods it no
     longer keeps, and the order is in the refunds-owed index from that moment."""
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.orders.repository import OrderRepository
 
     order, product_id = delivered(client, quantity=2, price=1500)
@@ -231,10 +233,10 @@ def test_a_return_received_while_the_shop_holds_nothing_more_flags_the_refund_un
     ret = ask(client, order, [{"productId": product_id, "quantity": 1}]).json
     received = receive(client, ret)
     assert order_of(client, order)["refundDue"] is True
-    assert [o.id for o in OrderRepository().refund_due_since("9", 10).items] == [order["id"]]
+    assert [o.id for o in OrderRepository(ProductRepository()).refund_due_since("9", 10).items] == [order["id"]]
     assert pay(client, order, "refund.succeeded", refundId=received.json["refundId"],
                amount=1500).json["refundDue"] is False
-    assert order_of(client, order)["refundDue"] is False and OrderRepository().refund_due_since("9", 10).items == []
+    assert order_of(client, order)["refundDue"] is False and OrderRepository(ProductRepository()).refund_due_since("9", 10).items == []
 
 
 def test_rejecting_frees_the_units_for_another_return(client):
@@ -410,8 +412,7 @@ def test_returns_are_announced_and_audited_like_refunds(client, bus):
     (no,) = bus.of_type("ReturnRejected")
     assert (no.data["returnId"], no.data["lines"], no.actor) == (refused["id"], [{"productId": product_id,
                                                                                   "quantity": 1}], "admin-1")
-    from tests.shop import sqs_event
-    from tests.shop import eventbridge_body as body
+    from tests.shop import eventbridge_body as body, sqs_event
 
     kinds = ("ReturnRequested", "ReturnReceived", "ReturnRejected", "RefundRequested")
     events = [e for e in bus.events if e.type in kinds]

@@ -191,14 +191,14 @@ def test_a_checkout_queued_before_the_erasure_and_delivered_during_it_is_anonymi
 
     real = UserRepository.not_erased
 
-    def erased_just_before_the_write(self, wanted):  # the tombstone lands between the read and the write
+    def erased_just_before_the_write(wanted):  # the tombstone lands between the read and the write
         from chalicelib.core.events import envelope
         from chalicelib.users.events import UserErased
 
         UserRepository().erase_profile(wanted, "2026-11-23T00:00:00.000Z", [envelope(UserErased(user_id=wanted))])
-        return real(self, wanted)
+        return real(wanted)
 
-    monkeypatch.setattr(UserRepository, "not_erased", erased_just_before_the_write)
+    monkeypatch.setattr(UserRepository, "not_erased", staticmethod(erased_just_before_the_write))
     assert deliver(client, [eventbridge_body(requested)]) == {"batchItemFailures": []}
     kept = call(client, "get", f"/orders/{accepted['orderId']}", headers=ADMIN).json
     assert (kept["userId"], kept["shippingAddress"]) == ("erased", None)
@@ -226,6 +226,7 @@ def test_an_order_takes_the_address_off_its_checkout_record_in_the_same_write(cl
 
 def _many_orders(user_id: str, count: int) -> list[str]:
     """`count` orders of the user, each with its checkout record holding an address (written directly)."""
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.core.dynamo import to_item
     from chalicelib.orders import keys
     from chalicelib.orders.models import OrderLine, StoredOrder
@@ -236,7 +237,7 @@ def _many_orders(user_id: str, count: int) -> list[str]:
         checkout_id = f"bulk-checkout-{number:04d}"
         order_id = keys.order_id_for(checkout_id)
         moment = f"2026-11-{1 + number % 20:02d}T10:00:{number % 60:02d}.000Z"
-        OrderRepository().create(StoredOrder(
+        OrderRepository(ProductRepository()).create(StoredOrder(
             id=order_id, user_id=user_id, status="DELIVERED", subtotal=500, currency="EUR",
             items=[OrderLine(product_id="p", name="Thing", unit_price=500, quantity=1, line_total=500)],
             shipping_address=SAVED, checkout_id=checkout_id, created_at=moment, updated_at=moment))
@@ -267,9 +268,10 @@ def test_a_customer_with_many_orders_is_erased_over_several_invocations_that_res
     answers = erased(client, user_id)
     assert len(answers) >= 4 and all(answer == {"batchItemFailures": []} for answer in answers)
     assert holding_personal_data(scan_everything()) == []
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.orders.repository import OrderRepository
 
-    assert {OrderRepository().get(order_id).user_id for order_id in orders} == {"erased"}
+    assert {OrderRepository(ProductRepository()).get(order_id).user_id for order_id in orders} == {"erased"}
     tombstone = _table().get_item(TableName="shop-local", Key={"PK": {"S": f"USER#{user_id}"}, "SK": {"S": "PROFILE"}})
     assert "erasure_completed_at" in tombstone["Item"]
 
@@ -303,6 +305,7 @@ def test_a_checkouts_event_published_between_the_erasures_read_and_write_still_l
     """The erasure rewrites an event still kept on the checkout record only as it read it: published meanwhile
     (the mark cleared), the record is read again and rid of the buyer all the same."""
     import chalicelib.orders.repository as orders_repository
+    from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.core.outbox import mark_published
     from chalicelib.orders import keys
     from chalicelib.orders.repository import CheckoutRepository
@@ -321,7 +324,7 @@ def test_a_checkouts_event_published_between_the_erasures_read_and_write_still_l
         return real(item, *args)
 
     monkeypatch.setattr(orders_repository, "rewrite_kept_event", published_meanwhile)
-    assert CheckoutRepository().forget_buyer(accepted["checkoutId"], user_id) is True
+    assert CheckoutRepository(ProductRepository()).forget_buyer(accepted["checkoutId"], user_id) is True
     record = _table().get_item(TableName="shop-local", Key={"PK": {"S": pk}, "SK": {"S": "CHECKOUT"}})["Item"]
     assert competed and "outbox_event" not in record and not _named(record, user_id)
     assert "shipping_address" not in record and record["user_id"] == {"S": "erased"}
