@@ -1,15 +1,13 @@
 """Key design of the payment ledger and of refunds (see docs/access-patterns.md)."""
 from __future__ import annotations
 
-import uuid
-
-from chalicelib.orders.keys import ID_NAMESPACE, order_pk
+from chalicelib.core.ids import derived_id, tagged
+from chalicelib.orders.keys import order_pk
 
 REFUND_SK_PREFIX = "REFUND#"  # a refund lives in its order's partition
 
 
-def payment_event_pk(provider_event_id: str) -> str:
-    return f"PAYMENTEVENT#{provider_event_id}"
+payment_event_pk = tagged("PAYMENTEVENT")
 
 
 def refund_sk(refund_id: str) -> str:
@@ -22,9 +20,9 @@ def refund_key(order_id: str, refund_id: str) -> tuple[str, str]:
 
 def refund_id_for(order_id: str, idempotency_key: str) -> str:
     """The same order and key always name the same refund: a retry finds the first request."""
-    return uuid.uuid5(ID_NAMESPACE, f"refund:{order_id}:{idempotency_key}").hex
+    return derived_id("refund", order_id, idempotency_key)
 
 
 def return_refund_id_for(return_id: str) -> str:
     """The refund a received return asks for: one per return, in a namespace no staff refund key reaches."""
-    return uuid.uuid5(ID_NAMESPACE, f"return-refund:{return_id}").hex
+    return derived_id("return-refund", return_id)

@@ -23,6 +23,7 @@ from chalicelib.orders.repository import OrderNotAsRead, OrderRepository
 from chalicelib.payments.keys import return_refund_id_for
 from chalicelib.payments.refunds import RefundService, refundable
 from chalicelib.payments.repository import RefundExists
+from chalicelib.returns import keys as return_keys
 from chalicelib.returns.events import ReturnReceived, ReturnRejected, ReturnRequested
 from chalicelib.returns.models import Rejection, Return, ReturnQuery, ReturnRequest
 from chalicelib.returns.repository import ReturnDecided, ReturnExists, ReturnRepository
@@ -47,7 +48,7 @@ class ReturnService:
     def request(self, who: Caller, order_id: str, idempotency_key: str, request: ReturnRequest) -> Return:
         """Record a return of delivered units, once per request key: the same key and body answer the same return."""
         lines = request.units
-        return_id = keys.return_id_for(order_id, idempotency_key)
+        return_id = return_keys.return_id_for(order_id, idempotency_key)
         this_hash = request_hash(request)
 
         def write(order: StoredOrder | None) -> Return:
