@@ -1,18 +1,17 @@
 """Key design of catalogue items (see docs/access-patterns.md)."""
 from __future__ import annotations
 
+from chalicelib.core.ids import tagged
+
 ALL_PRODUCTS = "PRODUCTS"
-
-
-def product_pk(product_id: str) -> str:
-    return f"PRODUCT#{product_id}"
-
-
 PRODUCT_SK = "PRODUCT"
+STOCK_SK = "STOCK"
+SKU_SK = "SKU"
 
-
-def category_partition(category: str) -> str:
-    return f"CATEGORY#{category}"
+product_pk = tagged("PRODUCT")
+category_partition = tagged("CATEGORY")
+stock_pk = tagged("STOCK")  # a variant's sale record: its stock and what a sale is conditioned on; no index keys
+sku_pk = tagged("SKU")  # a SKU taken: which variant has it (unique across the shop)
 
 
 def listing_sort_key(name: str, product_id: str) -> str:

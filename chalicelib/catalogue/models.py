@@ -1,7 +1,7 @@
 """Catalogue wire models: what clients send and what they get back."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -13,14 +13,122 @@ Stock = Annotated[int, Field(ge=0, le=1_000_000)]
 ProductStatus = Literal["ACTIVE", "ARCHIVED"]
 
 
+MAX_OPTIONS, MAX_OPTION_VALUES, MAX_VARIANTS, MAX_CURRENCIES = 3, 20, 100, 20
+OptionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30,
+                                              pattern=r"^[^\x00-\x1f\x7f]+$")]
+OptionValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
+                                               pattern=r"^[^\x00-\x1f\x7f]+$")]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$"), SchemaHint(maxLength=64)]
+TaxClass = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,29}$"), SchemaHint(maxLength=30)]
+VariantStatus = Literal["ACTIVE", "ARCHIVED"]
+
+
+def _one_of_each(values: list[Any], what: str) -> None:
+    seen: set[Any] = set()
+    doubled = [value for value in values if value in seen or seen.add(value)]
+    if doubled:
+        raise ValueError(f"{what} must be one of a kind: {doubled[0]!r} is repeated")
+
+
+class ProductOption(ApiModel):
+    """What a product's variants differ in (`Size`), and the values it takes (`S`, `M`, `L`)."""
+
+    name: OptionName
+    values: Annotated[list[OptionValue], Field(min_length=1, max_length=MAX_OPTION_VALUES)]
+
+    @model_validator(mode="after")
+    def _values_one_of_a_kind(self) -> "ProductOption":
+        _one_of_each([value.casefold() for value in self.values], f"the values of option {self.name}")
+        return self
+
+
+class VariantPrice(ApiModel):
+    """What one unit costs in one currency, in its minor unit."""
+
+    currency: Currency
+    amount: Price
+
+
+Prices = Annotated[list[VariantPrice], Field(min_length=1, max_length=MAX_CURRENCIES)]
+
+
+def _check_prices(prices: list[VariantPrice]) -> None:
+    _one_of_each([price.currency for price in prices], "a variant's price currencies")
+
+
+class VariantCreate(ApiModel):
+    """A variant to add: its SKU, its value of each of the product's options, its prices and first stock."""
+
+    sku: Sku
+    options: Annotated[dict[OptionName, OptionValue], Field(max_length=MAX_OPTIONS)] = {}
+    prices: Prices
+    stock: Stock = 0
+
+    @model_validator(mode="after")
+    def _prices_one_per_currency(self) -> "VariantCreate":
+        _check_prices(self.prices)
+        return self
+
+
 class ProductCreate(ApiModel):
+    """A new product: with `options` and `variants`, or the shorthand `price`, `currency`, `stock`, which
+    makes one variant with no options."""
+
     name: Text(200)
     description: Text(2000, min_length=0) = ""
     category: Category
-    price: Price
-    currency: Currency
+    tax_class: TaxClass = "standard"
+    options: Annotated[list[ProductOption], Field(max_length=MAX_OPTIONS)] = []
+    variants: Annotated[list[VariantCreate], Field(min_length=1, max_length=MAX_VARIANTS)] | SkipJsonSchema[None] = None
+    price: Price | SkipJsonSchema[None] = None
+    currency: Currency | SkipJsonSchema[None] = None
     stock: Stock = 0
-    low_stock_threshold: Stock | None = None  # staff are told when stock falls below it
+    low_stock_threshold: Stock | None = None  # staff are told when a variant's stock falls below it
+
+    @model_validator(mode="after")
+    def _variants_or_shorthand(self) -> "ProductCreate":
+        shorthand = [name for name in ("price", "currency") if getattr(self, name) is not None]
+        if self.variants is None:
+            if len(shorthand) < 2:
+                raise ValueError("either variants, or price and currency, are required")
+            if self.options:
+                raise ValueError("options need variants")
+        elif shorthand or "stock" in self.model_fields_set:
+            raise ValueError("give variants, or price, currency and stock, not both")
+        else:
+            check_variants(self.options, self.variants)
+        _one_of_each([option.name.casefold() for option in self.options], "option names")
+        return self
+
+    def variant_specs(self) -> list[VariantCreate]:
+        """The variants to make: those given, or the shorthand's one."""
+        if self.variants is not None:
+            return self.variants
+        return [VariantCreate.model_construct(sku=None, options={}, stock=self.stock,
+                                              prices=[VariantPrice(currency=self.currency, amount=self.price)])]
+
+
+def check_variants(options: list[ProductOption], variants: list[VariantCreate]) -> None:
+    """Each variant names a value of every option and nothing else; no two variants are alike; SKUs differ."""
+    declared = {option.name: {value.casefold() for value in option.values} for option in options}
+    for variant in variants:
+        missing = sorted(set(declared) - set(variant.options))
+        unknown = sorted(set(variant.options) - set(declared))
+        if missing or unknown:
+            raise ValueError(f"variant {variant.sku}: " + "; ".join(
+                ([f"no value for option {', '.join(missing)}"] if missing else []) +
+                ([f"no such option {', '.join(unknown)}"] if unknown else [])))
+        wrong = [name for name, value in variant.options.items() if value.casefold() not in declared[name]]
+        if wrong:
+            name = wrong[0]
+            raise ValueError(f"variant {variant.sku}: {name} {variant.options[name]!r} is not one of its values")
+    _one_of_each([combination(variant.options) for variant in variants], "variants' options")
+    _one_of_each([variant.sku for variant in variants], "SKUs")
+
+
+def combination(options: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What tells a variant from its siblings: its option values, named, in name order, case aside."""
+    return tuple(sorted((name, value.casefold()) for name, value in options.items()))
 
 
 class ProductPatch(ApiModel):
@@ -44,6 +152,30 @@ class ProductPatch(ApiModel):
         nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
         if nulls:
             raise ValueError(f"fields cannot be null: {', '.join(sorted(nulls))}")
+        return self
+
+    def changes(self) -> dict:
+        return {name: getattr(self, name) for name in self.model_fields_set if name != "version"}
+
+
+class VariantPatch(ApiModel):
+    """A variant's editable fields plus the version the editor last saw."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 2})
+    prices: Prices | SkipJsonSchema[None] = None
+    sku: Sku | SkipJsonSchema[None] = None
+    status: VariantStatus | SkipJsonSchema[None] = None
+    version: Annotated[int, Field(ge=1), SchemaHint(maximum=2**31 - 1)]
+
+    @model_validator(mode="after")
+    def _has_changes_and_no_nulls(self) -> "VariantPatch":
+        if not self.changes():
+            raise ValueError("at least one of prices, sku and status is required")
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"fields cannot be null: {', '.join(sorted(nulls))}")
+        if self.prices is not None:
+            _check_prices(self.prices)
         return self
 
     def changes(self) -> dict:
@@ -97,14 +229,38 @@ class ProductImage(ApiModel):
     created_at: Timestamp
 
 
+class Variant(ApiModel):
+    """One thing sold: its SKU (none for a product's one variant made without), its option values, its
+    prices, its stock, whether it is sold (`ACTIVE`), and its version (optimistic locking of its edits)."""
+
+    id: str
+    sku: str | None = None
+    options: dict[str, str] = {}
+    prices: list[VariantPrice]
+    stock: int
+    status: VariantStatus
+    version: int
+
+    def price_in(self, currency: str) -> int | None:
+        return next((price.amount for price in self.prices if price.currency == currency), None)
+
+
+class PriceRange(ApiModel):
+    """The lowest and highest price of a product's active variants in one currency."""
+
+    currency: str
+    low: int
+    high: int
+
+
 class Product(ApiModel):
     id: str
     name: str
     description: str
     category: str
-    price: int
-    currency: str
-    stock: int
+    tax_class: str = "standard"
+    options: list[ProductOption] = []
+    variants: list[Variant]
     low_stock_threshold: int = 5
     status: ProductStatus
     version: int
@@ -112,7 +268,15 @@ class Product(ApiModel):
     updated_at: Timestamp
     # READY images on public reads; every image (pending and rejected too) on staff reads.
     images: list[ProductImage] = []
+    # Listings: the price range in the listing's currency (None: no active variant priced in it), and
+    # whether any active variant has stock.
+    price_range: PriceRange | None = None
+    in_stock: bool = False
+
+    def variant(self, variant_id: str) -> Variant | None:
+        return next((variant for variant in self.variants if variant.id == variant_id), None)
 
 
 class ProductListQuery(PageQuery):
     category: Category | None = None
+    currency: Currency | None = None  # the currency of each product's price range (default: the shop's)
