@@ -237,7 +237,7 @@ class Variant(ApiModel):
     sku: str | None = None
     options: dict[str, str] = {}
     prices: list[VariantPrice]
-    stock: int
+    stock: int | None = None  # None in listings (which say `inStock`); a product read alone has it
     status: VariantStatus
     version: int
 
