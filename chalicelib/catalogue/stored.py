@@ -78,7 +78,9 @@ def sku_item(sku: str, product_id: str, variant_id: str) -> dict[str, Any]:
 
 def stock_keys(item: dict[str, Any]) -> list[tuple[str, str]]:
     """The keys of a stored product's sale records (a product from before has none yet)."""
-    return [] if is_from_before(item) else [(keys.stock_pk(variant_id), keys.STOCK_SK) for variant_id in item["variants"]]
+    if is_from_before(item):
+        return []
+    return [(keys.stock_pk(variant_id), keys.STOCK_SK) for variant_id in item["variants"]]
 
 
 class MovedMeanwhile(Exception):

@@ -1,7 +1,6 @@
 """Products as stored: the product item, each variant's sale record, and product items from before variants."""
 from __future__ import annotations
 
-
 import pytest
 
 LEGACY = {"PK": "PRODUCT#old-1", "SK": "PRODUCT", "type": "PRODUCT", "id": "old-1", "name": "Kettle",
