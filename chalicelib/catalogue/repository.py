@@ -1,14 +1,16 @@
 """Products in DynamoDB: one item each, listed through sparse indexes (no scans)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.catalogue import keys
-from chalicelib.catalogue.models import Product, ProductImage
+from chalicelib.catalogue import keys, stored
+from chalicelib.catalogue.models import PriceRange, Product, Variant
 from chalicelib.core import dynamo
 from chalicelib.core.aws import error_code
 from chalicelib.core.dynamo import Found, Gathered, Page, TransactionContended, Update, Write
+from chalicelib.core.ids import iso
 from chalicelib.core.lines import Line
 
 if TYPE_CHECKING:
@@ -20,8 +22,8 @@ class ProductNotFound(Exception):
 
 
 class InsufficientStock(Exception):
-    def __init__(self, current: Product):
-        self.current = current
+    def __init__(self, stock: int):
+        self.stock = stock
 
 
 class ProductChanged(Exception):
@@ -55,25 +57,19 @@ class StockRefused(Gathered):
     parts: list[LineRefused]
 
 
+class SkuTaken(Exception):
+    """Another variant has the SKU."""
+
+    def __init__(self, sku: str):
+        self.sku = sku
+
+
+class VariantChanged(Exception):
+    """The variant changed between the read and the write (another editor)."""
+
+
 def _product(item: dict[str, Any]) -> Product:
-    stored = item.get("images")
-    if isinstance(stored, dict):  # kept as a map by image id; answered as a list, oldest first
-        shown = ProductImage.model_fields
-        item = {**item, "images": [{k: v for k, v in image.items() if k in shown}
-                                   for image in sorted(stored.values(), key=lambda i: (i["created_at"], i["id"]))]}
-    return dynamo.model_from_item(Product, item)
-
-
-def stored_product(product: Product) -> dict[str, Any]:
-    """A new product as stored (its listings' keys with it)."""
-    return {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT",
-            **product.model_dump(), "images": {}, "image_slots": 0,
-            **keys.listing_keys(product.name, product.category, product.id)}
-
-
-def product_item(product: Product) -> dict[str, Any]:
-    """A new product as stored, in DynamoDB's JSON."""
-    return dynamo.to_item(stored_product(product))
+    return stored.product_from(item)
 
 
 def _product_key(product_id: str) -> dict[str, Any]:
@@ -84,83 +80,234 @@ def _product_key_pair(product_id: str) -> tuple[str, str]:
     return keys.product_pk(product_id), keys.PRODUCT_SK
 
 
+def _stock_key(variant_id: str) -> tuple[str, str]:
+    return keys.stock_pk(variant_id), keys.STOCK_SK
+
+
+def price_range(product: Product, currency: str) -> PriceRange | None:
+    prices = [amount for variant in product.variants if variant.status == "ACTIVE"
+              if (amount := variant.price_in(currency)) is not None]
+    return PriceRange(currency=currency, low=min(prices), high=max(prices)) if prices else None
+
+
+MOVE_ATTEMPTS = 5
+
+
 class ProductRepository:
     def get(self, product_id: str) -> Product | None:
-        item = dynamo.get(*_product_key_pair(product_id))
-        return _product(dynamo.from_item(item)) if item else None
+        """A product with every variant's stock (its item, then its sale records in one BatchGetItem)."""
+        item = self._item(product_id)
+        if item is None:
+            return None
+        found = dynamo.batch_get(stored.stock_keys(item), consistent=True)
+        return stored.product_from(item, {pk.removeprefix(keys.stock_pk("")): int(record["stock"])
+                                          for (pk, _sk), record in found.items()})
+
+    def _item(self, product_id: str) -> dict[str, Any] | None:
+        """The product's item, moved first if it is from before variants."""
+        for _attempt in range(MOVE_ATTEMPTS):
+            found = dynamo.get(*_product_key_pair(product_id), consistent=True)
+            item = dynamo.from_item(found) if found else None
+            if item is None or not stored.is_from_before(item):
+                return item
+            try:
+                dynamo.transact(stored.move_from_before(item))
+            except (stored.MovedMeanwhile, TransactionContended):
+                continue  # sold or moved meanwhile: read it again
+        raise ProductChanged(product_id)
 
     def get_many(self, product_ids: list[str]) -> dict[str, Product]:
         """Several products by id in BatchGetItem calls (retrying what DynamoDB leaves unprocessed)."""
         return self.get_many_with(product_ids, [])[0]
 
-    def get_many_with(self, product_ids: list[str], also: list[tuple[str, str]]
+    def get_many_with(self, product_ids: list[str], also: list[tuple[str, str]], *, stock_of: Sequence[str] = ()
                       ) -> tuple[dict[str, Product], dict[tuple[str, str], dict[str, Any]]]:
-        """Products by id and other domains' items by (PK, SK) in the same BatchGetItem calls (a
-        basket's prices with its promotion): the products, and each of `also` found, as stored."""
-        found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids] + list(also))
-        products = {pid: _product(found[pair]) for pid in product_ids
-                    if (pair := _product_key_pair(pid)) in found}
+        """Products by id and other domains' items by (PK, SK) in the same BatchGetItem calls (a basket's
+        prices with its promotion), with the stock of the variants `stock_of` names: the products, and each
+        of `also` found, as stored. Products from before variants are moved first (once each)."""
+        wanted = [_stock_key(variant_id) for variant_id in stock_of]
+        found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids] + wanted + list(also))
+        items = {pid: found[pair] for pid in product_ids if (pair := _product_key_pair(pid)) in found}
+        if any(stored.is_from_before(item) for item in items.values()):
+            for pid, item in list(items.items()):
+                if stored.is_from_before(item):
+                    items[pid] = self._item(pid)
+            found.update(dynamo.batch_get(wanted, consistent=True))
+        stocks = {variant_id: int(found[_stock_key(variant_id)]["stock"]) for variant_id in stock_of
+                  if _stock_key(variant_id) in found}
+        products = {pid: stored.product_from(item, stocks) for pid, item in items.items() if item is not None}
         return products, {pair: found[pair] for pair in also if pair in found}
 
-    def list_active(self, limit: int, cursor: str | None) -> Page:
-        return self._listing(keys.ALL_PRODUCTS, "GSI2", limit, cursor)
+    def list_active(self, limit: int, cursor: str | None, currency: str) -> Page:
+        return self._listing(keys.ALL_PRODUCTS, "GSI2", limit, cursor, currency)
 
-    def list_category(self, category: str, limit: int, cursor: str | None) -> Page:
-        return self._listing(keys.category_partition(category), "GSI1", limit, cursor)
+    def list_category(self, category: str, limit: int, cursor: str | None, currency: str) -> Page:
+        return self._listing(keys.category_partition(category), "GSI1", limit, cursor, currency)
 
-    def _listing(self, partition: str, index: str, limit: int, cursor: str | None) -> Page:
+    def _listing(self, partition: str, index: str, limit: int, cursor: str | None, currency: str) -> Page:
         page = dynamo.query_page(partition, index=index, limit=limit, cursor=cursor)
-        page.items = [_product(item) for item in page.items]
+        listed = []
+        for item in page.items:
+            product = stored.product_from(item)
+            in_stock = int(item.get("stock", 0)) > 0 if stored.is_from_before(item) else bool(item.get("in_stock"))
+            listed.append(product.model_copy(update={"price_range": price_range(product, currency),
+                                                     "in_stock": in_stock}))
+        page.items = listed
         return page
 
     def create(self, product: Product, events: list[Envelope]) -> None:
-        """Store a new product with the events announcing it, in one transaction."""
+        """Store a new product: its variants' SKUs claimed first (SkuTaken, and nothing kept, if another variant
+        has one), then their sale records, then the product item with the events announcing it, which makes it
+        exist. A product of up to 100 variants does not fit one transaction; a crash in between leaves claims
+        and sale records naming a product that does not exist, which nothing reads and a later claim takes
+        over (`_claim_skus`)."""
         from chalicelib.core.outbox import outbox_puts  # only writes that announce something load the outbox
 
-        dynamo.transact([dynamo.put(stored_product(product)), *outbox_puts(events)])
+        self._claim_skus(product.id, [(variant.sku, variant.id) for variant in product.variants if variant.sku])
+        records = [dynamo.put(stored.sale_record(product, variant), None) for variant in product.variants]
+        for start in range(0, len(records), dynamo.TRANSACTION_LIMIT):
+            dynamo.transact(records[start:start + dynamo.TRANSACTION_LIMIT])
+        dynamo.transact([dynamo.put(stored.product_item(product)), *outbox_puts(events)])
+
+    def _claim_skus(self, product_id: str, claims: list[tuple[str, str]]) -> None:
+        """Claim each (SKU, variant id) for the product, or none of them: SkuTaken names the first taken by
+        another product (a claim naming a product that was never made is taken over)."""
+        made: list[str] = []
+        try:
+            for sku, variant_id in claims:
+                self._claim(sku, product_id, variant_id)
+                made.append(sku)
+        except SkuTaken:
+            for sku in made:
+                self._release(sku, product_id)
+            raise
+
+    def _claim(self, sku: str, product_id: str, variant_id: str) -> None:
+        item = stored.sku_item(sku, product_id, variant_id)
+        if dynamo.applied(dynamo.put(item, "attribute_not_exists(PK) OR #product = :product",
+                                     names={"#product": "product_id"}, values={":product": product_id})):
+            return
+        holder = dynamo.get(keys.sku_pk(sku), keys.SKU_SK, consistent=True)
+        other = dynamo.from_item(holder)["product_id"] if holder else None
+        if other is not None and dynamo.get(*_product_key_pair(other), consistent=True, attributes="PK") is None:
+            # a claim left by a creation that never finished: taken over if it is still that one
+            if dynamo.applied(dynamo.put(item, "#product = :other", names={"#product": "product_id"},
+                                         values={":other": other})):
+                return
+        raise SkuTaken(sku)
+
+    @staticmethod
+    def _release(sku: str, product_id: str) -> None:
+        dynamo.applied(dynamo.delete(keys.sku_pk(sku), keys.SKU_SK, "#product = :product",
+                                     names={"#product": "product_id"}, values={":product": product_id}))
 
     def save(self, seen: Product, saved: Product, events: list[Envelope]) -> None:
-        """Write what changed from `seen` (the product as read) to `saved`, with `events`, in one transaction.
-
-        Conditioned on the product still having the version and the stock it had when read: a
-        checkout (or a stock return) changes stock without a new version. Raises ProductChanged
-        when someone got in between; read it again and decide again.
-        """
+        """Write the product-level fields that changed from `seen` (the product as read) to `saved`, with
+        `events`, in one transaction conditioned on the version read (ProductChanged when someone got in
+        between: read it again and decide again). Archiving or reactivating also turns its variants' sale
+        records unsellable or sellable again, each in a write of its own after."""
         from chalicelib.core.outbox import outbox_puts
 
-        old, new = seen.model_dump(), saved.model_dump()
-        # Images change on their own conditions (add_image, settle_image, remove_image), never here.
-        change = Update().set_all({name: value for name, value in new.items()
-                                   if value != old[name] and name not in ("id", "images")})
+        fields = ("name", "description", "category", "tax_class", "low_stock_threshold", "status", "version",
+                  "updated_at")
+        old, new = seen.model_dump(include=set(fields)), saved.model_dump(include=set(fields))
+        change = Update().set_all({name: value for name, value in new.items() if value != old[name]})
         if saved.status == "ACTIVE":
             # Index keys follow the name and category so listings stay right.
             if (saved.name, saved.category) != (seen.name, seen.category):
                 change.set_all(keys.listing_keys(saved.name, saved.category, saved.id))
         elif seen.status == "ACTIVE":
             change.remove(*keys.listing_keys(saved.name, saved.category, saved.id))  # out of every listing
-        written = dynamo.update(*_product_key_pair(seen.id), change,
-                                "#version = :seen_version AND #stock = :seen_stock", names={"#version": "version", "#stock": "stock"},
-                                values={":seen_version": seen.version, ":seen_stock": seen.stock},
+        written = dynamo.update(*_product_key_pair(seen.id), change, "#version = :seen_version",
+                                names={"#version": "version"}, values={":seen_version": seen.version},
                                 refused=ProductChanged(seen.id))
         try:
             dynamo.transact([written, *outbox_puts(events)])
         except TransactionContended:
             raise ProductChanged(seen.id) from None
+        if saved.status != seen.status:
+            for variant in saved.variants:
+                dynamo.write(dynamo.update(*_stock_key(variant.id), Update().set(
+                    "sellable", stored.sellable(saved.status, variant.status)), "attribute_exists(PK)"))
 
-    def adjust_stock(self, product_id: str, delta: int, updated_at: str) -> Product:
-        """Add `delta` to the stock atomically, announcing nothing: what a sale does to stock (tests use it
-        to sell elsewhere). Staff adjustments are announced: CatalogueService.adjust_stock."""
+    def add_variant(self, seen: Product, variant: Variant, events: list[Envelope]) -> None:
+        """Add a variant: its SKU claimed, then its sale record, the product item (conditioned on the
+        product's version read) and the events in one transaction."""
+        from chalicelib.core.outbox import outbox_puts
+
+        if variant.sku:
+            self._claim_skus(seen.id, [(variant.sku, variant.id)])
+        change = (Update().set(("variants", variant.id), stored.stored_variant(variant, _next_position(seen)))
+                  .set("version", seen.version + 1).set("updated_at", iso()))
+        if variant.stock and variant.status == "ACTIVE":
+            change.set("in_stock", True)
+        written = dynamo.update(*_product_key_pair(seen.id), change, "#version = :seen_version",
+                                names={"#version": "version"}, values={":seen_version": seen.version},
+                                refused=ProductChanged(seen.id))
+        try:
+            dynamo.transact([written, dynamo.put(stored.sale_record(seen, variant), None), *outbox_puts(events)])
+        except (ProductChanged, TransactionContended):
+            if variant.sku:
+                self._release(variant.sku, seen.id)
+            raise ProductChanged(seen.id) from None
+
+    def save_variant(self, product: Product, seen: Variant, saved: Variant, events: list[Envelope]) -> None:
+        """A variant's edit (prices, SKU, status): the product item and the sale record in one transaction
+        conditioned on the variant's version read (VariantChanged otherwise), its new SKU claimed before and
+        its old one released after."""
+        from chalicelib.core.outbox import outbox_puts
+
+        if saved.sku != seen.sku and saved.sku:
+            self._claim_skus(product.id, [(saved.sku, saved.id)])
+        position = next(i for i, variant in enumerate(product.variants) if variant.id == seen.id)
+        written = dynamo.update(*_product_key_pair(product.id),
+                                Update().set(("variants", seen.id), stored.stored_variant(saved, position))
+                                .set("updated_at", iso()),
+                                "#variants.#variant.#version = :seen_version",
+                                names={"#variants": "variants", "#variant": seen.id, "#version": "version"},
+                                values={":seen_version": seen.version}, refused=VariantChanged(seen.id))
+        record = dynamo.update(*_stock_key(seen.id), Update().set(
+            "sellable", stored.sellable(product.status, saved.status)).set(
+            "prices", {price.currency: price.amount for price in saved.prices}), "attribute_exists(PK)")
+        try:
+            dynamo.transact([written, record, *outbox_puts(events)])
+        except (VariantChanged, TransactionContended):
+            if saved.sku != seen.sku and saved.sku:
+                self._release(saved.sku, product.id)
+            raise VariantChanged(seen.id) from None
+        if seen.sku and seen.sku != saved.sku:
+            self._release(seen.sku, product.id)
+
+    def adjust_stock(self, variant_id: str, delta: int) -> int:
+        """Add `delta` to a variant's stock atomically, announcing nothing: what a sale does (tests use it to
+        sell elsewhere). Returns the stock after; InsufficientStock(stock now) if it would go below zero."""
         condition, values = "attribute_exists(PK)", {}
         if delta < 0:
             condition, values = condition + " AND #stock >= :needed", {":needed": -delta}
         updated, item = dynamo.conditional_update(
-            Key=_product_key(product_id),
-            **Update().add("stock", delta).set("updated_at", updated_at).request(condition, values=values))
+            Key=dynamo.key(*_stock_key(variant_id)), **Update().add("stock", delta).request(condition, values=values))
         if item is None:
-            raise ProductNotFound(product_id)
+            raise ProductNotFound(variant_id)
         if not updated:
-            raise InsufficientStock(_product(item))
-        return _product(item)
+            raise InsufficientStock(int(item["stock"]))
+        return int(item["stock"])
+
+    def adjust_stock_announced(self, product: Product, variant: Variant, delta: int, events: list[Envelope]) -> None:
+        """Staff's adjustment of a variant's stock with the events announcing it, in one transaction conditioned
+        on the stock read (StockChanged otherwise); the product's `in_stock` follows when it crosses zero."""
+        from chalicelib.core.outbox import outbox_puts
+
+        after = (variant.stock or 0) + delta
+        writes = [dynamo.update(*_stock_key(variant.id), Update().add("stock", delta), "#stock = :seen",
+                                names={"#stock": "stock"}, values={":seen": variant.stock or 0},
+                                refused=ProductChanged(product.id)), *outbox_puts(events)]
+        if (after > 0) != ((variant.stock or 0) > 0):
+            writes.append(dynamo.update(*_product_key_pair(product.id),
+                                        Update().set("in_stock", _in_stock(product, variant.id, after))))
+        try:
+            dynamo.transact(writes)
+        except TransactionContended:
+            raise ProductChanged(product.id) from None
 
     # --- images: a map on the product item by image id; `image_slots` counts the pending and ready ones ----
 
@@ -231,33 +378,47 @@ class ProductRepository:
     # --- stock in other domains' transactions (the checkout, an order's cancellation) ----
 
     def reserve_in_transaction(self, line: Line, unit_price: int, currency: str) -> Write:
-        """The transaction item taking the line's units for a sale at the price and currency the buyer
-        was shown. Refused (StockRefused, saying why from the product as it was) if that would take stock
-        below zero, if the product is no longer sold, or if its price or currency changed since."""
+        """The transaction item taking the line's units from its variant's sale record, for a sale at the price
+        and currency the buyer was shown. Refused (StockRefused, saying why from the record as it was) if that
+        would take stock below zero, if the variant or its product is no longer sold, or if its price in that
+        currency changed since."""
         def refused(found: Found) -> StockRefused:
             return StockRefused(LineRefused(line, self.reservation_refusal(found, unit_price, currency), found))
 
-        return dynamo.update(*_product_key_pair(line.product_id), Update().add("stock", -line.quantity),
-                             "#stock >= :quantity AND #status = :active AND #price = :price AND #currency = :currency",
-                             names={"#status": "status", "#price": "price", "#currency": "currency"},
-                             values={":quantity": line.quantity, ":active": "ACTIVE", ":price": unit_price,
-                                     ":currency": currency},
+        return dynamo.update(*_stock_key(line.key), Update().add("stock", -line.quantity),
+                             "#stock >= :quantity AND #sellable = :yes AND #prices.#currency = :price",
+                             names={"#sellable": "sellable", "#prices": "prices", "#currency": currency},
+                             values={":quantity": line.quantity, ":yes": True, ":price": unit_price},
                              refused=refused)
 
     @staticmethod
     def reservation_refusal(as_was: dict[str, Any] | None, unit_price: int, currency: str) -> str:
-        """Why `reserve_in_transaction` was refused, from the product as the transaction found it (None:
-        gone): `unavailable`, `currency_changed`, `price_changed` or `out_of_stock`."""
-        if as_was is None or as_was.get("status") != "ACTIVE":
+        """Why `reserve_in_transaction` was refused, from the sale record as the transaction found it (None:
+        gone): `unavailable`, `currency_changed` (no price in that currency any more), `price_changed` or
+        `out_of_stock`."""
+        if as_was is None or not as_was.get("sellable"):
             return "unavailable"
-        if as_was.get("currency") != currency:
+        prices = as_was.get("prices") or {}
+        if currency not in prices:
             return "currency_changed"
-        if as_was.get("price") != unit_price:
+        if prices[currency] != unit_price:
             return "price_changed"
         return "out_of_stock"
 
     def restock_in_transaction(self, line: Line) -> Write:
-        """The transaction item giving the line's units back (an order cancelled or failed, goods taken back), to a
-        product that still exists, archived or not."""
-        return dynamo.update(*_product_key_pair(line.product_id), Update().add("stock", line.quantity),
-                             "attribute_exists(PK)")
+        """The transaction item giving the line's units back to its variant (an order cancelled or failed, goods
+        taken back), archived or not. A product from before variants not moved yet gets a sale record holding
+        these units; its move adds the rest."""
+        return dynamo.update(*_stock_key(line.key), Update().add("stock", line.quantity)
+                             .set_if_absent("product_id", line.product_id).set_if_absent("type", "STOCK"))
+
+
+def _next_position(product: Product) -> int:
+    return len(product.variants)
+
+
+def _in_stock(product: Product, variant_id: str, stock: int) -> bool:
+    """Whether some active variant of the product has stock, `variant_id`'s being `stock` now."""
+    return product.status == "ACTIVE" and any(
+        (stock if variant.id == variant_id else (variant.stock or 0)) > 0
+        for variant in product.variants if variant.status == "ACTIVE")

@@ -42,10 +42,34 @@ def archive_product(product_id):
 
 
 @routes.route("/products/{product_id}/stock", methods=["POST"])
-@doc("Adjust stock by a delta, never below zero", "admin", body=models.StockAdjustment, returns=models.Product,
+@doc("Adjust the stock of a product of one variant by a delta, never below zero", "admin", body=models.StockAdjustment, returns=models.Product,
      errors=(409,))
 def adjust_stock(product_id):
     return respond(services().catalogue.adjust_stock(product_id, body(models.StockAdjustment), actor=caller().user_id))
+
+
+@routes.route("/products/{product_id}/variants", methods=["POST"])
+@doc("Add a variant (its SKU unique across the shop)", "admin", body=models.VariantCreate, returns=models.Variant,
+     status=201, errors=(409,))
+def add_variant(product_id):
+    return respond(services().catalogue.add_variant(product_id, body(models.VariantCreate), actor=caller().user_id),
+                   status=201)
+
+
+@routes.route("/products/{product_id}/variants/{variant_id}", methods=["PATCH"])
+@doc("Edit a variant's prices, SKU or status (optimistic locking on its version)", "admin",
+     body=models.VariantPatch, returns=models.Variant, errors=(409,))
+def update_variant(product_id, variant_id):
+    return respond(services().catalogue.update_variant(product_id, variant_id, body(models.VariantPatch),
+                                                       actor=caller().user_id))
+
+
+@routes.route("/products/{product_id}/variants/{variant_id}/stock", methods=["POST"])
+@doc("Adjust a variant's stock by a delta, never below zero", "admin", body=models.StockAdjustment,
+     returns=models.Variant, errors=(409,))
+def adjust_variant_stock(product_id, variant_id):
+    return respond(services().catalogue.adjust_variant_stock(product_id, variant_id, body(models.StockAdjustment),
+                                                             actor=caller().user_id))
 
 
 @routes.route("/products/{product_id}/images", methods=["POST"])

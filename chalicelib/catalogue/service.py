@@ -8,10 +8,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chalicelib.catalogue.models import Product, ProductCreate, ProductListQuery, ProductPatch, StockAdjustment
-from chalicelib.catalogue.repository import ProductChanged, ProductRepository
+from chalicelib.catalogue.models import (
+    MAX_VARIANTS,
+    Product,
+    ProductCreate,
+    ProductListQuery,
+    ProductOption,
+    ProductPatch,
+    StockAdjustment,
+    Variant,
+    VariantCreate,
+    VariantPatch,
+    check_variants,
+)
+from chalicelib.catalogue.repository import ProductChanged, ProductRepository, SkuTaken, VariantChanged
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound, still_changing
+from chalicelib.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, still_changing
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
@@ -39,6 +51,54 @@ def _not_found(product_id: str) -> NotFound:
     return NotFound(f"Product {product_id} was not found.")
 
 
+def _editable(product: Product) -> None:
+    if product.status != "ACTIVE":
+        raise Conflict("An archived product cannot be edited.", code="PRODUCT_ARCHIVED")
+
+
+def _stale(what: str) -> Conflict:
+    return Conflict(f"The {what} was changed by someone else; reload it and try again.",
+                    [{"field": "version", "issue": "stale", "message": f"the {what} has a newer version"}],
+                    code="VERSION_CONFLICT")
+
+
+def _same_version(current: int, seen: int, what: str) -> None:
+    if current != seen:
+        raise Conflict(f"The {what} was changed by someone else; reload it and try again.",
+                       [{"field": "version", "issue": "stale", "message": f"current version is {current}"}],
+                       code="VERSION_CONFLICT")
+
+
+def _sku_taken(sku: str) -> Conflict:
+    return Conflict(f"SKU {sku} is another variant's.", [{"field": "sku", "issue": "taken",
+                                                           "message": f"{sku} is taken"}], code="SKU_TAKEN")
+
+
+def _variant_of(product: Product, variant_id: str) -> Variant:
+    variant = product.variant(variant_id)
+    if variant is None:
+        raise NotFound(f"Variant {variant_id} of product {product.id} was not found.")
+    return variant
+
+
+def _new_variant(variant_id: str, spec: VariantCreate, options: list[ProductOption]) -> Variant:
+    """A new variant; its option values spelled as the product declares them."""
+    spelled = {option.name: {value.casefold(): value for value in option.values} for option in options}
+    return Variant(id=variant_id, sku=spec.sku, status="ACTIVE", version=1, stock=spec.stock, prices=spec.prices,
+                   options={name: spelled[name][value.casefold()] for name, value in spec.options.items()})
+
+
+def _as_spec(variant: Variant) -> VariantCreate:
+    return VariantCreate.model_construct(sku=variant.sku, options=variant.options, prices=variant.prices,
+                                         stock=variant.stock or 0)
+
+
+def _summary(variant: Variant) -> dict:
+    """A variant as events name it."""
+    return {"variant_id": variant.id, "sku": variant.sku, "options": variant.options, "stock": variant.stock or 0,
+            "prices": {price.currency: price.amount for price in variant.prices}}
+
+
 class CatalogueService:
     def __init__(self, products: ProductRepository):
         self.products = products
@@ -56,10 +116,11 @@ class CatalogueService:
         return product
 
     def list(self, query: ProductListQuery) -> Page:
+        currency = query.currency or settings().default_currency
         if query.category:
-            found = self.products.list_category(query.category, query.limit, query.cursor)
+            found = self.products.list_category(query.category, query.limit, query.cursor, currency)
         else:
-            found = self.products.list_active(query.limit, query.cursor)
+            found = self.products.list_active(query.limit, query.cursor, currency)
         found.items = [_public(product) for product in found.items]
         return found
 
@@ -69,13 +130,23 @@ class CatalogueService:
         from chalicelib.core.outbox import announce
 
         moment = iso()
-        fields = new.model_dump()
-        if fields["low_stock_threshold"] is None:
-            fields["low_stock_threshold"] = settings().low_stock_threshold
-        product = Product(id=new_id(), status="ACTIVE", version=1, created_at=moment, updated_at=moment, **fields)
-        events = [envelope(ProductCreated(product_id=product.id, **product.model_dump(
-            include={"name", "category", "price", "currency", "stock", "version"})), actor=actor)]
-        self.products.create(product, events)
+        product_id = new_id()
+        specs = new.variant_specs()
+        # The shorthand's one variant has the product's id: what a line naming only the product means.
+        variants = [_new_variant(product_id if new.variants is None else new_id(), spec, new.options)
+                    for spec in specs]
+        threshold = new.low_stock_threshold
+        product = Product(id=product_id, name=new.name, description=new.description, category=new.category,
+                          tax_class=new.tax_class, options=new.options, variants=variants, status="ACTIVE", version=1,
+                          low_stock_threshold=settings().low_stock_threshold if threshold is None else threshold,
+                          created_at=moment, updated_at=moment)
+        events = [envelope(ProductCreated(product_id=product.id, name=product.name, category=product.category,
+                                          version=product.version, variants=[_summary(v) for v in variants]),
+                           actor=actor)]
+        try:
+            self.products.create(product, events)
+        except SkuTaken as taken:
+            raise _sku_taken(taken.sku) from None
         announce(events)
         return product
 
@@ -86,13 +157,8 @@ class CatalogueService:
         changes = patch.changes()
 
         def edit(current: Product) -> Change:
-            if current.status != "ACTIVE":
-                raise Conflict("An archived product cannot be edited.", code="PRODUCT_ARCHIVED")
-            if current.version != patch.version:
-                raise Conflict("The product was changed by someone else; reload it and try again.",
-                               [{"field": "version", "issue": "stale",
-                                 "message": f"current version is {current.version}"}],
-                               code="VERSION_CONFLICT")
+            _editable(current)
+            _same_version(current.version, patch.version, "product")
             edited = current.model_copy(update={**changes, "version": current.version + 1, "updated_at": iso()})
             dumped = edited.model_dump(mode="json", by_alias=True)
             changed = {alias: dumped[alias] for alias in (Product.model_fields[k].alias or k for k in changes)}
@@ -101,27 +167,94 @@ class CatalogueService:
 
         return self._change(product_id, edit)
 
-    def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
+    # --- variants -----------------------------------------------------------------------
+
+    def add_variant(self, product_id: str, new: VariantCreate, actor: str) -> Variant:
+        from chalicelib.catalogue.events import VariantAdded
+        from chalicelib.core.events import envelope
+        from chalicelib.core.outbox import announce
+
+        def add(current: Product) -> Variant:
+            _editable(current)
+            if len(current.variants) >= MAX_VARIANTS:
+                raise Conflict(f"A product has at most {MAX_VARIANTS} variants.", code="TOO_MANY_VARIANTS")
+            try:
+                check_variants(current.options, [*(_as_spec(v) for v in current.variants), new])
+            except ValueError as why:
+                raise ValidationFailed(str(why), [{"field": "options", "issue": "invalid",
+                                                   "message": str(why)}]) from None
+            variant = _new_variant(new_id(), new, current.options)
+            events = [envelope(VariantAdded(product_id=current.id, **_summary(variant)), actor=actor)]
+            try:
+                self.products.add_variant(current, variant, events)
+            except SkuTaken as taken:
+                raise _sku_taken(taken.sku) from None
+            announce(events)
+            return variant
+
+        return read_then_write(lambda: self.read(product_id), add, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
+                               gave_up=still_changing("The product"))
+
+    def update_variant(self, product_id: str, variant_id: str, patch: VariantPatch, actor: str) -> Variant:
+        from chalicelib.catalogue.events import VariantUpdated
+        from chalicelib.core.events import envelope
+        from chalicelib.core.outbox import announce
+
+        current = self.read(product_id)
+        _editable(current)
+        seen = _variant_of(current, variant_id)
+        _same_version(seen.version, patch.version, "variant")
+        edited = seen.model_copy(update={**patch.changes(), "version": seen.version + 1})
+        changed = edited.model_dump(mode="json", by_alias=True, include=set(patch.changes()))
+        events = [envelope(VariantUpdated(product_id=product_id, variant_id=variant_id, version=edited.version,
+                                          changes=changed), actor=actor)]
+        try:
+            self.products.save_variant(current, seen, edited, events)
+        except SkuTaken as taken:
+            raise _sku_taken(taken.sku) from None
+        except VariantChanged:
+            raise _stale("variant") from None
+        announce(events)
+        return edited
+
+    def adjust_variant_stock(self, product_id: str, variant_id: str, adjustment: StockAdjustment,
+                             actor: str) -> Variant:
         from chalicelib.catalogue.events import StockAdjusted, low_stock
         from chalicelib.core.events import envelope
+        from chalicelib.core.outbox import announce
 
-        def adjust(current: Product) -> Change:
-            stock = current.stock + adjustment.delta
+        def adjust(current: Product) -> Variant:
+            variant = _variant_of(current, variant_id)
+            before = variant.stock or 0
+            stock = before + adjustment.delta
             if stock < 0:
-                raise Conflict(f"Stock cannot go below zero: {current.stock} in stock.",
+                raise Conflict(f"Stock cannot go below zero: {before} in stock.",
                                [{"field": "delta", "issue": "insufficient_stock",
-                                 "message": f"at most {current.stock} can be removed"}],
+                                 "message": f"at most {before} can be removed"}],
                                code="INSUFFICIENT_STOCK")
-            adjusted = current.model_copy(update={"stock": stock, "updated_at": iso()})
-            events = [envelope(StockAdjusted(product_id=current.id, delta=adjustment.delta, reason=adjustment.reason,
-                                             stock=stock), actor=actor)]
+            events = [envelope(StockAdjusted(product_id=current.id, variant_id=variant.id, delta=adjustment.delta,
+                                             reason=adjustment.reason, stock=stock), actor=actor)]
             # Kept like the adjustment: the crossing happens once, so a lost alert would never come again.
-            alert = low_stock(current.id, current.name, current.low_stock_threshold, current.stock, stock)
+            alert = low_stock(current, variant, before, stock)
             if alert:
                 events.append(envelope(alert, actor=actor))
-            return adjusted, events
+            self.products.adjust_stock_announced(current, variant, adjustment.delta, events)
+            announce(events)
+            return variant.model_copy(update={"stock": stock})
 
-        return self._change(product_id, adjust)
+        return read_then_write(lambda: self.read(product_id), adjust, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
+                               gave_up=still_changing("The product"))
+
+    def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
+        """The stock of a product of one variant (how stock was adjusted before products had variants)."""
+        current = self.read(product_id)
+        if len(current.variants) != 1:
+            raise BadRequest("The product has several variants: adjust the stock of one of them.",
+                                   [{"field": "variantId", "issue": "ambiguous",
+                                     "message": "one of " + ", ".join(v.id for v in current.variants)}],
+                                   code="VARIANT_REQUIRED")
+        self.adjust_variant_stock(product_id, current.variants[0].id, adjustment, actor)
+        return self.read(product_id)
 
     def archive(self, product_id: str, actor: str) -> Product:
         from chalicelib.catalogue.events import ProductArchived

@@ -479,6 +479,7 @@ _TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThro
 _TRANSIENT_ERRORS = {"TransactionConflictException", "TransactionInProgressException", "ThrottlingException",
                      "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 TRANSACTION_ATTEMPTS = 4
+TRANSACTION_LIMIT = 100  # items in one TransactWriteItems
 
 
 def transact(writes: Sequence[Write], *, attempts: int = TRANSACTION_ATTEMPTS, base_delay: float = 0.02) -> None:

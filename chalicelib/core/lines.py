@@ -1,7 +1,7 @@
 """What is bought, reserved, restocked, refunded and returned: units of one thing the shop sells.
 
-Every domain passes `Line` and `Lines` instead of its own pair type or a `{product_id: quantity}` map, so
-that what names the thing sold (a product today) is defined here once, with its stored and wire forms.
+Every domain passes `Line` and `Lines` instead of its own pair type or a `{variant_id: quantity}` map, so
+that what names the thing sold (a product's variant) is defined here once, with its stored and wire forms.
 """
 from __future__ import annotations
 
@@ -11,34 +11,37 @@ from typing import Any, Protocol
 
 
 class HasLine(Protocol):
-    """Anything that names a product and a quantity (a wire model's line, an order line)."""
+    """Anything that names a product, its variant and a quantity (a wire model's line, an order line)."""
 
     product_id: str
     quantity: int
+    variant_id: str | None
 
 
 @dataclass(frozen=True)
 class Line:
-    """`quantity` units of one thing sold."""
+    """`quantity` units of one variant of a product. A line without a variant (written before products had
+    variants) is of the product's default variant, whose id is the product's."""
 
     product_id: str
     quantity: int
+    variant_id: str | None = None
 
     @property
     def key(self) -> str:
-        """What tells one line's thing from another's: lines with the same key add up."""
-        return self.product_id
+        """What tells one line's thing from another's (its variant): lines with the same key add up."""
+        return self.variant_id or self.product_id
 
     @classmethod
     def of(cls, line: HasLine) -> Line:
-        return cls(product_id=line.product_id, quantity=line.quantity)
+        return cls(product_id=line.product_id, quantity=line.quantity, variant_id=getattr(line, "variant_id", None))
 
     def named(self) -> dict[str, Any]:
         """The fields naming what the line is of, as the API's problems (and the events) name it."""
-        return {"productId": self.product_id}
+        return {"productId": self.product_id, "variantId": self.key}
 
     def with_quantity(self, quantity: int) -> Line:
-        return Line(product_id=self.product_id, quantity=quantity)
+        return Line(product_id=self.product_id, quantity=quantity, variant_id=self.variant_id)
 
 
 class Lines:
@@ -56,17 +59,22 @@ class Lines:
 
     @classmethod
     def of(cls, items: Iterable[HasLine]) -> Lines:
-        """Lines from anything naming a product and a quantity (wire lines, order lines), summed by product."""
+        """Lines from anything naming a variant and a quantity (wire lines, order lines), summed by variant."""
         return cls(Line.of(item) for item in items)
 
-    # --- the stored form: {productId: quantity} ----------------------------------------
+    # --- the stored form: {"<productId>/<variantId>": quantity}; a key without "/" (written before variants) is
+    # the product's default variant ------------------------------------------------------
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any] | None) -> Lines:
-        return cls(Line(product_id=key, quantity=int(quantity)) for key, quantity in (stored or {}).items())
+        def line(key: str, quantity: Any) -> Line:
+            product_id, _, variant_id = key.partition("/")
+            return Line(product_id=product_id, quantity=int(quantity), variant_id=variant_id or None)
+
+        return cls(line(key, quantity) for key, quantity in (stored or {}).items())
 
     def stored(self) -> dict[str, int]:
-        return {line.key: line.quantity for line in self._lines.values()}
+        return {f"{line.product_id}/{line.key}": line.quantity for line in self._lines.values()}
 
     # --- reading ----------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class Settings(BaseModel):
     audit_retention_days: int = Field(default=365, ge=1)
     notification_retention_days: int = Field(default=90, ge=1)
     low_stock_threshold: int = Field(default=5, ge=0)
+    # The currency a new basket and a listing's price ranges are in until the shopper asks for another.
+    default_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # What one customer may hold unpaid at once: orders awaiting payment, and the units they reserve.
     max_unpaid_orders: int = Field(default=5, ge=1)
     max_unpaid_units: int = Field(default=500, ge=1)
