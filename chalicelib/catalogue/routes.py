@@ -42,8 +42,8 @@ def archive_product(product_id):
 
 
 @routes.route("/products/{product_id}/stock", methods=["POST"])
-@doc("Adjust the stock of a product of one variant by a delta, never below zero", "admin", body=models.StockAdjustment, returns=models.Product,
-     errors=(409,))
+@doc("Adjust the stock of a product of one variant by a delta, never below zero", "admin",
+     body=models.StockAdjustment, returns=models.Product, errors=(400, 409))
 def adjust_stock(product_id):
     return respond(services().catalogue.adjust_stock(product_id, body(models.StockAdjustment), actor=caller().user_id))
 
