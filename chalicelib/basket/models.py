@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field
 
 from chalicelib.core.lines import Line
-from chalicelib.core.models import ApiModel, Timestamp
+from chalicelib.core.models import ApiModel, Currency, Timestamp
 from chalicelib.promotions.models import AppliedPromotion
 
 MAX_LINES = 50
@@ -21,25 +21,38 @@ class QuantityChange(ApiModel):
     quantity: Quantity
 
 
+class BasketCurrency(ApiModel):
+    """The currency the basket is priced in: every line is re-priced in it."""
+
+    currency: Currency
+
+
 class BasketLine(ApiModel):
     product_id: str
+    variant_id: str
+    sku: str | None = None
+    options: dict[str, str] = {}
     name: str
     unit_price: int
     quantity: int
     line_total: int
+    # False when the variant or its product is no longer sold, or has no price in the basket's currency: left
+    # out of the subtotal, and refused by the checkout.
     available: bool = True
 
     @classmethod
-    def priced(cls, line: Line, name: str, unit_price: int, available: bool) -> BasketLine:
+    def priced(cls, line: Line, name: str, unit_price: int, available: bool, sku: str | None = None,
+               options: dict[str, str] | None = None) -> BasketLine:
         """The basket's line for `line`, at `unit_price`."""
-        return cls(product_id=line.product_id, name=name, unit_price=unit_price, quantity=line.quantity,
-                   line_total=unit_price * line.quantity, available=available)
+        return cls(product_id=line.product_id, variant_id=line.key, sku=sku, options=options or {}, name=name,
+                   unit_price=unit_price, quantity=line.quantity, line_total=unit_price * line.quantity,
+                   available=available)
 
 
 class BasketOut(ApiModel):
     items: list[BasketLine]
     subtotal: int
-    currency: str | None
+    currency: str
     updated_at: Timestamp | None = None
     # The applied code, re-priced on every read (discount 0 and an `issue` once it no longer applies).
     promotion: AppliedPromotion | None = None

@@ -1,7 +1,7 @@
 """Routes of the basket: mine, priced from the catalogue."""
 from __future__ import annotations
 
-from chalicelib.basket.models import BasketOut, QuantityChange
+from chalicelib.basket.models import BasketCurrency, BasketOut, QuantityChange
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, respond
 from chalicelib.core.routing import Routes
@@ -16,17 +16,25 @@ def get_basket():
     return respond(services().baskets.view(caller().user_id))
 
 
-@routes.route("/basket/items/{product_id}", methods=["PUT"])
-@doc("Set a line's quantity (0 removes it)", "user", body=QuantityChange, returns=BasketOut, errors=(409,))
-def set_basket_item(product_id):
-    return respond(services().baskets.set_quantity(caller().user_id, product_id, body(QuantityChange).quantity))
+@routes.route("/basket/items/{variant_id}", methods=["PUT"])
+@doc("Set a line's quantity (0 removes it); a product of one variant may be named by its own id", "user",
+     body=QuantityChange, returns=BasketOut, errors=(400, 409))
+def set_basket_item(variant_id):
+    return respond(services().baskets.set_quantity(caller().user_id, variant_id, body(QuantityChange).quantity))
 
 
-@routes.route("/basket/items/{product_id}", methods=["DELETE"])
+@routes.route("/basket/items/{variant_id}", methods=["DELETE"])
 @doc("Remove a line", "user", status=204)
-def remove_basket_item(product_id):
-    services().baskets.set_quantity(caller().user_id, product_id, 0)
+def remove_basket_item(variant_id):
+    services().baskets.set_quantity(caller().user_id, variant_id, 0)
     return respond(status=204)
+
+
+@routes.route("/basket/currency", methods=["PUT"])
+@doc("Price my basket in another currency (409 PRICE_NOT_AVAILABLE naming the items without a price in it)", "user",
+     body=BasketCurrency, returns=BasketOut, errors=(409,))
+def set_basket_currency():
+    return respond(services().baskets.set_currency(caller().user_id, body(BasketCurrency).currency))
 
 
 @routes.route("/basket", methods=["DELETE"])

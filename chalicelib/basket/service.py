@@ -5,9 +5,10 @@ from datetime import timedelta
 
 from chalicelib.basket.models import MAX_LINES, BasketLine, BasketOut
 from chalicelib.basket.repository import BasketChanged, BasketRepository, StoredBasket
-from chalicelib.catalogue.models import Product
+from chalicelib.catalogue import keys as catalogue_keys
+from chalicelib.catalogue.models import Product, Variant
 from chalicelib.catalogue.repository import ProductRepository
-from chalicelib.core.errors import Conflict, NotFound, still_changing
+from chalicelib.core.errors import BadRequest, Conflict, NotFound, still_changing
 from chalicelib.core.ids import iso, now
 from chalicelib.core.lines import Line
 from chalicelib.core.optimistic import read_then_write
@@ -20,39 +21,46 @@ from chalicelib.users.repository import AccountInactive
 _ATTEMPTS = 3
 
 
+def basket_currency(basket: StoredBasket) -> str:
+    return basket.currency or settings().default_currency
+
+
 def price_lines(basket: StoredBasket, products: dict[str, Product], promotion: PromotionSeen | None = None,
                 at: str | None = None) -> BasketOut:
-    """Price a basket from the catalogue as it is now; archived or vanished products, and products
-    re-priced in another currency than the basket's, are flagged and left out of the subtotal.
-    Its promotion code (read with the products) is judged on that subtotal at `at` (now)."""
-    lines, subtotal, currency = [], 0, None
+    """Price a basket from the catalogue as it is now, in the basket's currency; lines whose variant or product
+    is no longer sold, or has no price in that currency, are flagged and left out of the subtotal. Its
+    promotion code (read with the products) is judged on that subtotal at `at` (now)."""
+    currency = basket_currency(basket)
+    lines, subtotal = [], 0
     for held in basket.lines:
         product = products.get(held.product_id)
-        available = product is not None and product.status == "ACTIVE" and (
-            basket.currency is None or product.currency == basket.currency)
-        line = BasketLine.priced(held, product.name if product else "(no longer sold)",
-                                 product.price if product else 0, available)
+        variant = product.variant(held.key) if product else None
+        price = variant.price_in(currency) if variant else None
+        available = price is not None and product.status == variant.status == "ACTIVE"
+        line = BasketLine.priced(held, product.name if product else "(no longer sold)", price or 0, available,
+                                 sku=variant.sku if variant else None, options=variant.options if variant else None)
         if available:
             subtotal += line.line_total
-            currency = product.currency
         lines.append(line)
-    applied = promotion.applied(at=at or iso(), subtotal=subtotal, currency=currency or basket.currency) \
+    applied = promotion.applied(at=at or iso(), subtotal=subtotal, currency=currency) \
         if promotion is not None else None
     discount = applied.discount if applied else 0
-    return BasketOut(items=lines, subtotal=subtotal, currency=currency or basket.currency,
-                     updated_at=basket.updated_at, promotion=applied, discount=discount, total=subtotal - discount)
+    return BasketOut(items=lines, subtotal=subtotal, currency=currency, updated_at=basket.updated_at,
+                     promotion=applied, discount=discount, total=subtotal - discount)
 
 
 def read_for_pricing(products: ProductRepository, promotions: PromotionRepository, basket: StoredBasket,
-                     product_ids: list[str], also: list[tuple[str, str]] | None = None
+                     product_ids: list[str], also: list[tuple[str, str]] | None = None,
+                     stock_of: list[str] | None = None
                      ) -> tuple[dict[str, Product], PromotionSeen | None, dict[tuple[str, str], dict]]:
-    """The products a basket needs and, when it holds a code, the promotion and the customer's marker,
-    in the same BatchGetItem calls, with `also` (other items by key, answered as stored)."""
-    if not basket.promotion_code and not also:
-        return (products.get_many(product_ids) if product_ids else {}), None, {}
+    """The products a basket needs (with the stock of the variants `stock_of` names) and, when it holds a code,
+    the promotion and the customer's marker, in the same BatchGetItem calls, with `also` (other items by key,
+    answered as stored)."""
+    if not product_ids and not basket.promotion_code and not also:
+        return {}, None, {}
     code = basket.promotion_code
     seen_keys = promotions.seen_keys(code, basket.user_id) if code else []
-    found, others = products.get_many_with(product_ids, seen_keys + list(also or []))
+    found, others = products.get_many_with(product_ids, seen_keys + list(also or []), stock_of=stock_of or ())
     return found, (promotions.seen_from(code, basket.user_id, others) if code else None), others
 
 
@@ -66,10 +74,10 @@ class BasketService:
         basket = self.baskets.get(user_id)
         return price_lines(basket, *self._priced(basket))
 
-    def _priced(self, basket: StoredBasket, also: set[str] = frozenset()
+    def _priced(self, basket: StoredBasket, also: set[str] = frozenset(), stock_of: list[str] | None = None
                 ) -> tuple[dict[str, Product], PromotionSeen | None]:
         return read_for_pricing(self.products, self.promotions, basket,
-                                sorted(set(basket.lines.product_ids()) | set(also)))[:2]
+                                sorted(set(basket.lines.product_ids()) | set(also)), stock_of=stock_of)[:2]
 
     def apply_promotion(self, user_id: str, code: str) -> BasketOut:
         """Put a code on the basket if it discounts it now; one answer (409 PROMOTION_NOT_APPLICABLE) for every
@@ -112,33 +120,54 @@ class BasketService:
         read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
                         gave_up=still_changing("The basket"))
 
-    def set_quantity(self, user_id: str, product_id: str, quantity: int) -> BasketOut:
-        """One read of the basket, one of its products (the line's own among them), one conditional
-        write; the answer is priced from the products already read."""
+    def set_quantity(self, user_id: str, item_id: str, quantity: int) -> BasketOut:
+        """`item_id` names a variant (or a product of one variant). One read of the basket, one of its products
+        with the new line's (and its stock), one conditional write; the answer is priced from what was read."""
         def read() -> tuple[StoredBasket, dict[str, Product], PromotionSeen | None]:
             basket = self.baskets.get(user_id)
-            return (basket, *self._priced(basket, {product_id} if quantity else set()))
+            held = next((line for line in basket.lines if item_id in (line.key, line.product_id)), None)
+            if quantity == 0:
+                return (basket, *self._priced(basket))
+            product_id = held.product_id if held else catalogue_keys.product_of(item_id)
+            return (basket, *self._priced(basket, {product_id}, stock_of=[held.key if held else item_id]))
 
         def write(seen: tuple[StoredBasket, dict[str, Product], PromotionSeen | None]) -> BasketOut:
             basket, products, promotion = seen
-            line = Line(product_id=product_id, quantity=quantity)
             if quantity == 0:
-                if line.key not in basket.lines:
+                held = next((line for line in basket.lines if item_id in (line.key, line.product_id)), None)
+                if held is None:
                     return price_lines(basket, products, promotion)
-                basket.lines = basket.lines.without(line.key)
-                if not basket.lines:
-                    basket.currency = None  # as stored
+                basket.lines = basket.lines.without(held.key)
             else:
-                product = products.get(product_id)
-                self._check_can_add(product_id, product, quantity)
+                product, variant = _variant_named(products, item_id)
+                line = Line(product_id=product.id, quantity=quantity, variant_id=variant.id)
+                self._check_can_add(product, variant, quantity, basket_currency(basket))
                 if line.key not in basket.lines and len(basket.lines) >= MAX_LINES:
-                    raise Conflict(f"A basket holds at most {MAX_LINES} different products.", code="BASKET_FULL")
-                if basket.lines and basket.currency and basket.currency != product.currency:
-                    raise Conflict("Every product in a basket must be priced in the same currency.",
-                                   code="CURRENCY_MISMATCH")
+                    raise Conflict(f"A basket holds at most {MAX_LINES} different items.", code="BASKET_FULL")
                 basket.lines = basket.lines.setting(line)
-                basket.currency = product.currency
             self._save(basket)  # conditioned on the version read: a concurrent change reads both again
+            return price_lines(basket, products, promotion)
+
+        return read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
+                               gave_up=still_changing("The basket"))
+
+    def set_currency(self, user_id: str, currency: str) -> BasketOut:
+        """Price the basket in `currency`: refused (409 PRICE_NOT_AVAILABLE, naming them) while a line's variant
+        has no price in it."""
+        def read() -> tuple[StoredBasket, dict[str, Product], PromotionSeen | None]:
+            basket = self.baskets.get(user_id)
+            return (basket, *self._priced(basket))
+
+        def write(seen: tuple[StoredBasket, dict[str, Product], PromotionSeen | None]) -> BasketOut:
+            basket, products, promotion = seen
+            unpriced = [line for line in basket.lines
+                        if (product := products.get(line.product_id)) is not None
+                        and (variant := product.variant(line.key)) is not None and variant.price_in(currency) is None]
+            if unpriced:
+                raise _not_priced(currency, unpriced)
+            if basket_currency(basket) != currency:
+                basket.currency = currency
+                self._save(basket)
             return price_lines(basket, products, promotion)
 
         return read_then_write(read, write, lost=BasketChanged, attempts=_ATTEMPTS,
@@ -162,12 +191,38 @@ class BasketService:
             raise account_status.inactive(basket.user_id) from None
 
     @staticmethod
-    def _check_can_add(product_id: str, product: Product | None, quantity: int) -> None:
-        if product is None:
-            raise NotFound(f"Product {product_id} was not found.")
-        if product.status != "ACTIVE":
-            raise Conflict("This product is no longer sold.", code="PRODUCT_UNAVAILABLE")
-        if quantity > product.stock:
-            raise Conflict(f"Only {product.stock} in stock.",
+    def _check_can_add(product: Product, variant: Variant, quantity: int, currency: str) -> None:
+        if product.status != "ACTIVE" or variant.status != "ACTIVE":
+            raise Conflict("This item is no longer sold.", [{**Line(product.id, quantity, variant.id).named(),
+                                                             "issue": "unavailable", "message": "no longer sold"}],
+                           code="ITEM_UNAVAILABLE")
+        if variant.price_in(currency) is None:
+            raise _not_priced(currency, [Line(product.id, quantity, variant.id)])
+        stock = variant.stock or 0
+        if quantity > stock:
+            raise Conflict(f"Only {stock} in stock.",
                            [{"field": "quantity", "issue": "insufficient_stock",
-                             "message": f"at most {product.stock} available"}], code="INSUFFICIENT_STOCK")
+                             "message": f"at most {stock} available"}], code="INSUFFICIENT_STOCK")
+
+
+def _variant_named(products: dict[str, Product], item_id: str) -> tuple[Product, Variant]:
+    """The product and variant `item_id` names: a variant's id, or the id of a product of one variant."""
+    for product in products.values():
+        variant = product.variant(item_id)
+        if variant is not None:
+            return product, variant
+    product = products.get(item_id)
+    if product is None:
+        raise NotFound(f"Product or variant {item_id} was not found.")
+    if len(product.variants) != 1:
+        raise BadRequest("The product has several variants: name one of them.",
+                         [{"field": "variantId", "issue": "ambiguous",
+                           "message": "one of " + ", ".join(variant.id for variant in product.variants)}],
+                         code="VARIANT_REQUIRED")
+    return product, product.variants[0]
+
+
+def _not_priced(currency: str, lines: list[Line]) -> Conflict:
+    return Conflict(f"Not every item has a price in {currency}.",
+                    [{**line.named(), "issue": "no_price", "message": f"no price in {currency}"} for line in lines],
+                    code="PRICE_NOT_AVAILABLE")

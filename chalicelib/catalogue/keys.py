@@ -14,6 +14,18 @@ stock_pk = tagged("STOCK")  # a variant's sale record: its stock and what a sale
 sku_pk = tagged("SKU")  # a SKU taken: which variant has it (unique across the shop)
 
 
+def variant_id_for(product_id: str, suffix: str) -> str:
+    """A variant's id names its product first, so a basket line, a refund's or a return's line finds the product
+    without a read. A product's default variant (one made without options, or from before variants) has the
+    product's own id."""
+    return f"{product_id}.{suffix}"
+
+
+def product_of(item_id: str) -> str:
+    """The product a variant id (or a product id, its default variant's) is of."""
+    return item_id.partition(".")[0]
+
+
 def listing_sort_key(name: str, product_id: str) -> str:
     # Name first so pages come back alphabetically; the id keeps equal names distinct.
     return f"{name.lower()[:200]}#{product_id}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chalicelib.catalogue import keys
 from chalicelib.catalogue.models import (
     MAX_VARIANTS,
     Product,
@@ -133,8 +134,8 @@ class CatalogueService:
         product_id = new_id()
         specs = new.variant_specs()
         # The shorthand's one variant has the product's id: what a line naming only the product means.
-        variants = [_new_variant(product_id if new.variants is None else new_id(), spec, new.options)
-                    for spec in specs]
+        variants = [_new_variant(product_id if new.variants is None else keys.variant_id_for(product_id, new_id()[:12]),
+                                 spec, new.options) for spec in specs]
         threshold = new.low_stock_threshold
         product = Product(id=product_id, name=new.name, description=new.description, category=new.category,
                           tax_class=new.tax_class, options=new.options, variants=variants, status="ACTIVE", version=1,
@@ -183,7 +184,7 @@ class CatalogueService:
             except ValueError as why:
                 raise ValidationFailed(str(why), [{"field": "options", "issue": "invalid",
                                                    "message": str(why)}]) from None
-            variant = _new_variant(new_id(), new, current.options)
+            variant = _new_variant(keys.variant_id_for(current.id, new_id()[:12]), new, current.options)
             events = [envelope(VariantAdded(product_id=current.id, **_summary(variant)), actor=actor)]
             try:
                 self.products.add_variant(current, variant, events)
