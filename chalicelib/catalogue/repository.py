@@ -145,13 +145,21 @@ class ProductRepository:
         return self._listing(keys.category_partition(category), "GSI1", limit, cursor, currency)
 
     def _listing(self, partition: str, index: str, limit: int, cursor: str | None, currency: str) -> Page:
+        """A page of products, each with its price range in `currency` and whether an active variant has stock
+        (read from the page's sale records: BatchGetItem calls of 100, the stock only)."""
         page = dynamo.query_page(partition, index=index, limit=limit, cursor=cursor)
+        records = dynamo.batch_get([key for item in page.items for key in stored.stock_keys(item)], projection="#s",
+                                   names={"#s": "stock"})
+        stocks = {pk.removeprefix(keys.stock_pk("")): int(record.get("stock", 0))
+                  for (pk, _sk), record in records.items()}
         listed = []
         for item in page.items:
-            product = stored.product_from(item)
-            in_stock = int(item.get("stock", 0)) > 0 if stored.is_from_before(item) else bool(item.get("in_stock"))
+            product = stored.product_from(item, stocks if not stored.is_from_before(item) else None)
+            in_stock = product.status == "ACTIVE" and any(
+                (variant.stock or 0) > 0 for variant in product.variants if variant.status == "ACTIVE")
+            shown = [variant.model_copy(update={"stock": None}) for variant in product.variants]
             listed.append(product.model_copy(update={"price_range": price_range(product, currency),
-                                                     "in_stock": in_stock}))
+                                                     "in_stock": in_stock, "variants": shown}))
         page.items = listed
         return page
 
@@ -239,8 +247,6 @@ class ProductRepository:
             self._claim_skus(seen.id, [(variant.sku, variant.id)])
         change = (Update().set(("variants", variant.id), stored.stored_variant(variant, _next_position(seen)))
                   .set("version", seen.version + 1).set("updated_at", iso()))
-        if variant.stock and variant.status == "ACTIVE":
-            change.set("in_stock", True)
         written = dynamo.update(*_product_key_pair(seen.id), change, "#version = :seen_version",
                                 names={"#version": "version"}, values={":seen_version": seen.version},
                                 refused=ProductChanged(seen.id))
@@ -294,16 +300,12 @@ class ProductRepository:
 
     def adjust_stock_announced(self, product: Product, variant: Variant, delta: int, events: list[Envelope]) -> None:
         """Staff's adjustment of a variant's stock with the events announcing it, in one transaction conditioned
-        on the stock read (StockChanged otherwise); the product's `in_stock` follows when it crosses zero."""
+        on the stock read (ProductChanged otherwise: a sale or another adjustment got in between)."""
         from chalicelib.core.outbox import outbox_puts
 
-        after = (variant.stock or 0) + delta
         writes = [dynamo.update(*_stock_key(variant.id), Update().add("stock", delta), "#stock = :seen",
                                 names={"#stock": "stock"}, values={":seen": variant.stock or 0},
                                 refused=ProductChanged(product.id)), *outbox_puts(events)]
-        if (after > 0) != ((variant.stock or 0) > 0):
-            writes.append(dynamo.update(*_product_key_pair(product.id),
-                                        Update().set("in_stock", _in_stock(product, variant.id, after))))
         try:
             dynamo.transact(writes)
         except TransactionContended:
@@ -416,9 +418,3 @@ class ProductRepository:
 def _next_position(product: Product) -> int:
     return len(product.variants)
 
-
-def _in_stock(product: Product, variant_id: str, stock: int) -> bool:
-    """Whether some active variant of the product has stock, `variant_id`'s being `stock` now."""
-    return product.status == "ACTIVE" and any(
-        (stock if variant.id == variant_id else (variant.stock or 0)) > 0
-        for variant in product.variants if variant.status == "ACTIVE")

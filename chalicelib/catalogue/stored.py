@@ -56,7 +56,6 @@ def product_item(product: Product) -> dict[str, Any]:
     return {"PK": keys.product_pk(product.id), "SK": keys.PRODUCT_SK, "type": "PRODUCT", **fields,
             "variants": {variant.id: stored_variant(variant, position)
                          for position, variant in enumerate(product.variants)},
-            "in_stock": any(variant.stock for variant in product.variants if variant.status == "ACTIVE"),
             "images": {}, "image_slots": 0, **keys.listing_keys(product.name, product.category, product.id)}
 
 
@@ -93,8 +92,8 @@ def move_from_before(item: dict[str, Any]) -> list[Write]:
     (MovedMeanwhile) if the item changed since `item` was read."""
     variant = Variant(id=item["id"], sku=None, options={}, status="ACTIVE", version=1, stock=int(item.get("stock", 0)),
                       prices=[{"currency": item["currency"], "amount": item["price"]}])
-    product_change = (Update().set("variants", {variant.id: stored_variant(variant, 0)})
-                      .set("in_stock", variant.stock > 0).remove("stock", "price", "currency"))
+    product_change = Update().set("variants", {variant.id: stored_variant(variant, 0)}).remove("stock", "price",
+                                                                                             "currency")
     seen = "attribute_not_exists(#variants) AND #version = :version AND " + (
         "#stock = :stock" if "stock" in item else "attribute_not_exists(#stock)")
     values = {":version": item["version"], **({":stock": item["stock"]} if "stock" in item else {})}

@@ -334,7 +334,7 @@ class BatchRead(dict):
 
 
 def batch_get(keys: list[tuple[str, str]], attempts: int = 5, *, consistent: bool = False,
-              projection: str | None = None) -> BatchRead:
+              projection: str | None = None, names: dict[str, str] | None = None) -> BatchRead:
     """Items of several domains by (PK, SK) in as few BatchGetItem calls as the API allows (retrying
     what DynamoDB leaves unprocessed): a basket's products with its promotion, in one read.
     `consistent` reads strongly; `projection` names the attributes wanted (the keys come too)."""
@@ -346,6 +346,8 @@ def batch_get(keys: list[tuple[str, str]], attempts: int = 5, *, consistent: boo
             wanted["ConsistentRead"] = True
         if projection:
             wanted["ProjectionExpression"] = f"PK, SK, {projection}"
+        if names:
+            wanted["ExpressionAttributeNames"] = names
         request = {table_name(): wanted}
         for _attempt in range(attempts):
             result = ddb().batch_get_item(RequestItems=request)

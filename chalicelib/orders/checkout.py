@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chalicelib.basket.repository import BasketChanged, BasketRepository
-from chalicelib.basket.service import read_for_pricing
+from chalicelib.basket.service import basket_currency, read_for_pricing
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import ProductRepository, StockRefused
@@ -64,9 +64,9 @@ class CheckoutService:
             # An empty basket is also what a retry of a successful checkout finds.
             return self._replay(checkout_id, this_hash) or self._empty_basket()
         # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
-        products, promotion, _ = read_for_pricing(self.products, self.promotions, basket, basket.lines.product_ids())
-        # A basket holds one currency (set when its first line went in); every line must still be in it.
-        currency = basket.currency or next((p.currency for p in products.values()), None)
+        products, promotion, _ = read_for_pricing(self.products, self.promotions, basket, basket.lines.product_ids(),
+                                                  stock_of=basket.lines.keys())
+        currency = basket_currency(basket)
         lines = self._lines(basket.lines, products, currency)
         created_at = iso()
         order_id = keys.order_id_for(checkout_id)
@@ -104,7 +104,7 @@ class CheckoutService:
         except RedemptionRefused as refused:
             raise self._redemption_refused(refused, promotion.code) from None
         except StockRefused as rejected:
-            raise self._refused(rejected) from None
+            raise self._refused(rejected, currency) from None
         except BasketChanged:
             raise Conflict("The basket changed during checkout; review it and try again.",
                            code="BASKET_CHANGED") from None
@@ -125,21 +125,22 @@ class CheckoutService:
 
     # --- steps -----------------------------------------------------------------------
 
-    def _lines(self, wanted: Lines, products: dict[str, Product], currency: str | None) -> list[OrderLine]:
+    def _lines(self, wanted: Lines, products: dict[str, Product], currency: str) -> list[OrderLine]:
         problems, lines = [], []
         for line in wanted:
             product = products.get(line.product_id)
-            if product is None or product.status != "ACTIVE":
-                problems.append(_line_problem(line, "unavailable", "this product is no longer sold"))
-            elif product.currency != currency:  # re-priced in another currency since it was added
-                problems.append(_line_problem(line, "currency_changed",
-                                              f"now priced in {product.currency}, the basket is in {currency}"))
-            elif product.stock < line.quantity:
-                problems.append({**_line_problem(line, "out_of_stock",
-                                                 f"{line.quantity} wanted, {product.stock} in stock"),
-                                 "requested": line.quantity, "available": product.stock})
+            variant = product.variant(line.key) if product else None
+            price = variant.price_in(currency) if variant else None
+            stock = (variant.stock or 0) if variant else 0
+            if variant is None or product.status != "ACTIVE" or variant.status != "ACTIVE":
+                problems.append(_line_problem(line, "unavailable", "this item is no longer sold"))
+            elif price is None:  # its price in the basket's currency was taken away since it was added
+                problems.append(_line_problem(line, "currency_changed", f"no longer priced in {currency}"))
+            elif stock < line.quantity:
+                problems.append({**_line_problem(line, "out_of_stock", f"{line.quantity} wanted, {stock} in stock"),
+                                 "requested": line.quantity, "available": stock})
             else:
-                lines.append(OrderLine.priced(line, product.name, product.price))
+                lines.append(OrderLine.priced(line, product.name, price, sku=variant.sku, options=variant.options))
         if problems:
             raise _lines_conflict(problems)
         return lines
@@ -236,19 +237,18 @@ class CheckoutService:
         raise Conflict("The basket is empty.", code="BASKET_EMPTY")
 
     @staticmethod
-    def _refused(rejected: StockRefused) -> Conflict:
+    def _refused(rejected: StockRefused, currency: str) -> Conflict:
         """What changed between pricing the basket and the transaction, line by line."""
         problems = []
         for refusal in rejected.parts:
             line, current = refusal.line, refusal.current or {}
             if refusal.issue == "unavailable":
-                problems.append(_line_problem(line, "unavailable", "this product is no longer sold"))
+                problems.append(_line_problem(line, "unavailable", "this item is no longer sold"))
             elif refusal.issue == "currency_changed":
-                problems.append(_line_problem(line, "currency_changed",
-                                              f"now priced in {current.get('currency')}"))
+                problems.append(_line_problem(line, "currency_changed", "no longer priced in the basket's currency"))
             elif refusal.issue == "price_changed":
                 problems.append(_line_problem(line, "price_changed",
-                                              f"the price is now {current.get('price')}"))
+                                              f"the price is now {(current.get('prices') or {}).get(currency)}"))
             else:
                 problems.append({**_line_problem(line, "out_of_stock",
                                                  f"{line.quantity} wanted, {current.get('stock', 0)} in stock"),
@@ -260,8 +260,9 @@ class CheckoutService:
         alerts = []
         for line in lines:
             product = products[line.product_id]
-            alert = low_stock(product.id, product.name, product.low_stock_threshold, product.stock,
-                              product.stock - line.quantity)
+            variant = product.variant(Line.of(line).key)
+            before = variant.stock or 0
+            alert = low_stock(product, variant, before, before - line.quantity)
             if alert:
                 alerts.append(envelope(alert, actor=actor))
         return alerts

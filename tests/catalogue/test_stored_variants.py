@@ -39,7 +39,7 @@ def test_moving_a_product_from_before_keeps_every_unit_and_is_done_once(aws):
     dynamo.transact(move_from_before(dict(LEGACY)))
     moved = _item("PRODUCT#old-1", "PRODUCT")
     record = _item("STOCK#old-1", "STOCK")
-    assert "stock" not in moved and "price" not in moved and moved["in_stock"] is True
+    assert "stock" not in moved and "price" not in moved
     assert (record["stock"], record["sellable"], record["prices"], record["product_id"]) == (7, True, {"EUR": 4200},
                                                                                              "old-1")
     assert product_from(moved, {"old-1": record["stock"]}).variants[0].stock == 7
