@@ -82,8 +82,11 @@ def race_checkouts(buyers) -> list[str]:
     return outcomes
 
 
-def stock_of(client, product_id):
-    return call(client, "get", f"/products/{product_id}").json["stock"]
+def stock_of(client, item_id):
+    """The stock of a variant, or of a product's one variant (its id is the product's)."""
+    product_id = item_id.partition(".")[0]
+    variants = call(client, "get", f"/products/{product_id}").json["variants"]
+    return next(v["stock"] for v in variants if v["id"] == item_id or len(variants) == 1)
 
 
 class Bus:

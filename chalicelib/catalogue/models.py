@@ -132,15 +132,15 @@ def combination(options: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 class ProductPatch(ApiModel):
-    """Editable fields plus the version the editor last saw (optimistic locking)."""
+    """Editable fields plus the version the editor last saw (optimistic locking). Prices are each variant's
+    (`PATCH /products/{id}/variants/{variant_id}`)."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 2})  # the version and one change at least
     # Every field may be left out, none may be null (refused below), so the schema does not offer null.
     name: Text(200) | SkipJsonSchema[None] = None
     description: Text(2000, min_length=0) | SkipJsonSchema[None] = None
     category: Category | SkipJsonSchema[None] = None
-    price: Price | SkipJsonSchema[None] = None
-    currency: Currency | SkipJsonSchema[None] = None
+    tax_class: TaxClass | SkipJsonSchema[None] = None
     low_stock_threshold: Stock | SkipJsonSchema[None] = None
     version: Annotated[int, Field(ge=1), SchemaHint(maximum=2**31 - 1)]  # the schema bounds what clients send
 

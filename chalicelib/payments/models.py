@@ -33,10 +33,30 @@ class PaymentEvent(ApiModel):
         return self
 
 
+# An id as the catalogue's paths take it: one URL segment (`^[^/]+$`, as every `{product_id}`).
+CatalogueId = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[^/]+$")]
+
+
 class RestockLine(ApiModel):
-    # A product id as the catalogue's paths take it: one URL segment (`^[^/]+$`, as every `{product_id}`).
-    product_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^/]+$")]
+    """Units of one variant of an order's line. `variantId` names it (its product follows from it); a line naming
+    only `productId` is of that product's default variant (a product of one variant, or an order from before
+    variants)."""
+
+    product_id: CatalogueId | SkipJsonSchema[None] = None
+    variant_id: CatalogueId | SkipJsonSchema[None] = None
     quantity: Annotated[int, Field(ge=1, le=1000)]
+
+    @model_validator(mode="after")
+    def _names_a_variant(self) -> "RestockLine":
+        from chalicelib.catalogue.keys import product_of
+
+        if self.variant_id is None and self.product_id is None:
+            raise ValueError("variantId (or productId) is required")
+        if self.variant_id is not None:
+            if self.product_id is not None and product_of(self.variant_id) != self.product_id:
+                raise ValueError("the variant is not of that product")
+            self.product_id = product_of(self.variant_id)
+        return self
 
 
 class RefundRequest(ApiModel):
