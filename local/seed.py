@@ -22,6 +22,17 @@ DEMO_PRODUCTS = [
     ("books", "Small Gardens", "Design ideas for balconies and yards.", 2400, 9),
 ]
 
+# A product sold in sizes and colours, each variant with its own SKU, stock and prices in two currencies.
+DEMO_TEE = {
+    "name": "Organic Cotton T-Shirt", "category": "apparel", "description": "Heavyweight jersey, relaxed fit.",
+    "options": [{"name": "Size", "values": ["S", "M", "L"]}, {"name": "Colour", "values": ["Ecru", "Navy"]}],
+    "variants": [{"sku": f"TEE-{size}-{colour[:3].upper()}", "options": {"Size": size, "Colour": colour},
+                  "prices": [{"currency": "EUR", "amount": 2900}, {"currency": "USD", "amount": 3200}],
+                  "stock": stock}
+                 for (size, colour), stock in zip([(s, c) for s in ("S", "M", "L") for c in ("Ecru", "Navy")],
+                                                  (12, 8, 20, 15, 6, 0))],
+}
+
 DEFAULT_LOGINS = {
     "admin": ("LOCAL_ADMIN_EMAIL", "admin@example.com", "LOCAL_ADMIN_PASSWORD", "Admin123!demo", "Demo Admin"),
     "customer": ("LOCAL_CUSTOMER_EMAIL", "customer@example.com", "LOCAL_CUSTOMER_PASSWORD", "Customer123!demo",
@@ -48,7 +59,8 @@ def seed_catalogue() -> int:
     for category, name, description, price, stock in DEMO_PRODUCTS:
         catalogue.create(ProductCreate(name=name, description=description, category=category, price=price,
                                        currency="EUR", stock=stock), actor="seed")
-    return len(DEMO_PRODUCTS)
+    catalogue.create(ProductCreate.model_validate(DEMO_TEE), actor="seed")
+    return len(DEMO_PRODUCTS) + 1
 
 
 def seed_users(idp: Any, pool_id: str) -> dict[str, tuple[str, str, str]]:

@@ -688,7 +688,7 @@ def _shopping(stack: _BenchStack, seconds: float, samples: _Samples) -> None:
                 with samples.lock:
                     samples.refused += 1
                 continue
-            timed("payment", shop.pay, accepted["orderId"], product["price"])
+            timed("payment", shop.pay, accepted["orderId"], product["variants"][0]["prices"][0]["amount"])
 
     threads = [threading.Thread(target=shopper, args=(headers,)) for headers in stack.buyers]
     for thread in threads:

@@ -132,7 +132,9 @@ class Shop:
         return order if status == 200 else None
 
     def stock(self, product_id: str) -> int:
-        return self.call("GET", f"/products/{product_id}")[1]["stock"]
+        """The stock of a product of one variant (what the load makes)."""
+        (variant,) = self.call("GET", f"/products/{product_id}")[1]["variants"]
+        return variant["stock"]
 
 
 def together(calls: Iterable[Callable[[], Any]], threads: int) -> list[Any]:

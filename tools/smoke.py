@@ -138,7 +138,9 @@ class Smoke:
             "name": f"Smoke test {uuid.uuid4().hex[:8]}", "category": "smoke-test", "price": 1234,
             "currency": "EUR", "stock": 2}, state["staff"])
         read = self.expect("GET", f"/products/{product['id']}", 200)
-        if (read["id"], read["stock"], read["price"]) != (product["id"], 2, 1234):
+        variant = read["variants"][0] if len(read.get("variants", [])) == 1 else {}
+        if (read["id"], variant.get("stock"), variant.get("prices")) != (product["id"], 2,
+                                                                           [{"currency": "EUR", "amount": 1234}]):
             raise Failed(f"the product reads back as {read}")
         state["product"] = product
         return product["id"]
