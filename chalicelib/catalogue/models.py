@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from chalicelib.core.models import ApiModel, Currency, PageQuery, Price, SchemaHint, Text, Timestamp
@@ -79,30 +79,40 @@ class ProductCreate(ApiModel):
     category: Category
     tax_class: TaxClass = "standard"
     options: Annotated[list[ProductOption], Field(max_length=MAX_OPTIONS)] = []
-    variants: Annotated[list[VariantCreate], Field(min_length=1, max_length=MAX_VARIANTS)] | SkipJsonSchema[None] = None
+    variants: Annotated[list[VariantCreate], Field(max_length=MAX_VARIANTS)] = []
     price: Price | SkipJsonSchema[None] = None
     currency: Currency | SkipJsonSchema[None] = None
     stock: Stock = 0
     low_stock_threshold: Stock | None = None  # staff are told when a variant's stock falls below it
 
+    @field_validator("options")
+    @classmethod
+    def _option_names_one_of_a_kind(cls, options: list[ProductOption]) -> list[ProductOption]:
+        _one_of_each([option.name.casefold() for option in options], "option names")
+        return options
+
+    @field_validator("variants")
+    @classmethod
+    def _variants_fit_the_options(cls, variants: list[VariantCreate], info: ValidationInfo) -> list[VariantCreate]:
+        if variants and "options" in info.data:  # (options that were refused are said already)
+            check_variants(info.data["options"], variants)
+        return variants
+
     @model_validator(mode="after")
     def _variants_or_shorthand(self) -> "ProductCreate":
         shorthand = [name for name in ("price", "currency") if getattr(self, name) is not None]
-        if self.variants is None:
+        if not self.variants:
             if len(shorthand) < 2:
                 raise ValueError("either variants, or price and currency, are required")
             if self.options:
                 raise ValueError("options need variants")
         elif shorthand or "stock" in self.model_fields_set:
             raise ValueError("give variants, or price, currency and stock, not both")
-        else:
-            check_variants(self.options, self.variants)
-        _one_of_each([option.name.casefold() for option in self.options], "option names")
         return self
 
     def variant_specs(self) -> list[VariantCreate]:
         """The variants to make: those given, or the shorthand's one."""
-        if self.variants is not None:
+        if self.variants:
             return self.variants
         return [VariantCreate.model_construct(sku=None, options={}, stock=self.stock,
                                               prices=[VariantPrice(currency=self.currency, amount=self.price)])]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.catalogue import keys, stored
@@ -10,7 +11,7 @@ from chalicelib.catalogue.models import PriceRange, Product, Variant
 from chalicelib.core import dynamo
 from chalicelib.core.aws import error_code
 from chalicelib.core.dynamo import Found, Gathered, Page, TransactionContended, Update, Write
-from chalicelib.core.ids import iso
+from chalicelib.core.ids import iso, now
 from chalicelib.core.lines import Line
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ def price_range(product: Product, currency: str) -> PriceRange | None:
 
 
 MOVE_ATTEMPTS = 5
+# A SKU claim whose product was never made is taken over after this: longer than any request or function lives.
+ABANDONED_AFTER = timedelta(minutes=20)
 
 
 class ProductRepository:
@@ -191,16 +194,20 @@ class ProductRepository:
             raise
 
     def _claim(self, sku: str, product_id: str, variant_id: str) -> None:
-        item = stored.sku_item(sku, product_id, variant_id)
+        item = stored.sku_item(sku, product_id, variant_id, iso())
         if dynamo.applied(dynamo.put(item, "attribute_not_exists(PK) OR #product = :product",
                                      names={"#product": "product_id"}, values={":product": product_id})):
             return
-        holder = dynamo.get(keys.sku_pk(sku), keys.SKU_SK, consistent=True)
-        other = dynamo.from_item(holder)["product_id"] if holder else None
-        if other is not None and dynamo.get(*_product_key_pair(other), consistent=True, attributes="PK") is None:
-            # a claim left by a creation that never finished: taken over if it is still that one
-            if dynamo.applied(dynamo.put(item, "#product = :other", names={"#product": "product_id"},
-                                         values={":other": other})):
+        found = dynamo.get(keys.sku_pk(sku), keys.SKU_SK, consistent=True)
+        holder = dynamo.from_item(found) if found else {}
+        abandoned_before = iso(now() - ABANDONED_AFTER)
+        if holder and holder.get("claimed_at", "") < abandoned_before and \
+                dynamo.get(*_product_key_pair(holder["product_id"]), consistent=True, attributes="PK") is None:
+            # a claim left by a creation that never finished (older than any request lives, its product never
+            # made): taken over if it is still that one
+            if dynamo.applied(dynamo.put(item, "#product = :other AND #claimed = :claimed",
+                                         names={"#product": "product_id", "#claimed": "claimed_at"},
+                                         values={":other": holder["product_id"], ":claimed": holder["claimed_at"]})):
                 return
         raise SkuTaken(sku)
 

@@ -134,7 +134,7 @@ class CatalogueService:
         product_id = new_id()
         specs = new.variant_specs()
         # The shorthand's one variant has the product's id: what a line naming only the product means.
-        variants = [_new_variant(product_id if new.variants is None else keys.variant_id_for(product_id, new_id()[:12]),
+        variants = [_new_variant(product_id if not new.variants else keys.variant_id_for(product_id, new_id()[:12]),
                                  spec, new.options) for spec in specs]
         threshold = new.low_stock_threshold
         product = Product(id=product_id, name=new.name, description=new.description, category=new.category,

@@ -70,9 +70,9 @@ def sale_record(product: Product, variant: Variant) -> dict[str, Any]:
             "prices": {price.currency: price.amount for price in variant.prices}}
 
 
-def sku_item(sku: str, product_id: str, variant_id: str) -> dict[str, Any]:
+def sku_item(sku: str, product_id: str, variant_id: str, claimed_at: str) -> dict[str, Any]:
     return {"PK": keys.sku_pk(sku), "SK": keys.SKU_SK, "type": "SKU", "product_id": product_id,
-            "variant_id": variant_id}
+            "variant_id": variant_id, "claimed_at": claimed_at}
 
 
 def stock_keys(item: dict[str, Any]) -> list[tuple[str, str]]:
