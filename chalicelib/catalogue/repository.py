@@ -176,40 +176,57 @@ class ProductRepository:
 
         self._claim_skus(product.id, [(variant.sku, variant.id) for variant in product.variants if variant.sku])
         records = [dynamo.put(stored.sale_record(product, variant), None) for variant in product.variants]
-        for start in range(0, len(records), dynamo.TRANSACTION_LIMIT):
-            dynamo.transact(records[start:start + dynamo.TRANSACTION_LIMIT])
-        dynamo.transact([dynamo.put(stored.product_item(product)), *outbox_puts(events)])
+        last = [dynamo.put(stored.product_item(product)), *outbox_puts(events)]
+        while len(records) + len(last) > dynamo.TRANSACTION_LIMIT:  # the product item goes last: it makes it exist
+            dynamo.transact(records[:dynamo.TRANSACTION_LIMIT])
+            records = records[dynamo.TRANSACTION_LIMIT:]
+        dynamo.transact([*records, *last])
 
     def _claim_skus(self, product_id: str, claims: list[tuple[str, str]]) -> None:
-        """Claim each (SKU, variant id) for the product, or none of them: SkuTaken names the first taken by
-        another product (a claim naming a product that was never made is taken over)."""
+        """Claim each (SKU, variant id) for the product, or none of them (one transaction for up to 100): SkuTaken
+        names one taken by another product. A claim naming a product that was never made, older than any request
+        lives, is taken over, and the claims tried again."""
         made: list[str] = []
         try:
-            for sku, variant_id in claims:
-                self._claim(sku, product_id, variant_id)
-                made.append(sku)
+            for start in range(0, len(claims), dynamo.TRANSACTION_LIMIT):
+                chunk = claims[start:start + dynamo.TRANSACTION_LIMIT]
+                self._claim_chunk(product_id, chunk)
+                made += [sku for sku, _variant in chunk]
         except SkuTaken:
             for sku in made:
                 self._release(sku, product_id)
             raise
 
-    def _claim(self, sku: str, product_id: str, variant_id: str) -> None:
-        item = stored.sku_item(sku, product_id, variant_id, iso())
-        if dynamo.applied(dynamo.put(item, "attribute_not_exists(PK) OR #product = :product",
-                                     names={"#product": "product_id"}, values={":product": product_id})):
-            return
-        found = dynamo.get(keys.sku_pk(sku), keys.SKU_SK, consistent=True)
-        holder = dynamo.from_item(found) if found else {}
-        abandoned_before = iso(now() - ABANDONED_AFTER)
-        if holder and holder.get("claimed_at", "") < abandoned_before and \
-                dynamo.get(*_product_key_pair(holder["product_id"]), consistent=True, attributes="PK") is None:
-            # a claim left by a creation that never finished (older than any request lives, its product never
-            # made): taken over if it is still that one
-            if dynamo.applied(dynamo.put(item, "#product = :other AND #claimed = :claimed",
-                                         names={"#product": "product_id", "#claimed": "claimed_at"},
-                                         values={":other": holder["product_id"], ":claimed": holder["claimed_at"]})):
+    def _claim_chunk(self, product_id: str, chunk: list[tuple[str, str]]) -> None:
+        moment = iso()
+        for _attempt in range(len(chunk) + 1):
+            try:
+                dynamo.transact([dynamo.put(stored.sku_item(sku, product_id, variant_id, moment),
+                                            "attribute_not_exists(PK) OR #product = :product",
+                                            names={"#product": "product_id"}, values={":product": product_id},
+                                            refused=SkuTaken(sku)) for sku, variant_id in chunk])
                 return
-        raise SkuTaken(sku)
+            except SkuTaken as taken:
+                if not self._abandoned_claim_released(taken.sku):
+                    raise
+        raise SkuTaken(chunk[0][0])
+
+    @staticmethod
+    def _abandoned_claim_released(sku: str) -> bool:
+        """Delete a claim left by a creation that never finished (older than any request lives, its product never
+        made), if it is still that one; True if it was such a claim."""
+        found = dynamo.get(keys.sku_pk(sku), keys.SKU_SK, consistent=True)
+        holder = dynamo.from_item(found) if found else None
+        if holder is None:
+            return True  # released meanwhile: try again
+        if holder.get("claimed_at", "") >= iso(now() - ABANDONED_AFTER) or \
+                dynamo.get(*_product_key_pair(holder["product_id"]), consistent=True, attributes="PK") is not None:
+            return False
+        # Deleted only if still that claim; either way the claims are tried again.
+        dynamo.applied(dynamo.delete(keys.sku_pk(sku), keys.SKU_SK, "#product = :other AND #claimed = :claimed",
+                                     names={"#product": "product_id", "#claimed": "claimed_at"},
+                                     values={":other": holder["product_id"], ":claimed": holder["claimed_at"]}))
+        return True
 
     @staticmethod
     def _release(sku: str, product_id: str) -> None:
