@@ -97,11 +97,14 @@ ABANDONED_AFTER = timedelta(minutes=20)
 
 
 class ProductRepository:
-    def get(self, product_id: str) -> Product | None:
-        """A product with every variant's stock (its item, then its sale records in one BatchGetItem)."""
+    def get(self, product_id: str, *, with_stock: bool = True) -> Product | None:
+        """A product with every variant's stock (its item, then its sale records in one BatchGetItem), or without
+        (its item only: the variants' `stock` is None)."""
         item = self._item(product_id)
         if item is None:
             return None
+        if not with_stock:
+            return stored.product_from(item)
         found = dynamo.batch_get(stored.stock_keys(item), consistent=True)
         return stored.product_from(item, {pk.removeprefix(keys.stock_pk("")): int(record["stock"])
                                           for (pk, _sk), record in found.items()})
@@ -167,16 +170,21 @@ class ProductRepository:
         return page
 
     def create(self, product: Product, events: list[Envelope]) -> None:
-        """Store a new product: its variants' SKUs claimed first (SkuTaken, and nothing kept, if another variant
-        has one), then their sale records, then the product item with the events announcing it, which makes it
-        exist. A product of up to 100 variants does not fit one transaction; a crash in between leaves claims
-        and sale records naming a product that does not exist, which nothing reads and a later claim takes
-        over (`_claim_skus`)."""
+        """Store a new product with its variants' SKUs claimed (SkuTaken, and nothing kept, if another variant has
+        one), their sale records and the events announcing it: one transaction when it fits (up to 48 variants
+        with SKUs). A bigger one claims its SKUs first, then writes its sale records, then its item, which makes
+        it exist; a crash in between leaves claims and sale records naming a product that does not exist, which
+        nothing reads and a later claim takes over once it is old."""
         from chalicelib.core.outbox import outbox_puts  # only writes that announce something load the outbox
 
-        self._claim_skus(product.id, [(variant.sku, variant.id) for variant in product.variants if variant.sku])
+        claims = [(variant.sku, variant.id) for variant in product.variants if variant.sku]
         records = [dynamo.put(stored.sale_record(product, variant), None) for variant in product.variants]
         last = [dynamo.put(stored.product_item(product)), *outbox_puts(events)]
+        if len(claims) + len(records) + len(last) <= dynamo.TRANSACTION_LIMIT:  # all at once, as most products
+            self._with_sku_claims([*(self._claim_of(sku, product.id, variant_id) for sku, variant_id in claims),
+                                   *records, *last], TransactionContended(product.id))
+            return
+        self._claim_skus(product.id, claims)
         while len(records) + len(last) > dynamo.TRANSACTION_LIMIT:  # the product item goes last: it makes it exist
             dynamo.transact(records[:dynamo.TRANSACTION_LIMIT])
             records = records[dynamo.TRANSACTION_LIMIT:]
@@ -198,13 +206,9 @@ class ProductRepository:
             raise
 
     def _claim_chunk(self, product_id: str, chunk: list[tuple[str, str]]) -> None:
-        moment = iso()
         for _attempt in range(len(chunk) + 1):
             try:
-                dynamo.transact([dynamo.put(stored.sku_item(sku, product_id, variant_id, moment),
-                                            "attribute_not_exists(PK) OR #product = :product",
-                                            names={"#product": "product_id"}, values={":product": product_id},
-                                            refused=SkuTaken(sku)) for sku, variant_id in chunk])
+                dynamo.transact([self._claim_of(sku, product_id, variant_id) for sku, variant_id in chunk])
                 return
             except SkuTaken as taken:
                 if not self._abandoned_claim_released(taken.sku):
@@ -263,33 +267,31 @@ class ProductRepository:
                     "sellable", stored.sellable(saved.status, variant.status)), "attribute_exists(PK)"))
 
     def add_variant(self, seen: Product, variant: Variant, events: list[Envelope]) -> None:
-        """Add a variant: its SKU claimed, then its sale record, the product item (conditioned on the
-        product's version read) and the events in one transaction."""
+        """Add a variant: its SKU claimed, its sale record, the product item (conditioned on the product's version
+        read: ProductChanged otherwise) and the events, in one transaction."""
         from chalicelib.core.outbox import outbox_puts
 
-        if variant.sku:
-            self._claim_skus(seen.id, [(variant.sku, variant.id)])
         change = (Update().set(("variants", variant.id), stored.stored_variant(variant, _next_position(seen)))
                   .set("version", seen.version + 1).set("updated_at", iso()))
-        written = dynamo.update(*_product_key_pair(seen.id), change, "#version = :seen_version",
-                                names={"#version": "version"}, values={":seen_version": seen.version},
-                                refused=ProductChanged(seen.id))
-        try:
-            dynamo.transact([written, dynamo.put(stored.sale_record(seen, variant), None), *outbox_puts(events)])
-        except (ProductChanged, TransactionContended):
-            if variant.sku:
-                self._release(variant.sku, seen.id)
-            raise ProductChanged(seen.id) from None
+        self._with_sku_claims([
+            *([self._claim_of(variant.sku, seen.id, variant.id)] if variant.sku else []),
+            dynamo.update(*_product_key_pair(seen.id), change, "#version = :seen_version",
+                          names={"#version": "version"}, values={":seen_version": seen.version},
+                          refused=ProductChanged(seen.id)),
+            dynamo.put(stored.sale_record(seen, variant), None), *outbox_puts(events)], ProductChanged(seen.id))
 
     def save_variant(self, product: Product, seen: Variant, saved: Variant, events: list[Envelope]) -> None:
-        """A variant's edit (prices, SKU, status): the product item and the sale record in one transaction
-        conditioned on the variant's version read (VariantChanged otherwise), its new SKU claimed before and
-        its old one released after."""
+        """A variant's edit (prices, SKU, status) in one transaction: the product item conditioned on the variant's
+        version read (VariantChanged otherwise), the sale record, its new SKU claimed and its old one let go."""
         from chalicelib.core.outbox import outbox_puts
 
-        if saved.sku != seen.sku and saved.sku:
-            self._claim_skus(product.id, [(saved.sku, saved.id)])
         position = next(i for i, variant in enumerate(product.variants) if variant.id == seen.id)
+        skus = []
+        if saved.sku != seen.sku:
+            skus += [self._claim_of(saved.sku, product.id, saved.id)] if saved.sku else []
+            skus += [dynamo.delete(keys.sku_pk(seen.sku), keys.SKU_SK, "#product = :product",
+                                   names={"#product": "product_id"}, values={":product": product.id},
+                                   refused=VariantChanged(seen.id))] if seen.sku else []
         written = dynamo.update(*_product_key_pair(product.id),
                                 Update().set(("variants", seen.id), stored.stored_variant(saved, position))
                                 .set("updated_at", iso()),
@@ -298,15 +300,29 @@ class ProductRepository:
                                 values={":seen_version": seen.version}, refused=VariantChanged(seen.id))
         record = dynamo.update(*_stock_key(seen.id), Update().set(
             "sellable", stored.sellable(product.status, saved.status)).set(
-            "prices", {price.currency: price.amount for price in saved.prices}), "attribute_exists(PK)")
-        try:
-            dynamo.transact([written, record, *outbox_puts(events)])
-        except (VariantChanged, TransactionContended):
-            if saved.sku != seen.sku and saved.sku:
-                self._release(saved.sku, product.id)
-            raise VariantChanged(seen.id) from None
-        if seen.sku and seen.sku != saved.sku:
-            self._release(seen.sku, product.id)
+            "prices", {price.currency: price.amount for price in saved.prices}), "attribute_exists(PK)",
+            refused=VariantChanged(seen.id))
+        self._with_sku_claims([*skus, written, record, *outbox_puts(events)], VariantChanged(seen.id))
+
+    @staticmethod
+    def _claim_of(sku: str, product_id: str, variant_id: str) -> Write:
+        return dynamo.put(stored.sku_item(sku, product_id, variant_id, iso()),
+                          "attribute_not_exists(PK) OR #product = :product", names={"#product": "product_id"},
+                          values={":product": product_id}, refused=SkuTaken(sku))
+
+    def _with_sku_claims(self, writes: list[Write], contended: Exception) -> None:
+        """A transaction claiming SKUs: a claim left by a creation that never finished is let go and the
+        transaction tried again; SkuTaken for one another product has."""
+        for _attempt in range(3):
+            try:
+                dynamo.transact(writes)
+                return
+            except SkuTaken as taken:
+                if not self._abandoned_claim_released(taken.sku):
+                    raise
+            except TransactionContended:
+                raise contended from None
+        raise contended
 
     def adjust_stock(self, variant_id: str, delta: int) -> int:
         """Add `delta` to a variant's stock atomically, announcing nothing: what a sale does (tests use it to

@@ -116,6 +116,20 @@ class CatalogueService:
             raise _not_found(product_id)
         return product
 
+    def _described(self, product_id: str) -> Product:
+        """A product without its variants' stock (what an edit of its description or variants needs)."""
+        product = self.products.get(product_id, with_stock=False)
+        if product is None:
+            raise _not_found(product_id)
+        return product
+
+    def _with_stock_of(self, product_id: str, variant_id: str) -> Product:
+        """A product with one variant's stock, read together."""
+        product = self.products.get_many_with([product_id], [], stock_of=[variant_id])[0].get(product_id)
+        if product is None:
+            raise _not_found(product_id)
+        return product
+
     def list(self, query: ProductListQuery) -> Page:
         currency = query.currency or settings().default_currency
         if query.category:
@@ -193,15 +207,15 @@ class CatalogueService:
             announce(events)
             return variant
 
-        return read_then_write(lambda: self.read(product_id), add, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
-                               gave_up=still_changing("The product"))
+        return read_then_write(lambda: self._described(product_id), add, lost=ProductChanged,
+                               attempts=CHANGE_ATTEMPTS, gave_up=still_changing("The product"))
 
     def update_variant(self, product_id: str, variant_id: str, patch: VariantPatch, actor: str) -> Variant:
         from chalicelib.catalogue.events import VariantUpdated
         from chalicelib.core.events import envelope
         from chalicelib.core.outbox import announce
 
-        current = self.read(product_id)
+        current = self._described(product_id)
         _editable(current)
         seen = _variant_of(current, variant_id)
         _same_version(seen.version, patch.version, "variant")
@@ -243,8 +257,8 @@ class CatalogueService:
             announce(events)
             return variant.model_copy(update={"stock": stock})
 
-        return read_then_write(lambda: self.read(product_id), adjust, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
-                               gave_up=still_changing("The product"))
+        return read_then_write(lambda: self._with_stock_of(product_id, variant_id), adjust, lost=ProductChanged,
+                               attempts=CHANGE_ATTEMPTS, gave_up=still_changing("The product"))
 
     def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
         """The stock of a product of one variant (how stock was adjusted before products had variants)."""
