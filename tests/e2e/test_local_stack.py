@@ -54,6 +54,11 @@ class Api:
             payload = error.read()
             return error.code, (json.loads(payload) if payload else None)
 
+    def stock(self, item_id: str) -> int:
+        """A variant's stock (a product of one variant: its id is the product's)."""
+        variants = self.call("GET", f"/products/{item_id.partition('.')[0]}")[1]["variants"]
+        return next(v["stock"] for v in variants if v["id"] == item_id)
+
     def login(self, email: str, password: str) -> dict[str, str]:
         status, tokens = self.call("POST", "/auth/login", {"email": email, "password": password})
         assert status == 200, tokens
@@ -177,7 +182,7 @@ def test_register_basket_checkout_order_payment_shipped(stack):
 
     order = _eventually(lambda: api.call("GET", f"/orders/{accepted['orderId']}", headers=shopper))
     assert order["status"] == "PENDING" and order["subtotal"] == 8400
-    assert api.call("GET", f"/products/{product['id']}")[1]["stock"] == 1
+    assert api.stock(product["id"]) == 1
     assert api.call("GET", f"/orders/{order['id']}", headers=api.login(*CUSTOMER))[0] == 404
 
     status, ack = _pay(api, order, f"evt-{uuid.uuid4().hex}")
@@ -199,6 +204,39 @@ def test_register_basket_checkout_order_payment_shipped(stack):
                                                   "PaymentRecorded"]
     assert trail[-1]["action"] == "OrderCreated"
     assert all(r["correlationId"] for r in trail)
+
+
+def test_a_tshirt_in_sizes_and_colours_is_browsed_and_bought_in_one_size_in_usd(stack):
+    """Size × Colour, four variants priced in EUR and USD: created by staff, listed with its USD price range,
+    one size bought in USD by a shopper, and only that variant's stock drops."""
+    api, _, _ = stack
+    staff = api.login(*ADMIN)
+    code = uuid.uuid4().hex[:6].upper()
+    variants = [{"sku": f"E2E-{code}-{size}-{colour}", "options": {"Size": size, "Colour": colour}, "stock": 4,
+                 "prices": [{"currency": "EUR", "amount": 2500}, {"currency": "USD", "amount": 2700 + 100 * i}]}
+                for i, (size, colour) in enumerate([("S", "Red"), ("S", "Blue"), ("M", "Red"), ("M", "Blue")])]
+    status, tee = api.call("POST", "/products", {
+        "name": f"E2E Tee {code}", "category": "e2e-apparel", "variants": variants,
+        "options": [{"name": "Size", "values": ["S", "M"]}, {"name": "Colour", "values": ["Red", "Blue"]}]}, staff)
+    assert status == 201, tee
+    status, listing = api.call("GET", "/products?category=e2e-apparel&currency=USD")
+    (listed,) = [p for p in listing["items"] if p["id"] == tee["id"]]
+    assert listed["priceRange"] == {"currency": "USD", "low": 2700, "high": 3000} and listed["inStock"] is True
+    email = f"tee-{uuid.uuid4().hex[:8]}@example.com"
+    assert api.call("POST", "/auth/register", {"email": email, "password": "Shopper123", "name": "T"})[0] == 201
+    shopper = api.login(email, "Shopper123")
+    assert api.call("PUT", "/basket/currency", {"currency": "USD"}, shopper)[0] == 200
+    medium_red = tee["variants"][2]
+    status, basket = api.call("PUT", f"/basket/items/{medium_red['id']}", {"quantity": 2}, shopper)
+    assert status == 200 and (basket["currency"], basket["subtotal"]) == ("USD", 5800), basket
+    address = {"name": "T", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+    status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address},
+                                {**shopper, "Idempotency-Key": uuid.uuid4().hex})
+    assert status == 202, accepted
+    order = _eventually(lambda: api.call("GET", f"/orders/{accepted['orderId']}", headers=shopper))
+    assert (order["currency"], order["items"][0]["variantId"], order["items"][0]["sku"]) == (
+        "USD", medium_red["id"], medium_red["sku"])
+    assert [api.stock(v["id"]) for v in tee["variants"]] == [4, 4, 2, 4]
 
 
 def test_shoppers_racing_for_the_last_units_get_exactly_that_many_orders_each_paid_once(stack):
@@ -258,7 +296,7 @@ def _unpaid_order(api) -> dict:
     # Out of every listing, so the admin fuzzer (which edits what it finds listed) never learns its id.
     assert api.call("DELETE", f"/products/{product['id']}", headers=staff)[0] == 200
     return {"orderId": accepted["orderId"], "productId": product["id"], "headers": shopper,
-            "stock": api.call("GET", f"/products/{product['id']}")[1]["stock"]}
+            "stock": api.stock(product["id"])}
 
 
 def _notification_kinds(api, headers, expect, kind=""):
@@ -321,7 +359,7 @@ def test_an_order_left_unpaid_is_cancelled_by_the_sweeper_and_its_stock_returned
         return (200, order) if status == 200 and order["status"] == "CANCELLED" else (404, order)
 
     order = _eventually(cancelled, seconds=150)
-    assert api.call("GET", f"/products/{unpaid['productId']}")[1]["stock"] == unpaid["stock"] + 1
+    assert api.stock(unpaid["productId"]) == unpaid["stock"] + 1
     # The admin fuzzer registers emails it read from the shop's answers: their holders are told of it too.
     kinds = _eventually(lambda: _notification_kinds(api, unpaid["headers"], expect=2, kind="ORDER_"))
     assert kinds[0] == "ORDER_CANCELLED", kinds
@@ -393,7 +431,7 @@ def test_a_restart_keeps_what_was_there_and_seeds_nothing(stack, tmp_path):
             assert restarted.poll() is None and time.monotonic() < deadline, again.read_text()[-3000:]
             time.sleep(0.5)
         assert "kept from the last run" in again.read_text()
-        assert api.call("GET", f"/products/{kept['product']['id']}")[1]["stock"] == kept["product"]["stock"]
+        assert api.call("GET", f"/products/{kept['product']['id']}")[1] == kept["product"]
         assert api.call("GET", "/products?limit=100")[1]["items"] == kept["listed"]
         status, order = api.call("GET", f"/orders/{kept['order']['id']}", headers=kept["shopper"])
         assert status == 200 and order["status"] == kept["order"]["status"]
