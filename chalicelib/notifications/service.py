@@ -113,9 +113,12 @@ class NotificationService:
             return [Notification(id=event.id, user_id=data.user_id, kind=kind, title=title, body=body,
                                  subject_id=data.user_id, created_at=moment)]
         if isinstance(data, LowStock):
+            which = ", ".join(f"{name} {value}" for name, value in data.options.items())
+            named = f"{data.name} ({which}{', ' if which and data.sku else ''}{data.sku or ''})" \
+                if which or data.sku else data.name
             return [Notification(id=uuid.uuid5(uuid.NAMESPACE_URL, f"{event.id}:{admin}").hex, user_id=admin,
                                  kind="LOW_STOCK", title="Low stock",
-                                 body=f"{data.name} is down to {data.stock} (threshold {data.threshold}).",
+                                 body=f"{named} is down to {data.stock} (threshold {data.threshold}).",
                                  subject_id=data.product_id, created_at=moment) for admin in self._admins()]
         return []
 
