@@ -160,18 +160,24 @@ class Smoke:
     def _product_to_buy(self, state: dict) -> str:
         if "product" not in state:
             listed = self.expect("GET", "/products?limit=50", 200)["items"]
-            in_stock = [p for p in listed if p.get("stock", 0) > 0 and p.get("status", "ACTIVE") == "ACTIVE"]
+            in_stock = [p for p in listed if p.get("inStock") and p.get("status", "ACTIVE") == "ACTIVE"]
             if not in_stock:
                 raise Skipped("no product in stock to buy, and no staff login to create one")
             state["product"] = in_stock[0]
         return state["product"]["id"]
 
     def _basket(self, state: dict) -> str:
-        product = state["product"]["id"]
         self.call("DELETE", "/basket", headers=state["shopper"])  # a known shopper's basket may hold an older run's
-        self.expect("PUT", f"/basket/items/{product}", 200, {"quantity": 1}, state["shopper"])
+        currency = self.expect("GET", "/basket", 200, headers=state["shopper"])["currency"]
+        product = self.expect("GET", f"/products/{state['product']['id']}", 200)
+        sold = [v for v in product["variants"] if v["status"] == "ACTIVE" and (v.get("stock") or 0) > 0
+                and any(price["currency"] == currency for price in v["prices"])]
+        if not sold:
+            raise Failed(f"{product['id']} has no variant in stock priced in {currency}")
+        item = sold[0]["id"]
+        self.expect("PUT", f"/basket/items/{item}", 200, {"quantity": 1}, state["shopper"])
         basket = self.expect("GET", "/basket", 200, headers=state["shopper"])
-        lines = [line for line in basket["items"] if line["productId"] == product]
+        lines = [line for line in basket["items"] if line["variantId"] == item]
         if not lines or lines[0]["quantity"] != 1:
             raise Failed(f"the basket holds {basket['items']}")
         return f"{basket.get('total', basket['subtotal'])} {basket['currency']}"
