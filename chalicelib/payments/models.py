@@ -52,10 +52,11 @@ class RestockLine(ApiModel):
 
         if self.variant_id is None and self.product_id is None:
             raise ValueError("variantId (or productId) is required")
-        if self.variant_id is not None:
-            if self.product_id is not None and product_of(self.variant_id) != self.product_id:
-                raise ValueError("the variant is not of that product")
-            self.product_id = product_of(self.variant_id)
+        if self.variant_id is None:
+            self.variant_id = self.product_id  # its default variant's id is the product's
+        elif self.product_id is not None and product_of(self.variant_id) != self.product_id:
+            raise ValueError("the variant is not of that product")
+        self.product_id = product_of(self.variant_id)
         return self
 
 
