@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import model_validator
+
 from chalicelib.core.events import EventData
 
 if TYPE_CHECKING:
@@ -13,6 +15,23 @@ class _ProductEvent(EventData):
     entity_type = "PRODUCT"
     entity_id_field = "product_id"
     product_id: str
+
+
+class _VariantEvent(_ProductEvent):
+    """An event of one variant (version 2); a version 1 event, from before variants, is of its product's default
+    variant, whose id is the product's."""
+
+    schema_version = 2
+    variant_id: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _of_the_default_variant(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not ({"variantId", "variant_id"} & set(data)):
+            product_id = data.get("productId", data.get("product_id"))
+            if isinstance(product_id, str):
+                return {**data, "variantId": product_id}
+        return data
 
 
 class _Variant(EventData):
@@ -26,11 +45,24 @@ class _Variant(EventData):
 
 
 class ProductCreated(_ProductEvent):
-    schema_version = 2  # 1: one price, currency and stock; 2: its variants
+    """Version 2 carries the product's variants; a version 1 event (one price, currency and stock) still kept or
+    queued is read as its one default variant."""
+
+    schema_version = 2
     name: str
     category: str
     version: int
     variants: list[_Variant]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _variants_of_version_1(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "variants" not in data and {"price", "currency"} <= set(data):
+            rest = {k: v for k, v in data.items() if k not in ("price", "currency", "stock")}
+            product_id = data.get("productId", data.get("product_id"))
+            return {**rest, "variants": [{"variantId": product_id, "prices": {data["currency"]: data["price"]},
+                                          "stock": data.get("stock", 0)}]}
+        return data
 
 
 class VariantAdded(_ProductEvent, _Variant):
@@ -48,9 +80,7 @@ class ProductUpdated(_ProductEvent):
     changes: dict[str, Any]
 
 
-class StockAdjusted(_ProductEvent):
-    schema_version = 2  # names the variant
-    variant_id: str
+class StockAdjusted(_VariantEvent):
     delta: int
     reason: str
     stock: int
@@ -68,12 +98,9 @@ class ProductImageAdded(_ProductEvent):
     content_type: str
 
 
-class LowStock(_ProductEvent):
+class LowStock(_VariantEvent):
     """A variant's stock fell below its product's threshold."""
 
-    schema_version = 2  # names the variant
-
-    variant_id: str
     sku: str | None = None
     options: dict[str, str] = {}
     name: str
