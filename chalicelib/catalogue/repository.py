@@ -100,8 +100,9 @@ class ProductRepository:
         if item is None:
             return None
         found = dynamo.batch_get(stored.stock_keys(item), consistent=True)
-        return stored.product_from(item, {pk.removeprefix(keys.stock_pk("")): int(record["stock"])
-                                          for (pk, _sk), record in found.items()})
+        product = stored.product_from(item, {pk.removeprefix(keys.stock_pk("")): int(record["stock"])
+                                             for (pk, _sk), record in found.items()})
+        return product.model_copy(update={"in_stock": product.has_stock()})
 
     def _item(self, product_id: str) -> dict[str, Any] | None:
         """The product's item, moved first if it is from before variants."""
@@ -155,11 +156,9 @@ class ProductRepository:
         listed = []
         for item in page.items:
             product = stored.product_from(item, stocks if not stored.is_from_before(item) else None)
-            in_stock = product.status == "ACTIVE" and any(
-                (variant.stock or 0) > 0 for variant in product.variants if variant.status == "ACTIVE")
             shown = [variant.model_copy(update={"stock": None}) for variant in product.variants]
             listed.append(product.model_copy(update={"price_range": price_range(product, currency),
-                                                     "in_stock": in_stock, "variants": shown}))
+                                                     "in_stock": product.has_stock(), "variants": shown}))
         page.items = listed
         return page
 
@@ -173,9 +172,12 @@ class ProductRepository:
 
         self._claim_skus(product.id, [(variant.sku, variant.id) for variant in product.variants if variant.sku])
         records = [dynamo.put(stored.sale_record(product, variant), None) for variant in product.variants]
+        last = [dynamo.put(stored.product_item(product)), *outbox_puts(events)]
+        if len(records) + len(last) <= dynamo.TRANSACTION_LIMIT:  # all of it at once when it fits
+            records, last = [], records + last
         for start in range(0, len(records), dynamo.TRANSACTION_LIMIT):
             dynamo.transact(records[start:start + dynamo.TRANSACTION_LIMIT])
-        dynamo.transact([dynamo.put(stored.product_item(product)), *outbox_puts(events)])
+        dynamo.transact(last)
 
     def _claim_skus(self, product_id: str, claims: list[tuple[str, str]]) -> None:
         """Claim each (SKU, variant id) for the product, or none of them: SkuTaken names the first taken by
