@@ -44,7 +44,7 @@ def test_delete_line_and_clear_basket(client):
     assert call(client, "delete", f"/basket/items/{a['id']}", headers=ANN).status_code == 204
     assert [i["productId"] for i in call(client, "get", "/basket", headers=ANN).json["items"]] == [b["id"]]
     assert call(client, "delete", "/basket", headers=ANN).status_code == 204
-    assert call(client, "get", "/basket", headers=ANN).json == {"items": [], "subtotal": 0, "currency": None,
+    assert call(client, "get", "/basket", headers=ANN).json == {"items": [], "subtotal": 0, "currency": "EUR",
                                                                 "updatedAt": None, "promotion": None,
                                                                 "discount": 0, "total": 0}
 
@@ -60,7 +60,7 @@ def test_unknown_and_archived_products_are_refused(client):
     mug = product(client)
     call(client, "delete", f"/products/{mug['id']}", headers=ADMIN)
     response = call(client, "put", f"/basket/items/{mug['id']}", {"quantity": 1}, ANN)
-    assert response.status_code == 409 and response.json["error"]["code"] == "PRODUCT_UNAVAILABLE"
+    assert response.status_code == 409 and response.json["error"]["code"] == "ITEM_UNAVAILABLE"
 
 
 def test_more_than_in_stock_is_refused(client):
@@ -83,7 +83,9 @@ def test_one_currency_per_basket(client):
     eur, usd = product(client, currency="EUR"), product(client, currency="USD")
     put_in_basket(client, ANN, eur["id"], 1)
     response = call(client, "put", f"/basket/items/{usd['id']}", {"quantity": 1}, ANN)
-    assert response.status_code == 409 and response.json["error"]["code"] == "CURRENCY_MISMATCH"
+    assert response.status_code == 409 and response.json["error"]["code"] == "PRICE_NOT_AVAILABLE"
+    assert response.json["error"]["details"][0]["variantId"] == usd["variants"][0]["id"]
+    assert [i["productId"] for i in call(client, "get", "/basket", headers=ANN).json["items"]] == [eur["id"]]
 
 
 def test_lines_are_bounded(client, monkeypatch):

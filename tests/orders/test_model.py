@@ -487,7 +487,7 @@ class ShopModel(RuleBasedStateMachine):
                     # less what came back from a shipped order (a refund's restock, a received return)
                     held[product_id] += quantity - self.restocked.get(order_id, {}).get(product_id, 0)
         for product_id, added in self.added.items():
-            on_hand = ProductRepository().get(product_id).stock
+            on_hand = ProductRepository().get(product_id).variants[0].stock  # its one variant, id the product's
             assert on_hand >= 0, f"{product_id}: stock {on_hand}"
             assert on_hand + held[product_id] == added, (
                 f"{product_id}: {on_hand} on hand + {held[product_id]} held != {added} ever added")
