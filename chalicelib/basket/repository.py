@@ -14,7 +14,7 @@ from chalicelib.users.repository import UserRepository
 class StoredBasket:
     user_id: str
     lines: Lines = field(default_factory=Lines)
-    currency: str | None = None  # every line shares one currency
+    currency: str | None = None  # the one the shopper chose, kept while the basket is empty (None: the shop's default)
     version: int = 0  # 0: not stored yet
     updated_at: str | None = None
     promotion_code: str | None = None  # applied by the shopper; priced (and checked) on every read
@@ -39,7 +39,7 @@ class BasketRepository:
         account is active (AccountInactive otherwise: a suspended or erased account writes nothing)."""
         item = {"PK": keys.user_pk(basket.user_id), "SK": keys.BASKET_SK, "type": "BASKET",
                 "user_id": basket.user_id, "lines": basket.lines.stored(),
-                "currency": basket.currency if basket.lines else None, "version": basket.version + 1,
+                "currency": basket.currency, "version": basket.version + 1,
                 "promotion_code": basket.promotion_code,
                 "updated_at": updated_at, "expiresAt": expires_at,
                 # Indexed by expiry so housekeeping can find abandoned baskets without a scan.
