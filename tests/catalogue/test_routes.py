@@ -32,7 +32,9 @@ def test_admin_creates_a_product_and_anyone_reads_it(client):
     product = create(client)
     assert product["status"] == "ACTIVE" and product["version"] == 1
     assert set(product) == {"id", "name", "description", "category", "taxClass", "options", "variants",
-                            "lowStockThreshold", "status", "version", "createdAt", "updatedAt", "images", "inStock"}
+                            "lowStockThreshold", "status", "version", "createdAt", "updatedAt", "images", "inStock",
+                            "priceRange"}
+    assert product["priceRange"] is None  # listings say it, in the listing's currency
     [variant] = product["variants"]
     assert (variant["id"], variant["prices"], variant["stock"]) == (product["id"], [{"currency": "EUR",
                                                                                    "amount": 1299}], 10)
