@@ -56,6 +56,8 @@ class RestockLine(ApiModel):
             if self.product_id is not None and product_of(self.variant_id) != self.product_id:
                 raise ValueError("the variant is not of that product")
             self.product_id = product_of(self.variant_id)
+        else:  # the product's default variant, named as an order line names it
+            self.variant_id = self.product_id
         return self
 
 
