@@ -56,14 +56,14 @@ def test_a_race_lost_inside_the_transaction_also_names_the_line(client, monkeypa
     put_in_basket(client, ANN, mug["id"], 1)
     from chalicelib.catalogue.repository import ProductRepository
 
-    real_get_many = ProductRepository.get_many
+    real_get_many = ProductRepository.get_many_with  # the checkout's one read of its products and their stock
 
-    def stale_read(self, ids):
-        found = real_get_many(self, ids)
+    def stale_read(self, ids, also, **kwargs):
+        found = real_get_many(self, ids, also, **kwargs)
         ProductRepository().adjust_stock(mug["id"], -1)  # another buyer wins now
         return found
 
-    monkeypatch.setattr(ProductRepository, "get_many", stale_read)
+    monkeypatch.setattr(ProductRepository, "get_many_with", stale_read)
     response = checkout(client, ANN)
     assert response.status_code == 409
     assert response.json["error"]["details"][0]["productId"] == mug["id"]
