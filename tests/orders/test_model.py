@@ -616,9 +616,10 @@ class ShopModel(RuleBasedStateMachine):
                 continue
             (order_id,) = moved
             for u in updates:
-                if u["Key"]["PK"]["S"].startswith("PRODUCT#") and u["UpdateExpression"] == "ADD #stock :stock":
+                # a variant's sale record (its id names its product first)
+                if u["Key"]["PK"]["S"].startswith("STOCK#") and "ADD #stock :stock" in u["UpdateExpression"]:
                     units = given_back.setdefault(order_id, {})
-                    product_id = u["Key"]["PK"]["S"].removeprefix("PRODUCT#")
+                    product_id = u["Key"]["PK"]["S"].removeprefix("STOCK#").partition(".")[0]
                     units[product_id] = units.get(product_id, 0) + int(u["ExpressionAttributeValues"][":stock"]["N"])
         for order_id in self.checkouts:
             order = self._stored(order_id)
