@@ -286,6 +286,11 @@ class Product(ApiModel):
     def variant(self, variant_id: str) -> Variant | None:
         return next((variant for variant in self.variants if variant.id == variant_id), None)
 
+    def has_stock(self) -> bool:
+        """Whether the product is sold and some active variant has stock (read from its sale records)."""
+        return self.status == "ACTIVE" and any((variant.stock or 0) > 0 for variant in self.variants
+                                               if variant.status == "ACTIVE")
+
 
 class ProductListQuery(PageQuery):
     category: Category | None = None

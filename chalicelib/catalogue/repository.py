@@ -106,8 +106,9 @@ class ProductRepository:
         if not with_stock:
             return stored.product_from(item)
         found = dynamo.batch_get(stored.stock_keys(item), consistent=True)
-        return stored.product_from(item, {pk.removeprefix(keys.stock_pk("")): int(record["stock"])
-                                          for (pk, _sk), record in found.items()})
+        product = stored.product_from(item, {pk.removeprefix(keys.stock_pk("")): int(record["stock"])
+                                             for (pk, _sk), record in found.items()})
+        return product.model_copy(update={"in_stock": product.has_stock()})
 
     def _item(self, product_id: str) -> dict[str, Any] | None:
         """The product's item, moved first if it is from before variants."""
@@ -161,11 +162,9 @@ class ProductRepository:
         listed = []
         for item in page.items:
             product = stored.product_from(item, stocks if not stored.is_from_before(item) else None)
-            in_stock = product.status == "ACTIVE" and any(
-                (variant.stock or 0) > 0 for variant in product.variants if variant.status == "ACTIVE")
             shown = [variant.model_copy(update={"stock": None}) for variant in product.variants]
             listed.append(product.model_copy(update={"price_range": price_range(product, currency),
-                                                     "in_stock": in_stock, "variants": shown}))
+                                                     "in_stock": product.has_stock(), "variants": shown}))
         page.items = listed
         return page
 

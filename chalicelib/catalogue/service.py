@@ -155,6 +155,7 @@ class CatalogueService:
                           tax_class=new.tax_class, options=new.options, variants=variants, status="ACTIVE", version=1,
                           low_stock_threshold=settings().low_stock_threshold if threshold is None else threshold,
                           created_at=moment, updated_at=moment)
+        product.in_stock = product.has_stock()
         events = [envelope(ProductCreated(product_id=product.id, name=product.name, category=product.category,
                                           version=product.version, variants=[_summary(v) for v in variants]),
                            actor=actor)]
@@ -234,42 +235,49 @@ class CatalogueService:
 
     def adjust_variant_stock(self, product_id: str, variant_id: str, adjustment: StockAdjustment,
                              actor: str) -> Variant:
-        from chalicelib.catalogue.events import StockAdjusted, low_stock
-        from chalicelib.core.events import envelope
-        from chalicelib.core.outbox import announce
+        return read_then_write(lambda: self.read(product_id),
+                               lambda current: self._adjust(current, variant_id, adjustment, actor),
+                               lost=ProductChanged, attempts=CHANGE_ATTEMPTS, gave_up=still_changing("The product"))
 
-        def adjust(current: Product) -> Variant:
-            variant = _variant_of(current, variant_id)
-            before = variant.stock or 0
-            stock = before + adjustment.delta
-            if stock < 0:
-                raise Conflict(f"Stock cannot go below zero: {before} in stock.",
-                               [{"field": "delta", "issue": "insufficient_stock",
-                                 "message": f"at most {before} can be removed"}],
-                               code="INSUFFICIENT_STOCK")
-            events = [envelope(StockAdjusted(product_id=current.id, variant_id=variant.id, delta=adjustment.delta,
-                                             reason=adjustment.reason, stock=stock), actor=actor)]
-            # Kept like the adjustment: the crossing happens once, so a lost alert would never come again.
-            alert = low_stock(current, variant, before, stock)
-            if alert:
-                events.append(envelope(alert, actor=actor))
-            self.products.adjust_stock_announced(current, variant, adjustment.delta, events)
-            announce(events)
-            return variant.model_copy(update={"stock": stock})
+    def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
+        """The stock of a product of one variant (how stock was adjusted before products had variants)."""
+        def adjust(current: Product) -> Product:
+            if len(current.variants) != 1:
+                raise BadRequest("The product has several variants: adjust the stock of one of them.",
+                                 [{"field": "variantId", "issue": "ambiguous",
+                                   "message": "one of " + ", ".join(v.id for v in current.variants)}],
+                                 code="VARIANT_REQUIRED")
+            adjusted = current.model_copy(update={"variants": [
+                self._adjust(current, current.variants[0].id, adjustment, actor)]})
+            adjusted.in_stock = adjusted.has_stock()
+            return adjusted
 
         return read_then_write(lambda: self._with_stock_of(product_id, variant_id), adjust, lost=ProductChanged,
                                attempts=CHANGE_ATTEMPTS, gave_up=still_changing("The product"))
 
-    def adjust_stock(self, product_id: str, adjustment: StockAdjustment, actor: str) -> Product:
-        """The stock of a product of one variant (how stock was adjusted before products had variants)."""
-        current = self.read(product_id)
-        if len(current.variants) != 1:
-            raise BadRequest("The product has several variants: adjust the stock of one of them.",
-                                   [{"field": "variantId", "issue": "ambiguous",
-                                     "message": "one of " + ", ".join(v.id for v in current.variants)}],
-                                   code="VARIANT_REQUIRED")
-        self.adjust_variant_stock(product_id, current.variants[0].id, adjustment, actor)
-        return self.read(product_id)
+    def _adjust(self, current: Product, variant_id: str, adjustment: StockAdjustment, actor: str) -> Variant:
+        """Adjust a variant's stock as `current` was read (ProductChanged if it changed since)."""
+        from chalicelib.catalogue.events import StockAdjusted, low_stock
+        from chalicelib.core.events import envelope
+        from chalicelib.core.outbox import announce
+
+        variant = _variant_of(current, variant_id)
+        before = variant.stock or 0
+        stock = before + adjustment.delta
+        if stock < 0:
+            raise Conflict(f"Stock cannot go below zero: {before} in stock.",
+                           [{"field": "delta", "issue": "insufficient_stock",
+                             "message": f"at most {before} can be removed"}],
+                           code="INSUFFICIENT_STOCK")
+        events = [envelope(StockAdjusted(product_id=current.id, variant_id=variant.id, delta=adjustment.delta,
+                                         reason=adjustment.reason, stock=stock), actor=actor)]
+        # Kept like the adjustment: the crossing happens once, so a lost alert would never come again.
+        alert = low_stock(current, variant, before, stock)
+        if alert:
+            events.append(envelope(alert, actor=actor))
+        self.products.adjust_stock_announced(current, variant, adjustment.delta, events)
+        announce(events)
+        return variant.model_copy(update={"stock": stock})
 
     def archive(self, product_id: str, actor: str) -> Product:
         from chalicelib.catalogue.events import ProductArchived

@@ -72,9 +72,20 @@ def error_body(code: str, message: str, request_id: str | None,
 
 def validation_details(exc: Any, location: str = "body") -> list[dict[str, Any]]:
     """Field-level details from a pydantic ValidationError, without echoing the input back."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    # A field that may be left out (`X | None`) fails as each member of its union: pydantic names the member in
+    # the location (`price.constrained-int`, `price.none`). The field is what the caller sent; null is no answer.
+    paths = [".".join(str(part) for part in err.get("loc", ()) if not _union_member(part)) for err in errors]
     details = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        path = ".".join(str(part) for part in err.get("loc", ()))
+    for err, path in zip(errors, paths, strict=True):
+        if err.get("type") == "none_required" and paths.count(path) > 1:
+            continue
         details.append({"field": path or location, "location": location,
                         "issue": err.get("type", "invalid"), "message": err.get("msg", "invalid")})
     return details
+
+
+def _union_member(part: Any) -> bool:
+    """A location part naming a union's member (`none`, `constrained-int`, `function-after[...]`), never a field
+    (fields are camelCase names or list indexes)."""
+    return isinstance(part, str) and (part == "none" or "-" in part or "[" in part)

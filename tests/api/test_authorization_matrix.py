@@ -23,7 +23,10 @@ SAMPLE_BODIES = {
     "AddressIn": ADDRESS, "ProfilePatch": {"name": "New Name"}, "QuantityChange": {"quantity": 1},
     "CheckoutRequest": {"shippingAddress": ADDRESS},
     "ProductCreate": {"name": "X", "category": "kitchen", "price": 100, "currency": "EUR"},
-    "ProductPatch": {"price": 200, "version": 1}, "StockAdjustment": {"delta": 1, "reason": "count"},
+    "ProductPatch": {"description": "New", "version": 1}, "StockAdjustment": {"delta": 1, "reason": "count"},
+    "VariantCreate": {"sku": "MATRIX-SKU", "prices": [{"currency": "EUR", "amount": 100}]},
+    "VariantPatch": {"prices": [{"currency": "EUR", "amount": 200}], "version": 1},
+    "BasketCurrency": {"currency": "EUR"},
     "UserStatusChange": {"status": "ACTIVE"}, "StatusChange": {"status": "PAID"},
     "LoginRequest": {"email": "x@example.com", "password": "x"}, "RefreshRequest": {"refreshToken": "x"},
     "RegisterRequest": {"email": "new@example.com", "password": "Str0ngpass", "name": "N"},
@@ -74,7 +77,7 @@ def world(client, monkeypatch):
                                                          "oncePerCustomer": False}, HEADERS["admin"])
     assert created.status_code == 201, created.body
     return {"order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
-            "product_id": product_id, "user_id": "ann", "return_id": "matrix-return", "image_id": image["imageId"],
+            "product_id": product_id, "variant_id": product_id, "user_id": "ann", "return_id": "matrix-return", "image_id": image["imageId"],
             "code": "MATRIX10"}
 
 

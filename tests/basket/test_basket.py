@@ -13,15 +13,18 @@ BOB = auth("bob")
 def test_basket_lines_are_priced_from_the_catalogue(client):
     mug = product(client, price=1250)
     basket = put_in_basket(client, ANN, mug["id"], 2)
-    assert basket["items"] == [{"productId": mug["id"], "name": mug["name"], "unitPrice": 1250, "quantity": 2,
-                                "lineTotal": 2500, "available": True}]
+    assert basket["items"] == [{"productId": mug["id"], "variantId": mug["id"], "sku": None, "options": {},
+                                "name": mug["name"], "unitPrice": 1250, "quantity": 2, "lineTotal": 2500,
+                                "available": True}]
     assert basket["subtotal"] == 2500 and basket["currency"] == "EUR"
 
 
 def test_a_price_change_shows_in_the_basket(client):
     mug = product(client, price=1000)
     put_in_basket(client, ANN, mug["id"], 1)
-    call(client, "patch", f"/products/{mug['id']}", {"price": 800, "version": 1}, ADMIN)
+    repriced = call(client, "patch", f"/products/{mug['id']}/variants/{mug['id']}",
+                    {"prices": [{"currency": "EUR", "amount": 800}], "version": 1}, ADMIN)
+    assert repriced.status_code == 200, repriced.body
     assert call(client, "get", "/basket", headers=ANN).json["subtotal"] == 800
 
 
@@ -44,7 +47,7 @@ def test_delete_line_and_clear_basket(client):
     assert call(client, "delete", f"/basket/items/{a['id']}", headers=ANN).status_code == 204
     assert [i["productId"] for i in call(client, "get", "/basket", headers=ANN).json["items"]] == [b["id"]]
     assert call(client, "delete", "/basket", headers=ANN).status_code == 204
-    assert call(client, "get", "/basket", headers=ANN).json == {"items": [], "subtotal": 0, "currency": None,
+    assert call(client, "get", "/basket", headers=ANN).json == {"items": [], "subtotal": 0, "currency": "EUR",
                                                                 "updatedAt": None, "promotion": None,
                                                                 "discount": 0, "total": 0}
 
@@ -60,7 +63,7 @@ def test_unknown_and_archived_products_are_refused(client):
     mug = product(client)
     call(client, "delete", f"/products/{mug['id']}", headers=ADMIN)
     response = call(client, "put", f"/basket/items/{mug['id']}", {"quantity": 1}, ANN)
-    assert response.status_code == 409 and response.json["error"]["code"] == "PRODUCT_UNAVAILABLE"
+    assert response.status_code == 409 and response.json["error"]["code"] == "ITEM_UNAVAILABLE"
 
 
 def test_more_than_in_stock_is_refused(client):
@@ -83,7 +86,19 @@ def test_one_currency_per_basket(client):
     eur, usd = product(client, currency="EUR"), product(client, currency="USD")
     put_in_basket(client, ANN, eur["id"], 1)
     response = call(client, "put", f"/basket/items/{usd['id']}", {"quantity": 1}, ANN)
-    assert response.status_code == 409 and response.json["error"]["code"] == "CURRENCY_MISMATCH"
+    assert response.status_code == 409 and response.json["error"]["code"] == "PRICE_NOT_AVAILABLE"
+    assert response.json["error"]["details"][0]["variantId"] == usd["variants"][0]["id"]
+    assert [i["productId"] for i in call(client, "get", "/basket", headers=ANN).json["items"]] == [eur["id"]]
+
+
+def test_a_basket_keeps_the_currency_chosen_while_empty(client):
+    chosen = call(client, "put", "/basket/currency", {"currency": "USD"}, ANN)
+    assert chosen.status_code == 200 and chosen.json["currency"] == "USD"
+    assert call(client, "get", "/basket", headers=ANN).json["currency"] == "USD"
+    usd = product(client, currency="USD", price=700)
+    assert put_in_basket(client, ANN, usd["id"], 1)["subtotal"] == 700
+    assert call(client, "delete", f"/basket/items/{usd['id']}", headers=ANN).status_code == 204
+    assert call(client, "get", "/basket", headers=ANN).json["currency"] == "USD"
 
 
 def test_lines_are_bounded(client, monkeypatch):

@@ -25,32 +25,33 @@ def _create(client, **fields):
     return json.loads(response.body)
 
 
-def test_get_one_product_is_one_get_item(client, dynamodb_calls):
+def test_get_one_product_is_its_item_and_one_batch_of_its_sale_records(client, dynamodb_calls):
     product = _create(client)
     dynamodb_calls.clear()
     client.http.get(f"/products/{product['id']}")
-    assert dynamodb_calls == ["GetItem"]
+    assert dynamodb_calls == ["GetItem", "BatchGetItem"]
 
 
-def test_a_category_page_is_one_query(client, dynamodb_calls):
+def test_a_category_page_is_one_query_and_one_batch_of_its_sale_records(client, dynamodb_calls):
     _create(client)
     dynamodb_calls.clear()
     client.http.get("/products?category=lighting&limit=5")
-    assert dynamodb_calls == ["Query"]
+    assert dynamodb_calls == ["Query", "BatchGetItem"]
 
 
 def test_each_write_is_one_transaction_with_its_events(client, dynamodb_calls):
     product = _create(client)
     client.http.patch(f"/products/{product['id']}", headers={"Content-Type": "application/json", **ADMIN},
-                      body=json.dumps({"price": 1, "version": 1}))
+                      body=json.dumps({"description": "Brass", "version": 1}))
     client.http.post(f"/products/{product['id']}/stock", headers={"Content-Type": "application/json", **ADMIN},
                      body=json.dumps({"delta": 1, "reason": "delivery"}))
     # The first authenticated request reads the caller's account status (the suspension check; the
     # container then remembers it for a bounded time); a change reads the product, writes it with
-    # its event (outbox) in one transaction, and once the event is on the bus clears its outbox mark.
+    # its event (outbox) in one transaction, and once the event is on the bus clears its outbox mark. Reading
+    # a product is its item and one batch of its variants' sale records.
     assert dynamodb_calls == ["GetItem", "TransactWriteItems", "UpdateItem",
-                              "GetItem", "TransactWriteItems", "UpdateItem",
-                              "GetItem", "TransactWriteItems", "UpdateItem"]
+                              "GetItem", "BatchGetItem", "TransactWriteItems", "UpdateItem",
+                              "GetItem", "BatchGetItem", "TransactWriteItems", "UpdateItem"]
     assert "Scan" not in dynamodb_calls
 
 

@@ -31,8 +31,14 @@ def create(client, **overrides):
 def test_admin_creates_a_product_and_anyone_reads_it(client):
     product = create(client)
     assert product["status"] == "ACTIVE" and product["version"] == 1
-    assert set(product) == {"id", "name", "description", "category", "price", "currency", "stock",
-                            "lowStockThreshold", "status", "version", "createdAt", "updatedAt", "images"}
+    assert set(product) == {"id", "name", "description", "category", "taxClass", "options", "variants",
+                            "lowStockThreshold", "status", "version", "createdAt", "updatedAt", "images", "inStock",
+                            "priceRange"}
+    assert product["priceRange"] is None  # listings say it, in the listing's currency
+    [variant] = product["variants"]
+    assert (variant["id"], variant["prices"], variant["stock"]) == (product["id"], [{"currency": "EUR",
+                                                                                   "amount": 1299}], 10)
+    assert product["inStock"] is True  # as a listing would say: an active variant has stock
     read = client.http.get(f"/products/{product['id']}")
     assert read.status_code == 200
     assert json_of(read) == product
@@ -107,25 +113,25 @@ def test_errors_never_echo_the_input(client):
 
 def test_patch_with_current_version_applies_and_bumps_version(client):
     product = create(client)
-    response = patch(client, f"/products/{product['id']}", {"price": 1499, "version": 1}, ADMIN)
+    response = patch(client, f"/products/{product['id']}", {"description": "Bone china", "version": 1}, ADMIN)
     assert response.status_code == 200
     updated = json_of(response)
-    assert updated["price"] == 1499 and updated["version"] == 2
+    assert updated["description"] == "Bone china" and updated["version"] == 2
     assert updated["updatedAt"] >= product["updatedAt"]
 
 
 def test_patch_with_stale_version_is_409_and_changes_nothing(client):
     product = create(client)
-    assert patch(client, f"/products/{product['id']}", {"price": 1499, "version": 1}, ADMIN).status_code == 200
-    stale = patch(client, f"/products/{product['id']}", {"price": 999, "version": 1}, ADMIN)
+    assert patch(client, f"/products/{product['id']}", {"description": "A", "version": 1}, ADMIN).status_code == 200
+    stale = patch(client, f"/products/{product['id']}", {"description": "B", "version": 1}, ADMIN)
     assert stale.status_code == 409
     assert json_of(stale)["error"]["code"] == "VERSION_CONFLICT"
-    assert json_of(client.http.get(f"/products/{product['id']}"))["price"] == 1499
+    assert json_of(client.http.get(f"/products/{product['id']}"))["description"] == "A"
 
 
 def test_patch_requires_version_and_a_change(client):
     product = create(client)
-    assert patch(client, f"/products/{product['id']}", {"price": 1}, ADMIN).status_code == 422
+    assert patch(client, f"/products/{product['id']}", {"description": "x"}, ADMIN).status_code == 422
     assert patch(client, f"/products/{product['id']}", {"version": 1}, ADMIN).status_code == 422
 
 
@@ -144,7 +150,7 @@ def test_patch_refuses_null_for_required_fields(client):
 
 
 def test_patch_of_unknown_product_is_404(client):
-    assert patch(client, "/products/nope", {"price": 1, "version": 1}, ADMIN).status_code == 404
+    assert patch(client, "/products/nope", {"description": "x", "version": 1}, ADMIN).status_code == 404
 
 
 def test_changing_category_moves_the_product_between_listings(client):
@@ -159,9 +165,11 @@ def test_changing_category_moves_the_product_between_listings(client):
 def test_stock_adjustment_adds_and_removes(client):
     product = create(client, stock=5)
     response = post(client, f"/products/{product['id']}/stock", {"delta": 7, "reason": "delivery"}, ADMIN)
-    assert response.status_code == 200 and json_of(response)["stock"] == 12
+    assert response.status_code == 200 and json_of(response)["variants"][0]["stock"] == 12
     response = post(client, f"/products/{product['id']}/stock", {"delta": -12, "reason": "breakage"}, ADMIN)
-    assert response.status_code == 200 and json_of(response)["stock"] == 0
+    assert response.status_code == 200 and json_of(response)["variants"][0]["stock"] == 0
+    assert json_of(response)["inStock"] is False and json_of(client.http.get(f"/products/{product['id']}"))[
+        "inStock"] is False
 
 
 def test_stock_can_never_go_below_zero(client):
@@ -169,7 +177,7 @@ def test_stock_can_never_go_below_zero(client):
     response = post(client, f"/products/{product['id']}/stock", {"delta": -3, "reason": "count"}, ADMIN)
     assert response.status_code == 409
     assert json_of(response)["error"]["code"] == "INSUFFICIENT_STOCK"
-    assert json_of(client.http.get(f"/products/{product['id']}"))["stock"] == 2
+    assert json_of(client.http.get(f"/products/{product['id']}"))["variants"][0]["stock"] == 2
 
 
 @pytest.mark.parametrize("payload", [{"delta": 0, "reason": "x"}, {"delta": 5}, {"delta": 5, "reason": ""},
@@ -209,7 +217,7 @@ def test_archiving_twice_is_harmless(client):
 def test_archived_product_cannot_be_edited(client):
     product = create(client)
     client.http.delete(f"/products/{product['id']}", headers=ADMIN)
-    response = patch(client, f"/products/{product['id']}", {"price": 1, "version": 2}, ADMIN)
+    response = patch(client, f"/products/{product['id']}", {"description": "x", "version": 2}, ADMIN)
     assert response.status_code == 409
     assert json_of(response)["error"]["code"] == "PRODUCT_ARCHIVED"
 

@@ -11,17 +11,17 @@ from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core.lines import Line
 from tests.shop import product, stock_of
 
-ACTIVE = {"status": "ACTIVE", "price": 1000, "currency": "EUR", "stock": 1}
+ACTIVE = {"sellable": True, "prices": {"EUR": 1000}, "stock": 1}  # a variant's sale record
 
 
 @pytest.mark.parametrize("as_was,why", [
     (None, "unavailable"),
-    ({**ACTIVE, "status": "ARCHIVED"}, "unavailable"),
-    ({**ACTIVE, "currency": "USD"}, "currency_changed"),
-    ({**ACTIVE, "price": 1200}, "price_changed"),
+    ({**ACTIVE, "sellable": False}, "unavailable"),
+    ({**ACTIVE, "prices": {"USD": 1000}}, "currency_changed"),
+    ({**ACTIVE, "prices": {"EUR": 1200, "USD": 1000}}, "price_changed"),
     (ACTIVE, "out_of_stock"),
 ])
-def test_a_refused_reservation_says_why_from_the_product_as_it_was(as_was, why):
+def test_a_refused_reservation_says_why_from_the_sale_record_as_it_was(as_was, why):
     assert ProductRepository.reservation_refusal(as_was, 1000, "EUR") == why
 
 
@@ -47,12 +47,15 @@ def test_a_reservation_takes_stock_at_the_price_shown_and_never_below_zero(clien
     assert stock_of(client, mug["id"]) == 1
 
 
-def test_returned_stock_goes_back_to_products_that_still_exist_only(client):
-    from chalicelib.core.dynamo import TransactionRejected, transact
+def test_returned_stock_goes_back_to_its_variant_archived_or_not(client):
+    from chalicelib.core.dynamo import transact
+    from tests.fakes import ADMIN
+    from tests.shop import call
 
     products = ProductRepository()
     mug = product(client, stock=3)
     transact([products.restock_in_transaction(Line(mug["id"], 2))])
     assert stock_of(client, mug["id"]) == 5
-    with pytest.raises(TransactionRejected):
-        transact([products.restock_in_transaction(Line("no-such-product", 2))])
+    assert call(client, "delete", f"/products/{mug['id']}", headers=ADMIN).status_code == 200
+    transact([products.restock_in_transaction(Line(mug["id"], 1, mug["variants"][0]["id"]))])
+    assert stock_of(client, mug["id"]) == 6

@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 
 from local.identities import policy_document
 from tests.fakes import ADMIN, auth
-from tests.shop import call, placed_order, sweep
+from tests.shop import call, placed_order, stock_of, sweep
 
 ANN = auth("ann")
 
@@ -38,7 +38,7 @@ class TestSweepWithoutPutItem:
             in output.out  # the function's own log line carries AWS's sentence
         # the transaction was refused whole: the order is still pending and its stock still reserved
         assert call(client, "get", f"/orders/{order['id']}", headers=ANN).json["status"] == "PENDING"
-        assert call(client, "get", f"/products/{product_id}").json["stock"] == 3
+        assert stock_of(client, product_id) == 3
 
 
 class TestSuspensionWithoutDisableUser:

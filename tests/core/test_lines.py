@@ -27,10 +27,13 @@ def test_setting_a_line_keeps_its_place_and_a_new_one_goes_last():
     assert list(lines.without("mug")) == [Line("pot", 1)]
 
 
-def test_the_stored_form_is_units_by_product_as_before():
-    stored = {"pot": 2, "mug": 1}
-    lines = Lines.from_stored({"pot": 2, "mug": 1.0})  # numbers come back from DynamoDB as Decimal or float
-    assert lines.stored() == stored and list(lines.stored()) == ["pot", "mug"]
+def test_the_stored_form_is_units_by_product_and_variant_and_reads_the_form_from_before():
+    stored = {"pot/pot.s": 2, "mug/mug": 1}
+    lines = Lines.from_stored({"pot/pot.s": 2, "mug/mug": 1.0})  # numbers come back as Decimal or float
+    assert lines.stored() == stored and list(lines.stored()) == ["pot/pot.s", "mug/mug"]
+    assert list(lines) == [Line("pot", 2, "pot.s"), Line("mug", 1, "mug")]
+    before = Lines.from_stored({"pot": 2})  # written before variants: the product's default variant
+    assert list(before) == [Line("pot", 2)] and before.stored() == {"pot/pot": 2}
     assert Lines.from_stored(None) == Lines() and Lines().stored() == {}
 
 

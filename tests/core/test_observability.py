@@ -29,7 +29,7 @@ def test_stock_rejections_are_counted(client, capsys):
     put_in_basket(client, auth("ann"), mug["id"], 1)
     from chalicelib.catalogue.repository import ProductRepository
 
-    ProductRepository().adjust_stock(mug["id"], -1, "2026-01-01T00:00:00.000Z")
+    ProductRepository().adjust_stock(mug["id"], -1)
     capsys.readouterr()
     assert checkout(client, auth("ann")).status_code == 409
     metrics = emf_lines(capsys.readouterr().out)

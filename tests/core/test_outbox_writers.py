@@ -134,6 +134,19 @@ def test_every_writer_of_an_outbox_record_publishes_it_right_after_its_commit(cl
     assert call(client, "post", f"/products/{item['id']}/stock", {"delta": 2, "reason": "count"},
                 ADMIN).status_code == 200
     walk("a stock adjustment")
+    sized = call(client, "post", "/products", {
+        "name": "Walked tee", "category": "clothes", "options": [{"name": "Size", "values": ["S", "M"]}],
+        "variants": [{"sku": "WALK-S", "options": {"Size": "S"}, "prices": [{"currency": "EUR", "amount": 900}]}]},
+        ADMIN)
+    assert sized.status_code == 201, sized.body
+    added = call(client, "post", f"/products/{sized.json['id']}/variants",
+                 {"sku": "WALK-M", "options": {"Size": "M"}, "prices": [{"currency": "EUR", "amount": 950}]}, ADMIN)
+    assert added.status_code == 201, added.body
+    walk("a variant added")
+    edited = call(client, "patch", f"/products/{sized.json['id']}/variants/{added.json['id']}",
+                  {"prices": [{"currency": "EUR", "amount": 990}], "version": added.json["version"]}, ADMIN)
+    assert edited.status_code == 200, edited.body
+    walk("a variant edited")
     assert call(client, "post", "/admin/promotions", {"code": "WALK5", "percentOff": 5, "oncePerCustomer": False},
                 ADMIN).status_code == 201
     walk("a new promotion")

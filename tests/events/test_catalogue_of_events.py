@@ -62,8 +62,8 @@ def test_a_consumer_that_never_imported_the_publishing_domain_still_knows_its_ev
     code = ("import json, sys\n"
             "from chalicelib.core.events import Envelope\n"
             "assert 'chalicelib.catalogue.events' not in sys.modules\n"
-            "data = {'productId': 'p1', 'name': 'Mug', 'category': 'kitchen', 'price': 900, 'currency': 'EUR',"
-            " 'stock': 3, 'version': 1}\n"
+            "data = {'productId': 'p1', 'name': 'Mug', 'category': 'kitchen', 'version': 1,"
+            " 'variants': [{'variantId': 'p1', 'prices': {'EUR': 900}, 'stock': 3}]}\n"
             "print(type(Envelope(type='ProductCreated', data=data).parsed()).__name__)\n")
     root = pathlib.Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)

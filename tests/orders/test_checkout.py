@@ -40,8 +40,8 @@ def test_out_of_stock_names_each_short_line_and_changes_nothing(client):
         put_in_basket(client, ANN, item["id"], qty)
     from chalicelib.catalogue.repository import ProductRepository
 
-    ProductRepository().adjust_stock(scarce["id"], -1, "2026-01-01T00:00:00.000Z")  # sold elsewhere
-    ProductRepository().adjust_stock(gone["id"], -1, "2026-01-01T00:00:00.000Z")
+    ProductRepository().adjust_stock(scarce["id"], -1)  # sold elsewhere
+    ProductRepository().adjust_stock(gone["id"], -1)
     response = checkout(client, ANN)
     assert response.status_code == 409
     assert response.json["error"]["code"] == "OUT_OF_STOCK"
@@ -56,14 +56,14 @@ def test_a_race_lost_inside_the_transaction_also_names_the_line(client, monkeypa
     put_in_basket(client, ANN, mug["id"], 1)
     from chalicelib.catalogue.repository import ProductRepository
 
-    real_get_many = ProductRepository.get_many
+    real_get_many = ProductRepository.get_many_with  # the checkout's one read of its products and their stock
 
-    def stale_read(self, ids):
-        found = real_get_many(self, ids)
-        ProductRepository().adjust_stock(mug["id"], -1, "2026-01-01T00:00:00.000Z")  # another buyer wins now
+    def stale_read(self, ids, also, **kwargs):
+        found = real_get_many(self, ids, also, **kwargs)
+        ProductRepository().adjust_stock(mug["id"], -1)  # another buyer wins now
         return found
 
-    monkeypatch.setattr(ProductRepository, "get_many", stale_read)
+    monkeypatch.setattr(ProductRepository, "get_many_with", stale_read)
     response = checkout(client, ANN)
     assert response.status_code == 409
     assert response.json["error"]["details"][0]["productId"] == mug["id"]
@@ -203,4 +203,4 @@ def test_last_unit_goes_to_exactly_one_buyer_under_concurrency(aws, atomic_dynam
         Services().baskets.set_quantity(buyer.user_id, scarce.id, 1)
     outcomes = race_checkouts(buyers)
     assert outcomes.count("bought") == 5 and len(outcomes) == 40, outcomes  # the other 35 refused with a Conflict
-    assert Services().catalogue.get(scarce.id).stock == 0
+    assert Services().catalogue.get(scarce.id).variants[0].stock == 0

@@ -487,7 +487,7 @@ class ShopModel(RuleBasedStateMachine):
                     # less what came back from a shipped order (a refund's restock, a received return)
                     held[product_id] += quantity - self.restocked.get(order_id, {}).get(product_id, 0)
         for product_id, added in self.added.items():
-            on_hand = ProductRepository().get(product_id).stock
+            on_hand = ProductRepository().get(product_id).variants[0].stock  # its one variant, id the product's
             assert on_hand >= 0, f"{product_id}: stock {on_hand}"
             assert on_hand + held[product_id] == added, (
                 f"{product_id}: {on_hand} on hand + {held[product_id]} held != {added} ever added")
@@ -616,9 +616,10 @@ class ShopModel(RuleBasedStateMachine):
                 continue
             (order_id,) = moved
             for u in updates:
-                if u["Key"]["PK"]["S"].startswith("PRODUCT#") and u["UpdateExpression"] == "ADD #stock :stock":
+                # a variant's sale record (its id names its product first)
+                if u["Key"]["PK"]["S"].startswith("STOCK#") and "ADD #stock :stock" in u["UpdateExpression"]:
                     units = given_back.setdefault(order_id, {})
-                    product_id = u["Key"]["PK"]["S"].removeprefix("PRODUCT#")
+                    product_id = u["Key"]["PK"]["S"].removeprefix("STOCK#").partition(".")[0]
                     units[product_id] = units.get(product_id, 0) + int(u["ExpressionAttributeValues"][":stock"]["N"])
         for order_id in self.checkouts:
             order = self._stored(order_id)

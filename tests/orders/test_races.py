@@ -278,7 +278,8 @@ def test_a_basket_changed_between_checkout_read_and_commit_reserves_nothing(clie
     assert (stock_of(client, mug["id"]), stock_of(client, pot["id"])) == (5, 5)
 
 
-@pytest.mark.parametrize("change,issue", [({"currency": "USD"}, "currency_changed"), ({"price": 1234}, "price_changed")])
+@pytest.mark.parametrize("change,issue", [({"prices": [{"currency": "USD", "amount": 1000}]}, "currency_changed"),
+                                          ({"prices": [{"currency": "EUR", "amount": 1234}]}, "price_changed")])
 def test_a_product_repriced_between_checkout_read_and_commit_is_named_and_nothing_reserved(client, bus, between,
                                                                                          change, issue):
     from chalicelib.orders.repository import CheckoutRepository
@@ -286,8 +287,10 @@ def test_a_product_repriced_between_checkout_read_and_commit_is_named_and_nothin
     mug, pot = product(client, stock=5), product(client, stock=5)
     put_in_basket(client, ANN, mug["id"], 1)
     put_in_basket(client, ANN, pot["id"], 1)
-    between(CheckoutRepository, "commit", lambda: call(client, "patch", f"/products/{pot['id']}",
-                                                       {**change, "version": pot["version"]}, ADMIN))
+    variant = pot["variants"][0]
+    path = f"/products/{pot['id']}/variants/{variant['id']}"
+    between(CheckoutRepository, "commit", lambda: call(client, "patch", path, {**change, "version": variant["version"]},
+                                                       ADMIN))
     response = checkout(client, ANN)
     assert response.status_code == 409 and response.json["error"]["code"] == "ITEMS_CHANGED"
     assert [(d["productId"], d["issue"]) for d in response.json["error"]["details"]] == [(pot["id"], issue)]
@@ -329,7 +332,10 @@ def test_a_currency_changed_while_in_the_basket_never_mixes_into_one_subtotal(cl
     mug, pot = product(client, price=1000), product(client, price=2000)
     put_in_basket(client, ANN, mug["id"], 1)
     put_in_basket(client, ANN, pot["id"], 1)
-    call(client, "patch", f"/products/{pot['id']}", {"currency": "USD", "version": pot["version"]}, ADMIN)
+    variant = pot["variants"][0]
+    repriced = call(client, "patch", f"/products/{pot['id']}/variants/{variant['id']}",
+                    {"prices": [{"currency": "USD", "amount": 2000}], "version": variant["version"]}, ADMIN)
+    assert repriced.status_code == 200, repriced.body
     basket = call(client, "get", "/basket", headers=ANN).json
     assert (basket["subtotal"], basket["currency"]) == (1000, "EUR")
     assert [line["available"] for line in basket["items"]] == [True, False]

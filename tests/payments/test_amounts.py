@@ -15,8 +15,15 @@ from tests.shop import call, checkout, deliver, eventbridge_body, pay, product, 
 ANN = auth("ann")
 
 
+def _priced_in(client, currency):
+    """Ann's basket is priced in `currency` (a basket starts in the shop's default currency)."""
+    response = call(client, "put", "/basket/currency", {"currency": currency}, ANN)
+    assert response.status_code == 200, response.body
+
+
 def _placed(client, bus, *, price, quantity, currency):
     item = product(client, stock=quantity + 1, price=price, currency=currency)
+    _priced_in(client, currency)
     put_in_basket(client, ANN, item["id"], quantity)
     accepted = checkout(client, ANN)
     assert accepted.status_code == 202, accepted.body
@@ -73,6 +80,7 @@ def test_an_order_over_the_total_bound_is_refused_naming_the_setting_and_nothing
     reset_settings()
     assert settings().max_order_total == 5000  # read now: the stage's configuration says 100000000000
     item = product(client, stock=5, price=2000, currency="JPY")
+    _priced_in(client, "JPY")
     put_in_basket(client, ANN, item["id"], 3)
     response = checkout(client, ANN)
     assert response.status_code == 409 and response.json["error"]["code"] == "ORDER_TOTAL_TOO_LARGE", response.body

@@ -6,7 +6,8 @@ from unittest import mock
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import call, checkout, deliver, eventbridge_body, pay, product, put_in_basket, race_checkouts, sweep
+from tests.shop import (call, checkout, deliver, eventbridge_body, pay, product, put_in_basket, race_checkouts,
+                        stock_of, sweep)
 
 ANN = auth("ann")
 BOB = auth("bob")
@@ -272,7 +273,7 @@ def test_a_code_that_stopped_applying_refuses_the_checkout_and_reserves_nothing(
     call(client, "patch", "/admin/promotions/SHORT", {"active": False}, ADMIN)
     refused = checkout(client, ANN)
     assert refused.status_code == 409 and error_code(refused) == "PROMOTION_INACTIVE"
-    assert call(client, "get", f"/products/{mug['id']}").json["stock"] == 3
+    assert stock_of(client, mug["id"]) == 3
 
 
 def test_the_transaction_refuses_a_code_deactivated_after_the_basket_was_read(client, bus, monkeypatch):
@@ -359,7 +360,7 @@ def test_the_last_redemption_goes_to_exactly_one_buyer(aws):
     assert outcomes.count("bought") == 1, outcomes
     assert set(outcomes) - {"bought"} <= {"PROMOTION_EXHAUSTED", "CHECKOUT_CONFLICT"}, outcomes
     assert PromotionRepository().get("LASTONE").redemptions == 1
-    assert Services().catalogue.get(plenty.id).stock == 99  # the refused reserved nothing
+    assert Services().catalogue.get(plenty.id).variants[0].stock == 99  # the refused reserved nothing
 
 
 def test_redemptions_are_counted_per_code(client, bus, capsys):
@@ -399,11 +400,11 @@ def test_a_zero_total_order_is_paid_at_creation_and_needs_no_provider(client, bu
     finally:
         ids.set_clock(None)
     order = call(client, "get", f"/orders/{order['id']}", headers=ANN).json
-    assert order["status"] == "PAID" and call(client, "get", f"/products/{item['id']}").json["stock"] == 1
+    assert order["status"] == "PAID" and stock_of(client, item["id"]) == 1
     assert redemptions(client, "FREE") == 1
     # as any paid order: cancelled, its stock comes back, nothing is owed, and its redemption stays used
     assert call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN).status_code == 200
     order = call(client, "get", f"/orders/{order['id']}", headers=ANN).json
     assert (order["status"], order["refundDue"]) == ("CANCELLED", False)
-    assert call(client, "get", f"/products/{item['id']}").json["stock"] == 3
+    assert stock_of(client, item["id"]) == 3
     assert redemptions(client, "FREE") == 1

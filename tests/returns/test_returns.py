@@ -51,7 +51,8 @@ def test_a_delivered_order_can_be_returned_and_the_return_is_listed(client):
     assert response.status_code == 201, response.body
     ret = response.json
     assert (ret["orderId"], ret["status"], ret["lines"]) == (order["id"], "REQUESTED",
-                                                             [{"productId": product_id, "quantity": 1}])
+                                                             [{"productId": product_id, "variantId": product_id,
+                                                               "quantity": 1}])
     assert {"id", "orderId", "lines", "status", "createdAt"} <= set(ret)
     mine = call(client, "get", f"/orders/{order['id']}/returns", headers=ANN)
     assert mine.status_code == 200 and [r["id"] for r in mine.json["items"]] == [ret["id"]]
@@ -411,6 +412,7 @@ def test_returns_are_announced_and_audited_like_refunds(client, bus):
         kept["id"], received["refundId"], 2000, "EUR", "admin-1")
     (no,) = bus.of_type("ReturnRejected")
     assert (no.data["returnId"], no.data["lines"], no.actor) == (refused["id"], [{"productId": product_id,
+                                                                                  "variantId": product_id,
                                                                                   "quantity": 1}], "admin-1")
     from tests.shop import eventbridge_body as body, sqs_event
 
