@@ -235,7 +235,7 @@ class CatalogueService:
 
     def adjust_variant_stock(self, product_id: str, variant_id: str, adjustment: StockAdjustment,
                              actor: str) -> Variant:
-        return read_then_write(lambda: self.read(product_id),
+        return read_then_write(lambda: self._with_stock_of(product_id, variant_id),
                                lambda current: self._adjust(current, variant_id, adjustment, actor),
                                lost=ProductChanged, attempts=CHANGE_ATTEMPTS, gave_up=still_changing("The product"))
 
@@ -252,8 +252,8 @@ class CatalogueService:
             adjusted.in_stock = adjusted.has_stock()
             return adjusted
 
-        return read_then_write(lambda: self._with_stock_of(product_id, variant_id), adjust, lost=ProductChanged,
-                               attempts=CHANGE_ATTEMPTS, gave_up=still_changing("The product"))
+        return read_then_write(lambda: self.read(product_id), adjust, lost=ProductChanged, attempts=CHANGE_ATTEMPTS,
+                               gave_up=still_changing("The product"))
 
     def _adjust(self, current: Product, variant_id: str, adjustment: StockAdjustment, actor: str) -> Variant:
         """Adjust a variant's stock as `current` was read (ProductChanged if it changed since)."""
