@@ -103,14 +103,24 @@ def test_a_sku_another_product_has_is_409_and_nothing_of_the_second_product_is_k
     assert sorted(item["product_id"] for item in _items_of("SKU#")) == [first["id"]] * 4
 
 
-def test_two_products_claiming_one_sku_at_once_one_gets_it(client):
+def test_two_products_claiming_one_sku_at_once_one_gets_it(aws, atomic_dynamodb):
+    # The service, not the test client, on each thread: the client patches the process's environment per call.
+    from chalicelib.catalogue.models import ProductCreate
+    from chalicelib.composition import Services
+    from chalicelib.core.errors import Conflict
+
     sku = f"ONE-{uuid.uuid4().hex[:6]}"
     start, answers = threading.Barrier(6), []
+    new = ProductCreate.model_validate({"name": "Race", "category": "race", "variants": [
+        {"sku": sku, "prices": [{"currency": "EUR", "amount": 100}], "stock": 1}]})
 
     def make():
         start.wait()
-        answers.append(call(client, "post", "/products", {"name": "Race", "category": "race", "variants": [
-            {"sku": sku, "prices": [{"currency": "EUR", "amount": 100}], "stock": 1}]}, ADMIN).status_code)
+        try:
+            Services().catalogue.create(new, actor="admin")
+            answers.append(201)
+        except Conflict as refused:
+            answers.append(409 if refused.code == "SKU_TAKEN" else refused.code)
 
     threads = [threading.Thread(target=make) for _ in range(6)]
     for thread in threads:

@@ -1,7 +1,8 @@
 """A model-based test of money and stock: random sequences of what shoppers, staff, the payment provider,
 the queues and the clock do, with the shop's invariants checked after every step.
 
-Each example is a fresh stack (in-process moto, IAM enforced per function). Steps: add to a basket,
+Each example is a fresh stack (in-process moto, IAM enforced per function), selling three variants: a product
+of one variant and a product in two sizes, each with its own stock and price. Steps: add to a basket,
 check out, deliver (and redeliver) the order message, payments on time, late, twice, out of order,
 ahead of the order message, with a wrong amount or currency and for no order, customer cancels, staff transitions, stock adjustments, sweeps with the
 clock advanced, bus outages, and audit deliveries (sometimes twice); refunds asked for (with restocks),
@@ -80,7 +81,7 @@ class ShopModel(RuleBasedStateMachine):
         from app import app
 
         self.client = FunctionClient(app, stage_name="local")
-        self.added: dict[str, int] = {}  # product id -> units ever put on the shelf
+        self.added: dict[str, int] = {}  # variant id -> units ever put on the shelf
         self.checkouts: dict[str, dict[str, int]] = {}  # order id -> {product id: units} reserved by its checkout
         self.buyers: dict[str, str] = {}  # order id -> the shopper who checked it out
         self.delivered_checkouts: set[str] = set()  # orders made (by the queue, or by a payment ahead of it)
@@ -109,14 +110,21 @@ class ShopModel(RuleBasedStateMachine):
 
     # --- setting up -----------------------------------------------------------------------
 
-    @initialize(stocks=st.lists(st.integers(min_value=1, max_value=4), min_size=2, max_size=2))
+    @initialize(stocks=st.lists(st.integers(min_value=1, max_value=4), min_size=3, max_size=3))
     def products(self, stocks):
-        for number, stock in enumerate(stocks):
-            created = call(self.client, "post", "/products", {"name": f"Item {number}", "category": "model",
-                                                              "price": 1000 + 100 * number, "currency": "EUR",
-                                                              "stock": stock}, ADMIN)
-            assert created.status_code == 201, created.body
-            self.added[created.json["id"]] = stock
+        """What is sold: a product of one variant (made by the shorthand: its variant's id is the product's) and a
+        product in two sizes, each size its own variant with its own stock and price."""
+        created = call(self.client, "post", "/products", {"name": "Item", "category": "model", "price": 1000,
+                                                          "currency": "EUR", "stock": stocks[0]}, ADMIN)
+        assert created.status_code == 201, created.body
+        sized = call(self.client, "post", "/products", {
+            "name": "Sized", "category": "model", "options": [{"name": "Size", "values": ["S", "M"]}],
+            "variants": [{"sku": f"MODEL-{size}-{uuid.uuid4().hex[:6]}", "options": {"Size": size}, "stock": stock,
+                          "prices": [{"currency": "EUR", "amount": 1100 + 100 * number}]}
+                         for number, (size, stock) in enumerate(zip(("S", "M"), stocks[1:]))]}, ADMIN)
+        assert sized.status_code == 201, sized.body
+        for variant, stock in zip([*created.json["variants"], *sized.json["variants"]], stocks):
+            self.added[variant["id"]] = stock
 
     @initialize(cap=st.integers(1, 3), once=st.booleans(), percent=st.sampled_from([10, 10, 100]))
     def promotion(self, cap, once, percent=10):
@@ -129,10 +137,10 @@ class ShopModel(RuleBasedStateMachine):
 
     # --- shoppers ---------------------------------------------------------------------------
 
-    @rule(shopper=st.sampled_from(sorted(SHOPPERS)), pick=st.integers(0, 1), quantity=st.integers(1, 3))
+    @rule(shopper=st.sampled_from(sorted(SHOPPERS)), pick=st.integers(0, 2), quantity=st.integers(1, 3))
     def fill_basket(self, shopper, pick, quantity):
-        product_id = sorted(self.added)[pick]
-        response = call(self.client, "put", f"/basket/items/{product_id}", {"quantity": quantity}, SHOPPERS[shopper])
+        variant_id = sorted(self.added)[pick]
+        response = call(self.client, "put", f"/basket/items/{variant_id}", {"quantity": quantity}, SHOPPERS[shopper])
         assert response.status_code in (200, 409), response.body
 
     @rule(shopper=st.sampled_from(sorted(SHOPPERS)))
@@ -149,7 +157,7 @@ class ShopModel(RuleBasedStateMachine):
         if response.status_code == 202:
             free = basket["total"] == 0  # nothing to pay: never unpaid, so outside the allowance
             assert within or free, f"{shopper} holds {held_orders} unpaid orders of {held_units} units, got {units} more"
-            self.checkouts[response.json["orderId"]] = {line["productId"]: line["quantity"]
+            self.checkouts[response.json["orderId"]] = {line["variantId"]: line["quantity"]
                                                         for line in basket["items"]}
             if free:
                 self.free.add(response.json["orderId"])
@@ -311,16 +319,17 @@ class ShopModel(RuleBasedStateMachine):
             # Staff asserts the total arrived outside the provider.
             self.matched_captures[order["id"]] = self.matched_captures.get(order["id"], 0) + order["total"]
 
-    @rule(pick=st.integers(0, 1), delta=st.integers(-3, 4))
+    @rule(pick=st.integers(0, 2), delta=st.integers(-3, 4))
     def staff_adjusts_stock(self, pick, delta):
-        product_id = sorted(self.added)[pick]
+        variant_id = sorted(self.added)[pick]
         if delta == 0:
             return
-        response = call(self.client, "post", f"/products/{product_id}/stock", {"delta": delta, "reason": "count"},
-                        ADMIN)
+        product_id = variant_id.partition(".")[0]
+        response = call(self.client, "post", f"/products/{product_id}/variants/{variant_id}/stock",
+                        {"delta": delta, "reason": "count"}, ADMIN)
         assert response.status_code in (200, 409), response.body
         if response.status_code == 200:
-            self.added[product_id] += delta
+            self.added[variant_id] += delta
 
     # --- refunds and returns ------------------------------------------------------------------
 
@@ -334,7 +343,7 @@ class ShopModel(RuleBasedStateMachine):
         left = stored.captured_amount - stored.tally("refund_reserved")
         amount = None if share is None else max(1, order["subtotal"] * share // 3)
         line = order["items"][0]
-        lines = [{"productId": line["productId"], "quantity": 1}] if restock else []
+        lines = [{"variantId": line["variantId"], "quantity": 1}] if restock else []
         response = call(self.client, "post", f"/admin/orders/{order['id']}/refunds",
                         {"reason": "model", "restock": lines, **({"amount": amount} if amount else {})},
                         {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
@@ -345,7 +354,7 @@ class ShopModel(RuleBasedStateMachine):
                                                  "status": "REQUESTED"}
             if restock:
                 counted = self.restocked.setdefault(order["id"], {})
-                counted[line["productId"]] = counted.get(line["productId"], 0) + 1
+                counted[line["variantId"]] = counted.get(line["variantId"], 0) + 1
         else:
             code = response.json["error"]["code"]
             assert code in ("NOTHING_TO_REFUND", "REFUND_EXCEEDS_PAYMENT", "RESTOCK_NOT_ALLOWED",
@@ -386,7 +395,7 @@ class ShopModel(RuleBasedStateMachine):
         key, answers = uuid.uuid4().hex, []
         for _ in range(2 if repeat else 1):
             response = call(self.client, "post", f"/orders/{order['id']}/returns",
-                            {"lines": [{"productId": line["productId"], "quantity": quantity}], "reason": "model"},
+                            {"lines": [{"variantId": line["variantId"], "quantity": quantity}], "reason": "model"},
                             {**SHOPPERS[order["userId"]], "Idempotency-Key": key})
             assert response.status_code in (201, 409), response.body
             answers.append((response.status_code, response.json))
@@ -394,7 +403,7 @@ class ShopModel(RuleBasedStateMachine):
             assert answers[-1] == answers[0], f"the same key answered another return: {answers}"
         if response.status_code == 201:
             assert order["status"] == "DELIVERED"
-            self.returns[response.json["id"]] = {"order": order["id"], "product": line["productId"],
+            self.returns[response.json["id"]] = {"order": order["id"], "product": line["variantId"],
                                                  "quantity": quantity, "status": "REQUESTED"}
 
     @rule(pick=st.integers(0, 50), receive=st.booleans())
@@ -486,8 +495,8 @@ class ShopModel(RuleBasedStateMachine):
                 for product_id, quantity in lines.items():
                     # less what came back from a shipped order (a refund's restock, a received return)
                     held[product_id] += quantity - self.restocked.get(order_id, {}).get(product_id, 0)
-        for product_id, added in self.added.items():
-            on_hand = ProductRepository().get(product_id).variants[0].stock  # its one variant, id the product's
+        for product_id, added in self.added.items():  # each variant's
+            on_hand = ProductRepository().get(product_id.partition(".")[0]).variant(product_id).stock
             assert on_hand >= 0, f"{product_id}: stock {on_hand}"
             assert on_hand + held[product_id] == added, (
                 f"{product_id}: {on_hand} on hand + {held[product_id]} held != {added} ever added")
@@ -616,15 +625,15 @@ class ShopModel(RuleBasedStateMachine):
                 continue
             (order_id,) = moved
             for u in updates:
-                # a variant's sale record (its id names its product first)
+                # a variant's sale record
                 if u["Key"]["PK"]["S"].startswith("STOCK#") and "ADD #stock :stock" in u["UpdateExpression"]:
                     units = given_back.setdefault(order_id, {})
-                    product_id = u["Key"]["PK"]["S"].removeprefix("STOCK#").partition(".")[0]
-                    units[product_id] = units.get(product_id, 0) + int(u["ExpressionAttributeValues"][":stock"]["N"])
+                    variant_id = u["Key"]["PK"]["S"].removeprefix("STOCK#")
+                    units[variant_id] = units.get(variant_id, 0) + int(u["ExpressionAttributeValues"][":stock"]["N"])
         for order_id in self.checkouts:
             order = self._stored(order_id)
             expected = {} if order is None or order.status in LIVE else {
-                line.product_id: line.quantity for line in order.items}
+                line.variant_id or line.product_id: line.quantity for line in order.items}
             assert given_back.get(order_id, {}) == expected, (
                 f"{order_id} ({order and order.status}) got {given_back.get(order_id)} back, not {expected}")
 
@@ -675,7 +684,7 @@ def worth_of_goods_kept(order, back: dict[str, int]) -> int:
     worth = 0
     for line, share in zip(order.items, shares):
         paid = line.line_total - share
-        worth += paid - paid * back.get(line.product_id, 0) // line.quantity
+        worth += paid - paid * back.get(line.variant_id or line.product_id, 0) // line.quantity
     return worth
 
 
