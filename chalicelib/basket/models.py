@@ -5,8 +5,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from chalicelib.core.lines import Line
-from chalicelib.core.models import ApiModel, Currency, Timestamp
+from chalicelib.core.models import ApiModel, Currency, PricedLine, Timestamp
 from chalicelib.promotions.models import AppliedPromotion
 
 MAX_LINES = 50
@@ -27,26 +26,11 @@ class BasketCurrency(ApiModel):
     currency: Currency
 
 
-class BasketLine(ApiModel):
-    product_id: str
+class BasketLine(PricedLine):
     variant_id: str
-    sku: str | None = None
-    options: dict[str, str] = {}
-    name: str
-    unit_price: int
-    quantity: int
-    line_total: int
     # False when the variant or its product is no longer sold, or has no price in the basket's currency: left
     # out of the subtotal, and refused by the checkout.
     available: bool = True
-
-    @classmethod
-    def priced(cls, line: Line, name: str, unit_price: int, available: bool, sku: str | None = None,
-               options: dict[str, str] | None = None) -> BasketLine:
-        """The basket's line for `line`, at `unit_price`."""
-        return cls(product_id=line.product_id, variant_id=line.key, sku=sku, options=options or {}, name=name,
-                   unit_price=unit_price, quantity=line.quantity, line_total=unit_price * line.quantity,
-                   available=available)
 
 
 class BasketOut(ApiModel):

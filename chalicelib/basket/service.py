@@ -37,7 +37,7 @@ def price_lines(basket: StoredBasket, products: dict[str, Product], promotion: P
         variant = product.variant(held.key) if product else None
         price = variant.price_in(currency) if variant else None
         available = price is not None and product.status == variant.status == "ACTIVE"
-        line = BasketLine.priced(held, product.name if product else "(no longer sold)", price or 0, available,
+        line = BasketLine.priced(held, product.name if product else "(no longer sold)", price or 0, available=available,
                                  sku=variant.sku if variant else None, options=variant.options if variant else None)
         if available:
             subtotal += line.line_total

@@ -4,12 +4,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, time, timezone
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from chalicelib.core.ids import iso
+
+if TYPE_CHECKING:
+    from chalicelib.core.lines import Line
 
 # ISO 4217 codes in circulation (funds and precious-metal codes left out on purpose).
 ISO_4217 = frozenset("""
@@ -233,3 +236,25 @@ class PostalAddress(ApiModel):
     city: Text(100)
     postal_code: PostalCode
     country: Country
+
+
+class PricedLine(ApiModel):
+    """Units of one variant at a price: what a basket shows and an order keeps (its SKU and option values as
+    they were)."""
+
+    product_id: str
+    variant_id: str | None = None
+    sku: str | None = None
+    options: dict[str, str] = {}
+    name: str
+    unit_price: int
+    quantity: int
+    line_total: int
+
+    @classmethod
+    def priced(cls, line: Line, name: str, unit_price: int, *, sku: str | None = None,
+               options: dict[str, str] | None = None, **more: Any) -> Any:
+        """The line for `line`, at `unit_price` (Line.of(priced) gives the line back)."""
+        return cls(product_id=line.product_id, variant_id=line.key, sku=sku, options=options or {}, name=name,
+                   unit_price=unit_price, quantity=line.quantity, line_total=unit_price * line.quantity, **more)
+

@@ -15,6 +15,7 @@ from chalicelib.core.models import (
     DateTo,
     PageQuery,
     PostalAddress,
+    PricedLine,
     SchemaHint,
     Timestamp,
     allocate,
@@ -66,24 +67,9 @@ def can_move(current: str, target: str) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 
 
-class OrderLine(ApiModel):
-    product_id: str
-    # The variant bought, its SKU and option values as they were then. An order from before variants has none:
-    # its lines are of their products' default variants (whose ids are the products').
-    variant_id: str | None = None
-    sku: str | None = None
-    options: dict[str, str] = {}
-    name: str
-    unit_price: int
-    quantity: int
-    line_total: int
-
-    @classmethod
-    def priced(cls, line: Line, name: str, unit_price: int, sku: str | None = None,
-               options: dict[str, str] | None = None) -> OrderLine:
-        """The order's line for `line`, at `unit_price` (Line.of(order_line) gives the line back)."""
-        return cls(product_id=line.product_id, variant_id=line.key, sku=sku, options=options or {}, name=name,
-                   unit_price=unit_price, quantity=line.quantity, line_total=unit_price * line.quantity)
+class OrderLine(PricedLine):
+    """A line bought. An order from before variants names no variant, SKU or options: its lines are of their
+    products' default variants (whose ids are the products')."""
 
 
 class OrderPayment(ApiModel):
