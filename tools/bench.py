@@ -56,7 +56,8 @@ def cold_import(runs: int = 15) -> dict:
 
 # A fresh process (as a new Lambda container) imports the handler module with the prod stage's
 # settings and answers GET /products/{id} through Chalice's entry point, against a moto server.
-# The bare app answers the same route with one GetItem and a pydantic model.
+# The bare app answers the same route with the same reads (the product's item, then its variants' sale records
+# in one BatchGetItem) and a pydantic model.
 BARE_COLD = """
 import os
 import boto3
@@ -64,11 +65,16 @@ from chalice import Chalice
 from pydantic import BaseModel
 
 
+class Variant(BaseModel):
+    id: str
+    prices: dict[str, int]
+    stock: int
+
+
 class Product(BaseModel):
     id: str
     name: str
-    price: int
-    currency: str
+    variants: list[Variant]
 
 
 app = Chalice(app_name="bare")
@@ -76,9 +82,16 @@ app = Chalice(app_name="bare")
 
 @app.route("/products/{product_id}")
 def get_product(product_id):
-    item = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"], Key={
-        "PK": {"S": "PRODUCT#" + product_id}, "SK": {"S": "PRODUCT"}})["Item"]
-    return Product.model_validate({k: list(v.values())[0] for k, v in item.items()}).model_dump()
+    ddb, table = boto3.client("dynamodb"), os.environ["TABLE_NAME"]
+    item = ddb.get_item(TableName=table, Key={"PK": {"S": "PRODUCT#" + product_id}, "SK": {"S": "PRODUCT"}})["Item"]
+    variants = item["variants"]["M"]
+    records = ddb.batch_get_item(RequestItems={table: {"Keys": [
+        {"PK": {"S": "STOCK#" + variant_id}, "SK": {"S": "STOCK"}} for variant_id in variants]}})["Responses"][table]
+    stocks = {record["PK"]["S"].removeprefix("STOCK#"): int(record["stock"]["N"]) for record in records}
+    return Product(id=item["id"]["S"], name=item["name"]["S"], variants=[
+        {"id": variant_id, "stock": stocks.get(variant_id, 0),
+         "prices": {currency: int(amount["N"]) for currency, amount in fields["M"]["prices"]["M"].items()}}
+        for variant_id, fields in variants.items()]).model_dump()
 """
 _COLD_REQUEST = """
 import json, sys, time, types
