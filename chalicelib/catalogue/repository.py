@@ -69,10 +69,6 @@ class VariantChanged(Exception):
     """The variant changed between the read and the write (another editor)."""
 
 
-def _product(item: dict[str, Any]) -> Product:
-    return stored.product_from(item)
-
-
 def _product_key(product_id: str) -> dict[str, Any]:
     return dynamo.key(keys.product_pk(product_id), keys.PRODUCT_SK)
 
@@ -106,8 +102,7 @@ class ProductRepository:
         if not with_stock:
             return stored.product_from(item)
         found = dynamo.batch_get(stored.stock_keys(item), consistent=True)
-        product = stored.product_from(item, {pk.removeprefix(keys.stock_pk("")): int(record["stock"])
-                                             for (pk, _sk), record in found.items()})
+        product = stored.product_from(item, stored.stocks_in(found))
         return product.model_copy(update={"in_stock": product.has_stock()})
 
     def _item(self, product_id: str) -> dict[str, Any] | None:
@@ -140,8 +135,7 @@ class ProductRepository:
                 if stored.is_from_before(item):
                     items[pid] = self._item(pid)
             found.update(dynamo.batch_get(wanted, consistent=True))
-        stocks = {variant_id: int(found[_stock_key(variant_id)]["stock"]) for variant_id in stock_of
-                  if _stock_key(variant_id) in found}
+        stocks = stored.stocks_in(found)
         products = {pid: stored.product_from(item, stocks) for pid, item in items.items() if item is not None}
         return products, {pair: found[pair] for pair in also if pair in found}
 
@@ -157,8 +151,7 @@ class ProductRepository:
         page = dynamo.query_page(partition, index=index, limit=limit, cursor=cursor)
         records = dynamo.batch_get([key for item in page.items for key in stored.stock_keys(item)], projection="#s",
                                    names={"#s": "stock"})
-        stocks = {pk.removeprefix(keys.stock_pk("")): int(record.get("stock", 0))
-                  for (pk, _sk), record in records.items()}
+        stocks = stored.stocks_in(records)
         listed = []
         for item in page.items:
             product = stored.product_from(item, stocks if not stored.is_from_before(item) else None)
@@ -376,7 +369,7 @@ class ProductRepository:
             except ClientError as exc:
                 if dynamo.condition_failed(exc):
                     item = dynamo.old_item_of(exc)
-                    raise ImageRefused(_product(item) if item else None) from None
+                    raise ImageRefused(stored.product_from(item) if item else None) from None
                 if error_code(exc) != "ValidationException":
                     raise
                 # A product from before images has no map to add to: start one, then add.

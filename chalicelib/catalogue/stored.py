@@ -75,6 +75,12 @@ def sku_item(sku: str, product_id: str, variant_id: str, claimed_at: str) -> dic
             "variant_id": variant_id, "claimed_at": claimed_at}
 
 
+def stocks_in(found: dict[tuple[str, str], dict[str, Any]]) -> dict[str, int]:
+    """The stock by variant id of the sale records among items read by key (a BatchGetItem's)."""
+    return {pk.removeprefix(keys.stock_pk("")): int(record.get("stock", 0))
+            for (pk, sk), record in found.items() if sk == keys.STOCK_SK}
+
+
 def stock_keys(item: dict[str, Any]) -> list[tuple[str, str]]:
     """The keys of a stored product's sale records (a product from before has none yet)."""
     if is_from_before(item):
