@@ -125,11 +125,14 @@ class BasketService:
         with the new line's (and its stock), one conditional write; the answer is priced from what was read."""
         def read() -> tuple[StoredBasket, dict[str, Product], PromotionSeen | None]:
             basket = self.baskets.get(user_id)
-            held = next((line for line in basket.lines if item_id in (line.key, line.product_id)), None)
             if quantity == 0:
                 return (basket, *self._priced(basket))
-            product_id = held.product_id if held else catalogue_keys.product_of(item_id)
-            return (basket, *self._priced(basket, {product_id}, stock_of=[held.key if held else item_id]))
+            priced = self._priced(basket, {catalogue_keys.product_of(item_id)}, stock_of=[item_id])
+            named = priced[0].get(item_id)
+            if named is not None and len(named.variants) == 1 and named.variants[0].id != item_id:
+                # a product of one variant named by its own id, its variant having an id of its own: that stock
+                priced = self._priced(basket, {item_id}, stock_of=[named.variants[0].id])
+            return (basket, *priced)
 
         def write(seen: tuple[StoredBasket, dict[str, Product], PromotionSeen | None]) -> BasketOut:
             basket, products, promotion = seen

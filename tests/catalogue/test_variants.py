@@ -199,3 +199,15 @@ def test_a_claim_left_by_a_creation_that_never_finished_is_taken_over_only_once_
     made = create(client, payload)
     (claim,) = _items_of("SKU#")
     assert claim["product_id"] == made["id"]
+
+
+def test_a_product_made_with_one_variant_of_its_own_id_is_bought_by_the_products_id(client):
+    made = create(client, {"name": "One", "category": "x", "variants": [
+        {"sku": f"ONE-{uuid.uuid4().hex[:6]}", "prices": [{"currency": "EUR", "amount": 700}], "stock": 3}]})
+    (variant,) = made["variants"]
+    assert variant["id"] != made["id"]
+    shopper = auth(f"one-{uuid.uuid4().hex[:6]}")
+    basket = put_in_basket(client, shopper, made["id"], 2)
+    assert [(line["variantId"], line["quantity"]) for line in basket["items"]] == [(variant["id"], 2)]
+    assert call(client, "delete", f"/basket/items/{made['id']}", headers=shopper).status_code == 204
+    assert call(client, "get", "/basket", headers=shopper).json["items"] == []
