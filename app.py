@@ -29,6 +29,8 @@ domains.add("chalicelib.promotions.routes", "/admin/promotions")
 domains.add("chalicelib.returns.routes", "/orders/{order_id}/returns", "/admin/returns")
 domains.add("chalicelib.notifications.routes", "/me/notifications")
 domains.add("chalicelib.audit.routes", "/admin/audit")
+domains.add("chalicelib.tax.routes", "/admin/tax-rates")
+domains.add("chalicelib.shipping.routes", "/admin/shipping-methods")
 app.register_middleware(http_middleware(app), "http")
 
 

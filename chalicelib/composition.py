@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.audit.repository import AuditRepository
     from chalicelib.audit.service import AuditService
     from chalicelib.basket.repository import BasketRepository
-    from chalicelib.basket.service import BasketService
+    from chalicelib.basket.service import BasketService, PricingReader
     from chalicelib.catalogue.images import ImageService
     from chalicelib.catalogue.repository import ProductRepository
     from chalicelib.catalogue.service import CatalogueService
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from chalicelib.promotions.service import PromotionService
     from chalicelib.returns.repository import ReturnRepository
     from chalicelib.returns.service import ReturnService
+    from chalicelib.shipping.repository import ShippingMethodRepository
+    from chalicelib.shipping.service import ShippingService
+    from chalicelib.tax.repository import TaxRateRepository
+    from chalicelib.tax.service import TaxService
     from chalicelib.users.auth import AuthService
     from chalicelib.users.personal_data import HasTime, PersonalData
     from chalicelib.users.repository import UserRepository
@@ -79,6 +83,10 @@ class Services:
     return_records: ReturnRepository = built("chalicelib.returns.repository.ReturnRepository")
     notification_records: NotificationRepository = built("chalicelib.notifications.repository.NotificationRepository")
     audit_records: AuditRepository = built("chalicelib.audit.repository.AuditRepository")
+    tax_rates: TaxRateRepository = built("chalicelib.tax.repository.TaxRateRepository")
+    shipping_methods: ShippingMethodRepository = built("chalicelib.shipping.repository.ShippingMethodRepository")
+    pricing: PricingReader = built("chalicelib.basket.service.PricingReader", "products", "promotion_records",
+                                   "tax_rates", "shipping_methods")
 
     # --- services ----------------------------------------------------------------------
 
@@ -86,10 +94,10 @@ class Services:
     auth: AuthService = built("chalicelib.users.auth.AuthService", "user_records")
     catalogue: CatalogueService = built("chalicelib.catalogue.service.CatalogueService", "products")
     images: ImageService = built("chalicelib.catalogue.images.ImageService", "products")
-    baskets: BasketService = built("chalicelib.basket.service.BasketService",
-                                   "basket_records", "products", "promotion_records")
+    baskets: BasketService = built("chalicelib.basket.service.BasketService", "basket_records", "pricing",
+                                   "user_records")
     checkouts: CheckoutService = built("chalicelib.orders.checkout.CheckoutService", "checkout_records",
-                                       "basket_records", "products", "user_records", "promotion_records")
+                                       "basket_records", "pricing", "user_records", "promotion_records")
     orders: OrderService = built("chalicelib.orders.service.OrderService",
                                  "order_records", "checkout_records", "user_records", "personal_data")
     payments: PaymentService = built("chalicelib.payments.service.PaymentService", "orders", "ledger", "refunds")
@@ -101,6 +109,8 @@ class Services:
     notifications: NotificationService = built("chalicelib.notifications.service.NotificationService",
                                                "notification_records", "user_records")
     audit: AuditService = built("chalicelib.audit.service.AuditService", "audit_records")
+    tax: TaxService = built("chalicelib.tax.service.TaxService", "tax_rates")
+    shipping: ShippingService = built("chalicelib.shipping.service.ShippingService", "shipping_methods")
 
     # --- registries --------------------------------------------------------------------
 

@@ -94,10 +94,12 @@ def _run(port: int, folder: pathlib.Path) -> int:
         if stopping.is_set():
             return 0
 
-        from local.seed import seed_catalogue, seed_users, shop_is_empty
+        from local.seed import seed_catalogue, seed_totals, seed_users, shop_is_empty
 
         if shop_is_empty(operator.client("dynamodb", endpoint_url=emulator.url), summary["table_name"]):
-            data = f"new: {seed_catalogue()} demo products, two demo logins (kept in {state} across runs)"
+            rates, methods = seed_totals()
+            data = (f"new: {seed_catalogue()} demo products, {rates} tax rates, {methods} shipping methods, two demo "
+                    f"logins (kept in {state} across runs)")
             record.logins = seed_users(operator.client("cognito-idp", endpoint_url=emulator.url),
                                        summary["user_pool_id"])
         else:

@@ -33,6 +33,22 @@ DEMO_TEE = {
                                                   (12, 8, 20, 15, 6, 0))],
 }
 
+# Tax rates by zone and class (books are `reduced`), and shipping methods: enough to see inclusive prices (EUR, GBP)
+# and added tax (USD, California) in a basket.
+DEMO_RATES = [("DE", "standard", 19), ("DE", "reduced", 7), ("BE", "standard", 21), ("BE", "reduced", 6),
+              ("FR", "standard", 20), ("FR", "reduced", 5.5), ("NL", "standard", 21), ("NL", "reduced", 9),
+              ("GB", "standard", 20), ("GB", "reduced", 0), ("US-CA", "standard", 7.25), ("US-NY", "standard", 4)]
+EU = ["AT", "BE", "DE", "DK", "ES", "FR", "IE", "IT", "LU", "NL", "PT"]
+DEMO_SHIPPING = [
+    {"name": "Standard", "zones": EU, "minDays": 2, "maxDays": 5,
+     "rates": [{"currency": "EUR", "amount": 495, "freeOver": 5000}]},
+    {"name": "Express", "zones": EU, "minDays": 1, "maxDays": 2, "rates": [{"currency": "EUR", "amount": 1295}]},
+    {"name": "Royal Mail Tracked", "zones": ["GB"], "minDays": 2, "maxDays": 4,
+     "rates": [{"currency": "GBP", "amount": 395}, {"currency": "EUR", "amount": 895}]},
+    {"name": "Ground", "zones": ["US"], "minDays": 3, "maxDays": 7,
+     "rates": [{"currency": "USD", "amount": 799, "freeOver": 7500}]},
+]
+
 DEFAULT_LOGINS = {
     "admin": ("LOCAL_ADMIN_EMAIL", "admin@example.com", "LOCAL_ADMIN_PASSWORD", "Admin123!demo", "Demo Admin"),
     "customer": ("LOCAL_CUSTOMER_EMAIL", "customer@example.com", "LOCAL_CUSTOMER_PASSWORD", "Customer123!demo",
@@ -58,9 +74,24 @@ def seed_catalogue() -> int:
     catalogue = services().catalogue
     for category, name, description, price, stock in DEMO_PRODUCTS:
         catalogue.create(ProductCreate(name=name, description=description, category=category, price=price,
-                                       currency="EUR", stock=stock), actor="seed")
+                                       currency="EUR", stock=stock,
+                                       tax_class="reduced" if category == "books" else "standard"), actor="seed")
     catalogue.create(ProductCreate.model_validate(DEMO_TEE), actor="seed")
     return len(DEMO_PRODUCTS) + 1
+
+
+def seed_totals() -> tuple[int, int]:
+    """The demo tax rates and shipping methods: (rates, methods)."""
+    from chalicelib.composition import services
+    from chalicelib.shipping.models import ShippingMethodCreate
+    from chalicelib.tax.models import TaxRateIn
+
+    shop = services()
+    for zone, tax_class, percent in DEMO_RATES:
+        shop.tax.set_rate(zone, tax_class, TaxRateIn(rate_percent=percent), actor="seed")
+    for method in DEMO_SHIPPING:
+        shop.shipping.create(ShippingMethodCreate.model_validate(method), actor="seed")
+    return len(DEMO_RATES), len(DEMO_SHIPPING)
 
 
 def seed_users(idp: Any, pool_id: str) -> dict[str, tuple[str, str, str]]:

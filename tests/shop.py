@@ -49,7 +49,45 @@ def put_in_basket(client, headers, product_id, quantity):
     return response.json
 
 
-def checkout(client, headers, key=None, payload=None):
+# A method delivering to every country a test ships to, in every currency a test sells in.
+STANDARD_SHIPPING = {"name": "Standard", "zones": ["BE", "DE", "FR", "GB", "NL", "US"], "minDays": 2, "maxDays": 5,
+                     "rates": [{"currency": currency, "amount": 0} for currency in ("EUR", "USD", "GBP", "JPY", "BHD", "IDR", "VND")]}
+
+
+def standard_shipping() -> str:
+    """The id of the shop's standard method (made on first use): free, so totals are the goods'."""
+    from chalicelib.composition import Services
+    from chalicelib.shipping.models import ShippingMethodCreate
+
+    services = Services()
+    made = next(services.shipping_methods.every_method(), None)
+    return made.id if made else services.shipping.create(ShippingMethodCreate.model_validate(STANDARD_SHIPPING),
+                                                         actor="staff").id
+
+
+def ship_basket(client, headers, address=None, method_id=None):
+    """The caller's basket ships to `address` (ADDRESS) with `method_id` (the standard method): what a checkout
+    needs. Answers are not checked (a suspended account is refused here as at the checkout)."""
+    method_id = method_id or standard_shipping()
+    call(client, "put", "/basket/shipping-address", address or ADDRESS, headers)
+    call(client, "put", "/basket/shipping-method", {"id": method_id}, headers)
+
+
+def ready_to_ship(user_id, address=None, method_id=None):
+    """`ship_basket` on the services: for tests that check out on threads without the HTTP client."""
+    from chalicelib.composition import Services
+    from chalicelib.core.models import PostalAddress
+
+    services, method_id = Services(), method_id or standard_shipping()
+    services.baskets.set_shipping_address(user_id, PostalAddress.model_validate(address or ADDRESS))
+    services.baskets.set_shipping_method(user_id, method_id)
+
+
+def checkout(client, headers, key=None, payload=None, ship=True):
+    """POST /basket/checkout, the basket first shipping to ADDRESS by the standard method (unless `ship` is False:
+    the test set it)."""
+    if ship:
+        ship_basket(client, headers)
     return call(client, "post", "/basket/checkout", payload or {"shippingAddress": ADDRESS},
                 {**headers, "Idempotency-Key": key or uuid.uuid4().hex})
 
@@ -65,6 +103,9 @@ def race_checkouts(buyers) -> list[str]:
 
     request = CheckoutRequest.model_validate({"shippingAddress": ADDRESS})
     outcomes, start = [], threading.Barrier(len(buyers))
+
+    for buyer in buyers:
+        ready_to_ship(buyer.user_id)
 
     def buy(buyer):
         start.wait()

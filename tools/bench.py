@@ -278,6 +278,9 @@ MINIMUM = {
     "POST /admin/orders/{id}/status": 4, "POST /admin/orders/{id}/refunds": 4,
     "POST /webhooks/payments (refund.succeeded)": 4, "POST /orders/{id}/returns": 4,
     "PUT /basket/promotion": 3, "POST /basket/checkout (with a promotion)": 5,
+    "PUT /admin/tax-rates/{zone}/{tax_class}": 4, "GET /admin/tax-rates": 1, "POST /admin/shipping-methods": 3,
+    "PATCH /admin/shipping-methods/{id}": 4, "PUT /basket/shipping-address": 4, "GET /basket/shipping-methods": 3,
+    "PUT /basket/shipping-method": 3,
 }
 
 
@@ -347,12 +350,29 @@ def _count_calls() -> dict:
         measure("PUT /basket/items/{id}", "put", f"/basket/items/{product['id']}", {"quantity": 1}, ann)
         measure("GET /basket", "get", "/basket", headers=ann)
         measure("PUT /basket/currency (unchanged)", "put", "/basket/currency", {"currency": "EUR"}, ann)
+        # Staff set a rate and a method (each change with its audited event); the shopper ships with it.
+        measure("PUT /admin/tax-rates/{zone}/{tax_class}", "put", "/admin/tax-rates/BE/standard",
+                {"ratePercent": 21}, ADMIN)
+        measure("GET /admin/tax-rates", "get", "/admin/tax-rates", headers=ADMIN)
+        method = measure("POST /admin/shipping-methods", "post", "/admin/shipping-methods",
+                         {"name": "Bench", "zones": ["BE"], "rates": [{"currency": "EUR", "amount": 0}]}, ADMIN)
+        measure("PATCH /admin/shipping-methods/{id}", "patch", f"/admin/shipping-methods/{method['id']}",
+                {"minDays": 1}, ADMIN)
+        measure("PUT /basket/shipping-address", "put", "/basket/shipping-address", ADDRESS, ann)
+        measure("GET /basket/shipping-methods", "get", "/basket/shipping-methods", headers=ann)
+        measure("PUT /basket/shipping-method", "put", "/basket/shipping-method", {"id": method["id"]}, ann)
+
+        def ship() -> None:
+            for path, body in (("/basket/shipping-address", ADDRESS), ("/basket/shipping-method", {"id": method["id"]})):
+                client.http.put(path, headers={"Content-Type": "application/json", **ann}, body=json.dumps(body))
+
         accepted = measure("POST /basket/checkout", "post", "/basket/checkout", {"shippingAddress": ADDRESS},
                            {**ann, "Idempotency-Key": uuid.uuid4().hex})
         checkouts = [bus.of_type("CheckoutRequested")[-1]]
         for _ in range(9):
             client.http.put(f"/basket/items/{product['id']}", headers={"Content-Type": "application/json", **ann},
                             body=json.dumps({"quantity": 1}))
+            ship()
             client.http.post("/basket/checkout", headers={"Content-Type": "application/json", **ann,
                                                           "Idempotency-Key": uuid.uuid4().hex},
                              body=json.dumps({"shippingAddress": ADDRESS}))
@@ -392,6 +412,7 @@ def _count_calls() -> dict:
         client.http.put(f"/basket/items/{product['id']}", headers={"Content-Type": "application/json", **ann},
                         body=json.dumps({"quantity": 1}))
         measure("PUT /basket/promotion", "put", "/basket/promotion", {"code": "BENCH10"}, ann)
+        ship()
         measure("POST /basket/checkout (with a promotion)", "post", "/basket/checkout", {"shippingAddress": ADDRESS},
                 {**ann, "Idempotency-Key": uuid.uuid4().hex})
     for row in results.values():
@@ -807,7 +828,7 @@ def _forget_caches() -> None:
 
 # Sections `make bench BENCH=<name>` runs alone (their figures merged into dist/bench.json).
 ALONE = {"cold_import": cold_import, "cold_request": cold_request, "tracing_cost": tracing_cost,
-         "checkout_under_load": checkout_under_load}
+         "checkout_under_load": checkout_under_load, "aws_calls": aws_calls}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -183,8 +183,13 @@ class Smoke:
         return f"{basket.get('total', basket['subtotal'])} {basket['currency']}"
 
     def _checkout(self, state: dict) -> str:
-        accepted = self.expect("POST", "/basket/checkout", 202, {"shippingAddress": ADDRESS},
-                               {**state["shopper"], "Idempotency-Key": uuid.uuid4().hex})
+        shopper = state["shopper"]
+        self.expect("PUT", "/basket/shipping-address", 200, ADDRESS, shopper)
+        offered = self.expect("GET", "/basket/shipping-methods", 200, headers=shopper)["items"]
+        if not offered:
+            raise Failed(f"no shipping method delivers to {ADDRESS['country']}: add one (POST /admin/shipping-methods)")
+        self.expect("PUT", "/basket/shipping-method", 200, {"id": offered[0]["id"]}, shopper)
+        accepted = self.expect("POST", "/basket/checkout", 202, {}, {**shopper, "Idempotency-Key": uuid.uuid4().hex})
         state["order_id"] = accepted["orderId"]
         return accepted["orderId"]
 

@@ -7,7 +7,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from chalicelib.core.models import ApiModel, DateFrom, DateTo, PageQuery, Timestamp
 
-EntityType = Literal["ORDER", "PRODUCT", "USER", "CHECKOUT", "PROMOTION"]
+EntityType = Literal["ORDER", "PRODUCT", "USER", "CHECKOUT", "PROMOTION", "TAXRATE", "SHIPPINGMETHOD"]
 
 
 class AuditRecord(ApiModel):

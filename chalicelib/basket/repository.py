@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.basket import keys
 from chalicelib.core import dynamo
@@ -18,6 +19,8 @@ class StoredBasket:
     version: int = 0  # 0: not stored yet
     updated_at: str | None = None
     promotion_code: str | None = None  # applied by the shopper; priced (and checked) on every read
+    shipping_address: dict[str, Any] | None = None  # a PostalAddress as on the wire
+    shipping_method_id: str | None = None
 
 
 class BasketChanged(Exception):
@@ -32,7 +35,8 @@ class BasketRepository:
         data = dynamo.from_item(item)
         return StoredBasket(user_id=user_id, lines=Lines.from_stored(data.get("lines")),
                             currency=data.get("currency"), version=data["version"], updated_at=data.get("updated_at"),
-                            promotion_code=data.get("promotion_code"))
+                            promotion_code=data.get("promotion_code"), shipping_address=data.get("shipping_address"),
+                            shipping_method_id=data.get("shipping_method_id"))
 
     def save(self, basket: StoredBasket, updated_at: str, expires_at: int, expires_at_iso: str) -> None:
         """Write the basket if it is still at the version that was read (optimistic locking) and its owner's
@@ -41,6 +45,7 @@ class BasketRepository:
                 "user_id": basket.user_id, "lines": basket.lines.stored(),
                 "currency": basket.currency, "version": basket.version + 1,
                 "promotion_code": basket.promotion_code,
+                "shipping_address": basket.shipping_address, "shipping_method_id": basket.shipping_method_id,
                 "updated_at": updated_at, "expiresAt": expires_at,
                 # Indexed by expiry so housekeeping can find abandoned baskets without a scan.
                 "GSI3PK": keys.EXPIRY_PARTITION, "GSI3SK": f"{expires_at_iso}#{basket.user_id}"}

@@ -1,11 +1,12 @@
 """Routes of the basket: mine, priced from the catalogue."""
 from __future__ import annotations
 
-from chalicelib.basket.models import BasketCurrency, BasketOut, QuantityChange
+from chalicelib.basket.models import BasketAddress, BasketCurrency, BasketOut, QuantityChange
 from chalicelib.composition import services
-from chalicelib.core.http import body, caller, doc, respond
+from chalicelib.core.http import body, body_shaped, caller, doc, respond
 from chalicelib.core.routing import Routes
 from chalicelib.promotions.models import PromotionCodeIn
+from chalicelib.shipping.models import ShippingChoice, ShippingOptions
 
 routes = Routes(__name__)
 
@@ -35,6 +36,29 @@ def remove_basket_item(variant_id):
      body=BasketCurrency, returns=BasketOut, errors=(409,))
 def set_basket_currency():
     return respond(services().baskets.set_currency(caller().user_id, body(BasketCurrency).currency))
+
+
+@routes.route("/basket/shipping-address", methods=["PUT"])
+@doc("Ship my basket to an address, or to a saved one (`{\"addressId\"}`): its tax is reckoned there (409 "
+     "DESTINATION_NOT_SERVED where no shipping method delivers in the basket's currency)", "user",
+     body=BasketAddress, returns=BasketOut, errors=(409, 422))
+def set_basket_shipping_address():
+    return respond(services().baskets.set_shipping_address(caller().user_id, body_shaped(BasketAddress.shape_of)))
+
+
+@routes.route("/basket/shipping-methods", methods=["GET"])
+@doc("The shipping methods my basket may use (serving its address, priced in its currency), at what each costs it",
+     "user", returns=ShippingOptions)
+def list_basket_shipping_methods():
+    return respond(services().baskets.shipping_options(caller().user_id))
+
+
+@routes.route("/basket/shipping-method", methods=["PUT"])
+@doc("Ship my basket with a method (409 SHIPPING_METHOD_NOT_AVAILABLE unless GET /basket/shipping-methods lists "
+     "it; 409 SHIPPING_ADDRESS_REQUIRED before an address)", "user", body=ShippingChoice, returns=BasketOut,
+     errors=(409,))
+def set_basket_shipping_method():
+    return respond(services().baskets.set_shipping_method(caller().user_id, body(ShippingChoice).id))
 
 
 @routes.route("/basket", methods=["DELETE"])

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, Currency, PageQuery, Price, SchemaHint, Text, Timestamp
+from chalicelib.core.models import ApiModel, Currency, PageQuery, Price, SchemaHint, TaxClass, Text, Timestamp
 
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$"), SchemaHint(maxLength=50)]
 Stock = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -19,7 +19,6 @@ OptionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 OptionValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
                                                pattern=r"^[^\x00-\x1f\x7f]+$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$"), SchemaHint(maxLength=64)]
-TaxClass = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,29}$"), SchemaHint(maxLength=30)]
 VariantStatus = Literal["ACTIVE", "ARCHIVED"]
 
 

@@ -42,12 +42,24 @@ def table_name() -> str:
 
 
 def to_attr(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(value)
+    return _serializer.serialize(_exact(value))
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
     """Serialise a plain dict, leaving out None values (absent beats NULL for sparse indexes)."""
-    return {k: _serializer.serialize(v) for k, v in data.items() if v is not None}
+    return {k: _serializer.serialize(_exact(v)) for k, v in data.items() if v is not None}
+
+
+def _exact(value: Any) -> Any:
+    """`value` with each float as the decimal it was written as (a tax rate's 7.25 in a model's JSON dump):
+    DynamoDB numbers are decimals, and the serializer refuses floats."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    return value
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -176,10 +176,26 @@ def body(model: type[Model]) -> Model:
     return parse_body(current_request().raw_body or b"", model)
 
 
+def body_shaped(shape_of: Callable[[dict[str, Any]], type[Model]]) -> Model:
+    """The request body validated strictly against the model `shape_of` names for it (a body that may take one
+    of several shapes, told apart by its keys)."""
+    raw = current_request().raw_body or b""
+    return parse_body(raw, shape_of(_json_object(raw)))
+
+
 def parse_body(raw: bytes, model: type[Model]) -> Model:
     """Raw JSON bytes validated strictly against `model`: 400 if not a JSON object, 422 if invalid."""
     from pydantic import ValidationError
 
+    data = _json_object(raw)
+    try:
+        return model.model_validate(data, strict=True)
+    except ValidationError as exc:
+        raise ValidationFailed("The request body is invalid.", validation_details(exc)) from None
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """Raw JSON bytes as a JSON object: 413 beyond MAX_BODY_BYTES, 400 if not one."""
     from chalicelib.core.models import MAX_JSON_DEPTH, JsonTooDeep, load_json
 
     if len(raw) > MAX_BODY_BYTES:
@@ -199,10 +215,7 @@ def parse_body(raw: bytes, model: type[Model]) -> Model:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise BadRequest("The request body holds invalid Unicode.", code="MALFORMED_JSON") from None
-    try:
-        return model.model_validate(data, strict=True)
-    except ValidationError as exc:
-        raise ValidationFailed("The request body is invalid.", validation_details(exc)) from None
+    return data
 
 
 def query(model: type[Model]) -> Model:

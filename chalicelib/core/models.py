@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, time, timezone
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 from chalicelib.core.ids import iso
@@ -227,8 +227,26 @@ PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
                                               pattern=r"^[A-Za-z0-9][A-Za-z0-9 \-]*$")]
 
 
+# ISO 3166-2 subdivision codes: the country's alpha-2 code, a hyphen, up to three letters or digits (`US-CA`).
+Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$"), SchemaHint(maxLength=6)]
+
+
+def _known_zone(code: str) -> str:
+    if code[:2] not in ISO_3166_ALPHA2:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code or an ISO 3166-2 subdivision code of one")
+    return code
+
+
+# Where tax rates and shipping methods apply: a country (`DE`) or one of its subdivisions (`US-CA`).
+Zone = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"), AfterValidator(_known_zone),
+                 SchemaHint(maxLength=6)]
+# What tax a product (or a shipping method) is charged at in each zone: `standard`, `reduced`, `zero`...
+TaxClass = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,29}$"), SchemaHint(maxLength=30)]
+
+
 class PostalAddress(ApiModel):
-    """A shipping address as SPEC §10 defines it; orders keep a snapshot of one."""
+    """A shipping address as SPEC §10 defines it; orders keep a snapshot of one. `region` is its ISO 3166-2
+    subdivision (`US-CA`), where tax depends on it: it must be one of the address's country."""
 
     name: Text(100)
     line1: Text(200)
@@ -236,6 +254,17 @@ class PostalAddress(ApiModel):
     city: Text(100)
     postal_code: PostalCode
     country: Country
+    region: Region | None = None
+
+    @model_validator(mode="after")
+    def _region_of_the_country(self) -> PostalAddress:
+        if self.region is not None and not self.region.startswith(f"{self.country}-"):
+            raise ValueError(f"region {self.region} is not a subdivision of {self.country}")
+        return self
+
+    def zones(self) -> tuple[str, ...]:
+        """The zones this address is in, most specific first: its region (if any), then its country."""
+        return (self.region, self.country) if self.region else (self.country,)
 
 
 class PricedLine(ApiModel):
@@ -250,11 +279,17 @@ class PricedLine(ApiModel):
     unit_price: int
     quantity: int
     line_total: int
+    # What the line is taxed as, its share of the discount, and the tax in (or on) what it costs after that share
+    # (chalicelib/tax/totals.py). A line bought before tax was reckoned carries none.
+    tax_class: str = "standard"
+    discount: int = 0
+    tax: int = 0
 
     @classmethod
     def priced(cls, line: Line, name: str, unit_price: int, *, sku: str | None = None,
-               options: dict[str, str] | None = None, **more: Any) -> Any:
+               options: dict[str, str] | None = None, tax_class: str = "standard", **more: Any) -> Any:
         """The line for `line`, at `unit_price` (Line.of(priced) gives the line back)."""
         return cls(product_id=line.product_id, variant_id=line.key, sku=sku, options=options or {}, name=name,
-                   unit_price=unit_price, quantity=line.quantity, line_total=unit_price * line.quantity, **more)
+                   unit_price=unit_price, quantity=line.quantity, line_total=unit_price * line.quantity,
+                   tax_class=tax_class, **more)
 

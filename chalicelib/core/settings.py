@@ -36,6 +36,9 @@ class Settings(BaseModel):
     low_stock_threshold: int = Field(default=5, ge=0)
     # The currency a new basket and a listing's price ranges are in until the shopper asks for another.
     default_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    # The currencies whose prices include tax (as consumers in the EU and the UK expect them to), comma-separated;
+    # in every other currency tax is added to the price (as in the US).
+    prices_include_tax: str = Field(default="EUR,GBP", pattern=r"^([A-Z]{3}(,[A-Z]{3})*)?$")
     # What one customer may hold unpaid at once: orders awaiting payment, and the units they reserve.
     max_unpaid_orders: int = Field(default=5, ge=1)
     max_unpaid_units: int = Field(default=500, ge=1)
@@ -59,6 +62,10 @@ class Settings(BaseModel):
     tracing: bool = False
     send_email: bool = False
     email_sender: str = ""
+
+    def includes_tax(self, currency: str) -> bool:
+        """Whether prices in `currency` include tax (PRICES_INCLUDE_TAX)."""
+        return currency in self.prices_include_tax.split(",")
 
     @property
     def deployed(self) -> bool:

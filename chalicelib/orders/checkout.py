@@ -1,15 +1,24 @@
 """Checkout: one transaction turns a basket into an accepted order request, never twice per key."""
 from __future__ import annotations
 
-from chalicelib.basket.repository import BasketChanged, BasketRepository
-from chalicelib.basket.service import basket_currency, read_for_pricing
+from chalicelib.basket.repository import BasketChanged, BasketRepository, StoredBasket
+from chalicelib.basket.service import (
+    PricingReader,
+    address_from_book,
+    address_required,
+    basket_address,
+    basket_currency,
+    method_not_available,
+    summary,
+    totals_of,
+)
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
-from chalicelib.catalogue.repository import ProductRepository, StockRefused
+from chalicelib.catalogue.repository import StockRefused
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import TransactionContended, Write
-from chalicelib.core.errors import Conflict, ValidationFailed
+from chalicelib.core.errors import Conflict
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
@@ -29,6 +38,7 @@ from chalicelib.orders.repository import (
 )
 from chalicelib.promotions.models import NOT_FOUND, PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository, RedemptionRefused
+from chalicelib.tax.totals import Rates
 from chalicelib.users import account_status
 from chalicelib.users.repository import AccountInactive, UserRepository
 
@@ -46,11 +56,11 @@ def _lines_conflict(problems: list[dict]) -> Conflict:
 
 
 class CheckoutService:
-    def __init__(self, checkouts: CheckoutRepository, baskets: BasketRepository, products: ProductRepository,
+    def __init__(self, checkouts: CheckoutRepository, baskets: BasketRepository, pricing: PricingReader,
                  users: UserRepository, promotions: PromotionRepository):
         self.checkouts = checkouts
         self.baskets = baskets
-        self.products = products
+        self.pricing = pricing
         self.users = users
         self.promotions = promotions
 
@@ -63,25 +73,34 @@ class CheckoutService:
         if not basket.lines:
             # An empty basket is also what a retry of a successful checkout finds.
             return self._replay(checkout_id, this_hash) or self._empty_basket()
-        # The products and, for a basket holding a code, its promotion with the buyer's marker: one read.
-        products, promotion, _ = read_for_pricing(self.products, self.promotions, basket, basket.lines.product_ids(),
-                                                  stock_of=basket.lines.keys())
+        address = self._address(who, request, basket)
+        if basket.shipping_method_id is None:
+            raise Conflict("Choose how the basket ships first.", [
+                {"field": "shippingMethod", "issue": "required", "message": "PUT /basket/shipping-method"}],
+                code="SHIPPING_METHOD_REQUIRED")
+        # The products, the promotion with the buyer's marker, the method and the destination's tax rates: one read.
+        pricing = self.pricing.read(basket, basket.lines.product_ids(), stock_of=basket.lines.keys(), address=address)
         currency = basket_currency(basket)
-        lines = self._lines(basket.lines, products, currency)
+        lines = self._lines(basket.lines, pricing.products, currency)
+        method = pricing.method
+        if method is None or not method.offered(address, currency):
+            raise method_not_available(basket.shipping_method_id)
         created_at = iso()
         order_id = keys.order_id_for(checkout_id)
-        subtotal = sum(line.line_total for line in lines)
-        discount = self._discount(promotion, created_at, subtotal, currency)
-        self._within_the_order_total_bound(subtotal - discount, currency)
-        # Nothing to pay (a 100% discount): the order is paid when it is made, so it is never unpaid.
-        allowance = self._allowance(who, lines) if subtotal - discount > 0 else None
-        address = self._address(who, request)
+        discount = self._discount(pricing.promotion, created_at, sum(line.line_total for line in lines), currency)
+        summed = totals_of(lines, discount=discount, method=method, currency=currency,
+                           rates=Rates.at(address.zones(), pricing.zone_rates))
+        charged = iter(summed.lines)
+        lines = [line.model_copy(update=vars(next(charged))) for line in lines]
+        self._within_the_order_total_bound(summed.total, currency)
+        # Nothing to pay (a 100% discount, free shipping): the order is paid when it is made, so it is never unpaid.
+        allowance = self._allowance(who, lines) if summed.total > 0 else None
 
+        promotion = pricing.promotion
         once = bool(promotion and promotion.promotion.once_per_customer)
         requested = CheckoutRequested(checkout_id=checkout_id, order_id=order_id, user_id=who.user_id,
-                                      items=lines, subtotal=subtotal, currency=currency,
-                                      created_at=created_at, holds_allowance=allowance is not None, discount=discount,
-                                      total=subtotal - discount,
+                                      items=lines, currency=currency, created_at=created_at,
+                                      holds_allowance=allowance is not None, **summary(summed, method),
                                       promotion_code=promotion.code if promotion else None,
                                       promotion_once_per_customer=once)
         event = envelope(requested, actor=who.user_id, event_id=keys.event_id_for("CheckoutRequested", checkout_id))
@@ -117,7 +136,7 @@ class CheckoutService:
                            code="CHECKOUT_CONFLICT") from None
         # A low-stock alert is the system's, not the buyer's: its correlation id says which checkout caused it.
         announce([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)],
-                 also=self._low_stock_alerts(lines, products, "system"))
+                 also=self._low_stock_alerts(lines, pricing.products, "system"))
         metrics.count("CheckoutsAccepted")
         if promotion:
             metrics.count_by("PromotionRedemptions", "code", promotion.code)
@@ -140,7 +159,8 @@ class CheckoutService:
                 problems.append({**_line_problem(line, "out_of_stock", f"{line.quantity} wanted, {stock} in stock"),
                                  "requested": line.quantity, "available": stock})
             else:
-                lines.append(OrderLine.priced(line, product.name, price, sku=variant.sku, options=variant.options))
+                lines.append(OrderLine.priced(line, product.name, price, sku=variant.sku, options=variant.options,
+                                              tax_class=product.tax_class))
         if problems:
             raise _lines_conflict(problems)
         return lines
@@ -218,14 +238,16 @@ class CheckoutService:
                         f"you past {allowance.units}. Pay for or cancel one first.", details,
                         code="TOO_MANY_UNITS")
 
-    def _address(self, who: Caller, request: CheckoutRequest) -> PostalAddress:
+    def _address(self, who: Caller, request: CheckoutRequest, basket: StoredBasket) -> PostalAddress:
+        """Where the order ships: the body's address (or saved address) if it names one, else the basket's."""
         if request.shipping_address is not None:
             return request.shipping_address
-        saved = self.users.get_address(who.user_id, request.address_id, None)
-        if saved is None:  # unknown, or another user's: the same answer
-            raise ValidationFailed("The address was not found in your address book.",
-                                   [{"field": "addressId", "issue": "not_found", "message": "unknown address"}])
-        return PostalAddress.model_validate(saved.model_dump(include=set(PostalAddress.model_fields)))
+        if request.address_id is not None:
+            return address_from_book(self.users, who.user_id, request.address_id)
+        address = basket_address(basket)
+        if address is None:
+            raise address_required()
+        return address
 
     def _replay(self, checkout_id: str, this_hash: str) -> CheckoutAccepted | None:
         previous = self.checkouts.get(checkout_id)

@@ -7,6 +7,8 @@ from pydantic import Field, model_validator
 
 from chalicelib.core.events import EventData
 from chalicelib.orders.models import OrderLine, OrderStatus
+from chalicelib.shipping.models import ChosenShipping
+from chalicelib.tax.models import TaxLine
 
 
 class CheckoutRequested(EventData):
@@ -14,11 +16,13 @@ class CheckoutRequested(EventData):
     (keyed by the checkout), so the bus, its archive and the audit trail never hold it.
 
     Version 3 adds the promotion: `discount`, `total` (what the order costs: subtotal - discount) and the
-    code it redeemed; a version 2 event still queued is read with no discount."""
+    code it redeemed; a version 2 event still queued is read with no discount. Version 4 adds shipping and tax
+    (`shipping`, `shippingMethod`, `tax`, `taxLines`, `pricesIncludeTax`, each line's `tax` and `discount`;
+    `total = subtotal - discount + shipping (+ tax when prices exclude it)`); an earlier one is read with none."""
 
     entity_type = "CHECKOUT"
     entity_id_field = "checkout_id"
-    schema_version = 3
+    schema_version = 4
     checkout_id: str
     order_id: str
     user_id: str
@@ -35,12 +39,19 @@ class CheckoutRequested(EventData):
     # customer): the order gives both back if it leaves PENDING unpaid.
     promotion_code: str | None = None
     promotion_once_per_customer: bool = False
+    shipping_method: ChosenShipping | None = None
+    shipping: int = Field(default=0, ge=0)
+    tax: int = Field(default=0, ge=0)
+    prices_include_tax: bool = False
+    tax_lines: list[TaxLine] = []
 
     def record(self) -> dict[str, Any]:
         """What the checkout record keeps of this event (it is made again from it: `from_record`): its fields
         by name, its lines as on the wire."""
-        return {**self.model_dump(mode="json", exclude={"items"}),
-                "items": [line.model_dump(mode="json", by_alias=True) for line in self.items]}
+        nested = {"items", "shipping_method", "tax_lines"}
+        dumped = self.model_dump(by_alias=True, include=nested)  # rates stay exact (Decimal), as DynamoDB takes them
+        return {**self.model_dump(mode="json", exclude=nested),
+                **{name: dumped[type(self).model_fields[name].alias or name] for name in nested}}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> CheckoutRequested:

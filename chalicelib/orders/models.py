@@ -19,9 +19,10 @@ from chalicelib.core.models import (
     SchemaHint,
     Timestamp,
     allocate,
-    exactly_one_of,
 )
 from chalicelib.orders.keys import restocked_attribute
+from chalicelib.shipping.models import ChosenShipping
+from chalicelib.tax.models import TaxLine
 from chalicelib.users.personal_data import ERASED
 
 if TYPE_CHECKING:
@@ -100,8 +101,14 @@ class Order(ApiModel):
     items: list[OrderLine]
     subtotal: int
     currency: str
-    # What a promotion code took off the subtotal at checkout, and what is to pay: subtotal - discount.
+    # What a promotion code took off the subtotal at checkout, shipping and tax as the checkout reckoned them
+    # (chalicelib/tax/totals.py), and what is to pay: subtotal - discount + shipping (+ tax when prices exclude it).
     discount: int = 0
+    shipping_method: ChosenShipping | None = None
+    shipping: int = 0
+    tax: int = 0
+    prices_include_tax: bool = False
+    tax_lines: list[TaxLine] = Field(default_factory=list)
     total: int
     promotion_code: str | None = None
     shipping_address: PostalAddress | None = None  # None once the buyer erased their data
@@ -141,10 +148,12 @@ class Order(ApiModel):
         return Lines.of(self.items)
 
     def line_payments(self) -> dict[str, int]:
-        """What each line paid (by line key): its total less its share of the discount, spread over the lines in
-        proportion with remainders, so that the lines together paid exactly the order's total."""
+        """What each line paid (by line key): its total less its share of the discount (spread over the lines in
+        proportion with remainders, as the checkout spread it), and its tax where prices exclude it; with shipping
+        (and its tax), the lines together paid exactly the order's total."""
         shares = allocate(self.discount, [line.line_total for line in self.items])
-        return {Line.of(line).key: line.line_total - share for line, share in zip(self.items, shares)}
+        return {Line.of(line).key: line.line_total - share + (0 if self.prices_include_tax else line.tax)
+                for line, share in zip(self.items, shares)}
 
     def value_of(self, units: Lines) -> int:
         """What the first `units` units of each line paid: a line's payment spread over its units, counted from its
@@ -365,18 +374,19 @@ IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{8,
 
 
 class CheckoutRequest(ApiModel):
-    """Ship to a saved address (by id) or to one given inline: exactly one of the two."""
+    """Ship to the basket's address (`{}`), or to a saved address (by id) or one given inline: at most one of
+    the two, which then is the order's address (the basket's shipping method must serve it)."""
 
     # The validator below, in the schema (which offers no null: the validator takes one as absent).
-    model_config = ConfigDict(json_schema_extra=exactly_one_of("address_id", "shipping_address"))
+    model_config = ConfigDict(json_schema_extra={"maxProperties": 1})
 
     address_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
     shipping_address: PostalAddress | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
-    def _exactly_one_address(self) -> CheckoutRequest:
-        if (self.address_id is None) == (self.shipping_address is None):
-            raise ValueError("give exactly one of addressId or shippingAddress")
+    def _at_most_one_address(self) -> CheckoutRequest:
+        if self.address_id is not None and self.shipping_address is not None:
+            raise ValueError("give at most one of addressId or shippingAddress")
         return self
 
 

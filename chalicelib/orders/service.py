@@ -82,6 +82,8 @@ class OrderService:
                             items=data.items,
                       status_reason="nothing to pay" if paid else None,
                       subtotal=data.subtotal, discount=data.discount, total=data.total,
+                      shipping_method=data.shipping_method, shipping=data.shipping, tax=data.tax,
+                      prices_include_tax=data.prices_include_tax, tax_lines=data.tax_lines,
                       promotion_code=data.promotion_code, currency=data.currency,
                       shipping_address=addresses[data.checkout_id] if data.checkout_id in (addresses or {})
                       else self.checkouts.shipping_address(data.checkout_id),

@@ -38,6 +38,9 @@ SAMPLE_BODIES = {
     "ImageUploadRequest": {"contentType": "image/png", "contentLength": 100},
     "PromotionCreate": {"code": "MATRIX-NEW", "percentOff": 10, "oncePerCustomer": False},
     "PromotionPatch": {"active": False}, "PromotionCodeIn": {"code": "MATRIX10"},
+    "TaxRateIn": {"ratePercent": 21}, "BasketAddress": ADDRESS, "ShippingChoice": {"id": "no-such-method"},
+    "ShippingMethodCreate": {"name": "Matrix", "zones": ["BE"], "rates": [{"currency": "EUR", "amount": 100}]},
+    "ShippingMethodPatch": {"minDays": 1},
 }
 SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING", "ReturnQuery": "?status=REQUESTED"}
 # need an Idempotency-Key header
@@ -76,8 +79,11 @@ def world(client, monkeypatch):
     created = call(client, "post", "/admin/promotions", {"code": "MATRIX10", "percentOff": 10,
                                                          "oncePerCustomer": False}, HEADERS["admin"])
     assert created.status_code == 201, created.body
-    return {"order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
-            "product_id": product_id, "variant_id": product_id, "user_id": "ann", "return_id": "matrix-return", "image_id": image["imageId"],
+    from tests.shop import standard_shipping
+
+    return {"method_id": standard_shipping(), "zone": "BE", "tax_class": "standard", "order_id": order["id"],
+            "address_id": address["id"], "notification_id": notification["id"], "product_id": product_id,
+            "variant_id": product_id, "user_id": "ann", "return_id": "matrix-return", "image_id": image["imageId"],
             "code": "MATRIX10"}
 
 

@@ -50,12 +50,18 @@ def base_url(tmp_path_factory):
 def test_the_generated_client_registers_shops_checks_out_and_reads_its_order(client_package, base_url):
     from shop_client import AuthenticatedClient, Client
     from shop_client.api.auth import post_auth_login, post_auth_register
-    from shop_client.api.basket import post_basket_checkout, put_basket_items_variant_id
+    from shop_client.api.basket import (
+        get_basket_shipping_methods,
+        post_basket_checkout,
+        put_basket_items_variant_id,
+        put_basket_shipping_address,
+        put_basket_shipping_method,
+    )
     from shop_client.api.orders import get_orders_order_id
     from shop_client.api.products import get_products
     from shop_client.models import (
         CheckoutAccepted,
-        CheckoutRequestWithShippingAddress,
+        CheckoutRequest,
         LoginRequest,
         Order,
         OrderStatus,
@@ -63,6 +69,7 @@ def test_the_generated_client_registers_shops_checks_out_and_reads_its_order(cli
         PostalAddressCountry,
         QuantityChange,
         RegisterRequest,
+        ShippingChoice,
         Tokens,
     )
 
@@ -83,8 +90,12 @@ def test_the_generated_client_registers_shops_checks_out_and_reads_its_order(cli
 
     address = PostalAddress(name="Generated Client", line1="1 Main St", city="Ghent", postal_code="9000",
                             country=PostalAddressCountry.BE)
-    accepted = post_basket_checkout.sync(client=shopper, idempotency_key=uuid.uuid4().hex,
-                                         body=CheckoutRequestWithShippingAddress(shipping_address=address))
+    shipped = put_basket_shipping_address.sync(client=shopper, body=address)
+    assert shipped.shipping_address.city == "Ghent", shipped
+    offered = get_basket_shipping_methods.sync(client=shopper)
+    chosen = put_basket_shipping_method.sync(client=shopper, body=ShippingChoice(id=offered.items[0].id))
+    assert chosen.shipping_method.id == offered.items[0].id and chosen.total >= chosen.subtotal, chosen
+    accepted = post_basket_checkout.sync(client=shopper, idempotency_key=uuid.uuid4().hex, body=CheckoutRequest())
     assert isinstance(accepted, CheckoutAccepted), accepted
 
     deadline = time.monotonic() + 30  # the order is created by the pipeline, off the request

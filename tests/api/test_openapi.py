@@ -126,15 +126,24 @@ def test_the_idempotency_key_header_carries_the_pattern_the_server_checks():
         assert not re.fullmatch(header["schema"]["pattern"], key)
 
 
-def test_exactly_one_address_is_a_one_of_of_complete_shapes():
+def test_addresses_are_described_as_the_server_takes_them():
+    """A checkout names at most one address (none: the basket's); a basket's address is an address or a saved
+    one's id, never both."""
     import jsonschema
 
     spec = _spec()
-    schema = {**spec["components"]["schemas"]["CheckoutRequest"], "components": spec["components"]}
     address = {"name": "A", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+    schema = {**spec["components"]["schemas"]["CheckoutRequest"], "components": spec["components"]}
     validator = jsonschema.Draft202012Validator(schema)
-    assert validator.is_valid({"addressId": "a1"}) and validator.is_valid({"shippingAddress": address})
-    for refused in ({}, {"addressId": "a1", "shippingAddress": address}, {"addressId": None}):
+    for taken in ({}, {"addressId": "a1"}, {"shippingAddress": address}):
+        assert validator.is_valid(taken), taken
+    for refused in ({"addressId": "a1", "shippingAddress": address}, {"addressId": None}):
+        assert not validator.is_valid(refused), refused
+    schema = {**spec["components"]["schemas"]["BasketAddress"], "components": spec["components"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid(address) and validator.is_valid({"addressId": "a1"})
+    assert validator.is_valid({**address, "country": "US", "region": "US-CA"})
+    for refused in ({**address, "addressId": "a1"}, {}, {"addressId": ""}, {**address, "region": "us-ca"}):
         assert not validator.is_valid(refused), refused
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, bus_down, call, kept, product, put_in_basket, stock_of, sweep, swept
+from tests.shop import ADDRESS, bus_down, call, kept, product, put_in_basket, ship_basket, stock_of, sweep, swept
 
 NEW = {"name": "Espresso Cup", "category": "kitchen", "price": 1299, "currency": "EUR", "stock": 10}
 
@@ -121,6 +121,7 @@ def test_a_checkout_between_the_read_and_the_write_makes_the_adjustment_retry(cl
     ann = auth("ann")
     mug = product(client, stock=10)
     put_in_basket(client, ann, mug["id"], 3)
+    ship_basket(client, ann)
     bus.events.clear()
     accepted = []
 

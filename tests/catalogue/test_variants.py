@@ -54,6 +54,7 @@ def test_a_tshirt_in_four_variants_is_bought_in_one_size_in_usd_and_only_that_va
     basket = put_in_basket(client, shopper, medium_blue["id"], 2)
     assert basket["items"] == [{"productId": product["id"], "variantId": medium_blue["id"], "sku": medium_blue["sku"],
                                 "options": {"Size": "M", "Colour": "Blue"}, "name": "Tee", "unitPrice": 2500,
+                                "taxClass": "standard", "discount": 0, "tax": 0,
                                 "quantity": 2, "lineTotal": 5000, "available": True}]
     bus = Bus()
     from unittest import mock

@@ -7,7 +7,18 @@ import uuid
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, call, checkout, eventbridge_body, pay, placed_order, product, put_in_basket, sqs_event
+from tests.shop import (
+    ADDRESS,
+    call,
+    checkout,
+    eventbridge_body,
+    pay,
+    placed_order,
+    product,
+    put_in_basket,
+    ship_basket,
+    sqs_event,
+)
 from tools.bench import MINIMUM
 
 ANN = auth("calls-ann")
@@ -41,9 +52,27 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
     measured(calls, "PUT /basket/items/{id}", ["GetItem", "BatchGetItem", "TransactWriteItems"],
              lambda: put_in_basket(client, ANN, mug["id"], 1))
     measured(calls, "GET /basket", ["GetItem", "BatchGetItem"], lambda: call(client, "get", "/basket", headers=ANN))
+    call(client, "get", "/basket", headers=ADMIN)  # the admin's account status, remembered
+    measured(calls, "PUT /admin/tax-rates/{zone}/{tax_class}", ["GetItem", "TransactWriteItems", "PutEvents",
+                                                                 "UpdateItem"],
+             lambda: call(client, "put", "/admin/tax-rates/BE/standard", {"ratePercent": 21}, ADMIN))
+    measured(calls, "GET /admin/tax-rates", ["Query"], lambda: call(client, "get", "/admin/tax-rates", headers=ADMIN))
+    method = measured(calls, "POST /admin/shipping-methods", ["TransactWriteItems", "PutEvents", "UpdateItem"],
+                      lambda: call(client, "post", "/admin/shipping-methods",
+                                   {"name": "Calls", "zones": ["BE"], "rates": [{"currency": "EUR", "amount": 0}]},
+                                   ADMIN)).json
+    measured(calls, "PATCH /admin/shipping-methods/{id}", ["GetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
+             lambda: call(client, "patch", f"/admin/shipping-methods/{method['id']}", {"minDays": 1}, ADMIN))
+    # where the basket ships: the rates of its zones and its method are read with its products, no call more
+    measured(calls, "PUT /basket/shipping-address", ["Query", "GetItem", "BatchGetItem", "TransactWriteItems"],
+             lambda: call(client, "put", "/basket/shipping-address", ADDRESS, ANN))
+    measured(calls, "GET /basket/shipping-methods", ["GetItem", "BatchGetItem", "Query"],
+             lambda: call(client, "get", "/basket/shipping-methods", headers=ANN))
+    measured(calls, "PUT /basket/shipping-method", ["GetItem", "BatchGetItem", "TransactWriteItems"],
+             lambda: call(client, "put", "/basket/shipping-method", {"id": method["id"]}, ANN))
     accepted = measured(calls, "POST /basket/checkout",
                         ["GetItem", "BatchGetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
-                        lambda: checkout(client, ANN)).json
+                        lambda: checkout(client, ANN, ship=False)).json
     requested = [published.of_type("CheckoutRequested")[-1]]
     for _ in range(9):
         put_in_basket(client, ANN, mug["id"], 1)
@@ -59,7 +88,6 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
     paid = measured(calls, "POST /webhooks/payments", ["GetItem", "TransactWriteItems", "PutEvents",
                                                        "TransactWriteItems"], lambda: pay(client, order))
     assert paid.status_code == 200 and paid.json["orderStatus"] == "PAID"
-    call(client, "get", "/basket", headers=ADMIN)  # the admin's account status, remembered
     shipped = measured(calls, "POST /admin/orders/{id}/status",
                        ["GetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
                        lambda: call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"},
@@ -86,9 +114,10 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
     applied = measured(calls, "PUT /basket/promotion", ["GetItem", "BatchGetItem", "TransactWriteItems"],
                        lambda: call(client, "put", "/basket/promotion", {"code": "CALLS10"}, ANN))
     assert applied.status_code == 200 and applied.json["discount"] == 10, applied.body
+    ship_basket(client, ANN, method_id=method["id"])
     redeemed = measured(calls, "POST /basket/checkout (with a promotion)",
                         ["GetItem", "BatchGetItem", "TransactWriteItems", "PutEvents", "UpdateItem"],
-                        lambda: checkout(client, ANN))
+                        lambda: checkout(client, ANN, ship=False))
     assert redeemed.status_code == 202, redeemed.body
 
 

@@ -152,6 +152,17 @@ def test_every_writer_of_an_outbox_record_publishes_it_right_after_its_commit(cl
     walk("a new promotion")
     assert call(client, "patch", "/admin/promotions/WALK5", {"active": False}, ADMIN).status_code == 200
     walk("a promotion edit")
+    assert call(client, "put", "/admin/tax-rates/BE/standard", {"ratePercent": 21}, ADMIN).status_code == 200
+    walk("a tax rate set")
+    assert call(client, "delete", "/admin/tax-rates/BE/standard", headers=ADMIN).status_code == 204
+    walk("a tax rate removed")
+    method = call(client, "post", "/admin/shipping-methods", {"name": "Walk", "zones": ["BE"],
+                                                               "rates": [{"currency": "EUR", "amount": 0}]}, ADMIN)
+    assert method.status_code == 201, method.body
+    walk("a new shipping method")
+    assert call(client, "patch", f"/admin/shipping-methods/{method.json['id']}", {"name": "Walked"},
+                ADMIN).status_code == 200
+    walk("a shipping method edit")
     _image_validated(client, item["id"])
     walk("an image validated")
 

@@ -183,6 +183,7 @@ def test_register_basket_checkout_order_payment_shipped(stack):
     assert api.call("PUT", f"/basket/items/{product['id']}", {"quantity": 2}, shopper)[0] == 200
     key = {"Idempotency-Key": uuid.uuid4().hex}
     address = {"name": "S", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+    _ship(api, shopper, address)
     status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address}, {**shopper, **key})
     assert status == 202, accepted
     assert api.call("POST", "/basket/checkout", {"shippingAddress": address}, {**shopper, **key}) == (202, accepted)
@@ -236,14 +237,57 @@ def test_a_tshirt_in_sizes_and_colours_is_browsed_and_bought_in_one_size_in_usd(
     medium_red = tee["variants"][2]
     status, basket = api.call("PUT", f"/basket/items/{medium_red['id']}", {"quantity": 2}, shopper)
     assert status == 200 and (basket["currency"], basket["subtotal"]) == ("USD", 5800), basket
-    address = {"name": "T", "line1": "1 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
-    status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address},
-                                {**shopper, "Idempotency-Key": uuid.uuid4().hex})
+    address = {"name": "T", "line1": "1 Sunset Blvd", "city": "Los Angeles", "postalCode": "90001", "country": "US",
+               "region": "US-CA"}
+    _ship(api, shopper, address)
+    status, accepted = api.call("POST", "/basket/checkout", {}, {**shopper, "Idempotency-Key": uuid.uuid4().hex})
     assert status == 202, accepted
     order = _eventually(lambda: api.call("GET", f"/orders/{accepted['orderId']}", headers=shopper))
     assert (order["currency"], order["items"][0]["variantId"], order["items"][0]["sku"]) == (
         "USD", medium_red["id"], medium_red["sku"])
     assert [api.stock(v["id"]) for v in tee["variants"]] == [4, 4, 2, 4]
+
+
+def test_german_and_californian_baskets_show_their_tax_and_shipping_and_the_payment_of_the_total_pays(stack):
+    """DE: prices include 19 %; US-CA: 7.25 % is added, to shipping too. The basket shows the totals of the formulas,
+    the order keeps them, and a payment of its total pays it."""
+    api, _, _ = stack
+    staff, code = api.staff(), uuid.uuid4().hex[:6]
+    for zone, percent in (("DE", 19), ("US-CA", 7.25)):
+        assert api.call("PUT", f"/admin/tax-rates/{zone}/standard", {"ratePercent": percent}, staff)[0] == 200
+    for zones, currency, amount in ((["DE"], "EUR", 495), (["US"], "USD", 799)):
+        status, made = api.call("POST", "/admin/shipping-methods", {
+            "name": f"E2E {currency} {code}", "zones": zones, "rates": [{"currency": currency, "amount": amount}]},
+            staff)
+        assert status == 201, made
+    status, product = api.call("POST", "/products", {
+        "name": f"E2E Lamp {code}", "category": "e2e", "variants": [
+            {"sku": f"LAMP-{code}", "stock": 10, "prices": [{"currency": "EUR", "amount": 1999},
+                                                           {"currency": "USD", "amount": 1999}]}]}, staff)
+    assert status == 201, product
+    lamp = product["variants"][0]["id"]
+    places = {
+        "EUR": ({"name": "D", "line1": "Unter den Linden 1", "city": "Berlin", "postalCode": "10117",
+                 "country": "DE"}, 2, 3998, 495, 638 + 79, 3998 + 495),  # 3998 x 19/119 = 638.3, 495 x 19/119 = 79.0
+        "USD": ({"name": "C", "line1": "1 Sunset Blvd", "city": "Los Angeles", "postalCode": "90001",
+                 "country": "US", "region": "US-CA"}, 3, 5997, 799, 435 + 58, 5997 + 799 + 435 + 58),  # 434.8, 57.9
+    }
+    for currency, (address, quantity, subtotal, shipping, tax, total) in places.items():
+        email = f"tax-{uuid.uuid4().hex[:8]}@example.com"
+        assert api.call("POST", "/auth/register", {"email": email, "password": "Shopper123", "name": "T"})[0] == 201
+        shopper = api.login(email, "Shopper123")
+        assert api.call("PUT", "/basket/currency", {"currency": currency}, shopper)[0] == 200
+        assert api.call("PUT", f"/basket/items/{lamp}", {"quantity": quantity}, shopper)[0] == 200
+        basket = _ship(api, shopper, address, f"E2E {currency} {code}")
+        shown = {name: basket[name] for name in ("subtotal", "shipping", "tax", "total", "pricesIncludeTax")}
+        assert shown == {"subtotal": subtotal, "shipping": shipping, "tax": tax, "total": total,
+                         "pricesIncludeTax": currency == "EUR"}, basket
+        status, accepted = api.call("POST", "/basket/checkout", {}, {**shopper, "Idempotency-Key": uuid.uuid4().hex})
+        assert status == 202, accepted
+        order = _eventually(lambda: api.call("GET", f"/orders/{accepted['orderId']}", headers=shopper))
+        assert {name: order[name] for name in shown} == shown and order["taxLines"] == basket["taxLines"]
+        status, ack = _pay(api, order, f"evt-{uuid.uuid4().hex}")
+        assert status == 200 and ack["orderStatus"] == "PAID", ack
 
 
 def test_shoppers_racing_for_the_last_units_get_exactly_that_many_orders_each_paid_once(stack):
@@ -278,8 +322,20 @@ def test_a_function_killed_comes_back_and_the_stack_keeps_serving(stack):
     assert "stopping everything" not in log.read_text()
 
 
+def _ship(api, shopper, address, method_name=None):
+    """The shopper's basket ships to `address` by the method named (the first offered if None): its basket."""
+    status, basket = api.call("PUT", "/basket/shipping-address", address, shopper)
+    assert status == 200, basket
+    status, offered = api.call("GET", "/basket/shipping-methods", headers=shopper)
+    assert status == 200 and offered["items"], offered
+    chosen = next(option for option in offered["items"] if method_name in (None, option["name"]))
+    status, basket = api.call("PUT", "/basket/shipping-method", {"id": chosen["id"]}, shopper)
+    assert status == 200, basket
+    return basket
+
+
 def _pay(api, order, event_id, kind="payment.succeeded"):
-    raw = json.dumps({"id": event_id, "type": kind, "orderId": order["id"], "amount": order["subtotal"],
+    raw = json.dumps({"id": event_id, "type": kind, "orderId": order["id"], "amount": order["total"],
                       "currency": order["currency"]}).encode()
     stamp = int(time.time())
     signature = hmac.new(SECRET.encode(), f"{stamp}.".encode() + raw, hashlib.sha256).hexdigest()
@@ -297,6 +353,7 @@ def _unpaid_order(api) -> dict:
     assert status == 201, product
     assert api.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, shopper)[0] == 200
     address = {"name": "L", "line1": "2 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
+    _ship(api, shopper, address)
     status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address},
                                 {**shopper, "Idempotency-Key": uuid.uuid4().hex})
     assert status == 202, accepted

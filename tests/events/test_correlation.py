@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.fakes import ADMIN, auth, token_for
-from tests.shop import ADDRESS, Bus, call, deliver, eventbridge_body, product, put_in_basket, sqs_event
+from tests.shop import ADDRESS, Bus, call, deliver, eventbridge_body, product, put_in_basket, ship_basket, sqs_event
 
 ANN = auth("ann", email="ann.secret@example.com")
 
@@ -19,6 +19,7 @@ def test_correlation_id_survives_http_bus_queue_handler_and_audit(client, monkey
         monkeypatch.setattr(where, bus.publish)
     mug = product(client)
     put_in_basket(client, ANN, mug["id"], 1)
+    ship_basket(client, ANN)
     response = call(client, "post", "/basket/checkout", {"shippingAddress": ADDRESS},
                     {**ANN, "Idempotency-Key": "corr-key-0001", "X-Correlation-Id": "trace-checkout-1"})
     assert response.headers["X-Correlation-Id"] == "trace-checkout-1"

@@ -9,7 +9,19 @@ import uuid
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, call, checkout, deliver, eventbridge_body, pay, product, put_in_basket, stock_of, sweep
+from tests.shop import (
+    ADDRESS,
+    call,
+    checkout,
+    deliver,
+    eventbridge_body,
+    pay,
+    product,
+    put_in_basket,
+    ready_to_ship,
+    stock_of,
+    sweep,
+)
 
 ANN = auth("ann")
 
@@ -227,10 +239,12 @@ def test_concurrent_payments_cancellations_and_a_checkout_keep_the_count_exact(a
         orders = []
         for _ in range(2):
             Services().baskets.set_quantity("ann", thing.id, 2)
+            ready_to_ship("ann")
             accepted = Services().checkouts.checkout(ann, uuid.uuid4().hex, request)
             event = next(e for e in captured if e.type == "CheckoutRequested" and e.data["orderId"] == accepted.order_id)
             orders.append(Services().orders.create_from_checkout(event)[0])
         Services().baskets.set_quantity("ann", thing.id, 1)
+        ready_to_ship("ann")
 
         start, outcomes = threading.Barrier(3), []
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, call, eventbridge_body, pay, sqs_event
+from tests.shop import ADDRESS, call, eventbridge_body, pay, ship_basket, sqs_event
 
 SHOPPERS = {"ann": auth("ann"), "bob": auth("bob")}
 LIVE = {"PENDING", "PAID", "SHIPPED", "DELIVERED"}
@@ -151,6 +151,7 @@ class ShopModel(RuleBasedStateMachine):
         held_orders, held_units = self._unpaid(shopper)
         units = sum(line["quantity"] for line in basket["items"])
         within = held_orders < MAX_UNPAID_ORDERS and held_units + units <= MAX_UNPAID_UNITS
+        ship_basket(self.client, headers)
         response = call(self.client, "post", "/basket/checkout", {"shippingAddress": ADDRESS},
                         {**headers, "Idempotency-Key": uuid.uuid4().hex})
         assert response.status_code in (202, 409), response.body
@@ -771,6 +772,7 @@ def test_the_model_reaches_the_interesting_states():
             model.fill_basket("ann", 1, 1)
             model.check_out("ann")
         model.fill_basket("ann", 1, 1)
+        ship_basket(model.client, SHOPPERS["ann"])
         refused = call(model.client, "post", "/basket/checkout", {"shippingAddress": ADDRESS},
                        {**SHOPPERS["ann"], "Idempotency-Key": uuid.uuid4().hex})
         assert refused.status_code == 409 and refused.json["error"]["code"] == "TOO_MANY_UNPAID_ORDERS", refused.body

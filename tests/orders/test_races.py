@@ -19,6 +19,7 @@ from tests.shop import (
     placed_order,
     product,
     put_in_basket,
+    ship_basket,
     stock_of,
     sweep,
 )
@@ -321,8 +322,10 @@ def test_a_full_basket_with_a_once_per_customer_code_checks_out_in_one_transacti
             sizes.append(len(request["TransactItems"]))
             return super().transact_write_items(**request)
 
+    ship_basket(client, ANN)
+
     monkeypatch.setattr(dynamo, "ddb", lambda: Counting(table, 0))
-    response = checkout(client, ANN)
+    response = checkout(client, ANN, ship=False)
     monkeypatch.setattr(dynamo, "ddb", real)
     assert response.status_code == 202, response.body
     assert sizes[0] == MAX_LINES + 7 <= 100
@@ -390,8 +393,9 @@ def test_transaction_conflicts_are_retried_before_the_shopper_hears_of_them(clie
     put_in_basket(client, ANN, mug["id"], 1)
     real = dynamo.ddb
     table = ContendedTable(real(), conflicts)
+    ship_basket(client, ANN)
     monkeypatch.setattr(dynamo, "ddb", lambda: table)
-    response = checkout(client, ANN)
+    response = checkout(client, ANN, ship=False)
     monkeypatch.setattr(dynamo, "ddb", real)
     assert response.status_code == status, response.body
     if status == 409:
@@ -416,8 +420,9 @@ def test_throttled_checkouts_are_retried_before_the_shopper_hears_of_them(client
     put_in_basket(client, ANN, mug["id"], 1)
     real = dynamo.ddb
     table = ContendedTable(real(), times, THROTTLED[throttled])
+    ship_basket(client, ANN)
     monkeypatch.setattr(dynamo, "ddb", lambda: table)
-    response = checkout(client, ANN)
+    response = checkout(client, ANN, ship=False)
     monkeypatch.setattr(dynamo, "ddb", real)
     assert response.status_code == status, response.body
     assert table.left == 0  # every attempt was made (TRANSACTION_ATTEMPTS: 4)

@@ -258,7 +258,7 @@ def test_checkout_snapshots_discount_and_total_and_payment_matches_the_total(cli
     assert (order["subtotal"], order["discount"], order["total"], order["promotionCode"]) == (1000, 250, 750,
                                                                                             "QUARTER")
     event = bus.of_type("CheckoutRequested")[-1]
-    assert event.version == 3 and (event.data["discount"], event.data["total"]) == (250, 750)
+    assert event.version == 4 and (event.data["discount"], event.data["total"]) == (250, 750)
     assert redemptions(client, "QUARTER") == 1
     assert pay(client, order, amount=1000).json["outcome"] == "REVIEW"  # the subtotal is not what is owed
     paid = pay(client, order)

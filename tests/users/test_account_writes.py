@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, call, pay, placed_order, product, put_in_basket
+from tests.shop import ADDRESS, call, pay, placed_order, product, put_in_basket, ship_basket, standard_shipping
 
 JSON = {"Content-Type": "application/json"}
 ANN = auth("ann", email="ann@example.com", name="Ann")
@@ -48,7 +48,10 @@ def world(client, bus):
     notification = call(client, "get", "/me/notifications", headers=ANN).json["items"][0]
     basket_product = product(client)["id"]
     put_in_basket(client, ANN, basket_product, 1)
-    return {"address": home["id"], "pending": pending["id"], "delivered": delivered["id"],
+    ship_basket(client, ANN, method_id=standard_shipping())
+    express = call(client, "post", "/admin/shipping-methods", {"name": "Express", "zones": ["BE"],
+                                                                "rates": [{"currency": "EUR", "amount": 900}]}, ADMIN)
+    return {"method": express.json["id"], "address": home["id"], "pending": pending["id"], "delivered": delivered["id"],
             "delivered_product": delivered_product, "product": basket_product, "notification": notification["id"]}
 
 
@@ -62,6 +65,8 @@ WRITES = [
     ("delete", "/basket/items/{product}", None),
     ("delete", "/basket", None),
     ("put", "/basket/promotion", {"code": "WRITES10"}),
+    ("put", "/basket/shipping-address", {**ADDRESS, "line1": "6 Other St"}),
+    ("put", "/basket/shipping-method", {"id": "{method}"}),
     ("post", "/basket/checkout", {"shippingAddress": ADDRESS}),
     ("post", "/orders/{pending}/cancel", None),
     ("post", "/orders/{delivered}/returns", {"lines": [{"productId": "{delivered_product}", "quantity": 1}],
@@ -72,7 +77,8 @@ WRITES = [
 
 def _request(client, world, method, path, payload):
     url = path.format(**world)
-    body = json.dumps(payload).replace("{delivered_product}", world["delivered_product"]) if payload else None
+    body = json.dumps(payload).replace("{delivered_product}", world["delivered_product"]).replace(
+        "{method}", world["method"]) if payload else None
     headers = {**JSON, **ANN, "Idempotency-Key": "account-writes-0001"}
     return getattr(client.http, method)(url, headers=headers, **({"body": body} if body else {}))
 

@@ -11,7 +11,18 @@ import boto3
 import pytest
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ERASURES_QUEUE, call, deliver, erased, eventbridge_body, pay, product, put_in_basket, sqs_event
+from tests.shop import (
+    ERASURES_QUEUE,
+    call,
+    deliver,
+    erased,
+    eventbridge_body,
+    pay,
+    product,
+    put_in_basket,
+    ship_basket,
+    sqs_event,
+)
 
 EMAIL = "zebulon.quux@example.com"
 NAME = "Zebulon Quux"
@@ -67,6 +78,7 @@ def _pool_id(aws):
 
 
 def _checkout(client, headers, bus, payload, key):
+    ship_basket(client, headers)
     response = call(client, "post", "/basket/checkout", payload, {**headers, "Idempotency-Key": key})
     assert response.status_code == 202, response.body
     return response.json, next(e for e in bus.of_type("CheckoutRequested") if e.data["checkoutId"] ==
@@ -312,6 +324,7 @@ def test_a_checkouts_event_published_between_the_erasures_read_and_write_still_l
 
     user_id, headers, address_id = shopper
     put_in_basket(client, headers, product(client)["id"], 1)
+    ship_basket(client, headers)
     monkeypatch.setattr("chalicelib.core.outbox.publish", lambda events: (_ for _ in ()).throw(RuntimeError()))
     accepted = call(client, "post", "/basket/checkout", {"addressId": address_id},
                     {**headers, "Idempotency-Key": "erasure-key-0005"}).json  # the bus is down: the event is kept
