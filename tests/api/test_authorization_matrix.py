@@ -38,10 +38,12 @@ SAMPLE_BODIES = {
     "ImageUploadRequest": {"contentType": "image/png", "contentLength": 100},
     "PromotionCreate": {"code": "MATRIX-NEW", "percentOff": 10, "oncePerCustomer": False},
     "PromotionPatch": {"active": False}, "PromotionCodeIn": {"code": "MATRIX10"},
+    "ShipmentRequest": {"carrier": "DHL", "trackingNumber": "JD0146"},
 }
 SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING", "ReturnQuery": "?status=REQUESTED"}
 # need an Idempotency-Key header
-IDEMPOTENT = {"/basket/checkout", "/admin/orders/{order_id}/refunds", "/orders/{order_id}/returns"}
+IDEMPOTENT = {"/basket/checkout", "/admin/orders/{order_id}/refunds", "/orders/{order_id}/returns",
+              "/admin/orders/{order_id}/shipments"}
 
 
 def _routes():
@@ -77,7 +79,7 @@ def world(client, monkeypatch):
                                                          "oncePerCustomer": False}, HEADERS["admin"])
     assert created.status_code == 201, created.body
     return {"order_id": order["id"], "address_id": address["id"], "notification_id": notification["id"],
-            "product_id": product_id, "variant_id": product_id, "user_id": "ann", "return_id": "matrix-return", "image_id": image["imageId"],
+            "product_id": product_id, "variant_id": product_id, "user_id": "ann", "return_id": "matrix-return", "shipment_id": "matrix-shipment", "image_id": image["imageId"],
             "code": "MATRIX10"}
 
 
