@@ -278,6 +278,9 @@ MINIMUM = {
     "POST /admin/orders/{id}/status": 4, "POST /admin/orders/{id}/refunds": 4,
     "POST /webhooks/payments (refund.succeeded)": 4, "POST /orders/{id}/returns": 4,
     "PUT /basket/promotion": 3, "POST /basket/checkout (with a promotion)": 5,
+    # The order (GetItem), its one transaction (the order item with the shipment, the outbox), PutEvents, and
+    # the outbox marks cleared.
+    "POST /admin/orders/{id}/shipments": 4, "POST /admin/orders/{id}/shipments/{shipment_id}/delivered": 4,
 }
 
 
@@ -369,8 +372,8 @@ def _count_calls() -> dict:
                                                         "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
         results["POST /webhooks/payments"] = {"calls": list(calls), "count": len(calls),
                                               "minimum": MINIMUM["POST /webhooks/payments"]}
-        measure("POST /admin/orders/{id}/status", "post", f"/admin/orders/{accepted['orderId']}/status",
-                {"status": "SHIPPED"}, ADMIN)
+        shipped = measure("POST /admin/orders/{id}/status", "post", f"/admin/orders/{accepted['orderId']}/status",
+                          {"status": "SHIPPED"}, ADMIN)
         refund = measure("POST /admin/orders/{id}/refunds", "post", f"/admin/orders/{accepted['orderId']}/refunds",
                          {"amount": 10, "reason": "bench"}, {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
         raw = json.dumps({"id": "evt-bench-refund", "type": "refund.succeeded", "orderId": accepted["orderId"],
@@ -380,9 +383,18 @@ def _count_calls() -> dict:
                                                         "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
         results["POST /webhooks/payments (refund.succeeded)"] = {
             "calls": list(calls), "count": len(calls), "minimum": MINIMUM["POST /webhooks/payments (refund.succeeded)"]}
-        client.http.post(f"/admin/orders/{accepted['orderId']}/status", headers={"Content-Type": "application/json",
-                                                                                 **ADMIN},
-                         body=json.dumps({"status": "DELIVERED"}))
+        measure("POST /admin/orders/{id}/shipments/{shipment_id}/delivered", "post",
+                f"/admin/orders/{accepted['orderId']}/shipments/{shipped['shipments'][0]['id']}/delivered",
+                headers=ADMIN)
+        # A second order, paid, shipped in a parcel with its carrier and tracking.
+        second = checkouts[1].data["orderId"]
+        raw = json.dumps({"id": "evt-bench-2", "type": "payment.succeeded", "orderId": second, "amount": 100,
+                          "currency": "EUR"}).encode()
+        client.http.post("/webhooks/payments", headers={"Content-Type": "application/json",
+                                                        "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
+        measure("POST /admin/orders/{id}/shipments", "post", f"/admin/orders/{second}/shipments",
+                {"carrier": "DHL", "trackingNumber": "JD0146", "trackingUrl": "https://dhl.example/t/JD0146"},
+                {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
         measure("POST /orders/{id}/returns", "post", f"/orders/{accepted['orderId']}/returns",
                 {"lines": [{"productId": product["id"], "quantity": 1}], "reason": "bench"},
                 {**ann, "Idempotency-Key": uuid.uuid4().hex})
