@@ -25,7 +25,7 @@ class LineUnits(ApiModel):
     quantity: Annotated[int, Field(ge=1, le=1000)]
 
     @model_validator(mode="after")
-    def _names_a_variant(self) -> "LineUnits":
+    def _names_a_variant(self) -> LineUnits:
         from chalicelib.catalogue.keys import product_of
 
         if self.variant_id is None and self.product_id is None:

@@ -77,8 +77,8 @@ def admin_set_order_status(order_id):
 @doc("Ship units of a paid order (every unit not yet shipped unless `lines` says which) with a carrier and its "
      "tracking; the order is PARTIALLY_SHIPPED until every unit has shipped, then SHIPPED", "admin",
      body=ShipmentRequest, returns=Shipment, status=201, errors=(404, 409),
-     headers=(("Idempotency-Key", True, "8-128 letters, digits or -_:.; the same key and body answer the same "
-               "shipment", IdempotencyKey),))
+     headers=(("Idempotency-Key", True, "8-128 letters, digits or -_:.; the same key and body answer the same shipment",
+               IdempotencyKey),))
 def admin_ship_order(order_id):
     request = body(ShipmentRequest)
     return respond(services().orders.ship(caller(), order_id, idempotency_key(), request), status=201)

@@ -22,16 +22,16 @@ from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
     ERASED_BUYER,
     AdminOrderQuery,
+    OrderChange,
     OrderListQuery,
     OrderPayment,
     RedemptionHeld,
     StatusChange,
-    OrderChange,
     StoredOrder,
     can_move,
 )
-from chalicelib.orders.shipments import Shipment, ShipmentRequest
 from chalicelib.orders.repository import CheckoutRepository, OrderChanged, OrderRepository
+from chalicelib.orders.shipments import Shipment, ShipmentRequest
 from chalicelib.users import account_status
 from chalicelib.users.personal_data import PersonalData
 from chalicelib.users.repository import AccountInactive, PeopleErased, UserRepository
