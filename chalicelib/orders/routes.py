@@ -68,7 +68,9 @@ def admin_list_orders():
 
 
 @routes.route("/admin/orders/{order_id}/status", methods=["POST"])
-@doc("Move an order through the state machine", "admin", body=StatusChange, returns=Order, errors=(409,))
+@doc("Move an order through the state machine: SHIPPED ships every unit not yet shipped in one shipment (no "
+     "carrier or tracking), DELIVERED delivers every shipment; only a shipment makes an order PARTIALLY_SHIPPED",
+     "admin", body=StatusChange, returns=Order, errors=(409,))
 def admin_set_order_status(order_id):
     return respond(services().orders.set_status(caller(), order_id, body(StatusChange)))
 
