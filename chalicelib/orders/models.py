@@ -171,15 +171,15 @@ class IllegalTransition(Exception):
 
 class StoredOrder(Order):
     """An order as the shop keeps it: what the API shows (`Order`) and what only the shop's own writes read.
-    The aggregate: it judges its own steps (`transition`, `settle_refund`, `reserve_refund`, `reserve_return`),
-    each returning what changes, which the repository writes in one transaction. Its own fields are left out of
-    every dump: the API and the personal-data export answer the order, never these."""
+    The aggregate: it judges its own steps (`transition`, `settle_refund`, `reserve_refund`, `reserve_return`,
+    `ship`, `deliver`), each returning what changes, which the repository writes in one transaction. Its own
+    fields are left out of every dump: the API and the personal-data export answer the order, never these."""
 
     # Whether this order counts against its buyer's unpaid allowance (orders from checkouts accepted before
     # the allowance existed do not).
     holds_allowance: SkipJsonSchema[bool] = Field(default=False, exclude=True)
-    # Counters the refund and return writes condition on (refund_reserved, refund_count, restocked#<product>,
-    # returning#<product>), as read.
+    # Counters the refund, return and shipment writes condition on (refund_reserved, refund_count,
+    # restocked#<product>, returning#<product>, shipped#<variant>), as read.
     tallies: SkipJsonSchema[dict[str, int]] = Field(default_factory=dict, exclude=True)
     # The promotion redemption this order holds while PENDING (given back, once, when it leaves PENDING unpaid).
     redemption: SkipJsonSchema[RedemptionHeld | None] = Field(default=None, exclude=True)
