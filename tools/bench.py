@@ -281,6 +281,9 @@ MINIMUM = {
     "PUT /admin/tax-rates/{zone}/{tax_class}": 4, "GET /admin/tax-rates": 1, "POST /admin/shipping-methods": 3,
     "PATCH /admin/shipping-methods/{id}": 4, "PUT /basket/shipping-address": 4, "GET /basket/shipping-methods": 3,
     "PUT /basket/shipping-method": 3,
+    # The order (GetItem), its one transaction (the order item with the shipment, the outbox), PutEvents, and
+    # the outbox marks cleared.
+    "POST /admin/orders/{id}/shipments": 4, "POST /admin/orders/{id}/shipments/{shipment_id}/delivered": 4,
 }
 
 
@@ -389,8 +392,8 @@ def _count_calls() -> dict:
                                                         "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
         results["POST /webhooks/payments"] = {"calls": list(calls), "count": len(calls),
                                               "minimum": MINIMUM["POST /webhooks/payments"]}
-        measure("POST /admin/orders/{id}/status", "post", f"/admin/orders/{accepted['orderId']}/status",
-                {"status": "SHIPPED"}, ADMIN)
+        shipped = measure("POST /admin/orders/{id}/status", "post", f"/admin/orders/{accepted['orderId']}/status",
+                          {"status": "SHIPPED"}, ADMIN)
         refund = measure("POST /admin/orders/{id}/refunds", "post", f"/admin/orders/{accepted['orderId']}/refunds",
                          {"amount": 10, "reason": "bench"}, {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
         raw = json.dumps({"id": "evt-bench-refund", "type": "refund.succeeded", "orderId": accepted["orderId"],
@@ -400,9 +403,18 @@ def _count_calls() -> dict:
                                                         "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
         results["POST /webhooks/payments (refund.succeeded)"] = {
             "calls": list(calls), "count": len(calls), "minimum": MINIMUM["POST /webhooks/payments (refund.succeeded)"]}
-        client.http.post(f"/admin/orders/{accepted['orderId']}/status", headers={"Content-Type": "application/json",
-                                                                                 **ADMIN},
-                         body=json.dumps({"status": "DELIVERED"}))
+        measure("POST /admin/orders/{id}/shipments/{shipment_id}/delivered", "post",
+                f"/admin/orders/{accepted['orderId']}/shipments/{shipped['shipments'][0]['id']}/delivered",
+                headers=ADMIN)
+        # A second order, paid, shipped in a parcel with its carrier and tracking.
+        second = checkouts[1].data["orderId"]
+        raw = json.dumps({"id": "evt-bench-2", "type": "payment.succeeded", "orderId": second, "amount": 100,
+                          "currency": "EUR"}).encode()
+        client.http.post("/webhooks/payments", headers={"Content-Type": "application/json",
+                                                        "X-Signature": sign("local-webhook-secret", raw)}, body=raw)
+        measure("POST /admin/orders/{id}/shipments", "post", f"/admin/orders/{second}/shipments",
+                {"carrier": "DHL", "trackingNumber": "JD0146", "trackingUrl": "https://dhl.example/t/JD0146"},
+                {**ADMIN, "Idempotency-Key": uuid.uuid4().hex})
         measure("POST /orders/{id}/returns", "post", f"/orders/{accepted['orderId']}/returns",
                 {"lines": [{"productId": product["id"], "quantity": 1}], "reason": "bench"},
                 {**ann, "Idempotency-Key": uuid.uuid4().hex})

@@ -23,7 +23,7 @@ from chalicelib.core.models import PageQuery
 from chalicelib.core.settings import settings
 from chalicelib.notifications.models import Notification
 from chalicelib.notifications.repository import EMAIL_PENDING, EMAIL_SENT, EMAIL_SKIPPED, NotificationRepository
-from chalicelib.orders.events import OrderCreated, OrderStatusChanged
+from chalicelib.orders.events import OrderCreated, OrderStatusChanged, ShipmentCreated
 from chalicelib.users import account_status
 from chalicelib.users.events import MfaChanged, SignUpRepeated
 from chalicelib.users.personal_data import ERASED
@@ -34,7 +34,6 @@ from chalicelib.users.repository import AccountInactive, UserRepository
 EMAIL_CLAIM_SECONDS = 120
 _STATUS_WORDS = {
     "PAID": ("Payment received", "We received your payment for order {order}. We are preparing it."),
-    "SHIPPED": ("Order shipped", "Order {order} is on its way."),
     "DELIVERED": ("Order delivered", "Order {order} was delivered. Enjoy!"),
     "CANCELLED": ("Order cancelled", "Order {order} was cancelled."),
     "PAYMENT_FAILED": ("Payment failed", "The payment for order {order} failed; the order was not placed."),
@@ -56,6 +55,21 @@ _ACCOUNT_WORDS = {
 
 def _short(order_id: str) -> str:
     return order_id[:8].upper()
+
+
+def _shipped_words(shipped: ShipmentCreated) -> dict[str, str]:
+    """What the customer is told of a parcel: which part of the order, and the carrier and tracking to follow it."""
+    order = _short(shipped.order_id)
+    partly = shipped.order_status == "PARTIALLY_SHIPPED"
+    body = f"Part of order {order} is on its way" if partly else f"Order {order} is on its way"
+    if shipped.carrier:
+        body += f" with {shipped.carrier}"
+    body += "."
+    if shipped.tracking_number:
+        body += f" Tracking number: {shipped.tracking_number}."
+    if shipped.tracking_url:
+        body += f" Follow it at {shipped.tracking_url}"
+    return {"title": "Part of your order shipped" if partly else "Order shipped", "body": body}
 
 
 class EmailNotSent(Exception):
@@ -99,6 +113,9 @@ class NotificationService:
             return [Notification(id=event.id, user_id=data.user_id, kind="ORDER_CREATED", title="Order received",
                                  body=f"We received order {_short(data.order_id)}; "
                                       + ("it awaits payment." if data.status == "PENDING" else "nothing is left to pay."),
+                                 subject_id=data.order_id, created_at=moment)]
+        if isinstance(data, ShipmentCreated):  # each parcel once (its event's id), the order's status says nothing more
+            return [Notification(id=event.id, user_id=data.user_id, kind="ORDER_SHIPPED", **_shipped_words(data),
                                  subject_id=data.order_id, created_at=moment)]
         if isinstance(data, OrderStatusChanged) and data.to_status in _STATUS_WORDS:
             title, body = _STATUS_WORDS[data.to_status]

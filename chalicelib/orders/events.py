@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from chalicelib.core.events import EventData
+from chalicelib.orders.lines import LineUnits
 from chalicelib.orders.models import OrderLine, OrderStatus
 from chalicelib.shipping.models import ChosenShipping
 from chalicelib.tax.models import TaxLine
@@ -100,3 +101,20 @@ class OrderCancelled(_OrderEvent):
     items: list[OrderLine]
     refund_due: bool = False
     reason: str | None = None
+
+
+class _ShipmentEvent(_OrderEvent):
+    shipment_id: str
+    lines: list[LineUnits]
+    carrier: str | None = None  # none on a shipment the status route made
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    order_status: OrderStatus  # the order's, after this step
+
+
+class ShipmentCreated(_ShipmentEvent):
+    """A parcel of the order's units was handed to a carrier (the customer is told, with its tracking)."""
+
+
+class ShipmentDelivered(_ShipmentEvent):
+    """The carrier delivered a parcel (the order is DELIVERED once all of it is)."""

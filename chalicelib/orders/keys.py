@@ -19,6 +19,7 @@ user_checkouts_partition = tagged("USERCHECKOUTS")
 status_partition = tagged("ORDERSTATUS")  # GSI2 of orders: one status's, for staff
 restocked_attribute = tagged("restocked")  # an order's count of a line's units back on the shelf (refund, return)
 returning_attribute = tagged("returning")  # an order's count of a line's units in returns not rejected
+shipped_attribute = tagged("shipped")  # an order's count of a line's units handed to carriers
 
 
 def checkout_pointer_key(order_id: str) -> tuple[str, str]:
@@ -35,6 +36,11 @@ def checkout_id_for(user_id: str, idempotency_key: str) -> str:
 def order_id_for(checkout_id: str) -> str:
     """The order of a checkout has a fixed id, so a redelivered message cannot make a second one."""
     return derived_id("order", checkout_id)
+
+
+def shipment_id_for(order_id: str, idempotency_key: str) -> str:
+    """The same order and request key always name the same shipment: a retry finds the first attempt."""
+    return derived_id("shipment", order_id, idempotency_key)
 
 
 def event_id_for(kind: str, subject_id: str) -> str:

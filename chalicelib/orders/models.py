@@ -20,7 +20,8 @@ from chalicelib.core.models import (
     Timestamp,
     allocate,
 )
-from chalicelib.orders.keys import restocked_attribute
+from chalicelib.orders.keys import restocked_attribute, shipped_attribute
+from chalicelib.orders.shipments import MAX_SHIPMENTS, Shipment
 from chalicelib.shipping.models import ChosenShipping
 from chalicelib.tax.models import TaxLine
 from chalicelib.users.personal_data import ERASED
@@ -28,11 +29,14 @@ from chalicelib.users.personal_data import ERASED
 if TYPE_CHECKING:
     from chalicelib.core.events import Envelope
 
-OrderStatus = Literal["PENDING", "PAID", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
+OrderStatus = Literal["PENDING", "PAID", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "CANCELLED", "PAYMENT_FAILED"]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "PENDING": frozenset({"PAID", "CANCELLED", "PAYMENT_FAILED"}),
-    "PAID": frozenset({"SHIPPED", "CANCELLED"}),
+    # Shipments move a paid order on (PARTIALLY_SHIPPED until every unit has shipped); once anything shipped,
+    # nobody cancels it.
+    "PAID": frozenset({"PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED"}),
+    "PARTIALLY_SHIPPED": frozenset({"SHIPPED"}),
     "SHIPPED": frozenset({"DELIVERED"}),
     "DELIVERED": frozenset(),
     "CANCELLED": frozenset(),
@@ -42,10 +46,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 RETURNS_STOCK = frozenset({"CANCELLED", "PAYMENT_FAILED"})
 CUSTOMER_CANCELLABLE = frozenset({"PENDING", "PAID"})
 # Orders that keep the money paid for them.
-KEEPS_PAYMENT = frozenset({"PAID", "SHIPPED", "DELIVERED"})
+KEEPS_PAYMENT = frozenset({"PAID", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED"})
+# Orders a shipment may leave from (with units not yet shipped).
+SHIPPABLE = frozenset({"PAID", "PARTIALLY_SHIPPED"})
 MAX_PAYMENTS_SHOWN = 20  # payments listed on an order (the ledger keeps every one)
 MAX_REFUNDS_SHOWN = 20  # refunds listed on an order (GET /admin/orders/{id}/refunds lists every one)
-# Units staff may put back on the shelf from an order (a refund's restock, a received return): those shipped.
+# Units staff may put back on the shelf from an order (a refund's restock, a received return): those shipped, once
+# all of them have (a partly shipped order still holds its other units for a later parcel).
 RESTOCKABLE = frozenset({"SHIPPED", "DELIVERED"})
 ERASED_BUYER = ERASED  # an order's user_id once its buyer erased their data
 
@@ -121,6 +128,7 @@ class Order(ApiModel):
     refunded_amount: int = 0
     refunds: list[OrderRefund] = Field(default_factory=list)
     delivered_at: Timestamp | None = None
+    shipments: list[Shipment] = Field(default_factory=list)  # parcels handed to carriers, in the order they left
     status_reason: str | None = None
     payment_due_at: Timestamp | None = None
     version: int = 1
@@ -172,15 +180,15 @@ class IllegalTransition(Exception):
 
 class StoredOrder(Order):
     """An order as the shop keeps it: what the API shows (`Order`) and what only the shop's own writes read.
-    The aggregate: it judges its own steps (`transition`, `settle_refund`, `reserve_refund`, `reserve_return`),
-    each returning what changes, which the repository writes in one transaction. Its own fields are left out of
-    every dump: the API and the personal-data export answer the order, never these."""
+    The aggregate: it judges its own steps (`transition`, `settle_refund`, `reserve_refund`, `reserve_return`,
+    `ship`, `deliver`), each returning what changes, which the repository writes in one transaction. Its own
+    fields are left out of every dump: the API and the personal-data export answer the order, never these."""
 
     # Whether this order counts against its buyer's unpaid allowance (orders from checkouts accepted before
     # the allowance existed do not).
     holds_allowance: SkipJsonSchema[bool] = Field(default=False, exclude=True)
-    # Counters the refund and return writes condition on (refund_reserved, refund_count, restocked#<product>,
-    # returning#<product>), as read.
+    # Counters the refund, return and shipment writes condition on (refund_reserved, refund_count,
+    # restocked#<product>, returning#<product>, shipped#<variant>), as read.
     tallies: SkipJsonSchema[dict[str, int]] = Field(default_factory=dict, exclude=True)
     # The promotion redemption this order holds while PENDING (given back, once, when it leaves PENDING unpaid).
     redemption: SkipJsonSchema[RedemptionHeld | None] = Field(default=None, exclude=True)
@@ -290,6 +298,104 @@ class StoredOrder(Order):
                                  delivered_at=self.delivered_at or self.updated_at,
                                  dated_now=self.delivered_at is None)
 
+    # --- shipments: each a step of its own, decided here, written as one conditional transaction ----------
+
+    def shipped(self) -> Lines:
+        """Units of each line handed to carriers so far."""
+        return Lines(line.with_quantity(self.tally(shipped_attribute(line.key))) for line in self.bought)
+
+    def shipment(self, shipment_id: str) -> Shipment | None:
+        return next((shipment for shipment in self.shipments if shipment.id == shipment_id), None)
+
+    def ship(self, shipment_id: str, units: Lines | None, at: str, *, actor: str, carrier: str | None = None,
+             tracking_number: str | None = None, tracking_url: str | None = None, request_hash: str | None = None,
+             reason: str | None = None) -> OrderChange:
+        """A parcel of `units` (None: every unit not yet shipped) handed to a carrier at `at`: the order is
+        PARTIALLY_SHIPPED until every unit has shipped, then SHIPPED. 409 from an order not PAID or partly
+        shipped, beyond MAX_SHIPMENTS, or for more units than are left to ship; 422 for a line the order
+        does not hold."""
+        from chalicelib.core.errors import Conflict
+        from chalicelib.orders.lines import line_units
+
+        if self.status not in SHIPPABLE:
+            raise Conflict(f"An order that is {self.status} has nothing to ship.", code="ORDER_NOT_SHIPPABLE")
+        if len(self.shipments) >= MAX_SHIPMENTS:
+            raise Conflict(f"An order ships in at most {MAX_SHIPMENTS} parcels.", code="TOO_MANY_SHIPMENTS")
+        left = self.bought.minus(self.shipped())
+        units = left if units is None else units
+        if not units:
+            raise Conflict("Every unit of this order has shipped.", code="NOTHING_TO_SHIP")
+        over = self.units_beyond_what_is_left(units, "lines", shipped_attribute)
+        if over:
+            raise Conflict("More units than are left to ship.", [
+                {"field": "lines", **line.named(), "issue": "exceeds_order", "requested": line.quantity,
+                 "available": room, "message": f"at most {room} more"} for line, room in over],
+                code="SHIPMENT_EXCEEDS_ORDER")
+        everything = not left.minus(units)
+        # Lines named as the order names them (a line of a product's default variant keeps its product's id).
+        units = Lines(self.bought.line(line.key).with_quantity(line.quantity) for line in units)
+        shipment = Shipment(id=shipment_id, lines=line_units(units), carrier=carrier, tracking_number=tracking_number,
+                            tracking_url=tracking_url, shipped_at=at, request_hash=request_hash)
+        to = "SHIPPED" if everything else "PARTIALLY_SHIPPED"
+        change = self.transition(to, at, actor=actor, reason=reason)
+        after = change.after.model_copy(update={
+            "shipments": [*self.shipments, shipment],
+            "tallies": {**self.tallies, **{shipped_attribute(line.key): self.tally(shipped_attribute(line.key))
+                                           + line.quantity for line in units}}})
+        created = self._shipment_event("ShipmentCreated", shipment, to, actor)
+        return replace(change, after=after, events=(created, *change.events), shipment_added=shipment, shipped=units)
+
+    def deliver(self, shipment_id: str, at: str, *, actor: str) -> OrderChange:
+        """The carrier delivered one shipment: the order is DELIVERED once every unit has shipped and every
+        shipment is delivered (its return window opens then). 404 for a shipment the order does not have,
+        409 for one delivered already."""
+        from chalicelib.core.errors import Conflict, NotFound
+
+        shipment = self.shipment(shipment_id)
+        if shipment is None:
+            raise NotFound(f"Shipment {shipment_id} of order {self.id} was not found.")
+        if shipment.status == "DELIVERED":
+            raise Conflict(f"Shipment {shipment_id} was delivered already.", code="SHIPMENT_ALREADY_DELIVERED")
+        return self._delivering([self.shipments.index(shipment)], at, actor=actor)
+
+    def step(self, to: str, at: str, *, actor: str, reason: str | None = None) -> OrderChange:
+        """A step staff ask for by status alone: SHIPPED ships every unit not yet shipped in one shipment (which
+        names no carrier or tracking), DELIVERED delivers every shipment; PARTIALLY_SHIPPED only a shipment
+        reaches. Any other is `transition`. Raises IllegalTransition."""
+        if to == "PARTIALLY_SHIPPED" or not can_move(self.status, to):
+            raise IllegalTransition(self.status, to)
+        if to == "SHIPPED":
+            from chalicelib.orders.keys import shipment_id_for
+
+            # Fixed per step of the order (a status change has no request key): its events' ids are too.
+            return self.ship(shipment_id_for(self.id, f"status@{self.version}"), None, at, actor=actor,
+                             reason=reason)
+        if to == "DELIVERED" and self.shipments:
+            return self._delivering([position for position, shipment in enumerate(self.shipments)
+                                     if shipment.status != "DELIVERED"], at, actor=actor, reason=reason)
+        return self.transition(to, at, actor=actor, reason=reason)
+
+    def _delivering(self, positions: list[int], at: str, *, actor: str, reason: str | None = None) -> OrderChange:
+        shipments = [shipment.model_copy(update={"status": "DELIVERED", "delivered_at": at})
+                     if position in positions else shipment for position, shipment in enumerate(self.shipments)]
+        every = self.status == "SHIPPED" and all(shipment.status == "DELIVERED" for shipment in shipments)
+        change = self.transition("DELIVERED" if every else self.status, at, actor=actor, reason=reason)
+        delivered = tuple(self._shipment_event("ShipmentDelivered", shipments[position], change.after.status, actor)
+                          for position in positions)
+        return replace(change, after=change.after.model_copy(update={"shipments": shipments}),
+                       events=(*delivered, *change.events), shipments_delivered=tuple(positions))
+
+    def _shipment_event(self, kind: str, shipment: Shipment, order_status: str, actor: str) -> Envelope:
+        from chalicelib.core.events import envelope
+        from chalicelib.orders.events import ShipmentCreated, ShipmentDelivered
+        from chalicelib.orders.keys import event_id_for
+
+        model = ShipmentCreated if kind == "ShipmentCreated" else ShipmentDelivered
+        data = model(order_id=self.id, user_id=self.user_id, shipment_id=shipment.id, lines=shipment.lines,
+                     carrier=shipment.carrier, tracking_number=shipment.tracking_number,
+                     tracking_url=shipment.tracking_url, order_status=order_status)
+        return envelope(data, actor=actor, event_id=event_id_for(kind, shipment.id))
+
     def _refunds_owed_listing(self, after: StoredOrder) -> bool | None:
         """Whether `after` is on the refunds-owed list (True: from its `updated_at`), on no housekeeping list
         (False), or where it was (None). An order awaiting payment is listed by its deadline instead."""
@@ -333,6 +439,9 @@ class OrderChange:
     refund_settled: int | None = None  # the position on the order's list of the refund settled
     refunded: int = 0  # more money paid back
     refund_released: int = 0  # a refused refund's amount, refundable again
+    shipment_added: Shipment | None = None  # a parcel handed to a carrier
+    shipped: Lines = field(default_factory=Lines)  # its units, counted on the order's shipped tallies
+    shipments_delivered: tuple[int, ...] = ()  # the positions on the order's list of shipments delivered
 
     @property
     def moving(self) -> bool:

@@ -90,7 +90,7 @@ class OrderChanged(Exception):
 
 
 _TALLIES = ("refund_reserved", "refund_count")
-_LINE_TALLIES = ("restocked#", "returning#")
+_LINE_TALLIES = ("restocked#", "returning#", "shipped#")
 
 
 def _order(item: dict[str, Any]) -> StoredOrder:
@@ -348,9 +348,10 @@ class OrderRepository:
         return page
 
     def save(self, change: OrderChange, companions: Sequence[Write] = ()) -> StoredOrder:
-        """Write a step the order decided (`StoredOrder.transition`, `.settle_refund`) in one transaction with
-        its stock returns, what it gives back, its events and any `companions` (writes of other domains that
-        belong to the same change, e.g. a ledger record), listed first: their refusals say most.
+        """Write a step the order decided (`StoredOrder.transition`, `.settle_refund`, `.ship`, `.deliver`) in one
+        transaction with its stock returns, what it gives back, its shipment (the shipped counters bounded by
+        what was bought), its events and any `companions` (writes of other domains that belong to the same
+        change, e.g. a ledger record), listed first: their refusals say most.
 
         Conditioned on the status and version that were read, so of two concurrent changes exactly one wins
         and stock comes back exactly once. Raises what a refused companion names, else OrderChanged (with the
@@ -377,10 +378,19 @@ class OrderRepository:
             diff.remove("holds_allowance")
         if change.redemption_back:
             diff.remove("promotion_hold")
+        conditions = ["#status = :from", "#version = :seen_version"]
+        names, values = {"#status": "status", "#version": "version"}, {":from": before.status,
+                                                                      ":seen_version": before.version}
+        if change.shipment_added is not None:
+            diff.append("shipments", [change.shipment_added.stored()])
+            # Never more units handed to carriers than were bought, whatever was read.
+            _bounded_lines(diff, before, keys.shipped_attribute, change.shipped, conditions, names, values)
+        for position in change.shipments_delivered:
+            delivered = after.shipments[position]
+            diff.set_in_list("shipments", position, "status", delivered.status)
+            diff.set_in_list("shipments", position, "delivered_at", delivered.delivered_at)
         writes = [*companions, dynamo.update(
-            keys.order_pk(before.id), keys.ORDER_SK, diff, "#status = :from AND #version = :seen_version",
-            names={"#status": "status", "#version": "version"},
-            values={":from": before.status, ":seen_version": before.version},
+            keys.order_pk(before.id), keys.ORDER_SK, diff, " AND ".join(conditions), names=names, values=values,
             refused=lambda found: OrderChanged(_order(found) if found else None))]
         writes += self.restock_items(change.restock)
         if change.allowance_back:  # no longer unpaid: the buyer may hold another

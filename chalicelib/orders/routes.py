@@ -14,6 +14,7 @@ from chalicelib.orders.models import (
     OrderListQuery,
     StatusChange,
 )
+from chalicelib.orders.shipments import Shipment, ShipmentRequest
 
 routes = Routes(__name__)
 
@@ -67,6 +68,26 @@ def admin_list_orders():
 
 
 @routes.route("/admin/orders/{order_id}/status", methods=["POST"])
-@doc("Move an order through the state machine", "admin", body=StatusChange, returns=Order, errors=(409,))
+@doc("Move an order through the state machine: SHIPPED ships every unit not yet shipped in one shipment (no "
+     "carrier or tracking), DELIVERED delivers every shipment; only a shipment makes an order PARTIALLY_SHIPPED",
+     "admin", body=StatusChange, returns=Order, errors=(409,))
 def admin_set_order_status(order_id):
     return respond(services().orders.set_status(caller(), order_id, body(StatusChange)))
+
+
+@routes.route("/admin/orders/{order_id}/shipments", methods=["POST"])
+@doc("Ship units of a paid order (every unit not yet shipped unless `lines` says which) with a carrier and its "
+     "tracking; the order is PARTIALLY_SHIPPED until every unit has shipped, then SHIPPED", "admin",
+     body=ShipmentRequest, returns=Shipment, status=201, errors=(404, 409),
+     headers=(("Idempotency-Key", True, "8-128 letters, digits or -_:.; the same key and body answer the same shipment",
+               IdempotencyKey),))
+def admin_ship_order(order_id):
+    request = body(ShipmentRequest)
+    return respond(services().orders.ship(caller(), order_id, idempotency_key(), request), status=201)
+
+
+@routes.route("/admin/orders/{order_id}/shipments/{shipment_id}/delivered", methods=["POST"])
+@doc("The carrier delivered a shipment; the order is DELIVERED once every unit has shipped and every shipment "
+     "is delivered (its return window opens then)", "admin", returns=Shipment, errors=(404, 409))
+def admin_shipment_delivered(order_id, shipment_id):
+    return respond(services().orders.deliver(caller(), order_id, shipment_id))

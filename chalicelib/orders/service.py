@@ -9,9 +9,11 @@ from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended, Write
 from chalicelib.core.errors import Conflict, NotFound, still_changing
 from chalicelib.core.events import Envelope, InvalidEvent, envelope
+from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
 from chalicelib.core.models import PostalAddress
+from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
@@ -20,6 +22,7 @@ from chalicelib.orders.models import (
     CUSTOMER_CANCELLABLE,
     ERASED_BUYER,
     AdminOrderQuery,
+    OrderChange,
     OrderListQuery,
     OrderPayment,
     RedemptionHeld,
@@ -28,6 +31,7 @@ from chalicelib.orders.models import (
     can_move,
 )
 from chalicelib.orders.repository import CheckoutRepository, OrderChanged, OrderRepository
+from chalicelib.orders.shipments import Shipment, ShipmentRequest
 from chalicelib.users import account_status
 from chalicelib.users.personal_data import PersonalData
 from chalicelib.users.repository import AccountInactive, PeopleErased, UserRepository
@@ -184,6 +188,10 @@ class OrderService:
             raise _not_found(order_id)
         if change.version is not None and change.version != order.version:
             raise Conflict("The order was changed by someone else; reload it.", code="VERSION_CONFLICT")
+        if change.status == "PARTIALLY_SHIPPED":
+            raise Conflict("An order is PARTIALLY_SHIPPED by its shipments (POST /admin/orders/{id}/shipments).",
+                           code="ILLEGAL_TRANSITION", details=[{"field": "status", "issue": "made_by_shipments",
+                                                                "message": "ship some of its units instead"}])
         return self.move(order, change.status, actor=staff.user_id, reason=change.reason, retry=False)
 
     def move(self, order: StoredOrder, target: str, *, actor: str, reason: str | None = None,
@@ -227,11 +235,58 @@ class OrderService:
 
     def _step(self, order: StoredOrder, target: str, *, actor: str, reason: str | None,
               companions: list[Write] | None = None) -> StoredOrder:
-        change = order.transition(target, iso(), actor=actor, reason=reason)
+        return self._save(order.step(target, iso(), actor=actor, reason=reason), companions)
+
+    def _save(self, change: OrderChange, companions: list[Write] | None = None) -> StoredOrder:
         moved = self.orders.save(change, companions or [])
-        self._count_money_owed(order, moved)
+        self._count_money_owed(change.before, moved)
         announce(list(change.events))
         return moved
+
+    # --- shipments -------------------------------------------------------------------
+
+    def ship(self, staff: Caller, order_id: str, idempotency_key: str, request: ShipmentRequest) -> Shipment:
+        """Hand a parcel of the order's units to a carrier, in one write conditioned on the order as read; the same
+        key and body answer the same shipment (another body: 422)."""
+        shipment_id = keys.shipment_id_for(order_id, idempotency_key)
+        this_hash = request_hash(request)
+
+        def write(order: StoredOrder | None) -> Shipment:
+            if order is None:
+                raise _not_found(order_id)
+            made = order.shipment(shipment_id)
+            if made is not None:  # a retry of a request that was written
+                return answered_before(made, made.request_hash, this_hash)
+            change = order.ship(shipment_id, request.units, iso(), actor=staff.user_id, carrier=request.carrier,
+                                tracking_number=request.tracking_number, tracking_url=request.tracking_url,
+                                request_hash=this_hash)
+            self._save(change)
+            return change.shipment_added
+
+        return self._judged_again(order_id, write)
+
+    def deliver(self, staff: Caller, order_id: str, shipment_id: str) -> Shipment:
+        """The carrier delivered a shipment; the order is DELIVERED once every unit has shipped and arrived."""
+        def write(order: StoredOrder | None) -> Shipment:
+            if order is None:
+                raise _not_found(order_id)
+            change = order.deliver(shipment_id, iso(), actor=staff.user_id)
+            return self._save(change).shipment(shipment_id)
+
+        return self._judged_again(order_id, write)
+
+    def _judged_again(self, order_id: str, write: Callable[[StoredOrder | None], Shipment]) -> Shipment:
+        """`write` from the order as read; a write another change got in before is judged again from the order as
+        the refused write found it."""
+        def contended(order: StoredOrder | None) -> Shipment:
+            try:
+                return write(order)
+            except TransactionContended:
+                raise still_changing("The order") from None
+
+        return read_then_write(lambda: self.orders.get(order_id), contended, lost=OrderChanged,
+                               seen_in=lambda changed: changed.current, attempts=5,
+                               gave_up=lambda: still_changing("The order"))
 
     @staticmethod
     def _count_money_owed(before: StoredOrder, after: StoredOrder) -> None:

@@ -8,10 +8,10 @@ from pydantic.json_schema import SkipJsonSchema
 
 from chalicelib.core.lines import Lines
 from chalicelib.core.models import MAX_AMOUNT, ApiModel, Currency, Money, SchemaHint, Text, Timestamp
+from chalicelib.orders.lines import MAX_ORDER_LINES, LineUnits
 from chalicelib.orders.models import PaymentOutcome, PaymentType, RefundStatus
 
 ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,128}$"), SchemaHint(maxLength=128)]
-MAX_RESTOCK_LINES = 50  # an order holds at most this many lines
 
 
 class PaymentEvent(ApiModel):
@@ -33,39 +33,12 @@ class PaymentEvent(ApiModel):
         return self
 
 
-# An id as the catalogue's paths take it: one URL segment (`^[^/]+$`, as every `{product_id}`).
-CatalogueId = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[^/]+$")]
-
-
-class RestockLine(ApiModel):
-    """Units of one variant of an order's line. `variantId` names it (its product follows from it); a line naming
-    only `productId` is of that product's default variant (a product of one variant, or an order from before
-    variants)."""
-
-    product_id: CatalogueId | SkipJsonSchema[None] = None
-    variant_id: CatalogueId | SkipJsonSchema[None] = None
-    quantity: Annotated[int, Field(ge=1, le=1000)]
-
-    @model_validator(mode="after")
-    def _names_a_variant(self) -> "RestockLine":
-        from chalicelib.catalogue.keys import product_of
-
-        if self.variant_id is None and self.product_id is None:
-            raise ValueError("variantId (or productId) is required")
-        if self.variant_id is None:
-            self.variant_id = self.product_id  # its default variant's id is the product's
-        elif self.product_id is not None and product_of(self.variant_id) != self.product_id:
-            raise ValueError("the variant is not of that product")
-        self.product_id = product_of(self.variant_id)
-        return self
-
-
 class RefundRequest(ApiModel):
     """Refund money captured for an order: all still refundable unless `amount` says less."""
 
     amount: Annotated[int, Field(ge=1, le=MAX_AMOUNT)] | SkipJsonSchema[None] = None
     reason: Text(200)
-    restock: Annotated[list[RestockLine], Field(max_length=MAX_RESTOCK_LINES)] = Field(default_factory=list)
+    restock: Annotated[list[LineUnits], Field(max_length=MAX_ORDER_LINES)] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _each_product_once(self) -> "RefundRequest":

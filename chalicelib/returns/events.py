@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chalicelib.core.events import EventData
-from chalicelib.payments.models import RestockLine
+from chalicelib.orders.lines import LineUnits
 
 
 class _ReturnEvent(EventData):
@@ -11,7 +11,7 @@ class _ReturnEvent(EventData):
     order_id: str
     user_id: str
     return_id: str
-    lines: list[RestockLine]
+    lines: list[LineUnits]
 
 
 class ReturnRequested(_ReturnEvent):

@@ -7,13 +7,13 @@ from pydantic import Field, model_validator
 
 from chalicelib.core.lines import Lines
 from chalicelib.core.models import ApiModel, PageQuery, Text, Timestamp
-from chalicelib.payments.models import MAX_RESTOCK_LINES, RestockLine
+from chalicelib.orders.lines import MAX_ORDER_LINES, LineUnits
 
 ReturnStatus = Literal["REQUESTED", "RECEIVED", "REJECTED"]
 
 
 class ReturnRequest(ApiModel):
-    lines: Annotated[list[RestockLine], Field(min_length=1, max_length=MAX_RESTOCK_LINES)]
+    lines: Annotated[list[LineUnits], Field(min_length=1, max_length=MAX_ORDER_LINES)]
     reason: Text(500)
 
     @model_validator(mode="after")
@@ -35,7 +35,7 @@ class Rejection(ApiModel):
 class Return(ApiModel):
     id: str
     order_id: str
-    lines: list[RestockLine]
+    lines: list[LineUnits]
     reason: str | None = None  # the customer's words; none once the customer's data was erased
     status: ReturnStatus
     created_at: Timestamp

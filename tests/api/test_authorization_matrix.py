@@ -41,10 +41,12 @@ SAMPLE_BODIES = {
     "TaxRateIn": {"ratePercent": 21}, "BasketAddress": ADDRESS, "ShippingChoice": {"id": "no-such-method"},
     "ShippingMethodCreate": {"name": "Matrix", "zones": ["BE"], "rates": [{"currency": "EUR", "amount": 100}]},
     "ShippingMethodPatch": {"minDays": 1},
+    "ShipmentRequest": {"carrier": "DHL", "trackingNumber": "JD0146"},
 }
 SAMPLE_QUERIES = {"AdminOrderQuery": "?status=PENDING", "ReturnQuery": "?status=REQUESTED"}
 # need an Idempotency-Key header
-IDEMPOTENT = {"/basket/checkout", "/admin/orders/{order_id}/refunds", "/orders/{order_id}/returns"}
+IDEMPOTENT = {"/basket/checkout", "/admin/orders/{order_id}/refunds", "/orders/{order_id}/returns",
+              "/admin/orders/{order_id}/shipments"}
 
 
 def _routes():
@@ -83,7 +85,8 @@ def world(client, monkeypatch):
 
     return {"method_id": standard_shipping(), "zone": "BE", "tax_class": "standard", "order_id": order["id"],
             "address_id": address["id"], "notification_id": notification["id"], "product_id": product_id,
-            "variant_id": product_id, "user_id": "ann", "return_id": "matrix-return", "image_id": image["imageId"],
+            "variant_id": product_id, "user_id": "ann", "return_id": "matrix-return", "shipment_id": "matrix-shipment",
+            "image_id": image["imageId"],
             "code": "MATRIX10"}
 
 

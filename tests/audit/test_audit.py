@@ -27,6 +27,20 @@ def test_every_event_of_an_order_is_audited_with_actor_and_correlation(client, b
     assert trail[0]["summary"]["from"] == "PENDING" and trail[0]["summary"]["to"] == "PAID"
 
 
+def test_shipments_and_their_deliveries_are_audited_under_their_order(client, bus):
+    order, _ = placed_order(client, ANN, bus=bus)
+    call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "PAID"}, ADMIN)
+    made = call(client, "post", f"/admin/orders/{order['id']}/shipments", {"carrier": "DHL", "trackingNumber": "JD0146"},
+                {**ADMIN, "Idempotency-Key": "audited-parcel"}).json
+    call(client, "post", f"/admin/orders/{order['id']}/shipments/{made['id']}/delivered", headers=ADMIN)
+    assert record(client, bus.events) == {"batchItemFailures": []}
+    trail = call(client, "get", f"/admin/audit?entityType=ORDER&entityId={order['id']}", headers=ADMIN).json["items"]
+    shipments = {r["action"]: r for r in trail if r["action"].startswith("Shipment")}
+    assert set(shipments) == {"ShipmentCreated", "ShipmentDelivered"}
+    assert all(r["actor"] == "admin-1" and r["summary"]["shipmentId"] == made["id"] for r in shipments.values())
+    assert shipments["ShipmentCreated"]["summary"]["carrier"] == "DHL"
+
+
 def test_audit_records_hold_no_personal_data(client, bus):
     placed_order(client, ANN, bus=bus)
     record(client, bus.of_type("CheckoutRequested"))

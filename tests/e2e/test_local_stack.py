@@ -207,11 +207,44 @@ def test_register_basket_checkout_order_payment_shipped(stack):
                 product=api.call("GET", f"/products/{product['id']}")[1])
     kinds = _eventually(lambda: _notification_kinds(api, shopper, expect=3))
     assert kinds == ["ORDER_SHIPPED", "ORDER_PAID", "ORDER_CREATED"]
-    trail = _eventually(lambda: _audit(api, staff, order["id"], expect=4))
+    trail = _eventually(lambda: _audit(api, staff, order["id"], expect=5))
     assert sorted(r["action"] for r in trail) == ["OrderCreated", "OrderStatusChanged", "OrderStatusChanged",
-                                                  "PaymentRecorded"]
+                                                  "PaymentRecorded", "ShipmentCreated"]
     assert trail[-1]["action"] == "OrderCreated"
     assert all(r["correlationId"] for r in trail)
+
+
+def test_two_parcels_with_tracking_then_their_delivery_walk_an_order_to_delivered(stack):
+    api, _, _ = stack
+    staff = api.staff()
+    shopper, product, accepted = _checked_out(api, "parcels", "E2E Mugs", quantity=3, price=900)
+    order = _eventually(lambda: api.call("GET", f"/orders/{accepted['orderId']}", headers=shopper))
+    assert _pay(api, order, f"evt-{uuid.uuid4().hex}")[1]["orderStatus"] == "PAID"
+    shipments = f"/admin/orders/{order['id']}/shipments"
+    status, first = api.call("POST", shipments, {
+        "lines": [{"variantId": product["id"], "quantity": 1}], "carrier": "DHL", "trackingNumber": "JD014600003SE",
+        "trackingUrl": "https://www.dhl.com/track?id=JD014600003SE"}, {**staff, "Idempotency-Key": "e2e-parcel-1"})
+    assert status == 201 and first["status"] == "SHIPPED", first
+    assert api.call("GET", f"/orders/{order['id']}", headers=shopper)[1]["status"] == "PARTIALLY_SHIPPED"
+    assert api.call("POST", f"/orders/{order['id']}/cancel", headers=shopper)[0] == 409
+    status, rest = api.call("POST", shipments, {"carrier": "UPS", "trackingNumber": "1Z999AA10123456784"},
+                            {**staff, "Idempotency-Key": "e2e-parcel-2"})
+    assert status == 201 and rest["lines"][0]["quantity"] == 2, rest
+    seen = api.call("GET", f"/orders/{order['id']}", headers=shopper)[1]
+    assert seen["status"] == "SHIPPED" and [s["id"] for s in seen["shipments"]] == [first["id"], rest["id"]]
+    for shipment in (first, rest):
+        status, arrived = api.call("POST", f"{shipments}/{shipment['id']}/delivered", headers=staff)
+        assert status == 200 and arrived["status"] == "DELIVERED", arrived
+    done = api.call("GET", f"/orders/{order['id']}", headers=shopper)[1]
+    assert done["status"] == "DELIVERED" and done["deliveredAt"], done
+    assert api.call("POST", f"{shipments}/{first['id']}/delivered", headers=staff)[0] == 409
+    _eventually(lambda: _notification_kinds(api, shopper, expect=2, kind="ORDER_SHIPPED"))
+    told = [n["body"] for n in api.call("GET", "/me/notifications", headers=shopper)[1]["items"]
+            if n["kind"] == "ORDER_SHIPPED"]
+    assert any("https://www.dhl.com/track?id=JD014600003SE" in body for body in told), told
+    trail = _eventually(lambda: _audit(api, staff, order["id"], expect=10))
+    actions = sorted(r["action"] for r in trail)
+    assert actions.count("ShipmentCreated") == 2 and actions.count("ShipmentDelivered") == 2, actions
 
 
 def test_a_tshirt_in_sizes_and_colours_is_browsed_and_bought_in_one_size_in_usd(stack):
@@ -342,21 +375,27 @@ def _pay(api, order, event_id, kind="payment.succeeded"):
     return api.call("POST", "/webhooks/payments", headers={"X-Signature": f"t={stamp},v1={signature}"}, raw=raw)
 
 
-def _unpaid_order(api) -> dict:
-    email = f"late-{uuid.uuid4().hex[:8]}@example.com"
+def _checked_out(api, who: str, product_name: str, *, quantity: int, price: int) -> tuple[dict, dict, dict]:
+    """A new shopper checks out `quantity` units of a product of its own (other tests, the admin fuzzer among
+    them, change the demo products' stock). Returns (the shopper's headers, the product, the checkout's answer)."""
+    email = f"{who}-{uuid.uuid4().hex[:8]}@example.com"
     assert api.call("POST", "/auth/register", {"email": email, "password": "Shopper123", "name": "L"})[0] == 201
     shopper = api.login(email, "Shopper123")
-    # A product of its own: other tests (the admin fuzzer among them) change the demo products' stock.
-    staff = api.staff()
-    status, product = api.call("POST", "/products", {"name": f"Unpaid {uuid.uuid4().hex[:6]}", "category": "e2e",
-                                                     "price": 1500, "currency": "EUR", "stock": 5}, staff)
+    status, product = api.call("POST", "/products", {"name": product_name, "category": "e2e", "price": price,
+                                                     "currency": "EUR", "stock": 5}, api.staff())
     assert status == 201, product
-    assert api.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, shopper)[0] == 200
+    assert api.call("PUT", f"/basket/items/{product['id']}", {"quantity": quantity}, shopper)[0] == 200
     address = {"name": "L", "line1": "2 Main St", "city": "Ghent", "postalCode": "9000", "country": "BE"}
     _ship(api, shopper, address)
     status, accepted = api.call("POST", "/basket/checkout", {"shippingAddress": address},
                                 {**shopper, "Idempotency-Key": uuid.uuid4().hex})
     assert status == 202, accepted
+    return shopper, product, accepted
+
+
+def _unpaid_order(api) -> dict:
+    staff = api.staff()
+    shopper, product, accepted = _checked_out(api, "late", f"Unpaid {uuid.uuid4().hex[:6]}", quantity=1, price=1500)
     # Out of every listing, so the admin fuzzer (which edits what it finds listed) never learns its id.
     assert api.call("DELETE", f"/products/{product['id']}", headers=staff)[0] == 200
     return {"orderId": accepted["orderId"], "productId": product["id"], "headers": shopper,

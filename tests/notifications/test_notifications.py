@@ -29,6 +29,28 @@ def test_order_events_become_notifications_for_the_owner(client, bus):
     assert call(client, "get", "/me/notifications", headers=auth("bob")).json["items"] == []
 
 
+def test_each_shipment_is_told_once_with_its_carrier_and_tracking_link(client, bus):
+    from tests.shop import pay
+
+    order, product_id = placed_order(client, ANN, quantity=2, bus=bus)
+    assert pay(client, order).json["orderStatus"] == "PAID"
+    first = call(client, "post", f"/admin/orders/{order['id']}/shipments",
+                 {"lines": [{"variantId": product_id, "quantity": 1}], "carrier": "DHL", "trackingNumber": "JD0146",
+                  "trackingUrl": "https://dhl.example/t/JD0146"}, {**ADMIN, "Idempotency-Key": "parcel-one"})
+    assert first.status_code == 201, first.body
+    call(client, "post", f"/admin/orders/{order['id']}/status", {"status": "SHIPPED"}, ADMIN)  # the rest, untracked
+    for event in [*bus.of_type("ShipmentCreated"), *bus.of_type("OrderStatusChanged")]:
+        assert notify(client, event) == DELIVERED
+    notify(client, bus.of_type("ShipmentCreated")[0])  # delivered again
+    shipped = [n for n in call(client, "get", "/me/notifications", headers=ANN).json["items"]
+               if n["kind"] == "ORDER_SHIPPED"]
+    assert len(shipped) == 2  # one per parcel: the order becoming SHIPPED adds none
+    partly, rest = sorted(shipped, key=lambda n: n["title"], reverse=True)
+    assert partly["title"] == "Part of your order shipped"
+    assert "DHL" in partly["body"] and "JD0146" in partly["body"] and "https://dhl.example/t/JD0146" in partly["body"]
+    assert rest["title"] == "Order shipped" and "is on its way." in rest["body"]
+
+
 def test_the_same_event_twice_makes_one_notification(client, bus):
     placed_order(client, ANN, bus=bus)
     created = bus.of_type("OrderCreated")[0]

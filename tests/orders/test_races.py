@@ -454,3 +454,92 @@ def test_an_expiry_that_keeps_colliding_is_a_failure_the_sweep_goes_on_and_the_n
     assert (report["cancelledUnpaid"], report["failures"]) == (1, 0)
     assert order_of(client, second)["status"] == "CANCELLED"
     assert stock_of(client, mug) == 5  # each order's units back once
+
+
+# --- shipments ------------------------------------------------------------------------------
+
+def ship(client, order, quantity=None, variant_id=None, key=None):
+    lines = {"lines": [{"variantId": variant_id, "quantity": quantity}]} if quantity else {}
+    return call(client, "post", f"/admin/orders/{order['id']}/shipments",
+                {**lines, "carrier": "DHL", "trackingNumber": "JD0146"},
+                {**ADMIN, "Idempotency-Key": key or "parcel-of-everything"})
+
+
+def paid(client, quantity):
+    order, product_id = placed_order(client, ANN, quantity=quantity, stock=5)
+    assert pay(client, order).json["orderStatus"] == "PAID"
+    return order, product_id
+
+
+def test_two_shipments_of_the_last_units_at_once_exactly_one_wins(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = paid(client, 2)
+    assert ship(client, order, 1, product_id, key="first-parcel").status_code == 201
+    competitor = {}
+    between(OrderRepository, "save", lambda: competitor.update(
+        response=ship(client, order, 1, product_id, key="rival-parcel")))
+    response = ship(client, order, 1, product_id, key="late-parcel")
+    assert competitor["response"].status_code == 201
+    assert response.status_code == 409 and response.json["error"]["code"] == "ORDER_NOT_SHIPPABLE", response.body
+    final = order_of(client, order)
+    assert final["status"] == "SHIPPED" and [s["lines"][0]["quantity"] for s in final["shipments"]] == [1, 1]
+
+
+def test_the_write_itself_refuses_more_units_shipped_than_bought(client, bus):
+    """The shipped counters are bounded by the write's condition, not only by the order as read."""
+    from chalicelib.catalogue.repository import ProductRepository
+    from chalicelib.core import dynamo
+    from chalicelib.core.lines import Line, Lines
+    from chalicelib.orders import keys
+    from chalicelib.orders.repository import OrderChanged, OrderRepository
+
+    order, product_id = paid(client, 2)
+    orders = OrderRepository(ProductRepository())
+    stale = orders.get(order["id"])
+    # Counted shipped behind the reader's back (same version): only the counters' bound can refuse now.
+    dynamo.ddb().update_item(TableName=dynamo.table_name(), Key=dynamo.key(keys.order_pk(order["id"]), keys.ORDER_SK),
+                             **dynamo.Update().add(keys.shipped_attribute(product_id), 1).request())
+    change = stale.ship("s-stale", Lines([Line(product_id, 2)]), "2026-12-07T12:00:00.000Z", actor="admin-1")
+    with pytest.raises(OrderChanged):
+        orders.save(change)
+    assert orders.get(order["id"]).shipments == []
+
+
+def test_the_same_shipment_key_sent_twice_at_once_makes_one_shipment(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = paid(client, 3)
+    competitor = {}
+    between(OrderRepository, "save", lambda: competitor.update(
+        response=ship(client, order, 1, product_id, key="same-parcel")))
+    response = ship(client, order, 1, product_id, key="same-parcel")
+    assert response.status_code == competitor["response"].status_code == 201
+    assert response.json == competitor["response"].json
+    assert len(order_of(client, order)["shipments"]) == 1
+
+
+def test_a_customer_cancel_losing_to_a_shipment_is_refused_and_nothing_comes_back(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, product_id = paid(client, 2)
+    between(OrderRepository, "save", lambda: ship(client, order, 1, product_id, key="beats-the-cancel"))
+    response = call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN)
+    assert response.status_code == 409 and response.json["error"]["code"] == "ILLEGAL_TRANSITION", response.body
+    assert order_of(client, order)["status"] == "PARTIALLY_SHIPPED"
+    assert stock_of(client, product_id) == 3  # both units still the order's
+
+
+def test_a_shipment_delivered_twice_at_once_is_delivered_once(client, bus, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, _ = paid(client, 1)
+    made = ship(client, order, key="only-parcel").json
+    path = f"/admin/orders/{order['id']}/shipments/{made['id']}/delivered"
+    competitor = {}
+    between(OrderRepository, "save", lambda: competitor.update(response=call(client, "post", path, headers=ADMIN)))
+    response = call(client, "post", path, headers=ADMIN)
+    assert competitor["response"].status_code == 200
+    assert response.status_code == 409 and response.json["error"]["code"] == "SHIPMENT_ALREADY_DELIVERED"
+    delivered = [e for e in bus.of_type("ShipmentDelivered")]
+    assert len(delivered) == 1 and order_of(client, order)["status"] == "DELIVERED"
