@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from unittest import mock
 
 from hypothesis import HealthCheck, settings
@@ -50,6 +51,7 @@ class ShopModel(RuleBasedStateMachine):
         from tests.stack import FunctionClient, create_stack
 
         self.clock = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+        self.rate = Decimal(0)  # the shoppers' (Belgium's) standard tax rate: prices in EUR include it
         ids.set_clock(lambda: self.clock)
         self._aws = mock_aws()
         self._aws.start()
@@ -127,6 +129,13 @@ class ShopModel(RuleBasedStateMachine):
         assert sized.status_code == 201, sized.body
         for variant, stock in zip([*created.json["variants"], *sized.json["variants"]], stocks):
             self.added[variant["id"]] = stock
+
+    @initialize(percent=st.sampled_from([21, 7.25, 6, 0]))  # the first is the one a seeded run starts with
+    def tax_rate(self, percent):
+        """The shoppers' address is in Belgium: its standard rate, included in the EUR prices."""
+        response = call(self.client, "put", "/admin/tax-rates/BE/standard", {"ratePercent": percent}, ADMIN)
+        assert response.status_code == 200, response.body
+        self.rate = Decimal(repr(percent))
 
     @initialize(cap=st.integers(1, 3), once=st.booleans(), percent=st.sampled_from([10, 10, 100]))
     def promotion(self, cap, once, percent=10):
@@ -533,6 +542,27 @@ class ShopModel(RuleBasedStateMachine):
     # --- invariants -------------------------------------------------------------------------
 
     @invariant()
+    def tax_plus_net_is_gross_on_every_line_and_the_total(self):
+        """Each order's lines carry the discount spread exactly and the tax in their price (EUR includes it), by the
+        model's own arithmetic: round_half_up(gross x r / (100 + r)); the totals add up."""
+        milli = int(self.rate * 1000)
+        for order_id in self.checkouts:
+            stored = self._stored(order_id)
+            if stored is None:
+                continue
+            assert stored.prices_include_tax and sum(line.discount for line in stored.items) == stored.discount
+            for line in stored.items:
+                gross = line.line_total - line.discount
+                assert line.tax == (2 * gross * milli + 100_000 + milli) // (2 * (100_000 + milli)), (order_id, line)
+                net = gross - line.tax
+                assert net >= 0 and net + line.tax == gross
+            gross_total = sum(line.line_total - line.discount for line in stored.items) + stored.shipping
+            net_total = gross_total - stored.tax
+            assert stored.tax == sum(line.tax for line in stored.items)  # shipping is free: no tax on it
+            assert net_total + stored.tax == gross_total == stored.total
+            assert sum(tax_line.amount for tax_line in stored.tax_lines) == stored.tax
+
+    @invariant()
     def each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders(self):
         from chalicelib.core.dynamo import ddb, from_item, key, table_name
 
@@ -826,6 +856,7 @@ def test_the_model_reaches_the_interesting_states():
     model = ShopModelWithFinalCheck()
     try:
         model.products([3, 3])
+        model.tax_rate(7.25)
         model.promotion(1, True)
         model.fill_basket("ann", 0, 2)
         model.apply_code("ann")
@@ -844,7 +875,8 @@ def test_the_model_reaches_the_interesting_states():
         model.provider_pays(sorted(model.delivered_checkouts).index(bob), "payment.succeeded",
                             wrong_amount=False)  # paid after expiry
         model.deliver_audit(twice=True)
-        for check in (model.stock_is_never_negative_and_every_unit_is_accounted_for,
+        for check in (model.tax_plus_net_is_gross_on_every_line_and_the_total,
+                      model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
                       model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
                       model.every_delivered_event_is_in_the_audit_trail_once,
@@ -880,6 +912,7 @@ def test_the_model_reaches_payments_ahead_of_their_orders_and_payments_for_revie
     model = ShopModelWithFinalCheck()
     try:
         model.products([3, 3])
+        model.tax_rate(6)
         model.fill_basket("ann", 0, 2)
         model.check_out("ann")
         model.provider_pays_before_the_order_is_made(0, "payment.succeeded")
@@ -893,7 +926,8 @@ def test_the_model_reaches_payments_ahead_of_their_orders_and_payments_for_revie
         model.deliver_audit(twice=False)
         assert sorted(model._stored(o).status for o in model.checkouts) == ["PAID", "PAYMENT_FAILED"]
         assert len(model.for_review) == 2
-        for check in (model.stock_is_never_negative_and_every_unit_is_accounted_for,
+        for check in (model.tax_plus_net_is_gross_on_every_line_and_the_total,
+                      model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.stock_came_back_exactly_once_per_order_that_left_unshipped,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
                       model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
@@ -908,6 +942,7 @@ def test_the_model_reaches_refunds_and_returns():
     model = ShopModelWithFinalCheck()
     try:
         model.products([4, 4])
+        model.tax_rate(21)
         model.fill_basket("ann", 0, 3)
         model.check_out("ann")
         model.deliver_orders(twice=False)
@@ -927,7 +962,8 @@ def test_the_model_reaches_refunds_and_returns():
         assert statuses == ["FAILED", "REQUESTED", "SUCCEEDED"], model.refunds
         assert [r["status"] for r in model.returns.values()] == ["RECEIVED"], model.returns
         assert model.restocked == {list(model.checkouts)[0]: {sorted(model.added)[0]: 3}}, model.restocked
-        for check in (model.refunds_never_exceed_what_was_captured,
+        for check in (model.tax_plus_net_is_gross_on_every_line_and_the_total,
+                      model.refunds_never_exceed_what_was_captured,
                       model.units_come_back_once_and_returns_stay_within_what_was_bought,
                       model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due):
@@ -943,6 +979,7 @@ def test_the_model_reaches_money_held_after_everything_came_back_and_orders_with
     model = ShopModelWithFinalCheck()
     try:
         model.products([4, 4])
+        model.tax_rate(7.25)
         model.promotion(3, False, 10)
         model.fill_basket("ann", 0, 3)
         model.apply_code("ann")
@@ -973,7 +1010,8 @@ def test_the_model_reaches_money_held_after_everything_came_back_and_orders_with
         model.deliver_orders(twice=True)
         free = next(o for o in model.checkouts if o != order_id)
         assert free in model.free and model._stored(free).status == "PAID"
-        for check in (model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders,
+        for check in (model.tax_plus_net_is_gross_on_every_line_and_the_total,
+                      model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders,
                       model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due):
             check()
@@ -987,6 +1025,7 @@ def test_the_model_reaches_partial_shipments_and_their_delivery():
     model = ShopModelWithFinalCheck()
     try:
         model.products([4, 4, 4])
+        model.tax_rate(21)
         model.fill_basket("ann", 0, 2)
         model.fill_basket("ann", 1, 1)
         model.check_out("ann")
@@ -1009,7 +1048,8 @@ def test_the_model_reaches_partial_shipments_and_their_delivery():
         model.customer_returns(0, quantity=1)
         model.staff_decides_a_return(0, receive=True)
         model.deliver_audit(twice=False)
-        for check in (model.shipped_never_exceeds_bought_and_the_status_follows_the_shipments,
+        for check in (model.tax_plus_net_is_gross_on_every_line_and_the_total,
+                      model.shipped_never_exceeds_bought_and_the_status_follows_the_shipments,
                       model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
                       model.every_delivered_event_is_in_the_audit_trail_once):
