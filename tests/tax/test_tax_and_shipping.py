@@ -237,3 +237,29 @@ def test_a_rate_changed_between_the_read_and_the_write_is_set_on_what_is_there(c
                                                                       TaxRateIn(rate_percent=17), actor="bob"))
     assert rate(client, "DE", "standard", 19)["ratePercent"] == 19
     assert [r["ratePercent"] for r in call(client, "get", "/admin/tax-rates", headers=ADMIN).json["items"]] == [19]
+
+
+def test_returning_everything_refunds_the_goods_with_the_tax_added_to_them_and_keeps_the_shipping(client):
+    """USD to California: 3 x 19.99 plus 7.25 % (434.78 -> 435) and 7.99 shipping (57.93 -> 58 tax). Returned one
+    unit at a time, the refunds sum to the goods and their tax (6432); the shipping and its tax stay paid."""
+    from tests.returns.test_returns import ask, move, receive
+
+    rate(client, "US-CA", "standard", 7.25)
+    ground = method(client, name="Ground", zones=["US"], rates=[{"currency": "USD", "amount": 799}])
+    shirt = product(client, price=1999, currency="USD")
+    assert call(client, "put", "/basket/currency", {"currency": "USD"}, ANN).status_code == 200
+    put_in_basket(client, ANN, shirt["id"], 3)
+    shipped_to(client, LOS_ANGELES, ground["id"])
+    order = ordered(client)
+    assert (order["total"], order["items"][0]["tax"]) == (5997 + 435 + 799 + 58, 435)
+    assert pay(client, order).json["outcome"] == "APPLIED"
+    move(client, order, "SHIPPED", "DELIVERED")
+    amounts = []
+    for number in range(3):
+        asked = ask(client, order, [{"productId": shirt["id"], "quantity": 1}], key=f"return-{number}-0001")
+        assert asked.status_code == 201, asked.body
+        received = receive(client, asked.json)
+        assert received.status_code == 200, received.body
+        refunds = call(client, "get", f"/orders/{order['id']}", headers=ANN).json["refunds"]
+        amounts.append(next(r["amount"] for r in refunds if r["id"] == received.json["refundId"]))
+    assert sum(amounts) == 5997 + 435 and sorted(amounts) == [2144, 2144, 2144], amounts
