@@ -69,7 +69,7 @@ def standard_shipping() -> str:
     moment = "2026-12-01T00:00:00.000Z"
     method = ShippingMethod(id=STANDARD_METHOD_ID, **made, created_at=moment, updated_at=moment)
     dynamo.put_if_absent({"PK": keys.method_pk(method.id), "SK": keys.METHOD_SK, "type": "SHIPPINGMETHOD",
-                          **method.model_dump(), **keys.listing_keys(method.id)})
+                          **method.model_dump(), **keys.listing_keys(method.id, moment)})
     return method.id
 
 

@@ -47,7 +47,8 @@ def set_basket_shipping_address():
 
 
 @routes.route("/basket/shipping-methods", methods=["GET"])
-@doc("The shipping methods my basket may use (serving its address, priced in its currency), at what each costs it",
+@doc("The shipping methods my basket may use (serving its address, priced in its currency), at what each costs it, "
+     "cheapest first",
      "user", returns=ShippingOptions)
 def list_basket_shipping_methods():
     return respond(services().baskets.shipping_options(caller().user_id))

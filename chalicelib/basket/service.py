@@ -274,17 +274,18 @@ class BasketService:
         return self._changing(user_id, lambda basket: self._priced(basket, address=address), write)
 
     def shipping_options(self, user_id: str) -> ShippingOptions:
-        """The methods the basket may ship with, each at what it costs this basket (none without an address)."""
+        """The methods the basket may ship with, each at what it costs this basket, cheapest first (none without an
+        address)."""
         basket = self.baskets.get(user_id)
         address = basket_address(basket)
         if address is None:
             return ShippingOptions(items=[])
         priced = price_lines(basket, self._priced(basket))
         currency, goods = priced.currency, priced.subtotal - priced.discount
-        return ShippingOptions(items=[
-            ShippingOption(id=method.id, name=method.name, amount=method.amount(currency, goods), currency=currency,
-                           min_days=method.min_days, max_days=method.max_days)
-            for method in self.pricing.shipping_methods.every_method() if method.offered(address, currency)])
+        offered = [ShippingOption(id=method.id, name=method.name, amount=method.amount(currency, goods),
+                                  currency=currency, min_days=method.min_days, max_days=method.max_days)
+                   for method in self.pricing.shipping_methods.every_method() if method.offered(address, currency)]
+        return ShippingOptions(items=sorted(offered, key=lambda option: (option.amount, option.max_days or 0)))
 
     def set_shipping_method(self, user_id: str, method_id: str) -> BasketOut:
         """Ship with `method_id`: 409 SHIPPING_METHOD_NOT_AVAILABLE unless it is active, serves the basket's address

@@ -118,11 +118,6 @@ class ShippingMethod(ApiModel):
         return 0 if rate.free_over is not None and goods >= rate.free_over else rate.amount
 
 
-class ShippingMethods(ApiModel):
-    items: list[ShippingMethod]
-    next_cursor: str | None = None
-
-
 class ShippingMethodQuery(PageQuery):
     pass
 

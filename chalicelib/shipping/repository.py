@@ -44,7 +44,7 @@ class ShippingMethodRepository:
 
     def create(self, method: ShippingMethod, events: list[Envelope]) -> None:
         item = {"PK": keys.method_pk(method.id), "SK": keys.METHOD_SK, "type": "SHIPPINGMETHOD",
-                **method.model_dump(), **keys.listing_keys(method.id)}
+                **method.model_dump(), **keys.listing_keys(method.id, method.created_at)}
         dynamo.transact([dynamo.put(item), *outbox_puts(events)])
 
     def save(self, seen: ShippingMethod, saved: ShippingMethod, events: list[Envelope]) -> None:
