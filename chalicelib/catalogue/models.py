@@ -1,12 +1,22 @@
 """Catalogue wire models: what clients send and what they get back."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from chalicelib.core.models import ApiModel, Currency, PageQuery, Price, SchemaHint, TaxClass, Text, Timestamp
+from chalicelib.core.models import (
+    ApiModel,
+    Currency,
+    PageQuery,
+    Price,
+    SchemaHint,
+    TaxClass,
+    Text,
+    Timestamp,
+    one_of_each,
+)
 
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$"), SchemaHint(maxLength=50)]
 Stock = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -22,13 +32,6 @@ Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$"), Schem
 VariantStatus = Literal["ACTIVE", "ARCHIVED"]
 
 
-def _one_of_each(values: list[Any], what: str) -> None:
-    seen: set[Any] = set()
-    doubled = [value for value in values if value in seen or seen.add(value)]
-    if doubled:
-        raise ValueError(f"{what} must be one of a kind: {doubled[0]!r} is repeated")
-
-
 class ProductOption(ApiModel):
     """What a product's variants differ in (`Size`), and the values it takes (`S`, `M`, `L`)."""
 
@@ -37,7 +40,7 @@ class ProductOption(ApiModel):
 
     @model_validator(mode="after")
     def _values_one_of_a_kind(self) -> "ProductOption":
-        _one_of_each([value.casefold() for value in self.values], f"the values of option {self.name}")
+        one_of_each([value.casefold() for value in self.values], f"the values of option {self.name}")
         return self
 
 
@@ -52,7 +55,7 @@ Prices = Annotated[list[VariantPrice], Field(min_length=1, max_length=MAX_CURREN
 
 
 def _check_prices(prices: list[VariantPrice]) -> None:
-    _one_of_each([price.currency for price in prices], "a variant's price currencies")
+    one_of_each([price.currency for price in prices], "a variant's price currencies")
 
 
 class VariantCreate(ApiModel):
@@ -87,7 +90,7 @@ class ProductCreate(ApiModel):
     @field_validator("options")
     @classmethod
     def _option_names_one_of_a_kind(cls, options: list[ProductOption]) -> list[ProductOption]:
-        _one_of_each([option.name.casefold() for option in options], "option names")
+        one_of_each([option.name.casefold() for option in options], "option names")
         return options
 
     @field_validator("variants")
@@ -131,8 +134,8 @@ def check_variants(options: list[ProductOption], variants: list[VariantCreate]) 
         if wrong:
             name = wrong[0]
             raise ValueError(f"variant {variant.sku}: {name} {variant.options[name]!r} is not one of its values")
-    _one_of_each([combination(variant.options) for variant in variants], "variants' options")
-    _one_of_each([variant.sku for variant in variants], "SKUs")
+    one_of_each([combination(variant.options) for variant in variants], "variants' options")
+    one_of_each([variant.sku for variant in variants], "SKUs")
 
 
 def combination(options: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -24,7 +24,7 @@ from chalicelib.catalogue.models import (
 )
 from chalicelib.catalogue.repository import ProductChanged, ProductRepository, SkuTaken, VariantChanged
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, still_changing
+from chalicelib.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, same_version, still_changing
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
@@ -61,13 +61,6 @@ def _stale(what: str) -> Conflict:
     return Conflict(f"The {what} was changed by someone else; reload it and try again.",
                     [{"field": "version", "issue": "stale", "message": f"the {what} has a newer version"}],
                     code="VERSION_CONFLICT")
-
-
-def _same_version(current: int, seen: int, what: str) -> None:
-    if current != seen:
-        raise Conflict(f"The {what} was changed by someone else; reload it and try again.",
-                       [{"field": "version", "issue": "stale", "message": f"current version is {current}"}],
-                       code="VERSION_CONFLICT")
 
 
 def _sku_taken(sku: str) -> Conflict:
@@ -174,7 +167,7 @@ class CatalogueService:
 
         def edit(current: Product) -> Change:
             _editable(current)
-            _same_version(current.version, patch.version, "product")
+            same_version(current.version, patch.version, "product")
             edited = current.model_copy(update={**changes, "version": current.version + 1, "updated_at": iso()})
             dumped = edited.model_dump(mode="json", by_alias=True)
             changed = {alias: dumped[alias] for alias in (Product.model_fields[k].alias or k for k in changes)}
@@ -219,7 +212,7 @@ class CatalogueService:
         current = self._described(product_id)
         _editable(current)
         seen = _variant_of(current, variant_id)
-        _same_version(seen.version, patch.version, "variant")
+        same_version(seen.version, patch.version, "variant")
         edited = seen.model_copy(update={**patch.changes(), "version": seen.version + 1})
         changed = edited.model_dump(mode="json", by_alias=True, include=set(patch.changes()))
         events = [envelope(VariantUpdated(product_id=product_id, variant_id=variant_id, version=edited.version,

@@ -57,6 +57,15 @@ class ServiceUnavailable(AppError):
     status, code = 503, "SERVICE_UNAVAILABLE"
 
 
+def same_version(current: int, seen: int | None, what: str) -> None:
+    """409 VERSION_CONFLICT unless the version the editor saw (`seen`; None: not given, nothing to check) is
+    `current`, the version of `what` ("product", "promotion") as read."""
+    if seen is not None and current != seen:
+        raise Conflict(f"The {what} was changed by someone else; reload it and try again.",
+                       [{"field": "version", "issue": "stale", "message": f"current version is {current}"}],
+                       code="VERSION_CONFLICT")
+
+
 def still_changing(what: str) -> Conflict:
     """Others kept changing `what` ("The basket") between this request's reads and writes, each time."""
     return Conflict(f"{what} keeps changing; try again.", code="CONCURRENT_CHANGE")

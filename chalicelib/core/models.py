@@ -104,6 +104,14 @@ def allocate(amount: int, weights: list[int]) -> list[int]:
     return shares
 
 
+def one_of_each(values: list[Any], what: str) -> None:
+    """ValueError (a validator's refusal) naming the first of `values` that is repeated."""
+    seen: set[Any] = set()
+    doubled = [value for value in values if value in seen or seen.add(value)]
+    if doubled:
+        raise ValueError(f"{what} must be one of a kind: {doubled[0]!r} is repeated")
+
+
 def exponent(currency: str) -> int:
     """Digits after the decimal point in `currency` (ISO 4217)."""
     return EXPONENTS.get(currency, 2)

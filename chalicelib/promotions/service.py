@@ -8,7 +8,7 @@ import re
 
 from chalicelib.core.attempts import Attempts, Limit
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound, still_changing
+from chalicelib.core.errors import Conflict, NotFound, same_version, still_changing
 from chalicelib.core.events import envelope
 from chalicelib.core.ids import iso
 from chalicelib.core.optimistic import read_then_write
@@ -90,10 +90,7 @@ class PromotionService:
         changes = patch.changes()
 
         def write(current: Promotion) -> Promotion:
-            if patch.version is not None and patch.version != current.version:
-                raise Conflict("The promotion was changed by someone else; reload it and try again.",
-                               [{"field": "version", "issue": "stale",
-                                 "message": f"current version is {current.version}"}], code="VERSION_CONFLICT")
+            same_version(current.version, patch.version, "promotion")
             edited = current.model_copy(update={**changes, "version": current.version + 1, "updated_at": iso()})
             if edited.valid_from and edited.valid_until and edited.valid_until <= edited.valid_from:
                 raise Conflict("validUntil must be after validFrom.", [{"field": "validUntil", "issue": "before_start",

@@ -18,17 +18,11 @@ from chalicelib.core.models import (
     Text,
     Timestamp,
     Zone,
+    one_of_each,
 )
 
 MAX_ZONES, MAX_RATES = 100, 20
 Days = Annotated[int, Field(ge=0, le=365)]
-
-
-def _one_of_each(values: list[Any], what: str) -> None:
-    seen: set[Any] = set()
-    doubled = [value for value in values if value in seen or seen.add(value)]
-    if doubled:
-        raise ValueError(f"{what} must be one of a kind: {doubled[0]!r} is repeated")
 
 
 class ShippingRate(ApiModel):
@@ -44,9 +38,9 @@ class _MethodFields(ApiModel):
     @model_validator(mode="after")
     def _consistent(self) -> Any:
         if getattr(self, "zones", None):
-            _one_of_each(self.zones, "zones")
+            one_of_each(self.zones, "zones")
         if getattr(self, "rates", None):
-            _one_of_each([rate.currency for rate in self.rates], "rate currencies")
+            one_of_each([rate.currency for rate in self.rates], "rate currencies")
         low, high = getattr(self, "min_days", None), getattr(self, "max_days", None)
         if low is not None and high is not None and high < low:
             raise ValueError("maxDays must not be below minDays")

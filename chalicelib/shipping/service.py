@@ -4,7 +4,7 @@ Every change is written with the event that announces it (the outbox), so the au
 from __future__ import annotations
 
 from chalicelib.core.dynamo import Page
-from chalicelib.core.errors import Conflict, NotFound, still_changing
+from chalicelib.core.errors import Conflict, NotFound, same_version, still_changing
 from chalicelib.core.events import envelope
 from chalicelib.core.ids import iso, new_id
 from chalicelib.core.optimistic import read_then_write
@@ -54,10 +54,7 @@ class ShippingService:
         changes = patch.changes()
 
         def write(current: ShippingMethod) -> ShippingMethod:
-            if patch.version is not None and patch.version != current.version:
-                raise Conflict("The shipping method was changed by someone else; reload it and try again.",
-                               [{"field": "version", "issue": "stale",
-                                 "message": f"current version is {current.version}"}], code="VERSION_CONFLICT")
+            same_version(current.version, patch.version, "shipping method")
             edited = current.model_copy(update={**changes, "version": current.version + 1, "updated_at": iso()})
             if (edited.min_days is not None and edited.max_days is not None and edited.max_days < edited.min_days):
                 raise Conflict("maxDays must not be below minDays.", [{"field": "maxDays", "issue": "below_min_days",
