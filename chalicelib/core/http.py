@@ -179,15 +179,18 @@ def body(model: type[Model]) -> Model:
 def body_shaped(shape_of: Callable[[dict[str, Any]], type[Model]]) -> Model:
     """The request body validated strictly against the model `shape_of` names for it (a body that may take one
     of several shapes, told apart by its keys)."""
-    raw = current_request().raw_body or b""
-    return parse_body(raw, shape_of(_json_object(raw)))
+    data = _json_object(current_request().raw_body or b"")
+    return _validated(data, shape_of(data))
 
 
 def parse_body(raw: bytes, model: type[Model]) -> Model:
     """Raw JSON bytes validated strictly against `model`: 400 if not a JSON object, 422 if invalid."""
+    return _validated(_json_object(raw), model)
+
+
+def _validated(data: dict[str, Any], model: type[Model]) -> Model:
     from pydantic import ValidationError
 
-    data = _json_object(raw)
     try:
         return model.model_validate(data, strict=True)
     except ValidationError as exc:

@@ -10,7 +10,6 @@ from chalicelib.core.models import (
     ApiModel,
     Currency,
     Money,
-    PageQuery,
     PostalAddress,
     Price,
     SchemaHint,
@@ -110,10 +109,6 @@ class ShippingMethod(ApiModel):
         """What it costs in `currency` (it must have a rate in it) for goods worth `goods` after the discount."""
         rate = self.rate_in(currency)
         return 0 if rate.free_over is not None and goods >= rate.free_over else rate.amount
-
-
-class ShippingMethodQuery(PageQuery):
-    pass
 
 
 class ShippingOption(ApiModel):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from chalicelib.composition import services
 from chalicelib.core.http import body, caller, doc, page, query, respond
+from chalicelib.core.models import PageQuery
 from chalicelib.core.routing import Routes
-from chalicelib.shipping.models import ShippingMethod, ShippingMethodCreate, ShippingMethodPatch, ShippingMethodQuery
+from chalicelib.shipping.models import ShippingMethod, ShippingMethodCreate, ShippingMethodPatch
 
 routes = Routes(__name__)
 
@@ -18,9 +19,9 @@ def create_shipping_method():
 
 
 @routes.route("/admin/shipping-methods", methods=["GET"])
-@doc("Shipping methods, oldest first", "admin", query=ShippingMethodQuery, returns=ShippingMethod, paged=True)
+@doc("Shipping methods, oldest first", "admin", query=PageQuery, returns=ShippingMethod, paged=True)
 def list_shipping_methods():
-    return page(services().shipping.list(query(ShippingMethodQuery)))
+    return page(services().shipping.list(query(PageQuery)))
 
 
 @routes.route("/admin/shipping-methods/{method_id}", methods=["PATCH"])

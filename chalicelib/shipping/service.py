@@ -7,6 +7,7 @@ from chalicelib.core.dynamo import Page
 from chalicelib.core.errors import Conflict, NotFound, same_version, still_changing
 from chalicelib.core.events import envelope
 from chalicelib.core.ids import iso, new_id
+from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.shipping.events import ShippingMethodCreated, ShippingMethodUpdated
@@ -14,7 +15,6 @@ from chalicelib.shipping.models import (
     ShippingMethod,
     ShippingMethodCreate,
     ShippingMethodPatch,
-    ShippingMethodQuery,
 )
 from chalicelib.shipping.repository import MethodChanged, ShippingMethodRepository
 
@@ -41,7 +41,7 @@ class ShippingService:
         announce(events)
         return method
 
-    def list(self, query: ShippingMethodQuery) -> Page:
+    def list(self, query: PageQuery) -> Page:
         return self.methods.page(query.limit, query.cursor)
 
     def get(self, method_id: str) -> ShippingMethod:
@@ -60,7 +60,6 @@ class ShippingService:
                 raise Conflict("maxDays must not be below minDays.", [{"field": "maxDays", "issue": "below_min_days",
                                                                        "message": f"at least {edited.min_days}"}],
                                code="SHIPPING_DAYS_INVALID")
-            edited = ShippingMethod.model_validate(edited.model_dump())  # the rates as models, not as given
             dumped = edited.model_dump(mode="json", by_alias=True)
             changed = {alias: dumped[alias] for alias in (ShippingMethod.model_fields[k].alias or k for k in changes)}
             events = [envelope(ShippingMethodUpdated(method_id=current.id, version=edited.version, changes=changed),

@@ -73,10 +73,6 @@ class Totals:
     shipping_tax: int
     tax_lines: tuple[tuple[str, Decimal, int], ...]  # (tax class, rate, amount), rates above 0, by class
 
-    def net(self, gross: int, tax: int) -> int:
-        """What is left of `gross` without its tax (prices including it), or `gross` itself (tax added)."""
-        return gross - tax if self.prices_include_tax else gross
-
 
 def totals(lines: Sequence[tuple[int, str]], *, discount: int, shipping: int, shipping_class: str,
            rates: Rates, prices_include_tax: bool) -> Totals:
