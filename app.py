@@ -1,4 +1,4 @@
-"""The shop's Lambda functions: the API (one blueprint per domain) and the six event handlers.
+"""The shop's Lambda functions: the API (one blueprint per domain) and the seven event handlers.
 
 Every route lives beside the service it calls (`chalicelib/<domain>/routes.py`) and declares
 once who may call it; the middleware enforces that. Services are imported on first use; in Lambda a
@@ -52,6 +52,7 @@ AUDIT_QUEUE = os.environ.get("AUDIT_QUEUE_NAME", "shop-local-audit")
 ERASURES_QUEUE = os.environ.get("ERASURES_QUEUE_NAME", "shop-local-erasures")
 IMAGES_QUEUE = os.environ.get("IMAGES_QUEUE_NAME", "shop-local-images")
 NOTIFY_QUEUE = os.environ.get("NOTIFY_QUEUE_NAME", "shop-local-notify")
+PAYMENTS_QUEUE = os.environ.get("PAYMENTS_QUEUE_NAME", "shop-local-payments")
 
 
 @app.on_sqs_message(queue=ORDERS_QUEUE, batch_size=10, name="create_orders")
@@ -97,6 +98,17 @@ def on_notified_event(event):
     from chalicelib.core.messages import each_event
 
     return each_event((record.to_dict() for record in event), services().notifications.handle, "notify")
+
+
+# The payment provider's side of what the shop decided (the merge template's PaymentsRule): a refund asked for is
+# paid back through the provider, an order cancelled unpaid cancels its payment. Only this function and the API
+# read the provider's keys.
+@app.on_sqs_message(queue=PAYMENTS_QUEUE, batch_size=10, name="payment_provider")
+def on_payment_work(event):
+    from chalicelib.composition import services
+    from chalicelib.core.messages import each_event
+
+    return each_event((record.to_dict() for record in event), services().provider_work.handle, "payments")
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="housekeeping")

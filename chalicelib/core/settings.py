@@ -25,6 +25,18 @@ class Settings(BaseModel):
     # and refuse webhooks without it.
     payment_webhook_secret: str = "local-webhook-secret"
     payment_webhook_secret_parameter: str = ""
+    # Who takes the cards (chalicelib/payments/provider.py): Stripe, or a provider speaking the generic signed
+    # webhook (POST /webhooks/payments), which takes payments outside the API.
+    payment_provider: Literal["stripe", "generic"] = "stripe"
+    # The Secrets Manager secret (name or ARN) holding Stripe's keys as JSON, {"secretKey", "webhookSecret"}:
+    # read by the two functions that talk to Stripe. The plain keys only where no secret is named, on the local
+    # and test stages (make run gives the local Stripe's).
+    stripe_secret: str = ""
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_publishable_key: str = ""  # public by design: handed to the browser with each PaymentIntent
+    # Where the Stripe library sends its requests: Stripe itself unless set (make run: the local Stripe).
+    stripe_api_base: str = ""
     # The Secrets Manager secret (name or ARN) whose value signs pagination cursors; the plain key
     # only where no secret is named, on the local/test stage.
     cursor_key_secret: str = ""
