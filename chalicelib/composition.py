@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from chalicelib.orders.checkout import CheckoutService
     from chalicelib.orders.repository import CheckoutRepository, OrderRepository
     from chalicelib.orders.service import OrderService
+    from chalicelib.payments.execution import ProviderWork
+    from chalicelib.payments.intents import IntentService
+    from chalicelib.payments.provider import PaymentProvider
     from chalicelib.payments.refunds import RefundService
     from chalicelib.payments.repository import PaymentLedger, RefundRepository
     from chalicelib.payments.service import PaymentService
@@ -100,6 +103,11 @@ class Services:
                                        "basket_records", "pricing", "user_records", "promotion_records")
     orders: OrderService = built("chalicelib.orders.service.OrderService",
                                  "order_records", "checkout_records", "user_records", "personal_data")
+    # The stage's payment provider (PAYMENT_PROVIDER): its SDK is imported when a part that pays is first used.
+    payment_provider: PaymentProvider = built("chalicelib.payments.provider.configured")
+    intents: IntentService = built("chalicelib.payments.intents.IntentService", "orders", "payment_provider")
+    provider_work: ProviderWork = built("chalicelib.payments.execution.ProviderWork", "order_records", "refunds",
+                                        "payment_provider")
     payments: PaymentService = built("chalicelib.payments.service.PaymentService", "orders", "ledger", "refunds")
     refunds: RefundService = built("chalicelib.payments.refunds.RefundService",
                                    "order_records", "refund_records", "ledger")

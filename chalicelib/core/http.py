@@ -69,6 +69,7 @@ class RouteDoc:
     headers: tuple[tuple[Any, ...], ...] = ()  # (name, required, description[, type its value must be])
     raw_response: dict[str, Any] | None = None  # a schema for responses that are not a model
     allows_erased: bool = False  # an erased account may still call it (repeating its erasure); never a suspended one
+    signed_by: str = "webhookSignature"  # a signature route: the security scheme its header is (openapi.py)
 
 
 def doc(summary: str, access: Access, **details: Any) -> Callable[[Callable], Callable]:

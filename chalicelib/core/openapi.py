@@ -36,7 +36,8 @@ _PATH_ID = {"type": "string", "minLength": 1, "maxLength": PATH_ID_MAX_LENGTH, "
 _INT32 = (-(2**31), 2**31 - 1)
 _AUDIENCE = {"public": "Public: no token needed.", "user": "Signed-in users (the Cognito ID token).",
              "admin": "Staff only (Cognito group `admin`).",
-             "signature": "The payment provider, authenticated by the `X-Signature` HMAC instead of a token."}
+             "signature": "The payment provider, authenticated by its signature header (`X-Signature`, or Stripe's "
+                          "`Stripe-Signature`) instead of a token."}
 _TAGS = {"admin": "Staff: orders, users, payments needing review, the audit trail",
          "auth": "Sign-up and sign-in (Cognito)", "basket": "My basket and the checkout",
          "docs": "This documentation", "health": "Whether the stack can serve",
@@ -105,7 +106,7 @@ def build(app: Any, *, title: str = "Shop API", version: str = "1.0.0") -> dict[
         if route.access in ("user", "admin"):  # staff carry the same token, of a member of `admin`
             operation["security"] = [{"cognito": []}]
         elif route.access == "signature":
-            operation["security"] = [{"webhookSignature": []}]
+            operation["security"] = [{route.signed_by: []}]
         else:
             operation["security"] = []
         paths.setdefault(path, {})[method.lower()] = operation
@@ -126,7 +127,10 @@ def build(app: Any, *, title: str = "Shop API", version: str = "1.0.0") -> dict[
             "cognito": {"type": "apiKey", "in": "header", "name": "Authorization",
                         "description": "The Cognito ID token from POST /auth/login (a `Bearer ` prefix is accepted)."},
             "webhookSignature": {"type": "apiKey", "in": "header", "name": "X-Signature",
-                                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>"}}},
+                                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>"},
+            "stripeSignature": {"type": "apiKey", "in": "header", "name": "Stripe-Signature",
+                                "description": "Stripe's webhook signature (t=<unix seconds>,v1=<hex HMAC-SHA256 with "
+                                               "the endpoint's signing secret>; several v1 while one is rolled)"}}},
     }
 
 

@@ -57,6 +57,14 @@ RESTOCKABLE = frozenset({"SHIPPED", "DELIVERED"})
 ERASED_BUYER = ERASED  # an order's user_id once its buyer erased their data
 
 PaymentType = Literal["payment.succeeded", "payment.failed", "refund.succeeded", "refund.failed"]
+# What the ledger records: the generic webhook's types, and what a provider with intents says besides: an attempt
+# declined (the customer may try again), a dispute opened, anything else it sent (recorded, not acted on).
+LedgerType = Literal["payment.succeeded", "payment.failed", "payment.declined", "payment.disputed",
+                     "refund.succeeded", "refund.failed", "provider.other"]
+ProviderName = Literal["stripe", "generic"]
+# Where the order's payment stands at its provider: waiting for the customer (after an attempt declined, with its
+# reason), failed for good (the generic provider's failure), succeeded, or cancelled with the order.
+PaymentStatus = Literal["AWAITING_PAYMENT", "DECLINED", "FAILED", "SUCCEEDED", "CANCELLED"]
 RefundStatus = Literal["REQUESTED", "SUCCEEDED", "FAILED"]
 # APPLIED: moved the order; REFUND_DUE: money the order cannot keep; IGNORED: a failure for an
 # order no longer awaiting payment; REVIEW: unknown order, or amount or currency not the order's.
@@ -84,11 +92,45 @@ class OrderPayment(ApiModel):
     """A provider's verdict on this order, as recorded."""
 
     id: str  # the provider's event id
-    type: PaymentType
+    type: LedgerType
     amount: int
     currency: str
     outcome: PaymentOutcome
     received_at: Timestamp
+
+
+class PaymentState(ApiModel):
+    """The order's payment at its provider, as the customer sees it (never the intent's secret)."""
+
+    provider: ProviderName
+    status: PaymentStatus
+    last_error: str | None = None  # why the last attempt was declined
+
+    def cancelled(self) -> "PaymentState":
+        """The order went unpaid: a payment still awaited is cancelled with it."""
+        return self.model_copy(update={"status": "CANCELLED"}) if self.status in ("AWAITING_PAYMENT", "DECLINED") \
+            else self
+
+
+@dataclass(frozen=True)
+class StoredIntent:
+    """The provider's payment intent the order waits on (one per order and amount), kept on the order only."""
+
+    id: str
+    client_secret: str
+    amount: int
+    currency: str
+    provider: str
+    created_at: str
+
+    def stored(self) -> dict[str, Any]:
+        return {"id": self.id, "client_secret": self.client_secret, "amount": self.amount,
+                "currency": self.currency, "provider": self.provider, "created_at": self.created_at}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any] | None) -> "StoredIntent | None":
+        return cls(**{name: stored[name] for name in ("id", "client_secret", "currency", "provider", "created_at")},
+                   amount=int(stored["amount"])) if stored else None
 
 
 class OrderRefund(ApiModel):
@@ -124,6 +166,8 @@ class Order(ApiModel):
     captured_amount: int = 0
     refund_due: bool = False
     payments: list[OrderPayment] = Field(default_factory=list)
+    payment: PaymentState | None = None  # at the provider: set by POST /orders/{id}/payment and provider events
+    disputed: bool = False  # the customer disputed the charge with their bank: answer it at the provider
     # Money the provider confirmed it paid back, and the refunds asked for (the first MAX_REFUNDS_SHOWN).
     refunded_amount: int = 0
     refunds: list[OrderRefund] = Field(default_factory=list)
@@ -192,6 +236,8 @@ class StoredOrder(Order):
     tallies: SkipJsonSchema[dict[str, int]] = Field(default_factory=dict, exclude=True)
     # The promotion redemption this order holds while PENDING (given back, once, when it leaves PENDING unpaid).
     redemption: SkipJsonSchema[RedemptionHeld | None] = Field(default=None, exclude=True)
+    # The provider's payment intent, with the secret only its customer is given (POST /orders/{id}/payment).
+    intent: SkipJsonSchema[StoredIntent | None] = Field(default=None, exclude=True)
 
     def tally(self, name: str) -> int:
         return int(self.tallies.get(name, 0))
@@ -239,12 +285,14 @@ class StoredOrder(Order):
     # --- the order's steps: pure, each says what changes --------------------------------
 
     def transition(self, to: str, at: str, *, actor: str, reason: str | None = None, captured: int = 0,
-                   payment: OrderPayment | None = None) -> OrderChange:
+                   payment: OrderPayment | None = None, state: PaymentState | None = None,
+                   disputed: bool = False) -> OrderChange:
         """One step of the state machine to `to` at `at` (to its own status: only `payment` noted, with `captured`
         more money in hand). What the shop then holds and owes back, the moment it was delivered (the return
         window counts from there), the stock that goes back on the shelf and, leaving PENDING, the buyer's unpaid
         allowance and (unpaid) the promotion redemption given back, once: the step drops them from the order.
-        Raises IllegalTransition."""
+        `state` is where the payment now stands at its provider (cancelled with the order when it goes unpaid);
+        `disputed` marks a charge the customer disputed. Raises IllegalTransition."""
         moving = to != self.status
         if moving and not can_move(self.status, to):
             raise IllegalTransition(self.status, to)
@@ -252,7 +300,11 @@ class StoredOrder(Order):
         leaving_pending = moving and self.status == "PENDING"
         shown = payment if payment is not None and len(self.payments) < MAX_PAYMENTS_SHOWN else None
         redemption_back = self.redemption if leaving_pending and to in RETURNS_STOCK else None
+        state = state or self.payment
+        if state is not None and leaving_pending and to in RETURNS_STOCK:
+            state = state.cancelled()
         after = self.model_copy(update={
+            "payment": state, "disputed": self.disputed or disputed,
             "status": to, "updated_at": at, "version": self.version + 1, "captured_amount": held,
             "refund_due": refund_due, "payments": [*self.payments, *([shown] if shown else [])],
             "delivered_at": at if moving and to == "DELIVERED" else self.delivered_at,

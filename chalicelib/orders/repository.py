@@ -20,9 +20,11 @@ from chalicelib.orders.models import (
     ERASED_BUYER,
     Order,
     OrderChange,
+    PaymentState,
     RedemptionHeld,
     RefundReservation,
     ReturnReservation,
+    StoredIntent,
     StoredOrder,
 )
 from chalicelib.users.personal_data import without
@@ -96,7 +98,8 @@ _LINE_TALLIES = ("restocked#", "returning#", "shipped#")
 def _order(item: dict[str, Any]) -> StoredOrder:
     tallies = {name: value for name, value in item.items() if name in _TALLIES or name.startswith(_LINE_TALLIES)}
     return dynamo.model_from_item(StoredOrder, item, holds_allowance=bool(item.get("holds_allowance")), tallies=tallies,
-                                  redemption=_redemption_of(item.get("promotion_hold")))
+                                  redemption=_redemption_of(item.get("promotion_hold")),
+                                  intent=StoredIntent.from_stored(item.get("payment_intent")))
 
 
 def _list_refunds_owed(diff: Update, listed: bool | None, order: Order, at: str | None = None) -> None:
@@ -371,6 +374,10 @@ class OrderRepository:
             diff.add("refund_reserved", -change.refund_released)
         if change.refund_settled is not None:
             diff.set_in_list("refunds", change.refund_settled, "status", after.refunds[change.refund_settled].status)
+        if after.payment != before.payment and after.payment is not None:
+            diff.set("payment", after.payment.model_dump(mode="json"))
+        if after.disputed and not before.disputed:
+            diff.set("disputed", True)
         if change.payment_shown is not None:
             diff.append("payments", [change.payment_shown.model_dump(mode="json")])
         _list_refunds_owed(diff, change.refunds_owed, after)
@@ -468,6 +475,21 @@ class OrderRepository:
         for line in lines.in_key_order():
             diff.add(keys.returning_attribute(line.key), -line.quantity)
         return dynamo.update(keys.order_pk(order_id), keys.ORDER_SK, diff, "attribute_exists(PK)")
+
+    def attach_intent(self, order: StoredOrder, intent: StoredIntent, state: PaymentState, at: str) -> StoredOrder:
+        """Keep the provider's payment intent on an order awaiting payment, as read, holding none yet: of two
+        concurrent writers the first wins and the other reads its intent. Raises OrderChanged (with the order as
+        it is now)."""
+        diff = Update().set("payment_intent", intent.stored()).set("payment", state.model_dump(mode="json"))
+        diff.set("updated_at", at).add("version", 1)
+        dynamo.write(dynamo.update(
+            keys.order_pk(order.id), keys.ORDER_SK, diff,
+            "#status = :pending AND #version = :seen_version AND attribute_not_exists(payment_intent)",
+            names={"#status": "status", "#version": "version"},
+            values={":pending": "PENDING", ":seen_version": order.version},
+            refused=lambda found: OrderChanged(_order(found) if found else None)))
+        return order.model_copy(update={"intent": intent, "payment": state, "updated_at": at,
+                                        "version": order.version + 1})
 
     def get_many(self, order_id: str, other_sk: str) -> tuple[Order | None, dict[str, Any] | None]:
         """The order and another item of its partition (a refund), in one BatchGetItem."""

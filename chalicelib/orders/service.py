@@ -25,6 +25,7 @@ from chalicelib.orders.models import (
     OrderChange,
     OrderListQuery,
     OrderPayment,
+    PaymentState,
     RedemptionHeld,
     StatusChange,
     StoredOrder,
@@ -301,7 +302,8 @@ class OrderService:
         return self.orders.get(order_id)
 
     def record_payment(self, order: StoredOrder, payment: OrderPayment, target: str | None, ledger_item: Write,
-                       events: list[Envelope]) -> StoredOrder:
+                       events: list[Envelope], *, state: PaymentState | None = None,
+                       disputed: bool = False) -> StoredOrder:
         """Apply (or only note) a provider's verdict on `order` as read, with its ledger record, in one write.
 
         Raises what the ledger record's refusal names (a repeat), or OrderChanged (judge again from the order as
@@ -309,7 +311,8 @@ class OrderService:
         """
         captured = payment.amount if payment.type == "payment.succeeded" else 0
         change = order.transition(target or order.status, iso(), actor="payment-provider", captured=captured,
-                                  payment=payment, reason=f"provider event {payment.id}" if target else None)
+                                  payment=payment, reason=f"provider event {payment.id}" if target else None,
+                                  state=state, disputed=disputed)
         change = change.announcing(events)
         moved = self.orders.save(change, [ledger_item])
         self._count_money_owed(order, moved)

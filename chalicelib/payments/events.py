@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chalicelib.core.events import EventData
-from chalicelib.orders.models import PaymentOutcome, PaymentType
+from chalicelib.orders.models import LedgerType, PaymentOutcome
 
 
 class PaymentRecorded(EventData):
@@ -13,7 +13,7 @@ class PaymentRecorded(EventData):
     order_id: str
     user_id: str | None = None  # None when the order is unknown
     provider_event_id: str
-    payment_type: PaymentType
+    payment_type: LedgerType
     amount: int
     currency: str
     outcome: PaymentOutcome

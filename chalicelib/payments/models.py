@@ -9,7 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 from chalicelib.core.lines import Lines
 from chalicelib.core.models import MAX_AMOUNT, ApiModel, Currency, Money, SchemaHint, Text, Timestamp
 from chalicelib.orders.lines import MAX_ORDER_LINES, LineUnits
-from chalicelib.orders.models import PaymentOutcome, PaymentType, RefundStatus
+from chalicelib.orders.models import LedgerType, PaymentOutcome, PaymentType, ProviderName, RefundStatus
 
 ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,128}$"), SchemaHint(maxLength=128)]
 
@@ -31,6 +31,42 @@ class PaymentEvent(ApiModel):
         if self.type.startswith("payment.") and self.refund_id is not None:
             raise ValueError("payment events name no refund")
         return self
+
+
+    def received(self) -> "ProviderEvent":
+        """The event in the ledger's terms."""
+        return ProviderEvent(id=self.id, type=self.type, order_id=self.order_id, refund_id=self.refund_id,
+                             amount=self.amount, currency=self.currency)
+
+
+class ProviderEvent(ApiModel):
+    """A verified provider event in the ledger's terms, whichever provider sent it (never read from a body: each
+    provider's webhook makes these from what it verified). `id` is the ledger's: unique across providers."""
+
+    id: str
+    type: LedgerType
+    order_id: str
+    known_order: bool = True  # False: the provider named no order of the shop's (`order_id` is its own object's)
+    refund_id: str | None = None
+    amount: int
+    currency: str
+    provider: ProviderName = "generic"
+    provider_type: str | None = None  # the provider's own name for the event
+    intent_id: str | None = None
+    error: str | None = None  # why an attempt was declined, a refund failed, a dispute opened
+
+
+class StartedPayment(ApiModel):
+    """What the browser needs to take the card (Stripe.js `confirmPayment` with the client secret): given to
+    the order's owner only."""
+
+    provider: ProviderName
+    payment_intent_id: str
+    client_secret: str
+    publishable_key: str
+    amount: int  # the order's total, in the minor unit of its currency
+    currency: str
+    status: str  # the provider's own word: requires_payment_method, processing, succeeded...
 
 
 class RefundRequest(ApiModel):
@@ -77,7 +113,7 @@ class LedgerEntry(ApiModel):
     """One verified provider event as the ledger keeps it."""
 
     id: str
-    type: PaymentType
+    type: LedgerType
     order_id: str
     amount: int
     currency: str

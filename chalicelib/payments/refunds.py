@@ -21,7 +21,7 @@ from chalicelib.orders.models import RESTOCKABLE, OrderRefund, StoredOrder
 from chalicelib.orders.repository import OrderChanged, OrderNotAsRead, OrderRepository
 from chalicelib.payments import keys as payment_keys
 from chalicelib.payments.events import RefundRequested
-from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
+from chalicelib.payments.models import LedgerEntry, PaymentAck, ProviderEvent, Refund, RefundRequest
 from chalicelib.payments.repository import (
     PaymentAlreadyRecorded,
     PaymentLedger,
@@ -153,7 +153,7 @@ class RefundService:
 
     # --- the provider's answer (through the payment webhook) -------------------------------
 
-    def record(self, event: PaymentEvent) -> PaymentAck:
+    def record(self, event: ProviderEvent) -> PaymentAck:
         """Record a refund's confirmation or refusal once; settle the refund and its order in the same write.
         An unknown refund, or an amount or currency not the refund's, is recorded for review."""
         def write(read: tuple[StoredOrder | None, dict[str, Any] | None]) -> PaymentAck:
@@ -204,7 +204,7 @@ class RefundService:
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
-    def _settle(self, order: StoredOrder, refund: Refund, item: dict[str, Any], event: PaymentEvent, succeeded: bool,
+    def _settle(self, order: StoredOrder, refund: Refund, item: dict[str, Any], event: ProviderEvent, succeeded: bool,
                 received: str) -> LedgerEntry:
         change = order.settle_refund(refund.id, refund.amount, succeeded, received)
         entry = LedgerEntry(id=event.id, type=event.type, order_id=order.id, amount=event.amount,

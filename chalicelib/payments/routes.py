@@ -6,7 +6,7 @@ from chalicelib.core.http import body, caller, current_request, doc, header, pag
 from chalicelib.core.models import PageQuery
 from chalicelib.core.routing import Routes
 from chalicelib.orders.models import IdempotencyKey
-from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest
+from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent, Refund, RefundRequest, StartedPayment
 
 routes = Routes(__name__)
 
@@ -18,7 +18,27 @@ def payment_webhook():
     from chalicelib.payments.webhook import verified_event
 
     event = verified_event(current_request().raw_body or b"", header("X-Signature"))
-    return respond(services().payments.record(event))
+    return respond(services().payments.record(event.received()))
+
+
+@routes.route("/webhooks/stripe", methods=["POST"])
+@doc("Stripe's webhook (`Stripe-Signature`): every verified event is recorded once and acknowledged; a payment "
+     "intent's success pays its order, a declined attempt is noted on it, refunds settle, a dispute marks it",
+     "signature", returns=PaymentAck, errors=(503,), signed_by="stripeSignature")
+def stripe_webhook():
+    from chalicelib.payments.webhook import stripe_events
+
+    events = stripe_events(current_request().raw_body or b"", header("Stripe-Signature"))
+    acknowledged = [services().payments.record(event) for event in events]
+    return respond(acknowledged[0])
+
+
+@routes.route("/orders/{order_id}/payment", methods=["POST"])
+@doc("Pay for my order awaiting payment: the provider's payment intent for its total (the same one on every "
+     "call), to confirm in the browser with the provider's script and the publishable key", "user",
+     returns=StartedPayment, errors=(404, 409, 503))
+def pay_order(order_id):
+    return respond(services().intents.start(caller(), order_id))
 
 
 @routes.route("/admin/payments/review", methods=["GET"])

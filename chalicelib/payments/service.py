@@ -9,15 +9,16 @@ from chalicelib.core.dynamo import Page, TransactionContended
 from chalicelib.core.errors import ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.ids import iso
+from chalicelib.core.logs import get_logger
 from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
-from chalicelib.orders.models import OrderPayment, StoredOrder
+from chalicelib.orders.models import OrderPayment, PaymentState, StoredOrder
 from chalicelib.orders.repository import OrderChanged
 from chalicelib.orders.service import OrderService
 from chalicelib.payments.events import PaymentRecorded
-from chalicelib.payments.models import LedgerEntry, PaymentAck, PaymentEvent
+from chalicelib.payments.models import LedgerEntry, PaymentAck, ProviderEvent
 from chalicelib.payments.repository import PaymentAlreadyRecorded, PaymentLedger
 
 if TYPE_CHECKING:
@@ -35,19 +36,38 @@ class Verdict:
     reason: str | None = None
 
 
-def judge(order: StoredOrder | None, event: PaymentEvent) -> Verdict:
+def judge(order: StoredOrder | None, event: ProviderEvent) -> Verdict:
     """The payment rules. Money is never refused: whatever cannot move the order is recorded with why."""
+    if event.type == "provider.other":
+        return Verdict("IGNORED", reason=f"{event.provider_type or 'this event'} is recorded, not acted on")
     if order is None:
         return Verdict("REVIEW", reason="unknown order")
+    if event.type == "payment.disputed":  # whatever the order's state: staff answer it at the provider
+        return Verdict("IGNORED", reason="disputed already") if order.disputed else Verdict("APPLIED")
     if (event.amount, event.currency) != (order.total, order.currency):  # the total: after any discount
         return Verdict("REVIEW", reason=f"expected {order.total} {order.currency}, "
                                         f"got {event.amount} {event.currency}")
     succeeded = event.type == "payment.succeeded"
     if order.status == "PENDING":
+        if event.type == "payment.declined":  # the customer may try another card until the payment window ends
+            return Verdict("APPLIED", reason=event.error)
         return Verdict("APPLIED", target="PAID" if succeeded else "PAYMENT_FAILED")
     if succeeded:  # paid late (after a cancel, an expiry or a failure) or twice
         return Verdict("REFUND_DUE", reason=f"order was {order.status} when the payment arrived")
     return Verdict("IGNORED", reason=f"order was {order.status} when the failure arrived")
+
+
+def state_after(order: StoredOrder, event: ProviderEvent, verdict: Verdict) -> PaymentState | None:
+    """Where the order's payment stands at its provider once `event` is applied (None: as it was)."""
+    if event.type == "payment.succeeded":
+        return PaymentState(provider=event.provider, status="SUCCEEDED")
+    if verdict.outcome != "APPLIED":
+        return None
+    if event.type == "payment.declined":
+        return PaymentState(provider=event.provider, status="DECLINED", last_error=event.error)
+    if event.type == "payment.failed":
+        return PaymentState(provider=event.provider, status="FAILED", last_error=event.error)
+    return None
 
 
 class PaymentService:
@@ -56,7 +76,7 @@ class PaymentService:
         self.ledger = ledger
         self.refunds = refunds  # a refund's outcome is settled there
 
-    def record(self, event: PaymentEvent) -> PaymentAck:
+    def record(self, event: ProviderEvent) -> PaymentAck:
         """Record a verified event once, whatever the order's state; move the order only where the
         state machine allows. A race with another writer is judged again from the order as it is then.
 
@@ -64,6 +84,8 @@ class PaymentService:
         write) refuses a repeat: a first delivery, by far the common one, costs no ledger read."""
         if event.refund_id is not None:  # a refund's outcome: settled against the refund it names
             return self.refunds.record(event)
+        if not event.known_order:  # nothing of the shop's is named: recorded (for review where it moved money)
+            return self._record_unmatched(event, judge(None, event))
 
         def write(order: StoredOrder | None) -> PaymentAck:
             try:
@@ -82,6 +104,18 @@ class PaymentService:
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
 
+    def _record_unmatched(self, event: ProviderEvent, verdict: Verdict) -> PaymentAck:
+        try:
+            entry = self._write(None, event, verdict)
+        except PaymentAlreadyRecorded:
+            repeat = answer_repeat(self.ledger, event.id)
+            if repeat is None:
+                raise ServiceUnavailable("The event could not be recorded yet; please retry.",
+                                         code="PAYMENT_CONTENDED") from None
+            return repeat
+        self._count(entry)
+        return acknowledgement(entry, duplicate=False)
+
     def _order_of(self, order_id: str) -> StoredOrder | None:
         """The order as it is now. Missing, it may be on its way: a checkout accepted it and the queue has
         not made it yet; then it is made here, so the payment is applied, not left for review."""
@@ -92,12 +126,12 @@ class PaymentService:
             order = create_ahead_of_the_queue(order_id, self.orders)
         return order
 
-    def _write(self, order: StoredOrder | None, event: PaymentEvent, verdict: Verdict) -> LedgerEntry:
+    def _write(self, order: StoredOrder | None, event: ProviderEvent, verdict: Verdict) -> LedgerEntry:
         received = iso()
         outcome_of = {"order_status": verdict.target or (order.status if order else None)}
-        if order is None or verdict.outcome == "REVIEW":
+        if order is None or verdict.outcome == "REVIEW" or event.type == "provider.other":
             entry = LedgerEntry(id=event.id, type=event.type, order_id=event.order_id, amount=event.amount,
-                                currency=event.currency, outcome="REVIEW", reason=verdict.reason,
+                                currency=event.currency, outcome=verdict.outcome, reason=verdict.reason,
                                 received_at=received, **outcome_of)
             events = [recorded(entry, order)]
             self.ledger.record(entry, events)
@@ -111,7 +145,8 @@ class PaymentService:
                             currency=event.currency, outcome=verdict.outcome, reason=verdict.reason,
                             refund_due=refund_due, received_at=received, **outcome_of)
         self.orders.record_payment(order, payment, verdict.target, self.ledger.put_item(entry),
-                                   [recorded(entry, order)])
+                                   [recorded(entry, order)], state=state_after(order, event, verdict),
+                                   disputed=event.type == "payment.disputed" and verdict.outcome == "APPLIED")
         return entry
 
     @staticmethod
@@ -119,7 +154,11 @@ class PaymentService:
         if entry.outcome == "REVIEW":
             metrics.count("PaymentsForReview")
         elif entry.outcome == "APPLIED":
-            metrics.count("PaymentsSucceeded" if entry.type == "payment.succeeded" else "PaymentsFailed")
+            metrics.count({"payment.succeeded": "PaymentsSucceeded", "payment.declined": "PaymentsDeclined",
+                           "payment.disputed": "PaymentsDisputed"}.get(entry.type, "PaymentsFailed"))
+            if entry.type == "payment.disputed":
+                get_logger("payments").error("a charge was disputed: answer it at the provider",
+                                             extra={"orderId": entry.order_id})
         else:
             metrics.count("PaymentsNotApplied")
 

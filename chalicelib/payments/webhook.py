@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import functools
 
-from chalicelib.core.errors import ServiceUnavailable, Unauthorized
+from chalicelib.core.errors import BadRequest, ServiceUnavailable, Unauthorized
 from chalicelib.core.http import parse_body
 from chalicelib.core.logs import get_logger
 from chalicelib.core.settings import settings
 from chalicelib.payments import signature
-from chalicelib.payments.models import PaymentEvent
+from chalicelib.payments.models import PaymentEvent, ProviderEvent
 
 
 class WebhookNotConfigured(Exception):
@@ -57,3 +57,19 @@ def verified_event(raw_body: bytes, signature_header: str | None) -> PaymentEven
         get_logger("payments").warning("webhook refused", extra={"why": str(exc)})
         raise Unauthorized("The webhook signature is invalid.", code="INVALID_SIGNATURE") from None
     return parse_body(raw_body, PaymentEvent)
+
+
+def stripe_events(raw_body: bytes, signature_header: str | None) -> list[ProviderEvent]:
+    """What Stripe says, if `Stripe-Signature` holds (400 in the error shape if not, as Stripe's own endpoints
+    answer), in the ledger's terms. 503 while the stage has no keys or Stripe cannot be asked what it needs (it
+    delivers the event again)."""
+    from chalicelib.payments import stripe_adapter
+    from chalicelib.payments.provider import NotConfigured, ProviderRefused, ProviderUnavailable, unavailable
+
+    try:
+        return stripe_adapter.verified_events(raw_body, signature_header)
+    except stripe_adapter.InvalidStripeSignature as exc:
+        get_logger("payments").warning("Stripe webhook refused", extra={"why": str(exc)})
+        raise BadRequest("The Stripe-Signature header does not sign this body.", code="INVALID_SIGNATURE") from None
+    except (NotConfigured, ProviderUnavailable, ProviderRefused) as exc:
+        raise unavailable(exc) from None
