@@ -255,6 +255,44 @@ def pay(client, order, kind="payment.succeeded", event_id=None, **overrides):
     return response
 
 
+STRIPE_WEBHOOK_SECRET = "whsec_local_shop"  # the local stack's (local/stripe.py), signing events as Stripe does
+
+
+def stripe_intent_event(order, kind="payment_intent.succeeded", event_id=None, amount=None, currency=None,
+                        error="Your card was declined.") -> dict:
+    """Stripe's event about the payment intent of `order` (its total unless `amount` says otherwise)."""
+    amount = order["total"] if amount is None else amount
+    intent = {"id": f"pi_{order['id'][:20]}", "object": "payment_intent", "amount": amount,
+              "currency": (currency or order["currency"]).lower(), "metadata": {"orderId": order["id"]},
+              "status": "succeeded" if kind == "payment_intent.succeeded" else "requires_payment_method"}
+    if kind == "payment_intent.succeeded":
+        intent["amount_received"] = amount
+    else:
+        intent["last_payment_error"] = {"code": "card_declined", "message": error}
+    return {"id": event_id or f"evt_{uuid.uuid4().hex[:16]}", "object": "event", "type": kind,
+            "data": {"object": intent}}
+
+
+def stripe_refund_event(order_id, refund_id, amount, currency, status="succeeded", event_id=None) -> dict:
+    return {"id": event_id or f"evt_{uuid.uuid4().hex[:16]}", "object": "event", "type": "refund.updated",
+            "data": {"object": {"id": f"re_{refund_id[:20]}", "object": "refund", "amount": amount,
+                                "currency": currency.lower(), "status": status,
+                                "metadata": {"refundId": refund_id, "orderId": order_id}}}}
+
+
+def stripe_webhook(client, event: dict, *, secret: str = STRIPE_WEBHOOK_SECRET, timestamp: int | None = None,
+                   header: str | None = None):
+    """Stripe's webhook call: `event` signed with the endpoint's secret (`Stripe-Signature`)."""
+    from chalicelib.payments.signature import sign
+
+    raw = json.dumps(event).encode()
+    response = client.http.post("/webhooks/stripe", body=raw, headers={
+        "Content-Type": "application/json",
+        "Stripe-Signature": header if header is not None else sign(secret, raw, timestamp)})
+    response.json = json.loads(response.body) if response.body else None
+    return response
+
+
 def sweep(client) -> dict:
     """One scheduled run of the housekeeping function, as EventBridge's schedule invokes it."""
     event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},

@@ -167,8 +167,8 @@ class StripeProvider:
         stripe_amount = to_stripe(amount, currency)
         with _calling():
             made = client().v1.payment_intents.create(
-                params={"amount": stripe_amount, "currency": currency.lower(), "metadata": {"orderId": order_id},
-                        "automatic_payment_methods": {"enabled": True}},
+                # Payment methods: as the account's settings enable them (Stripe's default since its 2023-08-16 API).
+                params={"amount": stripe_amount, "currency": currency.lower(), "metadata": {"orderId": order_id}},
                 options={"idempotency_key": f"order-{order_id}-{stripe_amount}-{currency}"})
         return _intent(made, currency)
 

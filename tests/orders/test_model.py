@@ -26,7 +26,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tests.fakes import ADMIN, auth
-from tests.shop import ADDRESS, call, eventbridge_body, pay, ship_basket, sqs_event
+from tests.shop import (
+    ADDRESS,
+    STRIPE_WEBHOOK_SECRET,
+    call,
+    eventbridge_body,
+    pay,
+    ship_basket,
+    sqs_event,
+    stripe_intent_event,
+    stripe_refund_event,
+    stripe_webhook,
+)
 
 SHOPPERS = {"ann": auth("ann"), "bob": auth("bob")}
 LIVE = {"PENDING", "PAID", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED"}
@@ -35,6 +46,8 @@ STATUSES = ["PENDING", "PAID", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "CAN
 PROMOTION = "MODEL10"
 # Small unpaid allowances, so that sequences of a few dozen steps reach them.
 MAX_UNPAID_ORDERS, MAX_UNPAID_UNITS = 2, 8
+# Stripe's webhook verified with the local keys (no Stripe call is made: the events are signed here as Stripe does).
+STRIPE_KEYS = {"STRIPE_SECRET_KEY": "sk_test_local_shop", "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET}
 
 
 class ShopModel(RuleBasedStateMachine):
@@ -59,7 +72,8 @@ class ShopModel(RuleBasedStateMachine):
         self._iam.__enter__()
         stack = create_stack()
         os.environ.update(USER_POOL_ID=stack["user_pool_id"], USER_POOL_CLIENT_ID=stack["user_pool_client_id"],
-                          MAX_UNPAID_ORDERS=str(MAX_UNPAID_ORDERS), MAX_UNPAID_UNITS=str(MAX_UNPAID_UNITS))
+                          MAX_UNPAID_ORDERS=str(MAX_UNPAID_ORDERS), MAX_UNPAID_UNITS=str(MAX_UNPAID_UNITS),
+                          **STRIPE_KEYS)
         _forget_caches()
 
         self.published: list = []  # every event the bus accepted, in order
@@ -109,7 +123,7 @@ class ShopModel(RuleBasedStateMachine):
         self._iam.__exit__(None, None, None)
         self._aws.stop()
         ids.set_clock(None)
-        for name in ("MAX_UNPAID_ORDERS", "MAX_UNPAID_UNITS"):
+        for name in ("MAX_UNPAID_ORDERS", "MAX_UNPAID_UNITS", *STRIPE_KEYS):
             os.environ.pop(name, None)
 
     # --- setting up -----------------------------------------------------------------------
@@ -294,13 +308,47 @@ class ShopModel(RuleBasedStateMachine):
         after = self._stored(order_id)
         assert (before and before.version) == (after and after.version), "a payment for review changed the order"
 
+    @rule(pick=st.integers(0, 50), kind=st.sampled_from(["payment_intent.succeeded", "payment_intent.payment_failed"]),
+          wrong_amount=st.booleans())
+    @precondition(lambda self: self.checkouts)
+    def stripe_reports_an_attempt(self, pick, kind, wrong_amount):
+        """Stripe's word on the order's payment intent: a success pays it as the generic provider's does; a
+        declined card leaves it awaiting payment (the customer may try another), with the reason on it."""
+        order = self._order(pick)
+        if order is None:
+            return
+        event = stripe_intent_event(order, kind, amount=order["total"] + (1 if wrong_amount else 0))
+        response = stripe_webhook(self.client, event)
+        assert response.status_code == 200, response.body
+        ledger_id = f"stripe:{event['id']}"
+        amount = event["data"]["object"]["amount"]
+        self.provider_events[ledger_id] = {"id": ledger_id, "stripe": event, "orderId": order["id"],
+                                           "amount": amount, "currency": order["currency"]}
+        if wrong_amount:
+            self.for_review.add(ledger_id)
+            assert response.json["outcome"] == "REVIEW", response.body
+            return
+        succeeded = kind == "payment_intent.succeeded"
+        if succeeded:
+            self.matched_captures[order["id"]] = self.matched_captures.get(order["id"], 0) + amount
+        if order["status"] == "PENDING":
+            assert response.json["outcome"] == "APPLIED", response.body
+            assert response.json["orderStatus"] == ("PAID" if succeeded else "PENDING"), response.body
+            shown = self._stored(order["id"]).payment
+            assert shown.status == ("SUCCEEDED" if succeeded else "DECLINED"), shown
+        else:
+            assert response.json["outcome"] == ("REFUND_DUE" if succeeded else "IGNORED"), response.body
+
     @rule(pick=st.integers(0, 50))
     @precondition(lambda self: self.provider_events)
     def provider_repeats_an_event(self, pick):
         body = list(self.provider_events.values())[pick % len(self.provider_events)]
         before = self._stored(body["orderId"])
-        response = pay(self.client, {"id": body["orderId"], "total": body["amount"],
-                                     "currency": body["currency"]}, body["type"], event_id=body["id"])
+        if "stripe" in body:  # Stripe delivers at least once, with the same event id
+            response = stripe_webhook(self.client, body["stripe"])
+        else:
+            response = pay(self.client, {"id": body["orderId"], "total": body["amount"],
+                                         "currency": body["currency"]}, body["type"], event_id=body["id"])
         assert response.status_code == 200 and response.json["duplicate"] is True, response.body
         after = self._stored(body["orderId"])
         assert (before and before.version) == (after and after.version), "a repeated event changed the order"
@@ -429,18 +477,26 @@ class ShopModel(RuleBasedStateMachine):
             if code == "REFUND_EXCEEDS_PAYMENT":
                 assert amount > left, (amount, left)
 
-    @rule(pick=st.integers(0, 50), succeeded=st.booleans(), repeat=st.booleans())
+    @rule(pick=st.integers(0, 50), succeeded=st.booleans(), repeat=st.booleans(), by_stripe=st.booleans())
     @precondition(lambda self: self.refunds)
-    def provider_settles_a_refund(self, pick, succeeded, repeat):
+    def provider_settles_a_refund(self, pick, succeeded, repeat, by_stripe=False):
         refund_id = sorted(self.refunds)[pick % len(self.refunds)]
         known = self.refunds[refund_id]
         kind = "refund.succeeded" if succeeded else "refund.failed"
         event_id = f"evt_{uuid.uuid4().hex[:10]}"
+        stripe_event = stripe_refund_event(known["order"], refund_id, known["amount"], "EUR",
+                                           "succeeded" if succeeded else "failed")
         for _ in range(2 if repeat else 1):
             amount = known["amount"]
-            response = pay(self.client, {"id": known["order"], "subtotal": amount, "total": amount, "currency": "EUR"},
-                           kind, event_id=event_id, refundId=refund_id, amount=amount)
+            if by_stripe:  # Stripe's refund.updated, settling the refund its metadata names
+                response = stripe_webhook(self.client, stripe_event)
+            else:
+                response = pay(self.client, {"id": known["order"], "subtotal": amount, "total": amount,
+                                             "currency": "EUR"}, kind, event_id=event_id, refundId=refund_id,
+                               amount=amount)
             assert response.status_code == 200, response.body
+        if by_stripe:
+            event_id = f"stripe:{stripe_event['id']}"
         verdict = "SUCCEEDED" if succeeded else "FAILED"
         # A verdict on a settled refund: the same one again is ignored, a contradicting one left for review.
         expected = "APPLIED" if known["status"] == "REQUESTED" else "IGNORED" if known["status"] == verdict \
@@ -931,6 +987,42 @@ def test_the_model_reaches_payments_ahead_of_their_orders_and_payments_for_revie
                       model.stock_came_back_exactly_once_per_order_that_left_unshipped,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
                       model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
+                      model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders):
+            check()
+    finally:
+        model.teardown()
+
+
+def test_the_model_reaches_stripes_events_out_of_order_and_repeated():
+    """A fixed script through Stripe's events: declined then paid, repeated, a late success owed back, a refund
+    settled by Stripe's refund.updated (twice), with the invariants the generic provider keeps."""
+    model = ShopModelWithFinalCheck()
+    try:
+        model.products([4, 4])
+        model.tax_rate(21)
+        for shopper in ("ann", "bob"):
+            model.fill_basket(shopper, 0, 1)
+            model.check_out(shopper)
+        model.deliver_orders(twice=False)
+        ann = next(order_id for order_id, buyer in model.buyers.items() if buyer == "ann")
+        bob = next(order_id for order_id, buyer in model.buyers.items() if buyer == "bob")
+        at = sorted(model.delivered_checkouts).index
+        model.stripe_reports_an_attempt(at(ann), "payment_intent.payment_failed", wrong_amount=False)
+        assert model._stored(ann).status == "PENDING" and model._stored(ann).payment.status == "DECLINED"
+        model.stripe_reports_an_attempt(at(ann), "payment_intent.succeeded", wrong_amount=True)  # for review
+        model.stripe_reports_an_attempt(at(ann), "payment_intent.succeeded", wrong_amount=False)
+        model.stripe_reports_an_attempt(at(ann), "payment_intent.payment_failed", wrong_amount=False)  # late: ignored
+        for pick in range(len(model.provider_events)):
+            model.provider_repeats_an_event(pick)
+        model.customer_cancels(at(bob))
+        model.stripe_reports_an_attempt(at(bob), "payment_intent.succeeded", wrong_amount=False)  # after the cancel
+        assert model._stored(bob).refund_due and model._stored(ann).status == "PAID"
+        model.staff_refunds(at(ann), share=None, restock=False)
+        model.provider_settles_a_refund(0, succeeded=True, repeat=True, by_stripe=True)
+        assert [known["status"] for known in model.refunds.values()] == ["SUCCEEDED"], model.refunds
+        for check in (model.each_provider_event_is_recorded_once_and_changed_state_at_most_once,
+                      model.refunds_never_exceed_what_was_captured,
+                      model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
                       model.each_shoppers_unpaid_allowance_counts_exactly_their_unpaid_orders):
             check()
     finally:

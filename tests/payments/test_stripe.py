@@ -1,0 +1,408 @@
+"""Stripe as the payment provider, against a localstripe process this module starts (no network): intents made
+through the API and confirmed with test cards at localstripe, its signed webhooks delivered to /webhooks/stripe,
+refunds paid back and intents cancelled by the payment_provider function."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from chalicelib.payments.signature import sign
+from tests.fakes import ADMIN, auth
+from tests.shop import call, placed_order, sqs_event
+from tests.stripe_server import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, local_stripe  # noqa: F401 (fixture)
+
+ANN = auth("ann")
+BOB = auth("bob")
+PAYMENTS_QUEUE = "shop-local-payments"
+
+
+class Received:
+    """Where localstripe sends its webhooks: a server on a loopback port keeping each body with its signature."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[bytes, str]] = []
+        received = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.events.append((body, self.headers.get("Stripe-Signature") or ""))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/stripe"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def next(self, kind: str, intent_id: str, timeout: float = 10) -> tuple[bytes, str]:
+        """The first event of `kind` about the intent (localstripe sends each a second after it happens)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for body, signature in list(self.events):
+                event = json.loads(body)
+                if event["type"] == kind and event["data"]["object"].get("id") == intent_id:
+                    return body, signature
+            time.sleep(0.1)
+        raise AssertionError(f"localstripe sent no {kind} for {intent_id}: {[json.loads(b)['type'] for b, _ in self.events]}")
+
+
+@pytest.fixture(scope="module")
+def received(local_stripe):  # noqa: F811
+    hooks = Received()
+    local_stripe.register_webhook(hooks.url, secret=WEBHOOK_SECRET)
+    yield hooks
+    hooks.server.shutdown()
+
+
+@pytest.fixture
+def stripe_stage(local_stripe, received, monkeypatch):  # noqa: F811
+    """The local stage paying through localstripe with its test keys (plain settings, as the test stage may)."""
+    for name, value in {"PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": SECRET_KEY,
+                        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                        "STRIPE_API_BASE": local_stripe.url}.items():
+        monkeypatch.setenv(name, value)
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.payments import stripe_adapter
+
+    reset_settings()
+    stripe_adapter.keys.cache_clear()
+    yield local_stripe
+    stripe_adapter.keys.cache_clear()
+
+
+def stripe_api(local_stripe):  # noqa: F811
+    import stripe
+
+    return stripe.StripeClient(SECRET_KEY, base_addresses={"api": local_stripe.url}).v1
+
+
+def pay_with(local_stripe, intent_id, card="4242424242424242", method=None):  # noqa: F811
+    """What Stripe.js does in the browser: a card attached to the intent, then the intent confirmed (localstripe
+    confirms only an intent whose payment method is attached first)."""
+    import stripe
+
+    api = stripe_api(local_stripe)
+    if method is None:
+        method = api.payment_methods.create(params={"type": "card", "card": {
+            "number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}).id
+    api.payment_intents.update(intent_id, params={"payment_method": method})
+    try:
+        return api.payment_intents.confirm(intent_id).status
+    except stripe.CardError as exc:
+        return exc.code
+
+
+def webhook(client, body: bytes, signature: str):
+    response = client.http.post("/webhooks/stripe", body=body, headers={"Content-Type": "application/json",
+                                                                      "Stripe-Signature": signature})
+    response.json = json.loads(response.body) if response.body else None
+    return response
+
+
+def signed(event: dict, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> tuple[bytes, str]:
+    """An event signed as Stripe signs it (`t=<unix>,v1=<HMAC-SHA256 of "<t>.<body>">`)."""
+    raw = json.dumps(event).encode()
+    return raw, sign(secret, raw, at)
+
+
+def start_payment(client, order, headers=ANN):
+    return call(client, "post", f"/orders/{order['id']}/payment", headers=headers)
+
+
+def order_of(client, order):
+    shown = call(client, "get", f"/orders/{order['id']}", headers=ANN).json
+    if shown.get("payment"):  # `lastError` only where an attempt was declined
+        shown["payment"] = {name: value for name, value in shown["payment"].items() if value is not None}
+    return shown
+
+
+def provider_function(client, events):
+    """The payment_provider function on the events as its queue delivers them (through the bus's rule)."""
+    from tests.shop import eventbridge_body
+
+    return client.lambda_.invoke("payment_provider", sqs_event(
+        client, [eventbridge_body(event) for event in events], queue=PAYMENTS_QUEUE)).payload
+
+
+def test_a_card_that_pays_marks_the_order_paid(client, bus, stripe_stage, received):
+    order, _ = placed_order(client, ANN, price=4493)
+    started = start_payment(client, order)
+    assert started.status_code == 200, started.body
+    intent = started.json
+    assert intent["provider"] == "stripe" and intent["publishableKey"] == PUBLISHABLE_KEY
+    assert (intent["amount"], intent["currency"]) == (order["total"], order["currency"])
+    assert intent["clientSecret"].startswith(intent["paymentIntentId"]) and intent["status"] == "requires_payment_method"
+    assert order_of(client, order)["payment"] == {"provider": "stripe", "status": "AWAITING_PAYMENT"}
+
+    assert pay_with(stripe_stage, intent["paymentIntentId"]) == "succeeded"
+    body, signature = received.next("payment_intent.succeeded", intent["paymentIntentId"])
+    answered = webhook(client, body, signature)
+    assert answered.status_code == 200, answered.body
+    assert (answered.json["outcome"], answered.json["orderStatus"]) == ("APPLIED", "PAID")
+    paid = order_of(client, order)
+    assert paid["status"] == "PAID" and paid["capturedAmount"] == order["total"]
+    assert paid["payment"] == {"provider": "stripe", "status": "SUCCEEDED"}
+    assert "clientSecret" not in json.dumps(paid) and intent["clientSecret"] not in json.dumps(paid)
+
+    again = webhook(client, body, signature)  # Stripe delivers at least once
+    assert again.status_code == 200 and again.json["duplicate"] is True
+    assert order_of(client, order)["payments"] == paid["payments"]
+
+
+def test_one_intent_per_order_whoever_asks_and_however_often(client, bus, stripe_stage):
+    order, _ = placed_order(client, ANN)
+    first = start_payment(client, order).json
+    assert start_payment(client, order).json["paymentIntentId"] == first["paymentIntentId"]
+    assert start_payment(client, order, headers=BOB).status_code == 404  # another customer's order
+    assert call(client, "post", "/orders/no-such-order/payment", headers=ANN).status_code == 404
+
+
+def test_a_concurrent_request_gets_the_intent_that_won_and_the_other_is_cancelled(client, bus, stripe_stage, between):
+    from chalicelib.orders.repository import OrderRepository
+
+    order, _ = placed_order(client, ANN)
+    theirs = {}
+
+    def competitor():  # another tab asked at the same moment, and its write landed first
+        theirs.update(start_payment(client, order).json)
+
+    between(OrderRepository, "attach_intent", competitor)
+    mine = start_payment(client, order)
+    assert mine.status_code == 200, mine.body
+    assert mine.json["paymentIntentId"] == theirs["paymentIntentId"]
+    intents = stripe_api(stripe_stage).payment_intents.list(params={"limit": 100}).data
+    ours = [made for made in intents if made.metadata.to_dict().get("orderId") == order["id"]]
+    assert sorted(made.status for made in ours) == ["canceled", "requires_payment_method"]
+
+
+def test_a_declined_card_leaves_the_order_awaiting_payment_then_another_card_pays(client, bus, stripe_stage,
+                                                                                   received):
+    order, _ = placed_order(client, ANN)
+    intent = start_payment(client, order).json
+    assert pay_with(stripe_stage, intent["paymentIntentId"], method="pm_card_chargeCustomerFail") == "card_declined"
+    body, signature = received.next("payment_intent.payment_failed", intent["paymentIntentId"])
+    assert webhook(client, body, signature).json["outcome"] == "APPLIED"
+    declined = order_of(client, order)
+    assert declined["status"] == "PENDING"
+    assert declined["payment"]["status"] == "DECLINED" and "declined" in declined["payment"]["lastError"]
+    assert start_payment(client, order).json["paymentIntentId"] == intent["paymentIntentId"]  # retry the same intent
+
+    # localstripe cannot confirm an intent again after a declined charge: Stripe's success, signed as it signs.
+    success = {"id": "evt_retry_ok", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": intent["paymentIntentId"], "object": "payment_intent", "amount": order["total"],
+        "amount_received": order["total"], "currency": order["currency"].lower(), "status": "succeeded",
+        "metadata": {"orderId": order["id"]}}}}
+    assert webhook(client, *signed(success)).json["orderStatus"] == "PAID"
+    assert order_of(client, order)["payment"] == {"provider": "stripe", "status": "SUCCEEDED"}
+
+
+@pytest.mark.parametrize("header", ["", "t=1,v1=00", "nonsense"])
+def test_a_forged_or_missing_signature_is_a_400(client, stripe_stage, header):
+    body = json.dumps({"id": "evt_x", "type": "payment_intent.succeeded", "data": {"object": {}}}).encode()
+    answered = webhook(client, body, header)
+    assert answered.status_code == 400 and answered.json["error"]["code"] == "INVALID_SIGNATURE"
+
+
+def test_a_stale_or_wrongly_keyed_signature_is_a_400(client, bus, stripe_stage):
+    order, _ = placed_order(client, ANN)
+    event = {"id": "evt_stale", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": "pi_x", "amount": order["total"], "currency": order["currency"].lower(),
+        "metadata": {"orderId": order["id"]}}}}
+    assert webhook(client, *signed(event, at=int(time.time()) - 301)).status_code == 400
+    assert webhook(client, *signed(event, secret="whsec_someone_else")).status_code == 400
+    assert order_of(client, order)["status"] == "PENDING"
+
+
+def test_a_rolled_secret_still_verifies_while_stripe_signs_with_both(client, bus, stripe_stage):
+    order, _ = placed_order(client, ANN)
+    event = {"id": "evt_rolled", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": "pi_rolled", "amount": order["total"], "amount_received": order["total"],
+        "currency": order["currency"].lower(), "metadata": {"orderId": order["id"]}}}}
+    raw, ours = signed(event)
+    _, old = signed(event, secret="whsec_the_old_one")
+    both = f"{old},{ours.split(',', 1)[1]}"  # t=..,v1=<old>,v1=<current>
+    assert webhook(client, raw, both).json["orderStatus"] == "PAID"
+
+
+def test_a_partial_refund_is_paid_back_through_stripe(client, bus, stripe_stage, received):
+    order, _ = placed_order(client, ANN, price=2500)
+    intent = start_payment(client, order).json
+    pay_with(stripe_stage, intent["paymentIntentId"])
+    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+
+    asked = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"amount": 1000, "reason": "scratched"},
+                 {**ADMIN, "Idempotency-Key": "refund-partial-1"})
+    assert asked.status_code == 201 and asked.json["status"] == "REQUESTED"
+    requested = bus.of_type("RefundRequested")[-1]
+    assert provider_function(client, [requested]) == {"batchItemFailures": []}
+    refunds = call(client, "get", f"/admin/orders/{order['id']}/refunds", headers=ADMIN).json["items"]
+    assert [(r["amount"], r["status"]) for r in refunds] == [(1000, "SUCCEEDED")]
+    refunded = order_of(client, order)
+    assert refunded["refundedAmount"] == 1000 and refunded["status"] == "PAID"
+    at_stripe = stripe_api(stripe_stage).refunds.list(params={"payment_intent": intent["paymentIntentId"]}).data
+    assert [(r.amount, r.metadata.to_dict()["refundId"]) for r in at_stripe] == [(1000, asked.json["id"])]
+
+    # The queue delivers again: settled already, Stripe is not asked twice.
+    assert provider_function(client, [requested]) == {"batchItemFailures": []}
+    assert len(stripe_api(stripe_stage).refunds.list(params={"payment_intent": intent["paymentIntentId"]}).data) == 1
+    # Stripe's own word on it later changes nothing.
+    refund_event = {"id": "evt_refund_later", "type": "refund.updated", "data": {"object": {
+        "id": at_stripe[0].id, "object": "refund", "amount": 1000, "currency": order["currency"].lower(),
+        "status": "succeeded", "metadata": {"refundId": asked.json["id"], "orderId": order["id"]}}}}
+    assert webhook(client, *signed(refund_event)).json["outcome"] == "IGNORED"
+    assert order_of(client, order)["refundedAmount"] == 1000
+
+
+def test_a_refund_stripe_refuses_fails_and_is_refundable_again(client, bus, stripe_stage, received, monkeypatch):
+    from chalicelib.core import metrics
+
+    counted = []
+    monkeypatch.setattr(metrics, "count", lambda name, value=1, **_: counted.append(name))
+    order, _ = placed_order(client, ANN, price=2500)
+    intent = start_payment(client, order).json
+    pay_with(stripe_stage, intent["paymentIntentId"])
+    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    # Someone refunded it all in Stripe's dashboard meanwhile: Stripe refuses the shop's refund.
+    stripe_api(stripe_stage).refunds.create(params={"payment_intent": intent["paymentIntentId"]})
+    asked = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"amount": 500, "reason": "dent"},
+                 {**ADMIN, "Idempotency-Key": "refund-refused-1"})
+    assert provider_function(client, [bus.of_type("RefundRequested")[-1]]) == {"batchItemFailures": []}
+    refunds = call(client, "get", f"/admin/orders/{order['id']}/refunds", headers=ADMIN).json["items"]
+    assert [(r["id"], r["status"]) for r in refunds] == [(asked.json["id"], "FAILED")]
+    assert "RefundsFailed" in counted
+
+
+def test_stripe_unreachable_leaves_the_refund_for_the_queue_to_retry(client, bus, stripe_stage, received,
+                                                                     monkeypatch):
+    order, _ = placed_order(client, ANN, price=2500)
+    intent = start_payment(client, order).json
+    pay_with(stripe_stage, intent["paymentIntentId"])
+    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "late"},
+         {**ADMIN, "Idempotency-Key": "refund-retry-1"})
+    requested = bus.of_type("RefundRequested")[-1]
+    monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
+    from chalicelib.core.settings import reset_settings
+
+    reset_settings()
+    assert provider_function(client, [requested]) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+    assert call(client, "get", f"/admin/orders/{order['id']}/refunds", headers=ADMIN).json["items"][0]["status"] \
+        == "REQUESTED"
+    monkeypatch.setenv("STRIPE_API_BASE", stripe_stage.url)
+    reset_settings()
+    assert provider_function(client, [requested]) == {"batchItemFailures": []}
+    assert order_of(client, order)["refundedAmount"] == order["total"]
+
+
+def test_an_order_cancelled_or_expired_unpaid_cancels_its_intent(client, bus, stripe_stage, monkeypatch):
+    cancelled, _ = placed_order(client, ANN)
+    expired, _ = placed_order(client, ANN)
+    intents = {order["id"]: start_payment(client, order).json["paymentIntentId"] for order in (cancelled, expired)}
+    assert call(client, "post", f"/orders/{cancelled['id']}/cancel", headers=ANN).status_code == 200
+    monkeypatch.setattr("chalicelib.orders.service.iso", lambda moment=None: "9999-01-01T00:00:00.000Z")
+    from tests.shop import sweep
+
+    sweep(client)
+    gone = [event for event in bus.of_type("OrderCancelled")]
+    assert {event.data["orderId"] for event in gone} >= set(intents)
+    assert provider_function(client, gone) == {"batchItemFailures": []}
+    for order_id, intent_id in intents.items():
+        assert stripe_api(stripe_stage).payment_intents.retrieve(intent_id).status == "canceled"
+        shown = order_of(client, {"id": order_id})
+        assert shown["status"] == "CANCELLED" and shown["payment"]["status"] == "CANCELLED"
+    assert start_payment(client, cancelled).json["error"]["code"] == "ORDER_NOT_PAYABLE"
+
+
+def test_a_payment_after_the_order_expired_is_recorded_and_owed_back(client, bus, stripe_stage):
+    order, _ = placed_order(client, ANN)
+    intent = start_payment(client, order).json
+    call(client, "post", f"/orders/{order['id']}/cancel", headers=ANN)
+    late = {"id": "evt_late", "type": "payment_intent.succeeded", "data": {"object": {
+        "id": intent["paymentIntentId"], "amount": order["total"], "amount_received": order["total"],
+        "currency": order["currency"].lower(), "metadata": {"orderId": order["id"]}}}}
+    answered = webhook(client, *signed(late)).json
+    assert (answered["outcome"], answered["refundDue"]) == ("REFUND_DUE", True)
+
+
+def test_a_dispute_marks_the_order_and_raises_the_alarm_metric(client, bus, stripe_stage, received, monkeypatch):
+    from chalicelib.core import metrics
+
+    counted = []
+    monkeypatch.setattr(metrics, "count", lambda name, value=1, **_: counted.append(name))
+    order, _ = placed_order(client, ANN)
+    intent = start_payment(client, order).json
+    pay_with(stripe_stage, intent["paymentIntentId"])
+    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    dispute = {"id": "evt_dispute", "type": "charge.dispute.created", "data": {"object": {
+        "id": "dp_1", "object": "dispute", "amount": order["total"], "currency": order["currency"].lower(),
+        "payment_intent": intent["paymentIntentId"], "reason": "fraudulent"}}}
+    assert webhook(client, *signed(dispute)).json["outcome"] == "APPLIED"
+    shown = order_of(client, order)
+    assert shown["disputed"] is True and shown["status"] == "PAID"
+    assert "PaymentsDisputed" in counted
+    assert webhook(client, *signed(dispute)).json["duplicate"] is True
+
+
+def test_other_event_types_are_recorded_and_ignored(client, stripe_stage):
+    event = {"id": "evt_other", "type": "customer.created", "data": {"object": {"id": "cus_1", "object": "customer"}}}
+    first = webhook(client, *signed(event))
+    assert first.status_code == 200 and first.json["outcome"] == "IGNORED"
+    assert webhook(client, *signed(event)).json["duplicate"] is True
+
+
+def test_an_order_not_awaiting_payment_cannot_be_paid(client, bus, stripe_stage, received):
+    order, _ = placed_order(client, ANN)
+    intent = start_payment(client, order).json
+    pay_with(stripe_stage, intent["paymentIntentId"])
+    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    again = start_payment(client, order)
+    assert again.status_code == 409 and again.json["error"]["code"] == "ORDER_NOT_PAYABLE"
+
+
+def test_no_keys_on_a_deployed_stage_is_refused_not_a_fallback(monkeypatch):
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.payments import stripe_adapter
+    from chalicelib.payments.provider import NotConfigured
+
+    for name, value in {"STAGE": "dev", "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}.items():
+        monkeypatch.setenv(name, value)  # plain keys: for the local and test stages only
+    reset_settings()
+    stripe_adapter.keys.cache_clear()
+    with pytest.raises(NotConfigured, match="names no STRIPE_SECRET"):
+        stripe_adapter.keys()
+    assert stripe_adapter.keys.cache_info().currsize == 0  # refused, not remembered: a secret named later is read
+
+
+def test_no_publishable_key_is_a_503_before_stripe_is_asked(client, bus, stripe_stage, monkeypatch):
+    order, _ = placed_order(client, ANN)
+    monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "")
+    from chalicelib.core.settings import reset_settings
+
+    reset_settings()
+    answered = start_payment(client, order)
+    assert answered.status_code == 503 and answered.json["error"]["code"] == "PAYMENTS_NOT_CONFIGURED"
+    assert order_of(client, order).get("payment") is None
+
+
+def test_the_keys_come_from_the_stages_secret(client, monkeypatch):
+    import boto3
+
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.payments import stripe_adapter
+
+    secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="shop/test/stripe", SecretString=json.dumps({"secretKey": "sk_test_from_secret",
+                                                           "webhookSecret": "whsec_from_secret"}))["ARN"]
+    monkeypatch.setenv("STAGE", "dev")
+    monkeypatch.setenv("STRIPE_SECRET", secret)
+    reset_settings()
+    stripe_adapter.keys.cache_clear()
+    assert stripe_adapter.keys() == stripe_adapter.StripeKeys("sk_test_from_secret", "whsec_from_secret")
+    stripe_adapter.keys.cache_clear()
