@@ -21,8 +21,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from unittest import mock
 
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tests.fakes import ADMIN, auth

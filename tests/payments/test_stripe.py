@@ -50,7 +50,8 @@ class Received:
                 if event["type"] == kind and event["data"]["object"].get("id") == intent_id:
                     return body, signature
             time.sleep(0.1)
-        raise AssertionError(f"localstripe sent no {kind} for {intent_id}: {[json.loads(b)['type'] for b, _ in self.events]}")
+        sent = [json.loads(body)["type"] for body, _ in self.events]
+        raise AssertionError(f"localstripe sent no {kind} for {intent_id}: {sent}")
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,8 @@ def test_a_card_that_pays_marks_the_order_paid(client, bus, stripe_stage, receiv
     intent = started.json
     assert intent["provider"] == "stripe" and intent["publishableKey"] == PUBLISHABLE_KEY
     assert (intent["amount"], intent["currency"]) == (order["total"], order["currency"])
-    assert intent["clientSecret"].startswith(intent["paymentIntentId"]) and intent["status"] == "requires_payment_method"
+    assert intent["clientSecret"].startswith(intent["paymentIntentId"])
+    assert intent["status"] == "requires_payment_method"
     assert order_of(client, order)["payment"] == {"provider": "stripe", "status": "AWAITING_PAYMENT"}
 
     assert pay_with(stripe_stage, intent["paymentIntentId"]) == "succeeded"
@@ -371,7 +373,8 @@ def test_no_keys_on_a_deployed_stage_is_refused_not_a_fallback(monkeypatch):
     from chalicelib.payments import stripe_adapter
     from chalicelib.payments.provider import NotConfigured
 
-    for name, value in {"STAGE": "dev", "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}.items():
+    plain = {"STAGE": "dev", "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    for name, value in plain.items():
         monkeypatch.setenv(name, value)  # plain keys: for the local and test stages only
     reset_settings()
     stripe_adapter.keys.cache_clear()
