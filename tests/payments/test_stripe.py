@@ -63,12 +63,14 @@ def received(local_stripe):  # noqa: F811
 
 
 @pytest.fixture
-def stripe_stage(local_stripe, received, monkeypatch):  # noqa: F811
-    """The local stage paying through localstripe with its test keys (plain settings, as the test stage may)."""
-    for name, value in {"PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": SECRET_KEY,
-                        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-                        "STRIPE_API_BASE": local_stripe.url}.items():
-        monkeypatch.setenv(name, value)
+def stripe_stage(aws, local_stripe, received, monkeypatch):  # noqa: F811
+    """The local stage paying through localstripe: its test keys in the stage's secret (as `make run` puts them),
+    read by the functions under their own roles."""
+    import boto3
+
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+        SecretId="shop/local/stripe", SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+    monkeypatch.setenv("STRIPE_API_BASE", local_stripe.url)
     from chalicelib.core.settings import reset_settings
     from chalicelib.payments import stripe_adapter
 
@@ -271,14 +273,21 @@ def test_a_refund_stripe_refuses_fails_and_is_refundable_again(client, bus, stri
     intent = start_payment(client, order).json
     pay_with(stripe_stage, intent["paymentIntentId"])
     webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
-    # Someone refunded it all in Stripe's dashboard meanwhile: Stripe refuses the shop's refund.
-    stripe_api(stripe_stage).refunds.create(params={"payment_intent": intent["paymentIntentId"]})
+    # The intent is gone at Stripe (another account's keys, a test-mode object deleted): Stripe refuses the refund.
+    from chalicelib.core.dynamo import ddb, table_name
+
+    ddb().update_item(TableName=table_name(), Key={"PK": {"S": f"ORDER#{order['id']}"}, "SK": {"S": "ORDER"}},
+                      UpdateExpression="SET payment_intent.id = :gone", ExpressionAttributeValues={
+                          ":gone": {"S": "pi_not_at_stripe"}})
     asked = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"amount": 500, "reason": "dent"},
                  {**ADMIN, "Idempotency-Key": "refund-refused-1"})
     assert provider_function(client, [bus.of_type("RefundRequested")[-1]]) == {"batchItemFailures": []}
     refunds = call(client, "get", f"/admin/orders/{order['id']}/refunds", headers=ADMIN).json["items"]
     assert [(r["id"], r["status"]) for r in refunds] == [(asked.json["id"], "FAILED")]
     assert "RefundsFailed" in counted
+    again = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "dent, asked again"},
+                 {**ADMIN, "Idempotency-Key": "refund-refused-2"})
+    assert again.status_code == 201 and again.json["amount"] == order["total"]  # all of it is refundable again
 
 
 def test_stripe_unreachable_leaves_the_refund_for_the_queue_to_retry(client, bus, stripe_stage, received,
@@ -385,10 +394,10 @@ def test_no_keys_on_a_deployed_stage_is_refused_not_a_fallback(monkeypatch):
 
 def test_no_publishable_key_is_a_503_before_stripe_is_asked(client, bus, stripe_stage, monkeypatch):
     order, _ = placed_order(client, ANN)
-    monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "")
-    from chalicelib.core.settings import reset_settings
+    from chalicelib.core.settings import settings
 
-    reset_settings()
+    unset = settings().model_copy(update={"stripe_publishable_key": ""})
+    monkeypatch.setattr("chalicelib.payments.intents.settings", lambda: unset)
     answered = start_payment(client, order)
     assert answered.status_code == 503 and answered.json["error"]["code"] == "PAYMENTS_NOT_CONFIGURED"
     assert order_of(client, order).get("payment") is None
