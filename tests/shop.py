@@ -255,6 +255,23 @@ def pay(client, order, kind="payment.succeeded", event_id=None, **overrides):
     return response
 
 
+def paying_through(local_stripe, monkeypatch) -> None:
+    """The stage pays through `local_stripe` (tests/stripe_server.py): its keys in the stage's secret, as the local
+    stack puts them, read by the functions under their own roles."""
+    import boto3
+
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.payments import stripe_adapter
+    from local.stripe import SECRET_KEY, WEBHOOK_SECRET
+
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+        SecretId="shop/local/stripe",
+        SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+    monkeypatch.setenv("STRIPE_API_BASE", local_stripe.url)
+    reset_settings()
+    stripe_adapter.keys.cache_clear()
+
+
 STRIPE_WEBHOOK_SECRET = "whsec_local_shop"  # the local stack's (local/stripe.py), signing events as Stripe does
 
 

@@ -198,8 +198,8 @@ def _admits_null(schema: dict[str, Any]) -> bool:
 def _errors_of(method: str, path: str, route: RouteDoc) -> set[int]:
     """The answers an operation can really give besides its success."""
     codes = {429, 500, *route.errors}  # the stage throttles every route; a bug is a 500 anywhere
-    if route.access in ("user", "admin", "signature"):
-        codes.add(401)
+    if route.access in ("user", "admin") or (route.access == "signature" and route.signed_by == "webhookSignature"):
+        codes.add(401)  # Stripe's webhook answers a bad signature 400, as Stripe's own examples do
     if route.access == "admin":
         codes.add(403)
     # Any method: the middleware measures every body, declared or not, and the REGIONAL stage's Lambda

@@ -41,6 +41,9 @@ STRIPE_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 TOLERANCE_SECONDS = 300  # a signed event older (or newer) than this is refused: a replay
 TIMEOUT_SECONDS = 5  # within the API function's 10 s, with one retry
 _PROVIDER_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
+# t=<unix seconds> and one or more v1=<hex SHA-256>, with any other schemes Stripe adds (v0, ...), within 1 KiB.
+_SIGNATURE = re.compile(r"(?=.{1,1024}$)t=[0-9]{1,12}(,[a-z0-9]{1,8}=[0-9a-fA-F]{1,128})*,v1=[0-9a-f]{64}"
+                        r"(,[a-z0-9]{1,8}=[0-9a-fA-F]{1,128})*")
 
 
 def _stripe_exponent(currency: str) -> int:
@@ -226,6 +229,8 @@ class InvalidStripeSignature(Exception):
 def verify(raw_body: bytes, signature_header: str | None) -> dict[str, Any]:
     """The event Stripe signed, if `Stripe-Signature` signs exactly this body within the tolerance; any of the
     header's `v1` signatures may match (Stripe signs with both secrets while one is rolled)."""
+    if not _SIGNATURE.fullmatch(signature_header or ""):  # refused before any key is read
+        raise InvalidStripeSignature("no Stripe-Signature of Stripe's shape")
     secret = _keys().webhook_secret
     try:
         stripe.WebhookSignature.verify_header(raw_body.decode("utf-8"), signature_header or "", secret,

@@ -10,7 +10,8 @@ import re
 import pytest
 
 from tests.fakes import auth
-from tests.shop import ADDRESS, Bus, call, placed_order
+from tests.shop import ADDRESS, Bus, call, paying_through, placed_order
+from tests.stripe_server import local_stripe  # noqa: F401 (fixture)
 
 ROLES = ("anonymous", "owner", "other", "admin", "suspended")
 HEADERS = {"anonymous": {}, "owner": auth("ann"), "other": auth("bob"), "admin": auth("boss", groups=["admin"]),
@@ -62,8 +63,9 @@ ROUTES = list(_routes())
 
 
 @pytest.fixture
-def world(client, monkeypatch):
-    """Ann owns an order, an address and a notification; Sue is suspended."""
+def world(client, monkeypatch, local_stripe):  # noqa: F811
+    """Ann owns an order, an address and a notification; Sue is suspended. The stage pays through a local Stripe."""
+    paying_through(local_stripe, monkeypatch)
     bus = Bus()
     monkeypatch.setattr("chalicelib.core.outbox.publish", bus.publish)
     monkeypatch.setattr("chalicelib.core.events.publish", bus.publish)
@@ -108,7 +110,8 @@ def test_route_answers_each_role_as_its_access_demands(client, world, path, meth
         # Identity plays no part: no caller is refused for who they are.
         assert 403 not in seen.values() and (seen["anonymous"] == 401) == (seen["owner"] == 401), seen
     elif doc.access == "signature":
-        assert seen["anonymous"] == 401 and seen["owner"] == 401, seen  # no signature, whoever calls
+        refused = 400 if doc.signed_by == "stripeSignature" else 401  # Stripe's webhook: 400, as Stripe expects
+        assert seen["anonymous"] == refused and seen["owner"] == refused, seen  # no signature, whoever calls
     else:
         assert seen["anonymous"] == 401, seen
         assert seen["suspended"] == 401, seen  # even erasing itself: staff decide a suspended account's fate

@@ -25,7 +25,7 @@ def _service_classes() -> list[type]:
 
 def test_no_service_or_repository_fills_in_its_own_dependencies():
     built = _service_classes()
-    assert len([cls for cls in built if cls.__name__.endswith("Service")]) == 15
+    assert len([cls for cls in built if cls.__name__.endswith("Service")]) == 16
     defaulted = [f"{cls.__name__}.{name}" for cls in built
                  for name, parameter in inspect.signature(cls.__init__).parameters.items()
                  if parameter.default is not inspect.Parameter.empty]

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.payments.signature import sign
 from tests.fakes import ADMIN, auth
-from tests.shop import call, placed_order, sqs_event
+from tests.shop import call, paying_through, placed_order, sqs_event
 from tests.stripe_server import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, local_stripe  # noqa: F401 (fixture)
 
 ANN = auth("ann")
@@ -66,17 +66,10 @@ def received(local_stripe):  # noqa: F811
 def stripe_stage(aws, local_stripe, received, monkeypatch):  # noqa: F811
     """The local stage paying through localstripe: its test keys in the stage's secret (as `make run` puts them),
     read by the functions under their own roles."""
-    import boto3
-
-    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
-        SecretId="shop/local/stripe", SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
-    monkeypatch.setenv("STRIPE_API_BASE", local_stripe.url)
-    from chalicelib.core.settings import reset_settings
+    paying_through(local_stripe, monkeypatch)
+    yield local_stripe
     from chalicelib.payments import stripe_adapter
 
-    reset_settings()
-    stripe_adapter.keys.cache_clear()
-    yield local_stripe
     stripe_adapter.keys.cache_clear()
 
 
