@@ -78,3 +78,42 @@ def test_the_boundary_check_sees_each_way_of_reaching_in():
         "payments._ack",
         "chalicelib.payments.service._ack",
     ]
+
+
+def test_only_the_stripe_adapter_imports_the_stripe_library():
+    """Provider SDKs stay in their adapters: the rest of the shop speaks the provider port."""
+    importers = []
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if any(name == "stripe" or name.startswith("stripe.") for name in names):
+                importers.append(str(path.relative_to(ROOT)))
+    assert importers == ["chalicelib/payments/stripe_adapter.py"]
+
+
+def test_requests_that_do_not_pay_never_load_the_stripe_library():
+    """Stripe's library takes a sixth of a second to import: a cold start that does not pay never pays for it."""
+    from tests.core.processes import run_fresh
+
+    def request(method: str, resource: str, path: str, body: str | None = None) -> dict:
+        return {"resource": resource, "path": path, "httpMethod": method,
+                "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {},
+                "queryStringParameters": None, "multiValueQueryStringParameters": None,
+                "pathParameters": {"order_id": "o1"} if "{" in resource else None, "stageVariables": None,
+                "body": body, "isBase64Encoded": False,
+                "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "api",
+                                   "requestId": "cold-request", "identity": {"sourceIp": "127.0.0.1"}}}
+
+    requests = [request("GET", "/orders/{order_id}", "/orders/o1"),
+                request("POST", "/webhooks/payments", "/webhooks/payments", "{}")]
+    code = ("import sys, types, app\n"
+            "context = types.SimpleNamespace(aws_request_id='cold-request', function_name='f', memory_limit_in_mb=512,"
+            " get_remaining_time_in_millis=lambda: 10_000)\n"
+            f"answers = [app.app(event, context)['statusCode'] for event in {requests!r}]\n"
+            "assert answers == [401, 401], answers  # no token; the generic webhook unsigned\n"
+            "assert 'stripe' not in sys.modules, 'a request that does not pay imported stripe'\n"
+            "from chalicelib.composition import Services\n"
+            "Services().payments, Services().refunds\n"
+            "assert 'stripe' not in sys.modules, 'the payment ledger imported stripe'\n")
+    run_fresh(code)
