@@ -284,7 +284,17 @@ MINIMUM = {
     # The order (GetItem), its one transaction (the order item with the shipment, the outbox), PutEvents, and
     # the outbox marks cleared.
     "POST /admin/orders/{id}/shipments": 4, "POST /admin/orders/{id}/shipments/{shipment_id}/delivered": 4,
+    # Stripe's paths (AWS calls; their Stripe calls in STRIPE_MINIMUM). The order read, then its intent kept by a
+    # conditional UpdateItem; asked again, the order alone. The webhook as the generic one. Paying a refund back:
+    # the order and the refund in one BatchGetItem, then the settlement's transaction, its event and the outbox mark.
+    "POST /orders/{id}/payment": 2, "POST /orders/{id}/payment (again)": 1,
+    "POST /webhooks/stripe (payment_intent.succeeded)": 4, "payment_provider: RefundRequested": 4,
+    "payment_provider: OrderCancelled": 1,
 }
+# Calls to Stripe: making the intent; looking at it again (its status now); cancelling it; one refund.
+STRIPE_MINIMUM = {"POST /orders/{id}/payment": 1, "POST /orders/{id}/payment (again)": 1,
+                  "POST /webhooks/stripe (payment_intent.succeeded)": 0, "payment_provider: RefundRequested": 1,
+                  "payment_provider: OrderCancelled": 1}
 
 
 def aws_calls() -> dict:
@@ -427,10 +437,100 @@ def _count_calls() -> dict:
         ship()
         measure("POST /basket/checkout (with a promotion)", "post", "/basket/checkout", {"shippingAddress": ADDRESS},
                 {**ann, "Idempotency-Key": uuid.uuid4().hex})
+        _stripe_paths(client, calls, measure, results, bus, ann, ADMIN, checkouts[2].data["orderId"],
+                      checkouts[3].data["orderId"])
     for row in results.values():
         if row.get("minimum"):
             row["ratio"] = round(row["count"] / row["minimum"], 2)
     return results
+
+
+def _stripe_paths(client, calls: list[str], measure, results: dict, bus, ann: dict, admin: dict, paid: str,
+                  cancelled: str) -> None:
+    """Stripe's paths against a localstripe process: each row's AWS calls, and its calls to Stripe."""
+    import uuid
+    from typing import Any
+    from unittest import mock
+
+    import stripe
+    from stripe import _http_client
+
+    from local.stripe import SECRET_KEY, WEBHOOK_SECRET, LocalStripe
+    from tests.shop import eventbridge_body, sqs_event
+
+    made: list[str] = []
+    sent = _http_client.HTTPClient.request_with_retries
+
+    def counted(self, method, url, *args, **kwargs):
+        made.append(f"{method.upper()} {url.split('/v1/', 1)[-1].split('?')[0]}")
+        return sent(self, method, url, *args, **kwargs)
+
+    with LocalStripe() as local, mock.patch.object(_http_client.HTTPClient, "request_with_retries", counted):
+        import boto3
+
+        boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(  # as the local stack puts them
+            SecretId="shop/local/stripe",
+            SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+        os.environ["STRIPE_API_BASE"] = local.url
+        from chalicelib.core.settings import reset_settings
+
+        reset_settings()
+
+        def stripe_row(label: str, run) -> Any:
+            made.clear()
+            answer = run()
+            results[label]["stripe_calls"] = list(made)
+            results[label]["stripe_count"] = len(made)
+            results[label]["stripe_minimum"] = STRIPE_MINIMUM[label]
+            return answer
+
+        client.http.post(f"/orders/{paid}/payment", headers={"Content-Type": "application/json", **ann})  # keys read
+        stripe_row("POST /orders/{id}/payment", lambda: measure(
+            "POST /orders/{id}/payment", "post", f"/orders/{cancelled}/payment", headers=ann))
+        stripe_row("POST /orders/{id}/payment (again)", lambda: measure(
+            "POST /orders/{id}/payment (again)", "post", f"/orders/{cancelled}/payment", headers=ann))
+        first = json.loads(client.http.post(f"/orders/{paid}/payment", headers={
+            "Content-Type": "application/json", **ann}).body)
+        assert "paymentIntentId" in first, first
+        api = stripe.StripeClient(SECRET_KEY, base_addresses={"api": local.url}).v1
+        card = api.payment_methods.create(params={"type": "card", "card": {
+            "number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+        api.payment_intents.update(first["paymentIntentId"], params={"payment_method": card.id})
+        api.payment_intents.confirm(first["paymentIntentId"])
+        event = {"id": "evt_bench_paid", "object": "event", "type": "payment_intent.succeeded", "data": {"object": {
+            "id": first["paymentIntentId"], "object": "payment_intent", "amount": first["amount"],
+            "amount_received": first["amount"], "currency": first["currency"].lower(), "status": "succeeded",
+            "metadata": {"orderId": paid}}}}
+        raw = json.dumps(event).encode()
+        from chalicelib.payments.signature import sign
+
+        def webhook() -> None:
+            calls.clear()
+            response = client.http.post("/webhooks/stripe", body=raw, headers={
+                "Content-Type": "application/json", "Stripe-Signature": sign(WEBHOOK_SECRET, raw)})
+            results["POST /webhooks/stripe (payment_intent.succeeded)"] = {
+                "calls": list(calls), "count": len(calls), "status": response.status_code,
+                "minimum": MINIMUM["POST /webhooks/stripe (payment_intent.succeeded)"]}
+
+        stripe_row("POST /webhooks/stripe (payment_intent.succeeded)", webhook)
+        refund = json.loads(client.http.post(f"/admin/orders/{paid}/refunds", body=json.dumps(
+            {"amount": 10, "reason": "bench"}), headers={"Content-Type": "application/json", **admin,
+                                                         "Idempotency-Key": uuid.uuid4().hex}).body)
+        client.http.post(f"/orders/{cancelled}/cancel", headers={"Content-Type": "application/json", **ann})
+        bus_events = bus.events
+        for label, kind, key in (("payment_provider: RefundRequested", "RefundRequested", refund["id"]),
+                                 ("payment_provider: OrderCancelled", "OrderCancelled", cancelled)):
+            event_of = next(e for e in bus_events if e.type == kind and key in json.dumps(e.data))
+
+            def run(event_of=event_of, label=label) -> None:
+                calls.clear()
+                client.lambda_.invoke("payment_provider", sqs_event(client, [eventbridge_body(event_of)],
+                                                                    queue="shop-local-payments"))
+                results[label] = {"calls": list(calls), "count": len(calls), "minimum": MINIMUM[label]}
+
+            stripe_row(label, run)
+        os.environ.pop("STRIPE_API_BASE", None)
+        reset_settings()
 
 
 # --- warm latency ---------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class ProviderWork:
             id=f"{self.provider.name}:{outcome.provider_refund_id}:{outcome.status}",
             type="refund.succeeded" if outcome.status == "succeeded" else "refund.failed", order_id=order_id,
             refund_id=refund_id, amount=amount, currency=currency, provider=self.provider.name,
-            provider_type=f"refund.{outcome.status}", error=outcome.reason))
+            provider_type=f"refund.{outcome.status}", error=outcome.reason), seen=(order, item))
         return outcome.status
 
     def cancel_intent(self, order_id: str) -> str:

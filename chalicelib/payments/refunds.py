@@ -153,9 +153,11 @@ class RefundService:
 
     # --- the provider's answer (through the payment webhook) -------------------------------
 
-    def record(self, event: ProviderEvent) -> PaymentAck:
+    def record(self, event: ProviderEvent,
+               seen: tuple[StoredOrder | None, dict[str, Any] | None] | None = None) -> PaymentAck:
         """Record a refund's confirmation or refusal once; settle the refund and its order in the same write.
-        An unknown refund, or an amount or currency not the refund's, is recorded for review."""
+        An unknown refund, or an amount or currency not the refund's, is recorded for review. `seen`: the order
+        and the refund's item as the caller just read them (the first attempt writes from them)."""
         def write(read: tuple[StoredOrder | None, dict[str, Any] | None]) -> PaymentAck:
             order, item = read
             refund = model_from_item(Refund, item) if item and order else None
@@ -199,7 +201,7 @@ class RefundService:
         # A lost race (the order or the refund changed, the ledger record is not readable yet) is judged again
         # from a new read.
         return read_then_write(lambda: self.orders.get_many(event.order_id, payment_keys.refund_sk(event.refund_id)),
-                               write,
+                               write, **({"seen": seen} if seen is not None else {}),
                                lost=(OrderChanged, TransactionContended, RefundChanged, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The refund could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))

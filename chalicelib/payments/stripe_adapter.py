@@ -180,11 +180,9 @@ class StripeProvider:
             return _intent(client().v1.payment_intents.retrieve(intent_id))
 
     def cancel_intent(self, intent_id: str) -> None:
-        """Cancel an intent no longer wanted; one that succeeded or was cancelled already is left as it is."""
+        """Cancel an intent no longer wanted. One that succeeded (or is cancelled already) is refused by Stripe:
+        ProviderRefused, and its success reaches the shop by webhook (flagged `refundDue`)."""
         with _calling():
-            found = client().v1.payment_intents.retrieve(intent_id)
-            if found.status in ("succeeded", "canceled", "processing"):
-                return
             client().v1.payment_intents.cancel(intent_id)
 
     def order_of_intent(self, intent_id: str) -> str | None:

@@ -411,3 +411,53 @@ def test_the_keys_come_from_the_stages_secret(client, monkeypatch):
     stripe_adapter.keys.cache_clear()
     assert stripe_adapter.keys() == stripe_adapter.StripeKeys("sk_test_from_secret", "whsec_from_secret")
     stripe_adapter.keys.cache_clear()
+
+
+def test_stripes_paths_make_the_aws_and_stripe_calls_they_need(client, published, stripe_stage, received,
+                                                               monkeypatch):
+    """The same rows and minimums as `make bench` (tools/bench.py MINIMUM and STRIPE_MINIMUM)."""
+    from stripe import _http_client
+
+    from chalicelib.core import aws as core_aws
+    from tools.bench import MINIMUM, STRIPE_MINIMUM
+
+    aws: list[str] = []
+    traced = core_aws.trace_calls
+
+    def counting(events):  # every client made from now on, under whichever function's role
+        traced(events)
+        events.register("before-call.*.*", lambda model, **kw: aws.append(model.name))
+
+    monkeypatch.setattr(core_aws, "trace_calls", counting)
+    core_aws.reset_clients()
+    to_stripe: list[str] = []
+    sent = _http_client.HTTPClient.request_with_retries
+
+    def counted(self, method, url, *args, **kwargs):
+        to_stripe.append(method)
+        return sent(self, method, url, *args, **kwargs)
+
+    def measured(label, run):
+        aws.clear()
+        to_stripe.clear()
+        from unittest import mock
+
+        with mock.patch.object(_http_client.HTTPClient, "request_with_retries", counted):
+            answer = run()
+        assert (len(aws), len(to_stripe)) == (MINIMUM[label], STRIPE_MINIMUM[label]), (label, aws, to_stripe)
+        return answer
+
+    paid, _ = placed_order(client, ANN, price=2500)
+    cancelled, _ = placed_order(client, ANN)
+    start_payment(client, cancelled)  # the account's status and Stripe's keys: read once per container
+    intent = measured("POST /orders/{id}/payment", lambda: start_payment(client, paid).json)
+    measured("POST /orders/{id}/payment (again)", lambda: start_payment(client, paid))
+    pay_with(stripe_stage, intent["paymentIntentId"])
+    succeeded = received.next("payment_intent.succeeded", intent["paymentIntentId"])
+    measured("POST /webhooks/stripe (payment_intent.succeeded)", lambda: webhook(client, *succeeded))
+    call(client, "post", f"/admin/orders/{paid['id']}/refunds", {"amount": 10, "reason": "bench"},
+         {**ADMIN, "Idempotency-Key": "calls-refund"})
+    call(client, "post", f"/orders/{cancelled['id']}/cancel", headers=ANN)
+    measured("payment_provider: RefundRequested",
+             lambda: provider_function(client, published.of_type("RefundRequested")))
+    measured("payment_provider: OrderCancelled", lambda: provider_function(client, published.of_type("OrderCancelled")))
