@@ -461,3 +461,58 @@ def test_stripes_paths_make_the_aws_and_stripe_calls_they_need(client, published
     measured("payment_provider: RefundRequested",
              lambda: provider_function(client, published.of_type("RefundRequested")))
     measured("payment_provider: OrderCancelled", lambda: provider_function(client, published.of_type("OrderCancelled")))
+
+
+def test_stripes_charge_refunded_settles_a_refund_before_the_function_runs_and_it_is_not_paid_twice(
+        client, bus, stripe_stage, received):
+    order, _ = placed_order(client, ANN, price=2500)
+    intent = start_payment(client, order).json
+    pay_with(stripe_stage, intent["paymentIntentId"])
+    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    asked = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"amount": 700, "reason": "first"},
+                 {**ADMIN, "Idempotency-Key": "refund-charge-1"}).json
+    charge = {"id": "evt_charge_refunded", "type": "charge.refunded", "data": {"object": {
+        "id": "ch_1", "object": "charge", "amount": order["total"], "amount_refunded": 700,
+        "currency": order["currency"].lower(), "payment_intent": intent["paymentIntentId"],
+        "refunds": {"object": "list", "data": [
+            {"id": "re_1", "object": "refund", "amount": 700, "currency": order["currency"].lower(),
+             "status": "succeeded", "metadata": {"refundId": asked["id"], "orderId": order["id"]}},
+            {"id": "re_dashboard", "object": "refund", "amount": 100, "currency": order["currency"].lower(),
+             "status": "succeeded", "metadata": {}}]}}}}
+    assert webhook(client, *signed(charge)).status_code == 200
+    assert order_of(client, order)["refundedAmount"] == 700
+    assert provider_function(client, bus.of_type("RefundRequested")) == {"batchItemFailures": []}
+    assert stripe_api(stripe_stage).refunds.list(params={"payment_intent": intent["paymentIntentId"]}).data == []
+    from chalicelib.payments.repository import PaymentLedger
+
+    # The refund made in Stripe's dashboard names no refund of the shop's: left for a person.
+    assert PaymentLedger().get("stripe:evt_charge_refunded:re_dashboard").outcome == "REVIEW"
+
+
+def test_a_refund_of_an_order_the_generic_provider_paid_waits_for_its_webhook(client, bus, stripe_stage):
+    from tests.shop import pay
+
+    order, _ = placed_order(client, ANN)
+    assert pay(client, order).json["orderStatus"] == "PAID"
+    call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "generic"},
+         {**ADMIN, "Idempotency-Key": "refund-generic-1"})
+    assert provider_function(client, bus.of_type("RefundRequested")) == {"batchItemFailures": []}
+    refunds = call(client, "get", f"/admin/orders/{order['id']}/refunds", headers=ADMIN).json["items"]
+    assert [r["status"] for r in refunds] == ["REQUESTED"]
+
+
+def test_the_generic_provider_takes_payments_outside_the_api(client, bus, monkeypatch):
+    from chalicelib.composition import Services
+    from chalicelib.core.auth import Caller
+    from chalicelib.core.errors import Conflict
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.payments import provider
+
+    order, _ = placed_order(client, ANN)
+    monkeypatch.setenv("PAYMENT_PROVIDER", "generic")
+    reset_settings()
+    assert isinstance(provider.configured(), provider.GenericProvider)
+    root = Services()
+    with pytest.raises(Conflict) as refused:
+        root.intents.start(Caller(user_id="ann"), order["id"])
+    assert refused.value.code == "PAYMENT_PROVIDER_EXTERNAL"
