@@ -477,16 +477,18 @@ class OrderRepository:
         return dynamo.update(keys.order_pk(order_id), keys.ORDER_SK, diff, "attribute_exists(PK)")
 
     def attach_intent(self, order: StoredOrder, intent: StoredIntent, state: PaymentState, at: str) -> StoredOrder:
-        """Keep the provider's payment intent on an order awaiting payment, as read, holding none yet: of two
-        concurrent writers the first wins and the other reads its intent. Raises OrderChanged (with the order as
-        it is now)."""
+        """Keep the provider's payment intent on an order awaiting payment, as read: holding none yet, or the one
+        it holds (`order.intent`, cancelled at the provider) replaced. Of two concurrent writers the first wins
+        and the other reads its intent. Raises OrderChanged (with the order as it is now)."""
         diff = Update().set("payment_intent", intent.stored()).set("payment", state.model_dump(mode="json"))
         diff.set("updated_at", at).add("version", 1)
+        held = "attribute_not_exists(payment_intent)" if order.intent is None else "payment_intent.id = :held"
         dynamo.write(dynamo.update(
             keys.order_pk(order.id), keys.ORDER_SK, diff,
-            "#status = :pending AND #version = :seen_version AND attribute_not_exists(payment_intent)",
+            f"#status = :pending AND #version = :seen_version AND {held}",
             names={"#status": "status", "#version": "version"},
-            values={":pending": "PENDING", ":seen_version": order.version},
+            values={":pending": "PENDING", ":seen_version": order.version,
+                    **({":held": order.intent.id} if order.intent is not None else {})},
             refused=lambda found: OrderChanged(_order(found) if found else None)))
         return order.model_copy(update={"intent": intent, "payment": state, "updated_at": at,
                                         "version": order.version + 1})

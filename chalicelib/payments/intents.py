@@ -48,7 +48,9 @@ class IntentService:
                 raise Conflict(f"An order that is {order.status} is not awaiting payment.", code="ORDER_NOT_PAYABLE")
             if order.intent is not None and (order.intent.amount, order.intent.currency) == (order.total,
                                                                                            order.currency):
-                return self._answer(order.intent, self._call(lambda: self.provider.retrieve_intent(order.intent.id)))
+                now = self._call(lambda: self.provider.retrieve_intent(order.intent.id))
+                if now.status != "canceled":  # cancelled at the provider (its dashboard): replaced by a new one
+                    return self._answer(order.intent, now)
             made = self._call(lambda: self.provider.create_intent(order.id, order.total, order.currency))
             intent = StoredIntent(id=made.id, client_secret=made.client_secret, amount=made.amount,
                                   currency=made.currency, provider=self.provider.name, created_at=iso())

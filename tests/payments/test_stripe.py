@@ -516,3 +516,13 @@ def test_the_generic_provider_takes_payments_outside_the_api(client, bus, monkey
     with pytest.raises(Conflict) as refused:
         root.intents.start(Caller(user_id="ann"), order["id"])
     assert refused.value.code == "PAYMENT_PROVIDER_EXTERNAL"
+
+
+def test_an_intent_cancelled_at_stripe_while_the_order_awaits_payment_is_replaced(client, bus, stripe_stage):
+    order, _ = placed_order(client, ANN)
+    first = start_payment(client, order).json
+    stripe_api(stripe_stage).payment_intents.cancel(first["paymentIntentId"])  # in Stripe's dashboard
+    second = start_payment(client, order).json
+    assert second["paymentIntentId"] != first["paymentIntentId"]
+    assert second["status"] == "requires_payment_method"
+    assert start_payment(client, order).json["paymentIntentId"] == second["paymentIntentId"]
