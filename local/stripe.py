@@ -1,0 +1,115 @@
+"""The local Stripe: localstripe (a fake, stateful Stripe API server from PyPI) as a child process on a loopback port.
+
+`make run` starts one for the stack's functions; tests start their own (`tests/stripe_server.py`). It accepts any
+`sk_test_...` key, keeps its objects in memory only (`--from-scratch`: nothing of an earlier run comes back), and
+sends webhooks signed as Stripe signs them to the URLs registered with `register_webhook`, one second after
+the event.
+
+The test keys below are what `make run` puts into the stack's Stripe secret: fixed, so that a developer can
+sign an event by hand with the webhook secret and the README can name them.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from typing import Self
+
+from local.emulator import HOST, free_port, local_opener
+
+SECRET_KEY = "sk_test_local_shop"
+WEBHOOK_SECRET = "whsec_local_shop"
+PUBLISHABLE_KEY = "pk_test_local_shop"
+
+
+class LocalStripe:
+    """`LocalStripe().start()` ... `.stop()`, or `with LocalStripe() as stripe:`; `stripe.url` is the API base.
+
+    The port comes from the argument, else LOCAL_STRIPE_PORT if set, else a free one. Its access log goes to
+    `log_path` if given (appended), else nowhere.
+    """
+
+    def __init__(self, port: int | None = None, log_path: str | os.PathLike | None = None):
+        env_port = os.environ.get("LOCAL_STRIPE_PORT")
+        self.port = port or (int(env_port) if env_port else free_port())
+        self.url = f"http://{HOST}:{self.port}"
+        self._log_path = log_path
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 20) -> LocalStripe:
+        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+        try:
+            # Its own session: Ctrl-C in the terminal reaches only the orchestrator, which stops it.
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "localstripe", "--port", str(self.port), "--from-scratch"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            if log is not subprocess.DEVNULL:
+                log.close()
+        opener = local_opener()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"localstripe exited with code {self._process.returncode}"
+                                   f" (is port {self.port} taken?)")
+            try:
+                # Unauthenticated: 401 in Stripe's error shape, which means it is serving.
+                opener.open(f"{self.url}/v1/customers", timeout=1).close()
+                return self
+            except urllib.error.HTTPError:
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"localstripe did not answer on {self.url} within {timeout} s")
+
+    def register_webhook(self, url: str, secret: str = WEBHOOK_SECRET, *, name: str = "shop",
+                         events: Iterable[str] | None = None) -> None:
+        """Send events (all, or only `events`' types) to `url`, signed with `secret`; a second call with the
+        same `name` replaces the first."""
+        fields: list[tuple[str, str]] = [("url", url), ("secret", secret)]
+        fields += [("events[]", event) for event in events or ()]
+        self._call("POST", f"/_config/webhooks/{urllib.parse.quote(name, safe='')}",
+                   urllib.parse.urlencode(fields).encode())
+
+    def clear(self) -> None:
+        """Forget every object (customers, intents, refunds...); the registered webhooks stay."""
+        self._call("DELETE", "/_config/data")
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> None:
+        request = urllib.request.Request(f"{self.url}{path}", data=body, method=method)
+        if body is not None:
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        local_opener().open(request, timeout=10).close()
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        try:
+            os.killpg(self._process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
