@@ -66,6 +66,12 @@ def _cursor_key() -> dict:
     return _statement("CursorKey", ["secretsmanager:GetSecretValue"], "${CursorKey}")
 
 
+def _stripe_secret() -> dict:
+    # The Stripe keys of the stage (the template's StripeSecret): only the API (intents, the webhook's signature)
+    # and the payment provider's consumer (refunds, cancellations) read them.
+    return _statement("StripeSecret", ["secretsmanager:GetSecretValue"], "${StripeSecret}")
+
+
 def _consumer(queue_logical: str) -> dict:
     # What Lambda's event source mapping does with the function's role: poll, delete, read attributes.
     return _statement("ConsumeQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
@@ -92,6 +98,7 @@ def policies(stage: str) -> dict[str, dict]:
                    + (["cognito-idp:AdminConfirmSignUp"] if environment.get("AUTO_CONFIRM_USERS") == "true" else []),
                    POOL),
         _cursor_key(),
+        _stripe_secret(),
         # A presigned POST is authorised as its signer: the API may sign uploads to the uploads prefix only.
         _statement("SignImageUploads", ["s3:PutObject"], UPLOADS),
         # DELETE /products/{id}/images/{imageId} removes the image's file, uploaded or published.
@@ -157,6 +164,16 @@ def policies(stage: str) -> dict[str, dict]:
             _statement("Indexes", ["dynamodb:Query"], _indexes("GSI3")),
             _statement("Bus", ["events:PutEvents"], BUS),
             _cursor_key(),  # the sweeps page through their work queues
+        ],
+        "payment_provider": [
+            # The order and its refunds read (GetItem, BatchGetItem, Query of the order's partition); a refund
+            # settled or an intent's cancellation recorded with its event in the outbox, in one transaction
+            # (UpdateItem, PutItem, ConditionCheckItem), the outbox mark cleared once the event is on the bus.
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                                 "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"], TABLE),
+            _statement("Bus", ["events:PutEvents"], BUS),
+            _stripe_secret(),
+            _consumer("PaymentsQueue"),
         ],
     }
     return {name: {"Version": "2012-10-17", "Statement": statements + _common(stage, name)}

@@ -31,19 +31,21 @@ FUNCTIONS = {
     "Notify": ("notify", "shop-${Stage}-notify"),
     "Housekeeping": ("housekeeping", "shop-${Stage}-housekeeping"),
     "ValidateImages": ("validate_images", "shop-${Stage}-validate_images"),
+    "PaymentProvider": ("payment_provider", "shop-${Stage}-payment_provider"),
 }
 # Where each asynchronously invoked function's failed invocations go (Lambda on-failure destinations).
 FAILURE_QUEUES = {"Housekeeping": "HousekeepingDLQ"}
-CONSUMER_TIMEOUT = 30  # seconds: create_orders' and notify's timeout (config.json); queues wait 6x that
+CONSUMER_TIMEOUT = 30  # seconds: create_orders', notify's and payment_provider's timeout (config.json); queues wait 6x that
 ERASER_TIMEOUT = 60  # seconds: erase_users' timeout (config.json); an erasure that needs longer continues itself
 VALIDATOR_TIMEOUT = 30  # seconds: validate_images' timeout (config.json)
 QUEUES = {"Orders": ("orders", "CreateOrders", "CreateOrdersSqsEventSource"),
           "Audit": ("audit", "RecordAudit", "RecordAuditSqsEventSource"),
           "Erasures": ("erasures", "EraseUsers", "EraseUsersSqsEventSource"),
           "Images": ("images", "ValidateImages", "ValidateImagesSqsEventSource"),
-          "Notify": ("notify", "Notify", "NotifySqsEventSource")}
+          "Notify": ("notify", "Notify", "NotifySqsEventSource"),
+          "Payments": ("payments", "PaymentProvider", "PaymentProviderSqsEventSource")}
 DLQS = ["OrdersDLQ", "AuditDLQ", "ErasuresDLQ", "EventsDLQ", "NotifyDLQ", "HousekeepingDLQ", "AlarmsDLQ",
-        "ImagesDLQ"]
+        "ImagesDLQ", "PaymentsDLQ"]
 # Bus rules of the merge template: logical id -> (name, event pattern, target queue). Every consumer of the
 # shop's bus reads a queue one of them fills: Chalice's own rules (on_cw_event) know only the default bus.
 RULES = {
@@ -52,6 +54,9 @@ RULES = {
     "AuditRule": ("audit-everything", {"source": ["shop"]}, "AuditQueue"),
     "UserErasedRule": ("user-erased", {"source": ["shop"], "detail-type": ["UserErased"]}, "ErasuresQueue"),
     "NotifyRule": ("notify", {"source": ["shop"], "detail-type": list(NOTIFIED_EVENTS)}, "NotifyQueue"),
+    # The payment provider's side of what the shop decided: a refund to pay back, an order cancelled unpaid.
+    "PaymentsRule": ("payments", {"source": ["shop"], "detail-type": ["RefundRequested", "OrderCancelled"]},
+                     "PaymentsQueue"),
 }
 # Rules on the account's default bus, where S3 announces objects: logical id -> (name, target queue).
 S3_RULES = {"ImageUploadedRule": ("image-uploaded", "ImagesQueue")}
@@ -67,7 +72,7 @@ FUNCTION_RULES = {"Housekeeping": ("HousekeepingEvent", "housekeeping-event", Fa
 # the account's Cognito quotas; the webhook is open to anyone who can reach it (its signature is checked after).
 AUTH_ROUTES = ("/auth/register", "/auth/confirm", "/auth/login", "/auth/mfa", "/auth/refresh", "/auth/forgot-password",
                "/auth/reset-password")
-WEBHOOK_ROUTE = "/webhooks/payments"
+WEBHOOK_ROUTES = ("/webhooks/payments", "/webhooks/stripe")
 # The sign-in routes as WAF sees the path: after the stage's name (execute-api URL) or not (custom domain).
 AUTH_PATHS = "^(/[^/]+)?/auth/"
 # Functions whose cold start a customer waits for: published versions behind the LIVE_ALIAS alias, restored
@@ -233,6 +238,10 @@ def user_pool() -> dict:
     }
 
 
+# Settings only some functions get: the payment provider's keys reach the two functions that talk to it.
+FUNCTION_ENVIRONMENT = {logical: {"STRIPE_SECRET": ref("StripeSecret")} for logical in ("APIHandler", "PaymentProvider")}
+
+
 def function_overrides() -> dict:
     env = {"TABLE_NAME": ref("ShopTable"), "EVENT_BUS_NAME": ref("ShopEventBus"),
            "USER_POOL_ID": ref("UserPool"), "USER_POOL_CLIENT_ID": ref("UserPoolClient"),
@@ -248,6 +257,7 @@ def function_overrides() -> dict:
            "LOG_LEVEL": {"Fn::If": ["IsProd", "INFO", "DEBUG"]},
            "SEND_EMAIL": {"Fn::If": ["SendsEmail", "true", "false"]}, "EMAIL_SENDER": ref("EmailSender"),
            "CURSOR_KEY_SECRET": ref("CursorKey"),
+           "PAYMENTS_QUEUE_NAME": {"Fn::GetAtt": ["PaymentsQueue", "QueueName"]},
            # Where the stage traces, spans leave over OTLP/HTTP for the collector extension (OtelCollectorLayerArn),
            # which sends them on to X-Ray after the invocation answers.
            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318"}
@@ -255,7 +265,7 @@ def function_overrides() -> dict:
     for logical, (_, name) in FUNCTIONS.items():
         # LoggingConfig binds the function to its log group, so the group (with its retention) exists first.
         resources[logical] = {**lint_exceptions(logical), "Properties": {
-            "FunctionName": sub(name), "Environment": {"Variables": env},
+            "FunctionName": sub(name), "Environment": {"Variables": {**env, **FUNCTION_ENVIRONMENT.get(logical, {})}},
             "LoggingConfig": {"LogGroup": ref(f"{logical}LogGroup")},
             "Layers": {"Fn::If": ["HasOtelCollector", [ref("OtelCollectorLayerArn")], ref("AWS::NoValue")]}}}
     for queue_name, (_, function, source) in QUEUES.items():
@@ -309,14 +319,14 @@ def method_path(route: str) -> str:
 
 
 def method_settings() -> list[dict]:
-    """Throttling of the whole stage, then tighter limits on the sign-in routes and the webhook."""
+    """Throttling of the whole stage, then tighter limits on the sign-in routes and the webhooks."""
     def throttled(path: str, method: str, prefix: str) -> dict:
         return {"ResourcePath": path, "HttpMethod": method,
                 "ThrottlingRateLimit": ref(f"{prefix}ThrottlingRateLimit"),
                 "ThrottlingBurstLimit": ref(f"{prefix}ThrottlingBurstLimit")}
     return ([throttled("/*", "*", "Api")]
             + [throttled(method_path(route), "POST", "Auth") for route in AUTH_ROUTES]
-            + [throttled(method_path(WEBHOOK_ROUTE), "POST", "Webhook")])
+            + [throttled(method_path(route), "POST", "Webhook") for route in WEBHOOK_ROUTES])
 
 
 def web_acl() -> dict:
@@ -462,6 +472,21 @@ def cursor_key() -> dict:
         "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}}
 
 
+def stripe_secret() -> dict:
+    """Stripe's keys for the stage, as JSON {"secretKey", "webhookSecret"}: operators put the account's keys in
+    after the first deploy (README, "Configuration"). Created holding no working key: an empty secretKey (the API
+    answers 503 PAYMENTS_NOT_CONFIGURED) and a random webhookSecret no Stripe event is signed with. Deleted with the
+    stack, as the cursor key is (a retained one would keep a new stack of the stage from taking its name): the keys
+    stay in Stripe's dashboard."""
+    return {"StripeSecret": {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Delete",
+                             "UpdateReplacePolicy": "Delete", "Properties": {
+        "Name": sub("shop/${Stage}/stripe"),
+        "Description": sub('Stripe keys of shop-${Stage}: {"secretKey": "sk_live_...", "webhookSecret": "whsec_..."}'),
+        "GenerateSecretString": {"SecretStringTemplate": json.dumps({"secretKey": ""}),
+                                 "GenerateStringKey": "webhookSecret", "PasswordLength": 32,
+                                 "ExcludePunctuation": True}}}}
+
+
 def log_group(name: str) -> dict:
     return {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete",
             "Properties": {"LogGroupName": sub(name), "RetentionInDays": {"Fn::If": ["IsProd", 90, 14]}}}
@@ -593,6 +618,8 @@ BUSINESS_ALARMS = {
     "RefundsFailed": "The payment provider refused a refund: its amount is refundable again; ask for it anew "
                      "(GET /admin/orders/{id}/refunds)",
     "RefundsDueOverADay": "Orders have been owed a refund for more than a day: POST /admin/orders/{id}/refunds",
+    "PaymentsDisputed": "A customer disputed a card payment (the order shows disputed): answer the dispute in "
+                        "Stripe's dashboard before its deadline, with the order's evidence",
 }
 
 
@@ -605,7 +632,8 @@ def dashboard() -> dict:
                 ("CheckoutsAccepted", "OrdersCreated", "DuplicatesSuppressed", "StockRejections",
                  "CheckoutConflicts", "PaymentsSucceeded", "PaymentsFailed", "PaymentsNotApplied",
                  "PaymentsForReview", "MoneyOwedBack", "InvalidEvents", "SweepFailures", "OutboxEventsParked",
-                 "RefundsRequested", "RefundsSucceeded", "RefundsFailed", "RefundsDueOverADay", "ReturnsRequested")]
+                 "RefundsRequested", "RefundsSucceeded", "RefundsFailed", "RefundsDueOverADay", "ReturnsRequested",
+                 "PaymentsDisputed")]
     body = {"widgets": [
         widget("API requests and errors", [["AWS/ApiGateway", m, "ApiName", "shop"] for m in
                                            ("Count", "4XXError", "5XXError")], 0, 0),
@@ -655,15 +683,16 @@ def template() -> dict:
         "ErasuresQueue": queue("erasures", "ErasuresDLQ", ERASER_TIMEOUT * 6),
         "ImagesQueue": queue("images", "ImagesDLQ", VALIDATOR_TIMEOUT * 6),
         "NotifyQueue": queue("notify", "NotifyDLQ", CONSUMER_TIMEOUT * 6),
+        "PaymentsQueue": queue("payments", "PaymentsDLQ", CONSUMER_TIMEOUT * 6),
         **{dlq: dead_letter_queue(dlq, name) for dlq, name in
            (("OrdersDLQ", "orders-dlq"), ("AuditDLQ", "audit-dlq"), ("ErasuresDLQ", "erasures-dlq"),
             ("EventsDLQ", "events-dlq"),
             ("NotifyDLQ", "notify-dlq"), ("HousekeepingDLQ", "housekeeping-dlq"), ("AlarmsDLQ", "alarms-dlq"),
-            ("ImagesDLQ", "images-dlq"))},
+            ("ImagesDLQ", "images-dlq"), ("PaymentsDLQ", "payments-dlq"))},
         **{logical: rule(name, pattern, target) for logical, (name, pattern, target) in RULES.items()},
         **queue_policies(),
         **user_pool(), **function_overrides(), **log_groups(), **api_access_logs(), **alarms(), **dashboard(),
-        **web_acl(), **cursor_key(), **images(), **code_deploy_role(),
+        **web_acl(), **cursor_key(), **stripe_secret(), **images(), **code_deploy_role(),
     }
     return {
         "Parameters": {
@@ -741,7 +770,7 @@ def template() -> dict:
             "TableName": {"Value": ref("ShopTable")}, "EventBusName": {"Value": ref("ShopEventBus")},
             "OrdersQueueUrl": {"Value": ref("OrdersQueue")}, "AuditQueueUrl": {"Value": ref("AuditQueue")},
             "ErasuresQueueUrl": {"Value": ref("ErasuresQueue")}, "ImagesQueueUrl": {"Value": ref("ImagesQueue")},
-            "NotifyQueueUrl": {"Value": ref("NotifyQueue")},
+            "NotifyQueueUrl": {"Value": ref("NotifyQueue")}, "PaymentsQueueUrl": {"Value": ref("PaymentsQueue")},
             "ImagesBucketName": {"Value": ref("ImagesBucket")},
             "ImagesUrl": {"Value": sub("https://${ImagesDistribution.DomainName}")},
             "UserPoolId": {"Value": ref("UserPool")}, "UserPoolClientId": {"Value": ref("UserPoolClient")},

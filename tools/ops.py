@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 
-DLQS = ("orders", "audit", "erasures", "events", "notify", "housekeeping", "alarms")
-BACK_TO_QUEUE = {"orders", "audit", "erasures", "notify"}
+DLQS = ("orders", "audit", "erasures", "events", "notify", "housekeeping", "alarms", "images", "payments")
+BACK_TO_QUEUE = {"orders", "audit", "erasures", "notify", "images", "payments"}
 NOT_REDRIVEN = {"housekeeping", "alarms"}
 
 

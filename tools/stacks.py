@@ -249,13 +249,16 @@ def _function_properties(template: dict, logical: str) -> dict:
 
 
 def chalice_settings(resolving: Resolver, template: dict | None = None) -> dict:
-    """What the stage's Chalice configuration records: {"environment_variables", "layers",
-    "reserved_concurrency": {function: n}} (functions by their name in app.py)."""
+    """What the stage's Chalice configuration records: {"environment_variables" (what every function gets),
+    "function_environment": {function: what only it gets}, "layers", "reserved_concurrency": {function: n}}
+    (functions by their name in app.py)."""
     template = template or merge_template.template()
-    environments = {json.dumps(resolving.resolve(_function_properties(template, logical).get("Environment", {})),
-                               sort_keys=True) for logical in FUNCTIONS}
-    if len(environments) != 1:
-        raise ValueError("the functions' environments differ: the stage's configuration holds one for all")
+    environments = {name: resolving.resolve(_function_properties(template, logical).get("Environment", {}))
+                    .get("Variables", {}) for logical, (name, _) in FUNCTIONS.items()}
+    shared = {variable: value for variable, value in next(iter(environments.values())).items()
+              if all(environment.get(variable) == value for environment in environments.values())}
+    own = {name: {variable: value for variable, value in environment.items() if variable not in shared}
+           for name, environment in environments.items()}
     layers = {json.dumps(resolving.resolve(_function_properties(template, logical).get("Layers", []))
                          or []) for logical in FUNCTIONS}
     if len(layers) != 1:
@@ -265,7 +268,7 @@ def chalice_settings(resolving: Resolver, template: dict | None = None) -> dict:
         value = resolving.resolve({"v": _function_properties(template, logical).get("ReservedConcurrentExecutions")})
         if value.get("v") is not None:
             reserved[name] = int(value["v"])
-    return {"environment_variables": json.loads(environments.pop()).get("Variables", {}),
+    return {"environment_variables": shared, "function_environment": {name: env for name, env in own.items() if env},
             "layers": json.loads(layers.pop()), "reserved_concurrency": reserved}
 
 
@@ -295,6 +298,10 @@ def record(config: dict, stage: str, settings: dict, policy_files: dict[str, str
             stage_config["iam_policy_file"] = path
         functions.setdefault(name, {})["iam_policy_file"] = path
     for name in {n for n, _ in FUNCTIONS.values()}:
+        # Chalice lays a function's own environment_variables over the stage's.
+        if name in settings.get("function_environment", {}):
+            functions.setdefault(name, {})["environment_variables"] = {
+                **functions.get(name, {}).get("environment_variables", {}), **settings["function_environment"][name]}
         if name in settings["reserved_concurrency"]:
             functions.setdefault(name, {})["reserved_concurrency"] = settings["reserved_concurrency"][name]
         elif name in functions:

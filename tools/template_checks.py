@@ -389,15 +389,22 @@ def scope_problems(deployed: Deployed, owned: set[str], unscoped_actions: Iterab
 
 # A function's environment names each stored setting it may read: `*_PARAMETER` an SSM parameter (by
 # name), `*_SECRET` a Secrets Manager secret (by ARN, as the template's Ref gives it, or by name).
-# Every function of a stage gets the same environment; which of them read a setting is the code's
-# business, said here (Chalice function names) beside where it reads it:
+# The functions of a stage share one environment but for a few settings only some are given; which of them
+# read a setting is the code's business, said here (Chalice function names) beside where it reads it:
 READERS = {
     # chalicelib/payments/webhook.py: the signing secret of POST /webhooks/payments.
     "PAYMENT_WEBHOOK_SECRET_PARAMETER": frozenset({"api_handler"}),
     # chalicelib/core/dynamo.py (cursor_key): the key that signs cursors, wherever a query pages
     # (the API's listings, the sweeps).
     "CURSOR_KEY_SECRET": frozenset({"api_handler", "housekeeping"}),
+    # chalicelib/payments (the Stripe adapter): the secret key and the webhook's signing secret, read by the API
+    # (intents, POST /webhooks/stripe) and the provider's consumer (refunds, cancellations); no other function
+    # is given the setting (tools/merge_template.py FUNCTION_ENVIRONMENT).
+    "STRIPE_SECRET": frozenset({"api_handler", "payment_provider"}),
 }
+# Settings that must reach no function but their readers (keys to the shop's money): given to any other function,
+# its code could read the value if its role were ever widened, and the template would not say so.
+CONFINED = frozenset({"STRIPE_SECRET"})
 # Suffix -> the call that reads such a setting: (service, operation, the argument naming it).
 STORED = {"_PARAMETER": ("ssm", "GetParameter", "Name"), "_SECRET": ("secretsmanager", "GetSecretValue", "SecretId")}
 # Whatever a policy writes, a grant of any of these reads a stored value.
@@ -424,7 +431,7 @@ def stored_settings(deployed: Deployed, function: str) -> dict[str, Need]:
 def stored_setting_problems(deployed: Deployed, readers: dict[str, frozenset[str]] = READERS) -> list[str]:
     """Each function whose code reads a stored setting may read exactly the parameter or secret its environment
     names; no statement lets any function read anything else (another name, a wildcard, a setting it does not
-    read)."""
+    read); a CONFINED setting is given to its readers only."""
     from tools.merge_template import FUNCTIONS
 
     problems = []
@@ -440,6 +447,9 @@ def stored_setting_problems(deployed: Deployed, readers: dict[str, frozenset[str
                 reads[variable] = need
                 if denied := _denied(deployed, function, need.action, need.resources[0]):
                     problems.append(f"{denied} (what its {variable} names)")
+            elif variable in CONFINED:
+                problems.append(f"{function}: {variable} is given to a function that does not read it "
+                                f"(tools/template_checks.py READERS)")
         named = {need.resources[0] for need in reads.values()}
         for document in deployed.role_policies(role):
             for statement in _listed(document["Statement"]):

@@ -54,7 +54,7 @@ def test_every_function_writes_to_its_own_log_group_with_retention(deployed):
     assert {log_group_of(deployed, f) for f in functions} == {
         "/aws/lambda/shop-prod", *(f"/aws/lambda/shop-prod-{name}" for name in
                                    ("create_orders", "record_audit", "erase_users", "notify", "housekeeping",
-                                    "validate_images"))}
+                                    "validate_images", "payment_provider"))}
     assert log_problems(deployed) == []
 
 
@@ -75,7 +75,7 @@ def test_failed_invocations_reach_their_queues(deployed):
 def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
     sources = {m["Properties"]["EventSourceArn"] for m in deployed.of_type("AWS::Lambda::EventSourceMapping").values()}
     assert sources == {deployed.arn("OrdersQueue"), deployed.arn("AuditQueue"), deployed.arn("ErasuresQueue"),
-                       deployed.arn("ImagesQueue"), deployed.arn("NotifyQueue")}
+                       deployed.arn("ImagesQueue"), deployed.arn("NotifyQueue"), deployed.arn("PaymentsQueue")}
     assert consumer_problems(deployed) == []
     broken = _drop_statement(deployed, deployed.function_role("CreateOrders"), "ConsumeQueue")
     assert len(consumer_problems(broken)) == 3
@@ -84,12 +84,13 @@ def test_every_queue_consumer_may_receive_delete_and_read_its_queue(deployed):
 def test_every_rules_queue_admits_exactly_the_rules_that_use_it(deployed):
     users = rule_deliveries(deployed)
     every_rule = {deployed.arn(r) for r in deployed.of_type("AWS::Events::Rule")}
-    # four of ours on the shop's bus, S3's uploads on the default bus, and what SAM makes of the schedule, whose
+    # five of ours on the shop's bus, S3's uploads on the default bus, and what SAM makes of the schedule, whose
     # target (the sweeper) is as bare as `chalice deploy` makes it
-    assert len(every_rule) == 6
+    assert len(every_rule) == 7
     assert users["EventsDLQ"] == every_rule - {deployed.arn("HousekeepingHousekeepingEvent")}
     assert users["OrdersQueue"] == {deployed.arn("CheckoutRequestedRule")}
     assert users["AuditQueue"] == {deployed.arn("AuditRule")}
+    assert users["PaymentsQueue"] == {deployed.arn("PaymentsRule")}
     assert users["ErasuresQueue"] == {deployed.arn("UserErasedRule")}
     assert users["NotifyQueue"] == {deployed.arn("NotifyRule")}
     assert users["ImagesQueue"] == {deployed.arn("ImageUploadedRule")}
@@ -363,6 +364,42 @@ def test_only_the_functions_that_page_may_read_the_cursor_key(deployed):
         f"NotifyRole/CursorKey: ['secretsmanager:GetSecretValue'] on ['{secret}'], which no setting Notify reads names"]
     forgotten = _drop_statement(deployed, "HousekeepingRole", "CursorKey")
     assert [p.split(":")[0] for p in stored_setting_problems(forgotten)] == ["Housekeeping (HousekeepingRole)"]
+
+
+def test_only_the_api_and_the_payment_provider_are_given_and_may_read_the_stripe_keys(deployed):
+    secret = deployed.stack.refs["StripeSecret"]
+    given = {f for f in deployed.of_type("AWS::Lambda::Function") if "STRIPE_SECRET" in stored_settings(deployed, f)}
+    assert given == {"APIHandler", "PaymentProvider"}
+    for function in given:
+        assert stored_settings(deployed, function)["STRIPE_SECRET"] == Need("secretsmanager:GetSecretValue", (secret,))
+    assert READERS["STRIPE_SECRET"] == {"api_handler", "payment_provider"}
+    assert stored_setting_problems(deployed) == []
+    # A role allowed to read the keys whose function has no setting naming them
+    broken = deployed.copy()
+    broken.role_policies("NotifyRole")[0]["Statement"].append(
+        {"Sid": "StripeSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret})
+    assert stored_setting_problems(broken) == [
+        f"NotifyRole/StripeSecret: ['secretsmanager:GetSecretValue'] on ['{secret}'], which no setting Notify reads names"]
+    # A function that reads the keys and may not
+    for function, role in (("PaymentProvider", "PaymentProviderRole"), ("APIHandler", "ApiHandlerRole")):
+        forgotten = _drop_statement(deployed, role, "StripeSecret")
+        assert [p.split(":")[0] for p in stored_setting_problems(forgotten)] == [f"{function} ({role})"]
+    # The setting given to a function that does not read it (even with no grant to read it)
+    spread = deployed.copy()
+    spread.resources["Housekeeping"]["Properties"]["Environment"]["Variables"]["STRIPE_SECRET"] = secret
+    assert stored_setting_problems(spread) == [
+        "Housekeeping: STRIPE_SECRET is given to a function that does not read it (tools/template_checks.py READERS)"]
+
+
+def test_the_stripe_secret_is_created_holding_no_working_key(deployed):
+    """Operators put the account's keys in after the first deploy; until then the API refuses to take payments, and no
+    event can be signed with a webhook secret nobody knows."""
+    resource = deployed.resources["StripeSecret"]
+    assert resource["Properties"]["Name"] == "shop/prod/stripe"
+    generated = resource["Properties"]["GenerateSecretString"]
+    assert json.loads(generated["SecretStringTemplate"]) == {"secretKey": ""}
+    assert generated["GenerateStringKey"] == "webhookSecret" and generated["PasswordLength"] >= 32
+    assert "SecretString" not in resource["Properties"]
 
 
 def test_the_api_reads_exactly_the_webhook_parameter_its_environment_names(deployed):

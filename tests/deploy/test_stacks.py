@@ -98,7 +98,7 @@ def test_the_outputs_hold_every_value_the_configuration_the_policies_and_the_wir
         settings = stacks.chalice_made_settings(both)
         assert settings["event_sources"] == {name: {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
                                              for name in ("create_orders", "record_audit", "erase_users",
-                                                          "validate_images", "notify")}
+                                                          "validate_images", "notify", "payment_provider")}
         assert settings["stage"]["AccessLogSetting"]["DestinationArn"] == made.arn("ApiAccessLogGroup")
 
 
@@ -114,6 +114,12 @@ def test_the_stage_configuration_records_environment_reserved_concurrency_layers
     assert recorded["environment_variables"]["EMAIL_SENDER"] == "shop@example.com"
     assert recorded["environment_variables"]["SEND_EMAIL"] == "true"
     assert recorded["environment_variables"]["AUTO_CONFIRM_USERS"] == "false"  # the stage's own settings stay
+    # The Stripe keys' secret reaches the two functions that talk to Stripe, as their own setting, no other
+    stripe = {name for name, function in recorded["lambda_functions"].items()
+              if "STRIPE_SECRET" in function.get("environment_variables", {})}
+    assert stripe == {"api_handler", "payment_provider"} and "STRIPE_SECRET" not in recorded["environment_variables"]
+    assert recorded["lambda_functions"]["payment_provider"]["environment_variables"]["STRIPE_SECRET"] == \
+        stack.refs["StripeSecret"]
     # "0" as the command line gives it is the number 0: the API reserves nothing, the sweeper its one
     assert "reserved_concurrency" not in recorded["lambda_functions"]["api_handler"]
     assert recorded["lambda_functions"]["housekeeping"]["reserved_concurrency"] == 1

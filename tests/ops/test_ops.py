@@ -25,6 +25,15 @@ def test_dlq_list_show_and_redrive_back_to_the_queue(aws):
     assert sorted(json.loads(m["Body"])["n"] for m in moved) == [0, 1, 2]
 
 
+def test_every_dead_letter_queue_of_the_stack_can_be_listed_and_each_consumers_redriven_to_its_queue():
+    from tools.merge_template import DLQS, QUEUES, template
+
+    named = {template()["Resources"][dlq]["Properties"]["QueueName"]["Fn::Sub"] for dlq in DLQS}
+    assert named == {f"shop-${{Stage}}-{name}-dlq" for name in ops.DLQS}
+    consumed = {template()["Resources"][f"{queue}Queue"]["Properties"]["QueueName"]["Fn::Sub"] for queue in QUEUES}
+    assert {f"shop-${{Stage}}-{name}" for name in ops.BACK_TO_QUEUE} == consumed
+
+
 def test_bus_dlq_redrive_republishes_the_event(aws, monkeypatch):
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq = sqs.get_queue_url(QueueName="shop-local-events-dlq")["QueueUrl"]
