@@ -20,14 +20,12 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from typing import Self
 
-from local.emulator import HOST, free_port, local_opener
+from local.emulator import HOST, free_port, local_opener, serving
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -64,20 +62,9 @@ class LocalStripe:
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
-        opener = local_opener()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"localstripe exited with code {self._process.returncode}"
-                                   f" (is port {self.port} taken?)")
-            try:
-                # Unauthenticated: 401 in Stripe's error shape, which means it is serving.
-                opener.open(f"{self.url}/v1/customers", timeout=1).close()
-                return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
-                time.sleep(0.1)
+        # Unauthenticated: 401 in Stripe's error shape, which means it is serving.
+        if serving(self._process, f"{self.url}/v1/customers", timeout, "localstripe", self.port):
+            return self
         self.stop()
         raise RuntimeError(f"localstripe did not answer on {self.url} within {timeout} s")
 
