@@ -161,3 +161,20 @@ def _listening_addresses(port: int) -> set[str]:
                     words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
                     addresses.add(socket.inet_ntop(socket.AF_INET if size == 8 else socket.AF_INET6, words))
     return addresses
+
+
+@pytest.mark.parametrize(("function", "given"), [("payment_provider", True), ("api_handler", True), ("notify", False)])
+def test_each_function_process_gets_the_stripe_secret_only_if_the_stage_gives_it_to_that_function(function, given):
+    """Chalice's configuration loads the app with the API's settings; a worker of another function then has its own
+    settings, not the API's."""
+    import subprocess
+    import sys
+
+    from local.function import ROOT
+
+    code = ("import os; from local.function import load_app; load_app(os.environ['FUNCTION']); "
+            "print(os.environ.get('STRIPE_SECRET', ''))")
+    environment = {k: v for k, v in os.environ.items() if k != "STRIPE_SECRET"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**environment, "FUNCTION": function},
+                            capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip().splitlines()[-1:] == (["shop/local/stripe"] if given else [])
