@@ -16,14 +16,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# Locally, a stand-in for the payment provider confirms every refund asked for (off: they stay REQUESTED).
+# Who takes the cards locally: stripe (localstripe, started with the stack on LOCAL_STRIPE_PORT or a free port; refunds
+# are paid back through it) or generic (the signed webhook of any other provider).
+PAYMENT_PROVIDER ?= stripe
+LOCAL_STRIPE_PORT ?=
+# With the generic provider, a stand-in for it confirms every refund asked for (off: they stay REQUESTED).
 LOCAL_AUTO_CONFIRM_REFUNDS ?= on
 
 # The local stack keeps its data in .local-stack/state across runs; FRESH=1 (or `make reset` first) starts empty.
 FRESH ?=
 
 run: $(VENV)/.installed  ## the whole system locally on http://localhost:$(PORT), its data kept across runs (FRESH=1: start empty)
-	PORT=$(PORT) FRESH=$(FRESH) LOCAL_AUTO_CONFIRM_REFUNDS=$(LOCAL_AUTO_CONFIRM_REFUNDS) $(PY) -m local.run
+	PORT=$(PORT) FRESH=$(FRESH) PAYMENT_PROVIDER=$(PAYMENT_PROVIDER) LOCAL_STRIPE_PORT=$(LOCAL_STRIPE_PORT) \
+		LOCAL_AUTO_CONFIRM_REFUNDS=$(LOCAL_AUTO_CONFIRM_REFUNDS) $(PY) -m local.run
 
 reset:  ## forget the local stack's data (the next `make run` starts empty); refused while it runs
 	@if [ -f .local-stack/run.lock ] && ! $(PYTHON) -c 'import fcntl; fcntl.flock(open(".local-stack/run.lock"), \

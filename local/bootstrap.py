@@ -237,11 +237,15 @@ class Creator:
         return app_client["ClientId"], {"ClientSecret": app_client.get("ClientSecret")}
 
     def _aws_secretsmanager_secret(self, p: dict) -> tuple[Any, dict]:
-        # CreateSecret has no GenerateSecretString (CloudFormation generates it): a random value of that length.
+        # CreateSecret has no GenerateSecretString (CloudFormation generates it): a random value of that length,
+        # or, given a SecretStringTemplate (a JSON object), that object with the random value at GenerateStringKey.
         import secrets
 
-        length = int(p.get("GenerateSecretString", {}).get("PasswordLength", 32))
+        generate = p.get("GenerateSecretString", {})
+        length = int(generate.get("PasswordLength", 32))
         value = p.get("SecretString") or secrets.token_urlsafe(length)[:length]
+        if not p.get("SecretString") and "SecretStringTemplate" in generate:
+            value = json.dumps({**json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]: value})
         arn = self.secrets.create_secret(Name=p["Name"], Description=p.get("Description", ""),
                                          SecretString=value)["ARN"]
         return arn, {"Id": arn}

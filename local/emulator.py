@@ -36,6 +36,24 @@ def local_opener() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def serving(process: subprocess.Popen, url: str, timeout: float, name: str, port: int) -> bool:
+    """Whether the server `process` started answers `url` (any HTTP answer) within `timeout` seconds; raises if it
+    exits first."""
+    opener = local_opener()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} (is port {port} taken?)")
+        try:
+            opener.open(url, timeout=1).close()
+            return True
+        except urllib.error.HTTPError:
+            return True  # any HTTP answer means it is serving
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 class Emulator:
     """`Emulator().start()` ... `.stop()`, or `with Emulator() as aws:`; the port comes from MOTO_PORT if set.
 
@@ -84,19 +102,8 @@ class Emulator:
                                          env=env, cwd=_ROOT, start_new_session=True)
         self._pump = threading.Thread(target=self._copy_output, name="emulator-log", daemon=True)
         self._pump.start()
-        opener = local_opener()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the emulator exited with code {self._process.returncode}"
-                                   f" (is port {self.port} taken?)")
-            try:
-                opener.open(f"{self.url}/moto-api/", timeout=1).close()
-                return self
-            except urllib.error.HTTPError:
-                return self  # any HTTP answer means it is serving
-            except OSError:
-                time.sleep(0.1)
+        if serving(self._process, f"{self.url}/moto-api/", timeout, "the emulator", self.port):
+            return self
         self.stop()
         raise RuntimeError(f"the emulator did not answer on {self.url} within {timeout} s")
 

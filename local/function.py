@@ -21,17 +21,23 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 STAGE = "local"
 # Set by the stack, never taken from the stage file: where the resources really are.
-STACK_VARIABLES = ("TABLE_NAME", "EVENT_BUS_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID", "PAYMENT_WEBHOOK_SECRET")
+STACK_VARIABLES = ("TABLE_NAME", "EVENT_BUS_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID", "PAYMENT_WEBHOOK_SECRET",
+                   "PAYMENT_PROVIDER", "STRIPE_API_BASE", "STRIPE_PUBLISHABLE_KEY")
 
 
-def load_app() -> tuple[Any, Any]:
-    """The app as `chalice local --stage local` loads it: the stage's environment applied first."""
+def load_app(function: str = "api_handler") -> tuple[Any, Any]:
+    """The app as `chalice local --stage local` loads it: the stage's environment applied first, as `function`
+    gets it (Chalice lays a function's own variables over the stage's; other functions' own are not its)."""
     from chalice.cli.factory import CLIFactory
 
     overrides = {name: os.environ[name] for name in STACK_VARIABLES if os.environ.get(name)}
     factory = CLIFactory(str(ROOT), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=STAGE)
-    app_object = config.chalice_app  # imports app.py with the stage's variables in os.environ
+    own = config.scope(STAGE, function).environment_variables
+    app_object = config.chalice_app  # imports app.py with the stage's variables (as the API gets them) in os.environ
+    for name in set(config.environment_variables) - set(own):
+        os.environ.pop(name, None)
+    os.environ.update(own)
     os.environ.update(overrides)
     from chalicelib.core.aws import reset_clients
     from chalicelib.core.settings import reset_settings
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     threading.Thread(target=_watch_parent, args=(stopping,), daemon=True).start()
-    app_module, config = load_app()
+    app_module, config = load_app(function)
     if function == "api_handler":
         _serve_api(app_module, config, stopping)
     else:

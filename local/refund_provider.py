@@ -1,4 +1,5 @@
-"""A local stand-in for the payment provider's refunds (`LOCAL_AUTO_CONFIRM_REFUNDS`, on in `make run`).
+"""A local stand-in for the generic payment provider's refunds (`make run PAYMENT_PROVIDER=generic`, with
+`LOCAL_AUTO_CONFIRM_REFUNDS`, on by default).
 
 In AWS the provider pays a refund back and confirms it through the signed payment webhook. Locally,
 nobody would, and every refund would stay REQUESTED. This stand-in listens to the shop's bus as a rule
@@ -23,7 +24,10 @@ DEFAULT_SECRET = "local-webhook-secret"  # the documented local default (PAYMENT
 
 
 def enabled(environ: dict[str, str]) -> bool:
-    return environ.get("LOCAL_AUTO_CONFIRM_REFUNDS", "off").strip().lower() in ("1", "on", "true", "yes")
+    """Only for the generic provider: with Stripe (the default) the payment_provider function pays refunds back
+    through the local Stripe, which a stand-in confirming them as well would race."""
+    return (environ.get("PAYMENT_PROVIDER", "stripe").strip().lower() == "generic"
+            and environ.get("LOCAL_AUTO_CONFIRM_REFUNDS", "off").strip().lower() in ("1", "on", "true", "yes"))
 
 
 def confirmation(detail: dict[str, Any]) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def _run(port: int, folder: pathlib.Path) -> int:
     from local.supervisor import Supervisor
 
     functions = Supervisor(ROOT)
-    provider = None
+    provider = stripe = None
 
     def stop(*_args) -> None:
         if not stopping.is_set():
@@ -93,6 +93,14 @@ def _run(port: int, folder: pathlib.Path) -> int:
         os.environ.update(stack_environment)
         if stopping.is_set():
             return 0
+        # Who takes the cards: Stripe (the local one) unless PAYMENT_PROVIDER says the generic webhook.
+        os.environ["PAYMENT_PROVIDER"] = os.environ.get("PAYMENT_PROVIDER") or "stripe"
+        if os.environ["PAYMENT_PROVIDER"] not in ("stripe", "generic"):
+            print(f"[run] PAYMENT_PROVIDER={os.environ['PAYMENT_PROVIDER']}: stripe or generic", flush=True)
+            return 1
+        if os.environ["PAYMENT_PROVIDER"] == "stripe":
+            stripe = _local_stripe(folder, operator.client("secretsmanager", endpoint_url=emulator.url),
+                                   stack.refs["StripeSecret"], f"http://127.0.0.1:{port}")
 
         from local.seed import seed_catalogue, seed_totals, seed_users, shop_is_empty
 
@@ -124,7 +132,7 @@ def _run(port: int, folder: pathlib.Path) -> int:
                 bus_name=summary["event_bus_name"], api_url=f"http://127.0.0.1:{port}",
                 secret=os.environ.get("PAYMENT_WEBHOOK_SECRET") or refund_provider.DEFAULT_SECRET).start()
         _banner(port, emulator.url, data, record.logins, sorted(functions.functions),
-                refunds_confirmed=provider is not None)
+                refunds_confirmed=provider is not None, stripe_url=stripe.url if stripe else None)
         while not stopping.wait(0.5):
             if not emulator.running:
                 _emulator_gone(emulator, state)
@@ -135,8 +143,28 @@ def _run(port: int, folder: pathlib.Path) -> int:
         if provider is not None:
             provider.stop()
         functions.stop()
+        if stripe is not None:
+            stripe.stop()
         emulator.stop(timeout=30)  # it writes its state on the way out
         print("Stopped.", flush=True)
+
+
+def _local_stripe(folder: pathlib.Path, secrets: Any, secret_id: str, api_url: str) -> Any:
+    """localstripe started (LOCAL_STRIPE_PORT, else a free port), its test keys in the stack's Stripe secret (the
+    functions read it under their own roles, as in AWS), the functions pointed at it (STRIPE_API_BASE), its events
+    sent to the API's Stripe webhook signed with the secret's webhook key (it sends none until the API pays)."""
+    from local.stripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe
+
+    stripe = LocalStripe(log_path=folder / "stripe.log").start()
+    try:
+        secrets.put_secret_value(SecretId=secret_id,
+                                 SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+        stripe.register_webhook(f"{api_url}/webhooks/stripe", WEBHOOK_SECRET)
+    except BaseException:
+        stripe.stop()
+        raise
+    os.environ.update({"STRIPE_API_BASE": stripe.url, "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY})
+    return stripe
 
 
 def _fresh(value: str) -> bool:
@@ -242,19 +270,28 @@ def _throttling() -> str:
 
 
 def _banner(port: int, emulator_url: str, data: str, logins: dict, functions: list[str],
-            refunds_confirmed: bool = False) -> None:
-    refunds = "confirmed by a local stand-in for the provider" if refunds_confirmed else \
-        "left REQUESTED (LOCAL_AUTO_CONFIRM_REFUNDS=on confirms them)"
-    accounts = "".join(f"\n  {role.capitalize() + ' login ':.<17} {email} / {password}"
+            refunds_confirmed: bool = False, stripe_url: str | None = None) -> None:
+    if stripe_url:
+        from local.stripe import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET
+
+        refunds = "paid back through the local Stripe by the payment_provider function"
+        provider = (f"\n  Stripe (local) .... {stripe_url}      (publishable key {PUBLISHABLE_KEY}, secret key "
+                    f"{SECRET_KEY}, webhook signing secret {WEBHOOK_SECRET}: events go to "
+                    f"http://127.0.0.1:{port}/webhooks/stripe)")
+    else:
+        refunds = "confirmed by a local stand-in for the provider" if refunds_confirmed else \
+            "left REQUESTED (LOCAL_AUTO_CONFIRM_REFUNDS=on confirms them)"
+        provider = "\n  Payments ......... the generic signed webhook, POST /webhooks/payments"
+    accounts = "".join(f"\n  {role.capitalize() + ' login ':.<19} {email} / {password}"
                        for role, (email, password, *_rest) in logins.items())
     admin = logins.get("admin", ("admin@example.com", "<password>"))
     print(f"""
-  Shop API ........ http://localhost:{port}      (docs: http://localhost:{port}/docs)
-  AWS emulator .... {emulator_url}      (IAM enforced: each function under its own policy)
-  Functions ....... {", ".join(functions)}      (one exiting is started again)
-  Throttling ...... {_throttling()}
-  Refunds ......... {refunds}
-  Data ............ {data}{accounts}
+  Shop API .......... http://localhost:{port}      (docs: http://localhost:{port}/docs)
+  AWS emulator ...... {emulator_url}      (IAM enforced: each function under its own policy){provider}
+  Functions ......... {", ".join(functions)}      (one exiting is started again)
+  Throttling ........ {_throttling()}
+  Refunds ........... {refunds}
+  Data .............. {data}{accounts}
 
   Log in:  curl -s -X POST localhost:{port}/auth/login -H 'Content-Type: application/json' \\
              -d '{{"email":"{admin[0]}","password":"{admin[1]}"}}'

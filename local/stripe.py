@@ -1,9 +1,14 @@
 """The local Stripe: localstripe (a fake, stateful Stripe API server from PyPI) as a child process on a loopback port.
 
 `make run` starts one for the stack's functions; tests start their own (`tests/stripe_server.py`). It accepts any
-`sk_test_...` key, keeps its objects in memory only (`--from-scratch`: nothing of an earlier run comes back), and
-sends webhooks signed as Stripe signs them to the URLs registered with `register_webhook`, one second after
-the event.
+`sk_test_...` key and sends webhooks signed as Stripe signs them to the URLs registered with `register_webhook`,
+one second after the event.
+
+Run as `python -m local.stripe --port N` it is localstripe's own server (`localstripe --port N --from-scratch`)
+with two differences: it listens on the loopback address only (localstripe's command listens on every interface,
+where anyone on the network could use it), and it keeps its objects in memory only (the command writes its whole
+store to /tmp/localstripe.pickle after every write, one file for every instance on the machine, and starts from
+it unless told `--from-scratch`).
 
 The test keys below are what `make run` puts into the stack's Stripe secret: fixed, so that a developer can
 sign an event by hand with the webhook secret and the README can name them.
@@ -11,17 +16,18 @@ sign an event by hand with the webhook secret and the README can name them.
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from typing import Self
 
-from local.emulator import HOST, free_port, local_opener
+from local.emulator import HOST, free_port, local_opener, serving
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "sk_test_local_shop"
 WEBHOOK_SECRET = "whsec_local_shop"
@@ -51,25 +57,14 @@ class LocalStripe:
         try:
             # Its own session: Ctrl-C in the terminal reaches only the orchestrator, which stops it.
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "localstripe", "--port", str(self.port), "--from-scratch"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                [sys.executable, "-m", "local.stripe", "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()
-        opener = local_opener()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"localstripe exited with code {self._process.returncode}"
-                                   f" (is port {self.port} taken?)")
-            try:
-                # Unauthenticated: 401 in Stripe's error shape, which means it is serving.
-                opener.open(f"{self.url}/v1/customers", timeout=1).close()
-                return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
-                time.sleep(0.1)
+        # Unauthenticated: 401 in Stripe's error shape, which means it is serving.
+        if serving(self._process, f"{self.url}/v1/customers", timeout, "localstripe", self.port):
+            return self
         self.stop()
         raise RuntimeError(f"localstripe did not answer on {self.url} within {timeout} s")
 
@@ -113,3 +108,24 @@ class LocalStripe:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import logging
+
+    from aiohttp import web
+    from localstripe import resources, server
+
+    parser = argparse.ArgumentParser(prog="python -m local.stripe", description="localstripe on the loopback address")
+    parser.add_argument("--port", type=int, required=True)
+    port = parser.parse_args(argv).port
+    resources.Store.dump_to_disk = lambda _store: None  # memory only: nothing written, nothing restored
+    access = logging.getLogger("aiohttp.access")  # its requests and its webhooks' deliveries, as the command logs
+    access.setLevel(logging.DEBUG)
+    access.addHandler(logging.StreamHandler())
+    web.run_app(server.app, host=HOST, port=port, access_log=access, print=None)
+
+
+if __name__ == "__main__":
+    main()

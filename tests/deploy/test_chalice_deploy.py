@@ -22,7 +22,8 @@ from local.emulator import OPERATOR, REGION, Emulator, free_port
 from tests.deploy.test_canary import PACKAGED_ONLY_IN_PROD
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-FUNCTIONS = ("APIHandler", "CreateOrders", "RecordAudit", "EraseUsers", "Notify", "Housekeeping", "ValidateImages")
+FUNCTIONS = ("APIHandler", "CreateOrders", "RecordAudit", "EraseUsers", "Notify", "Housekeeping", "ValidateImages",
+             "PaymentProvider")
 PACKAGED_ONLY_IN_DEV = [
     "APIHandler: invoked through its `live` alias (a published version)",
     "APIHandler: CodeDeploy AllAtOnce, rolled back by 3 alarm(s)",
@@ -115,7 +116,7 @@ def test_make_deploy_builds_the_stage_in_the_emulator_in_three_parts(deployment)
     assert "shop-dev-resources: CREATE_COMPLETE" in out and "shop-dev-wiring: CREATE_COMPLETE" in out
     assert "by the emulator's CloudFormation" in out and "by the local bootstrap" in out
     assert "Creating lambda function: shop-dev-create_orders" in out and "Creating Rest API" in out
-    assert "5 SQS sources report partial failures" in out
+    assert "6 SQS sources report partial failures" in out
     stacks = {s["StackName"] for s in deployment.client("cloudformation").describe_stacks()["Stacks"]}
     assert stacks == {"shop-dev-resources", "shop-dev-wiring"}
     assert deployment.seconds < 120, deployment.seconds
@@ -137,6 +138,14 @@ def test_the_stage_records_the_stacks_values_and_policies_with_only_its_arns(dep
     assert stage["iam_policy_file"] == "deployed/dev/policy-api-handler.json"
     assert stage["lambda_functions"]["housekeeping"]["reserved_concurrency"] == 1
     assert stage["lambda_functions"]["api_handler"]["reserved_concurrency"] == 100
+    # The Stripe keys' secret is a setting of the two functions that read it only, and reaches no other function
+    given = {name for name, function in stage["lambda_functions"].items()
+             if "STRIPE_SECRET" in function.get("environment_variables", {})}
+    assert given == {"api_handler", "payment_provider"} and "STRIPE_SECRET" not in environment
+    lambda_ = deployment.client("lambda")
+    for name, reads in (("shop-dev", True), ("shop-dev-payment_provider", True), ("shop-dev-notify", False)):
+        variables = lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        assert ("STRIPE_SECRET" in variables) == reads, name
     recorded = json.loads((deployment.project / ".chalice" / "deployed" / "dev" / "stack.json").read_text())
     arns = {str(v) for v in [*recorded["refs"].values(),
                              *(v for values in recorded["attributes"].values() for v in values.values())]
@@ -144,7 +153,7 @@ def test_the_stage_records_the_stacks_values_and_policies_with_only_its_arns(dep
     # the stage's own stored setting and its SES identity (a parameter of the stack), by the ARNs AWS gives them
     settings = ("arn:aws:ssm:us-east-1:123456789012:parameter/shop/dev/", "arn:aws:ses:us-east-1:123456789012:identity/")
     files = sorted((deployment.project / ".chalice" / "deployed" / "dev").glob("policy-*.json"))
-    assert len(files) == 7
+    assert len(files) == 8
     for path in files:
         for statement in json.loads(path.read_text())["Statement"]:
             for resource in statement["Resource"]:

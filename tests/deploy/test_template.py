@@ -76,7 +76,7 @@ def runtime_problems(runtimes: set[str], today: datetime.date) -> list[str]:
 
 def test_functions_run_on_arm64_on_a_runtime_supported_for_another_year(packaged):
     functions = [r["Properties"] for r in packaged.expanded["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 7
+    assert len(functions) == 8
     assert all(f["Architectures"] == ["arm64"] for f in functions)
     assert runtime_problems({f["Runtime"] for f in functions}, datetime.date.today()) == []
 
@@ -118,7 +118,7 @@ def test_every_queue_consumer_reports_partial_failures_from_a_queue_with_a_dlq(p
             assert "deadLetterTargetArn" in queue_props["RedrivePolicy"], queue
             timeout = function["Properties"]["Timeout"]
             assert queue_props["VisibilityTimeout"] >= 6 * timeout, (queue, timeout)
-    assert consumers == 5  # create_orders, record_audit, erase_users, validate_images, notify
+    assert consumers == 6  # create_orders, record_audit, erase_users, validate_images, notify, payment_provider
 
 
 def test_every_rule_is_on_the_shops_bus_with_retries_and_a_dlq(packaged):

@@ -78,7 +78,9 @@ def stack(tmp_path_factory):
     log = tmp_path_factory.mktemp("stack") / "make-run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     # The fuzzer calls /auth/* faster than the stage's throttling admits (tests/local checks the throttling).
-    env.update(PORT=str(port), LOCAL_STACK_DIR=str(log.parent / "local-stack"), PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_SCHEDULE_SECONDS="2", PAYMENT_WINDOW_MINUTES="1",
+    # The flows below pay through the generic signed webhook, refunds confirmed by its local stand-in.
+    env.update(PORT=str(port), LOCAL_STACK_DIR=str(log.parent / "local-stack"), PAYMENT_PROVIDER="generic",
+               PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_SCHEDULE_SECONDS="2", PAYMENT_WINDOW_MINUTES="1",
                LOCAL_THROTTLING="off",
                LOCAL_ADMIN_EMAIL=ADMIN[0], LOCAL_ADMIN_PASSWORD=ADMIN[1],
                LOCAL_CUSTOMER_EMAIL=CUSTOMER[0], LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1])
@@ -524,7 +526,7 @@ def test_a_restart_keeps_what_was_there_and_seeds_nothing(stack, tmp_path):
     kept = KEPT
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(PORT=api.base.rsplit(":", 1)[1], LOCAL_STACK_DIR=str(log.parent / "local-stack"),
-               PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_THROTTLING="off")
+               PAYMENT_PROVIDER="generic", PAYMENT_WEBHOOK_SECRET=SECRET, LOCAL_THROTTLING="off")
     again = tmp_path / "make-run-again.log"
     with open(again, "w") as out:
         restarted = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -107,11 +107,21 @@ def test_user_pool_signs_in_by_email_with_the_declared_policy_and_admin_group(st
 
 
 def test_the_cursor_key_is_a_generated_secret_and_the_web_acl_stays_in_aws(stack, client_for):
-    (logical, resource), = declared("AWS::SecretsManager::Secret").items()
+    resource = declared("AWS::SecretsManager::Secret")["CursorKey"]
     value = client_for("secretsmanager").get_secret_value(SecretId="shop-local-cursor-key")
-    assert value["ARN"] == stack.refs[logical]
+    assert value["ARN"] == stack.refs["CursorKey"]
     assert len(value["SecretString"]) == resource["Properties"]["GenerateSecretString"]["PasswordLength"]
     assert not {kind for kind in stack.types.values() if kind.startswith("AWS::WAFv2::")}
+
+
+def test_a_secret_generated_from_a_template_is_that_json_with_the_generated_key_as_cloudformation_makes_it(
+        stack, client_for):
+    generate = declared("AWS::SecretsManager::Secret")["StripeSecret"]["Properties"]["GenerateSecretString"]
+    value = client_for("secretsmanager").get_secret_value(SecretId="shop/local/stripe")
+    assert value["ARN"] == stack.refs["StripeSecret"]
+    stored = json.loads(value["SecretString"])
+    assert stored["secretKey"] == "" and len(stored["webhookSecret"]) == generate["PasswordLength"]
+    assert set(stored) == {*json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]}
 
 
 def test_summary_names_what_the_app_needs(stack):

@@ -8,9 +8,18 @@ from local.refund_provider import PATTERN, RefundProvider, confirmation, enabled
 from tests.fakes import http_receiver
 
 
-def test_it_is_off_unless_turned_on():
-    assert not enabled({}) and not enabled({"LOCAL_AUTO_CONFIRM_REFUNDS": "off"})
-    assert enabled({"LOCAL_AUTO_CONFIRM_REFUNDS": "on"}) and enabled({"LOCAL_AUTO_CONFIRM_REFUNDS": "true"})
+def test_it_is_off_unless_turned_on_for_the_generic_provider():
+    generic = {"PAYMENT_PROVIDER": "generic"}
+    assert not enabled(generic) and not enabled({**generic, "LOCAL_AUTO_CONFIRM_REFUNDS": "off"})
+    assert enabled({**generic, "LOCAL_AUTO_CONFIRM_REFUNDS": "on"})
+    assert enabled({**generic, "LOCAL_AUTO_CONFIRM_REFUNDS": "true"})
+
+
+def test_with_stripe_refunds_are_left_to_the_payment_provider_function():
+    """Stripe (the default) pays refunds back through the payment_provider function: a stand-in confirming them too
+    would settle each refund twice over."""
+    assert not enabled({"LOCAL_AUTO_CONFIRM_REFUNDS": "on"})
+    assert not enabled({"PAYMENT_PROVIDER": "stripe", "LOCAL_AUTO_CONFIRM_REFUNDS": "on"})
 
 
 def test_each_refund_requested_on_the_bus_is_confirmed_once_acknowledged(stack, client_for):
