@@ -255,18 +255,24 @@ def pay(client, order, kind="payment.succeeded", event_id=None, **overrides):
     return response
 
 
-def paying_through(local_stripe, monkeypatch) -> None:
-    """The stage pays through `local_stripe` (tests/stripe_server.py): its keys in the stage's secret, as the local
-    stack puts them, read by the functions under their own roles."""
+def stripe_keys_in_the_stages_secret() -> None:
+    """The local Stripe's keys in the stage's secret, as the local stack puts them: the functions read them under
+    their own roles."""
     import boto3
 
-    from chalicelib.core.settings import reset_settings
-    from chalicelib.payments import stripe_adapter
     from local.stripe import SECRET_KEY, WEBHOOK_SECRET
 
     boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
         SecretId="shop/local/stripe",
         SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+
+
+def paying_through(local_stripe, monkeypatch) -> None:
+    """The stage pays through `local_stripe` (tests/stripe_server.py), with its keys in the stage's secret."""
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.payments import stripe_adapter
+
+    stripe_keys_in_the_stages_secret()
     monkeypatch.setenv("STRIPE_API_BASE", local_stripe.url)
     reset_settings()
     stripe_adapter.keys.cache_clear()

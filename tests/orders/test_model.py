@@ -27,13 +27,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from tests.fakes import ADMIN, auth
 from tests.shop import (
     ADDRESS,
-    STRIPE_WEBHOOK_SECRET,
     call,
     eventbridge_body,
     pay,
     ship_basket,
     sqs_event,
     stripe_intent_event,
+    stripe_keys_in_the_stages_secret,
     stripe_refund_event,
     stripe_webhook,
 )
@@ -45,8 +45,6 @@ STATUSES = ["PENDING", "PAID", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "CAN
 PROMOTION = "MODEL10"
 # Small unpaid allowances, so that sequences of a few dozen steps reach them.
 MAX_UNPAID_ORDERS, MAX_UNPAID_UNITS = 2, 8
-# Stripe's webhook verified with the local keys (no Stripe call is made: the events are signed here as Stripe does).
-STRIPE_KEYS = {"STRIPE_SECRET_KEY": "sk_test_local_shop", "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET}
 
 
 class ShopModel(RuleBasedStateMachine):
@@ -71,8 +69,8 @@ class ShopModel(RuleBasedStateMachine):
         self._iam.__enter__()
         stack = create_stack()
         os.environ.update(USER_POOL_ID=stack["user_pool_id"], USER_POOL_CLIENT_ID=stack["user_pool_client_id"],
-                          MAX_UNPAID_ORDERS=str(MAX_UNPAID_ORDERS), MAX_UNPAID_UNITS=str(MAX_UNPAID_UNITS),
-                          **STRIPE_KEYS)
+                          MAX_UNPAID_ORDERS=str(MAX_UNPAID_ORDERS), MAX_UNPAID_UNITS=str(MAX_UNPAID_UNITS))
+        stripe_keys_in_the_stages_secret()  # Stripe's webhook verified with the local keys (events signed here)
         _forget_caches()
 
         self.published: list = []  # every event the bus accepted, in order
@@ -122,7 +120,7 @@ class ShopModel(RuleBasedStateMachine):
         self._iam.__exit__(None, None, None)
         self._aws.stop()
         ids.set_clock(None)
-        for name in ("MAX_UNPAID_ORDERS", "MAX_UNPAID_UNITS", *STRIPE_KEYS):
+        for name in ("MAX_UNPAID_ORDERS", "MAX_UNPAID_UNITS"):
             os.environ.pop(name, None)
 
     # --- setting up -----------------------------------------------------------------------
