@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import pathlib
 import signal
@@ -43,12 +44,36 @@ def create_stack(replacing: dict[str, dict] | None = None, parameters: dict[str,
     from local.enforcement import install
 
     install()
+    _keys_made_once()
     session = _operator_session()
     stack = bootstrap_stack("local", None, session=session)
     resolved = identities.policies("local", stack, parameters=parameters, replacing=replacing)
     identities.bind(identities.create_identities("local", stack, session=session,
                                                  endpoint_url=None, documents=resolved))
     return {**stack.summary(), "stack": stack}
+
+
+@functools.cache
+def _keys_made_once() -> None:
+    """Keys the emulator makes for each stack, made once per process instead: every moto user pool parses the one
+    signing key moto bundles (RSA's primes recovered, 0.2 s), and every KMS key, symmetric ones included, gets a
+    new 2048-bit RSA key (0.1 s): together most of a test's stack. Tests only read these keys."""
+    from joserfc.jwk import RSAKey
+    from moto.kms import models as kms
+
+    parse = RSAKey.import_key.__func__
+    parsed: dict[str, Any] = {}
+
+    def import_key(cls: type, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs or not isinstance(value, dict):
+            return parse(cls, value, *args, **kwargs)
+        text = json.dumps(value, sort_keys=True)
+        if text not in parsed:
+            parsed[text] = parse(cls, value)
+        return parsed[text]
+
+    RSAKey.import_key = classmethod(import_key)
+    kms.generate_private_key = functools.cache(kms.generate_private_key)
 
 
 class _HTTP(TestHTTPClient):

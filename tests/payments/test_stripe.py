@@ -95,6 +95,22 @@ def pay_with(local_stripe, intent_id, card="4242424242424242", method=None):  # 
         return exc.code
 
 
+def paid_by_card(client, local_stripe, order, intent):  # noqa: F811
+    """The order's intent paid with a card at localstripe, and Stripe's success delivered to the webhook, made from
+    the intent as localstripe holds it (localstripe sends its own a second later: the tests of that wait for it)."""
+    answered = webhook(client, *card_success(local_stripe, order, intent))
+    assert answered.json["orderStatus"] == "PAID", answered.body
+    return answered
+
+
+def card_success(local_stripe, order, intent) -> tuple[bytes, str]:  # noqa: F811
+    """The intent paid with a card at localstripe; Stripe's success event for it, signed."""
+    assert pay_with(local_stripe, intent["paymentIntentId"]) == "succeeded"
+    paid = stripe_api(local_stripe).payment_intents.retrieve(intent["paymentIntentId"]).to_dict()
+    return signed({"id": f"evt_paid_{order['id'][:12]}", "object": "event", "type": "payment_intent.succeeded",
+                   "data": {"object": {**paid, "amount_received": paid["amount"]}}})
+
+
 def webhook(client, body: bytes, signature: str):
     response = client.http.post("/webhooks/stripe", body=body, headers={"Content-Type": "application/json",
                                                                       "Stripe-Signature": signature})
@@ -231,8 +247,7 @@ def test_a_rolled_secret_still_verifies_while_stripe_signs_with_both(client, bus
 def test_a_partial_refund_is_paid_back_through_stripe(client, bus, stripe_stage, received):
     order, _ = placed_order(client, ANN, price=2500)
     intent = start_payment(client, order).json
-    pay_with(stripe_stage, intent["paymentIntentId"])
-    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    paid_by_card(client, stripe_stage, order, intent)
 
     asked = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"amount": 1000, "reason": "scratched"},
                  {**ADMIN, "Idempotency-Key": "refund-partial-1"})
@@ -264,8 +279,7 @@ def test_a_refund_stripe_refuses_fails_and_is_refundable_again(client, bus, stri
     monkeypatch.setattr(metrics, "count", lambda name, value=1, **_: counted.append(name))
     order, _ = placed_order(client, ANN, price=2500)
     intent = start_payment(client, order).json
-    pay_with(stripe_stage, intent["paymentIntentId"])
-    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    paid_by_card(client, stripe_stage, order, intent)
     # The intent is gone at Stripe (another account's keys, a test-mode object deleted): Stripe refuses the refund.
     from chalicelib.core.dynamo import ddb, table_name
 
@@ -287,8 +301,7 @@ def test_stripe_unreachable_leaves_the_refund_for_the_queue_to_retry(client, bus
                                                                      monkeypatch):
     order, _ = placed_order(client, ANN, price=2500)
     intent = start_payment(client, order).json
-    pay_with(stripe_stage, intent["paymentIntentId"])
-    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    paid_by_card(client, stripe_stage, order, intent)
     call(client, "post", f"/admin/orders/{order['id']}/refunds", {"reason": "late"},
          {**ADMIN, "Idempotency-Key": "refund-retry-1"})
     requested = bus.of_type("RefundRequested")[-1]
@@ -342,8 +355,7 @@ def test_a_dispute_marks_the_order_and_raises_the_alarm_metric(client, bus, stri
     monkeypatch.setattr(metrics, "count", lambda name, value=1, **_: counted.append(name))
     order, _ = placed_order(client, ANN)
     intent = start_payment(client, order).json
-    pay_with(stripe_stage, intent["paymentIntentId"])
-    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    paid_by_card(client, stripe_stage, order, intent)
     dispute = {"id": "evt_dispute", "type": "charge.dispute.created", "data": {"object": {
         "id": "dp_1", "object": "dispute", "amount": order["total"], "currency": order["currency"].lower(),
         "payment_intent": intent["paymentIntentId"], "reason": "fraudulent"}}}
@@ -364,8 +376,7 @@ def test_other_event_types_are_recorded_and_ignored(client, stripe_stage):
 def test_an_order_not_awaiting_payment_cannot_be_paid(client, bus, stripe_stage, received):
     order, _ = placed_order(client, ANN)
     intent = start_payment(client, order).json
-    pay_with(stripe_stage, intent["paymentIntentId"])
-    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    paid_by_card(client, stripe_stage, order, intent)
     again = start_payment(client, order)
     assert again.status_code == 409 and again.json["error"]["code"] == "ORDER_NOT_PAYABLE"
 
@@ -452,8 +463,7 @@ def test_stripes_paths_make_the_aws_and_stripe_calls_they_need(client, published
     start_payment(client, cancelled)  # the account's status and Stripe's keys: read once per container
     intent = measured("POST /orders/{id}/payment", lambda: start_payment(client, paid).json)
     measured("POST /orders/{id}/payment (again)", lambda: start_payment(client, paid))
-    pay_with(stripe_stage, intent["paymentIntentId"])
-    succeeded = received.next("payment_intent.succeeded", intent["paymentIntentId"])
+    succeeded = card_success(stripe_stage, paid, intent)
     measured("POST /webhooks/stripe (payment_intent.succeeded)", lambda: webhook(client, *succeeded))
     call(client, "post", f"/admin/orders/{paid['id']}/refunds", {"amount": 10, "reason": "bench"},
          {**ADMIN, "Idempotency-Key": "calls-refund"})
@@ -467,8 +477,7 @@ def test_stripes_charge_refunded_settles_a_refund_before_the_function_runs_and_i
         client, bus, stripe_stage, received):
     order, _ = placed_order(client, ANN, price=2500)
     intent = start_payment(client, order).json
-    pay_with(stripe_stage, intent["paymentIntentId"])
-    webhook(client, *received.next("payment_intent.succeeded", intent["paymentIntentId"]))
+    paid_by_card(client, stripe_stage, order, intent)
     asked = call(client, "post", f"/admin/orders/{order['id']}/refunds", {"amount": 700, "reason": "first"},
                  {**ADMIN, "Idempotency-Key": "refund-charge-1"}).json
     charge = {"id": "evt_charge_refunded", "type": "charge.refunded", "data": {"object": {
