@@ -224,6 +224,10 @@ class InvalidStripeSignature(Exception):
     pass
 
 
+class NotAStripeEvent(InvalidStripeSignature):
+    """Signed with the endpoint's secret, but not an event: never sent by Stripe."""
+
+
 def verify(raw_body: bytes, signature_header: str | None) -> dict[str, Any]:
     """The event Stripe signed, if `Stripe-Signature` signs exactly this body within the tolerance; any of the
     header's `v1` signatures may match (Stripe signs with both secrets while one is rolled)."""
@@ -238,10 +242,11 @@ def verify(raw_body: bytes, signature_header: str | None) -> dict[str, Any]:
     try:
         event = json.loads(raw_body)
     except ValueError:
-        raise InvalidStripeSignature("the signed body is not JSON") from None
+        raise NotAStripeEvent("the signed body is not JSON") from None
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str) \
-            or not isinstance((event.get("data") or {}).get("object"), dict):
-        raise InvalidStripeSignature("the signed body is not a Stripe event")
+            or not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict) \
+            or not _PROVIDER_ID.match(event["id"]):
+        raise NotAStripeEvent("the signed body is not a Stripe event")
     return event
 
 

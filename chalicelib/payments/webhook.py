@@ -68,6 +68,9 @@ def stripe_events(raw_body: bytes, signature_header: str | None) -> list[Provide
 
     try:
         return stripe_adapter.verified_events(raw_body, signature_header)
+    except stripe_adapter.NotAStripeEvent as exc:
+        get_logger("payments").warning("Stripe webhook refused", extra={"why": str(exc)})
+        raise BadRequest("The signed body is not a Stripe event.", code="INVALID_EVENT") from None
     except stripe_adapter.InvalidStripeSignature as exc:
         get_logger("payments").warning("Stripe webhook refused", extra={"why": str(exc)})
         raise BadRequest("The Stripe-Signature header does not sign this body.", code="INVALID_SIGNATURE") from None

@@ -535,3 +535,10 @@ def test_an_intent_cancelled_at_stripe_while_the_order_awaits_payment_is_replace
     assert second["paymentIntentId"] != first["paymentIntentId"]
     assert second["status"] == "requires_payment_method"
     assert start_payment(client, order).json["paymentIntentId"] == second["paymentIntentId"]
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"id": "evt_1", "type": "x"}',
+                                  b'{"id": "evt 1", "type": "x", "data": {"object": {}}}'])
+def test_a_signed_body_that_is_not_a_stripe_event_is_a_400_and_recorded_nowhere(client, stripe_stage, body):
+    answered = webhook(client, body, sign(WEBHOOK_SECRET, body))
+    assert answered.status_code == 400 and answered.json["error"]["code"] == "INVALID_EVENT"
