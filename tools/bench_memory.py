@@ -22,7 +22,8 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PY = sys.executable
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-FUNCTIONS = ("api_handler", "create_orders", "record_audit", "notify", "housekeeping", "erase_users")
+FUNCTIONS = ("api_handler", "create_orders", "record_audit", "notify", "housekeeping", "erase_users",
+             "payment_provider")
 
 # The child: import the handler module, run the workload, report peak RSS (KiB) and what import alone took.
 # On Linux a process's ru_maxrss keeps the high-water mark of the process it was forked from across exec
@@ -54,7 +55,7 @@ context = types.SimpleNamespace(aws_request_id="bench", function_name="shop-benc
 statuses = []
 for event in workload["events"]:
     answer = handler(event, context)
-    statuses.append(answer.get("statusCode") if isinstance(answer, dict) else None)
+    statuses.append(answer.get("statusCode", answer.get("batchItemFailures")) if isinstance(answer, dict) else None)
 peak = peak_kib()
 print(json.dumps({"peak_kib": peak, "import_kib": imported, "statuses": statuses}))
 """
@@ -81,12 +82,13 @@ def _workloads(client, bus, product: dict) -> dict[str, list[dict]]:
     from chalicelib.notifications import NOTIFIED_EVENTS
     from chalicelib.users.events import UserErased
     from tests.fakes import auth
-    from tests.shop import ADDRESS, eventbridge_body, sqs_event
+    from tests.shop import ADDRESS, eventbridge_body, ship_basket, sqs_event
 
     checkouts = []
     for number in range(20):  # one buyer each: a customer holds only so many unpaid orders
         json_headers = {"Content-Type": "application/json", **auth(f"bench-memory-{number}")}
         client.http.put(f"/basket/items/{product['id']}", headers=json_headers, body=json.dumps({"quantity": 1}))
+        ship_basket(client, json_headers)  # to the address, by the standard method: what a checkout needs
         client.http.post("/basket/checkout", headers={**json_headers, "Idempotency-Key": uuid.uuid4().hex},
                          body=json.dumps({"shippingAddress": ADDRESS}))
         checkouts.append(bus.of_type("CheckoutRequested")[-1])
@@ -100,13 +102,21 @@ def _workloads(client, bus, product: dict) -> dict[str, list[dict]]:
     pid = {"product_id": product["id"]}
     api = [_gateway_event("GET", "/products", "/products", None, None, None),
            _gateway_event("GET", f"/products/{product['id']}", "/products/{product_id}", pid, None, None),
-           _gateway_event("PUT", f"/basket/items/{product['id']}", "/basket/items/{product_id}", pid,
-                          {"quantity": 1}, claims),
+           _gateway_event("PUT", f"/basket/items/{product['id']}", "/basket/items/{variant_id}",
+                          {"variant_id": product["id"]}, {"quantity": 1}, claims),
            _gateway_event("GET", "/basket", "/basket", None, None, claims),
            _gateway_event("POST", "/basket/checkout", "/basket/checkout", None, {"shippingAddress": ADDRESS}, claims),
            _gateway_event("GET", "/orders", "/orders", None, None, claims),
            _gateway_event("GET", "/admin/orders", "/admin/orders", None, None, admin, {"status": "PENDING"}),
            _gateway_event("GET", "/openapi.json", "/openapi.json", None, None, None)]
+    # payment_provider: an order's PaymentIntent made at the local Stripe, then the order cancelled: the child
+    # cancels the intent through the Stripe library (its import counted), as the function does.
+    buyer = {"Content-Type": "application/json", **auth("bench-memory-1")}
+    paying = checkouts[1].data["orderId"]
+    started = client.http.post(f"/orders/{paying}/payment", headers=buyer)
+    assert started.status_code == 200, started.body
+    client.http.post(f"/orders/{paying}/cancel", headers=buyer)
+    cancelled = bus.of_type("OrderCancelled")[-1:]
     scheduled = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
                                                 resources=[])
     return {
@@ -115,15 +125,19 @@ def _workloads(client, bus, product: dict) -> dict[str, list[dict]]:
         "record_audit": [sqs_event(client, [eventbridge_body(e) for e in raised], queue="shop-local-audit")],
         "notify": [sqs_event(client, [eventbridge_body(e) for e in notified], queue="shop-local-notify")],
         "housekeeping": [scheduled],
+        "payment_provider": [sqs_event(client, [eventbridge_body(e) for e in cancelled],
+                                       queue="shop-local-payments")],
         "erase_users": [sqs_event(client, [eventbridge_body(envelope(UserErased(user_id="bench-memory-0"),
                                                                      actor="bench-memory-0"))],
                                   queue="shop-local-erasures")],
     }
 
 
-def _stage_environment(stage: str) -> dict[str, str]:
+def _stage_environment(stage: str, function: str | None = None) -> dict[str, str]:
+    """The stage's settings, and those given to `function` alone (Stripe's secret: the API and payment_provider)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return {**config.get("environment_variables", {}), **config["stages"][stage]["environment_variables"]}
+    own = config["stages"][stage].get("lambda_functions", {}).get(function or "", {}).get("environment_variables", {})
+    return {**config.get("environment_variables", {}), **config["stages"][stage]["environment_variables"], **own}
 
 
 def peak_memory(runs: int = 3) -> dict:
@@ -155,9 +169,17 @@ def peak_memory(runs: int = 3) -> dict:
         from app import app
         from chalicelib.core.aws import reset_clients
         from chalicelib.core.settings import reset_settings
+        from local.stripe import SECRET_KEY, WEBHOOK_SECRET, LocalStripe
         from tests.fakes import ADMIN
         from tests.shop import published_through
 
+        stripe = LocalStripe().start()
+        import boto3
+
+        boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1").put_secret_value(
+            SecretId="shop/local/stripe",
+            SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+        os.environ["STRIPE_API_BASE"] = stripe.url
         reset_settings()
         reset_clients()
         with published_through() as bus, Client(app, stage_name="local") as client:
@@ -170,7 +192,7 @@ def peak_memory(runs: int = 3) -> dict:
         # The local stage's resources with prod's tracing: what a prod container holds.
         env = {"PATH": os.environ.get("PATH", ""), **AWS_ENV, **_stage_environment("local"), **outputs,
                "TRACING": _stage_environment("prod").get("TRACING", "false"), "AWS_ENDPOINT_URL": endpoint,
-               "LOG_LEVEL": "WARNING"}
+               "LOG_LEVEL": "WARNING", "STRIPE_API_BASE": stripe.url}
         report = {}
         for function in FUNCTIONS:
             spec = work / f"{function}.json"
@@ -178,18 +200,20 @@ def peak_memory(runs: int = 3) -> dict:
             peaks, imports, statuses = [], [], []
             for _ in range(runs):
                 out = subprocess.run([PY, "-c", _CHILD, str(spec)], cwd=ROOT, capture_output=True, text=True,
-                                     check=True, env=env)
+                                     check=True, env={**env, **_stage_environment("local", function)})
                 measured = json.loads(out.stdout.strip().splitlines()[-1])
                 peaks.append(measured["peak_kib"] / 1024)
                 imports.append(measured["import_kib"] / 1024)
                 statuses = measured["statuses"]
             row = {"peak_rss_mib": round(max(peaks), 1), "import_rss_mib": round(max(imports), 1),
                    "invocations": len(workloads[function]), "configured_mib": configured_memory(function)}
-            if function == "api_handler":
-                row["statuses"] = statuses
+            if function in ("api_handler", "payment_provider"):
+                row["statuses"] = statuses  # a queue's: the messages it would have retried (none)
             report[function] = row
         return report
     finally:
+        if "stripe" in locals():
+            stripe.stop()
         server.stop()
         os.environ.clear()
         os.environ.update(saved)
