@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.core import dynamo
+from chalicelib.core import dynamo, shards
 from chalicelib.core.dynamo import Found, Page, TransactionContended, Update, Write
 from chalicelib.core.events import Envelope
 from chalicelib.core.ids import now
@@ -106,7 +106,7 @@ def _list_refunds_owed(diff: Update, listed: bool | None, order: Order, at: str 
     """GSI3 lists an order owing money back by when it was flagged (True), or none (False: an order awaiting
     payment is listed there by its deadline until it leaves PENDING); None leaves it as it is."""
     if listed:
-        diff.set("GSI3PK", keys.REFUND_DUE).set("GSI3SK", f"{at or order.updated_at}#{order.id}")
+        diff.set("GSI3PK", keys.refund_due_shard(order.id)).set("GSI3SK", f"{at or order.updated_at}#{order.id}")
     elif listed is False:
         diff.remove("GSI3PK", "GSI3SK")
 
@@ -334,19 +334,22 @@ class OrderRepository:
         return (_order(item) for item in dynamo.every_item(keys.user_orders_partition(user_id), index="GSI1"))
 
     def with_status(self, status: str, limit: int, cursor: str | None) -> Page:
-        page = dynamo.query_page(keys.status_partition(status), index="GSI2", limit=limit, cursor=cursor, forward=False)
+        page = shards.query_page(keys.status_partition(status), keys.STATUS_SHARDS, index="GSI2", limit=limit,
+                                 cursor=cursor, forward=False)
         page.items = [_order(item) for item in page.items]
         return page
 
     def payment_overdue(self, before: str, limit: int, cursor: str | None = None) -> Page:
         """Orders whose payment window closed before `before`, oldest first (the index lags: re-check)."""
-        page = dynamo.query_page(keys.PAYMENT_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
+        page = shards.query_page(keys.PAYMENT_DUE, keys.PAYMENT_DUE_SHARDS, index="GSI3", limit=limit, cursor=cursor,
+                                 sort_between=("0", before))
         page.items = [_order(item) for item in page.items]
         return page
 
     def refund_due_since(self, before: str, limit: int, cursor: str | None = None) -> Page:
         """Orders flagged refundDue before `before`, oldest flag first (GSI3 `REFUNDDUE`)."""
-        page = dynamo.query_page(keys.REFUND_DUE, index="GSI3", limit=limit, cursor=cursor, sort_between=("0", before))
+        page = shards.query_page(keys.REFUND_DUE, keys.REFUND_DUE_SHARDS, index="GSI3", limit=limit, cursor=cursor,
+                                 sort_between=("0", before))
         page.items = [_order(item) for item in page.items]
         return page
 
@@ -363,7 +366,7 @@ class OrderRepository:
         diff = Update().set("updated_at", after.updated_at).add("version", 1)
         diff.set("captured_amount", after.captured_amount).set("refund_due", after.refund_due)
         if change.moving:
-            diff.set("status", after.status).set("GSI2PK", keys.status_partition(after.status))
+            diff.set("status", after.status).set("GSI2PK", keys.status_shard(after.status, after.id))
         if after.delivered_at != before.delivered_at:
             diff.set("delivered_at", after.delivered_at)
         if after.status_reason != before.status_reason:
