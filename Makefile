@@ -7,7 +7,7 @@ STAGE  ?= dev
 SPECTRAL := tools/spectral/node_modules/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run reset load test fuzz model schemas template policies package deploy deploy-check smoke openapi bench clean chromium
+.PHONY: run reset load test fuzz model schemas template policies package deploy deploy-check migrate-shards smoke openapi bench clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -84,6 +84,9 @@ deploy: $(VENV)/.installed  ## STAGE (dev|prod) with chalice deploy: resources s
 
 deploy-check: $(VENV)/.installed  ## after make deploy: what chalice deploy made equals what the packaged STAGE declares
 	$(PY) -m tools.equivalence --stage $(STAGE)
+
+migrate-shards: $(VENV)/.installed  ## move index entries from before their keys were sharded (TABLE=<table>; a dry run unless APPLY=1)
+	$(PY) -m tools.migrate_shards --table $(or $(TABLE),shop-local) $(if $(filter 1,$(APPLY)),--apply,)
 
 smoke: $(VENV)/.installed  ## the shopper's and staff's flows against BASE_URL (SMOKE_* logins and secret: tools/smoke.py)
 	@test -n "$(BASE_URL)" || { echo "usage: make smoke BASE_URL=<the API's URL>"; exit 2; }
