@@ -33,7 +33,7 @@ class Rule:
 
     name: str
     attribute: str
-    unsharded: Callable[[str], bool]
+    unsharded: Callable[[str, dict[str, Any]], bool]
     shard: Callable[[dict[str, Any]], str]
 
 
@@ -41,19 +41,40 @@ def _order_id(item: dict[str, Any]) -> str:
     return item["PK"].split("#", 1)[1]
 
 
+def _event_id(item: dict[str, Any]) -> str:
+    return json.loads(item["outbox_event"])["id"]
+
+
 def rules() -> list[Rule]:
+    from chalicelib.audit.repository import LOG_PARTITION, LOG_SHARDS
+    from chalicelib.basket import keys as basket_keys
+    from chalicelib.core import outbox
+    from chalicelib.core.shards import sharded
     from chalicelib.orders import keys
 
     def status_of(value: str) -> str:
         return value.split("#", 1)[1]
 
+    def of_orders(test: Callable[[str], bool]) -> Callable[[str, dict[str, Any]], bool]:
+        return lambda value, item: test(value) and item["PK"].startswith("ORDER#")
+
     return [
-        Rule("ORDERSTATUS#<status>", "GSI2PK", lambda value: value.startswith("ORDERSTATUS#") and value.count("#") == 1,
+        Rule("ORDERSTATUS#<status>", "GSI2PK", of_orders(lambda value: value.startswith("ORDERSTATUS#")
+                                                         and value.count("#") == 1),
              lambda item: keys.status_shard(status_of(item["GSI2PK"]), _order_id(item))),
-        Rule(keys.PAYMENT_DUE, "GSI3PK", lambda value: value == keys.PAYMENT_DUE,
+        Rule(keys.PAYMENT_DUE, "GSI3PK", of_orders(lambda value: value == keys.PAYMENT_DUE),
              lambda item: keys.payment_due_shard(_order_id(item))),
-        Rule(keys.REFUND_DUE, "GSI3PK", lambda value: value == keys.REFUND_DUE,
+        Rule(keys.REFUND_DUE, "GSI3PK", of_orders(lambda value: value == keys.REFUND_DUE),
              lambda item: keys.refund_due_shard(_order_id(item))),
+        # An event waiting in the outbox, on a record of its own or on the record it announces: by the event's id.
+        Rule(outbox.PARTITION, "GSI3PK", lambda value, item: value == outbox.PARTITION and "outbox_event" in item,
+             lambda item: sharded(outbox.PARTITION, _event_id(item), outbox.SHARDS)),
+        Rule(LOG_PARTITION, "GSI1PK",
+             lambda value, item: value == LOG_PARTITION and item["PK"].startswith("AUDITEVENT#"),
+             lambda item: sharded(LOG_PARTITION, item["PK"].split("#", 1)[1], LOG_SHARDS)),
+        Rule(basket_keys.EXPIRY_PARTITION, "GSI3PK",
+             lambda value, item: value == basket_keys.EXPIRY_PARTITION and "user_id" in item,
+             lambda item: basket_keys.expiry_shard(item["user_id"])),
     ]
 
 
@@ -68,7 +89,7 @@ def migrate(ddb: Any, table: str, *, apply: bool, state: pathlib.Path | None = N
     pages = 0
     while True:
         request: dict[str, Any] = {"TableName": table, "Limit": page_size,
-                                   "ProjectionExpression": "PK, SK, GSI2PK, GSI3PK"}
+                                   "ProjectionExpression": "PK, SK, GSI1PK, GSI2PK, GSI3PK, outbox_event, user_id"}
         if start:
             request["ExclusiveStartKey"] = start
         result = ddb.scan(**request)
@@ -76,7 +97,7 @@ def migrate(ddb: Any, table: str, *, apply: bool, state: pathlib.Path | None = N
             item = {name: value["S"] for name, value in raw.items() if "S" in value}
             for rule in known:
                 value = item.get(rule.attribute)
-                if value is None or not rule.unsharded(value) or not item["PK"].startswith("ORDER#"):
+                if value is None or not rule.unsharded(value, item):
                     continue
                 found[rule.name] += 1
                 if not apply:

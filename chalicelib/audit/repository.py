@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.audit.models import AuditRecord
-from chalicelib.core import dynamo
+from chalicelib.core import dynamo, shards
 from chalicelib.core.dynamo import Page
 from chalicelib.users.personal_data import names, without
 
-LOG_PARTITION = "AUDITLOG"  # one time-ordered log; shard by day if writes pass ~1,000/s
+LOG_PARTITION = "AUDITLOG"  # one time-ordered log, every audited event written to it: spread over shards
+LOG_SHARDS = 32
 _KEYS = ("PK", "SK")
 
 
@@ -31,7 +32,8 @@ class AuditRepository:
         replayed) is written without them: the audit trail never gives an erased person back their id."""
         sort_key = f"{record.at}#{record.event_id}"
         item = {"PK": f"AUDITEVENT#{record.event_id}", "SK": "AUDIT", "type": "AUDIT", "expiresAt": expires_at,
-                **record.model_dump(), "GSI1PK": LOG_PARTITION, "GSI1SK": sort_key,
+                **record.model_dump(), "GSI1PK": shards.sharded(LOG_PARTITION, record.event_id, LOG_SHARDS),
+                "GSI1SK": sort_key,
                 "GSI2PK": entity_partition(record.entity_type, record.entity_id), "GSI2SK": sort_key}
         if not people:
             return dynamo.put_if_absent(item)
@@ -64,8 +66,8 @@ class AuditRepository:
             page = dynamo.query_page(entity_partition(*entity), index="GSI2", limit=limit, cursor=cursor, forward=False,
                                      sort_between=between)
         else:
-            page = dynamo.query_page(LOG_PARTITION, index="GSI1", limit=limit, cursor=cursor, forward=False,
-                                     sort_between=between)
+            page = shards.query_page(LOG_PARTITION, LOG_SHARDS, index="GSI1", limit=limit, cursor=cursor,
+                                     forward=False, sort_between=between)
         page.items = [_record(item) for item in page.items]
         return page
 

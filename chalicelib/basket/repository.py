@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.basket import keys
-from chalicelib.core import dynamo
+from chalicelib.core import dynamo, shards
 from chalicelib.core.dynamo import TransactionContended, Write
 from chalicelib.core.lines import Lines
 from chalicelib.users.repository import UserRepository
@@ -48,7 +48,7 @@ class BasketRepository:
                 "shipping_address": basket.shipping_address, "shipping_method_id": basket.shipping_method_id,
                 "updated_at": updated_at, "expiresAt": expires_at,
                 # Indexed by expiry so housekeeping can find abandoned baskets without a scan.
-                "GSI3PK": keys.EXPIRY_PARTITION, "GSI3SK": f"{expires_at_iso}#{basket.user_id}"}
+                "GSI3PK": keys.expiry_shard(basket.user_id), "GSI3SK": f"{expires_at_iso}#{basket.user_id}"}
         if basket.version:
             written = dynamo.put(item, "version = :v", values={":v": basket.version}, refused=BasketChanged)
         else:
@@ -84,6 +84,6 @@ class BasketRepository:
 
     def expired(self, before_iso: str, limit: int, cursor: str | None = None):
         """Baskets whose expiry passed (TTL may take up to two days to remove them)."""
-        page = dynamo.query_page(keys.EXPIRY_PARTITION, index="GSI3", limit=limit, cursor=cursor,
+        page = shards.query_page(keys.EXPIRY_PARTITION, keys.EXPIRY_SHARDS, index="GSI3", limit=limit, cursor=cursor,
                                  sort_between=("0", before_iso))
         return [(item["user_id"], item["version"]) for item in page.items], page.next_cursor

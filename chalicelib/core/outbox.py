@@ -19,12 +19,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from chalicelib.core import dynamo, metrics
+from chalicelib.core import dynamo, metrics, shards
 from chalicelib.core.events import Envelope, PublishError, publish, unpublishable
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
 
 PARTITION = "OUTBOX"
+# Every event enters the queue and leaves it (two index writes of its record) inside the writes of the order path:
+# spread over shards by the event's id (chalicelib/core/shards.py), read merged oldest first by the sweeper.
+SHARDS = 64
 PARKED_PARTITION = "OUTBOXPARKED"  # GSI3: events that can never be published, for a person to read
 _REASON_LENGTH = 1000
 _EVENT_SK = "EVENT"
@@ -34,7 +37,7 @@ _KEEP_PUBLISHED_DAYS = 7
 
 def outbox_fields(event: Envelope) -> dict[str, Any]:
     """Attributes that mark a record as carrying an unpublished event."""
-    return {"outbox_event": event.model_dump_json(), "GSI3PK": PARTITION,
+    return {"outbox_event": event.model_dump_json(), "GSI3PK": shards.sharded(PARTITION, event.id, SHARDS),
             "GSI3SK": f"{event.occurredAt}#{event.id}"}
 
 
@@ -135,8 +138,9 @@ def park(pk: str, sk: str, reason: str) -> bool:
     if pk.startswith(_RECORD_PREFIX):
         update.remove("expiresAt")
     try:
-        dynamo.ddb().update_item(TableName=dynamo.table_name(), Key=dynamo.key(pk, sk),
-                                 **update.request("#GSI3PK = :queued", values={":queued": PARTITION}))
+        dynamo.ddb().update_item(TableName=dynamo.table_name(), Key=dynamo.key(pk, sk), **update.request(
+            "(#GSI3PK = :queued OR begins_with(#GSI3PK, :queued_shard))",  # still queued, in its shard or from before
+            values={":queued": PARTITION, ":queued_shard": f"{PARTITION}#"}))
     except ClientError as exc:
         if not dynamo.condition_failed(exc):
             log.exception("an unpublishable event could not be parked", extra={"pk": pk, "sk": sk, "reason": reason})
@@ -201,7 +205,7 @@ def _waiting(older_than: timedelta, limit: int) -> tuple[list[tuple[str, str, En
     """The oldest records waiting longer than `older_than` (the writer may still be at work): those whose
     event reads as an envelope, and (key, reason) of those whose event does not."""
     cutoff = iso(now() - older_than)
-    page = dynamo.query_page(PARTITION, index="GSI3", limit=limit, sort_between=("0", cutoff))
+    page = shards.query_page(PARTITION, SHARDS, index="GSI3", limit=limit, sort_between=("0", cutoff))
     readable: list[tuple[str, str, Envelope]] = []
     unreadable: list[tuple[str, str, str]] = []
     for item in page.items:

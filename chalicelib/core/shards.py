@@ -19,10 +19,12 @@ import base64
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.core import dynamo
 from chalicelib.core.errors import BadRequest
+
+if TYPE_CHECKING:
+    from chalicelib.core.dynamo import Page
 
 
 def shard_of(item_id: str, shards: int) -> int:
@@ -50,12 +52,16 @@ def _invalid() -> BadRequest:
 
 
 def encode_cursor(after: str, base: str, forward: bool) -> str:
+    from chalicelib.core import dynamo
+
     payload = json.dumps({"a": after, "p": base, "f": forward}, separators=(",", ":"), sort_keys=True)
     mac = hmac.new(dynamo.cursor_key(), payload.encode(), hashlib.sha256).hexdigest()[:32]
     return base64.urlsafe_b64encode(f"{mac}{payload}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, base: str, forward: bool) -> str:
+    from chalicelib.core import dynamo
+
     dynamo.cursor_key()  # a stage that cannot sign answers that, not "invalid cursor"
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -73,9 +79,11 @@ def decode_cursor(cursor: str, base: str, forward: bool) -> str:
 
 
 def query_page(base: str, shards: int, *, index: str, limit: int = 20, cursor: str | None = None,
-               forward: bool = True, sort_between: tuple[str, str] | None = None) -> dynamo.Page:
+               forward: bool = True, sort_between: tuple[str, str] | None = None) -> Page:
     """One page of `base`'s items over all its shards, in sort-key order (ascending if `forward`), within
     `sort_between` (inclusive) if given: each shard's Query of at most `limit` items after the cursor, merged."""
+    from chalicelib.core import dynamo
+
     after = decode_cursor(cursor, base, forward) if cursor else None
     low, high = sort_between if sort_between else (None, None)
     if after is not None:  # from the last item returned (inclusive, dropped below: sort keys are unique)
@@ -96,6 +104,8 @@ def query_page(base: str, shards: int, *, index: str, limit: int = 20, cursor: s
 def _query(partition: str, index: str, limit: int, forward: bool, low: str | None,
            high: str | None) -> tuple[list[dict[str, Any]], bool]:
     """One shard's items within the bounds (inclusive), at most `limit`; and whether it holds more."""
+    from chalicelib.core import dynamo
+
     pk_name, sk_name = dynamo.INDEXES[index]
     names = {"#pk": pk_name}
     values: dict[str, Any] = {":pk": {"S": partition}}

@@ -79,3 +79,42 @@ def test_an_order_its_writer_moved_meanwhile_is_left_as_the_writer_left_it(clien
     report = migrate(Racing(), dynamo.table_name(), apply=True, say=lambda line: None)
     assert sum(report["changed_meanwhile"].values()) >= 1
     assert _index_keys(order["id"])[0] == keys.status_shard("CANCELLED", order["id"])
+
+
+def test_outbox_audit_and_basket_entries_from_before_are_served_then_moved(client, published):
+    from chalicelib.audit.repository import LOG_PARTITION, LOG_SHARDS
+    from chalicelib.basket import keys as basket_keys
+    from chalicelib.core import outbox
+    from chalicelib.core.events import envelope
+    from chalicelib.core.shards import sharded
+    from chalicelib.users.events import UserRegistered
+
+    event = envelope(UserRegistered(user_id="ann-before"), actor="ann-before")
+    kept = {"PK": f"OUTBOX#{event.id}", "SK": "EVENT", "type": "OUTBOX", "outbox_event": event.model_dump_json(),
+            "GSI3PK": "OUTBOX", "GSI3SK": f"{event.occurredAt}#{event.id}"}
+    audited = {"PK": "AUDITEVENT#evt-before", "SK": "AUDIT", "type": "AUDIT", "event_id": "evt-before",
+               "action": "UserRegistered", "entity_type": "USER", "entity_id": "ann-before", "actor": "ann-before",
+               "summary": {}, "at": "2026-12-01T00:00:00.000Z", "expiresAt": 4102444800, "GSI1PK": LOG_PARTITION, "GSI1SK": "2026-12-01T00:00:00.000Z#evt-before",
+               "GSI2PK": "AUDIT#USER#ann-before", "GSI2SK": "2026-12-01T00:00:00.000Z#evt-before"}
+    basket = {"PK": "USER#bob-before", "SK": "BASKET", "type": "BASKET", "user_id": "bob-before", "lines": {},
+              "version": 1, "updated_at": "2026-12-01T00:00:00.000Z", "expiresAt": 4102444800,
+              "GSI3PK": "BASKETEXPIRY", "GSI3SK": "2099-01-01T00:00:00.000Z#bob-before"}
+    for item in (kept, audited, basket):
+        dynamo.ddb().put_item(TableName=dynamo.table_name(), Item=dynamo.to_item(item))
+    answered = call(client, "get", "/admin/audit", headers=ADMIN)
+    assert answered.status_code == 200, answered.body
+    listed = answered.json["items"]
+    assert "evt-before" in [record["eventId"] for record in listed]  # read from the unsharded partition
+    assert [e.id for _, _, e in outbox.unpublished(__import__("datetime").timedelta(0))] == [event.id]
+
+    report = migrate(dynamo.ddb(), dynamo.table_name(), apply=True, say=lambda line: None)
+    assert report["moved"] == {"OUTBOX": 1, LOG_PARTITION: 1, "BASKETEXPIRY": 1}
+
+    def stored(pk, sk):
+        return dynamo.from_item(dynamo.ddb().get_item(TableName=dynamo.table_name(), Key=dynamo.key(pk, sk))["Item"])
+
+    assert stored(kept["PK"], "EVENT")["GSI3PK"] == sharded("OUTBOX", event.id, outbox.SHARDS)
+    assert stored(audited["PK"], "AUDIT")["GSI1PK"] == sharded(LOG_PARTITION, "evt-before", LOG_SHARDS)
+    assert stored(basket["PK"], "BASKET")["GSI3PK"] == basket_keys.expiry_shard("bob-before")
+    assert [e.id for _, _, e in outbox.unpublished(__import__("datetime").timedelta(0))] == [event.id]
+    assert "evt-before" in [r["eventId"] for r in call(client, "get", "/admin/audit", headers=ADMIN).json["items"]]

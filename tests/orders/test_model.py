@@ -676,10 +676,10 @@ class ShopModel(RuleBasedStateMachine):
                                             Key=key(keys.order_pk(order_id), keys.ORDER_SK))["Item"])
             listed = item.get("GSI3PK")
             if item["status"] == "PENDING":
-                assert listed in (keys.PAYMENT_DUE, None), f"{order_id}: PENDING, listed {listed}"
+                assert listed in (keys.payment_due_shard(order_id), None), f"{order_id}: PENDING, listed {listed}"
             else:
                 assert not item.get("holds_allowance"), f"{order_id} ({item['status']}) still holds an allowance"
-                assert listed == (keys.REFUND_DUE if item.get("refund_due") else None), (
+                assert listed == (keys.refund_due_shard(order_id) if item.get("refund_due") else None), (
                     f"{order_id} ({item['status']}, refundDue {item.get('refund_due')}): listed {listed}")
 
     @invariant()
