@@ -1,4 +1,5 @@
-"""make load's own plumbing: it must kill only the function process a ready file names."""
+"""make load's own plumbing: it kills only the function process a ready file names; its verdict (an oversell, an
+undersell, a 5xx fail the run) and what it asks again (only an answer with Retry-After)."""
 from __future__ import annotations
 
 import collections
