@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import http.client
 import json
 import os
 import pathlib
@@ -47,6 +48,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
@@ -484,7 +486,7 @@ def hot_sku(shop: Shop, staff: dict, shoppers: int, stock: int, *, email: str | 
         began = time.perf_counter()
         try:
             status, answer = shop.checkout(buyer)
-        except OSError as error:  # no answer at all: refused connection, reset, timeout
+        except (OSError, http.client.HTTPException) as error:  # no answer at all: refused, reset, timed out
             status, answer = 0, f"{type(error).__name__}: {error}"
         return status, answer, time.perf_counter() - began
 
@@ -498,7 +500,8 @@ def hot_sku(shop: Shop, staff: dict, shoppers: int, stock: int, *, email: str | 
     def code(answer: Any) -> str | None:
         return ((answer.get("error") or {}).get("code")) if isinstance(answer, dict) else None
 
-    accepted = [(buyer, answer["orderId"]) for buyer, (status, answer, _) in zip(buyers, answers) if status == 202]
+    won = [answer["orderId"] if status == 202 else None for status, answer, _ in answers]  # by buyer
+    accepted = [order_id for order_id in won if order_id is not None]
     refused = collections.Counter(code(answer) for status, answer, _ in answers if status == 409)
     server = collections.Counter(status for status, _, _ in answers if status >= 500)
     other = collections.Counter(status for status, _, _ in answers if status not in (202, 409) and status < 500)
@@ -518,7 +521,7 @@ def hot_sku(shop: Shop, staff: dict, shoppers: int, stock: int, *, email: str | 
         problems.append(f"{sum(server.values())} checkouts answered 5xx: {dict(server)}")
 
     say("after the race: the orders and the stock, over the API…")
-    problems += _orders_made(shop, product["id"], buyers, accepted, order_seconds)
+    problems += _orders_made(shop, product["id"], buyers, won, order_seconds)
     left = shop.stock(product["id"])
     if left != stock - len(accepted) or left < 0:
         problems.append(f"the stock reads {left} after {len(accepted)} of {stock} units were sold "
@@ -531,11 +534,13 @@ def hot_sku(shop: Shop, staff: dict, shoppers: int, stock: int, *, email: str | 
             "retried": {str(k): v for k, v in shop.retried.items()}, "product_archived": archived in (200, 204)}
 
 
-def _orders_made(shop: Shop, product_id: str, buyers: list[dict], accepted: list[tuple[dict, str]],
+def _orders_made(shop: Shop, product_id: str, buyers: list[dict], won: list[str | None],
                  seconds: float) -> list[str]:
-    """Each accepted checkout became exactly one order holding `product_id` (waited for, `seconds` in all), and
-    no other buyer has one: what is wrong, as sentences."""
+    """Each accepted checkout (`won`: the order id each buyer's checkout answered, None when refused) became
+    exactly one order of `product_id`, waited for `seconds` in all, and no other buyer has one: what is wrong,
+    as sentences."""
     problems = []
+    accepted = [(buyer, order_id) for buyer, order_id in zip(buyers, won) if order_id is not None]
     if len({order_id for _, order_id in accepted}) != len(accepted):
         problems.append("two accepted checkouts answered the same order id")
     deadline = time.monotonic() + seconds
@@ -550,16 +555,17 @@ def _orders_made(shop: Shop, product_id: str, buyers: list[dict], accepted: list
             time.sleep(0.5)
 
     with ThreadPoolExecutor(8) as pool:
-        missing = [order_id for (buyer, order_id), found in
-                   zip(accepted, pool.map(lambda pair: made(pair[1], pair[0]), accepted)) if not found]
+        found = list(pool.map(made, [order_id for _, order_id in accepted], [buyer for buyer, _ in accepted]))
+    missing = [order_id for (_, order_id), there in zip(accepted, found) if not there]
     if missing:
-        problems.append(f"{len(missing)} accepted checkouts made no order within {seconds:.0f} s: {missing[:5]}")
+        problems.append(f"{len(missing)} accepted checkouts made no order of the product within {seconds:.0f} s: "
+                        f"{missing[:5]}")
 
     def holding(buyer: dict) -> list[str]:  # the buyer's orders of this product, every page
         found, cursor = [], None
         while True:
-            status, page = shop.call("GET", "/orders?limit=100" + (f"&cursor={cursor}" if cursor else ""),
-                                     headers=buyer)
+            status, page = shop.call("GET", "/orders?limit=100" + (f"&cursor={urllib.parse.quote(cursor)}"
+                                                                   if cursor else ""), headers=buyer)
             if status != 200:
                 raise Broken(f"list a buyer's orders: {status} {page}")
             found += [o["id"] for o in page["items"] if any(line["productId"] == product_id for line in o["items"])]
@@ -569,9 +575,8 @@ def _orders_made(shop: Shop, product_id: str, buyers: list[dict], accepted: list
 
     with ThreadPoolExecutor(8) as pool:
         held = list(pool.map(holding, buyers))
-    winners = {id(buyer): order_id for buyer, order_id in accepted}
-    wrong = [(orders, winners.get(id(buyer))) for buyer, orders in zip(buyers, held)
-             if orders != ([winners[id(buyer)]] if id(buyer) in winners else [])]
+    wrong = [(orders, order_id) for orders, order_id in zip(held, won)
+             if orders != ([order_id] if order_id is not None else [])]
     if wrong:
         problems.append(f"{len(wrong)} buyers hold other than one order per accepted checkout "
                         f"(their orders of the product, the order accepted): {wrong[:5]}")
