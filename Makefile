@@ -7,7 +7,7 @@ STAGE  ?= dev
 SPECTRAL := tools/spectral/node_modules/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run reset load test fuzz model schemas template policies package deploy deploy-check migrate-shards smoke openapi bench clean chromium
+.PHONY: run reset load load-promises test fuzz model schemas template policies package deploy deploy-check migrate-shards smoke openapi bench clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -35,8 +35,13 @@ reset:  ## forget the local stack's data (the next `make run` starts empty); ref
 		fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null; then echo "make run is using .local-stack: stop it first"; exit 1; fi
 	rm -rf .local-stack/state
 
-load: $(VENV)/.installed  ## against a running `make run` on PORT: 200 shoppers race for 40 units, payments sent thrice, every function killed
-	$(PY) -m tools.load --url http://127.0.0.1:$(PORT) --shoppers $${SHOPPERS:-200} --units $${UNITS:-40} --kill .local-stack
+load: $(VENV)/.installed  ## SHOPPERS (200) check out one hot SKU of STOCK (40) units at once against BASE_URL (default: make run on PORT) -> dist/load.json
+	$(PY) -m tools.load --base-url $(or $(BASE_URL),http://127.0.0.1:$(PORT)) --shoppers $${SHOPPERS:-200} \
+		--stock $${STOCK:-40} --out $${LOAD_JSON:-dist/load.json}
+
+load-promises: $(VENV)/.installed  ## against a running `make run` on PORT: 200 shoppers race for 40 units, payments sent thrice, every function killed
+	$(PY) -m tools.load --promises --base-url http://127.0.0.1:$(PORT) --shoppers $${SHOPPERS:-200} \
+		--stock $${UNITS:-40} --kill $${LOCAL_STACK_DIR:-.local-stack}
 
 # Spectral and the OWASP API security ruleset (tests/api/test_spectral.py), from the lockfile, with no
 # install scripts run; again only when the lockfile changes.

@@ -1,8 +1,24 @@
-"""`make load`: the shop's promises under load and faults, checked over HTTP against a running local stack.
+"""`make load`: one hot SKU and many shoppers at the same moment, over HTTP, against any stage of the shop.
 
-    make run PORT=8000                       # in one terminal
-    make load PORT=8000                      # in another: 200 shoppers race for 40 units, and so on
-    python -m tools.load --url http://127.0.0.1:8000 --shoppers 200 --units 40 --kill .local-stack
+    make load                                          # the local stack on PORT (LOCAL_THROTTLING=off make run)
+    make load BASE_URL=https://abc.execute-api.eu-west-1.amazonaws.com/api SHOPPERS=500 STOCK=100
+    python -m tools.load --base-url http://127.0.0.1:8000 --shoppers 200 --stock 40 --out dist/load.json
+
+Staff create a product of STOCK units (LOAD_ADMIN_EMAIL and LOAD_ADMIN_PASSWORD; by default the local stack's
+admin). Each of SHOPPERS shoppers registers or signs in (LOAD_SHOPPER_EMAIL, a pattern whose `{i}` is the
+shopper's number, and LOAD_SHOPPER_PASSWORD: accounts that exist, where sign-ups wait for an emailed code; by
+default new addresses), puts one unit in the basket, gives an address and a shipping method it is offered, and
+all check out at the same moment. Only what the API says may be asked again is: a 429 or 503 with Retry-After,
+five times at most. It prints and writes to dist/load.json the checkouts accepted, refused with 409, answered
+5xx and otherwise, the checkout's p50/p95/p99 latency and the goodput (accepted checkouts per second of the
+race); then it reads back, over the API, the stock (exactly STOCK - accepted) and every buyer's orders (each
+accepted checkout exactly one order, a refused one none), and archives the product. It exits 1 on an
+oversell or an undersell (accepted != min(STOCK, SHOPPERS)), any 5xx, or a read-back that does not add up.
+
+`make load-promises` (`--promises`): the shop's promises under load and faults, against the local stack.
+
+    make load-promises PORT=8000              # 200 shoppers race for 40 units, payments sent thrice, every function killed
+    python -m tools.load --promises --base-url http://127.0.0.1:8000 --shoppers 200 --stock 40 --kill .local-stack
 
 What it checks, as a shopper, the payment provider and staff would see it:
 - a flash sale: every shopper puts one unit in the basket and all check out at once; exactly as many
@@ -22,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import http.client
 import json
 import os
 import pathlib
@@ -31,6 +48,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
@@ -47,19 +65,24 @@ class Broken(AssertionError):
 
 # Every shopper of a load run calls from one address: the stack's per-address limits (the web ACL's) refuse
 # them by design, as AWS would. The load check needs a stack started without them.
-_THROTTLED = " (still limited after a minute of retries: start the stack with `LOCAL_THROTTLING=off make run`)"
+_THROTTLED = " (throttled: against the local stack, start it with `LOCAL_THROTTLING=off make run`)"
 
 
 class Shop:
-    """The shop's HTTP API as its clients use it. Every answer's status is counted; a 429 is waited out and
-    asked again (the stage's throttling is not what is measured), a 5xx is kept with what was asked."""
+    """The shop's HTTP API as its clients use it. Every answer's status is counted. A 429 or 503 that says when to
+    ask again (Retry-After) is waited out and asked again, `retries` times at most and never longer than
+    `longest_wait` seconds a time; any other answer, a 429 or 503 without Retry-After among them, is the answer.
+    A 5xx that is the answer is kept with what was asked."""
 
-    def __init__(self, base: str, webhook_secret: str | None = None, timeout: float = 60):
+    def __init__(self, base: str, webhook_secret: str | None = None, timeout: float = 60, retries: int = 5,
+                 longest_wait: float = 30):
         self.base = base.rstrip("/")
         self.secret = webhook_secret or os.environ.get("PAYMENT_WEBHOOK_SECRET") or "local-webhook-secret"
         self.timeout = timeout
+        self.retries, self.longest_wait = retries, longest_wait
         self.method_id: str | None = None  # the shipping method baskets ship by (the first offered)
         self.statuses: collections.Counter = collections.Counter()
+        self.retried: collections.Counter = collections.Counter()  # statuses asked again after their Retry-After
         self.server_errors: list[str] = []
         self._lock = threading.Lock()
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
@@ -67,40 +90,54 @@ class Shop:
     def call(self, method: str, path: str, body: Any = None, headers: dict | None = None,
              raw: bytes | None = None) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        for attempt in range(60):
+        for attempt in range(self.retries + 1):
             request = urllib.request.Request(self.base + path, data=data, method=method,
                                              headers={"Content-Type": "application/json", **(headers or {})})
             try:
                 with self._opener.open(request, timeout=self.timeout) as answer:
-                    status, payload = answer.status, answer.read()
+                    status, payload, said = answer.status, answer.read(), answer.headers
             except urllib.error.HTTPError as error:
-                status, payload = error.code, error.read()
+                status, payload, said = error.code, error.read(), error.headers
+            wait = retry_after(said.get("Retry-After")) if status in (429, 503) else None
             with self._lock:
                 self.statuses[status] += 1
-                if status >= 500:
-                    self.server_errors.append(f"{method} {path} -> {status} {payload[:300]!r}")
-            if status != 429:
+                if wait is not None and attempt < self.retries:
+                    self.retried[status] += 1
+            if wait is None or attempt == self.retries:
                 break
-            time.sleep(min(2.0, 0.1 * (attempt + 1)))
-        return status, (json.loads(payload) if payload else None)
+            time.sleep(min(wait, self.longest_wait))
+        if status >= 500:
+            with self._lock:
+                self.server_errors.append(f"{method} {path} -> {status} {payload[:300]!r}")
+        try:
+            return status, (json.loads(payload) if payload else None)
+        except ValueError:  # not the API's answer (a proxy's or a load balancer's page)
+            return status, payload.decode("utf-8", "replace")
 
     def login(self, email: str, password: str) -> dict[str, str]:
         status, tokens = self.call("POST", "/auth/login", {"email": email, "password": password})
         if status != 200:
             raise Broken(f"login as {email}: {status} {tokens}{_THROTTLED if status == 429 else ''}")
+        if "idToken" not in tokens:
+            raise Broken(f"{email} must answer a challenge ({tokens.get('challenge')}) to sign in: "
+                         "give an account without a second factor")
         return {"Authorization": f"Bearer {tokens['idToken']}"}
 
-    def shoppers(self, count: int, threads: int = 8) -> list[dict[str, str]]:
-        """`count` new customers, registered and logged in: each one's Authorization header."""
-        run = uuid.uuid4().hex[:8]
+    def shoppers(self, count: int, threads: int = 8, email: str | None = None,
+                 password: str = PASSWORD) -> list[dict[str, str]]:
+        """`count` customers, registered and signed in: each one's Authorization header. `email` names them, its
+        `{i}` the shopper's number (default: new addresses of this run). Registering an address that has an
+        account answers alike, so the holders of existing accounts (`password` theirs) sign in; where sign-ups
+        wait for an emailed code, give the addresses of confirmed accounts."""
+        template = email or f"load-{uuid.uuid4().hex[:8]}-{{i}}@example.com"
 
         def one(i: int) -> dict[str, str]:
-            email = f"load-{run}-{i}@example.com"
-            status, answer = self.call("POST", "/auth/register", {"email": email, "password": PASSWORD,
+            address = template.format(i=i)
+            status, answer = self.call("POST", "/auth/register", {"email": address, "password": password,
                                                                   "name": f"Shopper {i}"})
             if status != 201:
-                raise Broken(f"register {email}: {status} {answer}{_THROTTLED if status == 429 else ''}")
-            return self.login(email, PASSWORD)
+                raise Broken(f"register {address}: {status} {answer}{_THROTTLED if status == 429 else ''}")
+            return self.login(address, password)
 
         with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(one, range(count)))
@@ -120,17 +157,19 @@ class Shop:
         if answer.get("shippingMethod") is None:
             self.ship(shopper)
 
-    def ship(self, shopper: dict) -> None:
-        """The shopper's basket ships to ADDRESS by the first method offered (the shop must have one: asked once)."""
+    def ship(self, shopper: dict, ask: bool = False) -> None:
+        """The shopper's basket ships to ADDRESS by the first method offered (the shop must have one). The methods
+        are asked once for all shoppers, or by each shopper with `ask`."""
         status, answer = self.call("PUT", "/basket/shipping-address", ADDRESS, shopper)
         if status != 200:
             raise Broken(f"set a shipping address: {status} {answer}")
-        if self.method_id is None:
+        method_id = self.method_id
+        if method_id is None or ask:
             status, answer = self.call("GET", "/basket/shipping-methods", headers=shopper)
             if status != 200 or not answer["items"]:
                 raise Broken(f"no shipping method for {ADDRESS['country']}: {status} {answer}")
-            self.method_id = answer["items"][0]["id"]
-        status, answer = self.call("PUT", "/basket/shipping-method", {"id": self.method_id}, shopper)
+            method_id = self.method_id = answer["items"][0]["id"]
+        status, answer = self.call("PUT", "/basket/shipping-method", {"id": method_id}, shopper)
         if status != 200:
             raise Broken(f"choose a shipping method: {status} {answer}")
 
@@ -152,6 +191,22 @@ class Shop:
         """The stock of a product of one variant (what the load makes)."""
         (variant,) = self.call("GET", f"/products/{product_id}")[1]["variants"]
         return variant["stock"]
+
+
+def retry_after(value: str | None) -> float | None:
+    """The seconds a Retry-After header asks to wait (a number of seconds or an HTTP date), None without one."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
 
 
 def together(calls: Iterable[Callable[[], Any]], threads: int) -> list[Any]:
@@ -380,6 +435,186 @@ def check(shop: Shop, shoppers: int, units: int, folder: pathlib.Path | None = N
     return report
 
 
+# --- one hot SKU: `make load` -------------------------------------------------------------------
+
+RESULT_FIELDS = ("shoppers", "stock", "accepted", "refused", "errors_5xx", "errors_other", "p50_ms", "p95_ms",
+                 "p99_ms", "goodput_per_s")
+
+
+def staff_login(shop: Shop, environment: dict | None = None) -> dict[str, str]:
+    """Staff's Authorization header: LOAD_ADMIN_EMAIL and LOAD_ADMIN_PASSWORD, else the local stack's admin
+    (local/seed.py: its demo login, or LOCAL_ADMIN_EMAIL and LOCAL_ADMIN_PASSWORD)."""
+    environment = os.environ if environment is None else environment
+    email, password = environment.get("LOAD_ADMIN_EMAIL"), environment.get("LOAD_ADMIN_PASSWORD")
+    if not email or not password:
+        from local.seed import logins
+
+        email, password, _ = logins()["admin"]
+    return shop.login(email, password)
+
+
+def hot_sku(shop: Shop, staff: dict, shoppers: int, stock: int, *, email: str | None = None,
+            password: str = PASSWORD, say: Callable[[str], None] = print, order_seconds: float = 120) -> dict:
+    """`shoppers` customers want one unit each of a new product of `stock` units, and all check out at the same
+    moment. What came of it: RESULT_FIELDS, then what the checks after the race found (`problems`, empty when
+    every promise was kept) and what explains the numbers.
+
+    Kept when: accepted == min(stock, shoppers) (more is an oversell, fewer an undersell), no answer a 5xx, the
+    stock read back is stock - accepted, each accepted checkout became exactly one order, a refused one none.
+    Only what the API says may be asked again is (Shop: 429 or 503 with Retry-After); a checkout keeps its
+    Idempotency-Key when it is."""
+    product = shop.product(staff, stock=stock)
+    say(f"{shoppers} shoppers register or sign in, each puts one unit of {product['id']} (stock {stock}) in the "
+        "basket and ships it…")
+    buyers = shop.shoppers(shoppers, email=email, password=password)
+
+    def ready(buyer: dict) -> None:
+        shop.call("DELETE", "/basket", headers=buyer)  # a signed-in shopper's basket may hold an earlier run's
+        status, answer = shop.call("PUT", f"/basket/items/{product['id']}", {"quantity": 1}, buyer)
+        if status != 200:
+            raise Broken(f"put {product['id']} in a basket: {status} {answer}")
+        shop.ship(buyer, ask=True)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(ready, buyers))
+
+    say(f"{shoppers} shoppers check out at the same moment…")
+    barrier = threading.Barrier(len(buyers) + 1)
+
+    def check_out(buyer: dict) -> tuple[int, Any, float]:
+        barrier.wait(120)
+        began = time.perf_counter()
+        try:
+            status, answer = shop.checkout(buyer)
+        except (OSError, http.client.HTTPException) as error:  # no answer at all: refused, reset, timed out
+            status, answer = 0, f"{type(error).__name__}: {error}"
+        return status, answer, time.perf_counter() - began
+
+    with ThreadPoolExecutor(len(buyers)) as pool:
+        futures = [pool.submit(check_out, buyer) for buyer in buyers]
+        barrier.wait(120)
+        released = time.perf_counter()
+        answers = [future.result() for future in futures]
+        race_seconds = time.perf_counter() - released  # to the last answer
+
+    def code(answer: Any) -> str | None:
+        return ((answer.get("error") or {}).get("code")) if isinstance(answer, dict) else None
+
+    won = [answer["orderId"] if status == 202 else None for status, answer, _ in answers]  # by buyer
+    accepted = [order_id for order_id in won if order_id is not None]
+    refused = collections.Counter(code(answer) for status, answer, _ in answers if status == 409)
+    server = collections.Counter(status for status, _, _ in answers if status >= 500)
+    other = collections.Counter(status for status, _, _ in answers if status not in (202, 409) and status < 500)
+    timing = latency([took for _, _, took in answers])
+    result = {"shoppers": shoppers, "stock": stock, "accepted": len(accepted), "refused": sum(refused.values()),
+              "errors_5xx": sum(server.values()), "errors_other": sum(other.values()),
+              "p50_ms": timing["p50_ms"], "p95_ms": timing["p95_ms"], "p99_ms": timing["p99_ms"],
+              "goodput_per_s": round(len(accepted) / race_seconds, 1)}
+    problems = []
+    expected = min(stock, shoppers)
+    if len(accepted) > expected:
+        problems.append(f"oversold: {len(accepted)} checkouts accepted for {stock} units")
+    elif len(accepted) < expected:
+        problems.append(f"undersold: {len(accepted)} checkouts accepted, {expected} expected "
+                        f"(refused: {dict(refused)}, other answers: {dict(other)})")
+    if server:
+        problems.append(f"{sum(server.values())} checkouts answered 5xx: {dict(server)}")
+
+    say("after the race: the orders and the stock, over the API…")
+    problems += _orders_made(shop, product["id"], buyers, won, order_seconds)
+    left = shop.stock(product["id"])
+    if left != stock - len(accepted) or left < 0:
+        problems.append(f"the stock reads {left} after {len(accepted)} of {stock} units were sold "
+                        f"({stock - len(accepted)} expected)")
+    archived = shop.call("DELETE", f"/products/{product['id']}", headers=staff)[0]  # out of the catalogue again
+    return {**result, "problems": problems, "product": product["id"], "stock_left": left,
+            "race_seconds": round(race_seconds, 2), "refused_by_code": dict(refused),
+            "errors_5xx_by_status": {str(k): v for k, v in server.items()},
+            "errors_other_by_status": {str(k): v for k, v in other.items()},
+            "retried": {str(k): v for k, v in shop.retried.items()}, "product_archived": archived in (200, 204)}
+
+
+def _orders_made(shop: Shop, product_id: str, buyers: list[dict], won: list[str | None],
+                 seconds: float) -> list[str]:
+    """Each accepted checkout (`won`: the order id each buyer's checkout answered, None when refused) became
+    exactly one order of `product_id`, waited for `seconds` in all, and no other buyer has one: what is wrong,
+    as sentences."""
+    problems = []
+    accepted = [(buyer, order_id) for buyer, order_id in zip(buyers, won) if order_id is not None]
+    if len({order_id for _, order_id in accepted}) != len(accepted):
+        problems.append("two accepted checkouts answered the same order id")
+    deadline = time.monotonic() + seconds
+
+    def made(order_id: str, buyer: dict) -> bool:
+        while True:
+            status, order = shop.call("GET", f"/orders/{order_id}", headers=buyer)
+            if status == 200:
+                return any(line["productId"] == product_id for line in order["items"])
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(made, [order_id for _, order_id in accepted], [buyer for buyer, _ in accepted]))
+    missing = [order_id for (_, order_id), there in zip(accepted, found) if not there]
+    if missing:
+        problems.append(f"{len(missing)} accepted checkouts made no order of the product within {seconds:.0f} s: "
+                        f"{missing[:5]}")
+
+    def holding(buyer: dict) -> list[str]:  # the buyer's orders of this product, every page
+        found, cursor = [], None
+        while True:
+            status, page = shop.call("GET", "/orders?limit=100" + (f"&cursor={urllib.parse.quote(cursor)}"
+                                                                   if cursor else ""), headers=buyer)
+            if status != 200:
+                raise Broken(f"list a buyer's orders: {status} {page}")
+            found += [o["id"] for o in page["items"] if any(line["productId"] == product_id for line in o["items"])]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return found
+
+    with ThreadPoolExecutor(8) as pool:
+        held = list(pool.map(holding, buyers))
+    wrong = [(orders, order_id) for orders, order_id in zip(held, won)
+             if orders != ([order_id] if order_id is not None else [])]
+    if wrong:
+        problems.append(f"{len(wrong)} buyers hold other than one order per accepted checkout "
+                        f"(their orders of the product, the order accepted): {wrong[:5]}")
+    return problems
+
+
+def race(shop: Shop, shoppers: int, stock: int, out: pathlib.Path | None, staff: dict | None = None,
+         say: Callable[[str], None] = print, environment: dict | None = None) -> int:
+    """`make load`: hot_sku against the shop, told and written to `out` (RESULT_FIELDS); 0 when every promise was
+    kept, 1 otherwise."""
+    environment = os.environ if environment is None else environment
+    if staff is None:
+        staff = staff_login(shop, environment)
+    report = hot_sku(shop, staff, shoppers, stock, email=environment.get("LOAD_SHOPPER_EMAIL"),
+                     password=environment.get("LOAD_SHOPPER_PASSWORD") or PASSWORD, say=say)
+    result = {name: report[name] for name in RESULT_FIELDS}
+    refused = ", ".join(f"{c}: {n}" for c, n in report["refused_by_code"].items())
+    other, retried = report["errors_other_by_status"], report["retried"]
+    say(f"{shoppers} shoppers, stock {stock}: {result['accepted']} accepted, {result['refused']} refused with 409"
+        + (f" ({refused})" if refused else "") + f", {result['errors_5xx']} 5xx, {result['errors_other']} other "
+        "errors" + (f" {other}" if other else ""))
+    say(f"checkout latency p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms; goodput "
+        f"{result['goodput_per_s']} accepted checkouts/s over a {report['race_seconds']} s race"
+        + (f"; asked again after Retry-After: {retried}" if retried else ""))
+    say(f"after it: stock {report['stock_left']} of {stock}, every buyer's orders read back")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        say(f"wrote {out}")
+    if len(shop.server_errors) > result["errors_5xx"]:  # besides the checkouts: setting up, reading back
+        report["problems"].append(f"{len(shop.server_errors)} answers were 5xx: {shop.server_errors[:5]}")
+    for problem in report["problems"]:
+        say(f"BROKEN: {problem}")
+    if not report["problems"]:
+        say("no oversell, no undersell, no 5xx: every accepted checkout is one order, the stock adds up")
+    return 1 if report["problems"] else 0
+
+
 def latency(samples: list[float]) -> dict:
     ordered = sorted(samples)
 
@@ -391,16 +626,28 @@ def latency(samples: list[float]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
-    parser.add_argument("--shoppers", type=int, default=200)
-    parser.add_argument("--units", type=int, default=40)
+    parser = argparse.ArgumentParser(prog="python -m tools.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base-url", "--url", dest="url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}",
+                        help="the API's URL (default: the local stack on $PORT)")
+    parser.add_argument("--shoppers", type=int, default=200, help="shoppers racing, one thread each (200)")
+    parser.add_argument("--stock", "--units", dest="stock", type=int, default=40, help="units of the hot SKU (40)")
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("dist/load.json"),
+                        help="where the numbers are written (dist/load.json)")
+    parser.add_argument("--promises", action="store_true",
+                        help="the promises under load and faults instead (see above): payments, consumers, races")
     parser.add_argument("--kill", metavar="STACK_FOLDER", type=pathlib.Path,
-                        help="kill -9 every function of the stack using this folder (.local-stack) during the sale")
+                        help="with --promises: kill -9 every function of the local stack using this folder "
+                             "(.local-stack) during the sale")
     args = parser.parse_args(argv)
+    if args.shoppers < 1 or args.stock < 0:
+        parser.error("--shoppers must be 1 or more and --stock 0 or more")
     shop = Shop(args.url)
     try:
-        report = check(shop, args.shoppers, args.units, args.kill)
+        if not args.promises:
+            if args.kill is not None:
+                parser.error("--kill goes with --promises")
+            return race(shop, args.shoppers, args.stock, args.out)
+        report = check(shop, args.shoppers, args.stock, args.kill)
     except Broken as broken:
         print(f"BROKEN: {broken}", file=sys.stderr)
         print(json.dumps({"statuses": dict(shop.statuses), "server_errors": shop.server_errors[:20]}, indent=1))

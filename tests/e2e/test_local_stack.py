@@ -341,6 +341,28 @@ def test_shoppers_racing_for_the_last_units_get_exactly_that_many_orders_each_pa
     assert not [status for status in report["statuses"] if status.startswith("5")]
 
 
+def test_make_load_sells_a_hot_skus_stock_exactly_once_and_writes_its_numbers(stack, tmp_path):
+    """`make load BASE_URL=…`: 12 shoppers check out one SKU of 5 units at the same moment; exactly 5 are accepted
+    and 7 refused with 409, no 5xx; it read back the stock (0) and one order per accepted checkout before exiting 0;
+    dist/load.json (here LOAD_JSON) holds exactly the numbers it printed."""
+    api, _, _ = stack
+    out = tmp_path / "load.json"
+    env = {**os.environ, "LOAD_ADMIN_EMAIL": ADMIN[0], "LOAD_ADMIN_PASSWORD": ADMIN[1], "LOAD_JSON": str(out)}
+    for name in ("LOAD_SHOPPER_EMAIL", "LOAD_SHOPPER_PASSWORD"):  # new shoppers (the local stack confirms at once)
+        env.pop(name, None)
+    result = subprocess.run(["make", "-s", "-o", ".venv/.installed", "load", f"BASE_URL={api.base}", "SHOPPERS=12",
+                             "STOCK=5"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    numbers = json.loads(out.read_text())
+    assert list(numbers) == ["shoppers", "stock", "accepted", "refused", "errors_5xx", "errors_other", "p50_ms",
+                             "p95_ms", "p99_ms", "goodput_per_s"]
+    assert {k: numbers[k] for k in ("shoppers", "stock", "accepted", "refused", "errors_5xx", "errors_other")} == \
+        {"shoppers": 12, "stock": 5, "accepted": 5, "refused": 7, "errors_5xx": 0, "errors_other": 0}, numbers
+    assert 0 < numbers["p50_ms"] <= numbers["p95_ms"] <= numbers["p99_ms"] and numbers["goodput_per_s"] > 0
+    assert "12 shoppers, stock 5: 5 accepted, 7 refused with 409 (OUT_OF_STOCK: 7), 0 5xx, 0 other errors" in \
+        result.stdout and "after it: stock 0 of 5" in result.stdout, result.stdout
+
+
 def test_a_function_killed_comes_back_and_the_stack_keeps_serving(stack):
     """kill -9 of the API and of the order consumer: each is started again, the API answers, and a checkout
     made after becomes an order."""

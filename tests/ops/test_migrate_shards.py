@@ -94,7 +94,8 @@ def test_outbox_audit_and_basket_entries_from_before_are_served_then_moved(clien
             "GSI3PK": "OUTBOX", "GSI3SK": f"{event.occurredAt}#{event.id}"}
     audited = {"PK": "AUDITEVENT#evt-before", "SK": "AUDIT", "type": "AUDIT", "event_id": "evt-before",
                "action": "UserRegistered", "entity_type": "USER", "entity_id": "ann-before", "actor": "ann-before",
-               "summary": {}, "at": "2026-12-01T00:00:00.000Z", "expiresAt": 4102444800, "GSI1PK": LOG_PARTITION, "GSI1SK": "2026-12-01T00:00:00.000Z#evt-before",
+               "summary": {}, "at": "2026-12-01T00:00:00.000Z", "expiresAt": 4102444800,
+               "GSI1PK": LOG_PARTITION, "GSI1SK": "2026-12-01T00:00:00.000Z#evt-before",
                "GSI2PK": "AUDIT#USER#ann-before", "GSI2SK": "2026-12-01T00:00:00.000Z#evt-before"}
     basket = {"PK": "USER#bob-before", "SK": "BASKET", "type": "BASKET", "user_id": "bob-before", "lines": {},
               "version": 1, "updated_at": "2026-12-01T00:00:00.000Z", "expiresAt": 4102444800,
