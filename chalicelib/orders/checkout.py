@@ -18,7 +18,7 @@ from chalicelib.catalogue.repository import StockRefused
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import TransactionContended, Write
-from chalicelib.core.errors import Conflict
+from chalicelib.core.errors import Conflict, ServiceUnavailable
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
@@ -131,9 +131,13 @@ class CheckoutService:
             raise account_status.inactive(who.user_id) from None
         except TransactionContended:
             # Other checkouts kept colliding on the same products: nothing was reserved.
+            # Nothing about the basket is wrong: the same request (the same Idempotency-Key) may simply be sent
+            # again, so the answer is a 503 saying when, not a 409 that a client would show as a refusal.
             metrics.count("CheckoutConflicts")
-            raise Conflict("Many people are buying these items right now; please try again.",
-                           code="CHECKOUT_CONFLICT") from None
+            contended = ServiceUnavailable("Many people are buying these items right now; please try again in a "
+                                           "moment.", code="CHECKOUT_CONFLICT")
+            contended.headers = {"Retry-After": "1"}
+            raise contended from None
         # A low-stock alert is the system's, not the buyer's: its correlation id says which checkout caused it.
         announce([(keys.checkout_pk(checkout_id), keys.CHECKOUT_SK, event)],
                  also=self._low_stock_alerts(lines, pricing.products, "system"))

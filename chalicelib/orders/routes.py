@@ -35,7 +35,7 @@ def idempotency_key() -> IdempotencyKey:
 
 @routes.route("/basket/checkout", methods=["POST"])
 @doc("Check out the basket: stock reserved, order created asynchronously", "user",
-     body=CheckoutRequest, returns=CheckoutAccepted, status=202, errors=(409,),
+     body=CheckoutRequest, returns=CheckoutAccepted, status=202, errors=(409, 503),
      headers=(("Idempotency-Key", True, "8-128 letters, digits or -_:.; the same key and body answer the same result",
                IdempotencyKey),))
 def checkout():
