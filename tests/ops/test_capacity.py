@@ -66,6 +66,33 @@ def test_an_index_is_written_when_an_item_enters_it_moves_in_it_leaves_it_or_cha
     assert index_writes(keys_only, {**entry, "stock": {"N": "5"}}, {**entry, "stock": {"N": "4"}}) == []
 
 
+def test_a_write_of_one_and_a_half_kilobytes_costs_two_units_on_the_table_and_on_each_index_it_enters():
+    item = {**KEY, "GSI1PK": S("OUTBOX"), "GSI1SK": S("e"), "body": S("x" * (1536 - item_size({**KEY, "GSI1PK": S("OUTBOX"),
+                                                                                                   "GSI1SK": S("e"),
+                                                                                                   "body": S("")})))}
+    assert item_size(item) == 1536
+    assert write_usage(TABLE, KEY, None, item, transactional=False, applied=True) == [
+        Usage("table", "ORDER#1", wcu=2), Usage("GSI1", "OUTBOX", wcu=2)]
+    assert write_usage(TABLE, KEY, None, item, transactional=True, applied=True) == [
+        Usage("table", "ORDER#1", wcu=4), Usage("GSI1", "OUTBOX", wcu=2)]  # the transaction doubles the table's side
+
+
+def test_an_index_move_costs_a_delete_on_the_old_partition_and_a_put_on_the_new_one():
+    pending = {**KEY, "GSI1PK": S("ORDERSTATUS#PENDING"), "GSI1SK": S("2026#1"), "blob": S("y" * 1900)}  # under 2 KB
+    paid = {**pending, "GSI1PK": S("ORDERSTATUS#PAID")}
+    assert write_usage(TABLE, KEY, pending, paid, transactional=True, applied=True) == [
+        Usage("table", "ORDER#1", wcu=4), Usage("GSI1", "ORDERSTATUS#PENDING", wcu=2), Usage("GSI1", "ORDERSTATUS#PAID", wcu=2)]
+
+
+def test_eventually_consistent_reads_cost_half_and_transactional_reads_twice():
+    assert [read_units(size, consistent=False) for size in (1, 4096, 4097, 8193)] == [0.5, 0.5, 1, 1.5]
+    assert [read_units(size, consistent=True) for size in (1, 4096, 4097)] == [1, 1, 2]
+    assert read_units(4097, consistent=True, transactional=True) == 4
+    # a Query sums what its key condition reached before rounding: three 2 KB items are two units, not three
+    items = [{"PK": S("p"), "b": S("z" * (2048 - 3))}] * 3
+    assert capacity.query_usage("GSI1", "OUTBOX", items, consistent=False) == Usage("GSI1", "OUTBOX", rcu=1)
+
+
 def test_a_transaction_doubles_the_table_write_and_not_the_index_write():
     after = {**KEY, "GSI1PK": S("OUTBOX"), "GSI1SK": S("2026#e")}
     assert write_usage(TABLE, KEY, None, after, transactional=True, applied=True) == [
@@ -84,9 +111,9 @@ def test_a_refused_write_or_a_condition_check_costs_the_item_as_it_was_and_no_in
 
 
 def test_a_write_changing_stock_is_a_stock_write():
-    product = {"PK": S("PRODUCT#p"), "SK": S("PRODUCT"), "stock": {"N": "5"}}
-    sold = write_usage(TABLE, product, product, {**product, "stock": {"N": "4"}}, transactional=True, applied=True)
-    renamed = write_usage(TABLE, product, product, {**product, "name": S("x")}, transactional=True, applied=True)
+    record = {"PK": S("STOCK#p.red"), "SK": S("STOCK"), "stock": {"N": "5"}}  # a variant's sale record
+    sold = write_usage(TABLE, record, record, {**record, "stock": {"N": "4"}}, transactional=True, applied=True)
+    renamed = write_usage(TABLE, record, record, {**record, "version": {"N": "2"}}, transactional=True, applied=True)
     assert sold[0].stock and not renamed[0].stock
 
 
@@ -101,6 +128,19 @@ def test_key_classes_come_from_the_key_design():
     assert classify(ALL_PRODUCTS) == "PRODUCTS"
     assert classify("OUTBOX") == "OUTBOX" and classify("AUDITLOG") == "AUDITLOG"  # in core/outbox, audit/repository
     assert classify("AUDIT#ORDER#o1") == "AUDIT#<entity_type>#<entity_id>"
+    # key functions made with `tagged("TAG")`, named as their callers name what they pass
+    from chalicelib.catalogue.keys import stock_pk
+    from chalicelib.orders.keys import allowance_pk, order_pk, user_orders_partition
+    from chalicelib.payments.keys import REFUND_SK_PREFIX, payment_event_pk
+    from chalicelib.shipping.keys import ALL_METHODS, method_pk
+    from chalicelib.tax.keys import ALL_ZONES, zone_pk
+
+    assert [classify(value) for value in (
+        zone_pk("BE"), ALL_ZONES, method_pk("standard"), ALL_METHODS, stock_pk("p1.red"), payment_event_pk("evt_1"),
+        f"{REFUND_SK_PREFIX}r1", order_pk("o1"), allowance_pk("u1"), user_orders_partition("u1"))] == [
+        "TAXZONE#<zone>", "TAXZONES", "SHIPPINGMETHOD#<method_id>", "SHIPPINGMETHODS", "STOCK#<variant_id>",
+        "PAYMENTEVENT#<provider_event_id>", "REFUND#<refund_id>", "ORDER#<order_id>", "UNPAID#<user_id>",
+        "USERORDERS#<user_id>"]
     assert not classify.unclassified
     assert "no key module" in classify("SOMETHING-ELSE") and classify.unclassified == {"SOMETHING-ELSE"}
 
@@ -109,10 +149,12 @@ def test_a_key_added_to_a_keys_module_is_classified_without_editing_the_tool(tmp
     (tmp_path / "widgets").mkdir(parents=True)
     (tmp_path / "widgets" / "keys.py").write_text(
         'SHELF = "WIDGETSHELF"\nPREFIX = "WIDGET#"\n\n\ndef widget_pk(widget_id):\n    return f"{PREFIX}{widget_id}"\n\n\n'
-        'def bin_pk(colour, size):\n    return "BIN#" + colour + "#" + size\n')
+        'def bin_pk(colour, size):\n    return "BIN#" + colour + "#" + size\n\n\n'
+        'crate_pk = tagged("CRATE")\nlabel_partition = tagged("LABEL")\n')
+    (tmp_path / "widgets" / "service.py").write_text("def find(keys, label):\n    return keys.label_partition(label)\n")
     classify = capacity.Classifier(capacity.key_classes(tmp_path))
-    assert [classify(v) for v in ("WIDGETSHELF", "WIDGET#w1", "BIN#red#xl")] == [
-        "WIDGETSHELF", "WIDGET#<widget_id>", "BIN#<colour>#<size>"]
+    assert [classify(v) for v in ("WIDGETSHELF", "WIDGET#w1", "BIN#red#xl", "CRATE#c1", "LABEL#fragile")] == [
+        "WIDGETSHELF", "WIDGET#<widget_id>", "BIN#<colour>#<size>", "CRATE#<crate_id>", "LABEL#<label>"]
 
 
 def _load(wcu=0.0, rcu=0.0, stock=0.0, orders=(1, 2)):
@@ -134,16 +176,31 @@ def test_the_ceiling_is_the_shared_partition_that_takes_the_fewest_checkouts():
 
 
 def test_sharding_spreads_the_recorded_stock_writes_and_nothing_else():
-    loads = {("table", "PRODUCT#p"): _load(wcu=2.5, rcu=1, stock=2), ("GSI1", "CATEGORY#c"): _load(wcu=1)}
+    loads = {("table", "STOCK#p"): _load(wcu=2.5, rcu=1, stock=2), ("GSI1", "CATEGORY#c"): _load(wcu=1)}
     modelled = capacity.sharded(loads, 20)
-    assert modelled[("table", "PRODUCT#p")].wcu == pytest.approx(2 * (0.5 + 0.1))
-    assert modelled[("table", "PRODUCT#p")].rcu == 2 * 1
+    assert modelled[("table", "STOCK#p")].wcu == pytest.approx(2 * (0.5 + 0.1))
+    assert modelled[("table", "STOCK#p")].rcu == 2 * 1
     assert modelled[("GSI1", "CATEGORY#c")].wcu == 2 * 1
     hot = capacity.hot_sku(loads, capacity.Classifier(capacity.key_classes()), (1, 20))
     assert hot["1"]["stock_limit"].max_per_s == 400 and hot["20"]["stock_limit"].max_per_s == 1666
     assert hot["20"]["limit"].key_class == "CATEGORY#<category>"
     with pytest.raises(capacity.ModelError):
-        capacity.sharded({("table", "PRODUCT#p"): _load(wcu=2)}, 20)
+        capacity.sharded({("table", "STOCK#p"): _load(wcu=2)}, 20)
+
+
+def test_a_missed_target_names_the_key_that_limits_it_and_the_next_step():
+    loads = {("GSI3", "OUTBOX"): _load(wcu=8), ("table", "TAXZONE#BE"): _load(rcu=1.5),
+             ("table", "STOCK#p"): _load(wcu=2, stock=2)}
+    rows = key_rows(loads, capacity.Classifier(capacity.key_classes()))
+    limit = capacity.limit_of(capacity.ceiling(rows), 10_000, rows, frozenset({"STOCK#<variant_id>"}))
+    assert (limit["key_class"], limit["met"]) == ("OUTBOX", False)
+    assert limit["next_step"].startswith("shard OUTBOX on GSI3 over >= 80 partition key values")
+    below = {row["key_class"]: row for row in limit["below_target"]}
+    assert below["TAXZONE#<zone>"]["max_per_s"] == 2000 and below["TAXZONE#<zone>"]["next_step"].startswith("cache")
+    assert below["STOCK#<variant_id>"]["partitions_needed"] == 20
+    assert "stockShards" in below["STOCK#<variant_id>"]["next_step"]
+    met = capacity.limit_of(capacity.ceiling(rows), 100, rows)
+    assert met["met"] and "next_step" not in met and not met["below_target"]
 
 
 def test_an_order_costs_what_each_billed_item_counts_at_its_price():
@@ -213,13 +270,17 @@ def test_the_recorder_charges_each_request_from_the_items_before_and_after_it(mo
 def test_make_capacity_records_an_orders_whole_life_and_writes_the_issues_shape(client):
     from app import app
 
-    invocations = capacity.measure(client, orders=2)
+    invocations = capacity.measure(client, orders=2, warm_up=False)
     result, text, classify = capacity.build(invocations, app)
     operations = {(i.scenario, i.operation) for i in invocations}
-    for step in ("PUT /basket/items/{id}", "POST /basket/checkout", "create_orders", "record_audit", "notify",
-                 "POST /webhooks/payments", capacity.SWEEP):
+    for step in ("PUT /basket/items/{variant_id}", "PUT /basket/shipping-address", "PUT /basket/shipping-method",
+                 "POST /basket/checkout", "create_orders", "record_audit", "notify", "POST /webhooks/payments",
+                 "POST /admin/orders/{order_id}/shipments", capacity.SWEEP):
         assert (capacity.SHOP, step) in operations, step
     assert (capacity.UNPAID, "housekeeping (expires the unpaid order)") in operations
+    assert (capacity.UNPAID, "payment_provider") in operations  # the cancelled order's intent
+    assert {(capacity.REFUND, "POST /admin/orders/{order_id}/refunds"), (capacity.REFUND, "payment_provider")} \
+        <= operations
     assert not classify.unclassified and not [i.unmodelled for i in invocations if i.unmodelled]
     assert set(result) == {"ceilings", "keys", "cost_per_1000_orders_usd", "cost_breakdown"}
     ceilings = result["ceilings"]
@@ -231,4 +292,9 @@ def test_make_capacity_records_an_orders_whole_life_and_writes_the_issues_shape(
     # A hot SKU can never take more than the shop's shared keys allow; its stock writes were found.
     assert all(value <= ceilings["shop_checkouts_per_s"] for value in ceilings["hot_sku_checkouts_per_s"].values())
     assert ceilings["limited_by"]["hot_sku"]["1"]["stock_items"]["max_per_s"]
+    # what every checkout reads of the shop's settings is shared: the tax zone and the shipping method
+    shared_classes = {row["key_class"] for row in result["keys"] if row["shared"]}
+    assert {"TAXZONE#<zone>", "SHIPPINGMETHOD#<method_id>", "ORDERSTATUS#<status>", "OUTBOX"} <= shared_classes
+    stock = ceilings["limited_by"]["hot_sku"]["1"]["stock_items"]
+    assert stock["key_class"] == "STOCK#<variant_id>" and "not built yet" in ceilings["limited_by"]["stock_sharding"]
     assert result["cost_per_1000_orders_usd"] > 0 and "Ceilings:" in text
