@@ -1300,7 +1300,7 @@ def build(invocations: list[Invocation], app: Any) -> tuple[dict[str, Any], str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=20, help="orders per run (at least 2: sharing needs two)")
+    parser.add_argument("--orders", type=int, default=10, help="orders per run (at least 2: sharing needs two)")
     parser.add_argument("--out", type=pathlib.Path, default=OUT)
     args = parser.parse_args(argv)
     if args.orders < 2:
