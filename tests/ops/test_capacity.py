@@ -267,7 +267,23 @@ def test_the_recorder_charges_each_request_from_the_items_before_and_after_it(mo
     assert [i.operation for i in recorder.invocations] == ["op"]
 
 
-def test_make_capacity_records_an_orders_whole_life_and_writes_the_issues_shape(client):
+@pytest.fixture
+def transactions_undo_their_own_items(monkeypatch):
+    """For this test only, the emulator's DynamoDB as `make capacity` and the local stack run it
+    (local/consistency.py): a transaction copies the items it names, not whole tables; a Query reads its partition."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    from local import consistency
+
+    for owner, name in ((models, "copy"), (models.DynamoDBBackend, "transact_write_items"), (Table, "query")):
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # put back after the test
+    consistency._undo_only_touched_items()
+    consistency._query_only_what_a_key_can_match()
+
+
+def test_make_capacity_records_an_orders_whole_life_and_writes_the_issues_shape(client,
+                                                                                 transactions_undo_their_own_items):
     from app import app
 
     invocations = capacity.measure(client, orders=2, warm_up=False)
