@@ -271,7 +271,7 @@ def test_the_recorder_charges_each_request_from_the_items_before_and_after_it(mo
 def transactions_undo_their_own_items(monkeypatch):
     """For this test only, the emulator's DynamoDB as `make capacity` and the local stack run it
     (local/consistency.py): a transaction copies the items it names, not whole tables; a Query reads its partition."""
-    import moto.dynamodb.models as models
+    from moto.dynamodb import models
     from moto.dynamodb.models.table import Table
 
     from local import consistency
