@@ -19,10 +19,13 @@ units DynamoDB charges, per partition key value, on the table and on each index:
   summed before rounding (filters and projections do not reduce it).
 
 Partition key values are grouped into key classes (`ORDERSTATUS#<status>`, `OUTBOX`, ...) read from the
-key design itself (the literal tags and templates of chalicelib's key modules and repositories), so a
-new key is classified without editing this file. A partition is shared when more than one order of a run
-touches it: its units per checkout set a ceiling (1,000 WCU/s, 3,000 RCU/s per partition key value); a
-partition of one order's own (its order, its customer) does not.
+key design itself (the literal tags, `tagged("…")` key functions and templates of chalicelib's key modules
+and repositories), so a new key is classified without editing this file. A partition is shared when more
+than one order of a run touches it: its units per checkout set a ceiling (1,000 WCU/s, 3,000 RCU/s per
+partition key value); a partition of one order's own (its order, its customer) does not. Every shared key
+below a target is reported with the partitions it needs and the next step. The hot SKU's figures over 10,
+20 and 50 stock items spread the stock writes the run recorded; the output says whether the code itself
+wrote the stock on more than one item (stock sharding built) or on one.
 """
 from __future__ import annotations
 
