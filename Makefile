@@ -7,7 +7,7 @@ STAGE  ?= dev
 SPECTRAL := tools/spectral/node_modules/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run reset load load-promises test fuzz model schemas template policies package deploy deploy-check migrate-shards smoke openapi bench clean chromium
+.PHONY: run reset load load-promises test fuzz model schemas template policies package deploy deploy-check migrate-shards smoke openapi bench capacity clean chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -74,6 +74,10 @@ model: $(VENV)/.installed  ## a long model-based run of money and stock invarian
 
 bench: $(VENV)/.installed  ## cold start, AWS calls, warm latency, checkout under load, package size -> dist/bench.json (BENCH=checkout_under_load: that alone)
 	$(PY) -m tools.bench $(BENCH)
+
+# ORDERS: orders per run (each run: that many customers over as many products, then as many buying one SKU).
+capacity: $(VENV)/.installed  ## DynamoDB units per key class, checkouts/s ceilings (shop, one hot SKU), cost per 1,000 orders -> dist/capacity.json
+	$(PY) -m tools.capacity --orders $${ORDERS:-10}
 
 openapi: $(VENV)/.installed  ## regenerate openapi.json from the routes and models
 	$(PY) -m tools.openapi
