@@ -402,6 +402,12 @@ class Classifier:
         self.unclassified: set[str] = set()
 
     def __call__(self, value: str) -> str:
+        from chalicelib.core.shards import counts
+
+        spread = sharded_base(value.removesuffix("#<shard>") + "#00" if value.endswith("#<shard>") else value,
+                              counts())
+        if spread:  # a shard of a sharded key: classified as its base, with its shards named
+            return f"{self(spread[0])}#<shard of {spread[1]}>"
         for pattern, key_class in self.classes:
             if pattern.fullmatch(value):
                 return key_class.name
@@ -848,15 +854,35 @@ def orders_of(invocations: list[Invocation], scenario: str) -> int:
     return len({i.order for i in invocations if i.scenario == scenario and i.order is not None})
 
 
-def loads(invocations: list[Invocation], scenario: str) -> dict[tuple[str, str], Load]:
-    """Per (target, partition key value): the units of every per-order operation of the run."""
+def sharded_base(partition: str, counts: dict[str, int]) -> tuple[str, int] | None:
+    """(base, shards) of a partition key value written in a shard (`<base>#<nn>`, chalicelib/core/shards.py)."""
+    base, _, suffix = partition.rpartition("#")
+    return (base, counts[base]) if suffix.isdigit() and len(suffix) == 2 and base in counts else None
+
+
+def loads(invocations: list[Invocation], scenario: str,
+          counts: dict[str, int] | None = None) -> dict[tuple[str, str], Load]:
+    """Per (target, partition key value): the units of every per-order operation of the run. A sharded key's
+    shards are one load, `<base>#<shard>`: the units of all its shards over their number (the shard is chosen by
+    a hash of the item's id, so each takes its share), the orders of all of them."""
+    if counts is None:
+        from chalicelib.core.shards import counts as written
+
+        counts = written()
     count = orders_of(invocations, scenario)
     found: dict[tuple[str, str], Load] = defaultdict(lambda: Load(checkouts=count))
     for invocation in invocations:
         if invocation.scenario != scenario or invocation.order is None:
             continue
         for usage in invocation.usages:
-            load = found[(usage.target, usage.partition)]
+            spread = sharded_base(usage.partition, counts)
+            partition, shares = (f"{spread[0]}#<shard>", spread[1]) if spread else (usage.partition, 1)
+            load = found[(usage.target, partition)]
+            if spread:
+                load.wcu += usage.wcu / shares
+                load.rcu += usage.rcu / shares
+                load.orders.add(invocation.order)
+                continue
             load.wcu += usage.wcu
             load.rcu += usage.rcu
             # Sharding spreads the stock items' own writes; index entries a stock change rewrites stay put.
@@ -1065,6 +1091,11 @@ def next_step(row: KeyRow, target: int, stock: bool = False) -> str:
         return (f"cache {row.key_class} in the functions (it changes rarely: read once a minute per container), "
                 f"or keep >= {n} copies of it and read one at random")
     where = "" if row.index == "table" else f" on {row.index}"
+    shards = re.search(r"#<shard of (\d+)>$", row.key_class)
+    if shards:  # sharded already: each shard took its share, so the key needs that many times more
+        total = int(shards.group(1)) * n
+        return f"raise {row.key_class}{where} to >= {total} shards (chalicelib/core/shards.py), or take it off " \
+               f"the order path"
     return f"shard {row.key_class}{where} over >= {n} partition key values (a suffix per item, readers merging " \
            f"the {n} queries in order), or take it off the order path"
 

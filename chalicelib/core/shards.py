@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from chalicelib.core.dynamo import Page
 
 
+_COUNTS: dict[str, int] = {}  # base -> shards, as written: what `make capacity` spreads a key's load over
+
+
+def counts() -> dict[str, int]:
+    """The shard count of every sharded base partition written in this process so far."""
+    return dict(_COUNTS)
+
+
 def shard_of(item_id: str, shards: int) -> int:
     """The shard an item's id falls in: stable, and even over ids however they are made."""
     return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=4).digest(), "big") % shards
@@ -34,12 +42,18 @@ def shard_of(item_id: str, shards: int) -> int:
 
 def sharded(base: str, item_id: str, shards: int) -> str:
     """The partition key value an item of `base` is written under."""
-    return base if shards <= 1 else f"{base}#{shard_of(item_id, shards):02d}"
+    if shards <= 1:
+        return base
+    _COUNTS[base] = shards
+    return f"{base}#{shard_of(item_id, shards):02d}"
 
 
 def partitions(base: str, shards: int) -> list[str]:
     """Every partition a reader of `base` queries: the unsharded one (items from before), then each shard."""
-    return [base] if shards <= 1 else [base, *(f"{base}#{shard:02d}" for shard in range(shards))]
+    if shards <= 1:
+        return [base]
+    _COUNTS[base] = shards
+    return [base, *(f"{base}#{shard:02d}" for shard in range(shards))]
 
 
 def is_unsharded(value: str, base: str) -> bool:

@@ -310,7 +310,24 @@ def test_make_capacity_records_an_orders_whole_life_and_writes_the_issues_shape(
     assert ceilings["limited_by"]["hot_sku"]["1"]["stock_items"]["max_per_s"]
     # what every checkout reads of the shop's settings is shared: the tax zone and the shipping method
     shared_classes = {row["key_class"] for row in result["keys"] if row["shared"]}
-    assert {"TAXZONE#<zone>", "SHIPPINGMETHOD#<method_id>", "ORDERSTATUS#<status>", "OUTBOX"} <= shared_classes
+    assert {"TAXZONE#<zone>", "SHIPPINGMETHOD#<method_id>", "ORDERSTATUS#<status>#<shard of 32>",
+            "OUTBOX#<shard of 64>"} <= shared_classes  # sharded keys: one class, each shard its share
     stock = ceilings["limited_by"]["hot_sku"]["1"]["stock_items"]
     assert stock["key_class"] == "STOCK#<variant_id>" and "not built yet" in ceilings["limited_by"]["stock_sharding"]
     assert result["cost_per_1000_orders_usd"] > 0 and "Ceilings:" in text
+
+
+def test_a_sharded_keys_shards_are_one_load_each_taking_its_share():
+    from tools.capacity import Invocation, Usage, key_rows, loads, sharded_base
+
+    counts = {"OUTBOX": 64}
+    assert sharded_base("OUTBOX#07", counts) == ("OUTBOX", 64)
+    assert sharded_base("OUTBOX", counts) is None and sharded_base("ORDER#12", counts) is None
+    run = [Invocation("shop", "checkout", "api_handler", order, usages=[Usage("GSI3", f"OUTBOX#{shard}", wcu=2)])
+           for order, shard in ((1, "03"), (2, "40"))]
+    folded = loads(run, "shop", counts)
+    assert set(folded) == {("GSI3", "OUTBOX#<shard>")}
+    load = folded[("GSI3", "OUTBOX#<shard>")]
+    assert load.shared and load.per_checkout(load.wcu) == 2 / 64  # each order's 2 units, on one of 64 shards
+    (row,) = key_rows(folded, lambda partition: partition)
+    assert row.max_per_s == 32_000  # 1,000 units a second per shard, 64 shards, 2 units an order
