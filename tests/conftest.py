@@ -37,6 +37,9 @@ def _forget_caches():
     from chalicelib.users import account_status
 
     account_status.forget()  # each test's accounts are its own
+    from chalicelib.core import read_cache
+
+    read_cache.clear()  # each test's rates and methods are its own
     import sys
 
     adapter = sys.modules.get("chalicelib.payments.stripe_adapter")  # never imported here: it loads Stripe's library

@@ -12,6 +12,7 @@ from chalicelib.basket.repository import BasketChanged, BasketRepository, Stored
 from chalicelib.catalogue import keys as catalogue_keys
 from chalicelib.catalogue.models import Product, Variant
 from chalicelib.catalogue.repository import ProductRepository
+from chalicelib.core import read_cache
 from chalicelib.core.errors import BadRequest, Conflict, NotFound, ValidationFailed, still_changing
 from chalicelib.core.ids import iso, now
 from chalicelib.core.lines import Line
@@ -71,11 +72,17 @@ class PricingReader:
         address = address or basket_address(basket)
         zones = address.zones() if address else ()
         method_id = method_id or basket.shipping_method_id
-        extra = [*(self.promotions.seen_keys(code, basket.user_id) if code else []),
-                 *self.shipping_methods.method_keys(method_id), *self.tax_rates.zone_keys(zones), *(also or [])]
+        # The method and the destination's rates: from this container's copy while it is fresh (core/read_cache.py).
+        kept, settings_to_read = read_cache.split([*self.shipping_methods.method_keys(method_id),
+                                                   *self.tax_rates.zone_keys(zones)])
+        extra = [*(self.promotions.seen_keys(code, basket.user_id) if code else []), *settings_to_read,
+                 *(also or [])]
         if not product_ids and not extra:
-            return Pricing()
-        found, others = self.products.get_many_with(product_ids, extra, stock_of=stock_of or ())
+            found, others = {}, {}
+        else:
+            found, others = self.products.get_many_with(product_ids, extra, stock_of=stock_of or ())
+            read_cache.keep(settings_to_read, others)
+        others = {**others, **kept}
         promotion = self.promotions.seen_from(code, basket.user_id, others) if code else None
         return Pricing(products=found, promotion=promotion, method=self.shipping_methods.method_from(method_id, others),
                        zone_rates=self.tax_rates.rates_from(zones, others), others=others)

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     cursor_key_secret: str = ""
     cursor_key: str = "local-cursor-key"
     payment_window_minutes: int = Field(default=30, ge=1)
+    # How long a container keeps the tax rates and shipping methods it read (core/read_cache.py); 0: never.
+    settings_cache_seconds: int = Field(default=30, ge=0, le=300)
     basket_ttl_days: int = Field(default=30, ge=1)
     audit_retention_days: int = Field(default=365, ge=1)
     notification_retention_days: int = Field(default=90, ge=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.core import dynamo
+from chalicelib.core import dynamo, read_cache
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_puts
 from chalicelib.shipping import keys
@@ -46,6 +46,7 @@ class ShippingMethodRepository:
         item = {"PK": keys.method_pk(method.id), "SK": keys.METHOD_SK, "type": "SHIPPINGMETHOD",
                 **method.model_dump(), **keys.listing_keys(method.id, method.created_at)}
         dynamo.transact([dynamo.put(item), *outbox_puts(events)])
+        read_cache.forget(keys.method_key(method.id))  # read as absent before: there now
 
     def save(self, seen: ShippingMethod, saved: ShippingMethod, events: list[Envelope]) -> None:
         """Write what changed from `seen` to `saved` with `events`, conditioned on the version read."""
@@ -59,3 +60,5 @@ class ShippingMethodRepository:
             dynamo.transact([written, *outbox_puts(events)])
         except dynamo.TransactionContended:
             raise MethodChanged() from None
+        finally:
+            read_cache.forget(keys.method_key(seen.id))  # this container prices with it as changed at once

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.core import dynamo
+from chalicelib.core import dynamo, read_cache
 from chalicelib.core.events import Envelope
 from chalicelib.core.outbox import outbox_puts
 from chalicelib.tax import keys
@@ -86,3 +86,5 @@ class TaxRateRepository:
             dynamo.transact([written, *outbox_puts(events)])
         except dynamo.TransactionContended:
             raise RateChanged() from None
+        finally:
+            read_cache.forget(keys.zone_key(zone))  # this container prices with the new rate at once

@@ -263,3 +263,41 @@ def test_returning_everything_refunds_the_goods_with_the_tax_added_to_them_and_k
         refunds = call(client, "get", f"/orders/{order['id']}", headers=ANN).json["refunds"]
         amounts.append(next(r["amount"] for r in refunds if r["id"] == received.json["refundId"]))
     assert sum(amounts) == 5997 + 435 and sorted(amounts) == [2144, 2144, 2144], amounts
+
+
+def test_a_container_reads_a_zones_rates_once_per_period_and_sees_its_own_changes_at_once(client, monkeypatch):
+    """The rates and method every checkout of a destination reads are kept for SETTINGS_CACHE_SECONDS: a change
+    staff make through this container applies at once; one made elsewhere, once the period is over."""
+    from chalicelib.core import read_cache
+    from chalicelib.core.dynamo import ddb, table_name
+    from chalicelib.tax import keys as tax_keys
+
+    rate(client, "DE", "standard", 19)
+    parcel = method(client)
+    put_in_basket(client, ANN, product(client, price=1190)["id"], 1)
+    assert shipped_to(client, BERLIN, parcel["id"])["tax"] == 190 + 80  # goods 190 (1190 x 19 / 119), shipping 80
+    read: list[list] = []
+    real = ddb()
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def batch_get_item(self, **request):
+            read.append([key for table in request["RequestItems"].values() for key in table["Keys"]])
+            return real.batch_get_item(**request)
+
+    monkeypatch.setattr("chalicelib.core.dynamo.ddb", lambda: Counting())
+    call(client, "get", "/basket", headers=ANN)
+    zone_key = {"PK": {"S": tax_keys.zone_key("DE")[0]}, "SK": {"S": tax_keys.zone_key("DE")[1]}}
+    assert read and all(zone_key not in keys for keys in read)  # kept: the basket read only its products
+
+    rate(client, "DE", "standard", 7)  # through this container: seen at once
+    assert call(client, "get", "/basket", headers=ANN).json["taxLines"][0]["ratePercent"] == 7
+    # Another container sets 16: this one keeps its 7 until its copy is a period old.
+    real.update_item(TableName=table_name(), Key=zone_key, UpdateExpression="SET #r.rate_percent = :p",
+                     ExpressionAttributeNames={"#r": "rate#standard"}, ExpressionAttributeValues={":p": {"S": "16"}})
+    assert call(client, "get", "/basket", headers=ANN).json["taxLines"][0]["ratePercent"] == 7
+    later = __import__("time").monotonic() + 31
+    monkeypatch.setattr(read_cache.time, "monotonic", lambda: later)
+    assert call(client, "get", "/basket", headers=ANN).json["taxLines"][0]["ratePercent"] == 16
