@@ -241,30 +241,47 @@ def _cursor_mac(payload: str) -> str:
     return hmac.new(cursor_key(), payload.encode(), hashlib.sha256).hexdigest()[:_CURSOR_MAC_LENGTH]
 
 
-# Cursors are opaque to clients: the last evaluated key, bound to the partition it pages
-# through, signed (HMAC-SHA256 under the stack's key) so an edited or forged cursor is refused
-# instead of silently misread.
-def encode_cursor(last_key: dict[str, Any] | None, partition: str) -> str | None:
-    if not last_key:
-        return None
-    plain = {k: v["S"] for k, v in last_key.items()}
-    payload = json.dumps({"k": plain, "p": partition}, separators=(",", ":"), sort_keys=True)
+def invalid_cursor() -> BadRequest:
+    return BadRequest("The cursor is invalid.", [{"field": "cursor", "location": "query", "issue": "invalid",
+                                                  "message": "invalid cursor"}], code="INVALID_CURSOR")
+
+
+# Cursors are opaque to clients: where the next page starts, bound to what it pages through, signed
+# (HMAC-SHA256 under the stack's key) so an edited or forged cursor is refused instead of silently misread.
+def sign_cursor(data: dict[str, Any]) -> str:
+    payload = json.dumps(data, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(f"{_cursor_mac(payload)}{payload}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, partition: str, index: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
+def open_cursor(cursor: str) -> dict[str, Any]:
+    """What `sign_cursor` signed; 400 INVALID_CURSOR for anything else."""
     cursor_key()  # a stage that cannot sign answers that, not "invalid cursor"
-    invalid = BadRequest("The cursor is invalid.", [{"field": "cursor", "location": "query",
-                                                     "issue": "invalid", "message": "invalid cursor"}],
-                         code="INVALID_CURSOR")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         mac, payload = raw[:_CURSOR_MAC_LENGTH], raw[_CURSOR_MAC_LENGTH:]
         if not hmac.compare_digest(_cursor_mac(payload).encode(), mac.encode()):
             raise ValueError("signature")
         data = json.loads(payload)
+        if not isinstance(data, dict):
+            raise ValueError("shape")
+    except Exception:
+        raise invalid_cursor() from None
+    return data
+
+
+def encode_cursor(last_key: dict[str, Any] | None, partition: str) -> str | None:
+    """The last evaluated key of a page of `partition`."""
+    if not last_key:
+        return None
+    return sign_cursor({"k": {k: v["S"] for k, v in last_key.items()}, "p": partition})
+
+
+def decode_cursor(cursor: str | None, partition: str, index: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    data = open_cursor(cursor)
+    invalid = invalid_cursor()
+    try:
         plain = data["k"]
         if data["p"] != partition:
             raise ValueError("partition")
@@ -282,10 +299,12 @@ def decode_cursor(cursor: str | None, partition: str, index: str | None) -> dict
 def query_page(partition: str, *, index: str | None = None, limit: int = 20,
                cursor: str | None = None, forward: bool = True,
                sort_between: tuple[str, str] | None = None, sort_prefix: str | None = None,
+               sort_from: str | None = None, sort_to: str | None = None,
                filter_expression: str | None = None,
                filter_values: dict[str, Any] | None = None,
                filter_names: dict[str, str] | None = None) -> Page:
-    """One Query of one partition, one page long."""
+    """One Query of one partition, one page long: its sort keys `sort_between` two (inclusive), or beginning with
+    `sort_prefix`, or from `sort_from` or up to `sort_to` (inclusive)."""
     pk_name, sk_name = INDEXES[index]
     names = {"#pk": pk_name, **(filter_names or {})}
     values: dict[str, Any] = {":pk": {"S": partition}}
@@ -298,6 +317,14 @@ def query_page(partition: str, *, index: str | None = None, limit: int = 20,
         names["#sk"] = sk_name
         values[":prefix"] = {"S": sort_prefix}
         condition += " AND begins_with(#sk, :prefix)"
+    elif sort_from is not None:
+        names["#sk"] = sk_name
+        values[":from"] = {"S": sort_from}
+        condition += " AND #sk >= :from"
+    elif sort_to is not None:
+        names["#sk"] = sk_name
+        values[":to"] = {"S": sort_to}
+        condition += " AND #sk <= :to"
     request: dict[str, Any] = {
         "TableName": table_name(), "KeyConditionExpression": condition,
         "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,

@@ -15,13 +15,8 @@ stay listed until `python -m tools.migrate_shards` has moved them.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 from typing import TYPE_CHECKING, Any
-
-from chalicelib.core.errors import BadRequest
 
 if TYPE_CHECKING:
     from chalicelib.core.dynamo import Page
@@ -56,39 +51,20 @@ def partitions(base: str, shards: int) -> list[str]:
     return [base, *(f"{base}#{shard:02d}" for shard in range(shards))]
 
 
-def is_unsharded(value: str, base: str) -> bool:
-    return value == base
-
-
-def _invalid() -> BadRequest:
-    return BadRequest("The cursor is invalid.", [{"field": "cursor", "location": "query", "issue": "invalid",
-                                                  "message": "invalid cursor"}], code="INVALID_CURSOR")
-
-
 def encode_cursor(after: str, base: str, forward: bool) -> str:
     from chalicelib.core import dynamo
 
-    payload = json.dumps({"a": after, "p": base, "f": forward}, separators=(",", ":"), sort_keys=True)
-    mac = hmac.new(dynamo.cursor_key(), payload.encode(), hashlib.sha256).hexdigest()[:32]
-    return base64.urlsafe_b64encode(f"{mac}{payload}".encode()).decode().rstrip("=")
+    return dynamo.sign_cursor({"a": after, "p": base, "f": forward})
 
 
 def decode_cursor(cursor: str, base: str, forward: bool) -> str:
     from chalicelib.core import dynamo
 
-    dynamo.cursor_key()  # a stage that cannot sign answers that, not "invalid cursor"
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        mac, payload = raw[:32], raw[32:]
-        expected = hmac.new(dynamo.cursor_key(), payload.encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(expected.encode(), mac.encode()):
-            raise ValueError("signature")
-        data = json.loads(payload)
-        after = data["a"]
-        if data["p"] != base or data["f"] is not forward or not isinstance(after, str) or not 0 < len(after) <= 1024:
-            raise ValueError("another listing's")
-    except Exception:
-        raise _invalid() from None
+    data = dynamo.open_cursor(cursor)
+    after = data.get("a")
+    if data.get("p") != base or data.get("f") is not forward or not isinstance(after, str) \
+            or not 0 < len(after) <= 1024:  # another listing's, or of the other direction
+        raise dynamo.invalid_cursor()
     return after
 
 
@@ -103,39 +79,16 @@ def query_page(base: str, shards: int, *, index: str, limit: int = 20, cursor: s
     if after is not None:  # from the last item returned (inclusive, dropped below: sort keys are unique)
         low, high = (after, high) if forward else (low, after)
     _pk, sk_name = dynamo.INDEXES[index]
+    bounds = {"sort_between": (low, high)} if low is not None and high is not None else \
+        {"sort_from": low} if low is not None else {"sort_to": high} if high is not None else {}
     merged: list[tuple[str, dict[str, Any]]] = []
     more = False
     for partition in partitions(base, shards):
-        items, truncated = _query(partition, index, limit + (after is not None), forward, low, high)
-        more = more or truncated
-        merged.extend((item[sk_name], item) for item in items if item[sk_name] != after)
+        shard = dynamo.query_page(partition, index=index, limit=limit + (after is not None), forward=forward,
+                                  **bounds)
+        more = more or shard.next_cursor is not None
+        merged.extend((item[sk_name], item) for item in shard.items if item[sk_name] != after)
     merged.sort(key=lambda entry: entry[0], reverse=not forward)
     page = merged[:limit]
     next_cursor = encode_cursor(page[-1][0], base, forward) if page and (len(merged) > limit or more) else None
     return dynamo.Page(items=[item for _sort, item in page], next_cursor=next_cursor)
-
-
-def _query(partition: str, index: str, limit: int, forward: bool, low: str | None,
-           high: str | None) -> tuple[list[dict[str, Any]], bool]:
-    """One shard's items within the bounds (inclusive), at most `limit`; and whether it holds more."""
-    from chalicelib.core import dynamo
-
-    pk_name, sk_name = dynamo.INDEXES[index]
-    names = {"#pk": pk_name}
-    values: dict[str, Any] = {":pk": {"S": partition}}
-    condition = "#pk = :pk"
-    if low is not None or high is not None:
-        names["#sk"] = sk_name
-    if low is not None and high is not None:
-        condition += " AND #sk BETWEEN :lo AND :hi"
-        values[":lo"], values[":hi"] = {"S": low}, {"S": high}
-    elif low is not None:
-        condition += " AND #sk >= :lo"
-        values[":lo"] = {"S": low}
-    elif high is not None:
-        condition += " AND #sk <= :hi"
-        values[":hi"] = {"S": high}
-    result = dynamo.ddb().query(TableName=dynamo.table_name(), IndexName=index, KeyConditionExpression=condition,
-                                ExpressionAttributeNames=names, ExpressionAttributeValues=values, Limit=limit,
-                                ScanIndexForward=forward)
-    return [dynamo.from_item(item) for item in result.get("Items", [])], bool(result.get("LastEvaluatedKey"))
