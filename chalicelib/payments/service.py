@@ -84,8 +84,6 @@ class PaymentService:
         write) refuses a repeat: a first delivery, by far the common one, costs no ledger read."""
         if event.refund_id is not None:  # a refund's outcome: settled against the refund it names
             return self.refunds.record(event)
-        if not event.known_order:  # nothing of the shop's is named: recorded (for review where it moved money)
-            return self._record_unmatched(event, judge(None, event))
 
         def write(order: StoredOrder | None) -> PaymentAck:
             try:
@@ -98,23 +96,12 @@ class PaymentService:
             self._count(entry)
             return acknowledgement(entry, duplicate=False)
 
-        # A lost race (the order changed, the ledger record is not readable yet) is judged again from a new read.
-        return read_then_write(lambda: self._order_of(event.order_id), write,
+        # A lost race (the order changed, the ledger record is not readable yet) is judged again from a new read. An
+        # event naming nothing of the shop's is judged with no order (recorded; for review where it moved money).
+        return read_then_write(lambda: self._order_of(event.order_id) if event.known_order else None, write,
                                lost=(OrderChanged, TransactionContended, PaymentAlreadyRecorded),
                                attempts=_ATTEMPTS, gave_up=lambda: ServiceUnavailable(
                                    "The payment could not be recorded yet; please retry.", code="PAYMENT_CONTENDED"))
-
-    def _record_unmatched(self, event: ProviderEvent, verdict: Verdict) -> PaymentAck:
-        try:
-            entry = self._write(None, event, verdict)
-        except PaymentAlreadyRecorded:
-            repeat = answer_repeat(self.ledger, event.id)
-            if repeat is None:
-                raise ServiceUnavailable("The event could not be recorded yet; please retry.",
-                                         code="PAYMENT_CONTENDED") from None
-            return repeat
-        self._count(entry)
-        return acknowledgement(entry, duplicate=False)
 
     def _order_of(self, order_id: str) -> StoredOrder | None:
         """The order as it is now. Missing, it may be on its way: a checkout accepted it and the queue has
