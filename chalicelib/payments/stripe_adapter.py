@@ -12,9 +12,11 @@ Stripe cannot express exactly is refused, never rounded.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,20 +138,15 @@ def client() -> Any:
     return _client(_keys().secret_key, settings().stripe_api_base)
 
 
-def _calling() -> Any:
-    """Stripe's errors in the port's terms: unreachable or throttled: ProviderUnavailable; refused: ProviderRefused."""
-    return _StripeErrors()
-
-
-class _StripeErrors:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, _tb: Any) -> bool:
-        if exc is None or not isinstance(exc, stripe.StripeError):
-            return False
-        if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError)) or \
-                (exc.http_status or 500) >= 500 or isinstance(exc, stripe.AuthenticationError):
+@contextlib.contextmanager
+def _calling() -> Iterator[None]:
+    """Stripe's errors in the port's terms: unreachable, throttled or failing (and keys it refuses):
+    ProviderUnavailable; the request refused: ProviderRefused."""
+    try:
+        yield
+    except stripe.StripeError as exc:
+        if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError, stripe.AuthenticationError)) or \
+                (exc.http_status or 500) >= 500:
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc.user_message or exc}") from None
         raise ProviderRefused(exc.user_message or str(exc)) from None
 
