@@ -5,46 +5,25 @@ cancelled when its customer cancels."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
 from local.stripe import PUBLISHABLE_KEY, SECRET_KEY
-from tests.e2e.test_local_stack import ADMIN, CUSTOMER, ROOT, Api, _checked_out, _eventually, free_port
+from tests.e2e.test_local_stack import ADMIN, CUSTOMER, Api, _checked_out, _eventually, free_port
+from tests.stack import local_run
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    port, stripe_port = free_port(), free_port()
+    stripe_port = free_port()
     log = tmp_path_factory.mktemp("stripe-stack") / "make-run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.pop("PAYMENT_PROVIDER", None)  # the default: Stripe
-    env.update(PORT=str(port), LOCAL_STACK_DIR=str(log.parent / "local-stack"), LOCAL_STRIPE_PORT=str(stripe_port),
-               LOCAL_THROTTLING="off", LOCAL_ADMIN_EMAIL=ADMIN[0], LOCAL_ADMIN_PASSWORD=ADMIN[1],
-               LOCAL_CUSTOMER_EMAIL=CUSTOMER[0], LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1])
-    with open(log, "w") as out:
-        process = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    api = Api(f"http://127.0.0.1:{port}")
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        assert process.poll() is None, log.read_text()
-        with contextlib.suppress(OSError):
-            if api.call("GET", "/health")[0] == 200:
-                break
-        time.sleep(0.5)
-    else:
-        pytest.fail("make run did not answer /health:\n" + log.read_text())
-    yield api, f"http://127.0.0.1:{stripe_port}", log
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(30)
+    with local_run(log, PAYMENT_PROVIDER="stripe", LOCAL_STRIPE_PORT=str(stripe_port), LOCAL_THROTTLING="off",
+                   LOCAL_ADMIN_EMAIL=ADMIN[0], LOCAL_ADMIN_PASSWORD=ADMIN[1], LOCAL_CUSTOMER_EMAIL=CUSTOMER[0],
+                   LOCAL_CUSTOMER_PASSWORD=CUSTOMER[1]) as base:
+        yield Api(base), f"http://127.0.0.1:{stripe_port}", log
 
 
 def at_stripe(base: str, method: str, path: str, fields: dict | None = None) -> dict:
