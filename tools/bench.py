@@ -466,11 +466,9 @@ def _stripe_paths(client, calls: list[str], measure, results: dict, bus, ann: di
         return sent(self, method, url, *args, **kwargs)
 
     with LocalStripe() as local, mock.patch.object(_http_client.HTTPClient, "request_with_retries", counted):
-        import boto3
+        from tests.shop import stripe_keys_in_the_stages_secret
 
-        boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(  # as the local stack puts them
-            SecretId="shop/local/stripe",
-            SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+        stripe_keys_in_the_stages_secret()  # as the local stack puts them
         os.environ["STRIPE_API_BASE"] = local.url
         from chalicelib.core.settings import reset_settings
 

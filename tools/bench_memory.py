@@ -169,16 +169,12 @@ def peak_memory(runs: int = 3) -> dict:
         from app import app
         from chalicelib.core.aws import reset_clients
         from chalicelib.core.settings import reset_settings
-        from local.stripe import SECRET_KEY, WEBHOOK_SECRET, LocalStripe
+        from local.stripe import LocalStripe
         from tests.fakes import ADMIN
-        from tests.shop import published_through
+        from tests.shop import published_through, stripe_keys_in_the_stages_secret
 
         stripe = LocalStripe().start()
-        import boto3
-
-        boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1").put_secret_value(
-            SecretId="shop/local/stripe",
-            SecretString=json.dumps({"secretKey": SECRET_KEY, "webhookSecret": WEBHOOK_SECRET}))
+        stripe_keys_in_the_stages_secret()  # in the emulator (AWS_ENDPOINT_URL), as the local stack puts them
         os.environ["STRIPE_API_BASE"] = stripe.url
         reset_settings()
         reset_clients()
