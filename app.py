@@ -119,4 +119,4 @@ def housekeeping(event):
 
     root = services()
     return sweep(root.orders, root.basket_records,
-                 remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None))
+                 remaining_ms=getattr(event.context, "get_remaining_time_in_millis", None), products=root.products)

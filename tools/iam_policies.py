@@ -158,8 +158,11 @@ def policies(stage: str) -> dict[str, dict]:
             _consumer("ImagesQueue"),
         ],
         "housekeeping": [
-            # Cancelling an overdue order is one transaction: the order, its stock, its events (Put).
-            _statement("Table", ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], TABLE),
+            # Cancelling an overdue order is one transaction: the order, its stock, its events (Put). Evening out a
+            # spread variant's stock: the list of them (Query), the product and its stock items read (GetItem,
+            # BatchGetItem), units moved between the items in one transaction (Update).
+            _statement("Table", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                                 "dynamodb:UpdateItem", "dynamodb:DeleteItem"], TABLE),
             # GSI3 holds the work queues: the outbox, payment deadlines, basket expiry.
             _statement("Indexes", ["dynamodb:Query"], _indexes("GSI3")),
             _statement("Bus", ["events:PutEvents"], BUS),

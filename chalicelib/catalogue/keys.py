@@ -12,6 +12,19 @@ product_pk = tagged("PRODUCT")
 category_partition = tagged("CATEGORY")
 stock_pk = tagged("STOCK")  # a variant's sale record: its stock and what a sale is conditioned on; no index keys
 sku_pk = tagged("SKU")  # a SKU taken: which variant has it (unique across the shop)
+SHARDED_STOCK = "STOCKSHARDED"  # one item per variant whose stock is on several items: what the sweep evens out
+
+
+def stock_item_pk(variant_id: str, shard: int) -> str:
+    """The partition key of a variant's stock item `shard`: the sale record itself for 0, one of its own for each
+    further one (chalicelib/catalogue/stock.py), so each takes its own partition's writes."""
+    return stock_pk(variant_id) if shard == 0 else f"{stock_pk(variant_id)}#{shard:02d}"
+
+
+def stock_item_of(pk: str) -> tuple[str, int]:
+    """(variant id, shard) of a stock item's partition key."""
+    variant_id, _, shard = pk.removeprefix(stock_pk("")).partition("#")
+    return variant_id, int(shard) if shard else 0
 
 
 def variant_id_for(product_id: str, suffix: str) -> str:

@@ -20,6 +20,7 @@ from chalicelib.core.models import (
 
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$"), SchemaHint(maxLength=50)]
 Stock = Annotated[int, Field(ge=0, le=1_000_000)]
+StockShards = Annotated[int, Field(ge=1, le=50)]  # stock.MAX_STOCK_SHARDS
 ProductStatus = Literal["ACTIVE", "ARCHIVED"]
 
 
@@ -177,12 +178,13 @@ class VariantPatch(ApiModel):
     prices: Prices | SkipJsonSchema[None] = None
     sku: Sku | SkipJsonSchema[None] = None
     status: VariantStatus | SkipJsonSchema[None] = None
+    stock_shards: StockShards | SkipJsonSchema[None] = None  # spread its stock over this many items (1-50)
     version: Annotated[int, Field(ge=1), SchemaHint(maximum=2**31 - 1)]
 
     @model_validator(mode="after")
     def _has_changes_and_no_nulls(self) -> "VariantPatch":
         if not self.changes():
-            raise ValueError("at least one of prices, sku and status is required")
+            raise ValueError("at least one of prices, sku, status and stockShards is required")
         nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
         if nulls:
             raise ValueError(f"fields cannot be null: {', '.join(sorted(nulls))}")
@@ -252,6 +254,11 @@ class Variant(ApiModel):
     stock: int | None = None  # None in listings (which say `inStock`); a product read alone has it
     status: VariantStatus
     version: int
+    # How many stock items its stock is spread over, so a busy sale's writes spread (chalicelib/catalogue/stock.py).
+    stock_shards: StockShards = 1
+    # How it is stored, never shown: how many stock items it has (retired ones included), what each held when read.
+    stock_items: SkipJsonSchema[int] = Field(default=1, exclude=True)
+    held: SkipJsonSchema[dict[int, int] | None] = Field(default=None, exclude=True)
 
     def price_in(self, currency: str) -> int | None:
         return next((price.amount for price in self.prices if price.currency == currency), None)

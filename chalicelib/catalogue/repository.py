@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.catalogue import keys, stored
+from chalicelib.catalogue import keys, stock, stored
 from chalicelib.catalogue.models import PriceRange, Product, Variant
-from chalicelib.core import dynamo
+from chalicelib.core import dynamo, read_cache
 from chalicelib.core.aws import error_code
 from chalicelib.core.dynamo import Found, Gathered, Page, TransactionContended, Update, Write
 from chalicelib.core.ids import iso, now
@@ -88,6 +88,11 @@ def price_range(product: Product, currency: str) -> PriceRange | None:
 
 
 MOVE_ATTEMPTS = 5
+
+
+def _busy(item: dict[str, Any]) -> bool:
+    """A product with a variant whose stock is spread over several items: staff said it sells fast."""
+    return any(items > 1 for items in stored.stock_items(item).values())
 # A SKU claim whose product was never made is taken over after this: longer than any request or function lives.
 ABANDONED_AFTER = timedelta(minutes=20)
 
@@ -99,6 +104,7 @@ class ProductRepository:
         item = self._item(product_id)
         if item is None:
             return None
+        self._keep_busy({product_id: item})  # (the copy restocks in this container land by)
         if not with_stock:
             return stored.product_from(item)
         found = dynamo.batch_get(stored.stock_keys(item), consistent=True)
@@ -125,19 +131,58 @@ class ProductRepository:
     def get_many_with(self, product_ids: list[str], also: list[tuple[str, str]], *, stock_of: Sequence[str] = ()
                       ) -> tuple[dict[str, Product], dict[tuple[str, str], dict[str, Any]]]:
         """Products by id and other domains' items by (PK, SK) in the same BatchGetItem calls (a basket's
-        prices with its promotion), with the stock of the variants `stock_of` names: the products, and each
-        of `also` found, as stored. Products from before variants are moved first (once each)."""
-        wanted = [_stock_key(variant_id) for variant_id in stock_of]
-        found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids] + wanted + list(also))
-        items = {pid: found[pair] for pid in product_ids if (pair := _product_key_pair(pid)) in found}
+        prices with its promotion), with the stock of the variants `stock_of` names (each of its stock items,
+        `Variant.held`): the products, and each of `also` found, as stored. Products from before variants are
+        moved first (once each).
+
+        A product whose stock is spread (a busy sale's) is kept in the container for SETTINGS_CACHE_SECONDS:
+        every basket and checkout of a drop reads it, and its one partition would cap them at about 6,000 a
+        second. What a sale is charged is conditioned on its stock items, never on this copy (a price changed
+        meanwhile is refused, and the copy forgotten); its stock is read every time."""
+        kept = self._kept_busy(product_ids)
+        wanted = [key for pid, item in kept.items() for key in stored.stock_keys(item, stock_of)]
+        wanted += [_stock_key(variant_id) for variant_id in stock_of if keys.product_of(variant_id) not in kept]
+        found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids if pid not in kept]
+                                 + wanted + list(also))
+        items = {**kept, **{pid: found[pair] for pid in product_ids
+                            if pid not in kept and (pair := _product_key_pair(pid)) in found}}
         if any(stored.is_from_before(item) for item in items.values()):
             for pid, item in list(items.items()):
                 if stored.is_from_before(item):
                     items[pid] = self._item(pid)
             found.update(dynamo.batch_get(wanted, consistent=True))
+        further = [key for pid, item in items.items() if pid not in kept and item is not None
+                   for key in stored.stock_keys(item, stock_of, first=1)]
+        if further:  # a variant's stock on several items: the first read told how many
+            found.update(dynamo.batch_get(further))
+        self._keep_busy({pid: item for pid, item in items.items() if pid not in kept and item is not None})
         stocks = stored.stocks_in(found)
         products = {pid: stored.product_from(item, stocks) for pid, item in items.items() if item is not None}
         return products, {pair: found[pair] for pair in also if pair in found}
+
+    @staticmethod
+    def _kept_busy(product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        hits, _ = read_cache.split([_product_key_pair(pid) for pid in product_ids])
+        return {item["id"]: item for item in hits.values() if _busy(item)}
+
+    @staticmethod
+    def _keep_busy(items: dict[str, dict[str, Any]]) -> None:
+        busy = {_product_key_pair(pid): item for pid, item in items.items() if _busy(item)}
+        read_cache.keep(busy, busy)
+
+    @staticmethod
+    def forget(product_id: str) -> None:
+        """This container's copy of a product is stale (a sale found a price or status changed since)."""
+        read_cache.forget(_product_key_pair(product_id))
+
+    def held(self, variants: dict[str, int]) -> dict[str, dict[int, int]]:
+        """What each stock item of these variants ({variant id: its stock items}) holds now: a strongly
+        consistent read (a sale refused on stale figures decides again on these)."""
+        found = dynamo.batch_get([key for variant_id, items in variants.items()
+                                  for key in stored.item_keys(variant_id, items)], consistent=True,
+                                 projection="#s", names={"#s": "stock"})
+        return {variant_id: {**{shard: 0 for shard in range(items)}, **stored.stocks_in(found).get(variant_id, {})}
+                for variant_id, items in variants.items()}
 
     def list_active(self, limit: int, cursor: str | None, currency: str) -> Page:
         return self._listing(keys.ALL_PRODUCTS, "GSI2", limit, cursor, currency)
@@ -253,10 +298,12 @@ class ProductRepository:
             dynamo.transact([written, *outbox_puts(events)])
         except TransactionContended:
             raise ProductChanged(seen.id) from None
+        self.forget(seen.id)
         if saved.status != seen.status:
             for variant in saved.variants:
-                dynamo.write(dynamo.update(*_stock_key(variant.id), Update().set(
-                    "sellable", stored.sellable(saved.status, variant.status)), "attribute_exists(PK)"))
+                for pk, sk in stored.item_keys(variant.id, variant.stock_items):
+                    dynamo.write(dynamo.update(pk, sk, Update().set(
+                        "sellable", stored.sellable(saved.status, variant.status)), "attribute_exists(PK)"))
 
     def add_variant(self, seen: Product, variant: Variant, events: list[Envelope]) -> None:
         """Add a variant: its SKU claimed, its sale record, the product item (conditioned on the product's version
@@ -273,9 +320,18 @@ class ProductRepository:
             dynamo.put(stored.sale_record(seen, variant), None), *outbox_puts(events)], ProductChanged(seen.id))
 
     def save_variant(self, product: Product, seen: Variant, saved: Variant, events: list[Envelope]) -> None:
-        """A variant's edit (prices, SKU, status) in one transaction: the product item conditioned on the variant's
-        version read (VariantChanged otherwise), the sale record, its new SKU claimed and its old one let go."""
+        """A variant's edit (prices, SKU, status, stock shards) in one transaction: the product item conditioned on
+        the variant's version read (VariantChanged otherwise), every stock item's copies of what a sale is
+        conditioned on, the stock items a raised `stock_shards` adds (empty: the sweep, or `even_out`, moves
+        units onto them), its new SKU claimed and its old one let go. A variant whose stock is on several items is
+        listed for the sweep (SHARDED_STOCK)."""
         from chalicelib.core.outbox import outbox_puts
+
+        added = [dynamo.put(stored.sale_record(product, saved, shard, stock=0), refused=VariantChanged(seen.id))
+                 for shard in range(seen.stock_items, saved.stock_items)]
+        listed = [dynamo.put({"PK": keys.SHARDED_STOCK, "SK": seen.id, "type": "STOCK_SHARDED",
+                              "product_id": product.id, "variant_id": seen.id}, None)] \
+            if saved.stock_items > 1 and seen.stock_items == 1 else []
 
         position = next(i for i, variant in enumerate(product.variants) if variant.id == seen.id)
         skus = []
@@ -290,11 +346,14 @@ class ProductRepository:
                                 "#variants.#variant.#version = :seen_version",
                                 names={"#variants": "variants", "#variant": seen.id, "#version": "version"},
                                 values={":seen_version": seen.version}, refused=VariantChanged(seen.id))
-        record = dynamo.update(*_stock_key(seen.id), Update().set(
+        records = [dynamo.update(pk, sk, Update().set(
             "sellable", stored.sellable(product.status, saved.status)).set(
             "prices", {price.currency: price.amount for price in saved.prices}), "attribute_exists(PK)",
-            refused=VariantChanged(seen.id))
-        self._with_sku_claims([*skus, written, record, *outbox_puts(events)], VariantChanged(seen.id))
+            refused=VariantChanged(seen.id)) for pk, sk in stored.item_keys(seen.id, seen.stock_items)]
+        # At most 50 stock items, 2 SKU items, the product, the listing and the events: within 100.
+        self._with_sku_claims([*skus, written, *records, *added, *listed, *outbox_puts(events)],
+                              VariantChanged(seen.id))
+        self.forget(product.id)
 
     @staticmethod
     def _claim_of(sku: str, product_id: str, variant_id: str) -> Write:
@@ -332,12 +391,20 @@ class ProductRepository:
 
     def adjust_stock_announced(self, product: Product, variant: Variant, delta: int, events: list[Envelope]) -> None:
         """Staff's adjustment of a variant's stock with the events announcing it, in one transaction conditioned
-        on the stock read (ProductChanged otherwise: a sale or another adjustment got in between)."""
+        on the stock read of each item it changes (ProductChanged otherwise: a sale or another adjustment got in
+        between). Units added land on one active item, chosen at random; units taken come from the items a sale
+        would take them from."""
         from chalicelib.core.outbox import outbox_puts
 
-        writes = [dynamo.update(*_stock_key(variant.id), Update().add("stock", delta), "#stock = :seen",
-                                names={"#stock": "stock"}, values={":seen": variant.stock or 0},
-                                refused=ProductChanged(product.id)), *outbox_puts(events)]
+        held = variant.held or {0: variant.stock or 0}
+        plan = {stock.landing(variant.stock_shards): delta} if delta > 0 else stock.take(held, -delta)
+        if plan is None:
+            raise ProductChanged(product.id)
+        signed = {shard: units if delta > 0 else -units for shard, units in plan.items()}
+        writes = [*(dynamo.update(keys.stock_item_pk(variant.id, shard), keys.STOCK_SK, Update().add("stock", units),
+                                  "#stock = :seen", names={"#stock": "stock"}, values={":seen": held.get(shard, 0)},
+                                  refused=ProductChanged(product.id)) for shard, units in signed.items()),
+                  *outbox_puts(events)]
         try:
             dynamo.transact(writes)
         except TransactionContended:
@@ -411,19 +478,22 @@ class ProductRepository:
 
     # --- stock in other domains' transactions (the checkout, an order's cancellation) ----
 
-    def reserve_in_transaction(self, line: Line, unit_price: int, currency: str) -> Write:
-        """The transaction item taking the line's units from its variant's sale record, for a sale at the price
-        and currency the buyer was shown. Refused (StockRefused, saying why from the record as it was) if that
-        would take stock below zero, if the variant or its product is no longer sold, or if its price in that
-        currency changed since."""
+    def reserve_in_transaction(self, line: Line, unit_price: int, currency: str,
+                               plan: stock.Plan | None = None) -> list[Write]:
+        """The transaction items taking the line's units from its variant's stock items (`plan`: units by shard,
+        as `stock.take` chose them; None: all from its sale record), for a sale at the price and currency the
+        buyer was shown. Refused (StockRefused, saying why from the item as it was) if that would take an item
+        below zero, if the variant or its product is no longer sold, or if its price in that currency changed
+        since."""
         def refused(found: Found) -> StockRefused:
             return StockRefused(LineRefused(line, self.reservation_refusal(found, unit_price, currency), found))
 
-        return dynamo.update(*_stock_key(line.key), Update().add("stock", -line.quantity),
-                             "#stock >= :quantity AND #sellable = :yes AND #prices.#currency = :price",
-                             names={"#sellable": "sellable", "#prices": "prices", "#currency": currency},
-                             values={":quantity": line.quantity, ":yes": True, ":price": unit_price},
-                             refused=refused)
+        return [dynamo.update(keys.stock_item_pk(line.key, shard), keys.STOCK_SK, Update().add("stock", -units),
+                              "#stock >= :quantity AND #sellable = :yes AND #prices.#currency = :price",
+                              names={"#sellable": "sellable", "#prices": "prices", "#currency": currency},
+                              values={":quantity": units, ":yes": True, ":price": unit_price},
+                              refused=refused)
+                for shard, units in (plan or {0: line.quantity}).items()]
 
     @staticmethod
     def reservation_refusal(as_was: dict[str, Any] | None, unit_price: int, currency: str) -> str:
@@ -441,10 +511,48 @@ class ProductRepository:
 
     def restock_in_transaction(self, line: Line) -> Write:
         """The transaction item giving the line's units back to its variant (an order cancelled or failed, goods
-        taken back), archived or not. A product from before variants not moved yet gets a sale record holding
-        these units; its move adds the rest."""
-        return dynamo.update(*_stock_key(line.key), Update().add("stock", line.quantity)
+        taken back), archived or not: on one of its active stock items, at random, when its stock is spread
+        (known from this container's copy of the product, read once a period; without one, its sale record,
+        which the sweep evens out from). A product from before variants not moved yet gets a sale record
+        holding these units; its move adds the rest."""
+        shard = stock.landing(self._active_shards(line.product_id, line.key))
+        return dynamo.update(keys.stock_item_pk(line.key, shard), keys.STOCK_SK, Update().add("stock", line.quantity)
                              .set_if_absent("product_id", line.product_id).set_if_absent("type", "STOCK"))
+
+    def _active_shards(self, product_id: str, variant_id: str) -> int:
+        """How many stock items take a variant's restocks, from this container's copy of its product if it has
+        one, else 1. Items only ever grow in number, so an old copy never names one that does not exist."""
+        hits, _ = read_cache.split([_product_key_pair(product_id)])
+        item = next(iter(hits.values()), None)
+        if item is None or stored.is_from_before(item):
+            return 1
+        variant = item["variants"].get(variant_id) or {}
+        return min(variant.get("stock_shards", 1), variant.get("stock_items", 1))
+
+    # --- spreading a variant's stock over its items (the sweep's) -------------------------------------
+
+    def sharded_variants(self) -> list[tuple[str, str]]:
+        """(product id, variant id) of every variant whose stock has been on several items."""
+        return [(item["product_id"], item["variant_id"]) for item in dynamo.every_item(keys.SHARDED_STOCK)]
+
+    def even_out(self, product_id: str, variant_id: str) -> int:
+        """Move units between a variant's stock items so its active ones hold about the same and the retired
+        ones nothing (`stock.moves`), in one transaction conditioned on what each item held when read: the
+        total never changes, and a sale meanwhile makes it give up (the next sweep tries again). Returns the
+        units moved (0: even already, or contended)."""
+        product = self.get(product_id)
+        variant = product.variant(variant_id) if product else None
+        if variant is None or not variant.held or not stock.unbalanced(variant.held, variant.stock_shards):
+            return 0
+        taken, given = stock.moves(variant.held, variant.stock_shards)
+        writes = [dynamo.update(keys.stock_item_pk(variant_id, shard), keys.STOCK_SK, Update().add("stock", change),
+                                "#stock = :seen", names={"#stock": "stock"}, values={":seen": variant.held[shard]})
+                  for shard, change in [*((s, -u) for s, u in taken.items()), *given.items()]]
+        try:
+            dynamo.transact(writes, attempts=1)
+        except (TransactionContended, dynamo.TransactionRejected):
+            return 0
+        return sum(taken.values())
 
 
 def _next_position(product: Product) -> int:

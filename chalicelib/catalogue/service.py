@@ -214,6 +214,8 @@ class CatalogueService:
         seen = _variant_of(current, variant_id)
         same_version(seen.version, patch.version, "variant")
         edited = seen.model_copy(update={**patch.changes(), "version": seen.version + 1})
+        if edited.stock_shards > seen.stock_items:  # items are added, never taken away (stock.py)
+            edited = edited.model_copy(update={"stock_items": edited.stock_shards})
         changed = edited.model_dump(mode="json", by_alias=True, include=set(patch.changes()))
         events = [envelope(VariantUpdated(product_id=product_id, variant_id=variant_id, version=edited.version,
                                           changes=changed), actor=actor)]
@@ -224,6 +226,9 @@ class CatalogueService:
         except VariantChanged:
             raise _stale("variant") from None
         announce(events)
+        if edited.stock_shards != seen.stock_shards:
+            # Spread now rather than at the next sweep (which tries again if a sale got in between).
+            self.products.even_out(product_id, variant_id)
         return edited
 
     def adjust_variant_stock(self, product_id: str, variant_id: str, adjustment: StockAdjustment,

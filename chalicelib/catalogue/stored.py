@@ -5,6 +5,7 @@ Only the catalogue's repository and the migration command use this module.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.catalogue import keys
@@ -18,22 +19,30 @@ def is_from_before(item: dict[str, Any]) -> bool:
     return "variants" not in item
 
 
-def variants_of(item: dict[str, Any], stocks: dict[str, int] | None = None) -> list[dict[str, Any]]:
+# What each of a variant's stock items held when read: {variant id: {shard: units}}.
+Held = dict[str, dict[int, int]]
+
+
+def variants_of(item: dict[str, Any], stocks: Held | None = None) -> list[dict[str, Any]]:
     """The variants of a stored product as the wire model's fields, in the order they were added; `stocks` by
-    variant id (None: unknown, as in a listing). A product from before is one default variant."""
+    variant id (None: unknown, as in a listing), summed over its stock items. A product from before is one
+    default variant."""
     if is_from_before(item):
+        held = {0: int(item.get("stock", 0))} if stocks is None else stocks.get(item["id"], {})
         return [{"id": item["id"], "sku": None, "options": {}, "status": "ACTIVE", "version": item["version"],
                  "prices": [{"currency": item["currency"], "amount": item["price"]}],
-                 "stock": int(item.get("stock", 0)) if stocks is None else stocks.get(item["id"], 0)}]
+                 "stock": sum(held.values()), "held": held}]
     ordered = sorted(item["variants"].items(), key=lambda pair: pair[1]["position"])
     return [{"id": variant_id, "sku": stored.get("sku"), "options": stored.get("options", {}),
              "status": stored["status"], "version": stored["version"],
              "prices": [{"currency": currency, "amount": amount} for currency, amount in stored["prices"].items()],
-             "stock": None if stocks is None else stocks.get(variant_id, 0)}
+             "stock_shards": stored.get("stock_shards", 1), "stock_items": stored.get("stock_items", 1),
+             **({"stock": None} if stocks is None else
+                {"stock": sum(stocks.get(variant_id, {}).values()), "held": stocks.get(variant_id, {})})}
             for variant_id, stored in ordered]
 
 
-def product_from(item: dict[str, Any], stocks: dict[str, int] | None = None) -> Product:
+def product_from(item: dict[str, Any], stocks: Held | None = None) -> Product:
     """The wire product of a stored item (and its variants' stock, read from their sale records)."""
     images = item.get("images")
     if isinstance(images, dict):  # kept as a map by image id; answered as a list, oldest first
@@ -46,8 +55,10 @@ def product_from(item: dict[str, Any], stocks: dict[str, int] | None = None) -> 
 
 
 def stored_variant(variant: Variant, position: int) -> dict[str, Any]:
+    sharded = {"stock_shards": variant.stock_shards, "stock_items": variant.stock_items} \
+        if variant.stock_items > 1 else {}
     return {"sku": variant.sku, "options": variant.options, "status": variant.status, "version": variant.version,
-            "prices": {price.currency: price.amount for price in variant.prices}, "position": position}
+            "prices": {price.currency: price.amount for price in variant.prices}, "position": position, **sharded}
 
 
 def product_item(product: Product) -> dict[str, Any]:
@@ -63,10 +74,12 @@ def sellable(product_status: str, variant_status: str) -> bool:
     return product_status == variant_status == "ACTIVE"
 
 
-def sale_record(product: Product, variant: Variant) -> dict[str, Any]:
-    """A new variant's sale record: its stock, and copies of what a sale is conditioned on."""
-    return {"PK": keys.stock_pk(variant.id), "SK": keys.STOCK_SK, "type": "STOCK", "product_id": product.id,
-            "stock": variant.stock or 0, "sellable": sellable(product.status, variant.status),
+def sale_record(product: Product, variant: Variant, shard: int = 0, stock: int | None = None) -> dict[str, Any]:
+    """A variant's stock item `shard` (0: its sale record) as first written: `stock` units (the variant's, for the
+    sale record of a new one), and copies of what a sale is conditioned on, as every stock item has."""
+    return {"PK": keys.stock_item_pk(variant.id, shard), "SK": keys.STOCK_SK, "type": "STOCK",
+            "product_id": product.id, "stock": (variant.stock or 0) if stock is None else stock,
+            "sellable": sellable(product.status, variant.status),
             "prices": {price.currency: price.amount for price in variant.prices}}
 
 
@@ -75,17 +88,35 @@ def sku_item(sku: str, product_id: str, variant_id: str, claimed_at: str) -> dic
             "variant_id": variant_id, "claimed_at": claimed_at}
 
 
-def stocks_in(found: dict[tuple[str, str], dict[str, Any]]) -> dict[str, int]:
-    """The stock by variant id of the sale records among items read by key (a BatchGetItem's)."""
-    return {pk.removeprefix(keys.stock_pk("")): int(record.get("stock", 0))
-            for (pk, sk), record in found.items() if sk == keys.STOCK_SK}
+def stocks_in(found: dict[tuple[str, str], dict[str, Any]]) -> Held:
+    """What each stock item held, by variant id and shard, among items read by key (a BatchGetItem's)."""
+    held: Held = {}
+    for (pk, sk), record in found.items():
+        if sk == keys.STOCK_SK:
+            variant_id, shard = keys.stock_item_of(pk)
+            held.setdefault(variant_id, {})[shard] = int(record.get("stock", 0))
+    return held
 
 
-def stock_keys(item: dict[str, Any]) -> list[tuple[str, str]]:
-    """The keys of a stored product's sale records (a product from before has none yet)."""
+def stock_items(item: dict[str, Any]) -> dict[str, int]:
+    """How many stock items each variant of a stored product has (a product from before: its one, not made yet)."""
+    if is_from_before(item):
+        return {item["id"]: 1}
+    return {variant_id: stored.get("stock_items", 1) for variant_id, stored in item["variants"].items()}
+
+
+def item_keys(variant_id: str, items: int, first: int = 0) -> list[tuple[str, str]]:
+    return [(keys.stock_item_pk(variant_id, shard), keys.STOCK_SK) for shard in range(first, items)]
+
+
+def stock_keys(item: dict[str, Any], of: Iterable[str] | None = None, first: int = 0) -> list[tuple[str, str]]:
+    """The keys of a stored product's stock items (of the variants `of` names, or all; from shard `first` on). A
+    product from before has none yet."""
     if is_from_before(item):
         return []
-    return [(keys.stock_pk(variant_id), keys.STOCK_SK) for variant_id in item["variants"]]
+    wanted = set(item["variants"]) if of is None else set(of)
+    return [key for variant_id, items in stock_items(item).items() if variant_id in wanted
+            for key in item_keys(variant_id, items, first)]
 
 
 class MovedMeanwhile(Exception):

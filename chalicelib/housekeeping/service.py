@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from chalicelib.basket.repository import BasketRepository
+from chalicelib.catalogue.repository import ProductRepository
 from chalicelib.core import metrics
 from chalicelib.core.ids import iso, now
 from chalicelib.core.logs import get_logger
@@ -30,8 +31,9 @@ _MOST_COUNTED = 1000  # pages of the reminder's count, bounded: past this, the m
 
 
 def sweep(orders: OrderService, baskets: BasketRepository,
-          remaining_ms: Callable[[], int] | None = None) -> dict[str, int]:
-    """One scheduled run. `remaining_ms` is the invocation's clock (Lambda's context)."""
+          remaining_ms: Callable[[], int] | None = None, products: ProductRepository | None = None) -> dict[str, int]:
+    """One scheduled run. `remaining_ms` is the invocation's clock (Lambda's context); `products` (the shop's)
+    evens out the stock of variants spread over several stock items."""
     started = time.monotonic()
 
     def time_left() -> float:
@@ -39,8 +41,8 @@ def sweep(orders: OrderService, baskets: BasketRepository,
             return remaining_ms() / 1000 - SAFETY_MARGIN_SECONDS
         return 600 - (time.monotonic() - started)  # no invocation clock: a generous bound all the same
 
-    report = {"republished": 0, "parkedEvents": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "refundsOverdue": 0,
-              "failures": 0}
+    report = {"republished": 0, "parkedEvents": 0, "stockMoved": 0, "cancelledUnpaid": 0, "expiredBaskets": 0,
+              "refundsOverdue": 0, "failures": 0}
     log = get_logger("housekeeping")
 
     def step(name: str, run: Callable[[], None]) -> None:
@@ -62,6 +64,18 @@ def sweep(orders: OrderService, baskets: BasketRepository,
             report["parkedEvents"] += done.parked
             if done.read < _BATCH or done.published + done.parked == 0:  # drained, or the bus refuses: next tick
                 return
+
+    def even_stock() -> None:
+        # Restocks without a copy of their product land on a variant's first stock item, and buyers empty some
+        # items before others: moved back to even here, each variant in a transaction of its own.
+        for product_id, variant_id in products.sharded_variants():
+            if time_left() <= 0:
+                return
+            try:
+                report["stockMoved"] += products.even_out(product_id, variant_id)
+            except Exception:
+                report["failures"] += 1
+                log.exception("a variant's stock could not be evened out", extra={"variantId": variant_id})
 
     def cancel_unpaid() -> None:
         result = orders.expire_overdue(limit=_BATCH, time_left=time_left)
@@ -97,6 +111,8 @@ def sweep(orders: OrderService, baskets: BasketRepository,
             metrics.count("RefundsDueOverADay", report["refundsOverdue"])
 
     step("republish", republish)
+    if products is not None:
+        step("even_stock", even_stock)
     step("cancel_unpaid", cancel_unpaid)
     step("expire_baskets", expire_baskets)
     step("count_refunds_overdue", count_refunds_overdue)

@@ -12,6 +12,7 @@ from chalicelib.basket.service import (
     summary,
     totals_of,
 )
+from chalicelib.catalogue import stock
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import StockRefused
@@ -35,12 +36,18 @@ from chalicelib.orders.repository import (
     CheckoutExists,
     CheckoutLine,
     CheckoutRepository,
+    ReservationTooLarge,
 )
 from chalicelib.promotions.models import NOT_FOUND, PromotionSeen
 from chalicelib.promotions.repository import PromotionRepository, RedemptionRefused
 from chalicelib.tax.totals import Rates
 from chalicelib.users import account_status
 from chalicelib.users.repository import AccountInactive, UserRepository
+
+
+# Transactions of one checkout: a variant whose stock is spread may find the items it chose emptied by other
+# buyers meanwhile; it reads them again and chooses again, and answers 409 only once the variant holds too few.
+STOCK_ATTEMPTS = 4
 
 
 def _line_problem(line: Line, issue: str, message: str) -> dict:
@@ -107,12 +114,23 @@ class CheckoutService:
         record = {**requested.record(), "request_hash": this_hash, "correlation_id": event.correlationId,
                   # Only here, never on the bus: the order pipeline reads it from this record.
                   "shipping_address": address.model_dump(mode="json", by_alias=True)}
+        held = {line.key: variant.held or {0: variant.stock or 0} for line in basket.lines
+                if (variant := pricing.products[line.product_id].variant(line.key)).stock_items > 1}
         try:
-            self.checkouts.commit(checkout=record, event=event,
-                                  lines=[CheckoutLine(Line.of(line), line.unit_price, currency) for line in lines],
-                                  basket_clear=self.baskets.clear_in_transaction(who.user_id, basket.version),
-                                  allowance=allowance, buyer_active=self.users.active(who.user_id),
-                                  redemption=self._redemption(promotion, who, order_id, created_at, once))
+            for attempt in range(STOCK_ATTEMPTS):
+                try:
+                    self.checkouts.commit(checkout=record, event=event,
+                                          lines=[CheckoutLine(Line.of(line), line.unit_price, currency,
+                                                              _plan(Line.of(line), held)) for line in lines],
+                                          basket_clear=self.baskets.clear_in_transaction(who.user_id,
+                                                                                         basket.version),
+                                          allowance=allowance, buyer_active=self.users.active(who.user_id),
+                                          redemption=self._redemption(promotion, who, order_id, created_at, once))
+                    break
+                except StockRefused as rejected:
+                    held, again = self._held_now(rejected, held, pricing.products)
+                    if not again or attempt == STOCK_ATTEMPTS - 1:
+                        raise
         except CheckoutExists:
             replay = self._replay(checkout_id, this_hash)
             if replay:
@@ -123,7 +141,10 @@ class CheckoutService:
         except RedemptionRefused as refused:
             raise self._redemption_refused(refused, promotion.code) from None
         except StockRefused as rejected:
-            raise self._refused(rejected, currency) from None
+            raise self._refused(rejected, currency, held) from None
+        except ReservationTooLarge as large:
+            raise Conflict(f"This order would take its units from {large.items} stock records at once, more than "
+                           "one order can; buy fewer items in one order.", code="TOO_MANY_STOCK_ITEMS") from None
         except BasketChanged:
             raise Conflict("The basket changed during checkout; review it and try again.",
                            code="BASKET_CHANGED") from None
@@ -262,12 +283,30 @@ class CheckoutService:
     def _empty_basket():
         raise Conflict("The basket is empty.", code="BASKET_EMPTY")
 
+    def _held_now(self, rejected: StockRefused, held: dict[str, dict[int, int]], products: dict[str, Product]
+                  ) -> tuple[dict[str, dict[int, int]], bool]:
+        """When only stock items of spread variants refused (buyers took from the chosen ones meanwhile): what
+        each of their items holds now, and whether choosing again can succeed (each still holds what its line
+        asks for in all). Another line's refusal cannot be helped: (held, False)."""
+        refused = {part.line.key: part for part in rejected.parts}
+        if any(part.issue != "out_of_stock" or key not in held for key, part in refused.items()):
+            for part in rejected.parts:
+                if part.issue in ("unavailable", "currency_changed", "price_changed"):
+                    self.pricing.products.forget(part.line.product_id)  # this container's copy was stale
+            return held, False
+        now = {**held, **self.pricing.products.held(
+            {key: products[part.line.product_id].variant(key).stock_items for key, part in refused.items()})}
+        return now, all(sum(now[key].values()) >= part.line.quantity for key, part in refused.items())
+
     @staticmethod
-    def _refused(rejected: StockRefused, currency: str) -> Conflict:
-        """What changed between pricing the basket and the transaction, line by line."""
+    def _refused(rejected: StockRefused, currency: str, held: dict[str, dict[int, int]] | None = None) -> Conflict:
+        """What changed between pricing the basket and the transaction, line by line (once each: a line taking
+        from several stock items may be refused by more than one; what a spread variant holds is their sum)."""
         problems = []
-        for refusal in rejected.parts:
+        for refusal in {part.line.key: part for part in rejected.parts}.values():
             line, current = refusal.line, refusal.current or {}
+            if line.key in (held or {}):
+                current = {**current, "stock": sum(held[line.key].values())}
             if refusal.issue == "unavailable":
                 problems.append(_line_problem(line, "unavailable", "this item is no longer sold"))
             elif refusal.issue == "currency_changed":
@@ -292,6 +331,15 @@ class CheckoutService:
             if alert:
                 alerts.append(envelope(alert, actor=actor))
         return alerts
+
+
+def _plan(line: Line, held: dict[str, dict[int, int]]) -> dict[int, int] | None:
+    """Which stock items the line takes its units from: its variant's sale record (None) unless its stock is
+    spread; then items chosen at random among those holding enough (stock.take), or, when none does alone,
+    several of them. Lines found short of stock were refused before this."""
+    if line.key not in held:
+        return None
+    return stock.take(held[line.key], line.quantity) or {0: line.quantity}
 
 
 def allowance_units(lines: list[OrderLine]) -> int:

@@ -49,6 +49,14 @@ class CheckoutLine:
     line: Line
     unit_price: int
     currency: str
+    plan: dict[int, int] | None = None  # units by stock item (chalicelib/catalogue/stock.py); None: the sale record
+
+
+class ReservationTooLarge(Exception):
+    """The lines take their units from more stock items than one transaction holds (each a few from many)."""
+
+    def __init__(self, items: int):
+        self.items = items
 
 
 @dataclass(frozen=True)
@@ -274,14 +282,18 @@ class CheckoutRepository:
                   # Listed under its buyer until their erasure: it finds every checkout, its order made or not.
                   "GSI1PK": keys.user_checkouts_partition(checkout["user_id"]),
                   "GSI1SK": f"{checkout['created_at']}#{checkout['checkout_id']}"}
-        # At most MAX_LINES (50) lines + 7 items: within TransactWriteItems' 100.
+        reservations = [write for line in lines
+                        for write in self.products.reserve_in_transaction(line.line, line.unit_price, line.currency,
+                                                                          line.plan)]
+        if len(reservations) + 7 > dynamo.TRANSACTION_LIMIT:  # lines each taking from many stock items
+            raise ReservationTooLarge(len(reservations))
+        # At most MAX_LINES (50) reservations + 7 items: within TransactWriteItems' 100.
         dynamo.transact([dynamo.put(record, refused=CheckoutExists(checkout["checkout_id"])),
                   _checkout_pointer(checkout["order_id"], checkout["checkout_id"]),
                   buyer_active,
                   *(redemption or []),
                   *([_take_allowance(allowance, sum(line.line.quantity for line in lines))] if allowance else []),
-                  *(self.products.reserve_in_transaction(line.line, line.unit_price, line.currency)
-                    for line in lines),
+                  *reservations,
                   basket_clear])
 
 

@@ -30,7 +30,7 @@ def reserve(products, product_id, quantity, price=1000, currency="EUR"):
     from chalicelib.core.dynamo import transact
 
     try:
-        transact([products.reserve_in_transaction(Line(product_id, quantity), price, currency)])
+        transact(products.reserve_in_transaction(Line(product_id, quantity), price, currency))
     except StockRefused as refused:
         (line,) = refused.parts
         return line.issue

@@ -42,7 +42,7 @@ def test_moving_a_product_from_before_keeps_every_unit_and_is_done_once(aws):
     assert "stock" not in moved and "price" not in moved
     assert (record["stock"], record["sellable"], record["prices"], record["product_id"]) == (7, True, {"EUR": 4200},
                                                                                              "old-1")
-    assert product_from(moved, {"old-1": record["stock"]}).variants[0].stock == 7
+    assert product_from(moved, {"old-1": {0: record["stock"]}}).variants[0].stock == 7
     with pytest.raises(MovedMeanwhile):  # a second move of what was read before finds it moved
         dynamo.transact(move_from_before(dict(LEGACY)))
     assert _item("STOCK#old-1", "STOCK")["stock"] == 7

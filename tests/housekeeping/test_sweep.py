@@ -208,6 +208,6 @@ def test_the_sweep_starts_no_work_it_has_no_time_for(aws, bus, monkeypatch):
     from chalicelib.housekeeping.service import sweep as run_sweep
 
     shop = Services()
-    assert run_sweep(shop.orders, shop.basket_records, remaining_ms=lambda: 500) == {
-        "republished": 0, "parkedEvents": 0, "cancelledUnpaid": 0, "expiredBaskets": 0, "refundsOverdue": 0,
-        "failures": 0}
+    assert run_sweep(shop.orders, shop.basket_records, remaining_ms=lambda: 500, products=shop.products) == {
+        "republished": 0, "parkedEvents": 0, "stockMoved": 0, "cancelledUnpaid": 0, "expiredBaskets": 0,
+        "refundsOverdue": 0, "failures": 0}
