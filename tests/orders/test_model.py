@@ -24,6 +24,7 @@ from unittest import mock
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from chalicelib.catalogue.keys import stock_item_of
 from tests.fakes import ADMIN, auth
 from tests.shop import (
     ADDRESS,
@@ -443,6 +444,17 @@ class ShopModel(RuleBasedStateMachine):
         if response.status_code == 200:
             self.added[variant_id] += delta
 
+    @rule(pick=st.integers(0, 2), shards=st.sampled_from([1, 2, 3, 5]))
+    def staff_spread_stock(self, pick, shards):
+        """Staff change how many stock items a variant's stock is on: never what it holds."""
+        variant_id = sorted(self.added)[pick]
+        product_id = variant_id.partition(".")[0]
+        variant = next(v for v in call(self.client, "get", f"/products/{product_id}", headers=ADMIN).json["variants"]
+                       if v["id"] == variant_id)
+        response = call(self.client, "patch", f"/products/{product_id}/variants/{variant_id}",
+                        {"stockShards": shards, "version": variant["version"]}, ADMIN)
+        assert response.status_code in (200, 409), response.body  # 409: an archived product
+
     # --- refunds and returns ------------------------------------------------------------------
 
     @rule(pick=st.integers(0, 50), share=st.sampled_from([None, 1, 2, 3]), restock=st.booleans())
@@ -636,9 +648,12 @@ class ShopModel(RuleBasedStateMachine):
                 for product_id, quantity in lines.items():
                     # less what came back from a shipped order (a refund's restock, a received return)
                     held[product_id] += quantity - self.restocked.get(order_id, {}).get(product_id, 0)
-        for product_id, added in self.added.items():  # each variant's
-            on_hand = ProductRepository().get(product_id.partition(".")[0]).variant(product_id).stock
-            assert on_hand >= 0, f"{product_id}: stock {on_hand}"
+        for product_id, added in self.added.items():  # each variant's, summed over its stock items
+            variant = ProductRepository().get(product_id.partition(".")[0]).variant(product_id)
+            on_hand = variant.stock
+            assert on_hand >= 0 and all(units >= 0 for units in variant.held.values()), (
+                f"{product_id}: stock {variant.held}")
+            assert len(variant.held) == variant.stock_items >= variant.stock_shards
             assert on_hand + held[product_id] == added, (
                 f"{product_id}: {on_hand} on hand + {held[product_id]} held != {added} ever added")
 
@@ -769,7 +784,7 @@ class ShopModel(RuleBasedStateMachine):
                 # a variant's sale record
                 if u["Key"]["PK"]["S"].startswith("STOCK#") and "ADD #stock :stock" in u["UpdateExpression"]:
                     units = given_back.setdefault(order_id, {})
-                    variant_id = u["Key"]["PK"]["S"].removeprefix("STOCK#")
+                    variant_id, _shard = stock_item_of(u["Key"]["PK"]["S"])  # any of its stock items
                     units[variant_id] = units.get(variant_id, 0) + int(u["ExpressionAttributeValues"][":stock"]["N"])
         for order_id in self.checkouts:
             order = self._stored(order_id)
@@ -911,6 +926,8 @@ def test_the_model_reaches_the_interesting_states():
         model.products([3, 3])
         model.tax_rate(7.25)
         model.promotion(1, True)
+        for pick in range(len(model.added)):  # every variant's stock spread: sales, expiries, sweeps over items
+            model.staff_spread_stock(pick, 3 + pick)
         model.fill_basket("ann", 0, 2)
         model.apply_code("ann")
         model.check_out("ann")
@@ -928,6 +945,7 @@ def test_the_model_reaches_the_interesting_states():
         model.provider_pays(sorted(model.delivered_checkouts).index(bob), "payment.succeeded",
                             wrong_amount=False)  # paid after expiry
         model.deliver_audit(twice=True)
+        model.staff_spread_stock(0, 1)  # back on one item: the others retired, their units moved
         for check in (model.tax_plus_net_is_gross_on_every_line_and_the_total,
                       model.stock_is_never_negative_and_every_unit_is_accounted_for,
                       model.captured_less_refunded_is_what_the_goods_kept_are_worth_or_a_refund_is_due,
