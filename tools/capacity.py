@@ -402,10 +402,8 @@ class Classifier:
         self.unclassified: set[str] = set()
 
     def __call__(self, value: str) -> str:
-        from chalicelib.core.shards import counts
-
         spread = sharded_base(value.removesuffix("#<shard>") + "#00" if value.endswith("#<shard>") else value,
-                              counts())
+                              spread_counts())
         if spread:  # a shard of a sharded key: classified as its base, with its shards named
             return f"{self(spread[0])}#<shard of {spread[1]}>"
         for pattern, key_class in self.classes:
@@ -790,6 +788,13 @@ class ShopRun:
 
 
 SHOP, HOT, UNPAID, REFUND = "shop", "hot_sku", "unpaid", "refund"
+# The stock items of the hot SKUs the run spread: {its sale record's partition key value: how many items}.
+STOCK_SPREAD: dict[str, int] = {}
+
+
+def hot_scenario(shards: int) -> str:
+    """The run of one hot SKU whose stock is on `shards` items."""
+    return HOT if shards == 1 else f"{HOT}@{shards}"
 UNRECORDED = ("warm-up",)  # operations run for what they leave behind, not for their units
 SWEEP = "housekeeping (one scheduled run)"
 
@@ -807,15 +812,26 @@ def drive(client: Any, recorder: Recorder, sqs: Any, orders: int, *, warm_up: bo
     run = ShopRun(client, recorder, sqs)
     run.method_id = run._expect(call(client, "post", "/admin/shipping-methods", STANDARD_SHIPPING, ADMIN), 201).json["id"]
     run._expect(call(client, "put", f"/admin/tax-rates/{ADDRESS['country']}/standard", {"ratePercent": 21}, ADMIN), 200)
+    from chalicelib.catalogue import keys
+
     products = [product(client, stock=1_000, category="capacity")["id"] for _ in range(orders + 1)]
-    hot = product(client, stock=10 * orders + 1_000, category="capacity")["id"]
+    hot = {}
+    for shards in SHARD_COUNTS:  # one hot SKU per stock layout, staff spreading its stock as they would
+        made = product(client, stock=10 * orders + 1_000, category="capacity")
+        variant = made["variants"][0]
+        if shards > 1:
+            run._expect(call(client, "patch", f"/products/{made['id']}/variants/{variant['id']}",
+                             {"stockShards": shards, "version": variant["version"]}, ADMIN), 200)
+            STOCK_SPREAD[keys.stock_pk(variant["id"])] = shards
+        hot[shards] = made["id"]
     run.deliver(None, None)  # the setup's own events
     if warm_up:  # imports and first-use work out of the measured requests (their time, not their units)
         run.order("warm-up", 0, products[-1])
     placed = [run.order(SHOP, number, products[number]) for number in range(orders)]
     run.sweep(SHOP, SWEEP, None)
-    for number in range(orders):
-        run.order(HOT, number, hot)
+    for shards, product_id in hot.items():
+        for number in range(orders):
+            run.order(hot_scenario(shards), number, product_id)
     run.refund(REFUND, placed[0])  # delivered, then refunded in full
     run.order(UNPAID, 0, products[0], paid=False)
     later = now() + timedelta(days=1)
@@ -854,10 +870,22 @@ def orders_of(invocations: list[Invocation], scenario: str) -> int:
     return len({i.order for i in invocations if i.scenario == scenario and i.order is not None})
 
 
-def sharded_base(partition: str, counts: dict[str, int]) -> tuple[str, int] | None:
-    """(base, shards) of a partition key value written in a shard (`<base>#<nn>`, chalicelib/core/shards.py)."""
+def sharded_base(partition: str, counts: dict[str, int], whole: Iterable[str] = ()) -> tuple[str, int] | None:
+    """(base, shards) of a partition key value written in a shard (`<base>#<nn>`, chalicelib/core/shards.py), or
+    that is itself the first shard of its base (`whole`: a spread variant's sale record, the first of its stock
+    items)."""
+    if partition in whole and partition in counts:
+        return partition, counts[partition]
     base, _, suffix = partition.rpartition("#")
-    return (base, counts[base]) if suffix.isdigit() and len(suffix) == 2 and base in counts else None
+    return (base, counts[base]) if suffix.isdigit() and len(suffix) in (2, 3) and base in counts else None
+
+
+def spread_counts() -> dict[str, int]:
+    """Every key the shop spreads over shards (chalicelib/core/shards.py) and the stock items of the run's spread
+    hot SKUs."""
+    from chalicelib.core.shards import counts
+
+    return {**counts(), **STOCK_SPREAD}
 
 
 def loads(invocations: list[Invocation], scenario: str,
@@ -866,27 +894,19 @@ def loads(invocations: list[Invocation], scenario: str,
     shards are one load, `<base>#<shard>`: the units of all its shards over their number (the shard is chosen by
     a hash of the item's id, so each takes its share), the orders of all of them."""
     if counts is None:
-        from chalicelib.core.shards import counts as written
-
-        counts = written()
+        counts = spread_counts()
     count = orders_of(invocations, scenario)
     found: dict[tuple[str, str], Load] = defaultdict(lambda: Load(checkouts=count))
     for invocation in invocations:
         if invocation.scenario != scenario or invocation.order is None:
             continue
         for usage in invocation.usages:
-            spread = sharded_base(usage.partition, counts)
+            spread = sharded_base(usage.partition, counts, STOCK_SPREAD)
             partition, shares = (f"{spread[0]}#<shard>", spread[1]) if spread else (usage.partition, 1)
             load = found[(usage.target, partition)]
-            if spread:
-                load.wcu += usage.wcu / shares
-                load.rcu += usage.rcu / shares
-                load.orders.add(invocation.order)
-                continue
-            load.wcu += usage.wcu
-            load.rcu += usage.rcu
-            # Sharding spreads the stock items' own writes; index entries a stock change rewrites stay put.
-            load.stock_wcu += usage.wcu if usage.stock and usage.target == "table" else 0.0
+            load.wcu += usage.wcu / shares
+            load.rcu += usage.rcu / shares
+            load.stock_wcu += usage.wcu / shares if usage.stock and usage.target == "table" else 0.0
             load.orders.add(invocation.order)
     return dict(found)
 
@@ -945,29 +965,20 @@ def stock_partitions(per_partition: dict[tuple[str, str], Load]) -> dict[tuple[s
     return found
 
 
-def sharded(per_partition: dict[tuple[str, str], Load], shards: int) -> dict[tuple[str, str], Load]:
-    """The hot SKU's loads with its stock over `shards` items: the recorded stock writes (on however many
-    items the run wrote them) spread evenly over that many, each its own partition; whatever else the stock
-    items' partitions take (reads: a read of the stock reads every shard; other writes) stays on each."""
-    stock = stock_partitions(per_partition)
-    total = sum(load.stock_wcu for load in stock.values())
-    modelled = dict(per_partition)
-    for key, load in stock.items():
-        modelled[key] = Load(wcu=load.wcu - load.stock_wcu + total / shards, rcu=load.rcu,
-                             stock_wcu=total / shards, orders=load.orders, checkouts=load.checkouts)
-    return modelled
-
-
-def hot_sku(per_partition: dict[tuple[str, str], Load], classify: Callable[[str], str],
-            shard_counts: Iterable[int] = SHARD_COUNTS) -> dict[str, dict[str, Any]]:
-    """Per shard count: the hot SKU's ceiling (every shared key of its checkouts) and its stock items' own."""
-    stock_keys = set(stock_partitions(per_partition))
+def hot_sku(invocations: list[Invocation], classify: Callable[[str], str],
+            shard_counts: Iterable[int] = SHARD_COUNTS, counts: dict[str, int] | None = None
+            ) -> dict[str, dict[str, Any]]:
+    """Per shard count, from the run of the hot SKU whose stock staff spread over that many items: its ceiling
+    (every shared key of its checkouts) and its stock items' own. A spread SKU's items are one load, each its
+    share: a sale takes from one chosen at random, so each takes its share of the sales."""
     result = {}
     for shards in shard_counts:
-        modelled = sharded(per_partition, shards)
-        rows = key_rows(modelled, classify)
-        stock_rows = key_rows({k: v for k, v in modelled.items() if k in stock_keys}, classify)
-        result[str(shards)] = {"rows": rows, "limit": ceiling(rows), "stock_limit": ceiling(stock_rows)}
+        per_partition = loads(invocations, hot_scenario(shards), counts)
+        stock_keys = set(stock_partitions(per_partition))
+        rows = key_rows(per_partition, classify)
+        stock_rows = key_rows({k: v for k, v in per_partition.items() if k in stock_keys}, classify)
+        result[str(shards)] = {"rows": rows, "limit": ceiling(rows), "stock_limit": ceiling(stock_rows),
+                               "stock_classes": frozenset(classify(partition) for _, partition in stock_keys)}
     return result
 
 
@@ -1122,11 +1133,9 @@ def model(invocations: list[Invocation], classify: Callable[[str], str], deploym
     """dist/capacity.json: the ceilings and what limits them, the shop's key classes, the cost per 1,000 orders."""
     shop_rows = key_rows(loads(invocations, SHOP), classify)
     shop_limit = ceiling(shop_rows)
-    hot_loads = loads(invocations, HOT)
-    hot = hot_sku(hot_loads, classify)
+    hot = hot_sku(invocations, classify)
     hot_targets = TARGETS["hot_sku_checkouts_per_s"]
-    stock_classes = frozenset(classify(partition) for _, partition in stock_partitions(hot_loads))
-    layout = stock_layout(invocations, HOT, classify)
+    layouts = {str(shards): stock_layout(invocations, hot_scenario(shards), classify) for shards in SHARD_COUNTS}
     breakdown = cost(usage_per_order([i for i in invocations if i.scenario == SHOP and i.order is not None],
                                      deployment), deployment.architecture)
     sweeps = [i for i in invocations if i.scenario == SHOP and i.order is None]
@@ -1138,16 +1147,15 @@ def model(invocations: list[Invocation], classify: Callable[[str], str], deploym
             "hot_sku_checkouts_per_s": {s: (h["limit"].max_per_s if h["limit"] else None) for s, h in hot.items()},
             "limited_by": {
                 "shop": limit_of(shop_limit, TARGETS["shop_checkouts_per_s"], shop_rows),
-                "hot_sku": {s: {**limit_of(h["limit"], hot_targets.get(s), h["rows"], stock_classes),
+                "hot_sku": {s: {**limit_of(h["limit"], hot_targets.get(s), h["rows"], h["stock_classes"]),
                                 "stock_items": {"max_per_s": h["stock_limit"].max_per_s if h["stock_limit"] else None,
                                                 **limit_of(h["stock_limit"])}}
                             for s, h in hot.items()},
-                "hot_sku_stock_recorded": layout,
-                "stock_sharding": ("built: the run wrote the hot SKU's stock on "
-                                   f"{layout['partitions']} items" if layout["partitions"] > 1 else
-                                   "not built yet, and the next step for a hot SKU: the run wrote its stock on one item "
-                                   "(each checkout's transaction on it); the figures over 10, 20 and 50 items model "
-                                   "that stock spread over as many items, every other write and read as recorded"),
+                "hot_sku_stock_recorded": layouts,
+                "stock_sharding": "measured: each shard count is a run of its own, a hot SKU whose stock staff "
+                                  "spread over that many items (stockShards), its sales taking from items chosen "
+                                  "at random; " + ", ".join(f"{s}: the run wrote stock on {layout['partitions']} "
+                                                            f"item(s)" for s, layout in layouts.items()),
             },
         },
         "keys": [row.as_json() for row in shop_rows],
@@ -1229,14 +1237,13 @@ def _ceilings_report(result: dict[str, Any]) -> list[str]:
         out.append(f"      its stock's partitions alone: {_rate(hot['stock_items']['max_per_s'])}/s, limited by "
                    f"{_limit_text(hot['stock_items'])}")
         out += _below_target(hot)
-    layout = limited["hot_sku_stock_recorded"]
+    layout = limited["hot_sku_stock_recorded"]["1"]
     entries = ", ".join(layout["index_entries"]) or "no index entry"
-    out.append(f"  What the code does: the run wrote the hot SKU's stock on {layout['partitions']} partition key "
-               f"value(s) ({', '.join(layout['key_classes'])}), and each stock change rewrote {entries}. Each figure "
-               "above spreads those stock writes evenly over that many items, each its own partition, and leaves the "
-               "rest as recorded: every read of the partitions holding stock, and the index entries a stock change "
-               "rewrites. Concurrent transactions on one item cancel each other (TransactionConflict): that lowers "
-               "these figures further, and the model does not count it.")
+    out.append(f"  What the code does: each stock change rewrote {entries}. A spread SKU's stock items are one "
+               "load, each its share of the sales and every checkout's read of all of them. Concurrent "
+               "transactions on one item cancel each other (TransactionConflict): the checkout retries them with "
+               "jittered backoff and chooses other items when its own were emptied; the model counts the "
+               "units of the transactions that succeed, not of those cancelled.")
     out.append(f"  Stock sharding: {limited['stock_sharding']}.")
     return out
 
@@ -1246,13 +1253,18 @@ def report(invocations: list[Invocation], result: dict[str, Any], classify: Call
     def shared_in(scenario: str) -> set[tuple[str, str]]:
         return {(target, classify(p)) for (target, p), load in loads(invocations, scenario).items() if load.shared}
 
-    shop_shared, hot_shared = shared_in(SHOP), shared_in(HOT)
+    shop_shared, hot_shared = shared_in(SHOP), shared_in(hot_scenario(1))
     out = [(f"DynamoDB units per order, by operation: {orders_of(invocations, SHOP)} customers each buy one unit of "
             "a product of their own (all of one category), choose where it ships and how, check out, pay (the "
             "provider's signed webhook), and staff ship and deliver it; the queues' functions and a sweep included.")]
     out += operations_report(invocations, SHOP, classify, deployment, shop_shared)
     out += ["", "When every customer buys the same SKU, these keys are shared too:"]
-    out += operations_report(invocations, HOT, classify, deployment, hot_shared, only=hot_shared - shop_shared)
+    out += operations_report(invocations, hot_scenario(1), classify, deployment, hot_shared,
+                             only=hot_shared - shop_shared)
+    spread = hot_scenario(max(SHARD_COUNTS))
+    out += ["", f"The same, its stock spread over {max(SHARD_COUNTS)} items (stockShards):"]
+    out += operations_report(invocations, spread, classify, deployment, shared_in(spread),
+                             only=shared_in(spread) - shop_shared)
     out += ["", "An order left unpaid, expired by the sweeper:"]
     out += operations_report(invocations, UNPAID, classify, deployment, set())
     out += ["", "A paid order refunded in full by staff, the provider confirming it:"]

@@ -9,7 +9,7 @@ from chalicelib.core.dynamo import Page
 from chalicelib.users.personal_data import names, without
 
 LOG_PARTITION = "AUDITLOG"  # one time-ordered log, every audited event written to it: spread over shards
-LOG_SHARDS = 32
+LOG_SHARDS = 128
 _KEYS = ("PK", "SK")
 
 

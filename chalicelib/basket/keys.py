@@ -7,7 +7,7 @@ from chalicelib.users.keys import user_pk
 BASKET_SK = "BASKET"
 EXPIRY_PARTITION = "BASKETEXPIRY"
 # Every basket write moves the basket in the expiry index: spread over shards by its owner.
-EXPIRY_SHARDS = 32
+EXPIRY_SHARDS = 64
 
 
 def expiry_shard(user_id: str) -> str:

@@ -64,7 +64,7 @@ class PricingReader:
 
     def read(self, basket: StoredBasket, product_ids: list[str], *, also: list[tuple[str, str]] | None = None,
              stock_of: list[str] | None = None, address: PostalAddress | None = None,
-             method_id: str | None = None) -> Pricing:
+             method_id: str | None = None, stock_copy: bool = False) -> Pricing:
         """The products a basket needs (with the stock of the variants `stock_of` names), its code's promotion
         with the customer's marker, the method (`method_id`, else the basket's) and the rates at `address` (else
         the basket's), with `also` (other items by key, answered as stored)."""
@@ -80,7 +80,8 @@ class PricingReader:
         if not product_ids and not extra:
             found, others = {}, {}
         else:
-            found, others = self.products.get_many_with(product_ids, extra, stock_of=stock_of or ())
+            found, others = self.products.get_many_with(product_ids, extra, stock_of=stock_of or (),
+                                                        stock_copy=stock_copy)
             read_cache.keep(settings_to_read, others)
         others = {**others, **kept}
         promotion = self.promotions.seen_from(code, basket.user_id, others) if code else None
@@ -213,11 +214,12 @@ class BasketService:
         def read(basket: StoredBasket) -> Pricing:
             if quantity == 0:
                 return self._priced(basket)
-            priced = self._priced(basket, {catalogue_keys.product_of(item_id)}, stock_of=[item_id])
+            # (its stock as the shopper is told it: the checkout reads it afresh)
+            priced = self._priced(basket, {catalogue_keys.product_of(item_id)}, stock_of=[item_id], stock_copy=True)
             named = priced.products.get(item_id)
             if named is not None and len(named.variants) == 1 and named.variants[0].id != item_id:
                 # a product of one variant named by its own id, its variant having an id of its own: that stock
-                priced = self._priced(basket, {item_id}, stock_of=[named.variants[0].id])
+                priced = self._priced(basket, {item_id}, stock_of=[named.variants[0].id], stock_copy=True)
             return priced
 
         def write(basket: StoredBasket, pricing: Pricing) -> BasketOut:

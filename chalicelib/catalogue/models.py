@@ -295,6 +295,12 @@ class Product(ApiModel):
     def variant(self, variant_id: str) -> Variant | None:
         return next((variant for variant in self.variants if variant.id == variant_id), None)
 
+    def holding(self, held: dict[str, dict[int, int]]) -> "Product":
+        """The product with these variants' stock as read again (`Variant.held` and its sum)."""
+        return self.model_copy(update={"variants": [
+            variant.model_copy(update={"held": held[variant.id], "stock": sum(held[variant.id].values())})
+            if variant.id in held else variant for variant in self.variants]})
+
     def has_stock(self) -> bool:
         """Whether the product is sold and some active variant has stock (read from its sale records)."""
         return self.status == "ACTIVE" and any((variant.stock or 0) > 0 for variant in self.variants

@@ -88,6 +88,8 @@ def price_range(product: Product, currency: str) -> PriceRange | None:
 
 
 MOVE_ATTEMPTS = 5
+# How old a spread variant's stock may be where a shopper is only told it (a basket), never sold from it.
+STOCK_COPY_SECONDS = 1.0
 
 
 def _busy(item: dict[str, Any]) -> bool:
@@ -128,8 +130,8 @@ class ProductRepository:
         """Several products by id in BatchGetItem calls (retrying what DynamoDB leaves unprocessed)."""
         return self.get_many_with(product_ids, [])[0]
 
-    def get_many_with(self, product_ids: list[str], also: list[tuple[str, str]], *, stock_of: Sequence[str] = ()
-                      ) -> tuple[dict[str, Product], dict[tuple[str, str], dict[str, Any]]]:
+    def get_many_with(self, product_ids: list[str], also: list[tuple[str, str]], *, stock_of: Sequence[str] = (),
+                      stock_copy: bool = False) -> tuple[dict[str, Product], dict[tuple[str, str], dict[str, Any]]]:
         """Products by id and other domains' items by (PK, SK) in the same BatchGetItem calls (a basket's
         prices with its promotion), with the stock of the variants `stock_of` names (each of its stock items,
         `Variant.held`): the products, and each of `also` found, as stored. Products from before variants are
@@ -138,12 +140,16 @@ class ProductRepository:
         A product whose stock is spread (a busy sale's) is kept in the container for SETTINGS_CACHE_SECONDS:
         every basket and checkout of a drop reads it, and its one partition would cap them at about 6,000 a
         second. What a sale is charged is conditioned on its stock items, never on this copy (a price changed
-        meanwhile is refused, and the copy forgotten); its stock is read every time."""
+        meanwhile is refused, and the copy forgotten). Its stock is read every time, but where `stock_copy` says
+        a figure at most STOCK_COPY_SECONDS old will do (what a basket tells its shopper: the checkout reads the
+        items itself): then a spread variant's items are read once that often per container."""
         kept = self._kept_busy(product_ids)
         wanted = [key for pid, item in kept.items() for key in stored.stock_keys(item, stock_of)]
+        copied, wanted = read_cache.split(wanted) if stock_copy else ({}, wanted)
         wanted += [_stock_key(variant_id) for variant_id in stock_of if keys.product_of(variant_id) not in kept]
         found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids if pid not in kept]
                                  + wanted + list(also))
+        found.update(copied)
         items = {**kept, **{pid: found[pair] for pid in product_ids
                             if pid not in kept and (pair := _product_key_pair(pid)) in found}}
         if any(stored.is_from_before(item) for item in items.values()):
@@ -155,6 +161,10 @@ class ProductRepository:
                    for key in stored.stock_keys(item, stock_of, first=1)]
         if further:  # a variant's stock on several items: the first read told how many
             found.update(dynamo.batch_get(further))
+        if stock_copy:
+            read = [key for pid, item in items.items() if item is not None and _busy(item)
+                    for key in stored.stock_keys(item, stock_of) if key not in copied]
+            read_cache.keep(read, found, ttl=STOCK_COPY_SECONDS)
         self._keep_busy({pid: item for pid, item in items.items() if pid not in kept and item is not None})
         stocks = stored.stocks_in(found)
         products = {pid: stored.product_from(item, stocks) for pid, item in items.items() if item is not None}

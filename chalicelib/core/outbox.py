@@ -27,7 +27,7 @@ from chalicelib.core.logs import get_logger
 PARTITION = "OUTBOX"
 # Every event enters the queue and leaves it (two index writes of its record) inside the writes of the order path:
 # spread over shards by the event's id (chalicelib/core/shards.py), read merged oldest first by the sweeper.
-SHARDS = 64
+SHARDS = 256
 PARKED_PARTITION = "OUTBOXPARKED"  # GSI3: events that can never be published, for a person to read
 _REASON_LENGTH = 1000
 _EVENT_SK = "EVENT"

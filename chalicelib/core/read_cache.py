@@ -40,9 +40,9 @@ def split(keys: Iterable[Key]) -> tuple[dict[Key, dict[str, Any]], list[Key]]:
     return hits, misses
 
 
-def keep(keys: Iterable[Key], found: dict[Key, dict[str, Any]]) -> None:
-    """Keep what a read of `keys` found (and what it did not)."""
-    ttl = _ttl()
+def keep(keys: Iterable[Key], found: dict[Key, dict[str, Any]], ttl: float | None = None) -> None:
+    """Keep what a read of `keys` found (and what it did not), for `ttl` seconds (SETTINGS_CACHE_SECONDS)."""
+    ttl = _ttl() if ttl is None else min(ttl, _ttl())
     if ttl <= 0:
         return
     expires = time.monotonic() + ttl

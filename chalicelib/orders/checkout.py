@@ -12,7 +12,7 @@ from chalicelib.basket.service import (
     summary,
     totals_of,
 )
-from chalicelib.catalogue import stock
+from chalicelib.catalogue import keys as keys_of, stock
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import StockRefused
@@ -86,7 +86,11 @@ class CheckoutService:
                 {"field": "shippingMethod", "issue": "required", "message": "PUT /basket/shipping-method"}],
                 code="SHIPPING_METHOD_REQUIRED")
         # The products, the promotion with the buyer's marker, the method and the destination's tax rates: one read.
-        pricing = self.pricing.read(basket, basket.lines.product_ids(), stock_of=basket.lines.keys(), address=address)
+        # A spread variant's stock is this container's copy, at most a second old: its items are chosen from it,
+        # the transaction's conditions decide, and a shortfall is read again before it is answered.
+        pricing = self.pricing.read(basket, basket.lines.product_ids(), stock_of=basket.lines.keys(), address=address,
+                                    stock_copy=True)
+        self._read_again_where_short(basket.lines, pricing.products)
         currency = basket_currency(basket)
         lines = self._lines(basket.lines, pricing.products, currency)
         method = pricing.method
@@ -168,6 +172,19 @@ class CheckoutService:
         return CheckoutAccepted(checkout_id=checkout_id, order_id=order_id)
 
     # --- steps -----------------------------------------------------------------------
+
+    def _read_again_where_short(self, wanted: Lines, products: dict[str, Product]) -> None:
+        """Read again (strongly) the stock items of spread variants whose copy holds less than their line asks:
+        a copy never refuses a buyer."""
+        short = {}
+        for line in wanted:
+            variant = products[line.product_id].variant(line.key) if line.product_id in products else None
+            if variant is not None and variant.stock_items > 1 and (variant.stock or 0) < line.quantity:
+                short[line.key] = variant.stock_items
+        if short:
+            now = self.pricing.products.held(short)
+            for product_id in {keys_of.product_of(key) for key in short}:
+                products[product_id] = products[product_id].holding(now)
 
     def _lines(self, wanted: Lines, products: dict[str, Product], currency: str) -> list[OrderLine]:
         problems, lines = [], []

@@ -12,8 +12,8 @@ REFUND_DUE = "REFUNDDUE"  # GSI3: orders flagged refundDue, by when they were fl
 # Shards of the index partitions every order shares and the order path writes (chalicelib/core/shards.py): an
 # order enters and leaves its status's partition and the payment deadlines' once each, so at 10,000 orders a
 # second each takes 20,000 index writes a second; 32 shards of 1,000 leave room. Orders owing a refund are few.
-STATUS_SHARDS = 32
-PAYMENT_DUE_SHARDS = 32
+STATUS_SHARDS = 64
+PAYMENT_DUE_SHARDS = 64
 REFUND_DUE_SHARDS = 4
 ALLOWANCE_SK = "UNPAID"
 
