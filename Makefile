@@ -35,9 +35,9 @@ reset:  ## forget the local stack's data (the next `make run` starts empty); ref
 		fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null; then echo "make run is using .local-stack: stop it first"; exit 1; fi
 	rm -rf .local-stack/state
 
-load: $(VENV)/.installed  ## SHOPPERS (200) check out one hot SKU of STOCK (40) units at once against BASE_URL (default: make run on PORT) -> dist/load.json
+load: $(VENV)/.installed  ## SHOPPERS (200) check out one hot SKU of STOCK (40) units over STOCK_SHARDS (20) stock items at once against BASE_URL (default: make run on PORT) -> dist/load.json
 	$(PY) -m tools.load --base-url $(or $(BASE_URL),http://127.0.0.1:$(PORT)) --shoppers $${SHOPPERS:-200} \
-		--stock $${STOCK:-40} --out $${LOAD_JSON:-dist/load.json}
+		--stock $${STOCK:-40} --stock-shards $${STOCK_SHARDS:-20} --out $${LOAD_JSON:-dist/load.json}
 
 load-promises: $(VENV)/.installed  ## against a running `make run` on PORT: 200 shoppers race for 40 units, payments sent thrice, every function killed
 	$(PY) -m tools.load --promises --base-url http://127.0.0.1:$(PORT) --shoppers $${SHOPPERS:-200} \

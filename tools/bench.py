@@ -279,7 +279,7 @@ MINIMUM = {
     "POST /webhooks/payments (refund.succeeded)": 4, "POST /orders/{id}/returns": 4,
     "PUT /basket/promotion": 3, "POST /basket/checkout (with a promotion)": 5,
     "PUT /admin/tax-rates/{zone}/{tax_class}": 4, "GET /admin/tax-rates": 1, "POST /admin/shipping-methods": 3,
-    "PATCH /admin/shipping-methods/{id}": 4, "PUT /basket/shipping-address": 4, "GET /basket/shipping-methods": 3,
+    "PATCH /admin/shipping-methods/{id}": 4, "PUT /basket/shipping-address": 4, "GET /basket/shipping-methods": 2,
     "PUT /basket/shipping-method": 3,
     # The order (GetItem), its one transaction (the order item with the shipment, the outbox), PutEvents, and
     # the outbox marks cleared.

@@ -142,11 +142,19 @@ class Shop:
         with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(one, range(count)))
 
-    def product(self, staff: dict, stock: int, price: int = 1500) -> dict:
+    def product(self, staff: dict, stock: int, price: int = 1500, stock_shards: int = 1) -> dict:
+        """A new product of one variant with `stock` units, spread over `stock_shards` stock items as staff spread
+        a drop's (PATCH of the variant's stockShards)."""
         status, product = self.call("POST", "/products", {"name": f"Load {uuid.uuid4().hex[:8]}", "category": "load",
                                                           "price": price, "currency": "EUR", "stock": stock}, staff)
         if status != 201:
             raise Broken(f"create a product: {status} {product}")
+        if stock_shards > 1:
+            variant = product["variants"][0]
+            status, spread = self.call("PATCH", f"/products/{product['id']}/variants/{variant['id']}",
+                                       {"stockShards": stock_shards, "version": variant["version"]}, staff)
+            if status != 200:
+                raise Broken(f"spread its stock over {stock_shards} items: {status} {spread}")
         return product
 
     def basket(self, shopper: dict, product_id: str, quantity: int = 1) -> None:
@@ -454,7 +462,8 @@ def staff_login(shop: Shop, environment: dict | None = None) -> dict[str, str]:
 
 
 def hot_sku(shop: Shop, staff: dict, shoppers: int, stock: int, *, email: str | None = None,
-            password: str = PASSWORD, say: Callable[[str], None] = print, order_seconds: float = 120) -> dict:
+            password: str = PASSWORD, say: Callable[[str], None] = print, order_seconds: float = 120,
+            stock_shards: int = 1) -> dict:
     """`shoppers` customers want one unit each of a new product of `stock` units, and all check out at the same
     moment. What came of it: RESULT_FIELDS, then what the checks after the race found (`problems`, empty when
     every promise was kept) and what explains the numbers.
@@ -463,9 +472,9 @@ def hot_sku(shop: Shop, staff: dict, shoppers: int, stock: int, *, email: str | 
     stock read back is stock - accepted, each accepted checkout became exactly one order, a refused one none.
     Only what the API says may be asked again is (Shop: 429 or 503 with Retry-After); a checkout keeps its
     Idempotency-Key when it is."""
-    product = shop.product(staff, stock=stock)
-    say(f"{shoppers} shoppers register or sign in, each puts one unit of {product['id']} (stock {stock}) in the "
-        "basket and ships it…")
+    product = shop.product(staff, stock=stock, stock_shards=stock_shards)
+    say(f"{shoppers} shoppers register or sign in, each puts one unit of {product['id']} (stock {stock} over "
+        f"{stock_shards} stock item{'s' if stock_shards > 1 else ''}) in the basket and ships it…")
     buyers = shop.shoppers(shoppers, email=email, password=password)
 
     def ready(buyer: dict) -> None:
@@ -584,14 +593,15 @@ def _orders_made(shop: Shop, product_id: str, buyers: list[dict], won: list[str 
 
 
 def race(shop: Shop, shoppers: int, stock: int, out: pathlib.Path | None, staff: dict | None = None,
-         say: Callable[[str], None] = print, environment: dict | None = None) -> int:
+         say: Callable[[str], None] = print, environment: dict | None = None, stock_shards: int = 1) -> int:
     """`make load`: hot_sku against the shop, told and written to `out` (RESULT_FIELDS); 0 when every promise was
     kept, 1 otherwise."""
     environment = os.environ if environment is None else environment
     if staff is None:
         staff = staff_login(shop, environment)
     report = hot_sku(shop, staff, shoppers, stock, email=environment.get("LOAD_SHOPPER_EMAIL"),
-                     password=environment.get("LOAD_SHOPPER_PASSWORD") or PASSWORD, say=say)
+                     password=environment.get("LOAD_SHOPPER_PASSWORD") or PASSWORD, say=say,
+                     stock_shards=stock_shards)
     result = {name: report[name] for name in RESULT_FIELDS}
     refused = ", ".join(f"{c}: {n}" for c, n in report["refused_by_code"].items())
     other, retried = report["errors_other_by_status"], report["retried"]
@@ -631,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the API's URL (default: the local stack on $PORT)")
     parser.add_argument("--shoppers", type=int, default=200, help="shoppers racing, one thread each (200)")
     parser.add_argument("--stock", "--units", dest="stock", type=int, default=40, help="units of the hot SKU (40)")
+    parser.add_argument("--stock-shards", type=int, default=1,
+                        help="stock items the hot SKU's stock is spread over, 1-50 (its variant's stockShards; 1)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("dist/load.json"),
                         help="where the numbers are written (dist/load.json)")
     parser.add_argument("--promises", action="store_true",
@@ -639,14 +651,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --promises: kill -9 every function of the local stack using this folder "
                              "(.local-stack) during the sale")
     args = parser.parse_args(argv)
-    if args.shoppers < 1 or args.stock < 0:
-        parser.error("--shoppers must be 1 or more and --stock 0 or more")
+    if args.shoppers < 1 or args.stock < 0 or not 1 <= args.stock_shards <= 50:
+        parser.error("--shoppers must be 1 or more, --stock 0 or more and --stock-shards 1 to 50")
     shop = Shop(args.url)
     try:
         if not args.promises:
             if args.kill is not None:
                 parser.error("--kill goes with --promises")
-            return race(shop, args.shoppers, args.stock, args.out)
+            return race(shop, args.shoppers, args.stock, args.out, stock_shards=args.stock_shards)
         report = check(shop, args.shoppers, args.stock, args.kill)
     except Broken as broken:
         print(f"BROKEN: {broken}", file=sys.stderr)

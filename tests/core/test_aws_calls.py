@@ -66,7 +66,8 @@ def test_each_operation_makes_the_calls_its_access_pattern_needs(client, calls, 
     # where the basket ships: the rates of its zones and its method are read with its products, no call more
     measured(calls, "PUT /basket/shipping-address", ["Query", "GetItem", "BatchGetItem", "TransactWriteItems"],
              lambda: call(client, "put", "/basket/shipping-address", ADDRESS, ANN))
-    measured(calls, "GET /basket/shipping-methods", ["GetItem", "BatchGetItem", "Query"],
+    # the methods' list as this container read it for the address (core/read_cache.py)
+    measured(calls, "GET /basket/shipping-methods", ["GetItem", "BatchGetItem"],
              lambda: call(client, "get", "/basket/shipping-methods", headers=ANN))
     measured(calls, "PUT /basket/shipping-method", ["GetItem", "BatchGetItem", "TransactWriteItems"],
              lambda: call(client, "put", "/basket/shipping-method", {"id": method["id"]}, ANN))

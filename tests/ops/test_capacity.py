@@ -175,17 +175,33 @@ def test_the_ceiling_is_the_shared_partition_that_takes_the_fewest_checkouts():
     assert limit.partitions_for(10_000) == 80
 
 
-def test_sharding_spreads_the_recorded_stock_writes_and_nothing_else():
-    loads = {("table", "STOCK#p"): _load(wcu=2.5, rcu=1, stock=2), ("GSI1", "CATEGORY#c"): _load(wcu=1)}
-    modelled = capacity.sharded(loads, 20)
-    assert modelled[("table", "STOCK#p")].wcu == pytest.approx(2 * (0.5 + 0.1))
-    assert modelled[("table", "STOCK#p")].rcu == 2 * 1
-    assert modelled[("GSI1", "CATEGORY#c")].wcu == 2 * 1
-    hot = capacity.hot_sku(loads, capacity.Classifier(capacity.key_classes()), (1, 20))
-    assert hot["1"]["stock_limit"].max_per_s == 400 and hot["20"]["stock_limit"].max_per_s == 1666
-    assert hot["20"]["limit"].key_class == "CATEGORY#<category>"
+def test_a_spread_skus_stock_items_are_one_load_each_taking_its_share(monkeypatch):
+    """A hot SKU's runs, its stock on 1 item and on 20: each sale took 2 WCU from the item it chose (the sale record
+    is the first of the 20) and read 0.5 RCU of each; the 20 items are one load, each its share."""
+    from tools.capacity import Invocation, Usage
+
+    monkeypatch.setattr(capacity, "STOCK_SPREAD", {"STOCK#v20": 20})
+    run = []
+    for order in range(1, 5):
+        run.append(Invocation(capacity.hot_scenario(1), "checkout", "api_handler", order, usages=[
+            Usage("table", "STOCK#v1", wcu=2, rcu=0.5, stock=True), Usage("GSI1", "CATEGORY#c", wcu=1)]))
+        chosen = "STOCK#v20" if order == 1 else f"STOCK#v20#{order:02d}"
+        run.append(Invocation(capacity.hot_scenario(20), "checkout", "api_handler", order, usages=[
+            Usage("table", chosen, wcu=2, stock=True), Usage("GSI1", "CATEGORY#c", wcu=1),
+            *(Usage("table", "STOCK#v20" if shard == 0 else f"STOCK#v20#{shard:02d}", rcu=0.5)
+              for shard in range(20))]))
+    classify = capacity.Classifier(capacity.key_classes())
+    hot = capacity.hot_sku(run, classify, (1, 20), counts={"STOCK#v20": 20})
+    assert hot["1"]["stock_limit"].max_per_s == 500  # 2 WCU a sale on one item
+    stock = hot["20"]["stock_limit"]
+    assert stock.key_class == "STOCK#<variant_id>#<shard of 20>"
+    assert stock.units == "RCU" and stock.max_per_s == 6000  # every checkout reads each item: 0.5 RCU
+    assert {r.units: r.max_per_s for r in hot["20"]["rows"] if r.key_class == stock.key_class}["WCU"] == 10_000
+    assert hot["20"]["limit"].key_class == "CATEGORY#<category>"  # 1,000 checkouts/s: what limits it now
     with pytest.raises(capacity.ModelError):
-        capacity.sharded({("table", "STOCK#p"): _load(wcu=2)}, 20)
+        capacity.hot_sku([Invocation(capacity.HOT, "checkout", "api_handler", 1, usages=[Usage("table", "STOCK#v1",
+                                                                                               rcu=1)])],
+                         classify, (1,))
 
 
 def test_a_missed_target_names_the_key_that_limits_it_and_the_next_step():
@@ -311,10 +327,16 @@ def test_make_capacity_records_an_orders_whole_life_and_writes_the_issues_shape(
     # every order's index entries are shared (sharded keys: one class, each shard its share); the settings every
     # checkout reads are kept per container (core/read_cache.py), so the run reads each once: no order shares them
     shared_classes = {row["key_class"] for row in result["keys"] if row["shared"]}
-    assert {"ORDERSTATUS#<status>#<shard of 32>", "OUTBOX#<shard of 64>"} <= shared_classes
+    from chalicelib.core.outbox import SHARDS
+    from chalicelib.orders.keys import STATUS_SHARDS
+
+    assert {f"ORDERSTATUS#<status>#<shard of {STATUS_SHARDS}>", f"OUTBOX#<shard of {SHARDS}>"} <= shared_classes
     assert not {"TAXZONE#<zone>", "SHIPPINGMETHOD#<method_id>"} & shared_classes
     stock = ceilings["limited_by"]["hot_sku"]["1"]["stock_items"]
-    assert stock["key_class"] == "STOCK#<variant_id>" and "not built yet" in ceilings["limited_by"]["stock_sharding"]
+    assert stock["key_class"] == "STOCK#<variant_id>" and "measured" in ceilings["limited_by"]["stock_sharding"]
+    spread = ceilings["limited_by"]["hot_sku"]["20"]["stock_items"]
+    assert spread["key_class"] == "STOCK#<variant_id>#<shard of 20>"  # the code wrote its stock on several items
+    assert ceilings["limited_by"]["hot_sku_stock_recorded"]["20"]["partitions"] > 1
     assert result["cost_per_1000_orders_usd"] > 0 and "Ceilings:" in text
 
 
