@@ -57,7 +57,8 @@ def add_variant(product_id):
 
 
 @routes.route("/products/{product_id}/variants/{variant_id}", methods=["PATCH"])
-@doc("Edit a variant's prices, SKU or status (optimistic locking on its version)", "admin",
+@doc("Edit a variant's prices, SKU, status or how many stock items its stock is spread over (`stockShards`, 1-50: "
+     "a drop's), with optimistic locking on its version", "admin",
      body=models.VariantPatch, returns=models.Variant, errors=(409,))
 def update_variant(product_id, variant_id):
     return respond(services().catalogue.update_variant(product_id, variant_id, body(models.VariantPatch),
