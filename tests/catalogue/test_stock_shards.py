@@ -223,3 +223,37 @@ def test_price_and_archiving_reach_every_item(client):
     for shard in range(3):
         record = dynamo.from_item(dynamo.get(keys.stock_item_pk(mug["id"], shard), keys.STOCK_SK))
         assert record["sellable"] is False and record["prices"] == {"EUR": 1200}
+
+
+def test_evening_out_gives_up_when_a_sale_gets_in_between_and_the_next_sweep_does_it(client, between):
+    """A sale between the sweep's read of the items and its moves: the moves are refused (each conditioned on what
+    its item held), nothing is lost or made, and the next sweep evens them out."""
+    from chalicelib.catalogue.repository import ProductRepository
+    from chalicelib.core import dynamo
+    from chalicelib.core.dynamo import transact
+    from chalicelib.core.lines import Line
+
+    mug = product(client, stock=0)
+    spread(client, mug["id"], 4)
+    transact([ProductRepository().restock_in_transaction(Line(mug["id"], 8))])  # all 8 land on one item
+    shard, units = next((s, u) for s, u in held(mug["id"]).items() if u)
+
+    def a_sale():
+        dynamo.write(dynamo.update(keys.stock_item_pk(mug["id"], shard), keys.STOCK_SK,
+                                   dynamo.Update().add("stock", -1)))
+
+    between(dynamo, "transact", a_sale)
+    assert ProductRepository().even_out(mug["id"], mug["id"]) == 0
+    assert sum(held(mug["id"]).values()) == 7
+    assert sweep(client)["stockMoved"] > 0
+    assert sorted(held(mug["id"]).values()) == [1, 2, 2, 2]
+
+
+def test_a_stale_version_cannot_change_the_spread(client):
+    mug = product(client, stock=5)
+    variant = mug["variants"][0]
+    spread(client, mug["id"], 3, variant)
+    stale = call(client, "patch", f"/products/{mug['id']}/variants/{variant['id']}",
+                 {"stockShards": 10, "version": variant["version"]}, ADMIN)
+    assert stale.status_code == 409 and stale.json["error"]["code"] == "VERSION_CONFLICT"
+    assert len(held(mug["id"])) == 3 and stock_of(client, mug["id"]) == 5
