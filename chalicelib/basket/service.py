@@ -231,6 +231,9 @@ class BasketService:
             else:
                 product, variant = _variant_named(pricing.products, item_id)
                 line = Line(product_id=product.id, quantity=quantity, variant_id=variant.id)
+                self.pricing.products.read_again_where_short(pricing.products,
+                                                             [(product.id, variant.id, quantity)])
+                product, variant = _variant_named(pricing.products, item_id)
                 self._check_can_add(product, variant, quantity, basket_currency(basket))
                 if line.key not in basket.lines and len(basket.lines) >= MAX_LINES:
                     raise Conflict(f"A basket holds at most {MAX_LINES} different items.", code="BASKET_FULL")

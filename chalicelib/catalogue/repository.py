@@ -1,7 +1,7 @@
 """Products in DynamoDB: one item each, listed through sparse indexes (no scans)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -185,14 +185,33 @@ class ProductRepository:
         """This container's copy of a product is stale (a sale found a price or status changed since)."""
         read_cache.forget(_product_key_pair(product_id))
 
-    def held(self, variants: dict[str, int]) -> dict[str, dict[int, int]]:
-        """What each stock item of these variants ({variant id: its stock items}) holds now: a strongly
-        consistent read (a sale refused on stale figures decides again on these)."""
-        found = dynamo.batch_get([key for variant_id, items in variants.items()
-                                  for key in stored.item_keys(variant_id, items)], consistent=True,
-                                 projection="#s", names={"#s": "stock"})
-        return {variant_id: {**{shard: 0 for shard in range(items)}, **stored.stocks_in(found).get(variant_id, {})}
-                for variant_id, items in variants.items()}
+    def read_again_where_short(self, products: dict[str, Product], wanted: Iterable[tuple[str, str, int]]) -> None:
+        """Where a spread variant's stock, as this container's copy has it, is less than wanted ((product id,
+        variant id, quantity)), read its items again (`held`) into `products`: a copy never refuses a buyer."""
+        short = [variant_id for product_id, variant_id, quantity in wanted
+                 if (variant := products[product_id].variant(variant_id) if product_id in products else None)
+                 is not None and variant.stock_items > 1 and (variant.stock or 0) < quantity]
+        if short:
+            now = self.held(short)
+            for product_id in {keys.product_of(variant_id) for variant_id in short}:
+                products[product_id] = products[product_id].holding(now)
+
+    def held(self, variant_ids: Iterable[str]) -> dict[str, dict[int, int]]:
+        """What each stock item of these variants holds now: their products read strongly for how many items each
+        has (this container's copy may predate staff adding some), then the items, strongly (a sale refused on
+        stale figures decides again on these)."""
+        variant_ids = list(variant_ids)
+        product_ids = sorted({keys.product_of(variant_id) for variant_id in variant_ids})
+        found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids], consistent=True)
+        products = {pid: found[pair] for pid in product_ids if (pair := _product_key_pair(pid)) in found}
+        self._keep_busy(products)
+        layout = {variant_id: stored.stock_items(products[keys.product_of(variant_id)]).get(variant_id, 1)
+                  if keys.product_of(variant_id) in products else 1 for variant_id in variant_ids}
+        records = dynamo.batch_get([key for variant_id, items in layout.items()
+                                    for key in stored.item_keys(variant_id, items)], consistent=True,
+                                   projection="#s", names={"#s": "stock"})
+        return {variant_id: {**{shard: 0 for shard in range(items)}, **stored.stocks_in(records).get(variant_id, {})}
+                for variant_id, items in layout.items()}
 
     def list_active(self, limit: int, cursor: str | None, currency: str) -> Page:
         return self._listing(keys.ALL_PRODUCTS, "GSI2", limit, cursor, currency)

@@ -12,7 +12,7 @@ from chalicelib.basket.service import (
     summary,
     totals_of,
 )
-from chalicelib.catalogue import keys as keys_of, stock
+from chalicelib.catalogue import stock
 from chalicelib.catalogue.events import low_stock
 from chalicelib.catalogue.models import Product
 from chalicelib.catalogue.repository import StockRefused
@@ -43,7 +43,6 @@ from chalicelib.promotions.repository import PromotionRepository, RedemptionRefu
 from chalicelib.tax.totals import Rates
 from chalicelib.users import account_status
 from chalicelib.users.repository import AccountInactive, UserRepository
-
 
 # Transactions of one checkout: a variant whose stock is spread may find the items it chose emptied by other
 # buyers meanwhile; it reads them again and chooses again, and answers 409 only once the variant holds too few.
@@ -90,7 +89,8 @@ class CheckoutService:
         # the transaction's conditions decide, and a shortfall is read again before it is answered.
         pricing = self.pricing.read(basket, basket.lines.product_ids(), stock_of=basket.lines.keys(), address=address,
                                     stock_copy=True)
-        self._read_again_where_short(basket.lines, pricing.products)
+        self.pricing.products.read_again_where_short(
+            pricing.products, [(line.product_id, line.key, line.quantity) for line in basket.lines])
         currency = basket_currency(basket)
         lines = self._lines(basket.lines, pricing.products, currency)
         method = pricing.method
@@ -132,7 +132,7 @@ class CheckoutService:
                                           redemption=self._redemption(promotion, who, order_id, created_at, once))
                     break
                 except StockRefused as rejected:
-                    held, again = self._held_now(rejected, held, pricing.products)
+                    held, again = self._held_now(rejected, held)
                     if not again or attempt == STOCK_ATTEMPTS - 1:
                         raise
         except CheckoutExists:
@@ -172,19 +172,6 @@ class CheckoutService:
         return CheckoutAccepted(checkout_id=checkout_id, order_id=order_id)
 
     # --- steps -----------------------------------------------------------------------
-
-    def _read_again_where_short(self, wanted: Lines, products: dict[str, Product]) -> None:
-        """Read again (strongly) the stock items of spread variants whose copy holds less than their line asks:
-        a copy never refuses a buyer."""
-        short = {}
-        for line in wanted:
-            variant = products[line.product_id].variant(line.key) if line.product_id in products else None
-            if variant is not None and variant.stock_items > 1 and (variant.stock or 0) < line.quantity:
-                short[line.key] = variant.stock_items
-        if short:
-            now = self.pricing.products.held(short)
-            for product_id in {keys_of.product_of(key) for key in short}:
-                products[product_id] = products[product_id].holding(now)
 
     def _lines(self, wanted: Lines, products: dict[str, Product], currency: str) -> list[OrderLine]:
         problems, lines = [], []
@@ -300,7 +287,7 @@ class CheckoutService:
     def _empty_basket():
         raise Conflict("The basket is empty.", code="BASKET_EMPTY")
 
-    def _held_now(self, rejected: StockRefused, held: dict[str, dict[int, int]], products: dict[str, Product]
+    def _held_now(self, rejected: StockRefused, held: dict[str, dict[int, int]]
                   ) -> tuple[dict[str, dict[int, int]], bool]:
         """When only stock items of spread variants refused (buyers took from the chosen ones meanwhile): what
         each of their items holds now, and whether choosing again can succeed (each still holds what its line
@@ -311,8 +298,7 @@ class CheckoutService:
                 if part.issue in ("unavailable", "currency_changed", "price_changed"):
                     self.pricing.products.forget(part.line.product_id)  # this container's copy was stale
             return held, False
-        now = {**held, **self.pricing.products.held(
-            {key: products[part.line.product_id].variant(key).stock_items for key, part in refused.items()})}
+        now = {**held, **self.pricing.products.held(refused)}
         return now, all(sum(now[key].values()) >= part.line.quantity for key, part in refused.items())
 
     @staticmethod

@@ -257,3 +257,28 @@ def test_a_stale_version_cannot_change_the_spread(client):
                  {"stockShards": 10, "version": variant["version"]}, ADMIN)
     assert stale.status_code == 409 and stale.json["error"]["code"] == "VERSION_CONFLICT"
     assert len(held(mug["id"])) == 3 and stock_of(client, mug["id"]) == 5
+
+
+def test_a_copy_from_before_staff_added_items_never_refuses_a_buyer(client):
+    """This container's copy of a drop's product says 2 items; staff (elsewhere) spread it over 6 and the units
+    moved to the new ones: the checkout reads the product again before refusing, and sells."""
+    from chalicelib.catalogue.repository import ProductRepository
+    from chalicelib.core import dynamo, read_cache
+
+    mug = product(client, stock=6)
+    spread(client, mug["id"], 2)
+    key = (keys.product_pk(mug["id"]), "PRODUCT")
+    copy = dynamo.from_item(dynamo.get(*key, consistent=True))
+    spread(client, mug["id"], 6)
+    read_cache.keep([key], {key: copy})  # the old copy, as another container would still hold it
+    for shard in (0, 1):  # what the first two items held went to the others
+        record = dynamo.from_item(dynamo.get(keys.stock_item_pk(mug["id"], shard), keys.STOCK_SK, consistent=True))
+        if record["stock"]:
+            dynamo.write(dynamo.update(keys.stock_item_pk(mug["id"], shard), keys.STOCK_SK,
+                                       dynamo.Update().add("stock", -int(record["stock"]))))
+            dynamo.write(dynamo.update(keys.stock_item_pk(mug["id"], 5), keys.STOCK_SK,
+                                       dynamo.Update().add("stock", int(record["stock"]))))
+    put_in_basket(client, ANN, mug["id"], 3)
+    read_cache.keep([key], {key: copy})
+    assert checkout(client, ANN).status_code == 202
+    assert ProductRepository().get(mug["id"]).variants[0].stock == 3
