@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from chalicelib.core.errors import NotFound
 from chalicelib.core.lines import Line, Lines
 from chalicelib.core.models import (
     ApiModel,
@@ -220,6 +221,11 @@ class IllegalTransition(Exception):
     def __init__(self, current: str, target: str):
         super().__init__(f"{current} -> {target}")
         self.current, self.target = current, target
+
+
+def order_not_found(order_id: str) -> NotFound:
+    """The one answer for an order that does not exist or is not the caller's to see: the same 404 either way."""
+    return NotFound(f"Order {order_id} was not found.")
 
 
 class StoredOrder(Order):

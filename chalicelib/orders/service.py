@@ -7,7 +7,7 @@ from datetime import timedelta
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended, Write
-from chalicelib.core.errors import Conflict, NotFound, still_changing
+from chalicelib.core.errors import Conflict, still_changing
 from chalicelib.core.events import Envelope, InvalidEvent, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso, now
@@ -30,6 +30,7 @@ from chalicelib.orders.models import (
     StatusChange,
     StoredOrder,
     can_move,
+    order_not_found,
 )
 from chalicelib.orders.repository import CheckoutRepository, OrderChanged, OrderRepository
 from chalicelib.orders.shipments import Shipment, ShipmentRequest
@@ -42,10 +43,6 @@ _EXPORT_LIMIT = 1000
 
 class InvalidCheckoutEvent(InvalidEvent):
     """A CheckoutRequested event that can never become an order (it belongs in the DLQ)."""
-
-
-def _not_found(order_id: str) -> NotFound:
-    return NotFound(f"Order {order_id} was not found.")
 
 
 class OrderService:
@@ -160,7 +157,7 @@ class OrderService:
         order = self.orders.get(order_id)
         # Another user's order is indistinguishable from one that does not exist.
         if order is None or (order.user_id != who.user_id and not who.is_admin):
-            raise _not_found(order_id)
+            raise order_not_found(order_id)
         return order
 
     def list_own(self, who: Caller, query: OrderListQuery) -> Page:
@@ -174,7 +171,7 @@ class OrderService:
     def cancel_own(self, who: Caller, order_id: str) -> StoredOrder:
         order = self.orders.get(order_id)
         if order is None or order.user_id != who.user_id:
-            raise _not_found(order_id)
+            raise order_not_found(order_id)
         if order.status not in CUSTOMER_CANCELLABLE:
             raise Conflict(f"An order that is {order.status} can no longer be cancelled.", code="ILLEGAL_TRANSITION")
         try:  # written only while the customer's account is active
@@ -186,7 +183,7 @@ class OrderService:
     def set_status(self, staff: Caller, order_id: str, change: StatusChange) -> StoredOrder:
         order = self.orders.get(order_id)
         if order is None:
-            raise _not_found(order_id)
+            raise order_not_found(order_id)
         if change.version is not None and change.version != order.version:
             raise Conflict("The order was changed by someone else; reload it.", code="VERSION_CONFLICT")
         if change.status == "PARTIALLY_SHIPPED":
@@ -212,7 +209,7 @@ class OrderService:
                 return self._step(order, target, actor=actor, reason=reason, companions=companions)
             except OrderChanged as changed:
                 if changed.current is None:
-                    raise _not_found(order.id) from None
+                    raise order_not_found(order.id) from None
                 if not retry and changed.current.status != order.status:
                     raise Conflict(f"The order is now {changed.current.status}; reload it.",
                                    code="VERSION_CONFLICT") from None
@@ -254,7 +251,7 @@ class OrderService:
 
         def write(order: StoredOrder | None) -> Shipment:
             if order is None:
-                raise _not_found(order_id)
+                raise order_not_found(order_id)
             made = order.shipment(shipment_id)
             if made is not None:  # a retry of a request that was written
                 return answered_before(made, made.request_hash, this_hash)
@@ -270,7 +267,7 @@ class OrderService:
         """The carrier delivered a shipment; the order is DELIVERED once every unit has shipped and arrived."""
         def write(order: StoredOrder | None) -> Shipment:
             if order is None:
-                raise _not_found(order_id)
+                raise order_not_found(order_id)
             change = order.deliver(shipment_id, iso(), actor=staff.user_id)
             return self._save(change).shipment(shipment_id)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
-from chalicelib.core.errors import Conflict, NotFound, still_changing
+from chalicelib.core.errors import Conflict, still_changing
 from chalicelib.core.ids import iso
 from chalicelib.core.logs import get_logger
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.settings import settings
-from chalicelib.orders.models import PaymentState, StoredIntent, StoredOrder
+from chalicelib.orders.models import PaymentState, StoredIntent, StoredOrder, order_not_found
 from chalicelib.orders.repository import OrderChanged
 from chalicelib.orders.service import OrderService
 from chalicelib.payments.models import StartedPayment
@@ -26,10 +26,6 @@ from chalicelib.payments.provider import (
 _ATTEMPTS = 5
 
 
-def _not_found(order_id: str) -> NotFound:
-    return NotFound(f"Order {order_id} was not found.")
-
-
 class IntentService:
     def __init__(self, orders: OrderService, provider: PaymentProvider):
         self.orders = orders
@@ -43,7 +39,7 @@ class IntentService:
 
         def write(order: StoredOrder | None) -> StartedPayment:
             if order is None or order.user_id != who.user_id:
-                raise _not_found(order_id)
+                raise order_not_found(order_id)
             if order.status != "PENDING":
                 raise Conflict(f"An order that is {order.status} is not awaiting payment.", code="ORDER_NOT_PAYABLE")
             if order.intent is not None and (order.intent.amount, order.intent.currency) == (order.total,
@@ -77,7 +73,7 @@ class IntentService:
             order = create_ahead_of_the_queue(order_id, self.orders)
         # Another customer's order is indistinguishable from one that does not exist.
         if order is None or order.user_id != who.user_id:
-            raise _not_found(order_id)
+            raise order_not_found(order_id)
         return order
 
     def _publishable_key(self) -> str:

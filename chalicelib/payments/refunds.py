@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.core import metrics
 from chalicelib.core.auth import Caller
 from chalicelib.core.dynamo import Page, TransactionContended, Write, model_from_item
-from chalicelib.core.errors import Conflict, NotFound, ServiceUnavailable, still_changing
+from chalicelib.core.errors import Conflict, ServiceUnavailable, still_changing
 from chalicelib.core.events import Envelope, envelope
 from chalicelib.core.idempotency import answered_before, request_hash
 from chalicelib.core.ids import iso
@@ -17,7 +17,7 @@ from chalicelib.core.models import PageQuery
 from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce
 from chalicelib.orders import keys
-from chalicelib.orders.models import RESTOCKABLE, OrderRefund, StoredOrder
+from chalicelib.orders.models import RESTOCKABLE, OrderRefund, StoredOrder, order_not_found
 from chalicelib.orders.repository import OrderChanged, OrderNotAsRead, OrderRepository
 from chalicelib.payments import keys as payment_keys
 from chalicelib.payments.events import RefundRequested
@@ -65,7 +65,7 @@ class RefundService:
 
         def write(order: StoredOrder | None) -> Refund:
             if order is None:
-                raise NotFound(f"Order {order_id} was not found.")
+                raise order_not_found(order_id)
             try:
                 planned = self.plan(order, refund_id, request.amount, request.reason, restock, actor=staff.user_id,
                                     request_hash=this_hash)
@@ -148,7 +148,7 @@ class RefundService:
 
     def list_for_order(self, order_id: str, query: PageQuery) -> Page:
         if self.orders.get(order_id) is None:
-            raise NotFound(f"Order {order_id} was not found.")
+            raise order_not_found(order_id)
         return self.refunds.of_order(order_id, query.limit, query.cursor)
 
     # --- the provider's answer (through the payment webhook) -------------------------------

@@ -18,7 +18,7 @@ from chalicelib.core.optimistic import read_then_write
 from chalicelib.core.outbox import announce, outbox_puts
 from chalicelib.core.settings import settings
 from chalicelib.orders import keys
-from chalicelib.orders.models import StoredOrder
+from chalicelib.orders.models import StoredOrder, order_not_found
 from chalicelib.orders.repository import OrderNotAsRead, OrderRepository
 from chalicelib.payments.keys import return_refund_id_for
 from chalicelib.payments.refunds import RefundService, refundable
@@ -53,7 +53,7 @@ class ReturnService:
 
         def write(order: StoredOrder | None) -> Return:
             if order is None or order.user_id != who.user_id:
-                raise NotFound(f"Order {order_id} was not found.")
+                raise order_not_found(order_id)
             try:
                 window_opened = self._check(order, lines)
             except Conflict:
@@ -119,7 +119,7 @@ class ReturnService:
     def list_for_order(self, who: Caller, order_id: str, query: PageQuery) -> Page:
         order = self.orders.get(order_id)
         if order is None or (order.user_id != who.user_id and not who.is_admin):
-            raise NotFound(f"Order {order_id} was not found.")
+            raise order_not_found(order_id)
         return self.returns.of_order(order_id, query.limit, query.cursor)
 
     # --- staff --------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class ReturnService:
 
         def write(order: StoredOrder | None) -> Return:
             if order is None:
-                raise NotFound(f"Order {ret.order_id} was not found.")
+                raise order_not_found(ret.order_id)
             moment = iso()
             # What the units paid, counted after those back already: parcels refund exactly what was paid.
             amount = min(order.value_back(lines), max(refundable(order), 0))
