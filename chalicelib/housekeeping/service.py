@@ -65,17 +65,23 @@ def sweep(orders: OrderService, baskets: BasketRepository,
             if done.read < _BATCH or done.published + done.parked == 0:  # drained, or the bus refuses: next tick
                 return
 
+    def one(count: str, run: Callable[..., int], args: tuple, failed: str, **about: str) -> None:
+        """One item of a step, isolated: what `run(*args)` did counted under `count`, its failure logged and
+        counted."""
+        try:
+            report[count] += run(*args)
+        except Exception:
+            report["failures"] += 1
+            log.exception(failed, extra=about)
+
     def even_stock() -> None:
         # Restocks without a copy of their product land on a variant's first stock item, and buyers empty some
         # items before others: moved back to even here, each variant in a transaction of its own.
         for product_id, variant_id in products.sharded_variants():
             if time_left() <= 0:
                 return
-            try:
-                report["stockMoved"] += products.even_out(product_id, variant_id)
-            except Exception:
-                report["failures"] += 1
-                log.exception("a variant's stock could not be evened out", extra={"variantId": variant_id})
+            one("stockMoved", products.even_out, (product_id, variant_id),
+                "a variant's stock could not be evened out", variantId=variant_id)
 
     def cancel_unpaid() -> None:
         result = orders.expire_overdue(limit=_BATCH, time_left=time_left)
@@ -89,12 +95,9 @@ def sweep(orders: OrderService, baskets: BasketRepository,
             for user_id, version in expired:
                 if time_left() <= 0:  # the rest of the page waits for the next tick
                     return
-                try:
-                    # Conditional on the version seen: a basket touched since is no longer abandoned.
-                    report["expiredBaskets"] += baskets.delete_if_unchanged(user_id, version)
-                except Exception:
-                    report["failures"] += 1
-                    log.exception("an abandoned basket could not be expired", extra={"userId": user_id})
+                # Conditional on the version seen: a basket touched since is no longer abandoned.
+                one("expiredBaskets", baskets.delete_if_unchanged, (user_id, version),
+                    "an abandoned basket could not be expired", userId=user_id)
             if not cursor:
                 return
 
