@@ -23,9 +23,9 @@ key design itself (the literal tags, `tagged("…")` key functions and templates
 and repositories), so a new key is classified without editing this file. A partition is shared when more
 than one order of a run touches it: its units per checkout set a ceiling (1,000 WCU/s, 3,000 RCU/s per
 partition key value); a partition of one order's own (its order, its customer) does not. Every shared key
-below a target is reported with the partitions it needs and the next step. The hot SKU's figures over 10,
-20 and 50 stock items spread the stock writes the run recorded; the output says whether the code itself
-wrote the stock on more than one item (stock sharding built) or on one.
+below a target is reported with the partitions it needs and the next step. The hot SKU's figures over 1, 10,
+20 and 50 stock items are runs of their own, each a product whose stock staff spread over that many items
+(`stockShards`); a spread SKU's items are one load, each its share, as a sharded key's shards are.
 """
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ CHECKOUT_POINTER_DAYS = 30  # the queue has long delivered the checkout by then 
 PAYMENT_DUE = "PAYMENTDUE"
 REFUND_DUE = "REFUNDDUE"  # GSI3: orders flagged refundDue, by when they were flagged
 # Shards of the index partitions every order shares and the order path writes (chalicelib/core/shards.py): an
-# order enters and leaves its status's partition and the payment deadlines' once each, so at 10,000 orders a
-# second each takes 20,000 index writes a second; 32 shards of 1,000 leave room. Orders owing a refund are few.
+# order enters and leaves its status's partition and the payment deadlines' once each, a unit per KB of the order
+# each way (about 4 an order, `make capacity`), so at 10,000 orders a second each takes 40,000 index writes a
+# second; 64 shards of 1,000 leave room. Orders owing a refund are few.
 STATUS_SHARDS = 64
 PAYMENT_DUE_SHARDS = 64
 REFUND_DUE_SHARDS = 4
