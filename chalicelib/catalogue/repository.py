@@ -88,15 +88,16 @@ def price_range(product: Product, currency: str) -> PriceRange | None:
 
 
 MOVE_ATTEMPTS = 5
-# How old a spread variant's stock may be where a shopper is only told it (a basket), never sold from it.
+# How old a spread variant's stock may be where it is only shown (a basket) or only guides which items a sale tries
+# (the checkout): the sale itself is conditioned on the items.
 STOCK_COPY_SECONDS = 1.0
+# A SKU claim whose product was never made is taken over after this: longer than any request or function lives.
+ABANDONED_AFTER = timedelta(minutes=20)
 
 
 def _busy(item: dict[str, Any]) -> bool:
     """A product with a variant whose stock is spread over several items: staff said it sells fast."""
     return any(items > 1 for items in stored.stock_items(item).values())
-# A SKU claim whose product was never made is taken over after this: longer than any request or function lives.
-ABANDONED_AFTER = timedelta(minutes=20)
 
 
 class ProductRepository:
@@ -106,7 +107,7 @@ class ProductRepository:
         item = self._item(product_id)
         if item is None:
             return None
-        self._keep_busy({product_id: item})  # (the copy restocks in this container land by)
+        self._keep_busy({product_id: item})  # restocks in this container spread by this copy
         if not with_stock:
             return stored.product_from(item)
         found = dynamo.batch_get(stored.stock_keys(item), consistent=True)
@@ -205,8 +206,15 @@ class ProductRepository:
         found = dynamo.batch_get([_product_key_pair(pid) for pid in product_ids], consistent=True)
         products = {pid: found[pair] for pid in product_ids if (pair := _product_key_pair(pid)) in found}
         self._keep_busy(products)
-        layout = {variant_id: stored.stock_items(products[keys.product_of(variant_id)]).get(variant_id, 1)
-                  if keys.product_of(variant_id) in products else 1 for variant_id in variant_ids}
+        layout = {}
+        for variant_id in variant_ids:
+            item = products.get(keys.product_of(variant_id))
+            layout[variant_id] = stored.stock_items(item).get(variant_id, 1) if item else 1
+        return self._items_held(layout)
+
+    @staticmethod
+    def _items_held(layout: dict[str, int]) -> dict[str, dict[int, int]]:
+        """What each of these variants' stock items ({variant id: how many items}) holds, read strongly."""
         records = dynamo.batch_get([key for variant_id, items in layout.items()
                                     for key in stored.item_keys(variant_id, items)], consistent=True,
                                    projection="#s", names={"#s": "stock"})
@@ -569,13 +577,18 @@ class ProductRepository:
         ones nothing (`stock.moves`), in one transaction conditioned on what each item held when read: the
         total never changes, and a sale meanwhile makes it give up (the next sweep tries again). Returns the
         units moved (0: even already, or contended)."""
-        product = self.get(product_id)
-        variant = product.variant(variant_id) if product else None
-        if variant is None or not variant.held or not stock.unbalanced(variant.held, variant.stock_shards):
+        item = self._item(product_id)  # the product as it is now: its count and items, not a copy's
+        layout = {} if item is None or stored.is_from_before(item) else item["variants"].get(variant_id)
+        if not layout:
             return 0
-        taken, given = stock.moves(variant.held, variant.stock_shards)
+        self._keep_busy({product_id: item})  # restocks in this container spread by this copy
+        active = layout.get("stock_shards", 1)
+        held = self._items_held({variant_id: layout.get("stock_items", 1)})[variant_id]
+        if not stock.unbalanced(held, active):
+            return 0
+        taken, given = stock.moves(held, active)
         writes = [dynamo.update(keys.stock_item_pk(variant_id, shard), keys.STOCK_SK, Update().add("stock", change),
-                                "#stock = :seen", names={"#stock": "stock"}, values={":seen": variant.held[shard]})
+                                "#stock = :seen", names={"#stock": "stock"}, values={":seen": held[shard]})
                   for shard, change in [*((s, -u) for s, u in taken.items()), *given.items()]]
         try:
             dynamo.transact(writes, attempts=1)
